@@ -1,0 +1,1 @@
+"""Flower ClientApps: the bank node (and later the credit-center data node)."""

@@ -1,0 +1,132 @@
+"""Run configuration: one frozen dataclass, validated, convertible to Flower's run config.
+
+Flower's run config uses hyphenated keys with str/int/float/bool values (``pyproject.toml``
+``[tool.flwr.app.config]``); :meth:`RunConfig.from_user_config` and
+:meth:`RunConfig.to_user_config` convert. Every invalid value raises :class:`ConfigError` naming
+the setting and the accepted values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from federation.errors import ConfigError, DataError
+from federation.models import MODEL_KINDS
+from federation.partition import SCHEMES
+
+SCHEMA_VERSION = 1
+STRATEGIES = ("fedavg", "fedprox")
+AGGREGATIONS = ("plain", "paillier")
+DEFAULT_DATA = "../shared/data/uci_default_credit.csv"
+DEFAULT_TARGET = "default_next_month"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of one horizontal federated run (all parties see the same values)."""
+
+    data_path: str = DEFAULT_DATA
+    target: str = DEFAULT_TARGET
+    id_col: str = ""
+    positive_label: str = ""
+    banks: int = 5
+    rounds: int = 10
+    model: str = "lr"
+    partition: str = "iid"
+    partition_col: str = ""
+    alpha: float = 0.5
+    strategy: str = "fedavg"
+    mu: float = 0.01
+    local_epochs: int = 1
+    batch_size: int = 128
+    learning_rate: float = 0.05
+    test_fraction: float = 0.3
+    seed: int = 0
+    aggregation: str = "plain"
+    out: str = "runs/latest"
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _choice("model", self.model, MODEL_KINDS)
+        _choice("partition", self.partition, SCHEMES)
+        _choice("strategy", self.strategy, STRATEGIES)
+        _choice("aggregation", self.aggregation, AGGREGATIONS)
+        _positive("banks", self.banks)
+        _positive("rounds", self.rounds)
+        _positive("local-epochs", self.local_epochs)
+        _positive("batch-size", self.batch_size)
+        _positive("learning-rate", self.learning_rate)
+        _positive("alpha", self.alpha)
+        if self.mu < 0:
+            raise ConfigError(f"setting 'mu' must be >= 0 (got {self.mu}).")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"setting 'test-fraction' must be in (0, 1) (got {self.test_fraction}).")
+        if not self.target:
+            raise ConfigError("setting 'target' is empty; name the 0/1 target column.")
+        if self.schema_version != SCHEMA_VERSION:
+            raise ConfigError(
+                f"run config schema_version {self.schema_version} is not supported "
+                f"(this build reads {SCHEMA_VERSION}); upgrade every node to the same release."
+            )
+
+    @property
+    def prox_mu(self) -> float:
+        """The proximal weight actually used: ``mu`` for FedProx, 0 for FedAvg."""
+        return self.mu if self.strategy == "fedprox" else 0.0
+
+    def to_user_config(self) -> dict[str, Any]:
+        """Flower run config (hyphenated keys, scalar values)."""
+        return {k.replace("_", "-"): v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_user_config(cls, values: Mapping[str, Any]) -> "RunConfig":
+        """Parse a Flower run config; unknown keys are an error naming them."""
+        known = {f.name: f for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            name = key.replace("-", "_")
+            if name not in known:
+                raise ConfigError(f"unknown run-config setting '{key}'.")
+            kwargs[name] = _coerce(key, value, type(getattr(cls(), name)))
+        return cls(**kwargs)
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    """Convert a config value to the field's type or raise naming the setting."""
+    try:
+        if kind is bool:
+            return bool(value)
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError("not an integer")
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting '{key}' must be {kind.__name__} (got {value!r}).") from exc
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(f"setting '{name}' is '{value}'; choose one of {', '.join(options)}.")
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"setting '{name}' must be positive (got {value}).")
+
+
+def resolve_data_path(path: str | Path) -> Path:
+    """Find a data file: as given, else relative to the project checkout (for ``flwr run``)."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    beside_repo = REPO_ROOT / candidate
+    if beside_repo.exists():
+        return beside_repo
+    if str(path) == DEFAULT_DATA:
+        raise DataError(
+            f"default data set {path} not found (looked in {Path.cwd()} and {REPO_ROOT}); "
+            "run from the project root with ../shared beside it, or pass --data PATH."
+        )
+    return candidate

@@ -1,0 +1,24 @@
+"""Named errors of the shared domain layer (data, configuration).
+
+Messages name the file, column, row or setting and say what to do.
+"""
+
+from __future__ import annotations
+
+from protocols.errors import FedCreditError
+
+
+class DataError(FedCreditError):
+    """An input data file is unusable: missing, empty, malformed, or with bad values."""
+
+
+class SchemaError(DataError):
+    """A file's columns do not match what the run or model expects."""
+
+
+class InvalidCreditCodeError(DataError):
+    """A unified social credit code (GB 32100-2015) is malformed or fails its check characters."""
+
+
+class ConfigError(FedCreditError):
+    """A run or node setting is missing or has an invalid value."""

@@ -1,0 +1,1 @@
+"""Flower ServerApps and operator commands: coordinator workflows, checkpoints, reports, CLI."""

@@ -1,0 +1,43 @@
+"""The coordinator ServerApp (``flwr run .`` uses ``app``; the CLI builds its own with
+:func:`make_server_app` to receive the result in-process)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from flwr.app import Context
+from flwr.serverapp import Grid, ServerApp
+
+from federation.config import RunConfig
+from server.horizontal import FederatedResult, Observer, RoundRecord, run_horizontal
+from server.results import write_federated_only
+
+
+def make_server_app(
+    cfg: RunConfig | None = None,
+    *,
+    sink: dict[str, FederatedResult] | None = None,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    observer: Observer | None = None,
+) -> ServerApp:
+    """A ServerApp running the horizontal workflow.
+
+    With ``cfg`` None the settings come from Flower's run config (``pyproject.toml`` or
+    ``flwr run --run-config``). With ``sink`` the result is handed back in-process; otherwise
+    it is written to the run config's ``out`` folder.
+    """
+    server = ServerApp()
+
+    @server.main()
+    def main(grid: Grid, context: Context) -> None:
+        run_cfg = cfg or RunConfig.from_user_config(dict(context.run_config))
+        result = run_horizontal(grid, run_cfg, on_round=on_round, observer=observer)
+        if sink is not None:
+            sink["result"] = result
+        else:
+            write_federated_only(run_cfg, result)
+
+    return server
+
+
+app = make_server_app()
