@@ -16,7 +16,9 @@ import pandas as pd
 
 from federation.errors import DataError, SchemaError
 
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "missing"})
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "?"})
+NUMERIC_MISSING_TOKENS = MISSING_TOKENS | {"none", "missing"}
+"""In a numeric column these words mean 'missing' too; in a text column 'none' is a category."""
 POSITIVE_TOKENS = frozenset(
     {"1", "bad", "default", "defaulted", "yes", "y", "true", "t", "charged off", "delinquent"}
 )
@@ -262,6 +264,8 @@ def _split_features(
         if col in forced_categorical:
             categorical[col] = np.where(miss, None, text.to_numpy(dtype=object))
             continue
+        text_miss = miss
+        miss = text.str.lower().isin(NUMERIC_MISSING_TOKENS).to_numpy()
         parsed = pd.to_numeric(text.where(~miss), errors="coerce").to_numpy(dtype=np.float64)
         bad = ~miss & np.isnan(parsed)
         present = int((~miss).sum())
@@ -275,7 +279,7 @@ def _split_features(
                 "or leave the cell empty for a missing value."
             )
         else:
-            categorical[col] = np.where(miss, None, text.to_numpy(dtype=object))
+            categorical[col] = np.where(text_miss, None, text.to_numpy(dtype=object))
     for col, values in numeric.items():
         if np.isinf(values).any():
             pos = int(np.flatnonzero(np.isinf(values))[0])

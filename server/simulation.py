@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from federation.bank_data import bank_data, load_table
+from federation.bank_data import bank_data, bank_splits, load_table
 from federation.config import RunConfig
 from federation.preprocess import pooled_preprocessor
 from federation.training import auc_ks, fit_in_one_place
@@ -99,7 +99,8 @@ def simulate(
     started = time.perf_counter()
     phase = on_phase or (lambda _: None)
     phase("checking data")
-    table = load_table(cfg)  # a bad file stops here, before any node starts
+    table = load_table(cfg)  # a bad file or setting stops here, before any node starts
+    bank_splits(cfg)
     phase("federated training")
     result = run_federation(cfg, on_round=on_round)
     fed_seconds = time.perf_counter() - started
