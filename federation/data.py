@@ -46,6 +46,8 @@ class CreditTable:
         Categorical feature columns, str, None where missing.
     ids : np.ndarray | None
         Entity keys (str) when the file has an ID column.
+    dropped : tuple of str
+        Text columns ignored because every value is distinct (identifiers, free text).
     """
 
     source: str
@@ -54,6 +56,7 @@ class CreditTable:
     numeric: pd.DataFrame
     categorical: pd.DataFrame
     ids: np.ndarray | None = None
+    dropped: tuple[str, ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -70,6 +73,7 @@ class CreditTable:
             numeric=self.numeric.iloc[rows].reset_index(drop=True),
             categorical=self.categorical.iloc[rows].reset_index(drop=True),
             ids=None if self.ids is None else self.ids[rows],
+            dropped=self.dropped,
         )
 
 
@@ -134,9 +138,17 @@ def load_credit_csv(
     skip = {target, *drop} | ({id_col} if id_col else set())
     features = [c for c in columns if c not in skip and not c.startswith("Unnamed:")]
     numeric, cat = _split_features(frame, missing, features, set(categorical), where)
+    unique_text = tuple(c for c in cat.columns if c not in categorical and _all_distinct(cat[c]))
+    cat = cat.drop(columns=list(unique_text))
     if numeric.shape[1] + cat.shape[1] == 0:
         raise SchemaError(f"{where}: no feature columns besides the target and ID columns.")
-    return CreditTable(where, target, y, numeric, cat, ids)
+    return CreditTable(where, target, y, numeric, cat, ids, unique_text)
+
+
+def _all_distinct(values: pd.Series) -> bool:
+    """A text column with a different value in every row carries no pattern to learn."""
+    present = values.dropna()
+    return len(present) >= 20 and present.nunique() == len(present)
 
 
 def _read_raw(path: Path) -> pd.DataFrame:

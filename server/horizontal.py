@@ -53,6 +53,8 @@ class FederatedResult:
     history: list[RoundRecord] = field(default_factory=list)
     train_rows: dict[int, int] = field(default_factory=dict)
     test_rows: dict[int, int] = field(default_factory=dict)
+    histograms: tuple[np.ndarray, np.ndarray] | None = None
+    """Summed (bad, good) test-score histograms of the last round (logit bins)."""
 
 
 Observer = Callable[[str, Message], None]
@@ -153,6 +155,7 @@ def run_horizontal(
             bank, n = metrics_of(r.content)
             result.test_rows[bank] = n
         auc, ks = auc_ks_from_histograms(bad, good)
+        result.histograms = (bad, good)
         record = RoundRecord(rnd + 1, auc, ks, time.perf_counter() - started, len(replies))
         result.history.append(record)
         if on_round is not None:

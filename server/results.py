@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from federation.config import RunConfig
+from federation.metrics import LOGIT_RANGE
 from server.horizontal import FederatedResult
 
 
@@ -25,10 +26,17 @@ def atomic_write_text(path: Path, text: str) -> None:
 def federated_section(result: FederatedResult) -> dict[str, Any]:
     """Final-round federated AUC/KS and the per-round history."""
     last = result.history[-1] if result.history else None
-    return {
+    section: dict[str, Any] = {
         "federated": {"auc": last.auc if last else None, "ks": last.ks if last else None},
         "history": [asdict(h) for h in result.history],
     }
+    if result.histograms is not None:
+        bad, good = result.histograms
+        section["score_histograms"] = {
+            "scale": "logit", "range": [-LOGIT_RANGE, LOGIT_RANGE], "bins": int(len(bad)),
+            "bad": [int(v) for v in bad], "good": [int(v) for v in good],
+        }
+    return section
 
 
 def save_model(out: Path, result: FederatedResult) -> None:

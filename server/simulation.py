@@ -21,7 +21,7 @@ import numpy as np
 from federation.bank_data import bank_data, bank_splits, load_table
 from federation.config import RunConfig
 from federation.preprocess import pooled_preprocessor
-from federation.training import auc_ks, fit_in_one_place
+from federation.training import auc_ks, fit_in_one_place, make_model
 from server.app import make_server_app
 from server.errors import FederationError
 from server.horizontal import FederatedResult, Observer, RoundRecord
@@ -69,24 +69,34 @@ def run_federation(
     return sink["result"]
 
 
-def baselines(cfg: RunConfig) -> dict[str, Any]:
-    """Centralised and local-only models on the same split, evaluated on the union of tests."""
+def baselines(cfg: RunConfig, result: FederatedResult) -> dict[str, Any]:
+    """Centralised and local-only models on the same split, evaluated on the union of tests.
+
+    Each bank's entry also scores the federated and centralised models on that bank's own
+    test rows (done here, in the researcher's process, never over the wire).
+    """
     datas = [bank_data(cfg, b) for b in range(cfg.banks)]
     trains = [d.train for d in datas]
     tests = [d.test for d in datas]
     prep = pooled_preprocessor(trains)
-    central = auc_ks(fit_in_one_place(cfg, prep, trains), prep, tests)
+    central_model = fit_in_one_place(cfg, prep, trains)
+    fed_prep = result.preprocessor or prep
+    fed_model = make_model(cfg, fed_prep.n_features).set_weights(result.weights)
     per_bank = []
     for d in datas:
         own_prep = pooled_preprocessor([d.train])
         model = fit_in_one_place(cfg, own_prep, [d.train])
         union = auc_ks(model, own_prep, tests)
-        own = auc_ks(model, own_prep, [d.test])
-        per_bank.append({"bank": d.bank, "train_rows": d.train.n_rows, "test_rows": d.test.n_rows,
-                         "bad_rate": float(d.train.y.mean()), "auc": union["auc"],
-                         "ks": union["ks"], "own_test_auc": own["auc"]})
+        per_bank.append({
+            "bank": d.bank, "train_rows": d.train.n_rows, "test_rows": d.test.n_rows,
+            "bad_rate": float(d.train.y.mean()), "auc": union["auc"], "ks": union["ks"],
+            "own_test_auc": auc_ks(model, own_prep, [d.test])["auc"],
+            "federated_own_test_auc": auc_ks(fed_model, fed_prep, [d.test])["auc"],
+            "centralized_own_test_auc": auc_ks(central_model, prep, [d.test])["auc"],
+        })
     mean_auc = float(np.nanmean([b["auc"] for b in per_bank]))
-    return {"centralized": central, "local_only": {"mean_auc": mean_auc, "per_bank": per_bank}}
+    return {"centralized": auc_ks(central_model, prep, tests),
+            "local_only": {"mean_auc": mean_auc, "per_bank": per_bank}}
 
 
 def simulate(
@@ -105,7 +115,7 @@ def simulate(
     result = run_federation(cfg, on_round=on_round)
     fed_seconds = time.perf_counter() - started
     phase("centralised and local-only baselines")
-    base = baselines(cfg)
+    base = baselines(cfg, result)
     out = Path(cfg.out)
     save_model(out, result)
     payload = {

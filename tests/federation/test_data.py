@@ -113,3 +113,9 @@ def test_subset_keeps_alignment() -> None:
     assert list(part.ids) == [table.ids[5], table.ids[2]]
     assert list(part.y) == [table.y[5], table.y[2]]
     assert part.numeric.iloc[0, 0] == table.numeric.iloc[5, 0]
+
+
+def test_text_column_with_all_distinct_values_is_dropped(tmp_path: Path) -> None:
+    rows = "".join(f"C{i:04d},{i},{i % 2}\n" for i in range(30))
+    table = load_credit_csv(write(tmp_path, "code,amount,t\n" + rows), target="t")
+    assert table.dropped == ("code",) and table.categorical.shape[1] == 0
