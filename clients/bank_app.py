@@ -1,23 +1,31 @@
-"""Bank node ClientApp: answers the coordinator with aggregates of its own rows, never rows.
+"""Bank node ClientApp: answers the coordinator with sealed aggregates of its own rows.
 
-Thin: every handler unpacks the request (federation.records), calls a pure function of
-``federation`` on the bank's own data, and packs the reply.
+Thin: every handler unpacks the request (``federation.records``), calls the bank's protocol
+steps (``federation.bank_steps``) on the bank's own data, and packs the reply. Rows, labels
+and IDs never leave this node; under Paillier aggregation nothing but ciphertexts and the
+global AUC/KS does, until the final model release the run config allows.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
 from federation.bank_data import BankData, bank_data
+from federation.bank_steps import (
+    histogram_metrics, local_update, open_preprocessing, open_weights, seal_stats,
+    sealed_histograms,
+)
 from federation.config import RunConfig
 from federation.errors import ConfigError
-from federation.preprocess import local_schema, local_stats_vector
+from federation.preprocess import local_schema
 from federation.records import (
-    layout_of, preprocessor_of, reply, reply_content, run_config_of, step_of, weights_of,
+    KEY_HIST_SUM, KEY_STATS_SUM, KEY_WEIGHTS_SUM, layout_of, reply, reply_content,
+    run_config_of, sealed_of, step_of,
 )
-from federation.training import evaluate_histograms, train_round
 
 torch.set_num_threads(1)
 app = ClientApp()
@@ -34,9 +42,34 @@ def own_data(cfg: RunConfig, context: Context) -> BankData:
     return bank_data(cfg, int(node["partition-id"]))
 
 
+class _Request:
+    """The parts of a request every handler needs."""
+
+    def __init__(self, msg: Message, context: Context) -> None:
+        self.cfg = run_config_of(msg.content)
+        self.step = step_of(msg.content)
+        self.run_id = str(self.step["run-id"])
+        self.round = int(self.step["round"])
+        self.data = own_data(self.cfg, context)
+        self.content = msg.content
+
+    def preprocessing(self) -> tuple[Any, float]:
+        return open_preprocessing(self.cfg, self.data.bank, layout_of(self.step),
+                                  sealed_of(self.content, KEY_STATS_SUM), run_id=self.run_id)
+
+    def weights(self, prep: Any) -> list:
+        return open_weights(self.cfg, self.data.bank, prep,
+                            sealed_of(self.content, KEY_WEIGHTS_SUM), run_id=self.run_id,
+                            round_index=self.round)
+
+    def metrics(self) -> dict[str, Any]:
+        return histogram_metrics(self.cfg, self.data.bank, sealed_of(self.content, KEY_HIST_SUM),
+                                 run_id=self.run_id, round_index=self.round)
+
+
 @app.query("schema")
 def schema(msg: Message, context: Context) -> Message:
-    """Step 1 of federated preprocessing: column kinds and category names only."""
+    """Preprocessing step 1: column kinds and category names only."""
     cfg = run_config_of(msg.content)
     data = own_data(cfg, context)
     return reply(msg, reply_content(bank=data.bank, n_examples=data.train.n_rows,
@@ -45,30 +78,40 @@ def schema(msg: Message, context: Context) -> Message:
 
 @app.query("stats")
 def stats(msg: Message, context: Context) -> Message:
-    """Step 2 of federated preprocessing: counts, sums, sums of squares, category counts."""
-    cfg = run_config_of(msg.content)
-    data = own_data(cfg, context)
-    vector = local_stats_vector(data.train, layout_of(step_of(msg.content)))
-    return reply(msg, reply_content(bank=data.bank, n_examples=data.train.n_rows, vector=[vector]))
+    """Preprocessing step 2: sealed counts, sums, sums of squares, category counts."""
+    req = _Request(msg, context)
+    sealed = seal_stats(req.cfg, req.data, layout_of(req.step), run_id=req.run_id)
+    return reply(msg, reply_content(bank=req.data.bank, n_examples=req.data.train.n_rows,
+                                    sealed=sealed))
 
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
-    """Local training from the global weights; returns the new weights and the row count."""
-    cfg = run_config_of(msg.content)
-    step = step_of(msg.content)
-    data = own_data(cfg, context)
-    weights, n = train_round(cfg, preprocessor_of(step), data.train, weights_of(msg.content),
-                             round_index=int(step["round"]), bank=data.bank)
-    return reply(msg, reply_content(bank=data.bank, n_examples=n, weights=weights))
+    """Open the global model, train locally, seal the weighted update (+ last round's AUC/KS)."""
+    req = _Request(msg, context)
+    prep, total_rows = req.preprocessing()
+    sealed = local_update(req.cfg, req.data, prep, total_rows, req.weights(prep),
+                          run_id=req.run_id, round_index=req.round)
+    return reply(msg, reply_content(bank=req.data.bank, n_examples=req.data.train.n_rows,
+                                    sealed=sealed, metrics=req.metrics()))
 
 
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
-    """Score the bank's test rows; only per-class score histograms leave the node."""
-    cfg = run_config_of(msg.content)
-    data = own_data(cfg, context)
-    bad, good = evaluate_histograms(cfg, preprocessor_of(step_of(msg.content)), data.test,
-                                    weights_of(msg.content))
-    return reply(msg, reply_content(bank=data.bank, n_examples=data.test.n_rows,
-                                    vector=[bad, good]))
+    """Score the bank's test rows with the new global model; seal the score histograms."""
+    req = _Request(msg, context)
+    prep, _ = req.preprocessing()
+    sealed = sealed_histograms(req.cfg, req.data, prep, req.weights(prep), run_id=req.run_id,
+                               round_index=req.round - 1)
+    return reply(msg, reply_content(bank=req.data.bank, n_examples=req.data.test.n_rows,
+                                    sealed=sealed))
+
+
+@app.query("finalize")
+def finalize(msg: Message, context: Context) -> Message:
+    """Last round's AUC/KS and, when the run allows it, the final model release."""
+    req = _Request(msg, context)
+    prep, _ = req.preprocessing()
+    release = (req.weights(prep), prep) if req.cfg.release_model else None
+    return reply(msg, reply_content(bank=req.data.bank, n_examples=req.data.test.n_rows,
+                                    metrics=req.metrics(), release=release))

@@ -26,7 +26,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Settings of one horizontal federated run (all parties see the same values)."""
+    """Settings of one horizontal federated run (all parties see the same values).
+
+    ``keys_dir`` is the key-ceremony folder (paillier aggregation); ``release_model`` lets the
+    banks hand the final global model to the coordinator at the end of the run.
+    """
 
     data_path: str = DEFAULT_DATA
     target: str = DEFAULT_TARGET
@@ -46,6 +50,9 @@ class RunConfig:
     test_fraction: float = 0.3
     seed: int = 0
     aggregation: str = "plain"
+    keys_dir: str = ""
+    key_bits: int = 2048
+    release_model: bool = True
     out: str = "runs/latest"
     schema_version: int = SCHEMA_VERSION
 
@@ -64,6 +71,9 @@ class RunConfig:
             raise ConfigError(f"setting 'mu' must be >= 0 (got {self.mu}).")
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(f"setting 'test-fraction' must be in (0, 1) (got {self.test_fraction}).")
+        if self.key_bits < 2048 and self.aggregation == "paillier":
+            raise ConfigError(f"setting 'key-bits' is {self.key_bits}; Paillier keys must have "
+                              "at least 2048 bits (smaller keys are for unit tests only).")
         if not self.target:
             raise ConfigError("setting 'target' is empty; name the 0/1 target column.")
         if self.schema_version != SCHEMA_VERSION:
@@ -98,6 +108,8 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
     """Convert a config value to the field's type or raise naming the setting."""
     try:
         if kind is bool:
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
             return bool(value)
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError("not an integer")

@@ -1,46 +1,53 @@
 """The one place where fedcredit payloads become Flower records and back.
 
 Message types and record keys are constants here; apps never repeat string literals.
+Requests carry the run config, the step (run id, round) and combined sealed vectors; replies
+carry a bank's sealed vector and a few public metrics. Only the final release (when the run
+config allows it) carries plaintext model weights.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
 from federation.config import RunConfig
 from federation.preprocess import FeatureLayout, LocalSchema, Preprocessor
+from federation.secure_sum import Sealed
 from protocols.errors import MalformedMessageError
 
 MSG_SCHEMA = "query.schema"
 MSG_STATS = "query.stats"
 MSG_TRAIN = "train"
 MSG_EVALUATE = "evaluate"
+MSG_FINALIZE = "query.finalize"
 
 KEY_RUN = "run"  # ConfigRecord: the run config
-KEY_STEP = "step"  # ConfigRecord: round, layout, preprocessor
-KEY_WEIGHTS = "weights"  # ArrayRecord
-KEY_VECTOR = "vector"  # ArrayRecord: stats vector or histograms
-KEY_REPLY = "reply"  # ConfigRecord: schema json
-KEY_METRICS = "metrics"  # MetricRecord: bank, num-examples
+KEY_STEP = "step"  # ConfigRecord: run id, round, layout
+KEY_METRICS = "metrics"  # MetricRecord: bank, num-examples, auc/ks of an opened histogram
+KEY_SCHEMA = "schema"  # ConfigRecord: a bank's column schema (reply)
+KEY_SEALED = "sealed"  # ConfigRecord: a bank's sealed vector (reply)
+KEY_STATS_SUM = "stats-sum"  # ConfigRecord: combined sealed stats
+KEY_WEIGHTS_SUM = "weights-sum"  # ConfigRecord: combined sealed weighted update
+KEY_HIST_SUM = "hist-sum"  # ConfigRecord: combined sealed score histograms
+KEY_WEIGHTS = "weights"  # ArrayRecord: released final weights
+KEY_RELEASE = "release"  # ConfigRecord: released preprocessor json
 
 
 def request_content(
-    cfg: RunConfig, *, round_index: int = 0, layout: FeatureLayout | None = None,
-    prep: Preprocessor | None = None, weights: list[np.ndarray] | None = None,
+    cfg: RunConfig, *, run_id: str, round_index: int = 0, layout: FeatureLayout | None = None,
+    sums: Mapping[str, Sealed] | None = None,
 ) -> RecordDict:
-    """Coordinator -> bank: run config, step details and optionally global weights."""
-    step: dict[str, Any] = {"round": round_index}
+    """Coordinator -> bank: run config, step details and combined sealed vectors."""
+    step: dict[str, Any] = {"run-id": run_id, "round": round_index}
     if layout is not None:
         step["layout"] = layout.to_json()
-    if prep is not None:
-        step["preprocessor"] = prep.to_json()
     content = RecordDict({KEY_RUN: ConfigRecord(cfg.to_user_config()), KEY_STEP: ConfigRecord(step)})
-    if weights is not None:
-        content[KEY_WEIGHTS] = ArrayRecord([np.asarray(w, dtype=np.float64) for w in weights])
+    for key, sealed in (sums or {}).items():
+        content[key] = sealed_to_record(sealed)
     return content
 
 
@@ -50,53 +57,80 @@ def run_config_of(content: RecordDict) -> RunConfig:
 
 
 def step_of(content: RecordDict) -> dict[str, Any]:
-    """Step details (round, layout, preprocessor) of a request."""
+    """Step details (run id, round, layout) of a request."""
     return dict(_get(content, KEY_STEP))
 
 
-def layout_of(step: dict[str, Any]) -> FeatureLayout:
+def layout_of(step: Mapping[str, Any]) -> FeatureLayout:
+    """The agreed feature layout carried by a stats request."""
     return FeatureLayout.from_json(str(step["layout"]))
 
 
-def preprocessor_of(step: dict[str, Any]) -> Preprocessor:
-    return Preprocessor.from_json(str(step["preprocessor"]))
-
-
-def weights_of(content: RecordDict) -> list[np.ndarray]:
-    """Weights carried by a request or reply."""
-    return _get(content, KEY_WEIGHTS).to_numpy_ndarrays()
-
-
 def reply_content(
-    *, bank: int, n_examples: int, weights: list[np.ndarray] | None = None,
-    vector: list[np.ndarray] | None = None, schema: LocalSchema | None = None,
+    *, bank: int, n_examples: int, sealed: Sealed | None = None,
+    schema: LocalSchema | None = None, metrics: Mapping[str, float] | None = None,
+    release: tuple[list[np.ndarray], Preprocessor] | None = None,
 ) -> RecordDict:
-    """Bank -> coordinator: aggregates only (weights, summable vectors, column schema)."""
-    content = RecordDict({KEY_METRICS: MetricRecord({"bank": bank, "num-examples": n_examples})})
-    if weights is not None:
-        content[KEY_WEIGHTS] = ArrayRecord([np.asarray(w, dtype=np.float64) for w in weights])
-    if vector is not None:
-        content[KEY_VECTOR] = ArrayRecord([np.asarray(v) for v in vector])
+    """Bank -> coordinator: a sealed vector, public metrics, or the final model release."""
+    values: dict[str, Any] = {"bank": bank, "num-examples": n_examples, **(metrics or {})}
+    content = RecordDict({KEY_METRICS: MetricRecord(values)})
+    if sealed is not None:
+        content[KEY_SEALED] = sealed_to_record(sealed)
     if schema is not None:
-        content[KEY_REPLY] = ConfigRecord({"schema": json.dumps(
+        content[KEY_SCHEMA] = ConfigRecord({"schema": json.dumps(
             {"numeric": list(schema.numeric),
              "categorical": {k: list(v) for k, v in schema.categorical.items()}})})
+    if release is not None:
+        weights, prep = release
+        content[KEY_WEIGHTS] = ArrayRecord([np.asarray(w, dtype=np.float64) for w in weights])
+        content[KEY_RELEASE] = ConfigRecord({"preprocessor": prep.to_json()})
     return content
 
 
-def metrics_of(content: RecordDict) -> tuple[int, int]:
-    """(bank index, number of examples) of a reply."""
-    metrics = _get(content, KEY_METRICS)
-    return int(metrics["bank"]), int(metrics["num-examples"])
+def metrics_of(content: RecordDict) -> dict[str, float]:
+    """Public metrics of a reply (always ``bank`` and ``num-examples``)."""
+    return {k: v for k, v in dict(_get(content, KEY_METRICS)).items()}
 
 
-def vector_of(content: RecordDict) -> list[np.ndarray]:
-    return _get(content, KEY_VECTOR).to_numpy_ndarrays()
+def bank_of(content: RecordDict) -> int:
+    """Bank index of a reply."""
+    return int(metrics_of(content)["bank"])
 
 
 def schema_of(content: RecordDict) -> LocalSchema:
-    raw = json.loads(str(_get(content, KEY_REPLY)["schema"]))
+    """A bank's column schema from its reply."""
+    raw = json.loads(str(_get(content, KEY_SCHEMA)["schema"]))
     return LocalSchema(tuple(raw["numeric"]), {k: tuple(v) for k, v in raw["categorical"].items()})
+
+
+def release_of(content: RecordDict) -> tuple[list[np.ndarray], Preprocessor] | None:
+    """The released final model of a finalize reply, if the bank released it."""
+    if KEY_WEIGHTS not in content:
+        return None
+    prep = Preprocessor.from_json(str(_get(content, KEY_RELEASE)["preprocessor"]))
+    return content[KEY_WEIGHTS].to_numpy_ndarrays(), prep
+
+
+def sealed_to_record(sealed: Sealed) -> ConfigRecord:
+    """A sealed vector as a config record (payload bytes stay opaque)."""
+    return ConfigRecord({"kind": sealed.kind, "scheme": sealed.scheme, "length": sealed.length,
+                         "parties": sealed.parties, "payload": sealed.payload,
+                         "schema-version": sealed.schema_version})
+
+
+def sealed_from_record(record: ConfigRecord) -> Sealed:
+    """Inverse of :func:`sealed_to_record`; malformed records raise MalformedMessageError."""
+    try:
+        return Sealed(str(record["kind"]), str(record["scheme"]), int(record["length"]),
+                      int(record["parties"]), bytes(record["payload"]),
+                      int(record["schema-version"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedMessageError(f"sealed vector record is malformed: {exc}") from exc
+
+
+def sealed_of(content: RecordDict, key: str = KEY_SEALED) -> Sealed | None:
+    """The sealed vector stored under ``key``, or None when absent."""
+    return sealed_from_record(content[key]) if key in content else None
 
 
 def reply(message: Message, content: RecordDict) -> Message:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from clients.keys_cli import keys_app
 from protocols.errors import FedCreditError
 
 app = typer.Typer(
@@ -24,6 +25,9 @@ err_console = Console(stderr=True)
 @app.callback()
 def _root() -> None:
     """fedcredit: privacy-preserving federated credit analytics (banks + credit center)."""
+
+
+app.add_typer(keys_app, name="keys")
 
 
 @app.command()
@@ -44,7 +48,9 @@ def simulate(
     batch_size: int = typer.Option(128, help="Mini-batch size."),
     learning_rate: float = typer.Option(0.05, help="SGD learning rate (decays 0.9x per round)."),
     seed: int = typer.Option(0, help="Seed of the split, initial weights and batch order."),
-    aggregation: str = typer.Option("plain", help="plain (coordinator sees updates) or paillier (encrypted)."),
+    aggregation: str = typer.Option("plain", help="plain (coordinator sees updates) or paillier (coordinator sees only ciphertexts)."),
+    keys_dir: Optional[Path] = typer.Option(None, help="Key-ceremony folder for paillier (default: a fresh ceremony in OUT/keys)."),
+    key_bits: int = typer.Option(2048, help="Paillier modulus size for a fresh ceremony (>= 2048)."),
     out: Path = typer.Option(Path("runs/latest"), help="Run folder for results.json and the model."),
 ) -> None:
     """Run a horizontal federation of simulated banks and compare it with the baselines.
@@ -61,7 +67,7 @@ def simulate(
         banks=banks, rounds=rounds, model=model, partition=partition,
         partition_col=partition_col or "", alpha=alpha, strategy=strategy, mu=mu,
         local_epochs=local_epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-        aggregation=aggregation, out=str(out),
+        aggregation=aggregation, keys_dir=str(keys_dir or ""), key_bits=key_bits, out=str(out),
     )
     console.print(f"[bold]fedcredit simulate[/]: {data} | {banks} banks | {rounds} rounds | "
                   f"{model} | {partition} | {strategy} | aggregation={aggregation}")

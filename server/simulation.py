@@ -13,6 +13,7 @@ import logging
 import os
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from federation.bank_data import bank_data, bank_splits, load_table
 from federation.config import RunConfig
+from federation.key_store import provision_simulation_keys
 from federation.preprocess import pooled_preprocessor
 from federation.training import auc_ks, fit_in_one_place, make_model
 from server.app import make_server_app
@@ -36,7 +38,7 @@ def quiet_runtime() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     for name in ("flwr", "ray"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def run_federation(
@@ -111,6 +113,11 @@ def simulate(
     phase("checking data")
     table = load_table(cfg)  # a bad file or setting stops here, before any node starts
     bank_splits(cfg)
+    if cfg.aggregation == "paillier" and not cfg.keys_dir:
+        phase("key ceremony (banks' Paillier key)")
+        keys_dir = Path(cfg.out) / "keys"
+        provision_simulation_keys(keys_dir, cfg.banks, bits=cfg.key_bits)
+        cfg = replace(cfg, keys_dir=str(keys_dir))
     phase("federated training")
     result = run_federation(cfg, on_round=on_round)
     fed_seconds = time.perf_counter() - started

@@ -60,40 +60,53 @@ def test_bad_setting_is_named(tmp_path: Path, data_dir: Path) -> None:
     assert "--partition-col 'purpose' is not a numeric column" in " ".join(proc.stderr.split())
 
 
-def _arrays(message: Message) -> list[np.ndarray]:
+def _payloads(message: Message) -> tuple[list[np.ndarray], list[bytes], str]:
+    """Arrays, raw byte payloads and text of every record in a message."""
+    arrays, blobs, texts = [], [], []
     if not message.has_content():
-        return []
-    return [a for rec in message.content.values() if isinstance(rec, ArrayRecord)
-            for a in rec.to_numpy_ndarrays()]
+        return arrays, blobs, ""
+    for rec in message.content.values():
+        if isinstance(rec, ArrayRecord):
+            arrays.extend(a.ravel() for a in rec.to_numpy_ndarrays())
+        elif isinstance(rec, ConfigRecord):
+            for value in dict(rec).values():
+                if isinstance(value, bytes):
+                    blobs.append(value)
+                else:
+                    texts.append(str(value))
+    return arrays, blobs, " ".join(texts)
 
 
-def _texts(message: Message) -> str:
-    if not message.has_content():
-        return ""
-    return " ".join(str(dict(rec)) for rec in message.content.values()
-                    if isinstance(rec, ConfigRecord))
-
-
-@pytest.mark.parametrize("model", ["mlp"])
-def test_no_row_label_or_id_crosses_the_wire(model: str, tmp_path: Path, data_dir: Path) -> None:
-    """Record every message of a real simulation and search it for the banks' actual data."""
+def record_run(cfg: RunConfig) -> tuple[object, list[tuple[str, Message]]]:
     from server.simulation import run_federation
 
-    cfg = RunConfig(data_path=str(data_dir / "german_credit.csv"), target="bad", banks=3,
-                    rounds=2, model=model, out=str(tmp_path))
     seen: list[tuple[str, Message]] = []
     result = run_federation(cfg, observer=lambda d, m: seen.append((d, m)))
+    return result, seen
+
+
+def test_no_row_label_or_id_crosses_the_wire(tmp_path: Path, data_dir: Path) -> None:
+    """Record every message of a real (plain) simulation and search it for the banks' data."""
+    cfg = RunConfig(data_path=str(data_dir / "german_credit.csv"), target="bad", banks=3,
+                    rounds=2, model="mlp", out=str(tmp_path))
+    result, seen = record_run(cfg)
     assert len(result.history) == 2 and result.history[-1].auc > 0.6
     assert {d for d, _ in seen} == {"request", "reply"}
-    arrays = [a.ravel() for _, m in seen for a in _arrays(m)]
-    texts = " ".join(_texts(m) for _, m in seen)
+    arrays, texts = [], []
+    for _, m in seen:
+        a, blobs, t = _payloads(m)
+        arrays.extend(a)
+        arrays.extend(np.frombuffer(b, dtype=np.float64) for b in blobs if len(b) % 8 == 0)
+        texts.append(t)
+    text = " ".join(texts)
+    assert arrays, "the plain run must carry payloads to check"
     for bank in range(cfg.banks):
         data = bank_data(cfg, bank)
         for table in (data.train, data.test):
             labels = table.y.astype(np.float64)
             assert not any(a.size == labels.size and np.array_equal(a, labels) for a in arrays)
-            amounts = table.numeric["credit_amount"].to_numpy()
-            for a in arrays:  # no raw column (or a long run of it) appears in any array
+            amounts = table.numeric["credit_amount"].to_numpy()  # 900+ distinct values
+            for a in arrays:  # no raw column (or a large part of it) appears in any payload
                 assert np.isin(amounts, a).mean() < 0.05
-            for row in range(0, table.n_rows, 25):  # spot-check IDs as they would be serialised
-                assert f"'{table.ids[row]}'" not in texts and f'"{table.ids[row]}"' not in texts
+            for row in range(0, table.n_rows, 25):  # IDs as they would be serialised
+                assert f"'{table.ids[row]}'" not in text and f'"{table.ids[row]}"' not in text

@@ -1,0 +1,108 @@
+"""A bank's side of the horizontal protocol, as plain functions over its own data.
+
+Each function receives the combined sealed vectors the coordinator forwarded, opens what the
+bank needs with the run's summation scheme (plain or Paillier, ``federation.secure_sum``), does
+its local work, and returns a sealed vector (and public metrics). The ClientApp only moves
+records; no function here returns a row or a label.
+
+Weighted FedAvg: bank k seals ``[(n_k/N) * w_k, n_k/N]``; the opened sum divided by its last
+element is the weighted mean of the banks that took part, even when some dropped out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from federation.aggregation import flatten, unflatten
+from federation.bank_data import BankData
+from federation.config import RunConfig
+from federation.key_store import load_bank_private_key
+from federation.metrics import HIST_BINS, auc_ks_from_histograms
+from federation.preprocess import FeatureLayout, Preprocessor, combine_stats, local_stats_vector
+from federation.secure_sum import (
+    KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, PaillierBankSum, PlainSum, Sealed,
+)
+from federation.training import evaluate_histograms, make_model, train_round
+from protocols.errors import ProtocolError
+
+BankSum = PlainSum | PaillierBankSum
+_PREP_CACHE: dict[tuple[str, str], tuple[Preprocessor, float]] = {}
+
+
+def bank_summer(cfg: RunConfig, bank: int) -> BankSum:
+    """The bank's summation scheme; under Paillier it opens the bank's copy of the key."""
+    if cfg.aggregation == "plain":
+        return PlainSum()
+    private_key = load_bank_private_key(cfg.keys_dir, bank)
+    return PaillierBankSum(private_key, max_parties=cfg.banks)
+
+
+def seal_stats(cfg: RunConfig, data: BankData, layout: FeatureLayout, *, run_id: str) -> Sealed:
+    """Preprocessing step 2: the bank's stats vector, sealed."""
+    vector = local_stats_vector(data.train, layout)
+    return bank_summer(cfg, data.bank).seal(vector, kind=KIND_STATS, run_id=run_id, round=0)
+
+
+def open_preprocessing(
+    cfg: RunConfig, bank: int, layout: FeatureLayout, stats_sum: Sealed, *, run_id: str
+) -> tuple[Preprocessor, float]:
+    """Shared preprocessing and total training rows from the combined stats (cached)."""
+    key = (run_id, hashlib.sha256(stats_sum.payload).hexdigest())
+    if key not in _PREP_CACHE:
+        total = bank_summer(cfg, bank).open(stats_sum, kind=KIND_STATS, run_id=run_id, round=0)
+        _PREP_CACHE[key] = (combine_stats(layout, total), float(total[0]))
+    return _PREP_CACHE[key]
+
+
+def open_weights(
+    cfg: RunConfig, bank: int, prep: Preprocessor, weights_sum: Sealed | None, *, run_id: str,
+    round_index: int,
+) -> list[np.ndarray]:
+    """Global weights: the initial model (seeded) or the opened weighted mean of last round."""
+    like = make_model(cfg, prep.n_features).get_weights()
+    if weights_sum is None:
+        return like
+    opened = bank_summer(cfg, bank).open(weights_sum, kind=KIND_WEIGHTS, run_id=run_id,
+                                         round=round_index)
+    mass = opened[-1]
+    if not mass > 0:
+        raise ProtocolError("the combined update carries no weight mass; no bank contributed.")
+    return unflatten(opened[:-1] / mass, like)
+
+
+def histogram_metrics(
+    cfg: RunConfig, bank: int, hist_sum: Sealed | None, *, run_id: str, round_index: int
+) -> dict[str, Any]:
+    """Global AUC/KS from the combined score histograms (empty when there are none yet)."""
+    if hist_sum is None:
+        return {}
+    opened = bank_summer(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
+                                         round=round_index)
+    auc, ks = auc_ks_from_histograms(opened[:HIST_BINS], opened[HIST_BINS:])
+    return {"auc": auc, "ks": ks, "eval-round": round_index}
+
+
+def local_update(
+    cfg: RunConfig, data: BankData, prep: Preprocessor, total_rows: float,
+    weights: list[np.ndarray], *, run_id: str, round_index: int,
+) -> Sealed:
+    """Train locally from the global weights; seal ``[(n_k/N) w_k, n_k/N]``."""
+    new, n_rows = train_round(cfg, prep, data.train, weights, round_index=round_index,
+                              bank=data.bank)
+    share = n_rows / total_rows
+    vector = np.append(flatten(new) * share, share)
+    return bank_summer(cfg, data.bank).seal(vector, kind=KIND_WEIGHTS, run_id=run_id,
+                                            round=round_index + 1)
+
+
+def sealed_histograms(
+    cfg: RunConfig, data: BankData, prep: Preprocessor, weights: list[np.ndarray], *,
+    run_id: str, round_index: int,
+) -> Sealed:
+    """Score the bank's test rows with the global model; seal per-class histograms."""
+    bad, good = evaluate_histograms(cfg, prep, data.test, weights)
+    return bank_summer(cfg, data.bank).seal(np.concatenate([bad, good]), kind=KIND_COUNTS,
+                                            run_id=run_id, round=round_index + 1)

@@ -1,0 +1,85 @@
+"""Fast DJN-style encryption: phe compatibility, determinism, modes, refusal to wrap."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from phe import EncryptedNumber
+
+from protocols.errors import PackingOverflowError
+from protocols.paillier_fast import (STATISTICAL_SECURITY_BITS, build_randomizer_table,
+                                     encrypt_packed, randomizer_table_for, rerandomize)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 2**500), min_size=1, max_size=8), st.integers(0, 2**32))
+def test_phe_private_key_decrypts_fast_ciphertexts(small_keypair, small_table, plaintexts,
+                                                    seed) -> None:
+    pub, priv = small_keypair
+    cts = encrypt_packed(plaintexts, pub, rng=random.Random(seed), table=small_table)
+    assert [priv.raw_decrypt(c) for c in cts] == plaintexts
+    wrapped = [EncryptedNumber(pub, c) for c in cts]
+    total = wrapped[0]
+    for w in wrapped[1:]:
+        total = total + w
+    assert priv.raw_decrypt(total.ciphertext(be_secure=False)) == sum(plaintexts) % pub.n
+
+
+def test_2048_bit_ciphertexts_decrypt_with_phe(big_keypair) -> None:
+    pub, priv = big_keypair
+    plaintexts = [0, 1, pub.n - 1, random.Random(3).getrandbits(2000)]
+    cts = encrypt_packed(plaintexts, pub)  # cached table, system randomness
+    assert [priv.raw_decrypt(c) for c in cts] == plaintexts
+    assert randomizer_table_for(pub) is randomizer_table_for(pub)
+    assert randomizer_table_for(pub).exponent_bits == 2048 + STATISTICAL_SECURITY_BITS
+
+
+def test_seeded_rng_is_deterministic_and_default_is_fresh(small_keypair, small_table) -> None:
+    pub, _ = small_keypair
+    a = encrypt_packed([5, 6], pub, rng=random.Random(9), table=small_table)
+    b = encrypt_packed([5, 6], pub, rng=random.Random(9), table=small_table)
+    c = encrypt_packed([5, 6], pub, table=small_table)
+    assert a == b and a != c
+    assert len(set(encrypt_packed([5] * 20, pub, table=small_table))) == 20
+
+
+def test_short_exponent_mode_is_opt_in_and_decrypts(small_keypair) -> None:
+    pub, priv = small_keypair
+    table = build_randomizer_table(pub, short_exponent=True, rng=random.Random(2))
+    assert table.exponent_bits == 256
+    with pytest.raises(ValueError, match="short_exponent=True"):
+        encrypt_packed([1], pub, table=table)
+    cts = encrypt_packed([7, 8], pub, table=table, short_exponent=True)
+    assert [priv.raw_decrypt(c) for c in cts] == [7, 8]
+
+
+def test_rerandomize_keeps_plaintext_and_changes_ciphertext(small_keypair, small_table) -> None:
+    pub, priv = small_keypair
+    (c,) = encrypt_packed([42], pub, table=small_table)
+    fresh = rerandomize(c, small_table)
+    assert fresh != c and priv.raw_decrypt(fresh) == 42
+
+
+def test_plaintexts_outside_zero_n_are_refused(small_keypair, small_table) -> None:
+    pub, _ = small_keypair
+    for bad in (-1, pub.n, pub.n + 5):
+        with pytest.raises(PackingOverflowError):
+            encrypt_packed([bad], pub, table=small_table)
+    with pytest.raises(TypeError):
+        encrypt_packed([1.0], pub, table=small_table)  # type: ignore[list-item]
+
+
+def test_table_of_another_key_is_refused(small_keypair, other_small_keypair, small_table) -> None:
+    with pytest.raises(ValueError, match="another public key"):
+        encrypt_packed([1], other_small_keypair[0], table=small_table)
+
+
+def test_table_memory_is_documented_size(small_keypair, small_table) -> None:
+    rows = -(-(512 + STATISTICAL_SECURITY_BITS) // 8)
+    assert len(small_table.rows) == rows and len(small_table.rows[0]) == 256
+    assert small_table.approx_bytes == rows * 255 * 128
+    # 2048-bit full-length table: 272 rows * 255 entries * 512 bytes ~ 35.5 MB
+    assert 272 * 255 * 512 < 64 * 2**20
