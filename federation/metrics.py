@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-HIST_BINS = 2048
+HIST_BINS = 1024
 LOGIT_RANGE = 12.0
 
 
