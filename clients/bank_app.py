@@ -8,13 +8,14 @@ global AUC/KS does, until the final model release the run config allows.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
-from federation.bank_data import BankData, bank_data
+from federation.bank_data import BankData, bank_data, bank_data_from_file
 from federation.bank_steps import (
     histogram_metrics, local_update, open_preprocessing, open_weights, seal_stats,
     sealed_histograms,
@@ -32,21 +33,35 @@ app = ClientApp()
 
 
 def own_data(cfg: RunConfig, context: Context) -> BankData:
-    """This node's rows: in simulation, partition ``partition-id`` of the configured data set."""
+    """This node's rows.
+
+    Deployment: the node config names the bank's own file (``data-path``) and its index
+    (``bank-index``). Simulation: partition ``partition-id`` of the configured data set.
+    """
     node = context.node_config
+    if "data-path" in node:
+        if "bank-index" not in node:
+            raise ConfigError("node config has 'data-path' but no 'bank-index'; set both.")
+        return bank_data_from_file(str(node["data-path"]), cfg, int(node["bank-index"]))
     if "partition-id" not in node:
         raise ConfigError(
-            "this node has no 'partition-id' in its node config; bank nodes outside simulation "
-            "are started with their own data file (see docs/deployment.md)."
+            "this node has neither 'data-path' nor 'partition-id' in its node config; start "
+            "a bank node with its own data file (see docs/deployment.md)."
         )
     return bank_data(cfg, int(node["partition-id"]))
+
+
+def node_settings(cfg: RunConfig, context: Context) -> RunConfig:
+    """Node-local overrides of the run config (a deployed bank's own key folder)."""
+    keys_dir = context.node_config.get("keys-dir")
+    return replace(cfg, keys_dir=str(keys_dir)) if keys_dir else cfg
 
 
 class _Request:
     """The parts of a request every handler needs."""
 
     def __init__(self, msg: Message, context: Context) -> None:
-        self.cfg = run_config_of(msg.content)
+        self.cfg = node_settings(run_config_of(msg.content), context)
         self.step = step_of(msg.content)
         self.run_id = str(self.step["run-id"])
         self.round = int(self.step["round"])

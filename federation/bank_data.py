@@ -80,3 +80,20 @@ def bank_data(cfg: RunConfig, bank: int) -> BankData:
     table = load_table(cfg)
     split = bank_splits(cfg)[bank]
     return BankData(bank, table.subset(split.train), table.subset(split.test))
+
+
+@lru_cache(maxsize=4)
+def _own_file_data(path: str, cfg: RunConfig, bank: int) -> BankData:
+    table = load_credit_csv(resolve_data_path(path), target=cfg.target,
+                            id_col=cfg.id_col or None, positive_label=cfg.positive_label or None)
+    from federation.partition import train_test_split_rows
+
+    train, test = train_test_split_rows(np.arange(table.n_rows), table.y,
+                                        test_fraction=cfg.test_fraction,
+                                        seed=cfg.seed * 7919 + bank + 1)
+    return BankData(bank, table.subset(train), table.subset(test))
+
+
+def bank_data_from_file(path: str, cfg: RunConfig, bank: int) -> BankData:
+    """A deployed bank's rows: its own file, split into train/test with the run's seed."""
+    return _own_file_data(path, cfg, bank)
