@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from clients.keys_cli import keys_app
+from server.products_cli import register as register_products
 from protocols.errors import FedCreditError
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ def _root() -> None:
 
 
 app.add_typer(keys_app, name="keys")
+register_products(app)
 
 
 @app.command()
