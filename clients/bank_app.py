@@ -17,16 +17,18 @@ from flwr.clientapp import ClientApp
 
 from federation.bank_data import BankData, bank_data, bank_data_from_file
 from federation.bank_steps import (
-    histogram_metrics, local_update, open_preprocessing, open_weights, seal_stats,
-    sealed_histograms,
+    check_not_dropped, histogram_metrics, local_update, open_preprocessing, open_weights,
+    seal_stats, sealed_histograms, sign_sealed,
 )
 from federation.config import RunConfig
 from federation.errors import ConfigError
 from federation.preprocess import local_schema
+from federation.quality import assert_ready
 from federation.records import (
-    KEY_HIST_SUM, KEY_STATS_SUM, KEY_WEIGHTS_SUM, layout_of, reply, reply_content,
-    run_config_of, sealed_of, step_of,
+    KEY_HIST_SUM, KEY_STATS_SUM, KEY_WEIGHTS_SUM, MSG_EVALUATE, MSG_STATS, MSG_TRAIN,
+    layout_of, reply, reply_content, run_config_of, sealed_of, step_of,
 )
+from federation.secure_sum import Sealed
 
 torch.set_num_threads(1)
 app = ClientApp()
@@ -77,6 +79,14 @@ class _Request:
                             sealed_of(self.content, KEY_WEIGHTS_SUM), run_id=self.run_id,
                             round_index=self.round)
 
+    def signed_reply(self, msg: Message, sealed: Sealed, step: str, round_index: int,
+                     n_examples: int, metrics: dict[str, Any] | None = None) -> Message:
+        """Reply with the sealed vector and the bank's signature over it."""
+        claim = sign_sealed(self.cfg, self.data.bank, sealed, run_id=self.run_id, step=step,
+                            round_index=round_index)
+        return reply(msg, reply_content(bank=self.data.bank, n_examples=n_examples,
+                                        sealed=sealed, signature=claim, metrics=metrics))
+
     def metrics(self) -> dict[str, Any]:
         return histogram_metrics(self.cfg, self.data.bank, sealed_of(self.content, KEY_HIST_SUM),
                                  run_id=self.run_id, round_index=self.round)
@@ -87,6 +97,7 @@ def schema(msg: Message, context: Context) -> Message:
     """Preprocessing step 1: column kinds and category names only."""
     cfg = run_config_of(msg.content)
     data = own_data(cfg, context)
+    assert_ready(data.train)  # the same quality gate as `fedcredit check`
     return reply(msg, reply_content(bank=data.bank, n_examples=data.train.n_rows,
                                     schema=local_schema(data.train)))
 
@@ -96,30 +107,30 @@ def stats(msg: Message, context: Context) -> Message:
     """Preprocessing step 2: sealed counts, sums, sums of squares, category counts."""
     req = _Request(msg, context)
     sealed = seal_stats(req.cfg, req.data, layout_of(req.step), run_id=req.run_id)
-    return reply(msg, reply_content(bank=req.data.bank, n_examples=req.data.train.n_rows,
-                                    sealed=sealed))
+    return req.signed_reply(msg, sealed, MSG_STATS, 0, req.data.train.n_rows)
 
 
 @app.train()
 def train(msg: Message, context: Context) -> Message:
     """Open the global model, train locally, seal the weighted update (+ last round's AUC/KS)."""
     req = _Request(msg, context)
+    check_not_dropped(req.cfg, req.data.bank, req.round + 1)
     prep, total_rows = req.preprocessing()
     sealed = local_update(req.cfg, req.data, prep, total_rows, req.weights(prep),
                           run_id=req.run_id, round_index=req.round)
-    return reply(msg, reply_content(bank=req.data.bank, n_examples=req.data.train.n_rows,
-                                    sealed=sealed, metrics=req.metrics()))
+    return req.signed_reply(msg, sealed, MSG_TRAIN, req.round + 1, req.data.train.n_rows,
+                            metrics=req.metrics())
 
 
 @app.evaluate()
 def evaluate(msg: Message, context: Context) -> Message:
     """Score the bank's test rows with the new global model; seal the score histograms."""
     req = _Request(msg, context)
+    check_not_dropped(req.cfg, req.data.bank, req.round)
     prep, _ = req.preprocessing()
     sealed = sealed_histograms(req.cfg, req.data, prep, req.weights(prep), run_id=req.run_id,
                                round_index=req.round - 1)
-    return reply(msg, reply_content(bank=req.data.bank, n_examples=req.data.test.n_rows,
-                                    sealed=sealed))
+    return req.signed_reply(msg, sealed, MSG_EVALUATE, req.round, req.data.test.n_rows)
 
 
 @app.query("finalize")

@@ -19,14 +19,17 @@ import numpy as np
 from federation.aggregation import flatten, unflatten
 from federation.bank_data import BankData
 from federation.config import RunConfig
-from federation.key_store import load_bank_private_key
+from federation.key_store import load_bank_private_key, load_signing_key
 from federation.metrics import HIST_BINS, auc_ks_from_histograms
 from federation.preprocess import FeatureLayout, Preprocessor, combine_stats, local_stats_vector
 from federation.secure_sum import (
     KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, PaillierBankSum, PlainSum, Sealed,
 )
 from federation.training import evaluate_histograms, make_model, train_round
-from protocols.errors import ProtocolError
+from federation.records import SignatureClaim
+from protocols.errors import FedCreditError, ProtocolError
+from protocols.keys import key_fingerprint
+from protocols.signing import sign_update, statement_for
 
 BankSum = PlainSum | PaillierBankSum
 _PREP_CACHE: dict[tuple[str, str], tuple[Preprocessor, float]] = {}
@@ -38,6 +41,35 @@ def bank_summer(cfg: RunConfig, bank: int) -> BankSum:
         return PlainSum()
     private_key = load_bank_private_key(cfg.keys_dir, bank)
     return PaillierBankSum(private_key, max_parties=cfg.banks)
+
+
+class SimulatedDropout(FedCreditError):
+    """Fault injection: this bank vanishes in this round (simulations and tests only)."""
+
+
+def check_not_dropped(cfg: RunConfig, bank: int, round_number: int) -> None:
+    """Raise :class:`SimulatedDropout` when the drop schedule removes ``bank`` this round."""
+    if bank in cfg.dropped_banks(round_number):
+        raise SimulatedDropout(f"bank {bank} dropped out in round {round_number} "
+                               "(drop-schedule fault injection).")
+
+
+def aggregation_fingerprint(cfg: RunConfig, bank: int) -> str:
+    """The key fingerprint bound into signatures ("plain" without encryption)."""
+    summer = bank_summer(cfg, bank)
+    return key_fingerprint(summer.public_key) if isinstance(summer, PaillierBankSum) else "plain"
+
+
+def sign_sealed(cfg: RunConfig, bank: int, sealed: Sealed, *, run_id: str, step: str,
+                round_index: int) -> SignatureClaim | None:
+    """Sign a sealed vector for (run, step, round); None when the run has no signing keys."""
+    key = load_signing_key(cfg.keys_dir, bank)
+    if key is None:
+        return None
+    statement = statement_for(run_id=run_id, step=step, round=round_index, bank=bank,
+                              key_fingerprint=aggregation_fingerprint(cfg, bank),
+                              payload=sealed.payload)
+    return SignatureClaim(run_id, step, round_index, sign_update(key, statement))
 
 
 def seal_stats(cfg: RunConfig, data: BankData, layout: FeatureLayout, *, run_id: str) -> Sealed:

@@ -28,8 +28,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class RunConfig:
     """Settings of one horizontal federated run (all parties see the same values).
 
-    ``keys_dir`` is the key-ceremony folder (paillier aggregation); ``release_model`` lets the
-    banks hand the final global model to the coordinator at the end of the run.
+    ``keys_dir`` is the key-ceremony folder (Paillier key, signing keys); ``release_model``
+    lets the banks hand the final global model to the coordinator at the end of the run.
+    ``min_banks`` (0 = all) banks must answer each step within ``round_timeout`` seconds;
+    late or failed banks are recorded and the round goes on without them.
+    Fault injection for simulations and tests: ``drop_schedule`` ("3:1,4;5:2" = in round 3
+    banks 1 and 4 vanish, in round 5 bank 2) and ``halt_after`` (the coordinator stops, as if
+    crashed, after checkpointing that round).
     """
 
     data_path: str = DEFAULT_DATA
@@ -53,6 +58,10 @@ class RunConfig:
     keys_dir: str = ""
     key_bits: int = 2048
     release_model: bool = True
+    min_banks: int = 0
+    round_timeout: float = 900.0
+    drop_schedule: str = ""
+    halt_after: int = 0
     out: str = "runs/latest"
     schema_version: int = SCHEMA_VERSION
 
@@ -67,6 +76,10 @@ class RunConfig:
         _positive("batch-size", self.batch_size)
         _positive("learning-rate", self.learning_rate)
         _positive("alpha", self.alpha)
+        if not 0 <= self.min_banks <= self.banks:
+            raise ConfigError(f"setting 'min-banks' must be in 0..{self.banks} (got {self.min_banks}).")
+        _positive("round-timeout", self.round_timeout)
+        self.dropped_banks(1)  # validates drop-schedule
         if self.mu < 0:
             raise ConfigError(f"setting 'mu' must be >= 0 (got {self.mu}).")
         if not 0.0 < self.test_fraction < 1.0:
@@ -81,6 +94,23 @@ class RunConfig:
                 f"run config schema_version {self.schema_version} is not supported "
                 f"(this build reads {SCHEMA_VERSION}); upgrade every node to the same release."
             )
+
+    @property
+    def required_banks(self) -> int:
+        """Banks that must answer each step (``min_banks``, 0 meaning all)."""
+        return self.min_banks or self.banks
+
+    def dropped_banks(self, round_number: int) -> set[int]:
+        """Banks the drop schedule makes vanish in ``round_number`` (1-based)."""
+        try:
+            schedule = {}
+            for item in filter(None, self.drop_schedule.replace(" ", "").split(";")):
+                rnd, _, banks = item.partition(":")
+                schedule[int(rnd)] = {int(b) for b in banks.split(",") if b}
+        except ValueError as exc:
+            raise ConfigError(f"setting 'drop-schedule' is '{self.drop_schedule}'; write it "
+                              "as 'ROUND:BANK,BANK;ROUND:BANK' (e.g. '3:1,4').") from exc
+        return schedule.get(round_number, set())
 
     @property
     def prox_mu(self) -> float:

@@ -9,6 +9,7 @@ config allows it) carries plaintext model weights.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import numpy as np
@@ -18,6 +19,7 @@ from federation.config import RunConfig
 from federation.preprocess import FeatureLayout, LocalSchema, Preprocessor
 from federation.secure_sum import Sealed
 from protocols.errors import MalformedMessageError
+from protocols.signing import InvalidSignatureError
 
 MSG_SCHEMA = "query.schema"
 MSG_STATS = "query.stats"
@@ -35,6 +37,17 @@ KEY_WEIGHTS_SUM = "weights-sum"  # ConfigRecord: combined sealed weighted update
 KEY_HIST_SUM = "hist-sum"  # ConfigRecord: combined sealed score histograms
 KEY_WEIGHTS = "weights"  # ArrayRecord: released final weights
 KEY_RELEASE = "release"  # ConfigRecord: released preprocessor json
+KEY_SIGNATURE = "signature"  # ConfigRecord: the bank's signature over its sealed vector
+
+
+@dataclass(frozen=True)
+class SignatureClaim:
+    """What a bank says it signed: run, step, round, and the Ed25519 signature."""
+
+    run_id: str
+    step: str
+    round: int
+    signature: bytes
 
 
 def request_content(
@@ -68,7 +81,8 @@ def layout_of(step: Mapping[str, Any]) -> FeatureLayout:
 
 def reply_content(
     *, bank: int, n_examples: int, sealed: Sealed | None = None,
-    schema: LocalSchema | None = None, metrics: Mapping[str, float] | None = None,
+    signature: SignatureClaim | None = None, schema: LocalSchema | None = None,
+    metrics: Mapping[str, float] | None = None,
     release: tuple[list[np.ndarray], Preprocessor] | None = None,
 ) -> RecordDict:
     """Bank -> coordinator: a sealed vector, public metrics, or the final model release."""
@@ -76,6 +90,10 @@ def reply_content(
     content = RecordDict({KEY_METRICS: MetricRecord(values)})
     if sealed is not None:
         content[KEY_SEALED] = sealed_to_record(sealed)
+    if signature is not None:
+        content[KEY_SIGNATURE] = ConfigRecord({
+            "run-id": signature.run_id, "step": signature.step, "round": signature.round,
+            "signature": signature.signature})
     if schema is not None:
         content[KEY_SCHEMA] = ConfigRecord({"schema": json.dumps(
             {"numeric": list(schema.numeric),
@@ -109,6 +127,19 @@ def release_of(content: RecordDict) -> tuple[list[np.ndarray], Preprocessor] | N
         return None
     prep = Preprocessor.from_json(str(_get(content, KEY_RELEASE)["preprocessor"]))
     return content[KEY_WEIGHTS].to_numpy_ndarrays(), prep
+
+
+def signature_of(content: RecordDict) -> SignatureClaim:
+    """The signature claim of a reply; an unsigned reply raises InvalidSignatureError."""
+    if KEY_SIGNATURE not in content:
+        raise InvalidSignatureError("update is not signed; the bank must sign its updates "
+                                    "with the key registered in the key ceremony.")
+    rec = content[KEY_SIGNATURE]
+    try:
+        return SignatureClaim(str(rec["run-id"]), str(rec["step"]), int(rec["round"]),
+                              bytes(rec["signature"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise MalformedMessageError(f"signature record is malformed: {exc}") from exc
 
 
 def sealed_to_record(sealed: Sealed) -> ConfigRecord:

@@ -49,3 +49,7 @@ class KeyCeremonyError(FedCreditError):
 
 class SchemeMismatchError(ProtocolError):
     """A message uses another scheme id or other codec parameters than the ones agreed."""
+
+
+class UnexpectedMessageError(ProtocolError):
+    """A message of another kind (another protocol step or sender) arrived for this step."""

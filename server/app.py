@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from federation.config import RunConfig
+from server.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from server.horizontal import FederatedResult, Observer, RoundRecord, run_horizontal
 from server.results import write_federated_only
 
@@ -19,19 +21,26 @@ def make_server_app(
     sink: dict[str, FederatedResult] | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
     observer: Observer | None = None,
+    resume: bool = False,
 ) -> ServerApp:
-    """A ServerApp running the horizontal workflow.
+    """A ServerApp running the horizontal workflow with a checkpoint after every round.
 
     With ``cfg`` None the settings come from Flower's run config (``pyproject.toml`` or
-    ``flwr run --run-config``). With ``sink`` the result is handed back in-process; otherwise
-    it is written to the run config's ``out`` folder.
+    ``flwr run --run-config``), and a checkpoint already in its ``out`` folder is resumed.
+    With ``sink`` the result is handed back in-process; otherwise it is written to ``out``.
     """
     server = ServerApp()
 
     @server.main()
     def main(grid: Grid, context: Context) -> None:
         run_cfg = cfg or RunConfig.from_user_config(dict(context.run_config))
-        result = run_horizontal(grid, run_cfg, on_round=on_round, observer=observer)
+        out = Path(run_cfg.out)
+        state = None
+        if resume or (cfg is None and (out / CHECKPOINT_FILE).exists()):
+            _, state, _ = load_checkpoint(out)
+        result = run_horizontal(
+            grid, run_cfg, state=state, on_round=on_round, observer=observer,
+            on_checkpoint=lambda st, head: save_checkpoint(out, run_cfg, st, head))
         if sink is not None:
             sink["result"] = result
         else:

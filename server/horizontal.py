@@ -2,10 +2,14 @@
 
 Steps: wait for the banks; federated preprocessing (schema union, then combined sealed stats);
 then per round: forward the combined sealed model -> banks open it, train locally and seal
-``[(n_k/N) w_k, n_k/N]`` -> the coordinator combines the sealed updates -> banks score their
-test rows with the new model and seal score histograms -> combined, they come back to the
-banks with the next request, and every bank reports the same global AUC/KS. A final step
-collects the last round's AUC/KS and, if the run allows it, the released model.
+``[(n_k/N) w_k, n_k/N]`` -> the coordinator combines the admitted sealed updates -> banks
+score their test rows with the new model and seal score histograms -> combined, they come
+back to the banks with the next request, and every bank reports the same global AUC/KS. A
+final step collects the last round's AUC/KS and, if the run allows it, the released model.
+
+Reliability: a step goes on when at least ``min_banks`` banks answer in time with a valid,
+signed, fresh update; the others are recorded. After every round the coordinator appends a
+hash-chained audit record and writes a checkpoint, so a crashed run resumes where it stopped.
 
 Security: the coordinator only combines sealed vectors. Under ``paillier`` it holds the public
 key alone and sees ciphertexts, category names and the global AUC/KS; never a row or a label.
@@ -13,17 +17,19 @@ key alone and sees ciphertexts, category names and the global AUC/KS; never a ro
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
-from flwr.app import Message
 from flwr.serverapp import Grid
 
 from federation.config import RunConfig
-from federation.key_store import load_public_key
+from federation.key_store import load_public_key, load_signing_registry
 from federation.preprocess import FeatureLayout, Preprocessor, merge_schemas
 from federation.records import (
     KEY_HIST_SUM, KEY_STATS_SUM, KEY_WEIGHTS_SUM, MSG_EVALUATE, MSG_FINALIZE, MSG_SCHEMA,
@@ -32,9 +38,11 @@ from federation.records import (
 from federation.secure_sum import (
     KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, PaillierCoordinatorSum, PlainSum, Sealed,
 )
-from server.errors import FederationError
+from protocols.keys import key_fingerprint
+from server.audit import AuditLog, sha256_hex
+from server.errors import FederationError, RunInterrupted
+from server.exchange import Exchange, Observer, StepOutcome
 
-STEP_TIMEOUT_S = 900.0
 JOIN_TIMEOUT_S = 120.0
 METRIC_TOLERANCE = 1e-9
 
@@ -52,7 +60,7 @@ class RoundRecord:
 
 @dataclass
 class FederatedResult:
-    """What the coordinator ends up with: sealed aggregates, history, and the released model."""
+    """Coordinator state: sealed aggregates, history, and (at the end) the released model."""
 
     run_id: str = ""
     layout: FeatureLayout | None = None
@@ -61,15 +69,16 @@ class FederatedResult:
     hist_sum: Sealed | None = None
     rounds_done: int = 0
     round_seconds: list[float] = field(default_factory=list)
+    round_banks: list[int] = field(default_factory=list)
     history: list[RoundRecord] = field(default_factory=list)
     train_rows: dict[int, int] = field(default_factory=dict)
+    dropouts: list[dict[str, Any]] = field(default_factory=list)
     preprocessor: Preprocessor | None = None
     weights: list[np.ndarray] = field(default_factory=list)
     histograms: tuple[np.ndarray, np.ndarray] | None = None
     """Summed (bad, good) test-score histograms of the last round (plain aggregation only)."""
 
 
-Observer = Callable[[str, Message], None]
 Combiner = PlainSum | PaillierCoordinatorSum
 
 
@@ -80,43 +89,9 @@ def coordinator_combiner(cfg: RunConfig) -> Combiner:
     return PaillierCoordinatorSum(load_public_key(cfg.keys_dir), max_parties=cfg.banks)
 
 
-class Exchange:
-    """Sends one request to every bank and collects the replies; errors name the bank."""
-
-    def __init__(self, grid: Grid, nodes: list[int], observer: Observer | None = None) -> None:
-        self.grid, self.nodes, self.observer = grid, nodes, observer
-
-    def ask(self, message_type: str, contents: Callable[[], Any]) -> list[Message]:
-        requests = [Message(contents(), dst_node_id=n, message_type=message_type)
-                    for n in self.nodes]
-        self._observe("request", requests)
-        replies = list(self.grid.send_and_receive(requests, timeout=STEP_TIMEOUT_S))
-        self._observe("reply", replies)
-        failed = [r for r in replies if r.has_error()]
-        if failed:
-            err = failed[0]
-            raise FederationError(f"bank node {err.metadata.src_node_id} failed step "
-                                  f"'{message_type}': {_reason(err.error.reason)}")
-        if len(replies) < len(self.nodes):
-            raise FederationError(
-                f"step '{message_type}': {len(self.nodes) - len(replies)} of {len(self.nodes)} "
-                f"banks did not answer within {STEP_TIMEOUT_S:.0f} s.")
-        return sorted(replies, key=lambda r: bank_of(r.content))
-
-    def _observe(self, direction: str, messages: Iterable[Message]) -> None:
-        if self.observer is not None:
-            for m in messages:
-                self.observer(direction, m)
-
-
-def _reason(text: str | None) -> str:
-    """The last meaningful line of a remote error (Flower sends the whole traceback)."""
-    lines = [ln.strip() for ln in (text or "unknown error").strip().splitlines() if ln.strip()]
-    for line in reversed(lines):
-        head, _, tail = line.partition(": ")
-        if head.endswith("Error") and tail:
-            return tail
-    return lines[-1]
+def config_hash(cfg: RunConfig) -> str:
+    """SHA-256 of the canonical run config."""
+    return sha256_hex(json.dumps(cfg.to_user_config(), sort_keys=True).encode("utf-8"))
 
 
 def wait_for_banks(grid: Grid, banks: int, timeout_s: float = JOIN_TIMEOUT_S) -> list[int]:
@@ -132,18 +107,11 @@ def wait_for_banks(grid: Grid, banks: int, timeout_s: float = JOIN_TIMEOUT_S) ->
         time.sleep(0.05)
 
 
-def _combine(combiner: Combiner, replies: list[Message], kind: str, run_id: str,
-             round_index: int) -> Sealed:
-    sealed = [sealed_of(r.content) for r in replies]
-    if any(s is None for s in sealed):
-        raise FederationError(f"a bank replied without its sealed '{kind}' vector.")
-    return combiner.combine(sealed, kind=kind, length=None, run_id=run_id, round=round_index)
-
-
-def _agreed_metrics(replies: list[Message]) -> tuple[float, float] | None:
+def _agreed_metrics(outcome: StepOutcome) -> tuple[float, float] | None:
     """The AUC/KS every bank computed from the same combined histograms (must agree)."""
-    values = [metrics_of(r.content) for r in replies]
-    if "auc" not in values[0]:
+    values = [metrics_of(r.content) for r in outcome.replies]
+    values = [v for v in values if "auc" in v]
+    if not values:
         return None
     aucs = [float(v["auc"]) for v in values]
     kss = [float(v["ks"]) for v in values]
@@ -153,58 +121,101 @@ def _agreed_metrics(replies: list[Message]) -> tuple[float, float] | None:
     return aucs[0], kss[0]
 
 
+def _received(outcome: StepOutcome) -> dict[str, str]:
+    """Hash of every admitted sealed vector, by bank."""
+    out = {}
+    for reply in outcome.replies:
+        sealed = sealed_of(reply.content)
+        if sealed is not None:
+            out[str(bank_of(reply.content))] = sha256_hex(sealed.payload)
+    return out
+
+
 class HorizontalRun:
-    """One run's coordinator state machine (resumable from ``FederatedResult``)."""
+    """One run's coordinator state machine (resumable from a checkpointed state)."""
 
     def __init__(self, grid: Grid, cfg: RunConfig, *, state: FederatedResult | None = None,
                  on_round: Callable[[RoundRecord], None] | None = None,
-                 on_checkpoint: Callable[[FederatedResult], None] | None = None,
-                 observer: Observer | None = None) -> None:
+                 on_checkpoint: Callable[[FederatedResult, str], None] | None = None,
+                 audit_dir: str | Path | None = None, observer: Observer | None = None) -> None:
         self.cfg, self.on_round, self.on_checkpoint = cfg, on_round, on_checkpoint
         self.state = state or FederatedResult(run_id=secrets.token_hex(8))
         self.combiner = coordinator_combiner(cfg)
-        self.ex = Exchange(grid, wait_for_banks(grid, cfg.banks), observer)
+        fingerprint = (key_fingerprint(self.combiner.public_key)
+                       if isinstance(self.combiner, PaillierCoordinatorSum) else "plain")
+        self.ex = Exchange(grid, wait_for_banks(grid, cfg.banks), run_id=self.state.run_id,
+                           key_fingerprint=fingerprint,
+                           registry=load_signing_registry(cfg.keys_dir) if cfg.keys_dir else None,
+                           timeout_s=cfg.round_timeout, observer=observer)
+        self.audit = AuditLog(audit_dir or cfg.out)
+        self.config_hash = config_hash(cfg)
 
     def request(self, round_index: int, **sums: Sealed | None) -> Any:
         present = {k: v for k, v in sums.items() if v is not None}
         return request_content(self.cfg, run_id=self.state.run_id, round_index=round_index,
                                layout=self.state.layout, sums=present)
 
+    def _combine(self, outcome: StepOutcome, kind: str, round_index: int) -> Sealed:
+        sealed = [sealed_of(r.content) for r in outcome.replies]
+        return self.combiner.combine(sealed, kind=kind, length=None, run_id=self.state.run_id,
+                                     round=round_index)
+
+    def _note(self, outcome: StepOutcome, round_number: int) -> None:
+        for item in outcome.dropped + outcome.rejected:
+            self.state.dropouts.append({"round": round_number, **item})
+
     def preprocess(self) -> None:
-        """Schema union, then combined sealed stats (skipped when resuming)."""
-        st = self.state
-        replies = self.ex.ask(MSG_SCHEMA, lambda: self.request(0))
-        st.layout = merge_schemas([schema_of(r.content) for r in replies])
-        replies = self.ex.ask(MSG_STATS, lambda: self.request(0))
+        """Schema union, then combined sealed stats."""
+        st, need = self.state, self.cfg.required_banks
+        schema = self.ex.ask(MSG_SCHEMA, lambda: self.request(0), required=need)
+        st.layout = merge_schemas([schema_of(r.content) for r in schema.replies])
+        stats = self.ex.ask(MSG_STATS, lambda: self.request(0), required=need, sealed_round=0)
         st.train_rows = {bank_of(r.content): int(metrics_of(r.content)["num-examples"])
-                         for r in replies}
-        st.stats_sum = _combine(self.combiner, replies, KIND_STATS, st.run_id, 0)
+                         for r in stats.replies}
+        st.stats_sum = self._combine(stats, KIND_STATS, 0)
+        self._note(schema, 0), self._note(stats, 0)
+        self.audit.append("preprocess", run_id=st.run_id, config_hash=self.config_hash,
+                          banks=sorted(st.train_rows), received=_received(stats),
+                          stats_hash=sha256_hex(st.stats_sum.payload))
 
     def one_round(self, rnd: int) -> None:
-        """Train, combine, evaluate; record the previous round's metrics."""
-        st = self.state
+        """Train, combine, evaluate; record the previous round's metrics; audit; checkpoint."""
+        st, need = self.state, self.cfg.required_banks
         started = time.perf_counter()
-        replies = self.ex.ask(MSG_TRAIN, lambda: self.request(
-            rnd, **{KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
-                    KEY_HIST_SUM: st.hist_sum}))
-        self._record(replies)
-        st.weights_sum = _combine(self.combiner, replies, KIND_WEIGHTS, st.run_id, rnd + 1)
-        replies = self.ex.ask(MSG_EVALUATE, lambda: self.request(
-            rnd + 1, **{KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum}))
-        st.hist_sum = _combine(self.combiner, replies, KIND_COUNTS, st.run_id, rnd + 1)
+        train = self.ex.ask(MSG_TRAIN, lambda: self.request(rnd, **{
+            KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
+            KEY_HIST_SUM: st.hist_sum}), required=need, sealed_round=rnd + 1)
+        self._record(train)
+        st.weights_sum = self._combine(train, KIND_WEIGHTS, rnd + 1)
+        evaluate = self.ex.ask(MSG_EVALUATE, lambda: self.request(rnd + 1, **{
+            KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum}),
+            required=need, sealed_round=rnd + 1)
+        st.hist_sum = self._combine(evaluate, KIND_COUNTS, rnd + 1)
         st.rounds_done = rnd + 1
         st.round_seconds.append(time.perf_counter() - started)
+        st.round_banks.append(len(train.replies))
+        self._note(train, rnd + 1), self._note(evaluate, rnd + 1)
+        head = self.audit.append(
+            "round", run_id=st.run_id, round=rnd + 1, config_hash=self.config_hash,
+            banks=sorted(bank_of(r.content) for r in train.replies),
+            nodes=sorted(r.metadata.src_node_id for r in train.replies),
+            received={"train": _received(train), "evaluate": _received(evaluate)},
+            dropped=train.dropped + evaluate.dropped, rejected=train.rejected + evaluate.rejected,
+            model_hash=sha256_hex(st.weights_sum.payload),
+            histogram_hash=sha256_hex(st.hist_sum.payload))
         if self.on_checkpoint is not None:
-            self.on_checkpoint(st)
+            self.on_checkpoint(st, head)
+        if self.cfg.halt_after and st.rounds_done == self.cfg.halt_after < self.cfg.rounds:
+            raise RunInterrupted(st.rounds_done, self.cfg.out)
 
     def finalize(self) -> None:
         """Last round's metrics and the released model."""
         st = self.state
-        replies = self.ex.ask(MSG_FINALIZE, lambda: self.request(
-            st.rounds_done, **{KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
-                               KEY_HIST_SUM: st.hist_sum}))
-        self._record(replies)
-        release = release_of(replies[0].content)
+        final = self.ex.ask(MSG_FINALIZE, lambda: self.request(st.rounds_done, **{
+            KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
+            KEY_HIST_SUM: st.hist_sum}), required=self.cfg.required_banks)
+        self._record(final)
+        release = release_of(final.replies[0].content)
         if release is not None:
             st.weights, st.preprocessor = release
         if isinstance(self.combiner, PlainSum) and st.hist_sum is not None:
@@ -212,15 +223,18 @@ class HorizontalRun:
                                         round=st.rounds_done)
             half = opened.size // 2
             st.histograms = (opened[:half].astype(np.int64), opened[half:].astype(np.int64))
+        self.audit.append("finalize", run_id=st.run_id, rounds=st.rounds_done,
+                          model_released=release is not None,
+                          final_auc=st.history[-1].auc if st.history else None)
 
-    def _record(self, replies: list[Message]) -> None:
-        agreed = _agreed_metrics(replies)
+    def _record(self, outcome: StepOutcome) -> None:
+        agreed = _agreed_metrics(outcome)
         if agreed is None:
             return
         st = self.state
         number = len(st.history) + 1
         record = RoundRecord(number, agreed[0], agreed[1], st.round_seconds[number - 1],
-                             len(replies))
+                             st.round_banks[number - 1])
         st.history.append(record)
         if self.on_round is not None:
             self.on_round(record)
@@ -229,6 +243,9 @@ class HorizontalRun:
         """Preprocess (unless resumed), run the remaining rounds, finalize."""
         if self.state.stats_sum is None:
             self.preprocess()
+        else:
+            self.audit.append("resume", run_id=self.state.run_id,
+                              from_round=self.state.rounds_done + 1)
         for rnd in range(self.state.rounds_done, self.cfg.rounds):
             self.one_round(rnd)
         self.finalize()

@@ -25,6 +25,8 @@ from federation.key_store import provision_simulation_keys
 from federation.preprocess import pooled_preprocessor
 from federation.training import auc_ks, fit_in_one_place, make_model
 from server.app import make_server_app
+from server.audit import AUDIT_FILE, AuditLog
+from server.checkpoint import CHECKPOINT_FILE
 from server.errors import FederationError
 from server.horizontal import FederatedResult, Observer, RoundRecord
 from server.results import federated_section, save_model, write_results
@@ -46,15 +48,20 @@ def run_federation(
     *,
     on_round: Callable[[RoundRecord], None] | None = None,
     observer: Observer | None = None,
+    resume: bool = False,
 ) -> FederatedResult:
-    """Run the horizontal federation in Flower's simulation engine and return its result."""
+    """Run the horizontal federation in Flower's simulation engine and return its result.
+
+    With ``resume`` the coordinator continues from the checkpoint in ``cfg.out``.
+    """
     from flwr.simulation import run_simulation  # heavy import, only when simulating
 
     from clients.bank_app import app as client_app
 
     quiet_runtime()
     sink: dict[str, FederatedResult] = {}
-    server_app = make_server_app(cfg, sink=sink, on_round=on_round, observer=observer)
+    server_app = make_server_app(cfg, sink=sink, on_round=on_round, observer=observer,
+                                 resume=resume)
     cpus = max(1, min(os.cpu_count() or 1, cfg.banks))
     run_simulation(
         server_app=server_app,
@@ -69,6 +76,20 @@ def run_federation(
     if "result" not in sink:
         raise FederationError("the simulation ended without a result; rerun with --verbose.")
     return sink["result"]
+
+
+def fresh_run_folder(cfg: RunConfig, phase: Callable[[str], None]) -> RunConfig:
+    """Clear a previous run's checkpoint and audit log; run the key ceremony if needed."""
+    out = Path(cfg.out)
+    for name in (CHECKPOINT_FILE, AUDIT_FILE):
+        (out / name).unlink(missing_ok=True)
+    if cfg.keys_dir:
+        return cfg
+    phase("key ceremony")
+    keys_dir = out / "keys"
+    provision_simulation_keys(keys_dir, cfg.banks, bits=cfg.key_bits,
+                              paillier=cfg.aggregation == "paillier")
+    return replace(cfg, keys_dir=str(keys_dir))
 
 
 def baselines(cfg: RunConfig, result: FederatedResult) -> dict[str, Any]:
@@ -106,20 +127,22 @@ def simulate(
     *,
     on_round: Callable[[RoundRecord], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """The main job: validate data, federate, compare with baselines, write ``out``."""
+    """The main job: validate data, federate, compare with baselines, write ``out``.
+
+    A fresh run runs the banks' key ceremony in ``out/keys`` (signing keys, and the Paillier
+    key for ``paillier``) unless ``keys_dir`` names one; ``resume`` continues a stopped run.
+    """
     started = time.perf_counter()
     phase = on_phase or (lambda _: None)
     phase("checking data")
     table = load_table(cfg)  # a bad file or setting stops here, before any node starts
     bank_splits(cfg)
-    if cfg.aggregation == "paillier" and not cfg.keys_dir:
-        phase("key ceremony (banks' Paillier key)")
-        keys_dir = Path(cfg.out) / "keys"
-        provision_simulation_keys(keys_dir, cfg.banks, bits=cfg.key_bits)
-        cfg = replace(cfg, keys_dir=str(keys_dir))
+    if not resume:
+        cfg = fresh_run_folder(cfg, phase)
     phase("federated training")
-    result = run_federation(cfg, on_round=on_round)
+    result = run_federation(cfg, on_round=on_round, resume=resume)
     fed_seconds = time.perf_counter() - started
     phase("centralised and local-only baselines")
     base = baselines(cfg, result)
@@ -131,6 +154,8 @@ def simulate(
         "banks": cfg.banks, "rounds": cfg.rounds, "model": cfg.model,
         "aggregation": cfg.aggregation, "partition": cfg.partition, "strategy": cfg.strategy,
         "seed": cfg.seed, **federated_section(result), **base,
+        "dropouts": result.dropouts, "signed_updates": bool(cfg.keys_dir),
+        "audit": {"file": str(out / AUDIT_FILE), "head": AuditLog(out).head},
         "federated_seconds": fed_seconds, "wall_seconds": time.perf_counter() - started,
         "config": cfg.to_user_config(),
     }

@@ -1,0 +1,83 @@
+"""Coordinator checkpoints: everything needed to resume a run after a crash or restart.
+
+Written after every round, atomically (write-then-rename), into ``DIR/checkpoint.json``: the
+run config, run id, layout, the combined sealed vectors (ciphertexts under Paillier: the
+checkpoint holds no secret), rounds done, per-round history and timings, row counts and the
+audit head. Banks are stateless between requests, so resuming from round r+1 gives the same
+model as an uninterrupted run with the same seeds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from federation.config import RunConfig
+from federation.errors import ConfigError
+from federation.preprocess import FeatureLayout
+from federation.secure_sum import Sealed
+from server.horizontal import FederatedResult, RoundRecord
+from server.results import atomic_write_text
+
+CHECKPOINT_FILE = "checkpoint.json"
+SCHEMA_VERSION = 1
+
+
+def _sealed_doc(sealed: Sealed | None) -> dict[str, Any] | None:
+    if sealed is None:
+        return None
+    doc = asdict(sealed)
+    doc["payload"] = base64.b64encode(sealed.payload).decode("ascii")
+    return doc
+
+
+def _sealed_from(doc: dict[str, Any] | None) -> Sealed | None:
+    if doc is None:
+        return None
+    return Sealed(**{**doc, "payload": base64.b64decode(doc["payload"])})
+
+
+def save_checkpoint(folder: str | Path, cfg: RunConfig, state: FederatedResult,
+                    audit_head: str) -> Path:
+    """Write ``folder/checkpoint.json`` atomically."""
+    doc = {
+        "v": SCHEMA_VERSION, "config": cfg.to_user_config(), "run_id": state.run_id,
+        "layout": state.layout.to_json() if state.layout else None,
+        "stats_sum": _sealed_doc(state.stats_sum), "weights_sum": _sealed_doc(state.weights_sum),
+        "hist_sum": _sealed_doc(state.hist_sum), "rounds_done": state.rounds_done,
+        "round_seconds": state.round_seconds, "round_banks": state.round_banks, "history": [asdict(h) for h in state.history],
+        "train_rows": {str(k): v for k, v in state.train_rows.items()},
+        "dropouts": state.dropouts, "audit_head": audit_head,
+    }
+    path = Path(folder) / CHECKPOINT_FILE
+    atomic_write_text(path, json.dumps(doc))
+    return path
+
+
+def load_checkpoint(folder: str | Path) -> tuple[RunConfig, FederatedResult, str]:
+    """Read a checkpoint: (run config, coordinator state, audit head)."""
+    path = Path(folder) / CHECKPOINT_FILE
+    if not path.exists():
+        raise ConfigError(f"{path} not found: nothing to resume in {folder} (a run writes it "
+                          "after its first round).")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if doc.get("v") != SCHEMA_VERSION:
+            raise ValueError(f"checkpoint version {doc.get('v')}")
+        cfg = RunConfig.from_user_config(doc["config"])
+        state = FederatedResult(
+            run_id=doc["run_id"],
+            layout=FeatureLayout.from_json(doc["layout"]) if doc["layout"] else None,
+            stats_sum=_sealed_from(doc["stats_sum"]), weights_sum=_sealed_from(doc["weights_sum"]),
+            hist_sum=_sealed_from(doc["hist_sum"]), rounds_done=int(doc["rounds_done"]),
+            round_seconds=list(doc["round_seconds"]), round_banks=list(doc["round_banks"]),
+            history=[RoundRecord(**h) for h in doc["history"]],
+            train_rows={int(k): int(v) for k, v in doc["train_rows"].items()},
+            dropouts=list(doc.get("dropouts", [])),
+        )
+        return cfg, state, str(doc["audit_head"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path} is damaged ({exc}); it cannot be resumed.") from exc

@@ -1,0 +1,121 @@
+"""Sending one request to every bank and admitting their replies.
+
+A reply is admitted when it arrived before the deadline, carries no error, and (when the run
+has a signing registry) its sealed vector is signed by the bank it claims to come from, for
+this run, step and round, and is the first such update from that bank. Everything else is
+recorded as a dropout or a rejection with a named reason; the step goes on as long as at
+least ``required`` banks were admitted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from flwr.app import Message
+from flwr.serverapp import Grid
+
+from federation.records import bank_of, sealed_of, signature_of
+from protocols.errors import ProtocolError
+from protocols.signing import ReplayGuard, statement_for, verify_update
+from server.errors import FederationError
+
+Observer = Callable[[str, Message], None]
+
+
+@dataclass
+class StepOutcome:
+    """Admitted replies (sorted by bank) and what was left out, with reasons."""
+
+    replies: list[Message]
+    dropped: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+def remote_reason(text: str | None) -> str:
+    """The last meaningful line of a remote error (Flower sends the whole traceback)."""
+    text = text or "unknown error"
+    if "Message: " in text:  # Flower's ClientAppException wrapper
+        return text.rsplit("Message: ", 1)[1].strip().rstrip(">").strip().strip("'\"").strip()
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for line in reversed(lines):
+        head, _, tail = line.partition(": ")
+        if head.endswith("Error") and tail:
+            return tail
+    return lines[-1]
+
+
+class Exchange:
+    """One coordinator's channel to its banks for the whole run."""
+
+    def __init__(self, grid: Grid, nodes: list[int], *, run_id: str, key_fingerprint: str,
+                 registry: dict[int, Ed25519PublicKey] | None, timeout_s: float,
+                 observer: Observer | None = None) -> None:
+        self.grid, self.nodes, self.observer = grid, nodes, observer
+        self.registry, self.fingerprint, self.timeout_s = registry, key_fingerprint, timeout_s
+        self.guard = ReplayGuard(run_id)
+        self.run_id = run_id
+
+    def ask(self, message_type: str, contents: Callable[[], Any], *, required: int,
+            sealed_round: int | None = None) -> StepOutcome:
+        """Send ``contents()`` to every bank; admit replies; fail below ``required``."""
+        requests = [Message(contents(), dst_node_id=n, message_type=message_type)
+                    for n in self.nodes]
+        self._observe("request", requests)
+        replies = list(self.grid.send_and_receive(requests, timeout=self.timeout_s))
+        self._observe("reply", replies)
+        outcome = StepOutcome([])
+        answered = set()
+        for reply in replies:
+            answered.add(reply.metadata.src_node_id)
+            self._admit(reply, message_type, sealed_round, outcome)
+        for node in self.nodes:
+            if node not in answered:
+                outcome.dropped.append({"node": node, "step": message_type,
+                                        "reason": f"no answer within {self.timeout_s:.0f} s"})
+        if len(outcome.replies) < required:
+            reasons = "; ".join(f"node {d['node']}: {d['reason']}"
+                                for d in outcome.dropped + outcome.rejected)
+            raise FederationError(f"step '{message_type}': only {len(outcome.replies)} of "
+                                  f"{len(self.nodes)} banks usable, {required} required ({reasons}).")
+        outcome.replies.sort(key=lambda r: bank_of(r.content))
+        return outcome
+
+    def _admit(self, reply: Message, step: str, sealed_round: int | None,
+               outcome: StepOutcome) -> None:
+        node = reply.metadata.src_node_id
+        if reply.has_error():
+            outcome.dropped.append({"node": node, "step": step,
+                                    "reason": remote_reason(reply.error.reason)})
+            return
+        try:
+            if sealed_round is not None:
+                self._check_signature(reply, step, sealed_round)
+        except ProtocolError as exc:
+            outcome.rejected.append({"node": node, "step": step,
+                                     "error": type(exc).__name__, "reason": str(exc)})
+            return
+        outcome.replies.append(reply)
+
+    def _check_signature(self, reply: Message, step: str, sealed_round: int) -> None:
+        """Signature over (claimed run, step, round, bank, key, payload), then replay guard."""
+        sealed = sealed_of(reply.content)
+        if sealed is None:
+            raise ProtocolError("reply lacks its sealed vector.")
+        if self.registry is None:
+            return
+        bank = bank_of(reply.content)
+        if bank not in self.registry:
+            raise ProtocolError(f"bank {bank} has no registered signing key; refusing its update.")
+        claim = signature_of(reply.content)
+        statement = statement_for(run_id=claim.run_id, step=claim.step, round=claim.round,
+                                  bank=bank, key_fingerprint=self.fingerprint,
+                                  payload=sealed.payload)
+        verify_update(self.registry[bank], claim.signature, statement)
+        self.guard.check(statement, expected_step=step, expected_round=sealed_round)
+
+    def _observe(self, direction: str, messages: Iterable[Message]) -> None:
+        if self.observer is not None:
+            for m in messages:
+                self.observer(direction, m)
