@@ -60,8 +60,7 @@ class Exchange:
     def ask(self, message_type: str, contents: Callable[[], Any], *, required: int,
             sealed_round: int | None = None) -> StepOutcome:
         """Send ``contents()`` to every bank; admit replies; fail below ``required``."""
-        requests = [Message(contents(), dst_node_id=n, message_type=message_type)
-                    for n in self.nodes]
+        requests = self._requests(message_type, contents)
         self._observe("request", requests)
         replies = list(self.grid.send_and_receive(requests, timeout=self.timeout_s))
         self._observe("reply", replies)
@@ -81,6 +80,10 @@ class Exchange:
                                   f"{len(self.nodes)} banks usable, {required} required ({reasons}).")
         outcome.replies.sort(key=lambda r: bank_of(r.content))
         return outcome
+
+    def _requests(self, message_type: str, contents: Callable[[], Any]) -> list[Message]:
+        """One request per bank node (contents built afresh for each)."""
+        return [Message(contents(), dst_node_id=n, message_type=message_type) for n in self.nodes]
 
     def _admit(self, reply: Message, step: str, sealed_round: int | None,
                outcome: StepOutcome) -> None:

@@ -1,0 +1,89 @@
+"""Admission of bank replies: forged, replayed, foreign-run and duplicate updates are rejected
+with a named reason and the step carries on; too few usable replies stop it."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from federation.records import SignatureClaim, reply_content
+from federation.secure_sum import KIND_WEIGHTS, PlainSum
+from protocols.signing import sign_update, statement_for
+from server.errors import FederationError
+from server.exchange import Exchange
+
+KEYS = {bank: Ed25519PrivateKey.generate() for bank in range(4)}
+REGISTRY = {bank: key.public_key() for bank, key in KEYS.items()}
+
+
+def signed_reply(bank: int, *, run_id: str = "run", step: str = "train", rnd: int = 2,
+                 key: Ed25519PrivateKey | None = None, node: int | None = None,
+                 value: float = 1.0):
+    sealed = PlainSum().seal(np.full(3, value), kind=KIND_WEIGHTS, run_id=run_id, round=rnd)
+    stmt = statement_for(run_id=run_id, step=step, round=rnd, bank=bank, key_fingerprint="plain",
+                         payload=sealed.payload)
+    claim = SignatureClaim(run_id, step, rnd, sign_update(key or KEYS[bank], stmt))
+    content = reply_content(bank=bank, n_examples=10, sealed=sealed, signature=claim)
+    return SimpleNamespace(content=content, has_error=lambda: False,
+                           metadata=SimpleNamespace(src_node_id=100 + bank if node is None else node))
+
+
+class FakeGrid:
+    def __init__(self, replies):
+        self.replies = replies
+
+    def send_and_receive(self, messages, timeout=None):
+        return self.replies
+
+
+class OfflineExchange(Exchange):
+    """Builds no Flower messages (they need a running Flower run context)."""
+
+    def _requests(self, message_type, contents):
+        return []
+
+
+def exchange(replies, nodes=(100, 101, 102, 103)) -> Exchange:
+    return OfflineExchange(FakeGrid(replies), list(nodes), run_id="run", key_fingerprint="plain",
+                    registry=REGISTRY, timeout_s=5)
+
+
+def ask(ex: Exchange, required: int = 2):
+    from flwr.app import RecordDict
+    return ex.ask("train", lambda: RecordDict(), required=required, sealed_round=2)
+
+
+def test_valid_replies_are_admitted_in_bank_order() -> None:
+    out = ask(exchange([signed_reply(2), signed_reply(0), signed_reply(1), signed_reply(3)]))
+    assert [r.content["metrics"]["bank"] for r in out.replies] == [0, 1, 2, 3]
+    assert not out.dropped and not out.rejected
+
+
+def test_forged_replayed_foreign_and_duplicate_updates_are_rejected() -> None:
+    replies = [
+        signed_reply(0),
+        signed_reply(1, key=Ed25519PrivateKey.generate()),  # forged
+        signed_reply(2, rnd=1),  # replay from an earlier round
+        signed_reply(3, run_id="other-run"),  # another run
+        signed_reply(0, node=104, value=2.0),  # second update from bank 0
+    ]
+    out = ask(exchange(replies, nodes=(100, 101, 102, 103, 104)), required=1)
+    assert [r.content["metrics"]["bank"] for r in out.replies] == [0]
+    errors = {d["node"]: d["error"] for d in out.rejected}
+    assert errors == {101: "InvalidSignatureError", 102: "StaleRoundError",
+                      103: "StaleRoundError", 104: "DuplicateUpdateError"}
+
+
+def test_missing_and_failed_banks_are_dropouts_until_too_few_remain() -> None:
+    failed = SimpleNamespace(has_error=lambda: True, content=None,
+                             error=SimpleNamespace(reason="ClientAppException Message: disk full"),
+                             metadata=SimpleNamespace(src_node_id=101))
+    out = ask(exchange([signed_reply(0), failed, signed_reply(2)]), required=2)
+    assert len(out.replies) == 2
+    reasons = {d["node"]: d["reason"] for d in out.dropped}
+    assert reasons[101] == "disk full" and "no answer" in reasons[103]
+    with pytest.raises(FederationError, match="only 2 of 4 banks usable, 3 required"):
+        ask(exchange([signed_reply(0), failed, signed_reply(2)]), required=3)
