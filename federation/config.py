@@ -34,7 +34,8 @@ class RunConfig:
     late or failed banks are recorded and the round goes on without them.
     Fault injection for simulations and tests: ``drop_schedule`` ("3:1,4;5:2" = in round 3
     banks 1 and 4 vanish, in round 5 bank 2) and ``halt_after`` (the coordinator stops, as if
-    crashed, after checkpointing that round).
+    crashed, after checkpointing that round). ``resume`` continues from the checkpoint in
+    ``out`` instead of starting afresh.
     """
 
     data_path: str = DEFAULT_DATA
@@ -62,6 +63,7 @@ class RunConfig:
     round_timeout: float = 900.0
     drop_schedule: str = ""
     halt_after: int = 0
+    resume: bool = False
     out: str = "runs/latest"
     schema_version: int = SCHEMA_VERSION
 

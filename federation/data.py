@@ -23,6 +23,8 @@ POSITIVE_TOKENS = frozenset(
     {"1", "bad", "default", "defaulted", "yes", "y", "true", "t", "charged off", "delinquent"}
 )
 NEGATIVE_TOKENS = frozenset({"0", "good", "no", "n", "false", "f", "paid", "fully paid", "current"})
+ID_NAMES = frozenset({"id", "uscc", "unified_social_credit_code"})
+"""Column names taken as the entity key when no --id-col is given."""
 NUMERIC_SHARE_FOR_TYPO = 0.9
 """A column whose non-missing values are at least this share numbers is numeric; any other
 value in it is reported as an error (a typo), not silently turned into a category."""
@@ -48,6 +50,8 @@ class CreditTable:
         Entity keys (str) when the file has an ID column.
     dropped : tuple of str
         Text columns ignored because every value is distinct (identifiers, free text).
+    labelled : bool
+        False for a party without labels (the credit center); ``y`` is then all zeros.
     """
 
     source: str
@@ -57,6 +61,7 @@ class CreditTable:
     categorical: pd.DataFrame
     ids: np.ndarray | None = None
     dropped: tuple[str, ...] = ()
+    labelled: bool = True
 
     @property
     def n_rows(self) -> int:
@@ -74,13 +79,14 @@ class CreditTable:
             categorical=self.categorical.iloc[rows].reset_index(drop=True),
             ids=None if self.ids is None else self.ids[rows],
             dropped=self.dropped,
+            labelled=self.labelled,
         )
 
 
 def load_credit_csv(
     path: str | Path,
     *,
-    target: str,
+    target: str | None,
     id_col: str | None = None,
     positive_label: str | None = None,
     categorical: tuple[str, ...] = (),
@@ -92,10 +98,11 @@ def load_credit_csv(
     ----------
     path : str or Path
         CSV file (comma, semicolon, tab or pipe separated; UTF-8 or Latin-1).
-    target : str
+    target : str or None
         Binary target column (1 = bad). Two-valued text or numeric targets are mapped to 0/1.
+        None for a party that holds features only (the table's ``y`` is then all zeros).
     id_col : str, optional
-        Entity key column. When None, a column named ``id`` (any case) is used as the key.
+        Entity key column. When None, a column named ``id`` or ``uscc`` (any case) is the key.
     positive_label : str, optional
         Target value that means "bad" when the target is not already 0/1.
     categorical : tuple of str
@@ -117,13 +124,13 @@ def load_credit_csv(
     frame = _read_raw(path)
     where = str(path)
     columns = list(frame.columns)
-    if target not in columns:
+    if target is not None and target not in columns:
         raise SchemaError(
             f"{where}: target column '{target}' not found; columns are: {', '.join(columns)}. "
             "Pass the right name with --target."
         )
     if id_col is None:
-        id_col = next((c for c in columns if c.lower() == "id" and c != target), None)
+        id_col = next((c for c in columns if c.lower() in ID_NAMES and c != target), None)
     elif id_col not in columns:
         raise SchemaError(
             f"{where}: ID column '{id_col}' not found; columns are: {', '.join(columns)}. "
@@ -133,7 +140,10 @@ def load_credit_csv(
         if name not in columns:
             raise SchemaError(f"{where}: column '{name}' (given as categorical/drop) not found.")
     missing = frame.apply(lambda s: s.str.strip().str.lower().isin(MISSING_TOKENS))
-    y = _parse_target(frame[target], missing[target], where, target, positive_label)
+    if target is None:
+        y = np.zeros(frame.shape[0], dtype=np.int8)
+    else:
+        y = _parse_target(frame[target], missing[target], where, target, positive_label)
     ids = _parse_ids(frame[id_col], missing[id_col], where, id_col) if id_col else None
     skip = {target, *drop} | ({id_col} if id_col else set())
     features = [c for c in columns if c not in skip and not c.startswith("Unnamed:")]
@@ -142,7 +152,8 @@ def load_credit_csv(
     cat = cat.drop(columns=list(unique_text))
     if numeric.shape[1] + cat.shape[1] == 0:
         raise SchemaError(f"{where}: no feature columns besides the target and ID columns.")
-    return CreditTable(where, target, y, numeric, cat, ids, unique_text)
+    return CreditTable(where, target or "", y, numeric, cat, ids, unique_text,
+                       labelled=target is not None)
 
 
 def _all_distinct(values: pd.Series) -> bool:

@@ -99,7 +99,8 @@ def report_for(table: CreditTable) -> QualityReport:
     warnings += [f"column '{c.name}' has {c.out_of_range} out-of-range values" for c in columns
                  if c.out_of_range]
     warnings += [f"text column '{c}' ignored: every value is distinct" for c in table.dropped]
-    return QualityReport(table.source, table.n_rows, float(table.y.mean()), tuple(columns),
+    bad_rate = float(table.y.mean()) if table.labelled else None
+    return QualityReport(table.source, table.n_rows, bad_rate, tuple(columns),
                          invalid, dup, tuple(blocking), tuple(warnings))
 
 

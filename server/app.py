@@ -10,6 +10,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from federation.config import RunConfig
+from server.audit import AUDIT_FILE
 from server.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from server.horizontal import FederatedResult, Observer, RoundRecord, run_horizontal
 from server.results import write_federated_only
@@ -21,12 +22,12 @@ def make_server_app(
     sink: dict[str, FederatedResult] | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
     observer: Observer | None = None,
-    resume: bool = False,
 ) -> ServerApp:
     """A ServerApp running the horizontal workflow with a checkpoint after every round.
 
     With ``cfg`` None the settings come from Flower's run config (``pyproject.toml`` or
-    ``flwr run --run-config``), and a checkpoint already in its ``out`` folder is resumed.
+    ``flwr run --run-config``). With ``resume`` in the settings the checkpoint in ``out`` is
+    continued; otherwise a previous run's checkpoint and audit log there are removed.
     With ``sink`` the result is handed back in-process; otherwise it is written to ``out``.
     """
     server = ServerApp()
@@ -36,8 +37,11 @@ def make_server_app(
         run_cfg = cfg or RunConfig.from_user_config(dict(context.run_config))
         out = Path(run_cfg.out)
         state = None
-        if resume or (cfg is None and (out / CHECKPOINT_FILE).exists()):
+        if run_cfg.resume:
             _, state, _ = load_checkpoint(out)
+        else:
+            for name in (CHECKPOINT_FILE, AUDIT_FILE):
+                (out / name).unlink(missing_ok=True)
         result = run_horizontal(
             grid, run_cfg, state=state, on_round=on_round, observer=observer,
             on_checkpoint=lambda st, head: save_checkpoint(out, run_cfg, st, head))

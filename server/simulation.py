@@ -26,7 +26,6 @@ from federation.preprocess import pooled_preprocessor
 from federation.training import auc_ks, fit_in_one_place, make_model
 from server.app import make_server_app
 from server.audit import AUDIT_FILE, AuditLog
-from server.checkpoint import CHECKPOINT_FILE
 from server.errors import FederationError
 from server.horizontal import FederatedResult, Observer, RoundRecord
 from server.results import federated_section, save_model, write_results
@@ -60,8 +59,8 @@ def run_federation(
 
     quiet_runtime()
     sink: dict[str, FederatedResult] = {}
-    server_app = make_server_app(cfg, sink=sink, on_round=on_round, observer=observer,
-                                 resume=resume)
+    server_app = make_server_app(replace(cfg, resume=resume), sink=sink, on_round=on_round,
+                                 observer=observer)
     cpus = max(1, min(os.cpu_count() or 1, cfg.banks))
     run_simulation(
         server_app=server_app,
@@ -79,10 +78,8 @@ def run_federation(
 
 
 def fresh_run_folder(cfg: RunConfig, phase: Callable[[str], None]) -> RunConfig:
-    """Clear a previous run's checkpoint and audit log; run the key ceremony if needed."""
+    """Run the banks' key ceremony in ``out/keys`` unless the run names a keys folder."""
     out = Path(cfg.out)
-    for name in (CHECKPOINT_FILE, AUDIT_FILE):
-        (out / name).unlink(missing_ok=True)
     if cfg.keys_dir:
         return cfg
     phase("key ceremony")
