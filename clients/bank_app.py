@@ -54,9 +54,12 @@ def own_data(cfg: RunConfig, context: Context) -> BankData:
 
 
 def node_settings(cfg: RunConfig, context: Context) -> RunConfig:
-    """Node-local overrides of the run config (a deployed bank's own key folder)."""
-    keys_dir = context.node_config.get("keys-dir")
-    return replace(cfg, keys_dir=str(keys_dir)) if keys_dir else cfg
+    """Node-local overrides of the run config: a deployed bank's own key folder and the
+    column names of its own file (``keys-dir``, ``target``, ``id-col`` from its node.toml)."""
+    node = context.node_config
+    names = {"keys-dir": "keys_dir", "target": "target", "id-col": "id_col"}
+    changes = {field: str(node[key]) for key, field in names.items() if node.get(key)}
+    return replace(cfg, **changes) if changes else cfg
 
 
 class _Request:
@@ -95,7 +98,7 @@ class _Request:
 @app.query("schema")
 def schema(msg: Message, context: Context) -> Message:
     """Preprocessing step 1: column kinds and category names only."""
-    cfg = run_config_of(msg.content)
+    cfg = node_settings(run_config_of(msg.content), context)
     data = own_data(cfg, context)
     assert_ready(data.train)  # the same quality gate as `fedcredit check`
     return reply(msg, reply_content(bank=data.bank, n_examples=data.train.n_rows,

@@ -18,6 +18,7 @@ from server.errors import RunInterrupted
 from server.ops_cli import register as register_ops
 from server.products_cli import register as register_products
 from server.simulate_cli import register as register_simulate
+from server.vertical_cli import register as register_vertical
 
 app = typer.Typer(
     help="fedcredit: privacy-preserving federated credit analytics (banks + credit center).",
@@ -32,6 +33,7 @@ def _root() -> None:
 
 
 register_simulate(app)
+register_vertical(app)
 register_ops(app)
 register_products(app)
 app.add_typer(keys_app, name="keys")

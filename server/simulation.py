@@ -55,7 +55,7 @@ def run_federation(
     """
     from flwr.simulation import run_simulation  # heavy import, only when simulating
 
-    from clients.bank_app import app as client_app
+    from clients.app import app as client_app
 
     quiet_runtime()
     sink: dict[str, FederatedResult] = {}
