@@ -17,7 +17,8 @@ from flwr.clientapp import ClientApp
 
 from federation.bank_data import BankData, bank_data, bank_data_from_file
 from federation.bank_steps import (
-    check_not_dropped, histogram_metrics, local_update, open_preprocessing, open_weights,
+    check_not_dropped, histogram_metrics, local_update, open_histograms, open_preprocessing,
+    open_weights,
     seal_stats, sealed_histograms, sign_sealed,
 )
 from federation.config import RunConfig
@@ -142,5 +143,10 @@ def finalize(msg: Message, context: Context) -> Message:
     req = _Request(msg, context)
     prep, _ = req.preprocessing()
     release = (req.weights(prep), prep) if req.cfg.release_model else None
+    hist_sum = sealed_of(req.content, KEY_HIST_SUM)
+    histograms = (open_histograms(req.cfg, req.data.bank, hist_sum, run_id=req.run_id,
+                                  round_index=req.round)
+                  if req.cfg.release_model and hist_sum is not None else None)
     return reply(msg, reply_content(bank=req.data.bank, n_examples=req.data.test.n_rows,
-                                    metrics=req.metrics(), release=release))
+                                    metrics=req.metrics(), release=release,
+                                    released_histograms=histograms))

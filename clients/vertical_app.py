@@ -18,7 +18,7 @@ from flwr.app import ConfigRecord, Context, Message, RecordDict
 from clients import node_state
 from clients.bank_app import app
 from federation.errors import ConfigError
-from federation.metrics import ks_statistic, roc_auc
+from federation.metrics import ks_statistic, roc_auc, score_histograms
 from federation.vertical_config import VerticalConfig
 from federation.vertical_data import align, load_party, prepare
 from protocols import psi
@@ -216,7 +216,9 @@ def score_step(msg: Message, context: Context) -> Message:
     logits = bank_score_step(aligned.x_test, weights, parse_vertical_message(bytes(step["blob"])),
                              private_key=party.private_key, run_id=run_id)
     p = sigmoid(logits)
-    return vertical_reply(msg, auc=roc_auc(aligned.y_test, p), ks=ks_statistic(aligned.y_test, p))
+    bad, good = score_histograms(aligned.y_test, p)
+    return vertical_reply(msg, auc=roc_auc(aligned.y_test, p), ks=ks_statistic(aligned.y_test, p),
+                          hist_bad=[int(v) for v in bad], hist_good=[int(v) for v in good])
 
 
 @app.query("v_bin")

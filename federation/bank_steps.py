@@ -111,10 +111,18 @@ def histogram_metrics(
     """Global AUC/KS from the combined score histograms (empty when there are none yet)."""
     if hist_sum is None:
         return {}
+    auc, ks = auc_ks_from_histograms(*open_histograms(cfg, bank, hist_sum, run_id=run_id,
+                                                      round_index=round_index))
+    return {"auc": auc, "ks": ks, "eval-round": round_index}
+
+
+def open_histograms(
+    cfg: RunConfig, bank: int, hist_sum: Sealed, *, run_id: str, round_index: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The summed (bad, good) test-score histograms of all banks."""
     opened = bank_summer(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
                                          round=round_index)
-    auc, ks = auc_ks_from_histograms(opened[:HIST_BINS], opened[HIST_BINS:])
-    return {"auc": auc, "ks": ks, "eval-round": round_index}
+    return opened[:HIST_BINS].astype(np.int64), opened[HIST_BINS:].astype(np.int64)
 
 
 def local_update(

@@ -37,6 +37,7 @@ KEY_WEIGHTS_SUM = "weights-sum"  # ConfigRecord: combined sealed weighted update
 KEY_HIST_SUM = "hist-sum"  # ConfigRecord: combined sealed score histograms
 KEY_WEIGHTS = "weights"  # ArrayRecord: released final weights
 KEY_RELEASE = "release"  # ConfigRecord: released preprocessor json
+KEY_RELEASED_HIST = "released-histograms"  # ArrayRecord: summed (bad, good) test histograms
 KEY_SIGNATURE = "signature"  # ConfigRecord: the bank's signature over its sealed vector
 
 
@@ -70,12 +71,20 @@ def run_config_of(content: RecordDict) -> RunConfig:
 
 
 def step_of(content: RecordDict) -> dict[str, Any]:
-    """Step details (run id, round, layout) of a request."""
-    return dict(_get(content, KEY_STEP))
+    """Step details (run id, round, layout) of a request; MalformedMessageError if malformed."""
+    step = dict(_get(content, KEY_STEP))
+    for key, kind in (("run-id", str), ("round", int)):
+        if not _typed(step.get(key), kind):
+            raise MalformedMessageError(f"step record lacks a {kind.__name__} '{key}'.")
+    if step["round"] < 0 or not isinstance(step.get("layout", ""), str):
+        raise MalformedMessageError("step record has a negative round or a non-text layout.")
+    return step
 
 
 def layout_of(step: Mapping[str, Any]) -> FeatureLayout:
     """The agreed feature layout carried by a stats request."""
+    if "layout" not in step:
+        raise MalformedMessageError("step record lacks the agreed feature layout.")
     return FeatureLayout.from_json(str(step["layout"]))
 
 
@@ -84,6 +93,7 @@ def reply_content(
     signature: SignatureClaim | None = None, schema: LocalSchema | None = None,
     metrics: Mapping[str, float] | None = None,
     release: tuple[list[np.ndarray], Preprocessor] | None = None,
+    released_histograms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> RecordDict:
     """Bank -> coordinator: a sealed vector, public metrics, or the final model release."""
     values: dict[str, Any] = {"bank": bank, "num-examples": n_examples, **(metrics or {})}
@@ -98,6 +108,9 @@ def reply_content(
         content[KEY_SCHEMA] = ConfigRecord({"schema": json.dumps(
             {"numeric": list(schema.numeric),
              "categorical": {k: list(v) for k, v in schema.categorical.items()}})})
+    if released_histograms is not None:
+        content[KEY_RELEASED_HIST] = ArrayRecord([np.asarray(h, dtype=np.int64)
+                                                  for h in released_histograms])
     if release is not None:
         weights, prep = release
         content[KEY_WEIGHTS] = ArrayRecord([np.asarray(w, dtype=np.float64) for w in weights])
@@ -106,8 +119,14 @@ def reply_content(
 
 
 def metrics_of(content: RecordDict) -> dict[str, float]:
-    """Public metrics of a reply (always ``bank`` and ``num-examples``)."""
-    return {k: v for k, v in dict(_get(content, KEY_METRICS)).items()}
+    """Public metrics of a reply: numbers, always with int ``bank`` and ``num-examples`` >= 0."""
+    metrics = {k: v for k, v in dict(_get(content, KEY_METRICS)).items()}
+    if not all(_typed(v, (int, float)) and _fits_float(v) for v in metrics.values()):
+        raise MalformedMessageError("metrics record holds a value that is not a float.")
+    for key in ("bank", "num-examples"):
+        if not _typed(metrics.get(key), int) or metrics[key] < 0:
+            raise MalformedMessageError(f"metrics record lacks an int '{key}' >= 0.")
+    return metrics
 
 
 def bank_of(content: RecordDict) -> int:
@@ -116,17 +135,55 @@ def bank_of(content: RecordDict) -> int:
 
 
 def schema_of(content: RecordDict) -> LocalSchema:
-    """A bank's column schema from its reply."""
-    raw = json.loads(str(_get(content, KEY_SCHEMA)["schema"]))
-    return LocalSchema(tuple(raw["numeric"]), {k: tuple(v) for k, v in raw["categorical"].items()})
+    """A bank's column schema from its reply; MalformedMessageError if malformed."""
+    record = _get(content, KEY_SCHEMA)
+    try:
+        raw = json.loads(str(record["schema"]))
+        numeric, categorical = raw["numeric"], raw["categorical"]
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise MalformedMessageError(f"schema record is malformed: {exc}") from exc
+    if not _is_names(numeric) or not isinstance(categorical, dict) or not all(
+            _is_names(v) for v in categorical.values()):
+        raise MalformedMessageError("schema record must list column names and, per "
+                                    "categorical column, its category names.")
+    return LocalSchema(tuple(numeric), {k: tuple(v) for k, v in categorical.items()})
+
+
+def _is_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def released_histograms_of(content: RecordDict) -> tuple[np.ndarray, np.ndarray] | None:
+    """The summed test-score histograms a bank released at the end, if any."""
+    if KEY_RELEASED_HIST not in content:
+        return None
+    record = content[KEY_RELEASED_HIST]
+    try:
+        arrays = record.to_numpy_ndarrays() if isinstance(record, ArrayRecord) else []
+    except (TypeError, ValueError, EOFError, OSError) as exc:
+        raise MalformedMessageError(f"released histograms do not decode: {exc}") from exc
+    if len(arrays) != 2 or arrays[0].shape != arrays[1].shape or arrays[0].ndim != 1 or not all(
+            a.dtype.kind in "iu" and np.can_cast(a.dtype, np.int64) and (a >= 0).all()
+            for a in arrays):
+        raise MalformedMessageError("released histograms must be two count vectors of one length.")
+    return arrays[0].astype(np.int64), arrays[1].astype(np.int64)
 
 
 def release_of(content: RecordDict) -> tuple[list[np.ndarray], Preprocessor] | None:
     """The released final model of a finalize reply, if the bank released it."""
     if KEY_WEIGHTS not in content:
         return None
-    prep = Preprocessor.from_json(str(_get(content, KEY_RELEASE)["preprocessor"]))
-    return content[KEY_WEIGHTS].to_numpy_ndarrays(), prep
+    record = _get(content, KEY_RELEASE)
+    if not isinstance(content[KEY_WEIGHTS], ArrayRecord) or "preprocessor" not in record:
+        raise MalformedMessageError("release lacks its weights array record or preprocessor.")
+    prep = Preprocessor.from_json(str(record["preprocessor"]))
+    try:
+        weights = content[KEY_WEIGHTS].to_numpy_ndarrays()
+    except (TypeError, ValueError, EOFError, OSError) as exc:
+        raise MalformedMessageError(f"released weights do not decode: {exc}") from exc
+    if not all(w.dtype.kind == "f" for w in weights):
+        raise MalformedMessageError("released weights must be float arrays.")
+    return weights, prep
 
 
 def signature_of(content: RecordDict) -> SignatureClaim:
@@ -135,11 +192,11 @@ def signature_of(content: RecordDict) -> SignatureClaim:
         raise InvalidSignatureError("update is not signed; the bank must sign its updates "
                                     "with the key registered in the key ceremony.")
     rec = content[KEY_SIGNATURE]
-    try:
-        return SignatureClaim(str(rec["run-id"]), str(rec["step"]), int(rec["round"]),
-                              bytes(rec["signature"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MalformedMessageError(f"signature record is malformed: {exc}") from exc
+    fields = {"run-id": str, "step": str, "round": int, "signature": bytes}
+    if not all(key in rec and _typed(rec[key], kind) for key, kind in fields.items()):
+        raise MalformedMessageError("signature record is malformed: it needs str 'run-id' and "
+                                    "'step', int 'round' and bytes 'signature'.")
+    return SignatureClaim(rec["run-id"], rec["step"], rec["round"], rec["signature"])
 
 
 def sealed_to_record(sealed: Sealed) -> ConfigRecord:
@@ -152,11 +209,16 @@ def sealed_to_record(sealed: Sealed) -> ConfigRecord:
 def sealed_from_record(record: ConfigRecord) -> Sealed:
     """Inverse of :func:`sealed_to_record`; malformed records raise MalformedMessageError."""
     try:
-        return Sealed(str(record["kind"]), str(record["scheme"]), int(record["length"]),
-                      int(record["parties"]), bytes(record["payload"]),
-                      int(record["schema-version"]))
-    except (KeyError, TypeError, ValueError) as exc:
+        values = [record[key] for key in _SEALED_KEYS]
+    except (KeyError, TypeError) as exc:
         raise MalformedMessageError(f"sealed vector record is malformed: {exc}") from exc
+    if not all(_typed(v, kind) for v, kind in zip(values, _SEALED_TYPES)):
+        raise MalformedMessageError("sealed vector record has a field of the wrong type.")
+    return Sealed(*values)
+
+
+_SEALED_KEYS = ("kind", "scheme", "length", "parties", "payload", "schema-version")
+_SEALED_TYPES = (str, str, int, int, bytes, int)
 
 
 def sealed_of(content: RecordDict, key: str = KEY_SEALED) -> Sealed | None:
@@ -167,6 +229,19 @@ def sealed_of(content: RecordDict, key: str = KEY_SEALED) -> Sealed | None:
 def reply(message: Message, content: RecordDict) -> Message:
     """A reply to ``message`` carrying ``content``."""
     return Message(content, reply_to=message)
+
+
+def _typed(value: Any, kind: type | tuple[type, ...]) -> bool:
+    """``isinstance`` that does not take a bool for a number."""
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _fits_float(value: float) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 def _get(content: RecordDict, key: str) -> Any:

@@ -33,7 +33,8 @@ from federation.key_store import load_public_key, load_signing_registry
 from federation.preprocess import FeatureLayout, Preprocessor, merge_schemas
 from federation.records import (
     KEY_HIST_SUM, KEY_STATS_SUM, KEY_WEIGHTS_SUM, MSG_EVALUATE, MSG_FINALIZE, MSG_SCHEMA,
-    MSG_STATS, MSG_TRAIN, bank_of, metrics_of, release_of, request_content, schema_of, sealed_of,
+    MSG_STATS, MSG_TRAIN, bank_of, metrics_of, release_of, released_histograms_of, request_content,
+    schema_of, sealed_of,
 )
 from federation.secure_sum import (
     KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, PaillierCoordinatorSum, PlainSum, Sealed,
@@ -76,7 +77,7 @@ class FederatedResult:
     preprocessor: Preprocessor | None = None
     weights: list[np.ndarray] = field(default_factory=list)
     histograms: tuple[np.ndarray, np.ndarray] | None = None
-    """Summed (bad, good) test-score histograms of the last round (plain aggregation only)."""
+    """Summed (bad, good) test-score histograms of the last round, released by the banks."""
 
 
 Combiner = PlainSum | PaillierCoordinatorSum
@@ -218,11 +219,7 @@ class HorizontalRun:
         release = release_of(final.replies[0].content)
         if release is not None:
             st.weights, st.preprocessor = release
-        if isinstance(self.combiner, PlainSum) and st.hist_sum is not None:
-            opened = self.combiner.open(st.hist_sum, kind=KIND_COUNTS, run_id=st.run_id,
-                                        round=st.rounds_done)
-            half = opened.size // 2
-            st.histograms = (opened[:half].astype(np.int64), opened[half:].astype(np.int64))
+        st.histograms = released_histograms_of(final.replies[0].content)
         self.audit.append("finalize", run_id=st.run_id, rounds=st.rounds_done,
                           model_released=release is not None,
                           final_auc=st.history[-1].auc if st.history else None)

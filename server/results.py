@@ -30,13 +30,17 @@ def federated_section(result: FederatedResult) -> dict[str, Any]:
         "federated": {"auc": last.auc if last else None, "ks": last.ks if last else None},
         "history": [asdict(h) for h in result.history],
     }
-    if result.histograms is not None:
-        bad, good = result.histograms
-        section["score_histograms"] = {
-            "scale": "logit", "range": [-LOGIT_RANGE, LOGIT_RANGE], "bins": int(len(bad)),
-            "bad": [int(v) for v in bad], "good": [int(v) for v in good],
-        }
-    return section
+    return {**section, **histogram_section(result.histograms)}
+
+
+def histogram_section(histograms: Any) -> dict[str, Any]:
+    """Summed per-class test-score histograms (logit bins), as results.json stores them."""
+    if histograms is None:
+        return {}
+    bad, good = histograms
+    return {"score_histograms": {
+        "scale": "logit", "range": [-LOGIT_RANGE, LOGIT_RANGE], "bins": int(len(bad)),
+        "bad": [int(v) for v in bad], "good": [int(v) for v in good]}}
 
 
 def save_model(out: Path, result: FederatedResult) -> None:

@@ -47,6 +47,8 @@ class VerticalResult:
     auc: float = float("nan")
     ks: float = float("nan")
     epoch_seconds: list[float] = field(default_factory=list)
+    histograms: tuple[list[int], list[int]] | None = None
+    """Per-class held-out score histograms reported by the bank (logit bins)."""
     bytes_relayed: int = 0
 
 
@@ -182,6 +184,8 @@ class VerticalRun:
         bank = self.exchange("query.v_score", {ROLE_BANK: {"blob": bytes(center["blob"])}})
         self.result.auc = float(bank[ROLE_BANK]["auc"])
         self.result.ks = float(bank[ROLE_BANK]["ks"])
+        self.result.histograms = (list(bank[ROLE_BANK]["hist_bad"]),
+                                  list(bank[ROLE_BANK]["hist_good"]))
 
     def run(self) -> VerticalResult:
         """The whole vertical run."""

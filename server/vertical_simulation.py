@@ -20,7 +20,7 @@ from federation.taylor_lr import fit_taylor_lr, predict_logit
 from federation.vertical_config import VerticalConfig
 from federation.vertical_data import align, load_party, prepare
 from server.exchange import Observer
-from server.results import write_results
+from server.results import histogram_section, write_results
 from server.simulation import quiet_runtime
 from server.vertical import VerticalResult, VerticalRun
 
@@ -100,6 +100,7 @@ def run_vertical(cfg: VerticalConfig, *,
         "psi": {"bank_rows": result.bank_rows, "center_rows": result.center_rows,
                 "intersection": result.intersection, "seconds": result.psi_seconds},
         "federated": {"auc": result.auc, "ks": result.ks}, **base,
+        **histogram_section(result.histograms),
         "iv": result.iv, "epochs": cfg.epochs, "epoch_seconds": result.epoch_seconds,
         "train_rows": result.train_rows, "test_rows": result.test_rows,
         "bank_features": result.bank_features, "center_features": result.center_features,
