@@ -2,7 +2,9 @@
 
 Commands live in small modules that register themselves here: ``simulate`` and ``resume``
 (server/simulate_cli.py), ``check`` and ``audit`` (server/ops_cli.py), ``score``, ``report`` and
-``export-scorecard`` (server/products_cli.py), ``keys`` (clients/keys_cli.py).
+``export-scorecard`` (server/products_cli.py), ``certs``, ``node-key`` and ``node``
+(server/deploy_cli.py), ``vertical`` and ``generate`` (server/vertical_cli.py), ``keys``
+(clients/keys_cli.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from rich.console import Console
 from clients.keys_cli import keys_app
 from protocols.errors import FedCreditError
 from server.errors import RunInterrupted
+from server.deploy_cli import register as register_deploy
 from server.ops_cli import register as register_ops
 from server.products_cli import register as register_products
 from server.simulate_cli import register as register_simulate
@@ -36,6 +39,7 @@ register_simulate(app)
 register_vertical(app)
 register_ops(app)
 register_products(app)
+register_deploy(app)
 app.add_typer(keys_app, name="keys")
 
 

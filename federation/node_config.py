@@ -1,0 +1,268 @@
+"""One institution's node configuration: a single TOML file, validated before anything starts.
+
+Each bank (and the credit center) runs its node from its own file and reads nothing else::
+
+    [node]
+    role = "bank"                      # "bank" or "center"
+    name = "bank-0"                    # the name its authentication key was issued for
+    bank-index = 0                     # banks only: its position in the run (0..K-1)
+
+    [data]
+    path = "/srv/fedcredit/loans.csv"  # this node's own rows; they never leave the machine
+    id-col = "ID"                      # entity key column
+    target = "bad"                     # label column (banks; the center only if it has labels)
+
+    [keys]
+    root-certificates = "/etc/fedcredit/ca.pem"      # the federation CA (public)
+    auth-private-key = "/etc/fedcredit/bank-0.key"   # this node's authentication key
+    paillier-dir = "/etc/fedcredit/keys"             # optional: key-ceremony folder
+
+    [coordinator]
+    address = "center.example.org:9093"              # the SuperLink, host:port
+
+    [runtime]                                        # optional
+    port = 9094                        # local port between the SuperNode and its ClientApps
+
+A wrong or missing setting raises :class:`NodeConfigError` naming it as ``[section] key``.
+``[coordinator] insecure = true`` (no TLS, no node authentication) is for a throwaway test
+bed only and must be written out explicitly.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from federation.errors import ConfigError
+
+ROLES = ("bank", "center")
+DEFAULT_RUNTIME_PORT = 9094
+_SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
+    "node": {"role": str, "name": str, "bank-index": int},
+    "data": {"path": str, "id-col": str, "target": str},
+    "keys": {"root-certificates": str, "auth-private-key": str, "paillier-dir": str},
+    "coordinator": {"address": str, "insecure": bool},
+    "runtime": {"port": int},
+}
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_ADDRESS_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
+
+
+class NodeConfigError(ConfigError):
+    """A node TOML file is missing, malformed, or has a wrong or missing setting."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeConfig:
+    """A validated node configuration (paths are absolute).
+
+    Attributes
+    ----------
+    source : Path
+        The TOML file it was read from (for messages).
+    role : {"bank", "center"}
+    name : str
+        Node name (matches its authentication key).
+    bank_index : int or None
+        Banks: position in the run; None for the center.
+    data_path : Path
+        The node's own data file.
+    id_col : str
+        Entity key column ("" when a bank has none).
+    target : str
+        Label column ("" for a center without labels).
+    root_certificates, auth_private_key, paillier_dir : Path or None
+        Key material; the first two are required unless ``insecure``.
+    coordinator : str
+        SuperLink address, ``host:port``.
+    insecure : bool
+        No TLS and no node authentication (explicit opt-in, test beds only).
+    runtime_port : int
+        Local port of the SuperNode's app runtime API.
+    """
+
+    source: Path
+    role: str
+    name: str
+    bank_index: int | None
+    data_path: Path
+    id_col: str
+    target: str
+    root_certificates: Path | None
+    auth_private_key: Path | None
+    paillier_dir: Path | None
+    coordinator: str
+    insecure: bool = False
+    runtime_port: int = DEFAULT_RUNTIME_PORT
+    schema_version: int = 1
+
+    def __post_init__(self) -> None:
+        where = self.source
+        if self.role not in ROLES:
+            raise NodeConfigError(f"{where}: setting '[node] role' is '{self.role}'; choose "
+                                  f"one of {', '.join(ROLES)}.")
+        if not _NAME_RE.match(self.name):
+            raise NodeConfigError(f"{where}: setting '[node] name' is '{self.name}'; use 1-64 "
+                                  "letters, digits, '.', '_' or '-' (e.g. 'bank-0').")
+        if self.role == "bank" and (self.bank_index is None or self.bank_index < 0):
+            raise NodeConfigError(f"{where}: setting '[node] bank-index' must be an integer "
+                                  ">= 0 for a bank (its position in the run, 0..K-1).")
+        if self.role == "center" and self.bank_index is not None:
+            raise NodeConfigError(f"{where}: setting '[node] bank-index' is for banks only; "
+                                  "remove it from the center's file.")
+        if self.role == "bank" and not self.target:
+            raise NodeConfigError(f"{where}: setting '[data] target' is missing; a bank holds "
+                                  "labels, name its 0/1 (bad = 1) column.")
+        if self.role == "center" and not self.id_col:
+            raise NodeConfigError(f"{where}: setting '[data] id-col' is missing; the center "
+                                  "aligns entities by their key column.")
+        if not 0 < self.runtime_port < 65536:
+            raise NodeConfigError(f"{where}: setting '[runtime] port' must be 1..65535 "
+                                  f"(got {self.runtime_port}).")
+        _check_security(self)
+
+    def to_flower_node_config(self) -> dict[str, str | int]:
+        """The SuperNode's ``--node-config`` (what the ClientApp sees as ``node_config``)."""
+        values: dict[str, str | int] = {"role": self.role, "node-name": self.name,
+                                        "data-path": str(self.data_path)}
+        if self.bank_index is not None:
+            values["bank-index"] = self.bank_index
+        if self.paillier_dir is not None:
+            values["keys-dir"] = str(self.paillier_dir)
+        if self.id_col:
+            values["id-col"] = self.id_col
+        if self.target:
+            values["target"] = self.target
+        return values
+
+
+def _check_security(cfg: NodeConfig) -> None:
+    where = cfg.source
+    if cfg.insecure:
+        if cfg.auth_private_key is not None:
+            raise NodeConfigError(f"{where}: setting '[keys] auth-private-key' needs TLS, but "
+                                  "'[coordinator] insecure' is true; remove one of them.")
+        return
+    if cfg.root_certificates is None:
+        raise NodeConfigError(f"{where}: setting '[keys] root-certificates' is missing; point "
+                              "it at the federation CA (ca.pem from the credit center).")
+    if cfg.auth_private_key is None:
+        raise NodeConfigError(f"{where}: setting '[keys] auth-private-key' is missing; create "
+                              "the node's key pair with `fedcredit node-key` and register its "
+                              ".pub file at the credit center.")
+
+
+def load_node_config(path: str | Path) -> NodeConfig:
+    """Read and validate one node TOML file.
+
+    Parameters
+    ----------
+    path : path
+        The node's TOML file; relative paths inside it are relative to the file's folder.
+
+    Returns
+    -------
+    NodeConfig
+
+    Raises
+    ------
+    NodeConfigError
+        The file is missing or malformed, a setting is unknown, missing or of the wrong type,
+        a referenced file does not exist, or the data file lacks a named column.
+    """
+    source = Path(path).expanduser().resolve()
+    try:
+        raw = tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise NodeConfigError(f"node configuration {source} not found; pass --config with "
+                              "this institution's node TOML file.") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise NodeConfigError(f"{source} is not valid TOML: {exc}.") from exc
+    values = _typed_values(source, raw)
+    cfg = _build(source, values)
+    check_files(cfg)
+    return cfg
+
+
+def _typed_values(source: Path, raw: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
+    """Flatten ``[section] key`` values, rejecting unknown names and wrong types."""
+    values: dict[tuple[str, str], Any] = {}
+    for section, table in raw.items():
+        if section not in _SCHEMA or not isinstance(table, dict):
+            raise NodeConfigError(f"{source}: unknown section '[{section}]'; sections are "
+                                  f"{', '.join(f'[{s}]' for s in _SCHEMA)}.")
+        for key, value in table.items():
+            kind = _SCHEMA[section].get(key)
+            if kind is None:
+                raise NodeConfigError(f"{source}: unknown setting '[{section}] {key}'; "
+                                      f"known: {', '.join(_SCHEMA[section])}.")
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise NodeConfigError(f"{source}: setting '[{section}] {key}' must be "
+                                      f"{getattr(kind, '__name__', kind)} (got {value!r}).")
+            values[(section, key)] = value
+    return values
+
+
+def _required(source: Path, values: Mapping[tuple[str, str], Any], section: str,
+              key: str) -> Any:
+    value = values.get((section, key))
+    if value is None or value == "":
+        raise NodeConfigError(f"{source}: setting '[{section}] {key}' is missing.")
+    return value
+
+
+def _path(source: Path, value: str | None) -> Path | None:
+    if not value:
+        return None
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else (source.parent / candidate).resolve()
+
+
+def _build(source: Path, values: Mapping[tuple[str, str], Any]) -> NodeConfig:
+    address = str(_required(source, values, "coordinator", "address"))
+    match = _ADDRESS_RE.match(address)
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise NodeConfigError(f"{source}: setting '[coordinator] address' is '{address}'; "
+                              "write host:port, e.g. 'center.example.org:9093'.")
+    return NodeConfig(
+        source=source,
+        role=str(_required(source, values, "node", "role")),
+        name=str(_required(source, values, "node", "name")),
+        bank_index=values.get(("node", "bank-index")),
+        data_path=_path(source, _required(source, values, "data", "path")) or Path(),
+        id_col=values.get(("data", "id-col"), ""),
+        target=values.get(("data", "target"), ""),
+        root_certificates=_path(source, values.get(("keys", "root-certificates"))),
+        auth_private_key=_path(source, values.get(("keys", "auth-private-key"))),
+        paillier_dir=_path(source, values.get(("keys", "paillier-dir"))),
+        coordinator=address,
+        insecure=bool(values.get(("coordinator", "insecure"), False)),
+        runtime_port=int(values.get(("runtime", "port"), DEFAULT_RUNTIME_PORT)),
+    )
+
+
+def check_files(cfg: NodeConfig) -> None:
+    """Every referenced file exists, and the data file has the named columns.
+
+    Reads only the header line of the node's own data file.
+    """
+    files = {("data", "path"): cfg.data_path, ("keys", "root-certificates"):
+             cfg.root_certificates, ("keys", "auth-private-key"): cfg.auth_private_key}
+    for (section, key), path in files.items():
+        if path is not None and not path.is_file():
+            raise NodeConfigError(f"{cfg.source}: setting '[{section}] {key}' points to "
+                                  f"{path}, which is not a file.")
+    if cfg.paillier_dir is not None and not cfg.paillier_dir.is_dir():
+        raise NodeConfigError(f"{cfg.source}: setting '[keys] paillier-dir' points to "
+                              f"{cfg.paillier_dir}, which is not a folder.")
+    with cfg.data_path.open(newline="", encoding="utf-8-sig") as handle:
+        header = [h.strip() for h in next(csv.reader(handle), [])]
+    for key, column in (("id-col", cfg.id_col), ("target", cfg.target)):
+        if column and column not in header:
+            raise NodeConfigError(f"{cfg.source}: setting '[data] {key}' is '{column}', but "
+                                  f"{cfg.data_path} has no such column (columns: "
+                                  f"{', '.join(header[:12])}{', ...' if len(header) > 12 else ''}).")
