@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import torch
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
@@ -31,7 +30,6 @@ from federation.records import (
 )
 from federation.secure_sum import Sealed
 
-torch.set_num_threads(1)
 app = ClientApp()
 
 

@@ -3,7 +3,8 @@
 Each function receives the combined sealed vectors the coordinator forwarded, opens what the
 bank needs with the run's summation scheme (plain or Paillier, ``federation.secure_sum``), does
 its local work, and returns a sealed vector (and public metrics). The ClientApp only moves
-records; no function here returns a row or a label.
+records; no function here returns a row or a label. torch is imported only by the steps that
+need a model, so a node answers the preprocessing steps without loading it.
 
 Weighted FedAvg: bank k seals ``[(n_k/N) * w_k, n_k/N]``; the opened sum divided by its last
 element is the weighted mean of the banks that took part, even when some dropped out.
@@ -25,7 +26,6 @@ from federation.preprocess import FeatureLayout, Preprocessor, combine_stats, lo
 from federation.secure_sum import (
     KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, PaillierBankSum, PlainSum, Sealed,
 )
-from federation.training import evaluate_histograms, make_model, train_round
 from federation.records import SignatureClaim
 from protocols.errors import FedCreditError, ProtocolError
 from protocols.keys import key_fingerprint
@@ -94,6 +94,8 @@ def open_weights(
     round_index: int,
 ) -> list[np.ndarray]:
     """Global weights: the initial model (seeded) or the opened weighted mean of last round."""
+    from federation.training import make_model  # torch only where a model is needed
+
     like = make_model(cfg, prep.n_features).get_weights()
     if weights_sum is None:
         return like
@@ -130,6 +132,8 @@ def local_update(
     weights: list[np.ndarray], *, run_id: str, round_index: int,
 ) -> Sealed:
     """Train locally from the global weights; seal ``[(n_k/N) w_k, n_k/N]``."""
+    from federation.training import train_round
+
     new, n_rows = train_round(cfg, prep, data.train, weights, round_index=round_index,
                               bank=data.bank)
     share = n_rows / total_rows
@@ -143,6 +147,8 @@ def sealed_histograms(
     run_id: str, round_index: int,
 ) -> Sealed:
     """Score the bank's test rows with the global model; seal per-class histograms."""
+    from federation.training import evaluate_histograms
+
     bad, good = evaluate_histograms(cfg, prep, data.test, weights)
     return bank_summer(cfg, data.bank).seal(np.concatenate([bad, good]), kind=KIND_COUNTS,
                                             run_id=run_id, round=round_index + 1)

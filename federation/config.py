@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from federation.errors import ConfigError, DataError
-from federation.models import MODEL_KINDS
 from federation.partition import SCHEMES
 
 SCHEMA_VERSION = 1
+MODEL_KINDS = ("lr", "mlp")
 STRATEGIES = ("fedavg", "fedprox")
 AGGREGATIONS = ("plain", "paillier")
 DEFAULT_DATA = "../shared/data/uci_default_credit.csv"
@@ -82,7 +82,7 @@ class RunConfig:
             raise ConfigError(f"setting 'min-banks' must be in 0..{self.banks} (got {self.min_banks}).")
         _positive("round-timeout", self.round_timeout)
         self.dropped_banks(1)  # validates drop-schedule
-        if self.mu < 0:
+        if not self.mu >= 0:  # also refuses NaN
             raise ConfigError(f"setting 'mu' must be >= 0 (got {self.mu}).")
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(f"setting 'test-fraction' must be in (0, 1) (got {self.test_fraction}).")
@@ -126,10 +126,12 @@ class RunConfig:
     @classmethod
     def from_user_config(cls, values: Mapping[str, Any]) -> "RunConfig":
         """Parse a Flower run config; unknown keys are an error naming them."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"a run config is a table of settings, got {type(values).__name__}.")
         known = {f.name: f for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in values.items():
-            name = key.replace("-", "_")
+            name = str(key).replace("-", "_")
             if name not in known:
                 raise ConfigError(f"unknown run-config setting '{key}'.")
             kwargs[name] = _coerce(key, value, type(getattr(cls(), name)))
@@ -146,8 +148,8 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
         if kind is int and isinstance(value, float) and not value.is_integer():
             raise ValueError("not an integer")
         return kind(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"setting '{key}' must be {kind.__name__} (got {value!r}).") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ConfigError(f"setting '{key}' must be {kind.__name__} (got {value!r:.60}).") from exc
 
 
 def _choice(name: str, value: str, options: tuple[str, ...]) -> None:

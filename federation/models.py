@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from federation.config import MODEL_KINDS
 from federation.errors import ConfigError
 
-MODEL_KINDS = ("lr", "mlp")
 
 
 def build_network(kind: str, n_features: int, hidden: int) -> nn.Module:

@@ -7,6 +7,7 @@ holding every bank's training rows) and local-only (each bank alone).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from federation.config import RunConfig
 from federation.data import CreditTable
@@ -16,7 +17,11 @@ from federation.preprocess import Preprocessor
 
 
 def make_model(cfg: RunConfig, n_features: int) -> CreditModel:
-    """The run's model with the run's settings; initial weights depend only on ``cfg.seed``."""
+    """The run's model with the run's settings; initial weights depend only on ``cfg.seed``.
+
+    torch runs single-threaded: each simulated or deployed party has one core of its own.
+    """
+    torch.set_num_threads(1)
     return CreditModel(
         cfg.model, n_features=n_features, learning_rate=cfg.learning_rate,
         epochs=cfg.local_epochs, batch_size=cfg.batch_size, mu=cfg.prox_mu, seed=cfg.seed,
