@@ -141,7 +141,7 @@ def load_signing_registry(keys_dir: str | Path) -> dict[int, Ed25519PublicKey] |
     try:
         raw = json.loads(path.read_text())
         return {int(bank): public_key_from_hex(text) for bank, text in raw.items()}
-    except (ValueError, AttributeError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise ConfigError(f"{path} is not a valid signing registry; redo the key ceremony.") from exc
 
 

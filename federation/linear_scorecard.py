@@ -213,15 +213,31 @@ class LinearScorecard:
 
     @classmethod
     def from_json(cls, text: str) -> "LinearScorecard":
-        """Inverse of :meth:`to_json` (checks the format name and schema version)."""
-        raw = json.loads(text)
-        if raw.get("format") != SCORECARD_FORMAT or raw.get("schema_version") != \
-                SCORECARD_SCHEMA_VERSION:
+        """Inverse of :meth:`to_json`; :class:`SchemaError` if ``text`` is not a scorecard."""
+        try:
+            raw = json.loads(text)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise SchemaError(f"scorecard file is not valid JSON ({exc}); re-export it with "
+                              "`fedcredit export-scorecard`.") from exc
+        if not isinstance(raw, dict):
+            raw = {"format": type(raw).__name__}
+        if raw.get("format") != SCORECARD_FORMAT or \
+                raw.get("schema_version") != SCORECARD_SCHEMA_VERSION:
             raise SchemaError(
                 f"not a {SCORECARD_FORMAT} v{SCORECARD_SCHEMA_VERSION} file (format "
-                f"{raw.get('format')!r}, version {raw.get('schema_version')!r}); re-export it "
-                "with `fedcredit export-scorecard`."
+                f"{raw.get('format')!r:.40}, version {raw.get('schema_version')!r:.20}); "
+                "re-export it with `fedcredit export-scorecard`."
             )
+        try:
+            card = cls._from_dict(raw)
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise SchemaError(f"scorecard file is damaged ({exc!r:.80}); re-export it with "
+                              "`fedcredit export-scorecard`.") from exc
+        _check_card(card)
+        return card
+
+    @classmethod
+    def _from_dict(cls, raw: dict[str, Any]) -> "LinearScorecard":
         s = raw["scale"]
         grades = raw["grades"]
         return cls(
@@ -233,6 +249,26 @@ class LinearScorecard:
                   for c in raw["categorical"]),
             float(raw["clip_z"]), int(raw["training_rows"]), raw["target"], raw["id_column"],
         )
+
+
+def _check_card(card: LinearScorecard) -> None:
+    """Names are text; coefficients, points and standardisation are finite numbers."""
+    numbers = [card.intercept, card.clip_z, *(getattr(n, f) for n in card.numeric for f in (
+        "mean", "std", "coefficient", "points_per_unit")), *(getattr(b, f) for c in
+        card.categorical for b in c.bins for f in ("coefficient", "points"))]
+    names = [card.target, card.id_column, *(n.feature for n in card.numeric),
+             *(c.feature for c in card.categorical),
+             *(b.category for c in card.categorical for b in c.bins), *card.grades.labels]
+    try:
+        finite = all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                     and math.isfinite(v) for v in numbers)
+    except OverflowError:
+        finite = False
+    if not finite or not all(isinstance(v, str) for v in names) or any(
+            n.std <= 0 for n in card.numeric) or card.n_rows < 0:
+        raise SchemaError("scorecard file holds a non-numeric or non-finite coefficient, a "
+                          "non-positive std or a non-text name; re-export it with "
+                          "`fedcredit export-scorecard`.")
 
 
 _DESCRIPTION = (

@@ -15,7 +15,9 @@ individual rows and labels are not.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,10 +60,9 @@ class FeatureLayout:
 
     @classmethod
     def from_json(cls, text: str) -> "FeatureLayout":
-        """Inverse of :meth:`to_json`."""
-        raw = json.loads(text)
-        return cls(tuple(raw["numeric"]), tuple((c, tuple(v)) for c, v in raw["categorical"]),
-                   int(raw["v"]))
+        """Inverse of :meth:`to_json`; :class:`SchemaError` if ``text`` is not a layout."""
+        raw = _load_document(text, "feature layout", ("v", "numeric", "categorical"))
+        return cls(_names(raw["numeric"], "numeric"), _categories(raw["categorical"]), raw["v"])
 
 
 @dataclass(frozen=True)
@@ -121,11 +122,66 @@ class Preprocessor:
 
     @classmethod
     def from_json(cls, text: str) -> "Preprocessor":
-        """Inverse of :meth:`to_json`."""
+        """Inverse of :meth:`to_json`; :class:`SchemaError` if ``text`` is not a preprocessor."""
+        raw = _load_document(text, "preprocessor",
+                             ("v", "numeric", "means", "stds", "categorical", "n_rows"))
+        numeric = _names(raw["numeric"], "numeric")
+        means = _numbers(raw["means"], "means", len(numeric))
+        stds = _numbers(raw["stds"], "stds", len(numeric))
+        if any(s <= 0 for s in stds):
+            raise SchemaError("preprocessor 'stds' must be positive; re-create the run.")
+        n_rows = raw["n_rows"]
+        if type(n_rows) is not int or n_rows < 0:
+            raise SchemaError("preprocessor 'n_rows' must be an integer >= 0.")
+        return cls(numeric, means, stds, _categories(raw["categorical"]), n_rows, raw["v"])
+
+
+def _load_document(text: str, what: str, keys: tuple[str, ...]) -> dict[str, Any]:
+    """Parse a JSON object with exactly ``keys`` and this build's schema version."""
+    try:
         raw = json.loads(text)
-        return cls(tuple(raw["numeric"]), tuple(raw["means"]), tuple(raw["stds"]),
-                   tuple((c, tuple(v)) for c, v in raw["categorical"]), int(raw["n_rows"]),
-                   int(raw["v"]))
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise SchemaError(f"{what} is not valid JSON ({exc}); re-create it with this "
+                          "fedcredit release.") from exc
+    if not isinstance(raw, dict) or sorted(raw) != sorted(keys):
+        raise SchemaError(f"{what} must be a JSON object with the keys {', '.join(keys)}.")
+    if type(raw["v"]) is not int or raw["v"] != SCHEMA_VERSION:
+        raise SchemaError(f"{what} schema version {raw['v']!r} is not supported (this build "
+                          f"reads {SCHEMA_VERSION}); upgrade every node to the same release.")
+    return raw
+
+
+def _names(value: Any, what: str) -> tuple[str, ...]:
+    """A list of distinct column or category names."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SchemaError(f"'{what}' must be a list of names.")
+    if len(set(value)) != len(value):
+        raise SchemaError(f"'{what}' repeats a name.")
+    return tuple(value)
+
+
+def _numbers(value: Any, what: str, length: int) -> tuple[float, ...]:
+    """``length`` finite floats."""
+    if not isinstance(value, list) or len(value) != length or not all(
+            type(v) in (int, float) for v in value):
+        raise SchemaError(f"'{what}' must be a list of {length} numbers.")
+    try:
+        out = tuple(float(v) for v in value)
+    except OverflowError as exc:
+        raise SchemaError(f"'{what}' holds a number beyond the float range.") from exc
+    if not all(math.isfinite(v) for v in out):
+        raise SchemaError(f"'{what}' must hold finite numbers.")
+    return out
+
+
+def _categories(value: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``[[column, [category, ...]], ...]`` with distinct columns."""
+    if not isinstance(value, list) or not all(
+            isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+            for item in value):
+        raise SchemaError("'categorical' must be a list of [column, [categories]] pairs.")
+    _names([col for col, _ in value], "categorical")
+    return tuple((col, _names(vocab, f"categorical {col}")) for col, vocab in value)
 
 
 def _numbers_as_categories(values: pd.Series) -> np.ndarray:

@@ -10,7 +10,10 @@ weights), ``preprocessor.json`` (the shared schema and standardisation) and ``re
 from __future__ import annotations
 
 import json
+import struct
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,15 +85,32 @@ def load_run_model(directory: str | Path) -> RunModel:
     try:
         results = json.loads(_need(directory, RESULTS_FILE).read_text(encoding="utf-8"))
         prep = Preprocessor.from_json(_need(directory, PREPROCESSOR_FILE).read_text(encoding="utf-8"))
-        with np.load(_need(directory, MODEL_FILE)) as npz:
-            weights = tuple(np.asarray(npz[f"arr_{i}"], dtype=np.float64) for i in range(len(npz.files)))
-    except (ValueError, KeyError, OSError) as exc:
+        weights = _read_weights(_need(directory, MODEL_FILE))
+    except (ValueError, KeyError, OSError, RecursionError) as exc:
         raise RunFolderError(f"{directory}: run folder is unreadable ({exc}); rerun "
                              "`fedcredit simulate` to rewrite it.") from exc
+    if not isinstance(results, dict) or not isinstance(results.get("config", {}), dict):
+        raise RunFolderError(f"{directory}: {RESULTS_FILE} is not a run's results document; "
+                             "rerun `fedcredit simulate` to rewrite it.")
     config = results.get("config", {})
     kind = str(results.get("model") or config.get("model") or "lr")
     target = str(results.get("target") or config.get("target") or "")
     return RunModel(directory, kind, prep, weights, target, str(config.get("id-col") or ""), results)
+
+
+def _read_weights(path: Path) -> tuple[np.ndarray, ...]:
+    """The arrays of ``model.npz`` as float64; ValueError for anything else."""
+    try:
+        with np.load(path) as npz:
+            arrays = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+    # a damaged zip raises any of these (NotImplementedError and RecursionError are
+    # RuntimeErrors: unknown compression or zip version, "encrypted" entries)
+    except (KeyError, TypeError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error,
+            struct.error) as exc:
+        raise ValueError(f"{path.name} is not a saved model ({exc})") from exc
+    if not all(isinstance(a, np.ndarray) and a.dtype.kind in "fi" for a in arrays):
+        raise ValueError(f"{path.name} holds arrays that are not real numbers")
+    return tuple(np.asarray(a, dtype=np.float64) for a in arrays)
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,23 @@ class Sealed:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS or self.schema_version != SCHEMA_VERSION:
-            raise MalformedMessageError(f"sealed vector of unknown kind {self.kind!r} or "
-                                        f"version {self.schema_version}.")
+            raise MalformedMessageError(f"sealed vector of unknown kind {self.kind!r:.40} or "
+                                        f"version {self.schema_version!r:.40}.")
+        if not isinstance(self.scheme, str) or not isinstance(self.payload, bytes):
+            raise MalformedMessageError("a sealed vector needs a str scheme and bytes payload.")
+        for name, least in (("length", 0), ("parties", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise MalformedMessageError(f"sealed vector {name} must be an int >= {least}, "
+                                            f"got {value!r:.40}.")
+
+
+def _plain_values(sealed: Sealed) -> np.ndarray:
+    """The float64 values of a plain sealed vector (``length`` of them, nothing else)."""
+    if len(sealed.payload) != 8 * sealed.length:
+        raise MalformedMessageError(f"plain sealed vector holds {len(sealed.payload)} bytes, "
+                                    f"not the {8 * sealed.length} of {sealed.length} float64s.")
+    return np.frombuffer(sealed.payload, dtype=np.float64)
 
 
 def _check(sealed: Sealed, kind: str, scheme: str, length: int | None) -> None:
@@ -76,12 +91,12 @@ class PlainSum:
                 round: int) -> Sealed:
         for s in sealed:
             _check(s, kind, self.scheme, length if length is not None else sealed[0].length)
-        total = np.sum([np.frombuffer(s.payload, dtype=np.float64) for s in sealed], axis=0)
+        total = np.sum([_plain_values(s) for s in sealed], axis=0)
         return Sealed(kind, self.scheme, total.size, sum(s.parties for s in sealed), total.tobytes())
 
     def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
         _check(sealed, kind, self.scheme, None)
-        return np.frombuffer(sealed.payload, dtype=np.float64).copy()
+        return _plain_values(sealed).copy()
 
 
 class PaillierCoordinatorSum:

@@ -63,7 +63,7 @@ def _decode(blob: bytes, scheme: str, kind: str) -> tuple[dict[str, Any], bytes]
         doc = json.loads(blob.decode("utf-8"))
         ciphertext = base64.b64decode(doc.pop("ciphertext"), validate=True)
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError,
-            binascii.Error) as exc:
+            binascii.Error, RecursionError) as exc:
         raise KeyCeremonyError(f"not a {kind} envelope (unreadable); check the file path "
                                "or restore the file from backup") from exc
     if doc.get("schema_version") != ENVELOPE_SCHEMA_VERSION or doc.get("scheme") != scheme:

@@ -79,7 +79,8 @@ def identity_public_from_bytes(data: bytes) -> BankIdentity:
             raise ValueError("wrong kind")
         return BankIdentity(name=doc["name"], public_key_hex=doc["public_key"],
                             schema_version=doc["schema_version"])
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError,
+            RecursionError) as exc:
         raise KeyCeremonyError("not a bank identity public key file; pass the recipient's "
                                "identity.pub") from exc
 
@@ -100,7 +101,10 @@ def open_identity(blob: bytes, passphrase: str) -> tuple[str, X25519PrivateKey]:
     payload = open_with_passphrase(blob, passphrase, kind=PRIVATE_KIND)
     try:
         doc = json.loads(payload.decode("utf-8"))
-        return doc["name"], X25519PrivateKey.from_private_bytes(bytes.fromhex(doc["private_key"]))
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+        name = doc["name"]
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError("invalid bank name")
+        return name, X25519PrivateKey.from_private_bytes(bytes.fromhex(doc["private_key"]))
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise KeyCeremonyError("sealed identity has an unreadable payload; restore it from "
                                "backup") from exc

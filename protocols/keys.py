@@ -25,6 +25,7 @@ import json
 import os
 from typing import Any
 
+import gmpy2
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from phe import paillier
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
@@ -47,6 +48,7 @@ __all__ = [
 ]
 
 DEFAULT_KEY_BITS = 2048
+MIN_KEY_BITS = 256  # smallest modulus generate_paillier_keypair makes (tests only)
 KEY_SCHEMA_VERSION = 1
 PUBLIC_KIND = "paillier-public-key"
 PRIVATE_KIND = "paillier-private-key"
@@ -67,7 +69,7 @@ def generate_paillier_keypair(bits: int = DEFAULT_KEY_BITS, *,
     if bits < DEFAULT_KEY_BITS and not allow_insecure_test_key:
         raise KeyCeremonyError(f"{bits}-bit Paillier keys are insecure; use at least "
                                f"{DEFAULT_KEY_BITS} bits (smaller keys are for tests only)")
-    if bits < 256 or bits % 8:
+    if bits < MIN_KEY_BITS or bits % 8:
         raise KeyCeremonyError(f"key size {bits} is not supported; use a multiple of 8 >= 256")
     return paillier.generate_paillier_keypair(n_length=bits)
 
@@ -89,7 +91,7 @@ def check_key_pair(public_key: PaillierPublicKey, private_key: PaillierPrivateKe
 def _load_json(data: bytes, kind: str) -> dict[str, Any]:
     try:
         doc = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, AttributeError) as exc:
+    except (UnicodeDecodeError, ValueError, AttributeError, RecursionError) as exc:
         raise KeyCeremonyError(f"not a {kind} file (unreadable JSON); check the path") from exc
     if not isinstance(doc, dict) or doc.get("kind") != kind:
         raise KeyCeremonyError(f"not a {kind} file; check which file you passed")
@@ -119,7 +121,12 @@ def public_key_to_bytes(public_key: PaillierPublicKey) -> bytes:
 def public_key_from_bytes(data: bytes) -> PaillierPublicKey:
     """Parse :func:`public_key_to_bytes` output; the stored fingerprint must match ``n``."""
     doc = _load_json(data, PUBLIC_KIND)
-    public_key = PaillierPublicKey(_hex_int(doc, "n", PUBLIC_KIND))
+    n = _hex_int(doc, "n", PUBLIC_KIND)
+    if n.bit_length() < MIN_KEY_BITS or n % 2 == 0:
+        raise KeyCeremonyError("public key file: the modulus is not a Paillier modulus (even "
+                               f"or shorter than {MIN_KEY_BITS} bits); fetch it again from the "
+                               "key owner")
+    public_key = PaillierPublicKey(n)
     if doc.get("fingerprint") != key_fingerprint(public_key):
         raise KeyCeremonyError("public key file: fingerprint does not match the modulus; the "
                                "file was modified, fetch it again from the key owner")
@@ -138,9 +145,11 @@ def private_key_from_bytes(data: bytes) -> PaillierPrivateKey:
     """Parse :func:`private_key_to_bytes` output, checking ``p * q == n`` and ``p != q``."""
     doc = _load_json(data, PRIVATE_KIND)
     n, p, q = (_hex_int(doc, name, PRIVATE_KIND) for name in ("n", "p", "q"))
-    if p * q != n or p == q:
-        raise KeyCeremonyError("private key file is inconsistent (p*q != n); restore it "
-                               "from backup")
+    if (p * q != n or p == q or n.bit_length() < MIN_KEY_BITS or not gmpy2.is_prime(p)
+            or not gmpy2.is_prime(q) or gmpy2.gcd(n, (p - 1) * (q - 1)) != 1):
+        raise KeyCeremonyError("private key file is inconsistent (p*q != n, or p, q not "
+                               "distinct odd primes of a Paillier modulus); restore it from "
+                               "backup")
     return PaillierPrivateKey(PaillierPublicKey(n), p, q)
 
 

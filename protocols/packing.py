@@ -99,14 +99,20 @@ class PackingCodec:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise TypeError(f"PackingCodec.{name} must be a number")
-            if not math.isfinite(value):
-                raise ValueError(f"PackingCodec.{name} must be finite, got {value}")
+            try:
+                finite = math.isfinite(value)
+            except OverflowError:  # an int beyond the float range
+                finite = False
+            if not finite:
+                raise ValueError(f"PackingCodec.{name} must be finite, got {value!r:.40}")
         if self.integer_mode:
             if float(self.lo) != 0.0 or float(self.hi) != float(self.max_int):
                 raise ValueError("integer mode fixes lo=0 and hi=2**bits-1; "
                                  "use PackingCodec.for_integers(...)")
         elif not self.lo < self.hi:
             raise ValueError(f"need lo < hi, got lo={self.lo}, hi={self.hi}")
+        elif not math.isfinite(float(self.hi) - float(self.lo)):
+            raise ValueError(f"hi - lo overflows a float (lo={self.lo}, hi={self.hi})")
 
     @classmethod
     def for_integers(cls, bits: int = 16, max_parties: int = 16,

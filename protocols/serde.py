@@ -154,5 +154,5 @@ def codec_from_bytes(data: bytes) -> PackingCodec:
         if not isinstance(doc, dict) or doc.pop("kind", None) != CODEC_KIND:
             raise ValueError("not a packing-codec document")
         return PackingCodec(**doc)
-    except (UnicodeDecodeError, ValueError, TypeError) as exc:
+    except (UnicodeDecodeError, ValueError, TypeError, RecursionError) as exc:
         raise MalformedMessageError(f"invalid packing codec parameters: {exc}") from exc

@@ -138,11 +138,14 @@ def wide_from_bytes(data: bytes) -> WideEncryptedVector:
     """Inverse of :func:`wide_to_bytes`; :class:`MalformedMessageError` on any bad input."""
     try:
         doc = json.loads(bytes(data).decode("ascii"))
+        if not isinstance(doc["c"], list) or not all(isinstance(c, str) for c in doc["c"]):
+            raise TypeError("ciphertexts must be a list of hex strings")
         cts = tuple(int(c, 16) for c in doc["c"])
         fields = (doc["fp"], doc["run"], doc["round"], doc["parties"], doc["scheme"], doc["v"])
         if not all(isinstance(f, t) for f, t in zip(fields, (str, str, int, int, str, int))):
             raise TypeError("field of the wrong type")
         return WideEncryptedVector(doc["fp"], doc["run"], doc["round"], cts, doc["parties"],
                                    doc["scheme"], doc["v"])
-    except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError,
+            RecursionError) as exc:
         raise MalformedMessageError(f"invalid wide encrypted vector: {exc}") from exc

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from federation.errors import ConfigError
+
 AUDIT_FILE = "audit.jsonl"
 GENESIS = "0" * 64
 SCHEMA_VERSION = 1
@@ -41,7 +43,12 @@ class AuditLog:
         if self.path.exists():
             records = _read(self.path)
             if records:
-                self.seq, self.head = records[-1][1]["seq"] + 1, records[-1][1]["hash"]
+                last = records[-1][1]
+                seq, head = last.get("seq"), last.get("hash")
+                if type(seq) is not int or not isinstance(head, str):
+                    raise ConfigError(f"{self.path}: the last record is damaged; check the log "
+                                      "with `fedcredit audit verify` before resuming the run.")
+                self.seq, self.head = seq + 1, head
 
     def append(self, kind: str, **fields: Any) -> str:
         """Append one record; returns its hash (the new head)."""
@@ -67,12 +74,14 @@ class AuditVerdict:
 
 
 def _read(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, record) per line; a line that is not a UTF-8 JSON object is unreadable."""
     out = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
         try:
-            out.append((number, json.loads(line)))
-        except json.JSONDecodeError:
-            out.append((number, {"__unreadable__": line}))
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            record = None
+        out.append((number, record if isinstance(record, dict) else {"__unreadable__": line}))
     return out
 
 

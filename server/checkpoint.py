@@ -79,5 +79,6 @@ def load_checkpoint(folder: str | Path) -> tuple[RunConfig, FederatedResult, str
             dropouts=list(doc.get("dropouts", [])),
         )
         return cfg, state, str(doc["audit_head"])
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError,
+            RecursionError) as exc:
         raise ConfigError(f"{path} is damaged ({exc}); it cannot be resumed.") from exc

@@ -66,7 +66,7 @@ def _json_field(path: Path, *keys: str) -> str | None:
         for key in keys:
             value = value[key]
         return str(value)
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
 
 

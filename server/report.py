@@ -43,9 +43,12 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise RunFolderError(f"{path} not found; pass the --out folder of `fedcredit simulate`.")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError
         raise RunFolderError(f"{path}: not valid JSON ({exc}); rerun `fedcredit simulate`.") from exc
+    if not isinstance(results, dict):
+        raise RunFolderError(f"{path}: not a results document; rerun `fedcredit simulate`.")
+    return results
 
 
 def value_at(results: Any, path: Sequence[str | int]) -> Any:

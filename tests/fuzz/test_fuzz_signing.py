@@ -1,0 +1,96 @@
+"""Fuzz update signatures: registered keys, signatures and claims as a hostile bank sends them."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (BestAvailableEncryption, Encoding,
+                                                          NoEncryption, PrivateFormat)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from federation.key_store import (REGISTRY_FILE, SIGNING_FILE, load_signing_key,
+                                  load_signing_registry)
+from protocols.errors import FedCreditError
+from protocols.signing import (public_key_from_hex, public_key_hex, sign_update, statement_for,
+                               verify_update)
+
+FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
+CLAIM = {"run_id": "run-1", "step": "train", "round": 3, "bank": 2,
+         "key_fingerprint": "ab" * 32}
+
+
+@settings(FUZZ, max_examples=250)
+@given(data=st.data())
+def test_registered_key_hex_raises_only_named_errors(data, fuzz, signing_key) -> None:
+    valid = public_key_hex(signing_key.public_key())
+    text = data.draw(st.one_of(st.text(max_size=70), fuzz.bytes_like(valid.encode()).map(
+        lambda b: b.decode("utf-8", errors="replace"))))
+    try:
+        key = public_key_from_hex(text)
+    except FedCreditError:
+        return
+    assert public_key_hex(key) == bytes.fromhex(text).hex()
+
+
+@settings(FUZZ, max_examples=400)
+@given(data=st.data())
+def test_garbage_signatures_and_claims_fail_with_invalid_signature(data, fuzz,
+                                                                   signing_key) -> None:
+    payload = b"sealed payload"
+    statement = statement_for(payload=payload, **CLAIM)
+    signature = sign_update(signing_key, statement)
+    forged = data.draw(fuzz.bytes_like(signature, max_size=96))
+    claim = {**CLAIM, **data.draw(st.fixed_dictionaries({}, optional={
+        "run_id": st.text(max_size=20), "step": st.text(max_size=10),
+        "round": st.integers(), "bank": st.integers(),
+        "key_fingerprint": st.text(max_size=64)}))}
+    received = statement_for(payload=data.draw(st.sampled_from([payload, b"", b"other"])),
+                             **claim)
+    try:
+        verify_update(signing_key.public_key(), forged, received)
+    except FedCreditError:
+        return
+    assert forged == signature and received == statement
+
+
+@settings(FUZZ, max_examples=250)
+@given(data=st.data())
+def test_signing_registry_files_raise_only_named_errors(data, fuzz, signing_key) -> None:
+    valid = {"0": public_key_hex(signing_key.public_key()), "1": "11" * 32}
+    blob = data.draw(fuzz.json_like(valid))
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / REGISTRY_FILE).write_bytes(blob)
+        try:
+            registry = load_signing_registry(folder)
+        except FedCreditError:
+            return
+    assert registry is not None and all(isinstance(bank, int) for bank in registry)
+    assert isinstance(json.loads(blob), dict)
+
+
+@settings(FUZZ, max_examples=250)
+@given(data=st.data())
+def test_signing_key_files_raise_only_named_errors(data, fuzz, signing_key) -> None:
+    passphrase = b"correct horse battery"
+    pem = signing_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
+                                    BestAvailableEncryption(passphrase))
+    others = [X25519PrivateKey.generate().private_bytes(
+        Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(passphrase)),
+        signing_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())]
+    blob = data.draw(st.one_of(fuzz.bytes_like(pem, max_size=200), st.sampled_from(others)))
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "bank-0").mkdir()
+        (Path(folder) / "bank-0" / SIGNING_FILE).write_bytes(blob)
+        (Path(folder) / "bank-0" / "passphrase").write_bytes(passphrase)
+        try:
+            key = load_signing_key.__wrapped__(folder, 0)  # past the lru_cache
+        except FedCreditError:
+            return
+    # PKCS8 PBES2 (AES-CBC) has no integrity check: a damaged file can decrypt to another
+    # valid Ed25519 key, whose signatures the coordinator then refuses.
+    assert isinstance(key, Ed25519PrivateKey)
