@@ -174,6 +174,15 @@ def load_node_config(path: str | Path) -> NodeConfig:
         The file is missing or malformed, a setting is unknown, missing or of the wrong type,
         a referenced file does not exist, or the data file lacks a named column.
     """
+    try:
+        return _load_node_config(path)
+    except (OSError, UnicodeDecodeError, RuntimeError, ValueError) as exc:
+        raise NodeConfigError(f"node configuration {path}: a file it names cannot be read "
+                              f"({type(exc).__name__}: {exc}); check the paths and that the "
+                              "files are UTF-8 text.") from exc
+
+
+def _load_node_config(path: str | Path) -> NodeConfig:
     source = Path(path).expanduser().resolve()
     try:
         raw = tomllib.loads(source.read_text(encoding="utf-8"))

@@ -9,21 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from federation.node_config import NodeConfig, load_node_config
 from protocols.errors import FedCreditError
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
-#: Known leaks, reported (federation/node_config.py): a non-UTF-8 TOML file or data file
-#: (UnicodeDecodeError), ``~unknown-user/...`` paths (RuntimeError from expanduser) and paths
-#: with a NUL byte (ValueError from resolve); by reading, also a folder or unreadable file as
-#: the TOML path (IsADirectoryError, PermissionError: only FileNotFoundError is caught).
-#: Once fixed, drop KNOWN_LEAK and use FUZZ (no shrinking keeps the known failure cheap).
-KNOWN_LEAK = pytest.mark.xfail(reason="load_node_config leaks UnicodeDecodeError, "
-                               "RuntimeError and ValueError", strict=False)
-FUZZ_KNOWN_LEAK = settings(FUZZ, phases=[Phase.explicit, Phase.reuse, Phase.generate])
 VALID = """\
 [node]
 role = "bank"
@@ -112,8 +104,7 @@ def _write(folder: Path, blob: bytes) -> Path:
     return path
 
 
-@KNOWN_LEAK
-@settings(FUZZ_KNOWN_LEAK, max_examples=400)
+@settings(FUZZ, max_examples=400)
 @given(data=st.data())
 def test_node_config_files_raise_only_named_errors(data, fuzz, node_dir) -> None:
     doc = tomllib.loads(VALID)
