@@ -18,10 +18,12 @@ from flwr.app import ConfigRecord, Context, Message, RecordDict
 from clients import node_state
 from clients.bank_app import app
 from federation.errors import ConfigError
+from federation.records import StepFields
 from federation.metrics import ks_statistic, roc_auc, score_histograms
 from federation.vertical_config import VerticalConfig
 from federation.vertical_data import align, load_party, prepare
 from protocols import psi
+from protocols.errors import MalformedMessageError
 from protocols.keys import generate_paillier_keypair, public_key_from_bytes, public_key_to_bytes
 from protocols.vertical_lr import (
     VerticalLRConfig, bank_gradient_step, bank_open_center_gradient, bank_residual_step,
@@ -69,9 +71,11 @@ def vertical_reply(msg: Message, **fields: Any) -> Message:
     return Message(RecordDict({KEY_VSTEP: ConfigRecord(fields)}), reply_to=msg)
 
 
-def _unpack(msg: Message, context: Context) -> tuple[VerticalConfig, dict[str, Any], str]:
+def _unpack(msg: Message, context: Context) -> tuple[VerticalConfig, StepFields, str]:
+    if KEY_VRUN not in msg.content or KEY_VSTEP not in msg.content:
+        raise MalformedMessageError("vertical request lacks its run or step record.")
     cfg = VerticalConfig.from_user_config(dict(msg.content[KEY_VRUN]))
-    return cfg, dict(msg.content[KEY_VSTEP]), role_of(context)
+    return cfg, StepFields(msg.content[KEY_VSTEP]), role_of(context)
 
 
 def _own_file(cfg: VerticalConfig, role: str, context: Context) -> Any:
@@ -97,13 +101,13 @@ def setup(msg: Message, context: Context) -> Message:
 def psi_step(msg: Message, context: Context) -> Message:
     """ECDH-PSI: bank = initiator (stages 1, 3), center = responder (stages 2, 4)."""
     cfg, step, role = _unpack(msg, context)
-    stage = int(step["stage"])
+    stage = step.int("stage")
     ids = list(_own_file(cfg, role, context).ids)
     if role == ROLE_BANK and stage == 1:
         state, out = psi.initiator_start(ids, psi.new_psi_session(), workers=1)
         node_state.put(context, psi_state=state)
         return vertical_reply(msg, blob=psi.psi_message_to_bytes(out))
-    received = psi.psi_message_from_bytes(bytes(step["blob"]))
+    received = psi.psi_message_from_bytes(step.blob("blob"))
     if role == ROLE_CENTER and stage == 2:
         state, out = psi.responder_reply(ids, received, workers=1)
         node_state.put(context, psi_state=state)
@@ -125,7 +129,7 @@ def prepare_step(msg: Message, context: Context) -> Message:
     """Align to the intersection (ID order), split train/test, standardise own columns."""
     cfg, step, role = _unpack(msg, context)
     table = align(_own_file(cfg, role, context), node_state.get(context, "positions"))
-    party = prepare(table, role, run_salt=str(step["run-id"]), test_fraction=cfg.test_fraction)
+    party = prepare(table, role, run_salt=step.text("run-id"), test_fraction=cfg.test_fraction)
     node_state.put(context, aligned=party)
     return vertical_reply(msg, train_rows=len(party.x_train), test_rows=len(party.x_test),
                           features=list(party.feature_names))
@@ -136,10 +140,10 @@ def start_step(msg: Message, context: Context) -> Message:
     """Agree the public LR config, take the peer's public key, start from zero weights."""
     cfg, step, role = _unpack(msg, context)
     aligned = node_state.get(context, "aligned")
-    config = VerticalLRConfig(str(step["run-id"]), int(step["rows"]), int(step["bank-features"]),
-                              int(step["center-features"]), cfg.batch_size, cfg.learning_rate,
+    config = VerticalLRConfig(step.text("run-id"), step.int("rows"), step.int("bank-features"),
+                              step.int("center-features"), cfg.batch_size, cfg.learning_rate,
                               cfg.l2, cfg.seed)
-    peer = public_key_from_bytes(bytes(step["peer-public-key"]))
+    peer = public_key_from_bytes(step.blob("peer-public-key"))
     key = node_state.get(context, "private_key")
     if role == ROLE_BANK:
         party = make_bank_party(aligned.x_train, aligned.y_train, config=config, private_key=key,
@@ -163,10 +167,10 @@ def encrypt_step(msg: Message, context: Context) -> Message:
     """Finish the previous batch (update with the opened gradient), then phase 1 of this one."""
     _, step, role = _unpack(msg, context)
     if "opened" in step:
-        _update(context, role, bytes(step["opened"]))
+        _update(context, role, step.blob("opened"))
     party, state = node_state.get(context, "party"), node_state.get(context, "lr_state")
     first = bank_residual_step if role == ROLE_BANK else center_partial_step
-    out, secrets = first(party, state, epoch=int(step["epoch"]), batch=int(step["batch"]))
+    out, secrets = first(party, state, epoch=step.int("epoch"), batch=step.int("batch"))
     node_state.put(context, secrets=secrets)
     return vertical_reply(msg, blob=vertical_ciphertexts_to_bytes(out))
 
@@ -177,7 +181,7 @@ def gradient_step(msg: Message, context: Context) -> Message:
     _, step, role = _unpack(msg, context)
     party, secrets = node_state.get(context, "party"), node_state.get(context, "secrets")
     second = bank_gradient_step if role == ROLE_BANK else center_gradient_step
-    out, secrets = second(party, secrets, parse_vertical_message(bytes(step["blob"])))
+    out, secrets = second(party, secrets, parse_vertical_message(step.blob("blob")))
     node_state.put(context, secrets=secrets)
     return vertical_reply(msg, blob=vertical_ciphertexts_to_bytes(out))
 
@@ -188,8 +192,8 @@ def open_step(msg: Message, context: Context) -> Message:
     _, step, role = _unpack(msg, context)
     party = node_state.get(context, "party")
     third = bank_open_center_gradient if role == ROLE_BANK else center_open_bank_gradient
-    out = third(party, parse_vertical_message(bytes(step["blob"])), epoch=int(step["epoch"]),
-                batch=int(step["batch"]))
+    out = third(party, parse_vertical_message(step.blob("blob")), epoch=step.int("epoch"),
+                batch=step.int("batch"))
     return vertical_reply(msg, blob=masked_values_to_bytes(out))
 
 
@@ -197,7 +201,7 @@ def open_step(msg: Message, context: Context) -> Message:
 def update_step(msg: Message, context: Context) -> Message:
     """Phase 4 of the last batch: unmask the own gradient and update the weights."""
     _, step, role = _unpack(msg, context)
-    _update(context, role, bytes(step["opened"]))
+    _update(context, role, step.blob("opened"))
     return vertical_reply(msg, updates=node_state.get(context, "lr_state").updates)
 
 
@@ -213,7 +217,7 @@ def score_step(msg: Message, context: Context) -> Message:
         out = center_score_step(aligned.x_test, weights, bank_public_key=party.peer_public_key,
                                 run_id=run_id)
         return vertical_reply(msg, blob=vertical_ciphertexts_to_bytes(out))
-    logits = bank_score_step(aligned.x_test, weights, parse_vertical_message(bytes(step["blob"])),
+    logits = bank_score_step(aligned.x_test, weights, parse_vertical_message(step.blob("blob")),
                              private_key=party.private_key, run_id=run_id)
     p = sigmoid(logits)
     bad, good = score_histograms(aligned.y_test, p)
@@ -226,7 +230,7 @@ def binning_step(msg: Message, context: Context) -> Message:
     """Secure WOE/IV: bank encrypts labels (1), center sums them per own bin (2), bank
     decrypts per-bin counts and returns the IV table of both parties' columns (3)."""
     cfg, step, role = _unpack(msg, context)
-    stage = int(step["stage"])
+    stage = step.int("stage")
     aligned, party = node_state.get(context, "aligned"), node_state.get(context, "party")
     run_id, rows = party.config.run_id, party.config.n_rows
     if role == ROLE_BANK and stage == 1:
@@ -234,14 +238,14 @@ def binning_step(msg: Message, context: Context) -> Message:
                                 short_exponent=cfg.short_exponent)
         return vertical_reply(msg, blob=encrypted_labels_to_bytes(labels))
     if role == ROLE_CENTER and stage == 2:
-        labels = encrypted_labels_from_bytes(bytes(step["blob"]), public_key=party.peer_public_key,
+        labels = encrypted_labels_from_bytes(step.blob("blob"), public_key=party.peer_public_key,
                                              run_id=run_id, n_rows=rows)
         bins = bin_table(aligned.train_table, n_bins=cfg.bins, method=cfg.binning)
         counts = sum_labels_per_bin(labels, bins, bank_public_key=party.peer_public_key,
                                     run_id=run_id, short_exponent=cfg.short_exponent)
         return vertical_reply(msg, blob=encrypted_bin_counts_to_bytes(counts))
     if role == ROLE_BANK and stage == 3:
-        counts = encrypted_bin_counts_from_bytes(bytes(step["blob"]), public_key=party.public_key,
+        counts = encrypted_bin_counts_from_bytes(step.blob("blob"), public_key=party.public_key,
                                                  run_id=run_id)
         opened = decrypt_bin_counts(counts, private_key=party.private_key, run_id=run_id,
                                     n_rows=rows)

@@ -249,3 +249,62 @@ def _get(content: RecordDict, key: str) -> Any:
         raise MalformedMessageError(f"message lacks the '{key}' record; sender and receiver "
                                     "run different fedcredit versions?")
     return content[key]
+
+
+class StepFields:
+    """Typed access to the fields of a vertical step record received from another node.
+
+    Every accessor checks the type (and range) of the field and raises
+    :class:`MalformedMessageError` naming it, so malformed input never reaches a protocol step
+    as a bare ``KeyError`` or ``bytes(<huge int>)``.
+    """
+
+    def __init__(self, record: Any) -> None:
+        if not isinstance(record, ConfigRecord):
+            raise MalformedMessageError("step record missing or of the wrong kind.")
+        self._values = dict(record)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+    def _get(self, name: str, kinds: tuple[type, ...], what: str) -> Any:
+        value = self._values.get(name)
+        if value is None or isinstance(value, bool) or not isinstance(value, kinds):
+            raise MalformedMessageError(f"step field '{name}' is missing or not {what}.")
+        return value
+
+    def blob(self, name: str) -> bytes:
+        """A bytes field."""
+        return bytes(self._get(name, (bytes,), "bytes"))
+
+    def int(self, name: str, minimum: int = 0) -> int:
+        """An integer field, at least ``minimum``."""
+        value = self._get(name, (int,), "an integer")
+        if value < minimum:
+            raise MalformedMessageError(f"step field '{name}' is below {minimum}.")
+        return int(value)
+
+    def text(self, name: str) -> str:
+        """A string field."""
+        return str(self._get(name, (str,), "text"))
+
+    def number(self, name: str) -> float:
+        """A finite number field."""
+        value = float(self._get(name, (int, float), "a number"))
+        if not np.isfinite(value):
+            raise MalformedMessageError(f"step field '{name}' is not finite.")
+        return value
+
+    def counts(self, name: str) -> list[int]:
+        """A list of non-negative integers."""
+        values = self._get(name, (list,), "a list")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+            raise MalformedMessageError(f"step field '{name}' must hold non-negative integers.")
+        return [int(v) for v in values]
+
+    def texts(self, name: str) -> list[str]:
+        """A list of strings."""
+        values = self._get(name, (list,), "a list")
+        if not all(isinstance(v, str) for v in values):
+            raise MalformedMessageError(f"step field '{name}' must hold strings.")
+        return list(values)

@@ -13,6 +13,7 @@ masked values; it holds no key and never sees a row, a label or an ID.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from flwr.app import Message
 from flwr.serverapp import Grid
 
 from clients.vertical_app import KEY_VSTEP, ROLE_BANK, ROLE_CENTER, vertical_request
+from federation.records import StepFields
 from federation.vertical_config import VerticalConfig
 from server.errors import FederationError
 from server.exchange import Observer, remote_reason
@@ -52,6 +54,20 @@ class VerticalResult:
     bytes_relayed: int = 0
 
 
+def parse_iv(text: str) -> dict[str, float]:
+    """The bank's IV table (JSON object of feature -> finite number)."""
+    try:
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError("not an object")
+        table = {str(k): float(v) for k, v in raw.items()}
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise FederationError(f"the bank's IV table is malformed ({exc}).") from exc
+    if not all(math.isfinite(v) for v in table.values()):
+        raise FederationError("the bank's IV table holds a non-finite value.")
+    return table
+
+
 class VerticalRun:
     """One vertical run's coordinator."""
 
@@ -64,7 +80,8 @@ class VerticalRun:
         self.role_node: dict[str, int] = {}
         self.result = VerticalResult(run_id=secrets.token_hex(8))
 
-    def exchange(self, message_type: str, asks: dict[str, dict[str, Any]]) -> dict[str, dict]:
+    def exchange(self, message_type: str,
+                 asks: dict[str, dict[str, Any]]) -> dict[str, StepFields]:
         """Send one request per named role (in parallel) and return their reply fields."""
         requests = [Message(vertical_request(self.cfg, **fields), dst_node_id=self.role_node[r],
                             message_type=message_type) for r, fields in asks.items()]
@@ -80,8 +97,9 @@ class VerticalRun:
             if reply.has_error():
                 raise FederationError(f"the {role} failed step '{message_type}': "
                                       f"{remote_reason(reply.error.reason)}")
-            out[role] = dict(reply.content[KEY_VSTEP])
-            self.result.bytes_relayed += sum(len(v) for v in out[role].values()
+            record = reply.content.get(KEY_VSTEP)
+            out[role] = StepFields(record)
+            self.result.bytes_relayed += sum(len(v) for v in dict(record).values()
                                              if isinstance(v, bytes))
         return out
 
@@ -94,15 +112,15 @@ class VerticalRun:
         """Roles, row counts and the parties' public keys."""
         self.role_node = {f"node{i}": n for i, n in enumerate(self.nodes)}
         replies = self.exchange("query.v_setup", {name: {} for name in self.role_node})
-        roles = {str(r["role"]): self.role_node[name] for name, r in replies.items()}
+        roles = {r.text("role"): self.role_node[name] for name, r in replies.items()}
         if set(roles) != {ROLE_BANK, ROLE_CENTER}:
             raise FederationError(f"a vertical run needs one bank and one center node, got "
-                                  f"roles {sorted(str(r['role']) for r in replies.values())}.")
+                                  f"roles {sorted(r.text('role') for r in replies.values())}.")
         self.role_node = roles
-        by_role = {str(r["role"]): r for r in replies.values()}
-        self.result.bank_rows = int(by_role[ROLE_BANK]["rows"])
-        self.result.center_rows = int(by_role[ROLE_CENTER]["rows"])
-        return {role: bytes(r["public_key"]) for role, r in by_role.items()}
+        by_role = {r.text("role"): r for r in replies.values()}
+        self.result.bank_rows = by_role[ROLE_BANK].int("rows")
+        self.result.center_rows = by_role[ROLE_CENTER].int("rows")
+        return {role: r.blob("public_key") for role, r in by_role.items()}
 
     def psi(self) -> None:
         """Four relayed PSI stages; both parties learn the intersection, we its size."""
@@ -110,12 +128,12 @@ class VerticalRun:
         step = lambda role, stage, **kw: self.exchange(  # noqa: E731
             "query.v_psi", {role: {"stage": stage, **kw}})[role]
         first = step(ROLE_BANK, 1)
-        second = step(ROLE_CENTER, 2, blob=bytes(first["blob"]))
-        third = step(ROLE_BANK, 3, blob=bytes(second["blob"]))
-        fourth = step(ROLE_CENTER, 4, blob=bytes(third["blob"]))
-        if int(third["size"]) != int(fourth["size"]):
+        second = step(ROLE_CENTER, 2, blob=first.blob("blob"))
+        third = step(ROLE_BANK, 3, blob=second.blob("blob"))
+        fourth = step(ROLE_CENTER, 4, blob=third.blob("blob"))
+        if third.int("size") != fourth.int("size"):
             raise FederationError("bank and center found intersections of different sizes.")
-        self.result.intersection = int(third["size"])
+        self.result.intersection = third.int("size")
         self.result.psi_seconds = time.perf_counter() - started
 
     def prepare(self) -> None:
@@ -124,12 +142,12 @@ class VerticalRun:
                 ROLE_CENTER: {"run-id": self.result.run_id}}
         replies = self.exchange("query.v_prepare", both)
         bank, center = replies[ROLE_BANK], replies[ROLE_CENTER]
-        if (int(bank["train_rows"]), int(bank["test_rows"])) != (
-                int(center["train_rows"]), int(center["test_rows"])):
+        if (bank.int("train_rows"), bank.int("test_rows")) != (
+                center.int("train_rows"), center.int("test_rows")):
             raise FederationError("bank and center split the intersection differently.")
-        self.result.train_rows, self.result.test_rows = int(bank["train_rows"]), int(bank["test_rows"])
-        self.result.bank_features = list(bank["features"])
-        self.result.center_features = list(center["features"])
+        self.result.train_rows, self.result.test_rows = bank.int("train_rows"), bank.int("test_rows")
+        self.result.bank_features = bank.texts("features")
+        self.result.center_features = center.texts("features")
 
     def start(self, public_keys: dict[str, bytes]) -> int:
         """Agree the public LR config and hand each party its peer's public key."""
@@ -140,16 +158,16 @@ class VerticalRun:
         replies = self.exchange("query.v_start", {
             ROLE_BANK: {**common, "peer-public-key": public_keys[ROLE_CENTER]},
             ROLE_CENTER: {**common, "peer-public-key": public_keys[ROLE_BANK]}})
-        return int(replies[ROLE_BANK]["batches"])
+        return replies[ROLE_BANK].int("batches")
 
     def binning(self) -> None:
         """Secure WOE/IV: encrypted labels to the center, encrypted bin sums to the bank."""
         step = lambda role, stage, **kw: self.exchange(  # noqa: E731
             "query.v_bin", {role: {"stage": stage, **kw}})[role]
         labels = step(ROLE_BANK, 1)
-        sums = step(ROLE_CENTER, 2, blob=bytes(labels["blob"]))
-        table = step(ROLE_BANK, 3, blob=bytes(sums["blob"]))
-        self.result.iv = {k: float(v) for k, v in json.loads(str(table["iv_json"])).items()}
+        sums = step(ROLE_CENTER, 2, blob=labels.blob("blob"))
+        table = step(ROLE_BANK, 3, blob=sums.blob("blob"))
+        self.result.iv = parse_iv(table.text("iv_json"))
 
     def train(self, batches: int) -> None:
         """Vertical LR: per batch encrypt -> gradient -> open (relayed crosswise)."""
@@ -169,23 +187,23 @@ class VerticalRun:
             r: {**where, **({"opened": opened[r]} if r in opened else {})}
             for r in (ROLE_BANK, ROLE_CENTER)})
         second = self.exchange("train.v_gradient", {
-            ROLE_BANK: {**where, "blob": bytes(first[ROLE_CENTER]["blob"])},
-            ROLE_CENTER: {**where, "blob": bytes(first[ROLE_BANK]["blob"])}})
+            ROLE_BANK: {**where, "blob": first[ROLE_CENTER].blob("blob")},
+            ROLE_CENTER: {**where, "blob": first[ROLE_BANK].blob("blob")}})
         third = self.exchange("train.v_open", {
-            ROLE_BANK: {**where, "blob": bytes(second[ROLE_CENTER]["blob"])},
-            ROLE_CENTER: {**where, "blob": bytes(second[ROLE_BANK]["blob"])}})
+            ROLE_BANK: {**where, "blob": second[ROLE_CENTER].blob("blob")},
+            ROLE_CENTER: {**where, "blob": second[ROLE_BANK].blob("blob")}})
         # what the bank opened is the center's gradient, and vice versa
-        return {ROLE_CENTER: bytes(third[ROLE_BANK]["blob"]),
-                ROLE_BANK: bytes(third[ROLE_CENTER]["blob"])}
+        return {ROLE_CENTER: third[ROLE_BANK].blob("blob"),
+                ROLE_BANK: third[ROLE_CENTER].blob("blob")}
 
     def score(self) -> None:
         """Held-out AUC/KS through the protected scoring path."""
         center = self.exchange("query.v_score", {ROLE_CENTER: {}})[ROLE_CENTER]
-        bank = self.exchange("query.v_score", {ROLE_BANK: {"blob": bytes(center["blob"])}})
-        self.result.auc = float(bank[ROLE_BANK]["auc"])
-        self.result.ks = float(bank[ROLE_BANK]["ks"])
-        self.result.histograms = (list(bank[ROLE_BANK]["hist_bad"]),
-                                  list(bank[ROLE_BANK]["hist_good"]))
+        bank = self.exchange("query.v_score", {ROLE_BANK: {"blob": center.blob("blob")}})
+        self.result.auc = bank[ROLE_BANK].number("auc")
+        self.result.ks = bank[ROLE_BANK].number("ks")
+        self.result.histograms = (bank[ROLE_BANK].counts("hist_bad"),
+                                  bank[ROLE_BANK].counts("hist_good"))
 
     def run(self) -> VerticalResult:
         """The whole vertical run."""
