@@ -7,7 +7,8 @@ Layout of a keys folder (the same files ``fedcredit keys`` writes)::
     bank-<k>/identity.pub        its public half
     bank-<k>/paillier.key        bank 0: the Paillier private key sealed under its passphrase
     bank-<k>/paillier.wrapped    banks 1..K-1: the private key wrapped for their identity
-    bank-<k>/signing.key         bank k's Ed25519 signing key (PEM, encrypted under its passphrase)
+    bank-<k>/signing.key         bank k's Ed25519 signing key, sealed under its passphrase
+                                 (scrypt + AES-GCM: a changed byte is refused, never misread)
     bank-<k>/passphrase          simulation only: the bank's passphrase (mode 0600)
     signing-registry.json        every bank's Ed25519 public key (the coordinator reads it)
 
@@ -26,12 +27,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import (
-    BestAvailableEncryption, Encoding, PrivateFormat, load_pem_private_key,
-)
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from federation.errors import ConfigError
+from protocols.envelopes import open_with_passphrase, seal_with_passphrase
+from protocols.errors import KeyCeremonyError
 from protocols.keys import (
     generate_identity, generate_paillier_keypair, identity_public_to_bytes, key_fingerprint,
     open_identity, open_private_key, public_key_from_bytes, public_key_to_bytes, seal_identity,
@@ -42,6 +43,7 @@ from protocols.signing import public_key_from_hex, public_key_hex
 PUBLIC_FILE = "paillier.pub"
 REGISTRY_FILE = "signing-registry.json"
 SIGNING_FILE = "signing.key"
+SIGNING_KIND = "fedcredit-ed25519-signing-key"
 PASSPHRASE_ENV = "FEDCREDIT_KEY_PASSPHRASE"
 
 
@@ -72,8 +74,9 @@ def provision_simulation_keys(keys_dir: str | Path, banks: int, *, bits: int = 2
         passphrase = secrets.token_urlsafe(24)
         _write_private(folder / "passphrase", passphrase.encode())
         signing = Ed25519PrivateKey.generate()
-        _write_private(folder / SIGNING_FILE, signing.private_bytes(
-            Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(passphrase.encode())))
+        raw = signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        _write_private(folder / SIGNING_FILE,
+                       seal_with_passphrase(raw, passphrase, kind=SIGNING_KIND))
         registry[str(bank)] = public_key_hex(signing.public_key())
     (keys_dir / REGISTRY_FILE).write_text(json.dumps(registry, indent=1))
     if not paillier:
@@ -151,12 +154,9 @@ def load_signing_key(keys_dir: str, bank: int) -> Ed25519PrivateKey | None:
     path = bank_dir(keys_dir, bank) / SIGNING_FILE
     if not keys_dir or not path.exists():
         return None
-    passphrase = _passphrase(path.parent).encode()
     try:
-        key = load_pem_private_key(path.read_bytes(), password=passphrase)
-    except (ValueError, TypeError) as exc:
+        raw = open_with_passphrase(path.read_bytes(), _passphrase(path.parent), kind=SIGNING_KIND)
+        return Ed25519PrivateKey.from_private_bytes(raw)
+    except (KeyCeremonyError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot open the signing key (wrong passphrase in "
                           f"{PASSPHRASE_ENV} or a damaged file).") from exc
-    if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"{path} is not an Ed25519 key.")
-    return key

@@ -13,9 +13,10 @@ from cryptography.hazmat.primitives.serialization import (BestAvailableEncryptio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.key_store import (REGISTRY_FILE, SIGNING_FILE, load_signing_key,
+from federation.key_store import (REGISTRY_FILE, SIGNING_FILE, SIGNING_KIND, load_signing_key,
                                   load_signing_registry)
 from protocols.errors import FedCreditError
+from protocols.envelopes import seal_with_passphrase
 from protocols.signing import (public_key_from_hex, public_key_hex, sign_update, statement_for,
                                verify_update)
 
@@ -76,21 +77,21 @@ def test_signing_registry_files_raise_only_named_errors(data, fuzz, signing_key)
 @settings(FUZZ, max_examples=250)
 @given(data=st.data())
 def test_signing_key_files_raise_only_named_errors(data, fuzz, signing_key) -> None:
-    passphrase = b"correct horse battery"
-    pem = signing_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
-                                    BestAvailableEncryption(passphrase))
-    others = [X25519PrivateKey.generate().private_bytes(
-        Encoding.PEM, PrivateFormat.PKCS8, BestAvailableEncryption(passphrase)),
-        signing_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())]
-    blob = data.draw(st.one_of(fuzz.bytes_like(pem, max_size=200), st.sampled_from(others)))
+    passphrase = "correct horse battery"
+    raw = signing_key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    sealed = seal_with_passphrase(raw, passphrase, kind=SIGNING_KIND, scrypt_log2_n=10)
+    others = [signing_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
+                                        BestAvailableEncryption(passphrase.encode())),
+              X25519PrivateKey.generate().private_bytes(Encoding.PEM, PrivateFormat.PKCS8,
+                                                        NoEncryption())]
+    blob = data.draw(st.one_of(fuzz.bytes_like(sealed, max_size=200), st.sampled_from(others)))
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "bank-0").mkdir()
         (Path(folder) / "bank-0" / SIGNING_FILE).write_bytes(blob)
-        (Path(folder) / "bank-0" / "passphrase").write_bytes(passphrase)
+        (Path(folder) / "bank-0" / "passphrase").write_text(passphrase)
         try:
             key = load_signing_key.__wrapped__(folder, 0)  # past the lru_cache
         except FedCreditError:
             return
-    # PKCS8 PBES2 (AES-CBC) has no integrity check: a damaged file can decrypt to another
-    # valid Ed25519 key, whose signatures the coordinator then refuses.
-    assert isinstance(key, Ed25519PrivateKey)
+    # sealed with AES-GCM: whatever opens is exactly the stored key, never a misread one
+    assert key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption()) == raw
