@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from protocols.byte_reader import ByteReader
 from protocols.errors import MalformedMessageError
 from protocols.psi_blinding import point_count
 
@@ -123,33 +124,6 @@ def psi_message_to_bytes(message: PsiMessage) -> bytes:
     ))
 
 
-class _Reader:
-    """Consume a byte string from the front; running short is a malformed message."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
-        self._offset = 0
-
-    def take(self, size: int) -> bytes:
-        if self._offset + size > len(self._data):
-            raise MalformedMessageError(
-                f"PSI message truncated: needed {size} bytes at offset {self._offset}, "
-                f"{len(self._data) - self._offset} left; ask the peer to resend")
-        chunk = bytes(self._data[self._offset:self._offset + size])
-        self._offset += size
-        return chunk
-
-    def take_sized(self) -> bytes:
-        (size,) = _LENGTH.unpack(self.take(_LENGTH.size))
-        return self.take(size)
-
-    def finish(self) -> None:
-        if self._offset != len(self._data):
-            raise MalformedMessageError(
-                f"PSI message has {len(self._data) - self._offset} trailing bytes; "
-                "discard it and ask the peer to resend")
-
-
 def psi_message_from_bytes(data: bytes) -> PsiMessage:
     """Parse bytes made by :func:`psi_message_to_bytes`.
 
@@ -162,7 +136,7 @@ def psi_message_from_bytes(data: bytes) -> PsiMessage:
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"a PSI message is bytes, got {type(data).__name__}")
-    reader = _Reader(bytes(data))
+    reader = ByteReader(data, "PSI message")
     magic, version, stage_index, scheme_size = _HEADER.unpack(reader.take(_HEADER.size))
     if magic != _MAGIC:
         raise MalformedMessageError("not a fedcredit PSI message (bad magic); check the sender")
@@ -173,7 +147,8 @@ def psi_message_from_bytes(data: bytes) -> PsiMessage:
     except UnicodeDecodeError as exc:
         raise MalformedMessageError("PSI scheme name is not ASCII; check the sender") from exc
     session_id, salt = reader.take(SESSION_ID_SIZE), reader.take(SALT_SIZE)
-    blinded, double_blinded = reader.take_sized(), reader.take_sized()
+    blinded = reader.take(reader.uint(_LENGTH.size))
+    double_blinded = reader.take(reader.uint(_LENGTH.size))
     reader.finish()
     try:
         return PsiMessage(PSI_STAGES[stage_index], session_id, salt, blinded, double_blinded,

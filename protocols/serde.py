@@ -25,6 +25,7 @@ import json
 from phe.paillier import PaillierPublicKey
 
 from protocols.encrypted_vector import EncryptedVector
+from protocols.byte_reader import ByteReader
 from protocols.errors import MalformedMessageError
 from protocols.packing import PackingCodec
 from protocols.validation import validate_encrypted_vector
@@ -40,37 +41,6 @@ WIRE_VERSION = 1
 MAX_CIPHERTEXTS = 10_000_000
 MAX_WIDTH = 2048  # bytes of one ciphertext; n**2 of an 8192-bit key
 CODEC_KIND = "packing-codec"
-
-
-class _Reader:
-    """Cursor over untrusted bytes; every short read is a MalformedMessageError."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
-        self._pos = 0
-
-    def take(self, size: int) -> bytes:
-        if size < 0 or self._pos + size > len(self._data):
-            raise MalformedMessageError(
-                f"message truncated at byte {self._pos} (needed {size} more bytes); "
-                "the sender must re-send it")
-        chunk = bytes(self._data[self._pos:self._pos + size])
-        self._pos += size
-        return chunk
-
-    def uint(self, size: int) -> int:
-        return int.from_bytes(self.take(size), "big")
-
-    def text(self, len_size: int, encoding: str) -> str:
-        try:
-            return self.take(self.uint(len_size)).decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise MalformedMessageError(f"message holds invalid {encoding} text") from exc
-
-    def finish(self) -> None:
-        if self._pos != len(self._data):
-            raise MalformedMessageError(f"{len(self._data) - self._pos} unexpected trailing "
-                                        "bytes after the message")
 
 
 def encrypted_vector_to_bytes(vector: EncryptedVector) -> bytes:
@@ -98,7 +68,7 @@ def encrypted_vector_from_bytes_unchecked(data: bytes) -> EncryptedVector:
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("expected bytes")
-    reader = _Reader(bytes(data))
+    reader = ByteReader(data, "encrypted vector")
     if reader.take(4) != MAGIC:
         raise MalformedMessageError("not an encrypted vector (bad magic bytes)")
     version = reader.uint(2)

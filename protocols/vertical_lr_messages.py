@@ -41,6 +41,7 @@ import gmpy2
 from gmpy2 import mpz
 from phe.paillier import PaillierPublicKey
 
+from protocols.byte_reader import ByteReader
 from protocols.errors import (KeyMismatchError, MalformedMessageError, StaleRoundError,
                               UnexpectedMessageError, VectorLengthError)
 from protocols.keys import key_fingerprint
@@ -307,33 +308,6 @@ def masked_values_to_bytes(msg: MaskedGradientValues) -> bytes:
     return _to_bytes(msg, msg.values)
 
 
-class _Reader:
-    """Cursor over untrusted bytes; every short read is a MalformedMessageError."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data, self._pos = memoryview(data), 0
-
-    def take(self, size: int) -> bytes:
-        if self._pos + size > len(self._data):
-            raise MalformedMessageError(f"vertical message truncated at byte {self._pos}; "
-                                        "the sender must re-send it")
-        chunk = bytes(self._data[self._pos:self._pos + size])
-        self._pos += size
-        return chunk
-
-    def uint(self, size: int) -> int:
-        return int.from_bytes(self.take(size), "big")
-
-    def text(self, len_size: int, encoding: str) -> str:
-        try:
-            return self.take(self.uint(len_size)).decode(encoding)
-        except UnicodeDecodeError as exc:
-            raise MalformedMessageError(f"vertical message holds invalid {encoding}") from exc
-
-    def left(self) -> int:
-        return len(self._data) - self._pos
-
-
 def parse_vertical_message(data: bytes) -> Message:
     """Parse the structure only (no key, round or range checks): for tools and tests.
 
@@ -344,7 +318,7 @@ def parse_vertical_message(data: bytes) -> Message:
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("expected bytes")
-    reader = _Reader(bytes(data))
+    reader = ByteReader(data, "vertical message")
     if reader.take(4) != MAGIC or reader.uint(2) != WIRE_VERSION:
         raise MalformedMessageError("not a version-1 vertical message (bad magic or version)")
     scheme, kind = reader.text(1, "ascii"), reader.text(1, "ascii")
