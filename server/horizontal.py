@@ -17,7 +17,6 @@ key alone and sees ciphertexts, category names and the global AUC/KS; never a ro
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time

@@ -6,7 +6,6 @@ import json
 import tempfile
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (BestAvailableEncryption, Encoding,
                                                           NoEncryption, PrivateFormat)

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Message
 
 from federation.bank_data import bank_data

@@ -4,7 +4,6 @@ parity with the joined plaintext LR, better than bank-only, exact secure IV, not
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
