@@ -131,11 +131,32 @@ class RunConfig:
         known = {f.name: f for f in fields(cls)}
         kwargs: dict[str, Any] = {}
         for key, value in values.items():
+            if is_mode_setting(str(key)):
+                continue  # run mode and vertical settings: see run_mode / vertical_config
             name = str(key).replace("-", "_")
             if name not in known:
                 raise ConfigError(f"unknown run-config setting '{key}'.")
             kwargs[name] = _coerce(key, value, type(getattr(cls(), name)))
         return cls(**kwargs)
+
+
+MODE_KEY = "mode"
+RUN_MODES = ("horizontal", "vertical")
+VERTICAL_PREFIX = "vertical-"
+"""The deployed app's run config also carries ``mode`` and the ``vertical-*`` settings of a
+vertical run (:func:`federation.vertical_config.vertical_config_from_run_config`)."""
+
+
+def is_mode_setting(key: str) -> bool:
+    """Whether ``key`` is ``mode`` or a ``vertical-*`` setting (not a :class:`RunConfig` field)."""
+    return key == MODE_KEY or key.startswith(VERTICAL_PREFIX)
+
+
+def run_mode(values: Mapping[str, Any]) -> str:
+    """The run config's ``mode`` (``horizontal`` when absent)."""
+    mode = str(values.get(MODE_KEY, "horizontal"))
+    _choice(MODE_KEY, mode, RUN_MODES)
+    return mode
 
 
 def _coerce(key: str, value: Any, kind: type) -> Any:

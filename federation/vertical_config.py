@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
-from federation.config import _coerce
+from federation.config import VERTICAL_PREFIX, _coerce
 from federation.errors import ConfigError
 
 SCHEMA_VERSION = 1
@@ -67,3 +67,25 @@ class VerticalConfig:
                 raise ConfigError(f"unknown vertical run-config setting '{key}'.")
             kwargs[name] = _coerce(key, value, type(getattr(cls(), name)))
         return cls(**kwargs)
+
+
+def vertical_config_from_run_config(values: Mapping[str, Any]) -> VerticalConfig:
+    """The :class:`VerticalConfig` in a deployed app's run config (its ``vertical-*`` keys).
+
+    Other keys (the horizontal settings, ``mode``) are ignored; an unknown ``vertical-*`` key
+    is an error naming it.
+    """
+    picked = {str(k)[len(VERTICAL_PREFIX):]: v for k, v in values.items()
+              if str(k).startswith(VERTICAL_PREFIX)}
+    try:
+        return VerticalConfig.from_user_config(picked)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} (deployed run configs prefix vertical settings with "
+                          f"'{VERTICAL_PREFIX}')") from exc
+
+
+def vertical_run_config(cfg: VerticalConfig) -> dict[str, Any]:
+    """``mode = "vertical"`` plus ``cfg`` as ``vertical-*`` keys (for ``flwr run``)."""
+    values = {f"{VERTICAL_PREFIX}{k}": v for k, v in cfg.to_user_config().items()
+              if k not in ("mode", "schema-version")}
+    return {"mode": "vertical", **values}

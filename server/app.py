@@ -3,17 +3,20 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Callable
 
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
-from federation.config import RunConfig
+from federation.config import RunConfig, run_mode
+from federation.vertical_config import VerticalConfig, vertical_config_from_run_config
 from server.audit import AUDIT_FILE
 from server.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from server.horizontal import FederatedResult, Observer, RoundRecord, run_horizontal
-from server.results import write_federated_only
+from server.results import write_federated_only, write_results
+from server.vertical import VerticalRun, result_payload
 
 
 def make_server_app(
@@ -25,6 +28,9 @@ def make_server_app(
 ) -> ServerApp:
     """A ServerApp running the horizontal workflow with a checkpoint after every round.
 
+    With ``mode = "vertical"`` in Flower's run config (and ``cfg`` None) it runs the vertical
+    workflow instead (:func:`run_vertical_deployed`).
+
     With ``cfg`` None the settings come from Flower's run config (``pyproject.toml`` or
     ``flwr run --run-config``). With ``resume`` in the settings the checkpoint in ``out`` is
     continued; otherwise a previous run's checkpoint and audit log there are removed.
@@ -34,6 +40,9 @@ def make_server_app(
 
     @server.main()
     def main(grid: Grid, context: Context) -> None:
+        if cfg is None and run_mode(context.run_config) == "vertical":
+            run_vertical_deployed(grid, vertical_config_from_run_config(context.run_config))
+            return
         run_cfg = cfg or RunConfig.from_user_config(dict(context.run_config))
         out = Path(run_cfg.out)
         state = None
@@ -51,6 +60,19 @@ def make_server_app(
             write_federated_only(run_cfg, result)
 
     return server
+
+
+def run_vertical_deployed(grid: Grid, cfg: VerticalConfig) -> Path:
+    """Run the vertical workflow; write ``results.json`` into ``cfg.out``; return its path.
+
+    The centralised and bank-only baselines need both files and are left to whoever holds
+    them (the local launcher adds them; see ``docs/deployment.md``).
+    """
+    started = time.perf_counter()
+    result = VerticalRun(grid, cfg).run()
+    payload = result_payload(cfg, result)
+    payload["wall_seconds"] = time.perf_counter() - started
+    return write_results(Path(cfg.out), payload)
 
 
 app = make_server_app()

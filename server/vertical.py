@@ -28,6 +28,7 @@ from federation.vertical_config import VerticalConfig
 from server.errors import FederationError
 from server.exchange import Observer, remote_reason
 from server.horizontal import wait_for_banks
+from server.results import histogram_section
 
 STEP_TIMEOUT_S = 1800.0
 
@@ -218,3 +219,20 @@ class VerticalRun:
         self.train(batches)
         self.score()
         return self.result
+
+
+def result_payload(cfg: VerticalConfig, result: VerticalResult) -> dict[str, Any]:
+    """What the coordinator of a vertical run knows, as results.json stores it (no baselines:
+    those need both parties' files)."""
+    return {
+        "mode": "vertical", "run_id": result.run_id,
+        "psi": {"bank_rows": result.bank_rows, "center_rows": result.center_rows,
+                "intersection": result.intersection, "seconds": result.psi_seconds},
+        "federated": {"auc": result.auc, "ks": result.ks},
+        **histogram_section(result.histograms),
+        "iv": result.iv, "epochs": cfg.epochs, "epoch_seconds": result.epoch_seconds,
+        "train_rows": result.train_rows, "test_rows": result.test_rows,
+        "bank_features": result.bank_features, "center_features": result.center_features,
+        "bytes_relayed": result.bytes_relayed, "key_bits": cfg.key_bits,
+        "config": cfg.to_user_config(),
+    }

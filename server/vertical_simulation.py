@@ -20,9 +20,9 @@ from federation.taylor_lr import fit_taylor_lr, predict_logit
 from federation.vertical_config import VerticalConfig
 from federation.vertical_data import align, load_party, prepare
 from server.exchange import Observer
-from server.results import histogram_section, write_results
+from server.results import write_results
 from server.simulation import quiet_runtime
-from server.vertical import VerticalResult, VerticalRun
+from server.vertical import VerticalResult, VerticalRun, result_payload
 
 
 def make_vertical_server_app(cfg: VerticalConfig, sink: dict[str, VerticalResult], *,
@@ -96,17 +96,10 @@ def run_vertical(cfg: VerticalConfig, *,
     result = run_vertical_federation(cfg, on_progress=on_progress)
     base = vertical_baselines(cfg, result.run_id)
     payload = {
-        "mode": "vertical", "bank_data": cfg.bank_data, "center_data": cfg.center_data,
-        "psi": {"bank_rows": result.bank_rows, "center_rows": result.center_rows,
-                "intersection": result.intersection, "seconds": result.psi_seconds},
-        "federated": {"auc": result.auc, "ks": result.ks}, **base,
-        **histogram_section(result.histograms),
-        "iv": result.iv, "epochs": cfg.epochs, "epoch_seconds": result.epoch_seconds,
-        "train_rows": result.train_rows, "test_rows": result.test_rows,
-        "bank_features": result.bank_features, "center_features": result.center_features,
-        "bank_columns": [*bank.numeric.columns, *bank.categorical.columns],
-        "bytes_relayed": result.bytes_relayed, "key_bits": cfg.key_bits,
-        "wall_seconds": time.perf_counter() - started, "config": cfg.to_user_config(),
+        **result_payload(cfg, result), **base, "bank_data": cfg.bank_data,
+        "center_data": cfg.center_data, "bank_columns": [*bank.numeric.columns,
+                                                         *bank.categorical.columns],
+        "wall_seconds": time.perf_counter() - started,
     }
     payload["results_path"] = str(write_results(Path(cfg.out), payload))
     return payload

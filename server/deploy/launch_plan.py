@@ -91,6 +91,12 @@ class LaunchOptions:
     without it the launcher issues fresh certificates into ``OUT/certs``; ``insecure`` runs
     without TLS and node authentication (explicit only). ``extra`` holds further run-config
     settings (hyphenated keys, e.g. ``{"learning-rate": 0.1}``).
+
+    ``mode="vertical"`` runs one bank and one credit-center node instead
+    (:mod:`server.deploy.vertical_federation`): ``bank_data``/``center_data`` name their
+    files (both empty: a synthetic pair of ``rows`` rows per side is staged), ``epochs`` and
+    ``batch_size`` the training, ``extra`` further vertical settings (e.g. ``{"l2": 0.01}``);
+    ``banks``, ``data_path``, ``rounds`` and ``aggregation`` are then unused.
     """
 
     banks: int
@@ -105,8 +111,19 @@ class LaunchOptions:
     certs: Path | None = None
     timeout: float = 900.0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    mode: str = "horizontal"
+    bank_data: str = ""
+    center_data: str = ""
+    rows: int = 500
+    epochs: int = 1
+    batch_size: int = 128
 
     def __post_init__(self) -> None:
+        if self.mode not in ("horizontal", "vertical"):
+            raise DeploymentError(f"--mode is '{self.mode}'; choose horizontal or vertical.")
+        if bool(self.bank_data) != bool(self.center_data):
+            raise DeploymentError("give both --bank-data and --center-data, or neither "
+                                  "(a synthetic pair is staged).")
         if self.banks < 1:
             raise DeploymentError(f"--banks must be at least 1 (got {self.banks}).")
         if self.timeout <= 0:

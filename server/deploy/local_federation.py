@@ -63,6 +63,9 @@ RUN_ID_RE = re.compile(r"Successfully started run (\d+)")
 class LocalFederation:
     """Runs one local federation; :meth:`run` returns the ``results.json`` payload."""
 
+    milestones: tuple[tuple[str, str], ...] = MILESTONES
+    """Log markers of progress, in order (the last one ends the watching)."""
+
     def __init__(self, options: LaunchOptions, *, say: Callable[[str], None] = print,
                  reap_orphans: bool = False) -> None:
         self.opt, self._say = options, say
@@ -111,11 +114,15 @@ class LocalFederation:
         self.layout.out.mkdir(parents=True, exist_ok=True)
         self.certs = self.certificates()
         self.layout.coordinator.mkdir(parents=True, exist_ok=True)
-        self.layout.run_config_file.write_text(flat_toml(run_config_values(self.cfg, self.opt)))
+        self.layout.run_config_file.write_text(flat_toml(self.run_config_values()))
         stage_app(self.layout.app)
         self.layout.cli_home.mkdir(parents=True, exist_ok=True)
         (self.layout.cli_home / "config.toml").write_text(
             cli_config_toml(self.address, self.certs.ca_cert if self.certs else None))
+
+    def run_config_values(self) -> dict[str, Any]:
+        """The run config handed to ``flwr run``."""
+        return run_config_values(self.cfg, self.opt)
 
     def prepare_banks(self) -> None:
         """Each bank's data slice, key share and ``node.toml``; the coordinator's keys."""
@@ -192,7 +199,7 @@ class LocalFederation:
         """Register every bank's public key (``flwr supernode register``, one CLI process)."""
         if self.certs is None:
             return
-        self.say(f"registering {self.opt.banks} bank authentication keys ...")
+        self.say(f"registering {len(self.banks)} node authentication keys ...")
         argv = [sys.executable, "-m", "server.deploy.register_nodes",
                 *(str(self.certs.node_pub(b.name)) for b in self.banks)]
         self.sup.start("register", argv, env=runtime_env(self.layout.cli_home), cwd=REPO_ROOT,
@@ -214,7 +221,7 @@ class LocalFederation:
 
     def start_nodes(self) -> None:
         """Start every bank node the way a bank does: ``fedcredit node --config node.toml``."""
-        self.say(f"starting {self.opt.banks} bank nodes ...")
+        self.say(f"starting {len(self.banks)} nodes ({', '.join(b.name for b in self.banks)}) ...")
         for bank in self.banks:
             argv = [sys.executable, "-m", "server.deploy.node_runner", "--config",
                     str(bank.node_toml)]
@@ -251,11 +258,11 @@ class LocalFederation:
 
     def _note_milestones(self) -> None:
         """Report milestones the bank logs show, with the time they were first seen."""
-        if ROUND_ONE in self.milestone_at:
+        if self.milestones[-1][0] in self.milestone_at:
             return
         texts = [self.sup.logs[b.name].read_text(errors="replace") for b in self.banks
                  if b.name in self.sup.logs and self.sup.logs[b.name].exists()]
-        for marker, text in MILESTONES:
+        for marker, text in self.milestones:
             if marker not in self.milestone_at and any(marker in t for t in texts):
                 self.milestone_at[marker] = time.monotonic()
                 self.say(text)
@@ -302,23 +309,25 @@ class LocalFederation:
         history = coordinator.get("history", [])
         startup = self.since_launch(ROUND_ONE)
         first_round = startup + history[0]["seconds"] if startup is not None and history else None
-        secure = self.certs is not None
         return {
             **coordinator, "dataset": str(self.opt.data_path), "banks": self.opt.banks,
             "rounds": self.opt.rounds, "aggregation": self.opt.aggregation,
             "wall_seconds": time.monotonic() - self.t0, "startup_seconds": startup,
             "federation_ready_seconds": self.since_launch(READY),
             "first_round_seconds": first_round,
-            "deployment": {
-                "engine": f"flower {version('flwr')} deployment runtime (SuperLink, "
-                          "SuperNodes, flwr run)",
-                "tls": secure, "node_auth": secure, "superlink": self.address,
-                "run_id": str(run_id), "status": row["status"],
-                "nodes": [{"name": b.name, "pid": self.sup.popens[b.name].pid,
-                           "data": str(b.data)} for b in self.banks],
-                "coordinator_results": str(self.layout.coordinator_run / "results.json"),
-                "logs": str(self.layout.logs), "processes": str(self.layout.processes),
-                "vertical": "not run: the deployed ServerApp (server.app:app) runs the "
-                            "horizontal workflow only",
-            },
+            "deployment": self.deployment_facts(run_id, row),
+        }
+
+    def deployment_facts(self, run_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``deployment`` section of ``results.json``."""
+        secure = self.certs is not None
+        return {
+            "engine": f"flower {version('flwr')} deployment runtime (SuperLink, "
+                      "SuperNodes, flwr run)",
+            "tls": secure, "node_auth": secure, "superlink": self.address,
+            "run_id": str(run_id), "status": row["status"],
+            "nodes": [{"name": b.name, "pid": self.sup.popens[b.name].pid,
+                       "data": str(b.data)} for b in self.banks],
+            "coordinator_results": str(self.layout.coordinator_run / "results.json"),
+            "logs": str(self.layout.logs), "processes": str(self.layout.processes),
         }
