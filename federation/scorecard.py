@@ -55,6 +55,10 @@ class ScorecardScale:
         if self.pdo <= 0:
             raise ConfigError(f"scorecard PDO (points to double the odds) must be positive "
                               f"(got {self.pdo}).")
+        if not (math.isfinite(self.factor) and math.isfinite(self.offset)):
+            raise ConfigError(f"scorecard PDO {self.pdo:g} or base score {self.base_score:g} is "
+                              "too large: the points scale overflows; use customary values "
+                              "(e.g. PDO 20, base score 600).")
 
     @property
     def factor(self) -> float:
