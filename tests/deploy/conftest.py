@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,14 @@ def run_launcher(out: Path, *args: str, timeout: float = 400) -> subprocess.Comp
     """Run the launcher to its end (it must stop by itself well within ``timeout``)."""
     return subprocess.run(launcher_argv(out, *args), capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
+
+
+def launch_to_results(out: Path, *args: str) -> dict:
+    """Run the launcher, require success, and return its ``results.json``."""
+    proc = run_launcher(out, *args)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    print(proc.stdout)
+    return json.loads((out / "results.json").read_text())
 
 
 def started(out: Path) -> list[ProcessRecord]:

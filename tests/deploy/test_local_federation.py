@@ -4,7 +4,6 @@ same AUC as the simulation of the same split; nothing left running afterwards.""
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 from pathlib import Path
@@ -16,7 +15,7 @@ from federation.config import RunConfig
 from federation.key_store import provision_simulation_keys
 from server.simulation import run_federation
 
-from .conftest import assert_all_stopped, run_launcher
+from .conftest import assert_all_stopped, launch_to_results
 
 BANKS, ROUNDS = 3, 3
 AUC_TOLERANCE = 0.005
@@ -30,11 +29,8 @@ with scripts/local_federation.py); here only a guard against a hung start."""
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory, german: Path) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("local-federation") / "run"
-    proc = run_launcher(out, "--banks", str(BANKS), "--rounds", str(ROUNDS), "--data",
-                        str(german), "--target", "bad", "--aggregation", "paillier")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    print(proc.stdout)
-    return json.loads((out / "results.json").read_text()), out
+    return launch_to_results(out, "--banks", str(BANKS), "--rounds", str(ROUNDS), "--data",
+                             str(german), "--target", "bad", "--aggregation", "paillier"), out
 
 
 def test_runs_to_completion_over_tls_with_node_authentication(

@@ -8,7 +8,6 @@ sends ~13 + 3 x batches of them (here 1 epoch of 3 batches)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from federation.vertical_config import VerticalConfig
 from server.vertical_simulation import vertical_baselines
 
-from .conftest import assert_all_stopped, run_launcher
+from .conftest import assert_all_stopped, launch_to_results
 
 AUC_TOLERANCE = 0.005
 
@@ -24,11 +23,8 @@ AUC_TOLERANCE = 0.005
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("local-vertical") / "run"
-    proc = run_launcher(out, "--mode", "vertical", "--rows", "500", "--epochs", "1",
-                        "--batch-size", "128")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    print(proc.stdout)
-    return json.loads((out / "results.json").read_text()), out
+    return launch_to_results(out, "--mode", "vertical", "--rows", "500", "--epochs", "1",
+                             "--batch-size", "128"), out
 
 
 def test_vertical_job_completes_over_tls_with_node_authentication(
