@@ -1,7 +1,7 @@
 """Bank node ClientApp: answers the coordinator with sealed aggregates of its own rows.
 
-Thin: every handler unpacks the request (``federation.records``), calls the bank's protocol
-steps (``federation.bank_steps``) on the bank's own data, and packs the reply. Rows, labels
+Thin: every handler unpacks the request (``federation.wire.records``), calls the bank's protocol
+steps (``federation.steps.horizontal_bank``) on the bank's own data, and packs the reply. Rows, labels
 and IDs never leave this node; under Paillier aggregation nothing but ciphertexts and the
 global AUC/KS does, until the final model release the run config allows.
 """
@@ -14,21 +14,21 @@ from typing import Any
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
-from federation.bank_data import BankData, bank_data, bank_data_from_file
-from federation.bank_steps import (
+from federation.data.bank_data import BankData, bank_data, bank_data_from_file
+from federation.steps.horizontal_bank import (
     check_not_dropped, histogram_metrics, local_update, open_histograms, open_preprocessing,
     open_weights,
     seal_stats, sealed_histograms, sign_sealed,
 )
-from federation.config import RunConfig
+from federation.run.config import RunConfig
 from federation.errors import ConfigError
-from federation.preprocess import local_schema
-from federation.quality import assert_ready
-from federation.records import (
+from federation.ml.preprocess import local_schema
+from federation.data.quality import assert_ready
+from federation.wire.records import (
     KEY_HIST_SUM, KEY_STATS_SUM, KEY_WEIGHTS_SUM, MSG_EVALUATE, MSG_STATS, MSG_TRAIN,
     layout_of, reply, reply_content, run_config_of, sealed_of, step_of,
 )
-from federation.secure_sum import Sealed
+from federation.steps.secure_sum import Sealed
 
 app = ClientApp()
 

@@ -1,7 +1,7 @@
 """Vertical-run handlers of the node ClientApp: the bank and the credit-center data node.
 
-Each handler unpacks a request, runs this party's protocol step (``protocols.psi``,
-``protocols.vertical_lr``, ``protocols.vertical_lr_scoring``, ``protocols.secure_binning``) on
+Each handler unpacks a request, runs this party's protocol step (``protocols.psi.ecdh``,
+``protocols.vertical_lr.steps``, ``protocols.vertical_lr.scoring``, ``protocols.woe.secure_binning``) on
 its own data, keeps its secrets in the node state and replies with what the step sends:
 blinded or double-blinded points, ciphertexts, masked values, or public results (counts,
 AUC/KS, IV). A node's role comes from its node config (``role``) or, in simulation, from its
@@ -13,37 +13,34 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flwr.app import ConfigRecord, Context, Message, RecordDict
+from flwr.app import Context, Message
 
 from clients import node_state
 from clients.bank_app import app
 from federation.errors import ConfigError
-from federation.records import StepFields
-from federation.metrics import ks_statistic, roc_auc, score_histograms
-from federation.vertical_config import VerticalConfig
-from federation.vertical_data import align, load_party, prepare
-from protocols import psi
-from protocols.errors import MalformedMessageError
-from protocols.keys import generate_paillier_keypair, public_key_from_bytes, public_key_to_bytes
-from protocols.vertical_lr import (
+from federation.wire.records import StepFields
+from federation.wire.vertical import ROLE_BANK, ROLE_CENTER, unpack_request, vertical_reply
+from federation.ml.metrics import ks_statistic, roc_auc, score_histograms
+from federation.run.vertical_config import VerticalConfig
+from federation.data.vertical_data import align, load_party, prepare
+from protocols.psi import ecdh as psi
+from protocols.paillier.keys import generate_paillier_keypair, public_key_from_bytes, public_key_to_bytes
+from protocols.vertical_lr.steps import (
     VerticalLRConfig, bank_gradient_step, bank_open_center_gradient, bank_residual_step,
     bank_update_step, center_gradient_step, center_open_bank_gradient, center_partial_step,
     center_update_step, initial_state, make_bank_party, make_center_party,
 )
-from protocols.vertical_lr_messages import (
+from protocols.vertical_lr.messages import (
     masked_values_to_bytes, parse_vertical_message, vertical_ciphertexts_to_bytes,
 )
-from protocols.vertical_lr_scoring import bank_score_step, center_score_step, sigmoid
-from protocols.secure_binning import (
+from protocols.vertical_lr.scoring import bank_score_step, center_score_step, sigmoid
+from protocols.woe.secure_binning import (
     decrypt_bin_counts, encrypt_labels, encrypted_bin_counts_from_bytes,
     encrypted_bin_counts_to_bytes, encrypted_labels_from_bytes, encrypted_labels_to_bytes,
     sum_labels_per_bin,
 )
-from federation.vertical_binning import bin_table, iv_from_counts, local_iv
+from federation.ml.vertical_binning import bin_table, iv_from_counts, local_iv
 
-ROLE_BANK, ROLE_CENTER = "bank", "center"
-KEY_VRUN = "vrun"  # ConfigRecord: the vertical run config
-KEY_VSTEP = "vstep"  # ConfigRecord: step fields and byte blobs
 
 
 def role_of(context: Context) -> str:
@@ -60,22 +57,9 @@ def role_of(context: Context) -> str:
     return role
 
 
-def vertical_request(cfg: VerticalConfig, **fields: Any) -> RecordDict:
-    """Coordinator -> party: run config and step fields (bytes, ints, strings)."""
-    return RecordDict({KEY_VRUN: ConfigRecord(cfg.to_user_config()),
-                       KEY_VSTEP: ConfigRecord(fields)})
-
-
-def vertical_reply(msg: Message, **fields: Any) -> Message:
-    """Party -> coordinator: step results."""
-    return Message(RecordDict({KEY_VSTEP: ConfigRecord(fields)}), reply_to=msg)
-
-
 def _unpack(msg: Message, context: Context) -> tuple[VerticalConfig, StepFields, str]:
-    if KEY_VRUN not in msg.content or KEY_VSTEP not in msg.content:
-        raise MalformedMessageError("vertical request lacks its run or step record.")
-    cfg = VerticalConfig.from_user_config(dict(msg.content[KEY_VRUN]))
-    return cfg, StepFields(msg.content[KEY_VSTEP]), role_of(context)
+    cfg, step = unpack_request(msg.content)
+    return cfg, step, role_of(context)
 
 
 def _own_file(cfg: VerticalConfig, role: str, context: Context) -> Any:

@@ -1,5 +1,10 @@
-"""Cryptography and protocol steps of fedcredit.
+"""Cryptography and protocol steps of fedcredit, over numbers and bytes only.
 
-Pure functions over numbers and bytes: numpy, gmpy2, phe and cryptography only.
-This package never imports flwr or torch (a test checks it).
+Sub-packages: ``paillier`` (keys, fast encryption, CRT decryption, ciphertext maths),
+``aggregation`` (packing codec, encrypted vectors, their serde, validation, wide sums),
+``identity`` (X25519 identities, Ed25519 signatures, sealed key envelopes), ``psi`` (ECDH-PSI),
+``vertical_lr`` (two-key Paillier vertical logistic regression) and ``woe`` (secure WOE/IV
+binning); ``errors`` and ``byte_reader`` are shared by all of them. May import the standard
+library, numpy, gmpy2, phe and cryptography only: never flwr, torch, pandas nor any other
+package of ours (``tests/test_layering.py`` checks it).
 """

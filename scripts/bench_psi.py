@@ -1,4 +1,4 @@
-"""Benchmark ECDH-PSI (protocols.psi): per-core rates and an n x n run of both parties.
+"""Benchmark ECDH-PSI (protocols.psi.ecdh): per-core rates and an n x n run of both parties.
 
 Measures
   * IDs per second on one core for the blind step (hash + first X25519 blinding of a party's
@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from protocols.psi import (
+from protocols.psi.ecdh import (
     initiator_finish,
     initiator_start,
     new_psi_session,
@@ -35,7 +35,7 @@ from protocols.psi import (
     responder_finish,
     responder_reply,
 )
-from protocols.psi_blinding import blind_points, default_workers, hash_ids_to_points
+from protocols.psi.blinding import blind_points, default_workers, hash_ids_to_points
 
 FULL_N = 1_000_000
 TARGET_SECONDS = 60.0

@@ -1,4 +1,4 @@
-"""Benchmark scoring throughput (federation.scoring): entities scored per second.
+"""Benchmark scoring throughput (federation.scorecard.scoring): entities scored per second.
 
 Measures, best of ``--repeat`` runs, for ``--rows`` entities (the data set's rows repeated):
 
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from federation.data import CreditTable, load_credit_csv
-from federation.scorecard import RiskGrades, ScorecardScale
-from federation.scoring import RunModel, load_run_model, score_file, score_rows
+from federation.data.table import CreditTable, load_credit_csv
+from federation.scorecard.scale import RiskGrades, ScorecardScale
+from federation.scorecard.scoring import RunModel, load_run_model, score_file, score_rows
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/uci_default_credit.csv"
 
@@ -54,8 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def quick_model(table: CreditTable) -> RunModel:
     """An LR trained on ``table`` in this process (only its speed matters here)."""
-    from federation.models import CreditModel
-    from federation.preprocess import pooled_preprocessor
+    from federation.ml.models import CreditModel
+    from federation.ml.preprocess import pooled_preprocessor
 
     prep = pooled_preprocessor([table])
     model = CreditModel("lr", n_features=prep.n_features, min_steps=1)

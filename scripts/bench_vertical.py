@@ -3,11 +3,11 @@
 The bank holds LIMIT_BAL, PAY_0, PAY_2..PAY_6, BILL_AMT1..6, PAY_AMT1..6 and the label
 default_next_month; the center holds SEX, EDUCATION, MARRIAGE and AGE. Rows are split 70/30
 (seeded), standardised with the training means and deviations, and trained with
-``protocols.vertical_lr`` on two fresh Paillier key pairs (2048 bits by default).
+``protocols.vertical_lr.steps`` on two fresh Paillier key pairs (2048 bits by default).
 
 Two measurements (``--mode``):
 
-* ``sequential``: :func:`protocols.vertical_lr_local.train_vertical_lr_local`, both parties
+* ``sequential``: :func:`protocols.vertical_lr.local.train_vertical_lr_local`, both parties
   in this process. It times each party's own steps per phase, so the **critical path**
   (sum over phases of the slower party, as with one core per party) and each party's busy
   time are reported besides the one-process wall time.
@@ -40,18 +40,18 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from protocols.keys import generate_paillier_keypair
-from protocols.paillier_fast import randomizer_table_for
-from protocols.vertical_lr import (VerticalLRConfig, bank_gradient_step, bank_open_center_gradient,
+from protocols.paillier.keys import generate_paillier_keypair
+from protocols.paillier.fast import randomizer_table_for
+from protocols.vertical_lr.steps import (VerticalLRConfig, bank_gradient_step, bank_open_center_gradient,
                                    bank_residual_step, bank_update_step, center_gradient_step,
                                    center_open_bank_gradient, center_partial_step,
                                    center_update_step, initial_state, make_bank_party,
                                    make_center_party)
-from protocols.vertical_lr_encoding import dequantize_features, quantize_features
-from protocols.vertical_lr_local import train_vertical_lr_local
-from protocols.vertical_lr_messages import (masked_values_to_bytes, parse_vertical_message,
+from protocols.vertical_lr.encoding import dequantize_features, quantize_features
+from protocols.vertical_lr.local import train_vertical_lr_local
+from protocols.vertical_lr.messages import (masked_values_to_bytes, parse_vertical_message,
                                             vertical_ciphertexts_to_bytes)
-from protocols.vertical_lr_scoring import bank_score_step, center_score_step
+from protocols.vertical_lr.scoring import bank_score_step, center_score_step
 
 DEFAULT_DATA = (Path(__file__).resolve().parents[1].parent / "shared" / "data"
                 / "uci_default_credit.csv")

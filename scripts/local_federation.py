@@ -25,9 +25,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from protocols.errors import FedCreditError  # noqa: E402
-from server.deploy.local_federation import LaunchOptions, LocalFederation  # noqa: E402
-from server.deploy.processes import become_subreaper  # noqa: E402
-from server.deploy.vertical_federation import VerticalLocalFederation  # noqa: E402
+from fedcredit.deploy.local_federation import LaunchOptions, LocalFederation  # noqa: E402
+from fedcredit.deploy.processes import become_subreaper  # noqa: E402
+from fedcredit.deploy.vertical_federation import VerticalLocalFederation  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -1,1 +1,5 @@
-"""Flower ServerApps and operator commands: coordinator workflows, checkpoints, reports, CLI."""
+"""The coordinator (Flower ServerApp): workflows, reply admission, checkpoints, audit log.
+
+Talks to the nodes only through ``federation.wire``. May import ``federation`` and ``protocols``;
+never ``clients`` nor ``fedcredit``.
+"""

@@ -10,8 +10,8 @@ from typing import Callable
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
-from federation.config import RunConfig, run_mode
-from federation.vertical_config import VerticalConfig, vertical_config_from_run_config
+from federation.run.config import RunConfig, run_mode
+from federation.run.vertical_config import VerticalConfig, vertical_config_from_run_config
 from server.audit import AUDIT_FILE
 from server.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from server.horizontal import FederatedResult, Observer, RoundRecord, run_horizontal

@@ -15,10 +15,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from federation.config import RunConfig
+from federation.run.config import RunConfig
 from federation.errors import ConfigError
-from federation.preprocess import FeatureLayout
-from federation.secure_sum import Sealed
+from federation.ml.preprocess import FeatureLayout
+from federation.steps.secure_sum import Sealed
 from server.horizontal import FederatedResult, RoundRecord
 from server.results import atomic_write_text
 

@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flwr.app import Message
 from flwr.serverapp import Grid
 
-from federation.records import bank_of, sealed_of, signature_of
+from federation.wire.records import bank_of, sealed_of, signature_of
 from protocols.errors import ProtocolError
-from protocols.signing import ReplayGuard, statement_for, verify_update
+from protocols.identity.signing import ReplayGuard, statement_for, verify_update
 from server.errors import FederationError
 
 Observer = Callable[[str, Message], None]

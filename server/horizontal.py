@@ -27,18 +27,18 @@ from typing import Any, Callable
 import numpy as np
 from flwr.serverapp import Grid
 
-from federation.config import RunConfig
-from federation.key_store import load_public_key, load_signing_registry
-from federation.preprocess import FeatureLayout, Preprocessor, merge_schemas
-from federation.records import (
+from federation.run.config import RunConfig
+from federation.run.key_store import load_public_key, load_signing_registry
+from federation.ml.preprocess import FeatureLayout, Preprocessor, merge_schemas
+from federation.wire.records import (
     KEY_HIST_SUM, KEY_STATS_SUM, KEY_WEIGHTS_SUM, MSG_EVALUATE, MSG_FINALIZE, MSG_SCHEMA,
     MSG_STATS, MSG_TRAIN, bank_of, metrics_of, release_of, released_histograms_of, request_content,
     schema_of, sealed_of,
 )
-from federation.secure_sum import (
+from federation.steps.secure_sum import (
     KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, PaillierCoordinatorSum, PlainSum, Sealed,
 )
-from protocols.keys import key_fingerprint
+from protocols.paillier.keys import key_fingerprint
 from server.audit import AuditLog, sha256_hex
 from server.errors import FederationError, RunInterrupted
 from server.exchange import Exchange, Observer, StepOutcome

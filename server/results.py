@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from federation.config import RunConfig
-from federation.metrics import LOGIT_RANGE
+from federation.run.config import RunConfig
+from federation.ml.metrics import LOGIT_RANGE
 from server.horizontal import FederatedResult
 
 

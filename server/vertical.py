@@ -22,9 +22,9 @@ from typing import Any, Callable
 from flwr.app import Message
 from flwr.serverapp import Grid
 
-from clients.vertical_app import KEY_VSTEP, ROLE_BANK, ROLE_CENTER, vertical_request
-from federation.records import StepFields
-from federation.vertical_config import VerticalConfig
+from federation.wire.records import StepFields
+from federation.wire.vertical import KEY_VSTEP, ROLE_BANK, ROLE_CENTER, vertical_request
+from federation.run.vertical_config import VerticalConfig
 from server.errors import FederationError
 from server.exchange import Observer, remote_reason
 from server.horizontal import wait_for_banks

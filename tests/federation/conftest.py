@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from federation.data import CreditTable, load_credit_csv
-from federation.metrics import LOGIT_RANGE, score_histograms
-from federation.models import CreditModel
-from federation.preprocess import Preprocessor, pooled_preprocessor
+from federation.data.table import CreditTable, load_credit_csv
+from federation.ml.metrics import LOGIT_RANGE, score_histograms
+from federation.ml.models import CreditModel
+from federation.ml.preprocess import Preprocessor, pooled_preprocessor
 
 
 @pytest.fixture(scope="session")

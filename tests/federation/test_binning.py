@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from federation.binning import (assign_bins, categorical_bins, equal_width_bins, label_counts,
+from federation.ml.binning import (assign_bins, categorical_bins, equal_width_bins, label_counts,
                                 quantile_bins, woe_iv)
 
 

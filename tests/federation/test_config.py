@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from federation.config import RunConfig
+from federation.run.config import RunConfig
 from federation.errors import ConfigError
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
 
-from federation.credit_metrics import (
+from federation.ml.credit_metrics import (
     brier_score,
     calibration_by_decile,
     equal_mass_groups,
@@ -22,7 +22,7 @@ from federation.credit_metrics import (
     psi_from_counts,
     roc_curve_from_histograms,
 )
-from federation.metrics import auc_ks_from_histograms, score_histograms
+from federation.ml.metrics import auc_ks_from_histograms, score_histograms
 
 
 def _sample(seed: int, n: int, ties: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from federation.data import load_credit_csv
+from federation.data.table import load_credit_csv
 from federation.errors import DataError, SchemaError
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"

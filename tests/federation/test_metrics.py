@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings, strategies as st
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from federation.metrics import auc_ks_from_histograms, ks_statistic, roc_auc, score_histograms
+from federation.ml.metrics import auc_ks_from_histograms, ks_statistic, roc_auc, score_histograms
 
 
 @settings(max_examples=60, deadline=None)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from federation.errors import ConfigError
-from federation.metrics import roc_auc
-from federation.models import CreditModel
+from federation.ml.metrics import roc_auc
+from federation.ml.models import CreditModel
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(2000, 6))

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from federation.errors import ConfigError
-from federation.partition import partition_rows, split_banks
+from federation.data.partition import partition_rows, split_banks
 
 RNG = np.random.default_rng(0)
 Y = (RNG.random(5000) < 0.22).astype(np.int8)

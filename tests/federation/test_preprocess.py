@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from hypothesis import given, settings, strategies as st
 
-from federation.data import CreditTable, load_credit_csv
-from federation.partition import split_banks
-from federation.preprocess import (
+from federation.data.table import CreditTable, load_credit_csv
+from federation.data.partition import split_banks
+from federation.ml.preprocess import (
     FeatureLayout, Preprocessor, combine_stats, local_schema, local_stats_vector, merge_schemas,
     pooled_preprocessor,
 )
@@ -63,7 +63,7 @@ def test_missing_values_are_imputed_with_the_federated_mean(tmp_path: Path) -> N
 
 
 def test_columns_typed_differently_become_categorical() -> None:
-    from federation.preprocess import LocalSchema
+    from federation.ml.preprocess import LocalSchema
     layout = merge_schemas([LocalSchema(("a", "b"), {}), LocalSchema(("a",), {"b": ("x",)})])
     assert layout.numeric == ("a",)
     assert layout.categorical == (("b", ("x",)),)

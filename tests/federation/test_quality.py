@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from federation.data import load_credit_csv
+from federation.data.table import load_credit_csv
 from federation.errors import DataError
-from federation.quality import assert_ready, out_of_range_count, quality_report
-from federation.synthetic import generate_enterprise_pair
+from federation.data.quality import assert_ready, out_of_range_count, quality_report
+from federation.data.synthetic import generate_enterprise_pair
 
 
 def test_out_of_range_counts_extremes_and_stray_negatives() -> None:
@@ -40,7 +40,7 @@ def test_missing_rates_and_invalid_uscc_ids(tmp_path: Path) -> None:
 
 
 def test_check_cli_exit_codes(tmp_path: Path, data_dir: Path) -> None:
-    from server.cli import app
+    from fedcredit.cli.main import app
 
     runner = CliRunner()
     good = runner.invoke(app, ["check", "--data", str(data_dir / "german_credit.csv"), "--target", "bad"])

@@ -13,14 +13,14 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from federation.data import CreditTable
+from federation.data.table import CreditTable
 from federation.errors import ConfigError, SchemaError
-from federation.linear_scorecard import LinearScorecard, UnsupportedModelError
-from federation.metrics import score_histograms
-from federation.models import CreditModel
-from federation.preprocess import Preprocessor
-from federation.reason_codes import contributions, reason_codes
-from federation.scorecard import (
+from federation.scorecard.linear import LinearScorecard, UnsupportedModelError
+from federation.ml.metrics import score_histograms
+from federation.ml.models import CreditModel
+from federation.ml.preprocess import Preprocessor
+from federation.scorecard.reason_codes import contributions, reason_codes
+from federation.scorecard.scale import (
     RiskGrades,
     ScorecardScale,
     grade_table,

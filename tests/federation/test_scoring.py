@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from federation.data import CreditTable
+from federation.data.table import CreditTable
 from federation.errors import DataError, SchemaError
-from federation.metrics import roc_auc
-from federation.models import CreditModel
-from federation.scorecard import RiskGrades, ScorecardScale
-from federation.scoring import RunFolderError, load_run_model, score_file
+from federation.ml.metrics import roc_auc
+from federation.ml.models import CreditModel
+from federation.scorecard.scale import RiskGrades, ScorecardScale
+from federation.scorecard.scoring import RunFolderError, load_run_model, score_file
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from federation.aggregation import flatten, weighted_mean
-from federation.secure_sum import (
+from federation.ml.aggregation import flatten, weighted_mean
+from federation.steps.secure_sum import (
     KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, WEIGHT_BITS, WEIGHT_CLIP, PaillierBankSum,
     PaillierCoordinatorSum, PlainSum,
 )
 from protocols.errors import ProtocolError, StaleRoundError
-from protocols.keys import generate_paillier_keypair
+from protocols.paillier.keys import generate_paillier_keypair
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests of federation.synthetic: valid keys, partial overlap, determinism, signal on both sides."""
+"""Tests of federation.data.synthetic: valid keys, partial overlap, determinism, signal on both sides."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from federation.synthetic import (
+from federation.data.synthetic import (
     BANK_FEATURES,
     CENTER_FEATURES,
     DEFAULT_MODEL,
@@ -23,7 +23,7 @@ from federation.synthetic import (
     generate_enterprise_pair,
     write_enterprise_pair,
 )
-from federation.uscc import find_invalid_codes
+from federation.data.uscc import find_invalid_codes
 
 
 @pytest.fixture(scope="module")

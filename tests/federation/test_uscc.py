@@ -1,4 +1,4 @@
-"""Tests of federation.uscc: GB 32100-2015 / GB 11714 check characters on real public codes."""
+"""Tests of federation.data.uscc: GB 32100-2015 / GB 11714 check characters on real public codes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from federation.errors import DataError, InvalidCreditCodeError
-from federation.uscc import (
+from federation.data.uscc import (
     USCC_CHARSET,
     find_invalid_codes,
     generate_uscc,

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
-from protocols.keys import generate_paillier_keypair
+from protocols.paillier.keys import generate_paillier_keypair
 
 SMALL_KEY_BITS = 512
 HEAD_BYTES = 96

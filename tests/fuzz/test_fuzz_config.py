@@ -7,9 +7,9 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.config import RunConfig
-from federation.preprocess import FeatureLayout, Preprocessor
-from federation.vertical_config import VerticalConfig
+from federation.run.config import RunConfig
+from federation.ml.preprocess import FeatureLayout, Preprocessor
+from federation.run.vertical_config import VerticalConfig
 from protocols.errors import FedCreditError
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))

@@ -1,4 +1,4 @@
-"""Fuzz a node's TOML configuration file (``federation.node_config.load_node_config``)."""
+"""Fuzz a node's TOML configuration file (``federation.run.node_config.load_node_config``)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.node_config import NodeConfig, load_node_config
+from federation.run.node_config import NodeConfig, load_node_config
 from protocols.errors import FedCreditError
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from protocols.errors import FedCreditError
-from protocols.packing import MAX_SLOT_BITS, PackingCodec
+from protocols.aggregation.packing import MAX_SLOT_BITS, PackingCodec
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 

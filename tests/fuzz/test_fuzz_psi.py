@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols.errors import FedCreditError
-from protocols.psi import (initiator_finish, initiator_start, new_psi_session, responder_finish,
+from protocols.psi.ecdh import (initiator_finish, initiator_start, new_psi_session, responder_finish,
                            responder_reply)
-from protocols.psi_messages import PsiMessage, psi_message_from_bytes, psi_message_to_bytes
+from protocols.psi.messages import PsiMessage, psi_message_from_bytes, psi_message_to_bytes
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 INITIATOR_IDS = ["91350100M000100Y43", "b", "c", "d"]

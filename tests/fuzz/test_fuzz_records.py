@@ -1,4 +1,4 @@
-"""Fuzz the Flower records a coordinator or a bank receives (``federation.records``).
+"""Fuzz the Flower records a coordinator or a bank receives (``federation.wire.records``).
 
 Records are built from every value type Flower lets through (ints of any size, NaN, bytes,
 homogeneous lists...), including records of the wrong kind under a key.
@@ -13,14 +13,14 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.config import RunConfig
-from federation.preprocess import FeatureLayout, LocalSchema, Preprocessor
-from federation.records import (KEY_METRICS, KEY_RELEASE, KEY_RUN, KEY_SCHEMA, KEY_SEALED,
+from federation.run.config import RunConfig
+from federation.ml.preprocess import FeatureLayout, LocalSchema, Preprocessor
+from federation.wire.records import (KEY_METRICS, KEY_RELEASE, KEY_RUN, KEY_SCHEMA, KEY_SEALED,
                                 KEY_RELEASED_HIST, KEY_SIGNATURE, KEY_STEP, KEY_WEIGHTS, bank_of,
                                 layout_of,
                                 metrics_of, release_of, released_histograms_of, run_config_of,
                                 schema_of, sealed_of, sealed_to_record, signature_of, step_of)
-from federation.secure_sum import KIND_WEIGHTS, PlainSum, Sealed
+from federation.steps.secure_sum import KIND_WEIGHTS, PlainSum, Sealed
 from protocols.errors import FedCreditError
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))

@@ -12,13 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.linear_scorecard import LinearScorecard
-from federation.preprocess import Preprocessor
-from federation.scorecard import RiskGrades, ScorecardScale
-from federation.scoring import (MODEL_FILE, PREPROCESSOR_FILE, RESULTS_FILE, RunModel,
+from federation.scorecard.linear import LinearScorecard
+from federation.ml.preprocess import Preprocessor
+from federation.scorecard.scale import RiskGrades, ScorecardScale
+from federation.scorecard.scoring import (MODEL_FILE, PREPROCESSOR_FILE, RESULTS_FILE, RunModel,
                                 load_run_model)
 from protocols.errors import FedCreditError
-from server.report import load_results
+from fedcredit.report.html import load_results
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 PREP = Preprocessor(("age", "income"), (40.0, 5e3), (12.0, 2e3),

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols.errors import FedCreditError
-from protocols.secure_binning import (FeatureBins, decrypt_bin_counts,
+from protocols.woe.secure_binning import (FeatureBins, decrypt_bin_counts,
                                       encrypted_bin_counts_from_bytes,
                                       encrypted_bin_counts_to_bytes, encrypt_labels,
                                       encrypted_labels_from_bytes, encrypted_labels_to_bytes,

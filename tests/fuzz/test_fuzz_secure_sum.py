@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.secure_sum import (KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, KINDS,
+from federation.steps.secure_sum import (KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, KINDS,
                                    PaillierBankSum, PaillierCoordinatorSum, PlainSum, Sealed)
 from protocols.errors import FedCreditError
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from protocols.encrypted_vector import EncryptedVector
+from protocols.aggregation.encrypted_vector import EncryptedVector
 from protocols.errors import FedCreditError
-from protocols.packing import PackingCodec
-from protocols.secure_aggregation import encrypt_update
-from protocols.serde import (codec_from_bytes, codec_to_bytes, encrypted_vector_from_bytes,
+from protocols.aggregation.packing import PackingCodec
+from protocols.aggregation.secure_aggregation import encrypt_update
+from protocols.aggregation.serde import (codec_from_bytes, codec_to_bytes, encrypted_vector_from_bytes,
                              encrypted_vector_from_bytes_unchecked, encrypted_vector_to_bytes)
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))

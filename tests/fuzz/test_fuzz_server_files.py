@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.config import RunConfig
-from federation.preprocess import FeatureLayout
-from federation.secure_sum import KIND_COUNTS, KIND_STATS, PlainSum
+from federation.run.config import RunConfig
+from federation.ml.preprocess import FeatureLayout
+from federation.steps.secure_sum import KIND_COUNTS, KIND_STATS, PlainSum
 from protocols.errors import FedCreditError
 from server.audit import AUDIT_FILE, AuditLog, AuditVerdict, verify_audit
 from server.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint

@@ -12,11 +12,11 @@ from cryptography.hazmat.primitives.serialization import (BestAvailableEncryptio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.key_store import (REGISTRY_FILE, SIGNING_FILE, SIGNING_KIND, load_signing_key,
+from federation.run.key_store import (REGISTRY_FILE, SIGNING_FILE, SIGNING_KIND, load_signing_key,
                                   load_signing_registry)
 from protocols.errors import FedCreditError
-from protocols.envelopes import seal_with_passphrase
-from protocols.signing import (public_key_from_hex, public_key_hex, sign_update, statement_for,
+from protocols.identity.envelopes import seal_with_passphrase
+from protocols.identity.signing import (public_key_from_hex, public_key_hex, sign_update, statement_for,
                                verify_update)
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flwr.app import ConfigRecord
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from federation.records import StepFields
+from federation.wire.records import StepFields
 from protocols.errors import FedCreditError
 from server.vertical import parse_iv
 

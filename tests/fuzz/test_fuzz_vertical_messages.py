@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols.errors import FedCreditError
-from protocols.keys import key_fingerprint
-from protocols.vertical_lr_config import (VerticalLRConfig, vertical_config_from_bytes,
+from protocols.paillier.keys import key_fingerprint
+from protocols.vertical_lr.config import (VerticalLRConfig, vertical_config_from_bytes,
                                           vertical_config_to_bytes)
-from protocols.vertical_lr_messages import (KIND_BANK_RESIDUALS, KIND_CENTER_GRADIENT_OPENED,
+from protocols.vertical_lr.messages import (KIND_BANK_RESIDUALS, KIND_CENTER_GRADIENT_OPENED,
                                             MaskedGradientValues, VerticalCiphertexts,
                                             masked_values_from_bytes, masked_values_to_bytes,
                                             parse_vertical_message,

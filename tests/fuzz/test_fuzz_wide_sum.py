@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols.errors import FedCreditError
-from protocols.wide_sum import (WideEncryptedVector, decrypt_wide, encrypt_wide, validate_wide,
+from protocols.aggregation.wide_sum import (WideEncryptedVector, decrypt_wide, encrypt_wide, validate_wide,
                                 wide_from_bytes, wide_to_bytes)
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))

@@ -5,10 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
-MODULES = ["protocols", "protocols.packing", "protocols.paillier_fast",
-           "protocols.paillier_decrypt", "protocols.secure_aggregation", "protocols.serde",
-           "protocols.validation", "protocols.keys", "protocols.identity", "protocols.envelopes",
-           "protocols.encrypted_vector"]
+MODULES = ["protocols", "protocols.aggregation.packing", "protocols.paillier.fast",
+           "protocols.paillier.decrypt", "protocols.aggregation.secure_aggregation", "protocols.aggregation.serde",
+           "protocols.aggregation.validation", "protocols.paillier.keys", "protocols.identity.x25519", "protocols.identity.envelopes",
+           "protocols.aggregation.encrypted_vector"]
 
 
 def test_protocols_import_without_torch_or_flwr() -> None:

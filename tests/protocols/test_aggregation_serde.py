@@ -10,13 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.encrypted_vector import EncryptedVector
+from protocols.aggregation.encrypted_vector import EncryptedVector
 from protocols.errors import (InvalidCiphertextError, KeyMismatchError, MalformedMessageError,
                               PackingOverflowError, SchemeMismatchError, StaleRoundError,
                               VectorLengthError)
-from protocols.packing import PackingCodec
-from protocols.secure_aggregation import encrypt_update
-from protocols.serde import (codec_from_bytes, codec_to_bytes, encrypted_vector_from_bytes,
+from protocols.aggregation.packing import PackingCodec
+from protocols.aggregation.secure_aggregation import encrypt_update
+from protocols.aggregation.serde import (codec_from_bytes, codec_to_bytes, encrypted_vector_from_bytes,
                              encrypted_vector_from_bytes_unchecked, encrypted_vector_to_bytes,
                              validate_encrypted_vector)
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.envelopes import open_with_passphrase, seal_with_passphrase
+from protocols.identity.envelopes import open_with_passphrase, seal_with_passphrase
 from protocols.errors import KeyCeremonyError, KeyMismatchError
-from protocols.keys import (check_key_pair, generate_identity, generate_paillier_keypair,
+from protocols.paillier.keys import (check_key_pair, generate_identity, generate_paillier_keypair,
                             identity_public_from_bytes, identity_public_to_bytes,
                             key_fingerprint, open_identity, open_private_key,
                             private_key_from_bytes, private_key_to_bytes,

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.errors import PackingOverflowError, VectorLengthError
-from protocols.packing import PLAINTEXT_MARGIN_BITS, PackingCodec
+from protocols.aggregation.packing import PLAINTEXT_MARGIN_BITS, PackingCodec
 
 
 @st.composite

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.paillier_decrypt import CrtDecryptionKey, decrypt_raw_many
-from protocols.paillier_fast import encrypt_packed
+from protocols.paillier.decrypt import CrtDecryptionKey, decrypt_raw_many
+from protocols.paillier.fast import encrypt_packed
 
 
 @settings(max_examples=40, deadline=None)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from phe import EncryptedNumber
 
 from protocols.errors import PackingOverflowError
-from protocols.paillier_fast import (STATISTICAL_SECURITY_BITS, build_randomizer_table,
+from protocols.paillier.fast import (STATISTICAL_SECURITY_BITS, build_randomizer_table,
                                      encrypt_packed, randomizer_table_for, rerandomize)
 
 

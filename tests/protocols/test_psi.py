@@ -19,7 +19,7 @@ from protocols.errors import (
     ProtocolError,
     StaleRoundError,
 )
-from protocols.psi import (
+from protocols.psi.ecdh import (
     PsiMessage,
     PsiSession,
     initiator_finish,
@@ -31,13 +31,13 @@ from protocols.psi import (
     responder_finish,
     responder_reply,
 )
-from protocols.psi_blinding import (
+from protocols.psi.blinding import (
     blind_points,
     check_received_points,
     hash_ids_to_points,
     split_points,
 )
-from protocols.psi_messages import PSI_STAGES, STAGE_INITIATOR_BLINDED
+from protocols.psi.messages import PSI_STAGES, STAGE_INITIATOR_BLINDED
 
 P = 2**255 - 19
 LOW_ORDER_U = (
@@ -255,7 +255,7 @@ def test_record_validation() -> None:
 
 
 def test_protocols_psi_imports_no_heavy_frameworks() -> None:
-    code = ("import sys, protocols.psi; bad = {'pandas', 'flwr', 'torch'} & set(sys.modules); "
+    code = ("import sys, protocols.psi.ecdh; bad = {'pandas', 'flwr', 'torch'} & set(sys.modules); "
             "assert not bad, bad")
     repo_root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=repo_root)

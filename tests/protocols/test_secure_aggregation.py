@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from protocols.errors import (KeyMismatchError, PackingOverflowError, ProtocolError,
                               SchemeMismatchError, StaleRoundError, VectorLengthError)
-from protocols.keys import key_fingerprint
-from protocols.packing import PackingCodec
-from protocols.secure_aggregation import decrypt_sum, encrypt_update, encrypted_sum
+from protocols.paillier.keys import key_fingerprint
+from protocols.aggregation.packing import PackingCodec
+from protocols.aggregation.secure_aggregation import decrypt_sum, encrypt_update, encrypted_sum
 
 RUN = "run-test"
 
@@ -71,7 +71,7 @@ def test_2048_bit_round_trip(big_keypair) -> None:
 
 
 def test_parallel_decryption_matches(small_keypair, small_table, monkeypatch) -> None:
-    import protocols.paillier_decrypt as pd
+    import protocols.paillier.decrypt as pd
     pub, priv = small_keypair
     codec = PackingCodec(max_parties=4, key_bits=512)
     updates = [np.linspace(-1, 1, 400), np.linspace(1, -1, 400)]

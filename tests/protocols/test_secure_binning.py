@@ -12,11 +12,11 @@ from gmpy2 import mpz
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from federation.binning import categorical_bins, label_counts, quantile_bins, woe_iv
+from federation.ml.binning import categorical_bins, label_counts, quantile_bins, woe_iv
 from protocols.errors import (InvalidCiphertextError, KeyMismatchError, MalformedMessageError,
                               PackingOverflowError, StaleRoundError, VectorLengthError)
-from protocols.keys import key_fingerprint
-from protocols.secure_binning import (EncryptedBinCounts, EncryptedLabels, FeatureBins,
+from protocols.paillier.keys import key_fingerprint
+from protocols.woe.secure_binning import (EncryptedBinCounts, EncryptedLabels, FeatureBins,
                                       decrypt_bin_counts, encrypt_labels,
                                       encrypted_bin_counts_from_bytes,
                                       encrypted_bin_counts_to_bytes,

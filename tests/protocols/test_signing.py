@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings, strategies as st
 
 from protocols.errors import StaleRoundError
-from protocols.signing import (
+from protocols.identity.signing import (
     DuplicateUpdateError, InvalidSignatureError, ReplayGuard, public_key_from_hex,
     public_key_hex, sign_update, statement_for, verify_update,
 )

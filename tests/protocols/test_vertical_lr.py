@@ -11,34 +11,34 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from protocols.encrypted_matvec import add_plaintexts, encrypted_matvec, pack_ciphertexts
+from protocols.paillier.matvec import add_plaintexts, encrypted_matvec, pack_ciphertexts
 from protocols.errors import (InvalidCiphertextError, KeyMismatchError, MalformedMessageError,
                               PackingOverflowError, StaleRoundError, UnexpectedMessageError,
                               VectorLengthError)
-from protocols.keys import generate_paillier_keypair
-from protocols.paillier_decrypt import decrypt_raw_many
-from protocols.paillier_fast import encrypt_packed
-from protocols.vertical_lr import (SUM_SCALE, VerticalLRConfig, bank_gradient_step,
+from protocols.paillier.keys import generate_paillier_keypair
+from protocols.paillier.decrypt import decrypt_raw_many
+from protocols.paillier.fast import encrypt_packed
+from protocols.vertical_lr.steps import (SUM_SCALE, VerticalLRConfig, bank_gradient_step,
                                    bank_open_center_gradient, bank_residual_step,
                                    bank_update_step, center_gradient_step,
                                    center_open_bank_gradient, center_partial_step,
                                    center_update_step, initial_state, make_bank_party,
                                    make_center_party)
-from protocols.vertical_lr_config import vertical_config_from_bytes, vertical_config_to_bytes
-from protocols.vertical_lr_encoding import (FEATURE_LIMIT, MASK_STATISTICAL_BITS,
+from protocols.vertical_lr.config import vertical_config_from_bytes, vertical_config_to_bytes
+from protocols.vertical_lr.encoding import (FEATURE_LIMIT, MASK_STATISTICAL_BITS,
                                             VALUE_FRAC_BITS, VALUE_LIMIT, decode_fixed,
                                             dequantize_features, draw_slot_masks, encode_fixed,
                                             gradient_slot_layout, mask_plaintexts, pack_slots,
                                             plain_matvec, quantize_features, to_signed,
                                             unmask_slots, unpack_slots)
-from protocols.vertical_lr_local import train_vertical_lr_local
-from protocols.vertical_lr_messages import (KIND_BANK_RESIDUALS, KIND_CENTER_GRADIENT_OPENED,
+from protocols.vertical_lr.local import train_vertical_lr_local
+from protocols.vertical_lr.messages import (KIND_BANK_RESIDUALS, KIND_CENTER_GRADIENT_OPENED,
                                             KIND_CENTER_PARTIALS, MaskedGradientValues,
                                             VerticalCiphertexts, masked_values_from_bytes,
                                             masked_values_to_bytes, parse_vertical_message,
                                             vertical_ciphertexts_from_bytes,
                                             vertical_ciphertexts_to_bytes)
-from protocols.vertical_lr_scoring import bank_score_step, center_score_step, partial_scores
+from protocols.vertical_lr.scoring import bank_score_step, center_score_step, partial_scores
 
 RUN = "run-v"
 FP = "ab" * 32
@@ -177,7 +177,7 @@ def test_pack_ciphertexts_shifts_each_value_into_its_slot(small_keypair, values,
 
 # ------------------------------------------------------------------ messages
 def _cipher_msg(pub, kind=KIND_BANK_RESIDUALS, epoch=1, batch=2, values=(1, 2, 3)):
-    from protocols.keys import key_fingerprint
+    from protocols.paillier.keys import key_fingerprint
     cts = tuple(encrypt_packed(list(values), pub))
     return VerticalCiphertexts(kind, key_fingerprint(pub), RUN, epoch, batch, len(cts), cts)
 
@@ -214,7 +214,7 @@ def test_ciphertext_validation_errors(small_keypair, other_small_keypair) -> Non
     for change, error in cases:
         with pytest.raises(error):
             vertical_ciphertexts_from_bytes(data, **(good | change))
-    from protocols.keys import key_fingerprint
+    from protocols.paillier.keys import key_fingerprint
     for bad in (0, pub.n, pub.nsquare):
         msg = VerticalCiphertexts(KIND_BANK_RESIDUALS, key_fingerprint(pub), RUN, 1, 2, 1, (bad,))
         with pytest.raises(InvalidCiphertextError):
@@ -223,7 +223,7 @@ def test_ciphertext_validation_errors(small_keypair, other_small_keypair) -> Non
 
 
 def test_masked_values_validation_errors(small_keypair, other_small_keypair) -> None:
-    from protocols.keys import key_fingerprint
+    from protocols.paillier.keys import key_fingerprint
     pub, _ = small_keypair
     msg = MaskedGradientValues(KIND_CENTER_GRADIENT_OPENED, key_fingerprint(pub), RUN, 0, 0,
                                (1, 2))

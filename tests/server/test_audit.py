@@ -61,7 +61,7 @@ def test_records_cut_from_the_end_are_caught_with_the_reported_head(tmp_path: Pa
 
 
 def test_cli_exit_codes(tmp_path: Path) -> None:
-    from server.cli import app
+    from fedcredit.cli.main import app
 
     heads = make_log(tmp_path)
     (tmp_path / "results.json").write_text(json.dumps({"audit": {"head": heads[-1]}}))

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from federation.records import SignatureClaim, reply_content
-from federation.secure_sum import KIND_WEIGHTS, PlainSum
-from protocols.signing import sign_update, statement_for
+from federation.wire.records import SignatureClaim, reply_content
+from federation.steps.secure_sum import KIND_WEIGHTS, PlainSum
+from protocols.identity.signing import sign_update, statement_for
 from server.errors import FederationError
 from server.exchange import Exchange
 

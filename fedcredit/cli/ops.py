@@ -1,0 +1,76 @@
+"""``fedcredit check`` (a node's data quality) and ``fedcredit audit verify`` (a run's log)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fedcredit.cli.products import help_text
+
+console = Console()
+audit_app = typer.Typer(help="Audit log of a run.", no_args_is_help=True, add_completion=False)
+
+
+def check(
+    data: Path = typer.Option(..., help="The node's CSV file."),
+    target: str = typer.Option(..., help="Target column, 1 = bad."),
+    id_col: Optional[str] = typer.Option(None, "--id-col", help="Entity key column (default: a column named 'ID')."),
+) -> None:
+    """Data quality report of one node's file: missing rates, out-of-range values, invalid and
+    duplicate IDs. Exits 1 when a problem blocks the node from joining a federation.
+
+    Nothing is sent anywhere; the same check runs when a bank node joins a federation.
+    """
+    from federation.data.quality import quality_report
+
+    report = quality_report(data, target=target, id_col=id_col)
+    console.print(f"[bold]{report.source}[/]: {report.rows} rows"
+                  + (f", bad rate {report.bad_rate:.1%}" if report.bad_rate is not None else ""))
+    if report.columns:
+        table = Table()
+        for name in ("column", "kind", "missing", "out of range"):
+            table.add_column(name)
+        for col in report.columns:
+            table.add_row(col.name, col.kind, f"{col.missing_rate:.1%}", str(col.out_of_range))
+        console.print(table)
+    console.print(f"invalid IDs: {report.invalid_ids}; duplicate IDs: {report.duplicate_ids}")
+    for line in report.warnings:
+        console.print(f"[yellow]warning:[/] {line}")
+    for line in report.blocking:
+        console.print(f"[bold red]blocking:[/] {line}", soft_wrap=True)
+    raise typer.Exit(code=0 if report.ok else 1)
+
+
+@audit_app.command("verify")
+def verify(run_dir: Path = typer.Argument(..., help="Run folder holding audit.jsonl.")) -> None:
+    """Check the run's hash-chained audit log; exits 1 naming the first broken record."""
+    from server.audit import verify_audit
+
+    verdict = verify_audit(run_dir, must_contain=_json_field(run_dir / "checkpoint.json",
+                                                              "audit_head"),
+                           final_head=_json_field(run_dir / "results.json", "audit", "head"))
+    style = "green" if verdict.ok else "bold red"
+    console.print(f"[{style}]{'intact' if verdict.ok else 'BROKEN'}[/]: {verdict.message}")
+    raise typer.Exit(code=0 if verdict.ok else 1)
+
+
+def _json_field(path: Path, *keys: str) -> str | None:
+    """A nested field of a JSON file, or None when the file or field is absent."""
+    try:
+        value = json.loads(path.read_text())
+        for key in keys:
+            value = value[key]
+        return str(value)
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``check`` and ``audit`` to ``app``."""
+    app.command("check", help=help_text(check.__doc__))(check)
+    app.add_typer(audit_app, name="audit")

@@ -1,0 +1,172 @@
+"""What a local federation runs and where its files go (no processes here).
+
+:class:`LaunchOptions` is what the operator asked for; :class:`Layout` names every folder
+under ``OUT``; :func:`run_config_values` is the run config handed to ``flwr run``.
+"""
+
+from __future__ import annotations
+
+import socket
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from federation.run.config import REPO_ROOT, RunConfig, resolve_data_path
+from fedcredit.deploy.errors import DeploymentError
+from fedcredit.deploy.local_parties import BankFolder
+
+LOOPBACK = "127.0.0.1"
+RUN_KEYS = ("data-path", "target", "id-col", "banks", "rounds", "aggregation", "seed",
+            "keys-dir", "out")
+"""Run-config keys the launcher always sets (each must exist in pyproject's app config)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Folders of one local federation under ``out``."""
+
+    out: Path
+
+    @property
+    def certs(self) -> Path:
+        """Freshly issued certificates (CA, SuperLink, bank keys)."""
+        return self.out / "certs"
+
+    @property
+    def coordinator(self) -> Path:
+        """The credit center's side: keys, run config, staged app, ``flwr`` home."""
+        return self.out / "coordinator"
+
+    @property
+    def coordinator_keys(self) -> Path:
+        """Public key-ceremony files only (the coordinator never holds a bank's secret)."""
+        return self.coordinator / "keys"
+
+    @property
+    def coordinator_run(self) -> Path:
+        """Where the ServerApp writes its ``results.json``, model and audit log."""
+        return self.coordinator / "run"
+
+    @property
+    def cli_home(self) -> Path:
+        """``FLWR_HOME`` of the ``flwr`` CLI (its SuperLink connection)."""
+        return self.coordinator / "flwr-home"
+
+    @property
+    def app(self) -> Path:
+        """The staged app ``flwr run`` bundles."""
+        return self.coordinator / "app"
+
+    @property
+    def run_config_file(self) -> Path:
+        """The ``--run-config`` TOML file."""
+        return self.coordinator / "run-config.toml"
+
+    @property
+    def link_home(self) -> Path:
+        """``FLWR_HOME`` of the SuperLink (installed app bundles)."""
+        return self.out / "superlink" / "flwr-home"
+
+    @property
+    def logs(self) -> Path:
+        """One log file per process started."""
+        return self.out / "logs"
+
+    @property
+    def processes(self) -> Path:
+        """Every process started or seen below one, with start times (for cleanup checks)."""
+        return self.out / "processes.json"
+
+    def bank(self, index: int) -> BankFolder:
+        """Bank ``index``'s own folder."""
+        return BankFolder(index, self.out / "nodes" / f"bank-{index}")
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchOptions:
+    """What to run.
+
+    ``certs`` names a folder made by ``fedcredit certs`` (with ``bank-<k>`` node keys);
+    without it the launcher issues fresh certificates into ``OUT/certs``; ``insecure`` runs
+    without TLS and node authentication (explicit only). ``extra`` holds further run-config
+    settings (hyphenated keys, e.g. ``{"learning-rate": 0.1}``).
+
+    ``mode="vertical"`` runs one bank and one credit-center node instead
+    (:mod:`fedcredit.deploy.vertical_federation`): ``bank_data``/``center_data`` name their
+    files (both empty: a synthetic pair of ``rows`` rows per side is staged), ``epochs`` and
+    ``batch_size`` the training, ``extra`` further vertical settings (e.g. ``{"l2": 0.01}``);
+    ``banks``, ``data_path``, ``rounds`` and ``aggregation`` are then unused.
+    """
+
+    banks: int
+    out: Path
+    data_path: str
+    target: str
+    id_col: str = ""
+    rounds: int = 3
+    aggregation: str = "paillier"
+    seed: int = 0
+    insecure: bool = False
+    certs: Path | None = None
+    timeout: float = 900.0
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    mode: str = "horizontal"
+    bank_data: str = ""
+    center_data: str = ""
+    rows: int = 500
+    epochs: int = 1
+    batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("horizontal", "vertical"):
+            raise DeploymentError(f"--mode is '{self.mode}'; choose horizontal or vertical.")
+        if bool(self.bank_data) != bool(self.center_data):
+            raise DeploymentError("give both --bank-data and --center-data, or neither "
+                                  "(a synthetic pair is staged).")
+        if self.banks < 1:
+            raise DeploymentError(f"--banks must be at least 1 (got {self.banks}).")
+        if self.timeout <= 0:
+            raise DeploymentError(f"--timeout must be positive (got {self.timeout}).")
+        if self.insecure and self.certs is not None:
+            raise DeploymentError("--insecure and --certs contradict each other; drop one.")
+
+    def run_config(self, layout: Layout) -> RunConfig:
+        """The run's settings (validated), with the coordinator's keys and out folder."""
+        cfg = RunConfig.from_user_config(dict(self.extra))
+        return replace(cfg, data_path=str(resolve_data_path(self.data_path).resolve()),
+                       target=self.target, id_col=self.id_col, banks=self.banks,
+                       rounds=self.rounds, aggregation=self.aggregation, seed=self.seed,
+                       keys_dir=str(layout.coordinator_keys), out=str(layout.coordinator_run))
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port that is free right now (bind to port 0)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def check_out_folder(out: Path) -> None:
+    """``out`` must be new or empty (a previous run's checkpoint there would be resumed)."""
+    out = out.resolve()
+    if out.exists() and any(out.iterdir()):
+        raise DeploymentError(f"--out {out} is not empty; choose a new folder.")
+
+
+def app_config_keys(app_dir: Path = REPO_ROOT) -> set[str]:
+    """Keys of ``[tool.flwr.app.config]`` (Flower accepts overrides of these only)."""
+    data = tomllib.loads((app_dir / "pyproject.toml").read_text(encoding="utf-8"))
+    return set(data["tool"]["flwr"]["app"]["config"])
+
+
+def run_config_values(cfg: RunConfig, options: LaunchOptions) -> dict[str, Any]:
+    """The run config sent with ``flwr run`` (fails naming a key pyproject lacks)."""
+    known = app_config_keys()
+    wanted = {*RUN_KEYS, *options.extra}
+    missing = sorted(k for k in wanted if k not in known)
+    if missing:
+        raise DeploymentError(f"pyproject.toml [tool.flwr.app.config] lacks {', '.join(missing)}"
+                              "; add them (flwr run only overrides keys declared there).")
+    values = cfg.to_user_config()
+    return {k: values[k] for k in sorted(wanted)}

@@ -1,0 +1,333 @@
+"""A real federation on one machine: one SuperLink, K bank SuperNodes, ``flwr run``.
+
+Every party is a separate OS process on loopback, talking Flower's deployment protocol over
+TLS with node authentication (unless ``insecure`` is asked for explicitly). Steps:
+
+1. certificates (CA, SuperLink certificate, one authentication key per bank), the run config
+   and a staged copy of the app (:mod:`fedcredit.deploy.app_bundle`);
+2. ``flower-superlink``; meanwhile each bank's own folder (data slice, key share,
+   ``node.toml``, see :mod:`fedcredit.deploy.local_parties`); wait until it answers TLS;
+3. ``flwr run --stream`` (the coordinator starts and waits for the banks), then
+   ``flwr supernode register`` for each bank's public key, then each bank node the way a bank
+   starts it (``fedcredit node``, i.e. :mod:`fedcredit.deploy.node_runner`);
+4. wait for the run to end while every process stays up, check its status with ``flwr ls``,
+   read the coordinator's ``results.json``, add timings and the deployment facts, write
+   ``OUT/results.json``;
+5. stop every process started (also on an error, a timeout or Ctrl-C) and record their PIDs
+   in ``OUT/processes.json``.
+
+Timings in ``results.json`` (seconds since launch, observed in the banks' SuperNode logs):
+``federation_ready_seconds`` until the coordinator's first request reaches a bank,
+``startup_seconds`` until the first round starts (a train request reaches a bank), and
+``first_round_seconds`` until the first round has finished.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from typing import Any, Callable, Mapping
+
+from federation.run.config import REPO_ROOT
+from fedcredit.deploy.app_bundle import stage_app
+from fedcredit.deploy.certs import CertificatePaths, CertificateRequest, write_federation_certificates
+from fedcredit.deploy.errors import DeploymentError, InsecureRefusedError, TLSHandshakeError
+from fedcredit.deploy.flower_commands import (
+    LinkSettings, cli_config_toml, flat_toml, run_command, runtime_env, status_command,
+    superlink_command,
+)
+from fedcredit.deploy.launch_plan import (
+    LOOPBACK, LaunchOptions, Layout, check_out_folder, free_port, run_config_values,
+)
+from fedcredit.deploy.local_parties import (
+    BankFolder, bank_node_toml, distribute_keys, write_bank_slices,
+)
+from fedcredit.deploy.processes import ProcessSupervisor
+from fedcredit.deploy.tls_check import check_tls
+from server.results import write_results
+
+READY_TIMEOUT_S = 30.0
+POLL_S = 0.25
+JOINED, READY, ROUND_ONE = "SuperNode ID:", "Receiving: query.schema", "Receiving: train message"
+MILESTONES = ((JOINED, "a bank node joined"),
+              (READY, "federation ready: the coordinator's first request reached a bank"),
+              (ROUND_ONE, "first round started: a train request reached a bank"))
+"""Lines of Flower 1.42's SuperNode log that mark progress (observed in the banks' logs)."""
+RUN_ID_RE = re.compile(r"Successfully started run (\d+)")
+
+class LocalFederation:
+    """Runs one local federation; :meth:`run` returns the ``results.json`` payload."""
+
+    milestones: tuple[tuple[str, str], ...] = MILESTONES
+    """Log markers of progress, in order (the last one ends the watching)."""
+
+    def __init__(self, options: LaunchOptions, *, say: Callable[[str], None] = print,
+                 reap_orphans: bool = False) -> None:
+        self.opt, self._say = options, say
+        self.layout = Layout(options.out.resolve())
+        self.cfg = options.run_config(self.layout)
+        self.port = free_port()
+        self.address = f"{LOOPBACK}:{self.port}"
+        self.sup = ProcessSupervisor(self.layout.processes, reap_orphans=reap_orphans)
+        self.t0 = time.monotonic()
+        self.milestone_at: dict[str, float] = {}
+        self.certs: CertificatePaths | None = None
+
+    def say(self, text: str) -> None:
+        """Progress line with the seconds since launch."""
+        self._say(f"[{time.monotonic() - self.t0:6.1f} s] {text}")
+
+    @property
+    def banks(self) -> list[BankFolder]:
+        """Every bank's folder."""
+        return [self.layout.bank(k) for k in range(self.opt.banks)]
+
+    def run(self) -> dict[str, Any]:
+        """Prepare, start, run, collect; always stop every process started."""
+        self.t0 = time.monotonic()
+        self.prepare_coordinator()
+        try:
+            self.start_superlink()
+            self.prepare_banks()  # while the SuperLink boots
+            self.wait_for_superlink()
+            self.start_run()  # the coordinator waits for the banks to join
+            self.register_nodes()
+            self.start_nodes()
+            run_id = self.wait_for_run()
+            return self.collect(run_id)
+        finally:
+            self.say("stopping every process started ...")
+            self.sup.stop_all()
+            left = self.sup.running()
+            if left:
+                self.say(f"WARNING: still running: {', '.join(str(r.pid) for r in left)}")
+
+    # ---------------------------------------------------------------- preparation
+    def prepare_coordinator(self) -> None:
+        """Certificates, the run config and the ``flwr`` CLI's connection."""
+        check_out_folder(self.opt.out)
+        self.layout.out.mkdir(parents=True, exist_ok=True)
+        self.certs = self.certificates()
+        self.layout.coordinator.mkdir(parents=True, exist_ok=True)
+        self.layout.run_config_file.write_text(flat_toml(self.run_config_values()))
+        stage_app(self.layout.app)
+        self.layout.cli_home.mkdir(parents=True, exist_ok=True)
+        (self.layout.cli_home / "config.toml").write_text(
+            cli_config_toml(self.address, self.certs.ca_cert if self.certs else None))
+
+    def run_config_values(self) -> dict[str, Any]:
+        """The run config handed to ``flwr run``."""
+        return run_config_values(self.cfg, self.opt)
+
+    def prepare_banks(self) -> None:
+        """Each bank's data slice, key share and ``node.toml``; the coordinator's keys."""
+        self.say(f"writing {self.opt.banks} bank data slices and key shares ...")
+        write_bank_slices(self.cfg, self.banks)
+        distribute_keys(self.cfg, self.layout.out / "ceremony", self.layout.coordinator_keys,
+                        self.banks)
+        for bank in self.banks:
+            bank_node_toml(bank, self.cfg, coordinator=self.address, runtime_port=free_port(),
+                           ca_cert=self.certs.ca_cert if self.certs else None,
+                           auth_key=self.certs.node_key(bank.name) if self.certs else None)
+
+    def certificates(self) -> CertificatePaths | None:
+        """The certificates to use: given, freshly issued, or none (explicit --insecure)."""
+        if self.opt.insecure:
+            self.say("WARNING: --insecure: no TLS and no node authentication; every byte "
+                     "between the nodes and the SuperLink travels in clear text.")
+            return None
+        if self.opt.certs is None:
+            names = tuple(b.name for b in self.banks)
+            self.say("issuing a CA, the SuperLink certificate and bank authentication keys ...")
+            return write_federation_certificates(self.layout.certs,
+                                                 CertificateRequest(nodes=names))
+        paths = CertificatePaths(self.opt.certs.resolve())
+        needed = [paths.ca_cert, paths.server_cert, paths.server_key,
+                  *(paths.node_key(b.name) for b in self.banks),
+                  *(paths.node_pub(b.name) for b in self.banks)]
+        missing = [str(p) for p in needed if not p.is_file()]
+        if missing:
+            raise InsecureRefusedError(
+                f"refusing to run without TLS: {', '.join(missing)} missing; create them with "
+                "`fedcredit certs`, or pass --insecure explicitly for a throwaway test bed.")
+        return paths
+
+    # ---------------------------------------------------------------- processes
+    def start_superlink(self) -> None:
+        """Start the SuperLink (see :meth:`wait_for_superlink`)."""
+        certs = self.certs
+        link = LinkSettings(LOOPBACK, self.port, certs.ca_cert if certs else None,
+                            certs.server_cert if certs else None,
+                            certs.server_key if certs else None, node_auth=certs is not None)
+        self.say(f"starting the SuperLink on {self.address} "
+                 f"({'TLS + node authentication' if certs else 'INSECURE'}) ...")
+        self.sup.start("superlink", superlink_command(link), log=self.layout.logs / "superlink.log",
+                       env=runtime_env(self.layout.link_home), cwd=self.layout.out)
+
+    def wait_for_superlink(self) -> None:
+        """Wait until the SuperLink answers (with a verified TLS handshake when secure)."""
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            self._check_alive(["superlink"])
+            if self._answers(self.certs):
+                self.say("the SuperLink answers")
+                return
+            time.sleep(POLL_S / 2)
+        raise DeploymentError(f"the SuperLink did not answer on {self.address} within "
+                              f"{READY_TIMEOUT_S:.0f} s:\n{self.sup.log_tail('superlink')}")
+
+    def _answers(self, certs: CertificatePaths | None) -> bool:
+        try:
+            if certs is None:
+                socket.create_connection((LOOPBACK, self.port), timeout=1).close()
+            else:
+                check_tls(self.address, certs.ca_cert, timeout=1)
+            return True
+        except TLSHandshakeError:
+            raise
+        except DeploymentError:
+            return False
+        except OSError:
+            return False
+
+    def register_nodes(self) -> None:
+        """Register every bank's public key (``flwr supernode register``, one CLI process)."""
+        if self.certs is None:
+            return
+        self.say(f"registering {len(self.banks)} node authentication keys ...")
+        argv = [sys.executable, "-m", "fedcredit.deploy.register_nodes",
+                *(str(self.certs.node_pub(b.name)) for b in self.banks)]
+        self.sup.start("register", argv, env=runtime_env(self.layout.cli_home), cwd=REPO_ROOT,
+                       log=self.layout.logs / "register.log")
+        try:
+            code = self.sup.popens["register"].wait(timeout=READY_TIMEOUT_S)
+        except subprocess.TimeoutExpired as exc:
+            raise DeploymentError("registering the bank keys did not finish in time.") from exc
+        if code != 0:
+            raise DeploymentError(f"registering the bank keys failed (exit {code}):\n"
+                                  f"{self.sup.log_tail('register')}")
+
+    def start_run(self) -> None:
+        """``flwr run . --stream`` against the SuperLink (ends when the run ends)."""
+        self.say("flwr run ...")
+        self.sup.start("flwr-run", run_command(self.layout.app, self.layout.run_config_file),
+                       env=runtime_env(self.layout.cli_home), cwd=self.layout.coordinator,
+                       log=self.layout.logs / "flwr-run.log")
+
+    def start_nodes(self) -> None:
+        """Start every bank node the way a bank does: ``fedcredit node --config node.toml``."""
+        self.say(f"starting {len(self.banks)} nodes ({', '.join(b.name for b in self.banks)}) ...")
+        for bank in self.banks:
+            argv = [sys.executable, "-m", "fedcredit.deploy.node_runner", "--config",
+                    str(bank.node_toml)]
+            self.sup.start(bank.name, argv, env=runtime_env(bank.flwr_home), cwd=REPO_ROOT,
+                           log=self.layout.logs / f"{bank.name}.log")
+
+    def _check_alive(self, names: list[str]) -> None:
+        for name in names:
+            code = self.sup.exited(name)
+            if code is not None:
+                raise DeploymentError(f"{name} stopped (exit {code}) before the run finished; "
+                                      f"its log ends:\n{self.sup.log_tail(name)}")
+
+    # ---------------------------------------------------------------- the run
+    def wait_for_run(self) -> int:
+        """Wait for ``flwr run --stream`` to end while every node stays up; the run id."""
+        deadline = self.t0 + self.opt.timeout
+        tick = 0
+        while self.sup.exited("flwr-run") is None:
+            if time.monotonic() > deadline:
+                raise DeploymentError(f"the run did not finish within {self.opt.timeout:.0f} s "
+                                      f"(logs in {self.layout.logs}).")
+            self._check_alive(["superlink", *(b.name for b in self.banks)])
+            self._note_milestones()
+            if tick % 8 == 0:
+                self.sup.refresh()
+            tick += 1
+            time.sleep(POLL_S)
+        self._note_milestones()
+        match = RUN_ID_RE.search(self.sup.logs["flwr-run"].read_text(errors="replace"))
+        if self.sup.exited("flwr-run") != 0 or match is None:
+            raise DeploymentError(f"flwr run failed:\n{self.sup.log_tail('flwr-run')}")
+        return int(match.group(1))
+
+    def _note_milestones(self) -> None:
+        """Report milestones the bank logs show, with the time they were first seen."""
+        if self.milestones[-1][0] in self.milestone_at:
+            return
+        texts = [self.sup.logs[b.name].read_text(errors="replace") for b in self.banks
+                 if b.name in self.sup.logs and self.sup.logs[b.name].exists()]
+        for marker, text in self.milestones:
+            if marker not in self.milestone_at and any(marker in t for t in texts):
+                self.milestone_at[marker] = time.monotonic()
+                self.say(text)
+
+    def since_launch(self, marker: str) -> float | None:
+        """Seconds from launch to a milestone (None if it was not seen)."""
+        return self.milestone_at[marker] - self.t0 if marker in self.milestone_at else None
+
+    def run_status(self, run_id: int) -> dict[str, Any]:
+        """The run's row from ``flwr ls`` once it has finished (polled until the deadline:
+        the log stream may end before the run does)."""
+        deadline = self.t0 + self.opt.timeout
+        while True:
+            out = subprocess.run(status_command(run_id), capture_output=True, text=True,
+                                 env=runtime_env(self.layout.cli_home), timeout=60,
+                                 cwd=self.layout.coordinator)
+            try:
+                row = json.loads(out.stdout)["runs"][0]
+            except (ValueError, KeyError, IndexError):
+                raise DeploymentError(f"flwr ls failed: {out.stdout}{out.stderr}") from None
+            if str(row.get("status", "")).startswith("finished"):
+                return dict(row)
+            if time.monotonic() > deadline:
+                raise DeploymentError(f"run {run_id} is still {row.get('status')} after "
+                                      f"{self.opt.timeout:.0f} s (logs in {self.layout.logs}).")
+            self._check_alive(["superlink", *(b.name for b in self.banks)])
+            time.sleep(2.0)
+
+    def collect(self, run_id: int) -> dict[str, Any]:
+        """Check the run completed; write ``OUT/results.json``; return its payload."""
+        row = self.run_status(run_id)
+        if row["status"] != "finished:completed":
+            raise DeploymentError(f"run {run_id} ended as {row['status']} "
+                                  f"({row.get('status-details')}); coordinator log:\n"
+                                  f"{self.sup.log_tail('flwr-run', 25)}")
+        coordinator = json.loads((self.layout.coordinator_run / "results.json").read_text())
+        payload = self.payload(coordinator, run_id, row)
+        write_results(self.layout.out, payload)
+        return payload
+
+    def payload(self, coordinator: dict[str, Any], run_id: int,
+                row: Mapping[str, Any]) -> dict[str, Any]:
+        """``results.json``: the coordinator's results plus timings and deployment facts."""
+        history = coordinator.get("history", [])
+        startup = self.since_launch(ROUND_ONE)
+        first_round = startup + history[0]["seconds"] if startup is not None and history else None
+        return {
+            **coordinator, "dataset": str(self.opt.data_path), "banks": self.opt.banks,
+            "rounds": self.opt.rounds, "aggregation": self.opt.aggregation,
+            "wall_seconds": time.monotonic() - self.t0, "startup_seconds": startup,
+            "federation_ready_seconds": self.since_launch(READY),
+            "first_round_seconds": first_round,
+            "deployment": self.deployment_facts(run_id, row),
+        }
+
+    def deployment_facts(self, run_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``deployment`` section of ``results.json``."""
+        secure = self.certs is not None
+        return {
+            "engine": f"flower {version('flwr')} deployment runtime (SuperLink, "
+                      "SuperNodes, flwr run)",
+            "tls": secure, "node_auth": secure, "superlink": self.address,
+            "run_id": str(run_id), "status": row["status"],
+            "nodes": [{"name": b.name, "pid": self.sup.popens[b.name].pid,
+                       "data": str(b.data)} for b in self.banks],
+            "coordinator_results": str(self.layout.coordinator_run / "results.json"),
+            "logs": str(self.layout.logs), "processes": str(self.layout.processes),
+        }

@@ -1,0 +1,128 @@
+"""Each party's own folder for a local federation: data slice, key files, node TOML.
+
+On one machine the launcher plays every institution, but it gives each one only what that
+institution would hold in a real deployment:
+
+* bank k: ``bank.csv`` with exactly its rows of the simulation split (train and test rows,
+  in ascending original order, copied verbatim), its key folder with the public files of the
+  key ceremony plus its own ``bank-<k>/``, its authentication key, the CA certificate, and a
+  ``node.toml`` pointing at those files only;
+* the coordinator: the public files of the key ceremony (``paillier.pub``, the signing
+  registry), never a ``bank-<k>/`` folder, and no data.
+
+Because bank k's file holds the rows of ``bank_splits(cfg)[k]`` in their original order and
+the bank splits its file with the run's seed, the deployed run sees exactly the train/test
+rows the simulation of the same split sees.
+"""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from federation.data.bank_data import bank_splits
+from federation.run.config import RunConfig, resolve_data_path
+from federation.run.key_store import bank_dir, provision_simulation_keys
+from fedcredit.deploy.certs import write_private
+from fedcredit.deploy.flower_commands import toml_value
+
+
+@dataclass(frozen=True, slots=True)
+class BankFolder:
+    """Where bank ``index`` keeps its files."""
+
+    index: int
+    root: Path
+
+    @property
+    def name(self) -> str:
+        """Node name (also the name of its authentication key)."""
+        return f"bank-{self.index}"
+
+    @property
+    def data(self) -> Path:
+        """The bank's own rows."""
+        return self.root / "bank.csv"
+
+    @property
+    def keys(self) -> Path:
+        """The bank's key folder (public ceremony files + its own ``bank-<k>/``)."""
+        return self.root / "keys"
+
+    @property
+    def node_toml(self) -> Path:
+        """The bank's node configuration."""
+        return self.root / "node.toml"
+
+    @property
+    def flwr_home(self) -> Path:
+        """The SuperNode's Flower home (installed app bundles, node config)."""
+        return self.root / "flwr-home"
+
+
+def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = [row for row in csv.reader(handle) if row]
+    if not rows:
+        raise ValueError(f"{path} is empty.")
+    return rows[0], rows[1:]
+
+
+def write_bank_slices(cfg: RunConfig, banks: list[BankFolder]) -> list[Path]:
+    """Write each bank's rows of the simulation split to its own ``bank.csv``."""
+    header, body = _read_rows(resolve_data_path(cfg.data_path))
+    written = []
+    for split, bank in zip(bank_splits(cfg), banks):
+        rows = np.sort(np.concatenate([split.train, split.test]))
+        bank.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with bank.data.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(body[int(i)] for i in rows)
+        bank.data.chmod(0o600)
+        written.append(bank.data)
+    return written
+
+
+def distribute_keys(cfg: RunConfig, ceremony: Path, coordinator_keys: Path,
+                    banks: list[BankFolder]) -> None:
+    """Run the banks' key ceremony, hand each party its share, delete the ceremony folder.
+
+    Public top-level files go to every party; ``bank-<k>/`` only to bank k.
+    """
+    provision_simulation_keys(ceremony, cfg.banks, bits=cfg.key_bits,
+                              paillier=cfg.aggregation == "paillier")
+    public = [p for p in ceremony.iterdir() if p.is_file()]
+    for target in [coordinator_keys, *(b.keys for b in banks)]:
+        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+        for file in public:
+            shutil.copy2(file, target / file.name)
+    for bank in banks:
+        shutil.copytree(bank_dir(ceremony, bank.index), bank_dir(bank.keys, bank.index))
+    shutil.rmtree(ceremony)
+
+
+def bank_node_toml(bank: BankFolder, cfg: RunConfig, *, coordinator: str, runtime_port: int,
+                   ca_cert: Path | None, auth_key: Path | None) -> Path:
+    """Write bank ``bank``'s ``node.toml`` (the file a real bank would write by hand)."""
+    sections: dict[str, dict[str, str | int | bool]] = {
+        "node": {"role": "bank", "name": bank.name, "bank-index": bank.index},
+        "data": {"path": str(bank.data), "target": cfg.target},
+        "keys": {"paillier-dir": str(bank.keys)},
+        "coordinator": {"address": coordinator},
+        "runtime": {"port": runtime_port},
+    }
+    if cfg.id_col:
+        sections["data"]["id-col"] = cfg.id_col
+    if ca_cert is None or auth_key is None:
+        sections["coordinator"]["insecure"] = True
+    else:
+        sections["keys"].update({"root-certificates": str(ca_cert),
+                                 "auth-private-key": str(auth_key)})
+    text = "".join(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in body.items())
+                   + "\n" for name, body in sections.items())
+    return write_private(bank.node_toml, text.encode(), force=True)

@@ -1,0 +1,167 @@
+"""A vertical job on one machine: one SuperLink, a bank node and a credit-center node.
+
+Same steps and guarantees as :class:`~fedcredit.deploy.local_federation.LocalFederation` (TLS,
+node authentication, ``flwr run``, every process stopped afterwards), with two parties:
+
+* ``bank-0`` holds ``bank.csv`` (entity key, its features, the label);
+* ``center`` holds ``center.csv`` (entity key, its features, no label).
+
+Each node folder holds only its own file, the CA certificate, its authentication key and a
+``node.toml`` (``role = "bank"`` or ``"center"``). The run config carries ``mode =
+"vertical"`` and the ``vertical-*`` settings; the deployed ServerApp runs
+:class:`server.vertical.VerticalRun` and writes what the coordinator learns (PSI sizes,
+federated AUC/KS, IV table). The centralised and bank-only baselines need both files: the
+launcher, acting as the researcher who staged them, computes them after the run with the
+run's salt (:func:`fedcredit.simulation.vertical.vertical_baselines`).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from federation.run.config import resolve_data_path
+from federation.data.synthetic import write_enterprise_pair
+from federation.run.vertical_config import VerticalConfig, vertical_run_config
+from fedcredit.deploy.certs import write_private
+from fedcredit.deploy.errors import DeploymentError
+from fedcredit.deploy.flower_commands import toml_value
+from fedcredit.deploy.launch_plan import LaunchOptions, app_config_keys, free_port
+from fedcredit.deploy.local_federation import JOINED, LocalFederation
+from fedcredit.simulation.vertical import vertical_baselines
+
+READY = "Receiving: query.v_setup"
+TRAINING = "Receiving: train.v_encrypt"
+VERTICAL_MILESTONES = ((JOINED, "a node joined"),
+                       (READY, "federation ready: the coordinator's setup request reached "
+                               "a party"),
+                       (TRAINING, "training started: the first mini-batch request reached "
+                                  "a party"))
+BASELINE_NOTE = ("centralized and bank_only: computed by the launcher after the run from both "
+                 "staged files with the run's salt (the coordinator holds neither file)")
+
+
+@dataclass(frozen=True, slots=True)
+class PartyFolder:
+    """Where one vertical party (``bank`` or ``center``) keeps its files."""
+
+    role: str
+    root: Path
+
+    @property
+    def name(self) -> str:
+        """Node name (also the name of its authentication key)."""
+        return "bank-0" if self.role == "bank" else "center"
+
+    @property
+    def data(self) -> Path:
+        """The party's own file."""
+        return self.root / f"{self.role}.csv"
+
+    @property
+    def node_toml(self) -> Path:
+        """The party's node configuration."""
+        return self.root / "node.toml"
+
+    @property
+    def flwr_home(self) -> Path:
+        """The SuperNode's Flower home."""
+        return self.root / "flwr-home"
+
+
+def party_node_toml(party: PartyFolder, cfg: VerticalConfig, *, coordinator: str,
+                    runtime_port: int, ca_cert: Path | None, auth_key: Path | None) -> Path:
+    """Write ``party``'s ``node.toml`` (the file the institution would write by hand)."""
+    node: dict[str, str | int | bool] = {"role": party.role, "name": party.name}
+    data: dict[str, str | int | bool] = {"path": str(party.data), "id-col": cfg.id_col}
+    if party.role == "bank":
+        node["bank-index"] = 0
+        data["target"] = cfg.target
+    sections: dict[str, dict[str, str | int | bool]] = {
+        "node": node, "data": data, "keys": {}, "coordinator": {"address": coordinator},
+        "runtime": {"port": runtime_port}}
+    if ca_cert is None or auth_key is None:
+        sections["coordinator"]["insecure"] = True
+        del sections["keys"]
+    else:
+        sections["keys"] = {"root-certificates": str(ca_cert), "auth-private-key": str(auth_key)}
+    text = "".join(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in body.items())
+                   + "\n" for name, body in sections.items())
+    return write_private(party.node_toml, text.encode(), force=True)
+
+
+class VerticalLocalFederation(LocalFederation):
+    """Runs one local vertical job; :meth:`run` returns the ``results.json`` payload."""
+
+    milestones = VERTICAL_MILESTONES
+
+    def __init__(self, options: LaunchOptions, **kwargs: Any) -> None:
+        if options.mode != "vertical":
+            raise DeploymentError("VerticalLocalFederation needs --mode vertical.")
+        super().__init__(options, **kwargs)
+        settings = {"id-col": options.id_col or "uscc", "target": options.target or "default",
+                    **options.extra}
+        self.vcfg = replace(VerticalConfig.from_user_config(settings), bank_data="",
+                            center_data="", epochs=options.epochs,
+                            batch_size=options.batch_size, seed=options.seed,
+                            out=str(self.layout.coordinator_run))
+
+    @property
+    def banks(self) -> list[PartyFolder]:  # type: ignore[override]
+        """The two parties' folders (bank first)."""
+        return [PartyFolder(role, self.layout.out / "nodes" / role) for role in ("bank", "center")]
+
+    def run_config_values(self) -> dict[str, Any]:
+        """``mode = "vertical"`` and the ``vertical-*`` settings (the parties' paths empty:
+        each node reads its own file from its node config)."""
+        values = vertical_run_config(self.vcfg)
+        missing = sorted(set(values) - app_config_keys())
+        if missing:
+            raise DeploymentError(f"pyproject.toml [tool.flwr.app.config] lacks "
+                                  f"{', '.join(missing)}; add them.")
+        return values
+
+    def prepare_banks(self) -> None:
+        """Stage each party's file in its own folder; write the node TOMLs."""
+        bank, center = self.banks
+        for party in (bank, center):
+            party.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if self.opt.bank_data:
+            self.say("copying the bank's and the center's files into their node folders ...")
+            shutil.copyfile(resolve_data_path(self.opt.bank_data), bank.data)
+            shutil.copyfile(resolve_data_path(self.opt.center_data), center.data)
+        else:
+            self.say(f"staging a synthetic pair ({self.opt.rows} rows per party) ...")
+            staged = self.layout.out / "staging"
+            bank_file, center_file = write_enterprise_pair(staged, self.opt.rows,
+                                                           seed=self.opt.seed)
+            shutil.move(bank_file, bank.data)
+            shutil.move(center_file, center.data)
+            shutil.rmtree(staged)
+        for party in (bank, center):
+            party.data.chmod(0o600)
+            party_node_toml(party, self.vcfg, coordinator=self.address,
+                            runtime_port=free_port(),
+                            ca_cert=self.certs.ca_cert if self.certs else None,
+                            auth_key=self.certs.node_key(party.name) if self.certs else None)
+
+    def payload(self, coordinator: dict[str, Any], run_id: int,
+                row: Mapping[str, Any]) -> dict[str, Any]:
+        """The coordinator's results, the baselines, timings and deployment facts."""
+        bank, center = self.banks
+        staged = replace(self.vcfg, bank_data=str(bank.data), center_data=str(center.data))
+        baselines = vertical_baselines(staged, str(coordinator["run_id"]))
+        facts = self.deployment_facts(run_id, row)
+        for node, party in zip(facts["nodes"], (bank, center)):
+            node["role"] = party.role
+        return {
+            **coordinator, "bank_data": str(bank.data), "center_data": str(center.data),
+            **baselines, "baselines": BASELINE_NOTE,
+            "wall_seconds": time.monotonic() - self.t0,
+            "federation_ready_seconds": self.since_launch(READY),
+            "training_started_seconds": self.since_launch(TRAINING),
+            "deployment": facts,
+        }

@@ -1,0 +1,255 @@
+"""``fedcredit report``: one self-contained HTML file from a run folder's ``results.json``.
+
+Every number in the page is formatted from ``results.json``: each sits in a
+``<span data-key='["path", "to", "value"]' data-format=".4f">`` so a test can check it, and the
+few derived numbers (Gini, the grade table from the score histograms) carry ``data-derived``.
+Figures are PNGs embedded as data URIs (``<img class="figure">`` inside ``<figure id=...>``); the
+page loads nothing from outside.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from html import escape
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from federation.scorecard.scale import GradeSummary, RiskGrades, ScorecardScale, grade_table_from_histograms
+from federation.scorecard.scoring import RESULTS_FILE, RunFolderError
+from fedcredit.report import figures as figs
+
+REPORT_FILE = "report.html"
+PRIVACY_MODES = {
+    "plain": "Plain aggregation: the coordinator sees each bank's weighted model update and the "
+             "summed score histograms in the clear; rows, labels and IDs never leave a bank.",
+    "paillier": "Paillier aggregation: banks encrypt their updates and statistics under a key the "
+                "coordinator does not hold; it adds ciphertexts and sees only the global AUC/KS "
+                "(and the final model if the run releases it); rows, labels and IDs never leave "
+                "a bank.",
+}
+STYLE = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
+h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .6rem;
+text-align:right}th{background:#f2f2f2}td:first-child,th:first-child{text-align:left}
+figure{display:inline-block;margin:.5rem 1rem .5rem 0;vertical-align:top}
+figcaption{font-size:.85rem;color:#555;max-width:460px}.note{color:#666;font-size:.9rem}"""
+
+
+def load_results(run_dir: str | Path) -> dict[str, Any]:
+    """``run_dir/results.json`` as a dict (:class:`RunFolderError` when missing or invalid)."""
+    path = Path(run_dir) / RESULTS_FILE
+    if not path.is_file():
+        raise RunFolderError(f"{path} not found; pass the --out folder of `fedcredit simulate`.")
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError
+        raise RunFolderError(f"{path}: not valid JSON ({exc}); rerun `fedcredit simulate`.") from exc
+    if not isinstance(results, dict):
+        raise RunFolderError(f"{path}: not a results document; rerun `fedcredit simulate`.")
+    return results
+
+
+def value_at(results: Any, path: Sequence[str | int]) -> Any:
+    """The value at ``path`` (keys and list positions), or None where it is absent."""
+    value = results
+    for step in path:
+        if isinstance(value, dict) and step in value:
+            value = value[step]
+        elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+            value = value[step]
+        else:
+            return None
+    return value
+
+
+def num(results: dict[str, Any], *path: str | int, spec: str = "") -> str:
+    """A value from ``results`` formatted with ``spec``, tagged with its path for checking."""
+    value = value_at(results, path)
+    text = "n/a" if value is None else format(value, spec)
+    key = escape(json.dumps(list(path)), quote=True)
+    return f'<span class="num" data-key="{key}" data-format="{escape(spec)}">{escape(text)}</span>'
+
+
+def derived(text: str, kind: str) -> str:
+    """A number computed from results.json values (checked by recomputation in the tests)."""
+    return f'<span class="num" data-derived="{escape(kind)}">{escape(text)}</span>'
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], table_id: str) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _gini(results: dict[str, Any], section: str) -> str:
+    auc = value_at(results, (section, "auc"))
+    return derived("n/a" if auc is None else f"{2 * auc - 1:.4f}", "gini")
+
+
+def summary_section(r: dict[str, Any]) -> str:
+    """Headline AUC/KS/Gini of the federated, centralised and local-only models."""
+    rows = [[f"federated ({escape(str(r.get('aggregation', '?')))})", num(r, "federated", "auc",
+             spec=".4f"), num(r, "federated", "ks", spec=".4f"), _gini(r, "federated")]]
+    if "centralized" in r:
+        rows.append(["centralised (pooled)", num(r, "centralized", "auc", spec=".4f"),
+                     num(r, "centralized", "ks", spec=".4f"), _gini(r, "centralized")])
+    if "local_only" in r:
+        rows.append(["local-only (mean over banks)", num(r, "local_only", "mean_auc", spec=".4f"),
+                     "", ""])
+    note = "" if "centralized" in r else (
+        '<p class="note">No baselines in results.json (a deployment coordinator holds no data).</p>')
+    return ("<h2>Summary</h2>" + _table(["model", "AUC", "KS", "Gini"], rows, "summary")
+            + note + "<p>Test AUC and KS on the union of the banks' test rows.</p>")
+
+
+def settings_section(r: dict[str, Any]) -> str:
+    """The run's settings and what its privacy mode reveals to whom."""
+    mode = str(r.get("aggregation") or value_at(r, ("config", "aggregation")) or "unknown")
+    privacy = PRIVACY_MODES.get(mode, f"Aggregation mode '{mode}'.")
+    head = [["data set", num(r, "dataset")], ["rows", num(r, "rows", spec=",")],
+            ["banks", num(r, "banks")], ["rounds", num(r, "rounds")], ["model", num(r, "model")],
+            ["federated seconds", num(r, "federated_seconds", spec=".1f")],
+            ["wall seconds", num(r, "wall_seconds", spec=".1f")]]
+    config = [[escape(k), num(r, "config", k)] for k in sorted(r.get("config", {}))]
+    return (f'<h2>Settings and privacy mode</h2><p id="privacy-mode"><b>{escape(mode)}</b>: '
+            f"{escape(privacy)}</p>" + _table(["run", "value"], head, "run-facts")
+            + _table(["setting", "value"], config, "settings"))
+
+
+def grade_section(rows: list[GradeSummary], scale: ScorecardScale) -> str:
+    """Size and default rate per grade of the federated model's test scores."""
+    def band(lo: float, hi: float) -> str:
+        return (f">= {lo:g}" if math.isinf(hi) else f"< {hi:g}" if math.isinf(lo)
+                else f"{lo:g} to < {hi:g}")
+    body = [[escape(g.grade), escape(band(g.min_score, g.max_score)),
+             derived(f"{g.count:,}", "grade-count"), derived(f"{g.share:.1%}", "grade-share"),
+             derived("n/a" if math.isnan(g.default_rate) else f"{g.default_rate:.1%}",
+                     "grade-default-rate")] for g in rows]
+    return ("<h2>Risk grades</h2>" + _table(["grade", "score", "test rows", "share",
+                                             "default rate"], body, "grades")
+            + f"<p class=\"note\">Scale: {scale.base_score:g} points at {scale.base_odds:g}:1 "
+              f"good:bad odds, {scale.pdo:g} points to double the odds. Grades from the summed "
+              "test-score histograms (each bin graded at its centre).</p>")
+
+
+def history_section(r: dict[str, Any]) -> str:
+    """AUC, KS and time per round."""
+    rows = [[num(r, "history", i, "round"), num(r, "history", i, "auc", spec=".4f"),
+             num(r, "history", i, "ks", spec=".4f"), num(r, "history", i, "seconds", spec=".2f")]
+            for i in range(len(r.get("history", [])))]
+    return "<h2>Rounds</h2>" + _table(["round", "AUC", "KS", "seconds"], rows, "history")
+
+
+def banks_section(r: dict[str, Any]) -> str:
+    """Per bank: sizes and AUC of each model on the union and on its own test rows."""
+    if "local_only" not in r:
+        return ""
+    rows = [[num(r, "local_only", "per_bank", i, "bank"),
+             num(r, "local_only", "per_bank", i, "train_rows", spec=","),
+             num(r, "local_only", "per_bank", i, "test_rows", spec=","),
+             num(r, "local_only", "per_bank", i, "bad_rate", spec=".3f"),
+             num(r, "local_only", "per_bank", i, "auc", spec=".4f"),
+             num(r, "local_only", "per_bank", i, "own_test_auc", spec=".4f"),
+             num(r, "local_only", "per_bank", i, "federated_own_test_auc", spec=".4f"),
+             num(r, "local_only", "per_bank", i, "centralized_own_test_auc", spec=".4f")]
+            for i in range(len(r["local_only"].get("per_bank", [])))]
+    header = ["bank", "train rows", "test rows", "bad rate", "local-only AUC (all tests)",
+              "local-only AUC (own test)", "federated AUC (own test)", "centralised AUC (own test)"]
+    return "<h2>Banks</h2>" + _table(header, rows, "banks")
+
+
+def iv_section(r: dict[str, Any]) -> str:
+    """Information value per feature, where the run binned features."""
+    if not r.get("iv"):
+        return ""
+    order = sorted(r["iv"], key=lambda k: -r["iv"][k])
+    rows = [[escape(k), num(r, "iv", k, spec=".4f")] for k in order]
+    return "<h2>Information value</h2>" + _table(["feature", "IV"], rows, "iv")
+
+
+def figure_html(fig_id: str, alt: str, caption: str, png: bytes) -> str:
+    """One embedded figure: ``<figure id=fig_id><img class="figure" alt=... src=data:...>``."""
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<figure id="{escape(fig_id)}"><img class="figure" alt="{escape(alt)}" '
+            f'src="data:image/png;base64,{data}"><figcaption>{escape(caption)}</figcaption>'
+            "</figure>")
+
+
+FigureSpec = tuple[str, str, str, Callable[[], bytes]]
+
+
+def figure_specs(
+    r: dict[str, Any], scale: ScorecardScale, grades: RiskGrades, grade_rows: list[GradeSummary]
+) -> list[FigureSpec]:
+    """The figures this results.json supports: (id, alt text, caption, draw)."""
+    specs: list[FigureSpec] = []
+    hist = r.get("score_histograms")
+    if hist and sum(hist["bad"]) > 0 and sum(hist["good"]) > 0:
+        bad, good, span = hist["bad"], hist["good"], float(hist["range"][1])
+        rows = [{"grade": g.grade, "count": g.count, "default_rate": g.default_rate}
+                for g in grade_rows]
+        specs += [
+            ("fig-roc", "ROC curve", "ROC of the final federated model on all banks' test rows "
+             "(from the summed score histograms).",
+             lambda: figs.roc_figure(bad, good, value_at(r, ("federated", "auc")))),
+            ("fig-ks", "KS curve", "Cumulative shares of bads and goods by score; the vertical "
+             "line is the KS statistic.", lambda: figs.ks_figure(bad, good, scale, logit_range=span)),
+            ("fig-score-grades", "Score distribution by grade", "Test rows by score, coloured by "
+             "grade, and each grade's size and default rate.",
+             lambda: figs.score_grade_figure(bad, good, scale, grades, rows, logit_range=span)),
+        ]
+    if r.get("history"):
+        specs.append(("fig-auc-rounds", "AUC per round", "Federated test AUC after each round.",
+                      lambda: figs.auc_rounds_figure(r["history"],
+                                                     value_at(r, ("centralized", "auc")),
+                                                     value_at(r, ("local_only", "mean_auc")))))
+    if value_at(r, ("local_only", "per_bank")):
+        specs.append(("fig-banks", "Local-only vs federated vs centralised per bank",
+                      "AUC of each model on each bank's own test rows.",
+                      lambda: figs.banks_figure(r["local_only"]["per_bank"])))
+    if r.get("iv"):
+        specs.append(("fig-iv", "Information value by feature", "Information value of each "
+                      "binned feature (0.02 / 0.1 / 0.3: weak / medium / strong).",
+                      lambda: figs.iv_figure(r["iv"])))
+    return specs
+
+
+def build_report(
+    results: dict[str, Any], *, scale: ScorecardScale | None = None,
+    grades: RiskGrades | None = None, title: str | None = None,
+) -> str:
+    """The report's HTML text (self-contained: CSS inline, figures as data URIs)."""
+    scale, grades = scale or ScorecardScale(), grades or RiskGrades()
+    hist = results.get("score_histograms")
+    grade_rows = (grade_table_from_histograms(grades, scale, hist["bad"], hist["good"],
+                                              logit_range=float(hist["range"][1]))
+                  if hist else [])
+    specs = figure_specs(results, scale, grades, grade_rows)
+    figures = "".join(figure_html(i, alt, cap, draw()) for i, alt, cap, draw in specs)
+    title = title or f"fedcredit run report - {Path(str(results.get('dataset', 'run'))).name}"
+    parts = [
+        summary_section(results), "<h2>Figures</h2>", f'<div id="figures">{figures}</div>',
+        grade_section(grade_rows, scale) if grade_rows else
+        '<p class="note">No score histograms in results.json: ROC, KS and grades omitted.</p>',
+        history_section(results), banks_section(results), iv_section(results),
+        settings_section(results),
+    ]
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'
+            f"</title><style>{STYLE}</style></head><body><h1>{escape(title)}</h1>"
+            + "".join(parts) + "</body></html>\n")
+
+
+def write_report(
+    run_dir: str | Path, *, out: str | Path | None = None, scale: ScorecardScale | None = None,
+    grades: RiskGrades | None = None,
+) -> Path:
+    """Write the report of ``run_dir`` to ``out`` (default ``run_dir/report.html``)."""
+    results = load_results(run_dir)
+    path = Path(out) if out else Path(run_dir) / REPORT_FILE
+    html = build_report(results, scale=scale, grades=grades)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(html, encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,160 @@
+"""``fedcredit simulate``: the Flower simulation plus the centralised and local-only baselines.
+
+The simulation wires the bank ClientApp and the coordinator ServerApp into Flower's
+Simulation Engine (Ray backend); this launcher is the one place that imports both sides.
+Baselines use the same split, model and settings: centralised = every bank's training rows
+pooled in one place; local-only = each bank alone. All AUC/KS are on the union of the banks'
+test splits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from federation.data.bank_data import bank_data, bank_splits, load_table
+from federation.run.config import RunConfig
+from federation.run.key_store import provision_simulation_keys
+from federation.ml.preprocess import pooled_preprocessor
+from federation.ml.training import auc_ks, fit_in_one_place, make_model
+from server.app import make_server_app
+from server.audit import AUDIT_FILE, AuditLog
+from server.errors import FederationError
+from server.horizontal import FederatedResult, Observer, RoundRecord
+from server.results import federated_section, save_model, write_results
+
+
+def quiet_runtime() -> None:
+    """Keep Flower's and Ray's start-up chatter out of the user's terminal."""
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_LOG_TO_STDERR", "0")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for name in ("flwr", "ray"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def run_federation(
+    cfg: RunConfig,
+    *,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    observer: Observer | None = None,
+    resume: bool = False,
+) -> FederatedResult:
+    """Run the horizontal federation in Flower's simulation engine and return its result.
+
+    With ``resume`` the coordinator continues from the checkpoint in ``cfg.out``.
+    """
+    from flwr.simulation import run_simulation  # heavy import, only when simulating
+
+    from clients.app import app as client_app
+
+    quiet_runtime()
+    sink: dict[str, FederatedResult] = {}
+    server_app = make_server_app(replace(cfg, resume=resume), sink=sink, on_round=on_round,
+                                 observer=observer)
+    cpus = max(1, min(os.cpu_count() or 1, cfg.banks))
+    run_simulation(
+        server_app=server_app,
+        client_app=client_app,
+        num_supernodes=cfg.banks,
+        backend_config={
+            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+            "init_args": {"num_cpus": cpus, "num_gpus": 0, "include_dashboard": False,
+                          "log_to_driver": False, "logging_level": logging.ERROR},
+        },
+    )
+    if "result" not in sink:
+        raise FederationError("the simulation ended without a result; rerun with --verbose.")
+    return sink["result"]
+
+
+def fresh_run_folder(cfg: RunConfig, phase: Callable[[str], None]) -> RunConfig:
+    """Run the banks' key ceremony in ``out/keys`` unless the run names a keys folder."""
+    out = Path(cfg.out)
+    if cfg.keys_dir:
+        return cfg
+    phase("key ceremony")
+    keys_dir = out / "keys"
+    provision_simulation_keys(keys_dir, cfg.banks, bits=cfg.key_bits,
+                              paillier=cfg.aggregation == "paillier")
+    return replace(cfg, keys_dir=str(keys_dir))
+
+
+def baselines(cfg: RunConfig, result: FederatedResult) -> dict[str, Any]:
+    """Centralised and local-only models on the same split, evaluated on the union of tests.
+
+    Each bank's entry also scores the federated and centralised models on that bank's own
+    test rows (done here, in the researcher's process, never over the wire).
+    """
+    datas = [bank_data(cfg, b) for b in range(cfg.banks)]
+    trains = [d.train for d in datas]
+    tests = [d.test for d in datas]
+    prep = pooled_preprocessor(trains)
+    central_model = fit_in_one_place(cfg, prep, trains)
+    fed_prep = result.preprocessor or prep
+    fed_model = make_model(cfg, fed_prep.n_features).set_weights(result.weights)
+    per_bank = []
+    for d in datas:
+        own_prep = pooled_preprocessor([d.train])
+        model = fit_in_one_place(cfg, own_prep, [d.train])
+        union = auc_ks(model, own_prep, tests)
+        per_bank.append({
+            "bank": d.bank, "train_rows": d.train.n_rows, "test_rows": d.test.n_rows,
+            "bad_rate": float(d.train.y.mean()), "auc": union["auc"], "ks": union["ks"],
+            "own_test_auc": auc_ks(model, own_prep, [d.test])["auc"],
+            "federated_own_test_auc": auc_ks(fed_model, fed_prep, [d.test])["auc"],
+            "centralized_own_test_auc": auc_ks(central_model, prep, [d.test])["auc"],
+        })
+    mean_auc = float(np.nanmean([b["auc"] for b in per_bank]))
+    return {"centralized": auc_ks(central_model, prep, tests),
+            "local_only": {"mean_auc": mean_auc, "per_bank": per_bank}}
+
+
+def simulate(
+    cfg: RunConfig,
+    *,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """The main job: validate data, federate, compare with baselines, write ``out``.
+
+    A fresh run runs the banks' key ceremony in ``out/keys`` (signing keys, and the Paillier
+    key for ``paillier``) unless ``keys_dir`` names one; ``resume`` continues a stopped run.
+    """
+    started = time.perf_counter()
+    phase = on_phase or (lambda _: None)
+    phase("checking data")
+    table = load_table(cfg)  # a bad file or setting stops here, before any node starts
+    bank_splits(cfg)
+    if not resume:
+        cfg = fresh_run_folder(cfg, phase)
+    phase("federated training")
+    result = run_federation(cfg, on_round=on_round, resume=resume)
+    fed_seconds = time.perf_counter() - started
+    phase("centralised and local-only baselines")
+    base = baselines(cfg, result)
+    out = Path(cfg.out)
+    save_model(out, result)
+    payload = {
+        "dataset": str(cfg.data_path), "target": cfg.target, "rows": table.n_rows,
+        "features": result.preprocessor.feature_names if result.preprocessor else [],
+        "banks": cfg.banks, "rounds": cfg.rounds, "model": cfg.model,
+        "aggregation": cfg.aggregation, "partition": cfg.partition, "strategy": cfg.strategy,
+        "seed": cfg.seed, **federated_section(result), **base,
+        "dropouts": result.dropouts, "signed_updates": bool(cfg.keys_dir),
+        "audit": {"file": str(out / AUDIT_FILE), "head": AuditLog(out).head},
+        "federated_seconds": fed_seconds, "wall_seconds": time.perf_counter() - started,
+        "config": cfg.to_user_config(),
+    }
+    payload["results_path"] = str(write_results(out, payload))
+    return payload

@@ -1,0 +1,199 @@
+"""Run configuration: one frozen dataclass, validated, convertible to Flower's run config.
+
+Flower's run config uses hyphenated keys with str/int/float/bool values (``pyproject.toml``
+``[tool.flwr.app.config]``); :meth:`RunConfig.from_user_config` and
+:meth:`RunConfig.to_user_config` convert. Every invalid value raises :class:`ConfigError` naming
+the setting and the accepted values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from federation.errors import ConfigError, DataError
+from federation.data.partition import SCHEMES
+
+SCHEMA_VERSION = 1
+MODEL_KINDS = ("lr", "mlp")
+STRATEGIES = ("fedavg", "fedprox")
+AGGREGATIONS = ("plain", "paillier")
+DEFAULT_DATA = "../shared/data/uci_default_credit.csv"
+DEFAULT_TARGET = "default_next_month"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Settings of one horizontal federated run (all parties see the same values).
+
+    ``keys_dir`` is the key-ceremony folder (Paillier key, signing keys); ``release_model``
+    lets the banks hand the final global model to the coordinator at the end of the run.
+    ``min_banks`` (0 = all) banks must answer each step within ``round_timeout`` seconds;
+    late or failed banks are recorded and the round goes on without them.
+    Fault injection for simulations and tests: ``drop_schedule`` ("3:1,4;5:2" = in round 3
+    banks 1 and 4 vanish, in round 5 bank 2) and ``halt_after`` (the coordinator stops, as if
+    crashed, after checkpointing that round). ``resume`` continues from the checkpoint in
+    ``out`` instead of starting afresh.
+    """
+
+    data_path: str = DEFAULT_DATA
+    target: str = DEFAULT_TARGET
+    id_col: str = ""
+    positive_label: str = ""
+    banks: int = 5
+    rounds: int = 10
+    model: str = "lr"
+    partition: str = "iid"
+    partition_col: str = ""
+    alpha: float = 0.5
+    strategy: str = "fedavg"
+    mu: float = 0.01
+    local_epochs: int = 1
+    batch_size: int = 128
+    learning_rate: float = 0.05
+    test_fraction: float = 0.3
+    seed: int = 0
+    aggregation: str = "plain"
+    keys_dir: str = ""
+    key_bits: int = 2048
+    release_model: bool = True
+    min_banks: int = 0
+    round_timeout: float = 900.0
+    drop_schedule: str = ""
+    halt_after: int = 0
+    resume: bool = False
+    out: str = "runs/latest"
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _choice("model", self.model, MODEL_KINDS)
+        _choice("partition", self.partition, SCHEMES)
+        _choice("strategy", self.strategy, STRATEGIES)
+        _choice("aggregation", self.aggregation, AGGREGATIONS)
+        _positive("banks", self.banks)
+        _positive("rounds", self.rounds)
+        _positive("local-epochs", self.local_epochs)
+        _positive("batch-size", self.batch_size)
+        _positive("learning-rate", self.learning_rate)
+        _positive("alpha", self.alpha)
+        if not 0 <= self.min_banks <= self.banks:
+            raise ConfigError(f"setting 'min-banks' must be in 0..{self.banks} (got {self.min_banks}).")
+        _positive("round-timeout", self.round_timeout)
+        self.dropped_banks(1)  # validates drop-schedule
+        if not self.mu >= 0:  # also refuses NaN
+            raise ConfigError(f"setting 'mu' must be >= 0 (got {self.mu}).")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"setting 'test-fraction' must be in (0, 1) (got {self.test_fraction}).")
+        if self.key_bits < 2048 and self.aggregation == "paillier":
+            raise ConfigError(f"setting 'key-bits' is {self.key_bits}; Paillier keys must have "
+                              "at least 2048 bits (smaller keys are for unit tests only).")
+        if not self.target:
+            raise ConfigError("setting 'target' is empty; name the 0/1 target column.")
+        if self.schema_version != SCHEMA_VERSION:
+            raise ConfigError(
+                f"run config schema_version {self.schema_version} is not supported "
+                f"(this build reads {SCHEMA_VERSION}); upgrade every node to the same release."
+            )
+
+    @property
+    def required_banks(self) -> int:
+        """Banks that must answer each step (``min_banks``, 0 meaning all)."""
+        return self.min_banks or self.banks
+
+    def dropped_banks(self, round_number: int) -> set[int]:
+        """Banks the drop schedule makes vanish in ``round_number`` (1-based)."""
+        try:
+            schedule = {}
+            for item in filter(None, self.drop_schedule.replace(" ", "").split(";")):
+                rnd, _, banks = item.partition(":")
+                schedule[int(rnd)] = {int(b) for b in banks.split(",") if b}
+        except ValueError as exc:
+            raise ConfigError(f"setting 'drop-schedule' is '{self.drop_schedule}'; write it "
+                              "as 'ROUND:BANK,BANK;ROUND:BANK' (e.g. '3:1,4').") from exc
+        return schedule.get(round_number, set())
+
+    @property
+    def prox_mu(self) -> float:
+        """The proximal weight actually used: ``mu`` for FedProx, 0 for FedAvg."""
+        return self.mu if self.strategy == "fedprox" else 0.0
+
+    def to_user_config(self) -> dict[str, Any]:
+        """Flower run config (hyphenated keys, scalar values)."""
+        return {k.replace("_", "-"): v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_user_config(cls, values: Mapping[str, Any]) -> "RunConfig":
+        """Parse a Flower run config; unknown keys are an error naming them."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"a run config is a table of settings, got {type(values).__name__}.")
+        known = {f.name: f for f in fields(cls)}
+        kwargs: dict[str, Any] = {}
+        for key, value in values.items():
+            if is_mode_setting(str(key)):
+                continue  # run mode and vertical settings: see run_mode / vertical_config
+            name = str(key).replace("-", "_")
+            if name not in known:
+                raise ConfigError(f"unknown run-config setting '{key}'.")
+            kwargs[name] = _coerce(key, value, type(getattr(cls(), name)))
+        return cls(**kwargs)
+
+
+MODE_KEY = "mode"
+RUN_MODES = ("horizontal", "vertical")
+VERTICAL_PREFIX = "vertical-"
+"""The deployed app's run config also carries ``mode`` and the ``vertical-*`` settings of a
+vertical run (:func:`federation.run.vertical_config.vertical_config_from_run_config`)."""
+
+
+def is_mode_setting(key: str) -> bool:
+    """Whether ``key`` is ``mode`` or a ``vertical-*`` setting (not a :class:`RunConfig` field)."""
+    return key == MODE_KEY or key.startswith(VERTICAL_PREFIX)
+
+
+def run_mode(values: Mapping[str, Any]) -> str:
+    """The run config's ``mode`` (``horizontal`` when absent)."""
+    mode = str(values.get(MODE_KEY, "horizontal"))
+    _choice(MODE_KEY, mode, RUN_MODES)
+    return mode
+
+
+def _coerce(key: str, value: Any, kind: type) -> Any:
+    """Convert a config value to the field's type or raise naming the setting."""
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            return bool(value)
+        if kind is int and isinstance(value, float) and not value.is_integer():
+            raise ValueError("not an integer")
+        return kind(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise ConfigError(f"setting '{key}' must be {kind.__name__} (got {value!r:.60}).") from exc
+
+
+def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
+    if value not in options:
+        raise ConfigError(f"setting '{name}' is '{value}'; choose one of {', '.join(options)}.")
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"setting '{name}' must be positive (got {value}).")
+
+
+def resolve_data_path(path: str | Path) -> Path:
+    """Find a data file: as given, else relative to the project checkout (for ``flwr run``)."""
+    candidate = Path(path).expanduser()
+    if candidate.is_absolute() or candidate.exists():
+        return candidate
+    beside_repo = REPO_ROOT / candidate
+    if beside_repo.exists():
+        return beside_repo
+    if str(path) == DEFAULT_DATA:
+        raise DataError(
+            f"default data set {path} not found (looked in {Path.cwd()} and {REPO_ROOT}); "
+            "run from the project root with ../shared beside it, or pass --data PATH."
+        )
+    return candidate

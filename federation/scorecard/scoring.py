@@ -1,0 +1,217 @@
+"""Score entities with a run folder's model: probability, score, grade and reason codes.
+
+A run folder (written by ``fedcredit simulate --out DIR``) holds ``model.npz`` (the global
+weights), ``preprocessor.json`` (the shared schema and standardisation) and ``results.json``
+(settings, including the target and ID columns). :func:`load_run_model` reads it;
+:func:`score_rows` scores a design matrix (pure numpy for LR, torch only for the MLP);
+:func:`score_file` runs the whole job from CSV to CSV on the bank's own node.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import time
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from federation.ml.credit_metrics import brier_score, psi_against_reference
+from federation.errors import DataError
+from federation.scorecard.linear import LinearScorecard
+from federation.ml.metrics import roc_auc, score_histograms
+from federation.ml.preprocess import Preprocessor
+from federation.scorecard.reason_codes import reason_codes
+from federation.scorecard.scale import GradeSummary, RiskGrades, ScorecardScale, grade_table
+from federation.scorecard.scoring_input import read_scoring_file
+
+RESULTS_FILE = "results.json"
+MODEL_FILE = "model.npz"
+PREPROCESSOR_FILE = "preprocessor.json"
+DEFAULT_REASONS = 3
+
+
+class RunFolderError(DataError):
+    """A run folder is missing, incomplete or unreadable."""
+
+
+@dataclass(frozen=True)
+class RunModel:
+    """The trained model of a run folder and the settings it was trained with."""
+
+    directory: Path
+    kind: str
+    preprocessor: Preprocessor
+    weights: tuple[np.ndarray, ...]
+    target: str = ""
+    id_col: str = ""
+    results: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def scorecard(self, scale: ScorecardScale, grades: RiskGrades) -> LinearScorecard:
+        """The model as a points scorecard (LR only; raises ``UnsupportedModelError``)."""
+        return LinearScorecard.from_lr(self.preprocessor, list(self.weights), scale=scale,
+                                       grades=grades, target=self.target, id_column=self.id_col)
+
+
+def _need(directory: Path, name: str) -> Path:
+    path = directory / name
+    if not path.is_file():
+        hint = (" (a run with release-model off keeps the global model at the banks)"
+                if name == MODEL_FILE else "")
+        raise RunFolderError(
+            f"{directory}: {name} not found{hint}; this is not a complete run folder. Create one "
+            f"with `fedcredit simulate --out {directory}`."
+        )
+    return path
+
+
+def load_run_model(directory: str | Path) -> RunModel:
+    """Read ``results.json``, ``model.npz`` and ``preprocessor.json`` from a run folder.
+
+    Raises
+    ------
+    RunFolderError
+        The folder or one of its files is missing or unreadable.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise RunFolderError(f"{directory}: run folder not found. Pass the --out folder of "
+                             "`fedcredit simulate` (e.g. runs/latest).")
+    try:
+        results = json.loads(_need(directory, RESULTS_FILE).read_text(encoding="utf-8"))
+        prep = Preprocessor.from_json(_need(directory, PREPROCESSOR_FILE).read_text(encoding="utf-8"))
+        weights = _read_weights(_need(directory, MODEL_FILE))
+    except (ValueError, KeyError, OSError, RecursionError) as exc:
+        raise RunFolderError(f"{directory}: run folder is unreadable ({exc}); rerun "
+                             "`fedcredit simulate` to rewrite it.") from exc
+    if not isinstance(results, dict) or not isinstance(results.get("config", {}), dict):
+        raise RunFolderError(f"{directory}: {RESULTS_FILE} is not a run's results document; "
+                             "rerun `fedcredit simulate` to rewrite it.")
+    config = results.get("config", {})
+    kind = str(results.get("model") or config.get("model") or "lr")
+    target = str(results.get("target") or config.get("target") or "")
+    return RunModel(directory, kind, prep, weights, target, str(config.get("id-col") or ""), results)
+
+
+def _read_weights(path: Path) -> tuple[np.ndarray, ...]:
+    """The arrays of ``model.npz`` as float64; ValueError for anything else."""
+    try:
+        with np.load(path) as npz:
+            arrays = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+    # a damaged zip raises any of these (NotImplementedError and RecursionError are
+    # RuntimeErrors: unknown compression or zip version, "encrypted" entries)
+    except (KeyError, TypeError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error,
+            struct.error) as exc:
+        raise ValueError(f"{path.name} is not a saved model ({exc})") from exc
+    if not all(isinstance(a, np.ndarray) and a.dtype.kind in "fi" for a in arrays):
+        raise ValueError(f"{path.name} holds arrays that are not real numbers")
+    return tuple(np.asarray(a, dtype=np.float64) for a in arrays)
+
+
+@dataclass(frozen=True)
+class ScoredRows:
+    """Scores of a batch; ``reasons`` is (n, k) text, empty strings for the MLP."""
+
+    probability: np.ndarray
+    score: np.ndarray
+    grade: np.ndarray
+    reasons: np.ndarray
+
+
+def _mlp_log_odds(model: RunModel, x: np.ndarray) -> np.ndarray:
+    from federation.ml.models import CreditModel  # torch only when the model needs it
+
+    hidden = int(np.shape(model.weights[0])[0])
+    net = CreditModel("mlp", n_features=model.preprocessor.n_features, hidden=hidden)
+    return net.set_weights(list(model.weights)).decision_function(x)
+
+
+def score_rows(
+    model: RunModel, x: np.ndarray, *, scale: ScorecardScale, grades: RiskGrades,
+    reasons: int = DEFAULT_REASONS,
+) -> ScoredRows:
+    """Probability of default, score, grade and top ``reasons`` per design row.
+
+    LR is vectorised numpy (no torch); an MLP has no reason codes (empty strings).
+    """
+    if model.kind == "lr":
+        card = model.scorecard(scale, grades)
+        log_odds = card.log_odds(x)
+        text = reason_codes(card, x, k=reasons).text if reasons > 0 else np.empty((len(x), 0))
+    else:
+        log_odds = _mlp_log_odds(model, x)
+        text = np.full((len(x), max(reasons, 0)), "", dtype=object)
+    score = scale.points_from_log_odds(log_odds)
+    return ScoredRows(1.0 / (1.0 + np.exp(-log_odds)), score, grades.assign(score), text)
+
+
+def write_scores(path: Path, ids: np.ndarray, scored: ScoredRows) -> None:
+    """CSV with id, probability, score, grade, reason_1..reason_k (write-then-rename)."""
+    frame = pd.DataFrame({"id": ids, "probability": np.round(scored.probability, 6),
+                          "score": np.round(scored.score, 2), "grade": scored.grade})
+    for j in range(scored.reasons.shape[1]):
+        frame[f"reason_{j + 1}"] = scored.reasons[:, j]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    frame.to_csv(tmp, index=False)
+    tmp.replace(path)
+
+
+@dataclass(frozen=True)
+class ScoringSummary:
+    """What a scoring job did: counts per grade, and checks against the development sample.
+
+    ``grades`` carries default rates, and ``auc``/``brier`` are set, only when the file had 0/1
+    labels (else NaN and None);
+    ``psi_vs_development`` compares the scored file's score distribution with the run's test
+    scores (None when the run folder has no score histograms).
+    """
+
+    rows: int
+    output: Path
+    grades: list[GradeSummary]
+    auc: float | None
+    brier: float | None
+    psi_vs_development: float | None
+    seconds: float
+
+
+def _psi_vs_development(model: RunModel, probability: np.ndarray) -> float | None:
+    hist = model.results.get("score_histograms")
+    if not hist:
+        return None
+    reference = np.asarray(hist["bad"], dtype=np.float64) + np.asarray(hist["good"], np.float64)
+    _, actual = score_histograms(np.zeros(probability.size), probability, bins=reference.size)
+    return psi_against_reference(reference, actual)
+
+
+def score_file(
+    model_dir: str | Path, data: str | Path, out: str | Path, *, scale: ScorecardScale,
+    grades: RiskGrades, reasons: int = DEFAULT_REASONS, id_col: str = "",
+) -> ScoringSummary:
+    """Score every row of ``data`` with the run folder's model and write ``out`` (CSV).
+
+    Raises
+    ------
+    RunFolderError, SchemaError, DataError
+        Bad run folder, a model column missing from ``data``, or unreadable values.
+    """
+    started = time.perf_counter()
+    model = load_run_model(model_dir)
+    batch = read_scoring_file(data, model.preprocessor, target=model.target,
+                              id_col=id_col or model.id_col, model_dir=str(model_dir))
+    x = model.preprocessor.transform(batch.table)
+    scored = score_rows(model, x, scale=scale, grades=grades, reasons=reasons)
+    write_scores(Path(out), batch.ids, scored)
+    table = grade_table(grades, scored.score, batch.labels)
+    labels = batch.labels
+    auc = roc_auc(labels, scored.probability) if labels is not None else None
+    brier = brier_score(labels, scored.probability) if labels is not None else None
+    return ScoringSummary(batch.n_rows, Path(out), table, auc, brier,
+                          _psi_vs_development(model, scored.probability),
+                          time.perf_counter() - started)

@@ -1,0 +1,154 @@
+"""A bank's side of the horizontal protocol, as plain functions over its own data.
+
+Each function receives the combined sealed vectors the coordinator forwarded, opens what the
+bank needs with the run's summation scheme (plain or Paillier, ``federation.steps.secure_sum``), does
+its local work, and returns a sealed vector (and public metrics). The ClientApp only moves
+records; no function here returns a row or a label. torch is imported only by the steps that
+need a model, so a node answers the preprocessing steps without loading it.
+
+Weighted FedAvg: bank k seals ``[(n_k/N) * w_k, n_k/N]``; the opened sum divided by its last
+element is the weighted mean of the banks that took part, even when some dropped out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+
+from federation.ml.aggregation import flatten, unflatten
+from federation.data.bank_data import BankData
+from federation.run.config import RunConfig
+from federation.run.key_store import load_bank_private_key, load_signing_key
+from federation.ml.metrics import HIST_BINS, auc_ks_from_histograms
+from federation.ml.preprocess import FeatureLayout, Preprocessor, combine_stats, local_stats_vector
+from federation.steps.secure_sum import (
+    KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, PaillierBankSum, PlainSum, Sealed,
+)
+from federation.wire.records import SignatureClaim
+from protocols.errors import FedCreditError, ProtocolError
+from protocols.paillier.keys import key_fingerprint
+from protocols.identity.signing import sign_update, statement_for
+
+BankSum = PlainSum | PaillierBankSum
+_PREP_CACHE: dict[tuple[str, str], tuple[Preprocessor, float]] = {}
+
+
+def bank_summer(cfg: RunConfig, bank: int) -> BankSum:
+    """The bank's summation scheme; under Paillier it opens the bank's copy of the key."""
+    if cfg.aggregation == "plain":
+        return PlainSum()
+    private_key = load_bank_private_key(cfg.keys_dir, bank)
+    return PaillierBankSum(private_key, max_parties=cfg.banks)
+
+
+class SimulatedDropout(FedCreditError):
+    """Fault injection: this bank vanishes in this round (simulations and tests only)."""
+
+
+def check_not_dropped(cfg: RunConfig, bank: int, round_number: int) -> None:
+    """Raise :class:`SimulatedDropout` when the drop schedule removes ``bank`` this round."""
+    if bank in cfg.dropped_banks(round_number):
+        raise SimulatedDropout(f"bank {bank} dropped out in round {round_number} "
+                               "(drop-schedule fault injection).")
+
+
+def aggregation_fingerprint(cfg: RunConfig, bank: int) -> str:
+    """The key fingerprint bound into signatures ("plain" without encryption)."""
+    summer = bank_summer(cfg, bank)
+    return key_fingerprint(summer.public_key) if isinstance(summer, PaillierBankSum) else "plain"
+
+
+def sign_sealed(cfg: RunConfig, bank: int, sealed: Sealed, *, run_id: str, step: str,
+                round_index: int) -> SignatureClaim | None:
+    """Sign a sealed vector for (run, step, round); None when the run has no signing keys."""
+    key = load_signing_key(cfg.keys_dir, bank)
+    if key is None:
+        return None
+    statement = statement_for(run_id=run_id, step=step, round=round_index, bank=bank,
+                              key_fingerprint=aggregation_fingerprint(cfg, bank),
+                              payload=sealed.payload)
+    return SignatureClaim(run_id, step, round_index, sign_update(key, statement))
+
+
+def seal_stats(cfg: RunConfig, data: BankData, layout: FeatureLayout, *, run_id: str) -> Sealed:
+    """Preprocessing step 2: the bank's stats vector, sealed."""
+    vector = local_stats_vector(data.train, layout)
+    return bank_summer(cfg, data.bank).seal(vector, kind=KIND_STATS, run_id=run_id, round=0)
+
+
+def open_preprocessing(
+    cfg: RunConfig, bank: int, layout: FeatureLayout, stats_sum: Sealed, *, run_id: str
+) -> tuple[Preprocessor, float]:
+    """Shared preprocessing and total training rows from the combined stats (cached)."""
+    key = (run_id, hashlib.sha256(stats_sum.payload).hexdigest())
+    if key not in _PREP_CACHE:
+        total = bank_summer(cfg, bank).open(stats_sum, kind=KIND_STATS, run_id=run_id, round=0)
+        _PREP_CACHE[key] = (combine_stats(layout, total), float(total[0]))
+    return _PREP_CACHE[key]
+
+
+def open_weights(
+    cfg: RunConfig, bank: int, prep: Preprocessor, weights_sum: Sealed | None, *, run_id: str,
+    round_index: int,
+) -> list[np.ndarray]:
+    """Global weights: the initial model (seeded) or the opened weighted mean of last round."""
+    from federation.ml.training import make_model  # torch only where a model is needed
+
+    like = make_model(cfg, prep.n_features).get_weights()
+    if weights_sum is None:
+        return like
+    opened = bank_summer(cfg, bank).open(weights_sum, kind=KIND_WEIGHTS, run_id=run_id,
+                                         round=round_index)
+    mass = opened[-1]
+    if not mass > 0:
+        raise ProtocolError("the combined update carries no weight mass; no bank contributed.")
+    return unflatten(opened[:-1] / mass, like)
+
+
+def histogram_metrics(
+    cfg: RunConfig, bank: int, hist_sum: Sealed | None, *, run_id: str, round_index: int
+) -> dict[str, Any]:
+    """Global AUC/KS from the combined score histograms (empty when there are none yet)."""
+    if hist_sum is None:
+        return {}
+    auc, ks = auc_ks_from_histograms(*open_histograms(cfg, bank, hist_sum, run_id=run_id,
+                                                      round_index=round_index))
+    return {"auc": auc, "ks": ks, "eval-round": round_index}
+
+
+def open_histograms(
+    cfg: RunConfig, bank: int, hist_sum: Sealed, *, run_id: str, round_index: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The summed (bad, good) test-score histograms of all banks."""
+    opened = bank_summer(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
+                                         round=round_index)
+    return opened[:HIST_BINS].astype(np.int64), opened[HIST_BINS:].astype(np.int64)
+
+
+def local_update(
+    cfg: RunConfig, data: BankData, prep: Preprocessor, total_rows: float,
+    weights: list[np.ndarray], *, run_id: str, round_index: int,
+) -> Sealed:
+    """Train locally from the global weights; seal ``[(n_k/N) w_k, n_k/N]``."""
+    from federation.ml.training import train_round
+
+    new, n_rows = train_round(cfg, prep, data.train, weights, round_index=round_index,
+                              bank=data.bank)
+    share = n_rows / total_rows
+    vector = np.append(flatten(new) * share, share)
+    return bank_summer(cfg, data.bank).seal(vector, kind=KIND_WEIGHTS, run_id=run_id,
+                                            round=round_index + 1)
+
+
+def sealed_histograms(
+    cfg: RunConfig, data: BankData, prep: Preprocessor, weights: list[np.ndarray], *,
+    run_id: str, round_index: int,
+) -> Sealed:
+    """Score the bank's test rows with the global model; seal per-class histograms."""
+    from federation.ml.training import evaluate_histograms
+
+    bad, good = evaluate_histograms(cfg, prep, data.test, weights)
+    return bank_summer(cfg, data.bank).seal(np.concatenate([bad, good]), kind=KIND_COUNTS,
+                                            run_id=run_id, round=round_index + 1)

@@ -1,0 +1,168 @@
+"""Secure summation of bank vectors: one interface, plain or Paillier.
+
+Every aggregate in a horizontal run (preprocessing statistics, weighted model updates, score
+histograms) travels the same way: each bank *seals* its vector, the coordinator *combines* the
+sealed vectors without opening them, the banks *open* the combined result.
+
+- ``plain``: seal = the float64 bytes; the coordinator could read each bank's vector.
+- ``paillier``: seal = packed Paillier ciphertexts under the banks' shared key; the
+  coordinator holds only the public key and sees only ciphertexts. Security assumption:
+  honest-but-curious coordinator that does not collude with a bank (see docs/security.md).
+
+Kinds fix the encoding: ``stats`` (wide exact fixed point), ``weights`` (values clipped to
+[-WEIGHT_CLIP, WEIGHT_CLIP], WEIGHT_BITS bits), ``counts`` (exact integers, COUNT_BITS bits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from phe.paillier import PaillierPrivateKey, PaillierPublicKey
+
+from protocols.errors import MalformedMessageError, ProtocolError
+from protocols.aggregation.packing import PackingCodec
+from protocols.aggregation.secure_aggregation import decrypt_sum, encrypt_update, encrypted_sum
+from protocols.aggregation.serde import encrypted_vector_from_bytes, encrypted_vector_to_bytes
+from protocols.aggregation.wide_sum import (
+    WideEncryptedVector, decrypt_wide, encrypt_wide, sum_wide, validate_wide, wide_from_bytes,
+    wide_to_bytes,
+)
+
+SCHEMA_VERSION = 1
+KIND_STATS, KIND_WEIGHTS, KIND_COUNTS = "stats", "weights", "counts"
+KINDS = (KIND_STATS, KIND_WEIGHTS, KIND_COUNTS)
+WEIGHT_CLIP = 16.0
+WEIGHT_BITS = 24
+COUNT_BITS = 20
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """A sealed vector as it crosses the wire (payload opaque to the coordinator)."""
+
+    kind: str
+    scheme: str
+    length: int
+    parties: int
+    payload: bytes
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS or self.schema_version != SCHEMA_VERSION:
+            raise MalformedMessageError(f"sealed vector of unknown kind {self.kind!r:.40} or "
+                                        f"version {self.schema_version!r:.40}.")
+        if not isinstance(self.scheme, str) or not isinstance(self.payload, bytes):
+            raise MalformedMessageError("a sealed vector needs a str scheme and bytes payload.")
+        for name, least in (("length", 0), ("parties", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise MalformedMessageError(f"sealed vector {name} must be an int >= {least}, "
+                                            f"got {value!r:.40}.")
+
+
+def _plain_values(sealed: Sealed) -> np.ndarray:
+    """The float64 values of a plain sealed vector (``length`` of them, nothing else)."""
+    if len(sealed.payload) != 8 * sealed.length:
+        raise MalformedMessageError(f"plain sealed vector holds {len(sealed.payload)} bytes, "
+                                    f"not the {8 * sealed.length} of {sealed.length} float64s.")
+    return np.frombuffer(sealed.payload, dtype=np.float64)
+
+
+def _check(sealed: Sealed, kind: str, scheme: str, length: int | None) -> None:
+    if sealed.kind != kind or sealed.scheme != scheme:
+        raise ProtocolError(f"expected a sealed '{kind}' vector under '{scheme}', got "
+                            f"'{sealed.kind}' under '{sealed.scheme}'.")
+    if length is not None and sealed.length != length:
+        raise ProtocolError(f"sealed '{kind}' vector has {sealed.length} values, expected {length}.")
+
+
+class PlainSum:
+    """Plaintext summation (no protection from the coordinator); both roles."""
+
+    scheme = "plain"
+
+    def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
+        arr = np.asarray(values, dtype=np.float64).ravel()
+        return Sealed(kind, self.scheme, arr.size, 1, arr.tobytes())
+
+    def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,
+                round: int) -> Sealed:
+        for s in sealed:
+            _check(s, kind, self.scheme, length if length is not None else sealed[0].length)
+        total = np.sum([_plain_values(s) for s in sealed], axis=0)
+        return Sealed(kind, self.scheme, total.size, sum(s.parties for s in sealed), total.tobytes())
+
+    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
+        _check(sealed, kind, self.scheme, None)
+        return _plain_values(sealed).copy()
+
+
+class PaillierCoordinatorSum:
+    """Coordinator role under Paillier: holds the public key only, combines ciphertexts."""
+
+    def __init__(self, public_key: PaillierPublicKey, max_parties: int) -> None:
+        self.public_key = public_key
+        self.max_parties = max_parties
+        self.scheme = f"paillier-{int(public_key.n).bit_length()}"
+
+    def codec(self, kind: str) -> PackingCodec:
+        """The agreed codec of a kind (public configuration)."""
+        bits = int(self.public_key.n).bit_length()
+        if kind == KIND_COUNTS:
+            return PackingCodec.for_integers(COUNT_BITS, self.max_parties, bits)
+        return PackingCodec(-WEIGHT_CLIP, WEIGHT_CLIP, WEIGHT_BITS, self.max_parties, bits)
+
+    def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,
+                round: int) -> Sealed:
+        """Validate each bank's ciphertexts (key, run, round, length, Z*_{n^2}) and sum them."""
+        expected = length if length is not None else sealed[0].length
+        for s in sealed:
+            _check(s, kind, self.scheme, expected)
+        if kind == KIND_STATS:
+            wides = [self._wide(s, expected, run_id, round) for s in sealed]
+            total = sum_wide(wides, public_key=self.public_key)
+            return Sealed(kind, self.scheme, expected, total.n_parties, wide_to_bytes(total))
+        codec = self.codec(kind)
+        vectors = [encrypted_vector_from_bytes(s.payload, public_key=self.public_key,
+                                               expected_length=expected, run_id=run_id,
+                                               round=round, codec=codec) for s in sealed]
+        total = encrypted_sum(vectors, public_key=self.public_key, codec=codec)
+        return Sealed(kind, self.scheme, expected, total.n_parties, encrypted_vector_to_bytes(total))
+
+    def _wide(self, sealed: Sealed, length: int, run_id: str, round: int) -> WideEncryptedVector:
+        return validate_wide(wide_from_bytes(sealed.payload), public_key=self.public_key,
+                             expected_length=length, run_id=run_id, round=round)
+
+
+class PaillierBankSum(PaillierCoordinatorSum):
+    """Bank role under Paillier: also holds the shared private key, seals and opens."""
+
+    def __init__(self, private_key: PaillierPrivateKey, max_parties: int) -> None:
+        super().__init__(private_key.public_key, max_parties)
+        self.private_key = private_key
+
+    def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
+        arr = np.asarray(values).ravel()
+        if kind == KIND_STATS:
+            vec = encrypt_wide(arr, public_key=self.public_key, run_id=run_id, round=round)
+            return Sealed(kind, self.scheme, arr.size, 1, wide_to_bytes(vec))
+        if kind == KIND_COUNTS:
+            arr = np.asarray(np.rint(arr), dtype=np.int64)
+        vec = encrypt_update(arr, public_key=self.public_key, codec=self.codec(kind),
+                             run_id=run_id, round=round)
+        return Sealed(kind, self.scheme, arr.size, 1, encrypted_vector_to_bytes(vec))
+
+    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
+        _check(sealed, kind, self.scheme, None)
+        if kind == KIND_STATS:
+            vec = self._wide(sealed, sealed.length, run_id, round)
+            return decrypt_wide(vec, private_key=self.private_key)
+        codec = self.codec(kind)
+        vec = encrypted_vector_from_bytes(sealed.payload, public_key=self.public_key,
+                                          expected_length=sealed.length, run_id=run_id,
+                                          round=round, codec=codec)
+        out = decrypt_sum(vec, private_key=self.private_key, codec=codec,
+                          n_parties=sealed.parties, processes=1)
+        return np.asarray(out, dtype=np.float64)

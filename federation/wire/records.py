@@ -1,0 +1,310 @@
+"""The one place where fedcredit payloads become Flower records and back.
+
+Message types and record keys are constants here; apps never repeat string literals.
+Requests carry the run config, the step (run id, round) and combined sealed vectors; replies
+carry a bank's sealed vector and a few public metrics. Only the final release (when the run
+config allows it) carries plaintext model weights.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
+
+from federation.run.config import RunConfig
+from federation.ml.preprocess import FeatureLayout, LocalSchema, Preprocessor
+from federation.steps.secure_sum import Sealed
+from protocols.errors import MalformedMessageError
+from protocols.identity.signing import InvalidSignatureError
+
+MSG_SCHEMA = "query.schema"
+MSG_STATS = "query.stats"
+MSG_TRAIN = "train"
+MSG_EVALUATE = "evaluate"
+MSG_FINALIZE = "query.finalize"
+
+KEY_RUN = "run"  # ConfigRecord: the run config
+KEY_STEP = "step"  # ConfigRecord: run id, round, layout
+KEY_METRICS = "metrics"  # MetricRecord: bank, num-examples, auc/ks of an opened histogram
+KEY_SCHEMA = "schema"  # ConfigRecord: a bank's column schema (reply)
+KEY_SEALED = "sealed"  # ConfigRecord: a bank's sealed vector (reply)
+KEY_STATS_SUM = "stats-sum"  # ConfigRecord: combined sealed stats
+KEY_WEIGHTS_SUM = "weights-sum"  # ConfigRecord: combined sealed weighted update
+KEY_HIST_SUM = "hist-sum"  # ConfigRecord: combined sealed score histograms
+KEY_WEIGHTS = "weights"  # ArrayRecord: released final weights
+KEY_RELEASE = "release"  # ConfigRecord: released preprocessor json
+KEY_RELEASED_HIST = "released-histograms"  # ArrayRecord: summed (bad, good) test histograms
+KEY_SIGNATURE = "signature"  # ConfigRecord: the bank's signature over its sealed vector
+
+
+@dataclass(frozen=True)
+class SignatureClaim:
+    """What a bank says it signed: run, step, round, and the Ed25519 signature."""
+
+    run_id: str
+    step: str
+    round: int
+    signature: bytes
+
+
+def request_content(
+    cfg: RunConfig, *, run_id: str, round_index: int = 0, layout: FeatureLayout | None = None,
+    sums: Mapping[str, Sealed] | None = None,
+) -> RecordDict:
+    """Coordinator -> bank: run config, step details and combined sealed vectors."""
+    step: dict[str, Any] = {"run-id": run_id, "round": round_index}
+    if layout is not None:
+        step["layout"] = layout.to_json()
+    content = RecordDict({KEY_RUN: ConfigRecord(cfg.to_user_config()), KEY_STEP: ConfigRecord(step)})
+    for key, sealed in (sums or {}).items():
+        content[key] = sealed_to_record(sealed)
+    return content
+
+
+def run_config_of(content: RecordDict) -> RunConfig:
+    """Run config carried by a request."""
+    return RunConfig.from_user_config(dict(_get(content, KEY_RUN)))
+
+
+def step_of(content: RecordDict) -> dict[str, Any]:
+    """Step details (run id, round, layout) of a request; MalformedMessageError if malformed."""
+    step = dict(_get(content, KEY_STEP))
+    for key, kind in (("run-id", str), ("round", int)):
+        if not _typed(step.get(key), kind):
+            raise MalformedMessageError(f"step record lacks a {kind.__name__} '{key}'.")
+    if step["round"] < 0 or not isinstance(step.get("layout", ""), str):
+        raise MalformedMessageError("step record has a negative round or a non-text layout.")
+    return step
+
+
+def layout_of(step: Mapping[str, Any]) -> FeatureLayout:
+    """The agreed feature layout carried by a stats request."""
+    if "layout" not in step:
+        raise MalformedMessageError("step record lacks the agreed feature layout.")
+    return FeatureLayout.from_json(str(step["layout"]))
+
+
+def reply_content(
+    *, bank: int, n_examples: int, sealed: Sealed | None = None,
+    signature: SignatureClaim | None = None, schema: LocalSchema | None = None,
+    metrics: Mapping[str, float] | None = None,
+    release: tuple[list[np.ndarray], Preprocessor] | None = None,
+    released_histograms: tuple[np.ndarray, np.ndarray] | None = None,
+) -> RecordDict:
+    """Bank -> coordinator: a sealed vector, public metrics, or the final model release."""
+    values: dict[str, Any] = {"bank": bank, "num-examples": n_examples, **(metrics or {})}
+    content = RecordDict({KEY_METRICS: MetricRecord(values)})
+    if sealed is not None:
+        content[KEY_SEALED] = sealed_to_record(sealed)
+    if signature is not None:
+        content[KEY_SIGNATURE] = ConfigRecord({
+            "run-id": signature.run_id, "step": signature.step, "round": signature.round,
+            "signature": signature.signature})
+    if schema is not None:
+        content[KEY_SCHEMA] = ConfigRecord({"schema": json.dumps(
+            {"numeric": list(schema.numeric),
+             "categorical": {k: list(v) for k, v in schema.categorical.items()}})})
+    if released_histograms is not None:
+        content[KEY_RELEASED_HIST] = ArrayRecord([np.asarray(h, dtype=np.int64)
+                                                  for h in released_histograms])
+    if release is not None:
+        weights, prep = release
+        content[KEY_WEIGHTS] = ArrayRecord([np.asarray(w, dtype=np.float64) for w in weights])
+        content[KEY_RELEASE] = ConfigRecord({"preprocessor": prep.to_json()})
+    return content
+
+
+def metrics_of(content: RecordDict) -> dict[str, float]:
+    """Public metrics of a reply: numbers, always with int ``bank`` and ``num-examples`` >= 0."""
+    metrics = {k: v for k, v in dict(_get(content, KEY_METRICS)).items()}
+    if not all(_typed(v, (int, float)) and _fits_float(v) for v in metrics.values()):
+        raise MalformedMessageError("metrics record holds a value that is not a float.")
+    for key in ("bank", "num-examples"):
+        if not _typed(metrics.get(key), int) or metrics[key] < 0:
+            raise MalformedMessageError(f"metrics record lacks an int '{key}' >= 0.")
+    return metrics
+
+
+def bank_of(content: RecordDict) -> int:
+    """Bank index of a reply."""
+    return int(metrics_of(content)["bank"])
+
+
+def schema_of(content: RecordDict) -> LocalSchema:
+    """A bank's column schema from its reply; MalformedMessageError if malformed."""
+    record = _get(content, KEY_SCHEMA)
+    try:
+        raw = json.loads(str(record["schema"]))
+        numeric, categorical = raw["numeric"], raw["categorical"]
+    except (KeyError, TypeError, ValueError, RecursionError) as exc:
+        raise MalformedMessageError(f"schema record is malformed: {exc}") from exc
+    if not _is_names(numeric) or not isinstance(categorical, dict) or not all(
+            _is_names(v) for v in categorical.values()):
+        raise MalformedMessageError("schema record must list column names and, per "
+                                    "categorical column, its category names.")
+    return LocalSchema(tuple(numeric), {k: tuple(v) for k, v in categorical.items()})
+
+
+def _is_names(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def released_histograms_of(content: RecordDict) -> tuple[np.ndarray, np.ndarray] | None:
+    """The summed test-score histograms a bank released at the end, if any."""
+    if KEY_RELEASED_HIST not in content:
+        return None
+    record = content[KEY_RELEASED_HIST]
+    try:
+        arrays = record.to_numpy_ndarrays() if isinstance(record, ArrayRecord) else []
+    except (TypeError, ValueError, EOFError, OSError) as exc:
+        raise MalformedMessageError(f"released histograms do not decode: {exc}") from exc
+    if len(arrays) != 2 or arrays[0].shape != arrays[1].shape or arrays[0].ndim != 1 or not all(
+            a.dtype.kind in "iu" and np.can_cast(a.dtype, np.int64) and (a >= 0).all()
+            for a in arrays):
+        raise MalformedMessageError("released histograms must be two count vectors of one length.")
+    return arrays[0].astype(np.int64), arrays[1].astype(np.int64)
+
+
+def release_of(content: RecordDict) -> tuple[list[np.ndarray], Preprocessor] | None:
+    """The released final model of a finalize reply, if the bank released it."""
+    if KEY_WEIGHTS not in content:
+        return None
+    record = _get(content, KEY_RELEASE)
+    if not isinstance(content[KEY_WEIGHTS], ArrayRecord) or "preprocessor" not in record:
+        raise MalformedMessageError("release lacks its weights array record or preprocessor.")
+    prep = Preprocessor.from_json(str(record["preprocessor"]))
+    try:
+        weights = content[KEY_WEIGHTS].to_numpy_ndarrays()
+    except (TypeError, ValueError, EOFError, OSError) as exc:
+        raise MalformedMessageError(f"released weights do not decode: {exc}") from exc
+    if not all(w.dtype.kind == "f" for w in weights):
+        raise MalformedMessageError("released weights must be float arrays.")
+    return weights, prep
+
+
+def signature_of(content: RecordDict) -> SignatureClaim:
+    """The signature claim of a reply; an unsigned reply raises InvalidSignatureError."""
+    if KEY_SIGNATURE not in content:
+        raise InvalidSignatureError("update is not signed; the bank must sign its updates "
+                                    "with the key registered in the key ceremony.")
+    rec = content[KEY_SIGNATURE]
+    fields = {"run-id": str, "step": str, "round": int, "signature": bytes}
+    if not all(key in rec and _typed(rec[key], kind) for key, kind in fields.items()):
+        raise MalformedMessageError("signature record is malformed: it needs str 'run-id' and "
+                                    "'step', int 'round' and bytes 'signature'.")
+    return SignatureClaim(rec["run-id"], rec["step"], rec["round"], rec["signature"])
+
+
+def sealed_to_record(sealed: Sealed) -> ConfigRecord:
+    """A sealed vector as a config record (payload bytes stay opaque)."""
+    return ConfigRecord({"kind": sealed.kind, "scheme": sealed.scheme, "length": sealed.length,
+                         "parties": sealed.parties, "payload": sealed.payload,
+                         "schema-version": sealed.schema_version})
+
+
+def sealed_from_record(record: ConfigRecord) -> Sealed:
+    """Inverse of :func:`sealed_to_record`; malformed records raise MalformedMessageError."""
+    try:
+        values = [record[key] for key in _SEALED_KEYS]
+    except (KeyError, TypeError) as exc:
+        raise MalformedMessageError(f"sealed vector record is malformed: {exc}") from exc
+    if not all(_typed(v, kind) for v, kind in zip(values, _SEALED_TYPES)):
+        raise MalformedMessageError("sealed vector record has a field of the wrong type.")
+    return Sealed(*values)
+
+
+_SEALED_KEYS = ("kind", "scheme", "length", "parties", "payload", "schema-version")
+_SEALED_TYPES = (str, str, int, int, bytes, int)
+
+
+def sealed_of(content: RecordDict, key: str = KEY_SEALED) -> Sealed | None:
+    """The sealed vector stored under ``key``, or None when absent."""
+    return sealed_from_record(content[key]) if key in content else None
+
+
+def reply(message: Message, content: RecordDict) -> Message:
+    """A reply to ``message`` carrying ``content``."""
+    return Message(content, reply_to=message)
+
+
+def _typed(value: Any, kind: type | tuple[type, ...]) -> bool:
+    """``isinstance`` that does not take a bool for a number."""
+    return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _fits_float(value: float) -> bool:
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
+
+
+def _get(content: RecordDict, key: str) -> Any:
+    if key not in content:
+        raise MalformedMessageError(f"message lacks the '{key}' record; sender and receiver "
+                                    "run different fedcredit versions?")
+    return content[key]
+
+
+class StepFields:
+    """Typed access to the fields of a vertical step record received from another node.
+
+    Every accessor checks the type (and range) of the field and raises
+    :class:`MalformedMessageError` naming it, so malformed input never reaches a protocol step
+    as a bare ``KeyError`` or ``bytes(<huge int>)``.
+    """
+
+    def __init__(self, record: Any) -> None:
+        if not isinstance(record, ConfigRecord):
+            raise MalformedMessageError("step record missing or of the wrong kind.")
+        self._values = dict(record)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
+    def _get(self, name: str, kinds: tuple[type, ...], what: str) -> Any:
+        value = self._values.get(name)
+        if value is None or isinstance(value, bool) or not isinstance(value, kinds):
+            raise MalformedMessageError(f"step field '{name}' is missing or not {what}.")
+        return value
+
+    def blob(self, name: str) -> bytes:
+        """A bytes field."""
+        return bytes(self._get(name, (bytes,), "bytes"))
+
+    def int(self, name: str, minimum: int = 0) -> int:
+        """An integer field, at least ``minimum``."""
+        value = self._get(name, (int,), "an integer")
+        if value < minimum:
+            raise MalformedMessageError(f"step field '{name}' is below {minimum}.")
+        return int(value)
+
+    def text(self, name: str) -> str:
+        """A string field."""
+        return str(self._get(name, (str,), "text"))
+
+    def number(self, name: str) -> float:
+        """A finite number field."""
+        value = float(self._get(name, (int, float), "a number"))
+        if not np.isfinite(value):
+            raise MalformedMessageError(f"step field '{name}' is not finite.")
+        return value
+
+    def counts(self, name: str) -> list[int]:
+        """A list of non-negative integers."""
+        values = self._get(name, (list,), "a list")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+            raise MalformedMessageError(f"step field '{name}' must hold non-negative integers.")
+        return [int(v) for v in values]
+
+    def texts(self, name: str) -> list[str]:
+        """A list of strings."""
+        values = self._get(name, (list,), "a list")
+        if not all(isinstance(v, str) for v in values):
+            raise MalformedMessageError(f"step field '{name}' must hold strings.")
+        return list(values)

@@ -1,0 +1,8 @@
+"""Encrypted aggregation of bank vectors: packing codec, encrypted vectors, serde, checks.
+
+``packing`` quantises and packs values into Paillier plaintexts (no keys), ``secure_aggregation``
+is the safe surface (encrypt, sum, decrypt), ``encrypted_vector``/``serde`` its wire message and
+bytes, ``validation`` the receiver's checks and ``wide_sum`` exact sums of wide reals. May import
+``protocols.paillier``, ``protocols.errors``, ``protocols.byte_reader`` and the libraries of
+:mod:`protocols`.
+"""

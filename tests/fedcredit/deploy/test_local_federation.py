@@ -1,0 +1,97 @@
+"""The local federation: one SuperLink and three bank SuperNodes as separate processes, TLS
+and node authentication, Paillier aggregation, run through ``flwr run`` to completion; the
+same AUC as the simulation of the same split; nothing left running afterwards."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from federation.run.config import RunConfig
+from federation.run.key_store import provision_simulation_keys
+from fedcredit.simulation.horizontal import run_federation
+
+from .conftest import assert_all_stopped, launch_to_results
+
+BANKS, ROUNDS = 3, 3
+AUC_TOLERANCE = 0.005
+HANG_GUARD_S = float(os.environ.get("FEDCREDIT_STARTUP_HANG_GUARD_S", "120"))
+"""Timing goals live in benchmarks (the 30 s startup target: benchmarks/RESULTS.md, measured
+with scripts/local_federation.py); here only a guard against a hung start."""
+"""Launch -> round 1 starts (a train request reaches a bank): the issue's target on 2 cores
+(measured 22-28 s on an otherwise idle 2-core machine; raise it on a shared, busy one)."""
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory, german: Path) -> tuple[dict, Path]:
+    out = tmp_path_factory.mktemp("local-federation") / "run"
+    return launch_to_results(out, "--banks", str(BANKS), "--rounds", str(ROUNDS), "--data",
+                             str(german), "--target", "bad", "--aggregation", "paillier"), out
+
+
+def test_runs_to_completion_over_tls_with_node_authentication(
+    deployed: tuple[dict, Path],
+) -> None:
+    results, _ = deployed
+    deployment = results["deployment"]
+    assert deployment["tls"] is True and deployment["node_auth"] is True
+    assert deployment["status"] == "finished:completed"
+    assert len(deployment["nodes"]) == BANKS
+    for key in ("dataset", "banks", "rounds", "aggregation", "federated", "history",
+                "wall_seconds", "startup_seconds"):
+        assert key in results
+    assert results["aggregation"] == "paillier" and results["banks"] == BANKS
+    assert [h["round"] for h in results["history"]] == list(range(1, ROUNDS + 1))
+
+
+def test_auc_matches_the_simulation_of_the_same_split(
+    deployed: tuple[dict, Path], tmp_path: Path, german: Path,
+) -> None:
+    results, _ = deployed
+    provision_simulation_keys(tmp_path / "keys", BANKS)
+    simulated = run_federation(RunConfig(
+        data_path=str(german), target="bad", banks=BANKS, rounds=ROUNDS,
+        aggregation="paillier", keys_dir=str(tmp_path / "keys"), out=str(tmp_path / "sim")))
+    gap = abs(results["federated"]["auc"] - simulated.history[-1].auc)
+    print(f"deployed AUC {results['federated']['auc']:.6f}, simulated "
+          f"{simulated.history[-1].auc:.6f}, gap {gap:.2e}")
+    assert gap < AUC_TOLERANCE
+    for deployed_round, sim_round in zip(results["history"], simulated.history):
+        assert abs(deployed_round["auc"] - sim_round.auc) < AUC_TOLERANCE
+
+
+def test_startup_times(deployed: tuple[dict, Path]) -> None:
+    results, _ = deployed
+    timings: dict[str, Any] = {k: results[k] for k in (
+        "federation_ready_seconds", "startup_seconds", "first_round_seconds", "wall_seconds")}
+    print(f"timings: {timings}")
+    assert 0 < results["federation_ready_seconds"] < results["startup_seconds"]
+    assert results["startup_seconds"] < results["first_round_seconds"] < results["wall_seconds"]
+    assert results["startup_seconds"] < HANG_GUARD_S
+
+
+def test_no_process_is_left_running(deployed: tuple[dict, Path]) -> None:
+    results, out = deployed
+    records = assert_all_stopped(out)
+    names = {r.name.split("/")[0] for r in records}
+    assert {"superlink", "flwr-run", "register", "bank-0", "bank-1", "bank-2"} <= names
+    assert any(r.name.endswith("/child") for r in records)  # SuperExec & app processes
+    assert {n["pid"] for n in results["deployment"]["nodes"]} <= {r.pid for r in records}
+
+
+def test_each_party_holds_only_its_own_files(deployed: tuple[dict, Path]) -> None:
+    _, out = deployed
+    coordinator_keys = out / "coordinator" / "keys"
+    assert sorted(p.name for p in coordinator_keys.iterdir() if p.is_dir()) == []
+    assert not (out / "coordinator" / "run" / "bank.csv").exists()
+    rows = 0
+    for k in range(BANKS):
+        bank = out / "nodes" / f"bank-{k}"
+        assert sorted(p.name for p in (bank / "keys").iterdir() if p.is_dir()) == [f"bank-{k}"]
+        assert stat.S_IMODE((bank / "node.toml").stat().st_mode) == 0o600
+        rows += len((bank / "bank.csv").read_text().splitlines()) - 1
+    assert rows == 1000

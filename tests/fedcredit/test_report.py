@@ -1,0 +1,214 @@
+"""The products commands on a real `fedcredit simulate` run folder: report, score, export-scorecard.
+
+One simulation (german_credit.csv, 3 banks, 3 rounds) per module. The report's numbers are
+checked against results.json, its figures counted, and the page rendered once in headless
+Chromium where one is installed.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from federation.data.table import load_credit_csv
+from federation.scorecard.linear import LinearScorecard
+from federation.scorecard.scale import RiskGrades, ScorecardScale, grade_table_from_histograms
+from federation.scorecard.scoring import RunFolderError
+from fedcredit.cli.products import register
+from fedcredit.report.html import build_report, value_at
+
+REPO = Path(__file__).resolve().parents[2]
+ALL_FIGURES = {"fig-roc", "fig-ks", "fig-score-grades", "fig-auc-rounds", "fig-banks"}
+
+
+def products_app() -> typer.Typer:
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+    @app.callback()
+    def _root() -> None:
+        """Test app with the products commands."""
+
+    register(app)
+    return app
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(products_app(), list(args), env={"COLUMNS": "160"})
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    out = tmp_path_factory.mktemp("sim") / "run"
+    exe = Path(sys.executable).with_name("fedcredit")
+    proc = subprocess.run(
+        [str(exe), "simulate", "--data", str(data_dir / "german_credit.csv"), "--target", "bad",
+         "--banks", "3", "--rounds", "3", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "160"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out
+
+
+@pytest.fixture(scope="module")
+def report_html(run_dir: Path) -> str:
+    result = invoke("report", str(run_dir))
+    assert result.exit_code == 0, result.output
+    return (run_dir / "report.html").read_text(encoding="utf-8")
+
+
+class _Page(HTMLParser):
+    """Collects tagged numbers, figures and anything that would load from outside."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.numbers: list[tuple[dict[str, str], str]] = []
+        self.figures: list[str] = []
+        self.images: list[dict[str, str]] = []
+        self.outside: list[str] = []
+        self._open: dict[str, str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "span" and ("data-key" in a or "data-derived" in a):
+            self._open, self._text = a, ""
+        if tag == "figure":
+            self.figures.append(a.get("id", ""))
+        if tag == "img":
+            self.images.append(a)
+        if tag in ("script", "link", "iframe") or re.match(r"https?:", a.get("src", "")):
+            self.outside.append(tag)
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "span" and self._open is not None:
+            self.numbers.append((self._open, self._text))
+            self._open = None
+
+
+def parse(html: str) -> _Page:
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+def test_report_numbers_come_from_results_json(run_dir: Path, report_html: str) -> None:
+    results = json.loads((run_dir / "results.json").read_text())
+    page = parse(report_html)
+    keyed = [(json.loads(a["data-key"]), a["data-format"], text)
+             for a, text in page.numbers if "data-key" in a]
+    assert len(keyed) > 60
+    for path, spec, text in keyed:
+        value = value_at(results, path)
+        assert value is not None, path
+        assert text == format(value, spec), (path, text)
+    paths = {tuple(p) for p, _, _ in keyed}
+    assert ("federated", "auc") in paths and ("centralized", "ks") in paths
+    assert ("local_only", "per_bank", 2, "federated_own_test_auc") in paths
+    assert ("history", 2, "auc") in paths and ("config", "aggregation") in paths
+    derived = {}
+    for a, text in page.numbers:
+        derived.setdefault(a.get("data-derived"), []).append(text)
+    assert derived["gini"][0] == f"{2 * results['federated']['auc'] - 1:.4f}"
+    hist = results["score_histograms"]
+    grades = grade_table_from_histograms(RiskGrades(), ScorecardScale(), hist["bad"], hist["good"])
+    assert derived["grade-count"] == [f"{g.count:,}" for g in grades]
+    assert sum(g.count for g in grades) == sum(hist["bad"]) + sum(hist["good"])
+    assert derived["grade-default-rate"] == [f"{g.default_rate:.1%}" for g in grades]
+
+
+def test_report_is_self_contained_with_every_figure(report_html: str) -> None:
+    page = parse(report_html)
+    assert set(page.figures) == ALL_FIGURES  # no IV chart: this run did not bin features
+    assert len(page.images) == len(ALL_FIGURES)
+    for img in page.images:
+        assert img["alt"] and img["src"].startswith("data:image/png;base64,")
+        assert base64.b64decode(img["src"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert page.outside == []
+    assert "plain</b>: Plain aggregation" in report_html
+
+
+def test_iv_chart_only_where_binning_ran(run_dir: Path) -> None:
+    results = json.loads((run_dir / "results.json").read_text())
+    with_iv = {**results, "iv": {"duration_in_month": 0.21, "purpose": 0.07, "age_in_years": 0.02}}
+    page = parse(build_report(with_iv))
+    assert "fig-iv" in page.figures
+    iv_numbers = [t for a, t in page.numbers if a.get("data-key", "").startswith('["iv"')]
+    assert iv_numbers == ["0.2100", "0.0700", "0.0200"]
+
+
+def test_report_of_a_deployment_run_without_baselines(run_dir: Path) -> None:
+    results = copy.deepcopy(json.loads((run_dir / "results.json").read_text()))
+    for key in ("centralized", "local_only", "score_histograms"):
+        results.pop(key)
+    results["aggregation"] = "paillier"
+    page = parse(build_report(results))
+    assert page.figures == ["fig-auc-rounds"]
+    assert "No baselines" in build_report(results) and "paillier" in build_report(results)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="chromium not installed: apt-get install chromium to run this test")
+def test_report_renders_in_headless_chromium(tmp_path: Path, report_html: str) -> None:
+    probe = ("<script>window.addEventListener('load',()=>{const i=[...document.querySelectorAll"
+             "('img.figure')];const d=document.createElement('div');d.id='render-check';"
+             "d.dataset.total=i.length;d.dataset.loaded=i.filter(x=>x.complete&&x.naturalWidth>0)"
+             ".length;document.body.appendChild(d);});</script>")
+    page = tmp_path / "report.html"
+    page.write_text(report_html.replace("</body>", probe + "</body>"), encoding="utf-8")
+    proc = subprocess.run(
+        [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    found = re.search(r'id="render-check" data-total="(\d+)" data-loaded="(\d+)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    assert found.groups() == (str(len(ALL_FIGURES)), str(len(ALL_FIGURES)))
+
+
+def test_score_and_export_on_the_simulate_output(tmp_path: Path, run_dir: Path,
+                                                 data_dir: Path) -> None:
+    scored = tmp_path / "scores.csv"
+    result = invoke("score", "--model", str(run_dir), "--data", str(data_dir / "german_credit.csv"),
+                    "--out", str(scored))
+    assert result.exit_code == 0, result.output
+    assert "1,000 rows scored" in result.output and "PSI vs the run's test scores" in result.output
+    rows = pd.read_csv(scored, keep_default_na=False)
+    assert len(rows) == 1000 and set(rows["grade"]) <= set("ABCDE")
+    result = invoke("export-scorecard", "--model", str(run_dir))
+    assert result.exit_code == 0, result.output
+    card = LinearScorecard.from_json((run_dir / "scorecard.json").read_text())
+    assert card.target == "bad" and card.scale == ScorecardScale()
+    assert card.feature_names == json.loads((run_dir / "results.json").read_text())["features"]
+    # the exported points reproduce the scores of `fedcredit score` (to their 2 decimals)
+    table = load_credit_csv(data_dir / "german_credit.csv", target="bad")
+    assert list(rows["id"].astype(str)) == list(table.ids)
+    np.testing.assert_allclose(card.points(card.preprocessor().transform(table)), rows["score"],
+                               atol=0.006)
+
+
+def test_commands_have_help_and_named_errors(tmp_path: Path) -> None:
+    for command in ("score", "report", "export-scorecard"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0 and "--base-odds" in result.output
+    result = invoke("report", str(tmp_path / "missing"))
+    assert isinstance(result.exception, RunFolderError)
+    assert "fedcredit simulate" in str(result.exception)
+    result = invoke("report", str(tmp_path), "--grades", "500,600")
+    assert "strictly decreasing" in str(result.exception)
