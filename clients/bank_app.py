@@ -15,20 +15,40 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
 from federation.data.bank_data import BankData, bank_data, bank_data_from_file
-from federation.steps.horizontal_bank import (
-    check_not_dropped, histogram_metrics, local_update, open_histograms, open_preprocessing,
-    open_weights,
-    seal_stats, sealed_histograms, sign_sealed,
-)
-from federation.run.config import RunConfig
+from federation.data.quality import assert_ready
 from federation.errors import ConfigError
 from federation.ml.preprocess import local_schema
-from federation.data.quality import assert_ready
-from federation.wire.records import (
-    KEY_HIST_SUM, KEY_STATS_SUM, KEY_WEIGHTS_SUM, MSG_EVALUATE, MSG_STATS, MSG_TRAIN,
-    layout_of, reply, reply_content, run_config_of, sealed_of, step_of,
+from federation.run.config import RunConfig
+from federation.steps.horizontal_bank import (
+    check_not_dropped,
+    histogram_metrics,
+    local_update,
+    open_histograms,
+    open_preprocessing,
+    open_weights,
+    seal_stats,
+    sealed_histograms,
+    sign_sealed,
 )
 from federation.steps.secure_sum import Sealed
+from federation.wire.message_types import MessageType, handles
+from federation.wire.records import (
+    KEY_HIST_SUM,
+    KEY_STATS_SUM,
+    KEY_WEIGHTS_SUM,
+    STEP_EVALUATE,
+    STEP_FINALIZE,
+    STEP_SCHEMA,
+    STEP_STATS,
+    STEP_TRAIN,
+    layout_of,
+    reply,
+    reply_content,
+    run_config_of,
+    sealed_of,
+    step_of,
+)
+from protocols.errors import MalformedMessageError
 
 app = ClientApp()
 
@@ -56,9 +76,14 @@ def node_settings(cfg: RunConfig, context: Context) -> RunConfig:
     """Node-local overrides of the run config: a deployed bank's own key folder and the
     column names of its own file (``keys-dir``, ``target``, ``id-col`` from its node.toml)."""
     node = context.node_config
-    names = {"keys-dir": "keys_dir", "target": "target", "id-col": "id_col"}
-    changes = {field: str(node[key]) for key, field in names.items() if node.get(key)}
-    return replace(cfg, **changes) if changes else cfg
+    if not any(node.get(key) for key in ("keys-dir", "target", "id-col")):
+        return cfg
+
+    def setting(key: str, current: str) -> str:
+        return str(node[key]) if node.get(key) else current
+
+    return replace(cfg, keys_dir=setting("keys-dir", cfg.keys_dir),
+                   target=setting("target", cfg.target), id_col=setting("id-col", cfg.id_col))
 
 
 class _Request:
@@ -67,25 +92,29 @@ class _Request:
     def __init__(self, msg: Message, context: Context) -> None:
         self.cfg = node_settings(run_config_of(msg.content), context)
         self.step = step_of(msg.content)
-        self.run_id = str(self.step["run-id"])
-        self.round = int(self.step["round"])
+        self.run_id = self.step.run_id
+        self.round = self.step.round
         self.data = own_data(self.cfg, context)
         self.content = msg.content
 
     def preprocessing(self) -> tuple[Any, float]:
-        return open_preprocessing(self.cfg, self.data.bank, layout_of(self.step),
-                                  sealed_of(self.content, KEY_STATS_SUM), run_id=self.run_id)
+        stats_sum = sealed_of(self.content, KEY_STATS_SUM)
+        if stats_sum is None:
+            raise MalformedMessageError(f"request lacks the combined sealed stats "
+                                        f"('{KEY_STATS_SUM}'); the preprocessing step comes first.")
+        return open_preprocessing(self.cfg, self.data.bank, layout_of(self.step), stats_sum,
+                                  run_id=self.run_id)
 
     def weights(self, prep: Any) -> list:
         return open_weights(self.cfg, self.data.bank, prep,
                             sealed_of(self.content, KEY_WEIGHTS_SUM), run_id=self.run_id,
                             round_index=self.round)
 
-    def signed_reply(self, msg: Message, sealed: Sealed, step: str, round_index: int,
+    def signed_reply(self, msg: Message, sealed: Sealed, step: MessageType, round_index: int,
                      n_examples: int, metrics: dict[str, Any] | None = None) -> Message:
-        """Reply with the sealed vector and the bank's signature over it."""
-        claim = sign_sealed(self.cfg, self.data.bank, sealed, run_id=self.run_id, step=step,
-                            round_index=round_index)
+        """Reply with the sealed vector and the bank's signature over it (for ``step``)."""
+        claim = sign_sealed(self.cfg, self.data.bank, sealed, run_id=self.run_id,
+                            step=step.message_type, round_index=round_index)
         return reply(msg, reply_content(bank=self.data.bank, n_examples=n_examples,
                                         sealed=sealed, signature=claim, metrics=metrics))
 
@@ -94,7 +123,7 @@ class _Request:
                                  run_id=self.run_id, round_index=self.round)
 
 
-@app.query("schema")
+@handles(app, STEP_SCHEMA)
 def schema(msg: Message, context: Context) -> Message:
     """Preprocessing step 1: column kinds and category names only."""
     cfg = node_settings(run_config_of(msg.content), context)
@@ -104,15 +133,15 @@ def schema(msg: Message, context: Context) -> Message:
                                     schema=local_schema(data.train)))
 
 
-@app.query("stats")
+@handles(app, STEP_STATS)
 def stats(msg: Message, context: Context) -> Message:
     """Preprocessing step 2: sealed counts, sums, sums of squares, category counts."""
     req = _Request(msg, context)
     sealed = seal_stats(req.cfg, req.data, layout_of(req.step), run_id=req.run_id)
-    return req.signed_reply(msg, sealed, MSG_STATS, 0, req.data.train.n_rows)
+    return req.signed_reply(msg, sealed, STEP_STATS, 0, req.data.train.n_rows)
 
 
-@app.train()
+@handles(app, STEP_TRAIN)
 def train(msg: Message, context: Context) -> Message:
     """Open the global model, train locally, seal the weighted update (+ last round's AUC/KS)."""
     req = _Request(msg, context)
@@ -120,11 +149,11 @@ def train(msg: Message, context: Context) -> Message:
     prep, total_rows = req.preprocessing()
     sealed = local_update(req.cfg, req.data, prep, total_rows, req.weights(prep),
                           run_id=req.run_id, round_index=req.round)
-    return req.signed_reply(msg, sealed, MSG_TRAIN, req.round + 1, req.data.train.n_rows,
+    return req.signed_reply(msg, sealed, STEP_TRAIN, req.round + 1, req.data.train.n_rows,
                             metrics=req.metrics())
 
 
-@app.evaluate()
+@handles(app, STEP_EVALUATE)
 def evaluate(msg: Message, context: Context) -> Message:
     """Score the bank's test rows with the new global model; seal the score histograms."""
     req = _Request(msg, context)
@@ -132,10 +161,10 @@ def evaluate(msg: Message, context: Context) -> Message:
     prep, _ = req.preprocessing()
     sealed = sealed_histograms(req.cfg, req.data, prep, req.weights(prep), run_id=req.run_id,
                                round_index=req.round - 1)
-    return req.signed_reply(msg, sealed, MSG_EVALUATE, req.round, req.data.test.n_rows)
+    return req.signed_reply(msg, sealed, STEP_EVALUATE, req.round, req.data.test.n_rows)
 
 
-@app.query("finalize")
+@handles(app, STEP_FINALIZE)
 def finalize(msg: Message, context: Context) -> Message:
     """Last round's AUC/KS and, when the run allows it, the final model release."""
     req = _Request(msg, context)

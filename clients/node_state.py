@@ -18,9 +18,18 @@ from federation.errors import ConfigError
 RECORD = "fedcredit-node"
 
 
+def _record(context: Context) -> ConfigRecord | None:
+    """This node's state record, None before the first :func:`put`."""
+    record = context.state.get(RECORD)
+    if record is not None and not isinstance(record, ConfigRecord):
+        raise ConfigError(f"this node's state '{RECORD}' is a {type(record).__name__}, not the "
+                          "ConfigRecord this module writes (restart the vertical run).")
+    return record
+
+
 def put(context: Context, **values: Any) -> None:
     """Store objects under names (overwriting)."""
-    record = context.state.get(RECORD) or ConfigRecord()
+    record = _record(context) or ConfigRecord()
     for name, value in values.items():
         record[name] = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
     context.state[RECORD] = record
@@ -28,8 +37,12 @@ def put(context: Context, **values: Any) -> None:
 
 def get(context: Context, name: str) -> Any:
     """An object stored earlier in this run; a missing one means steps came out of order."""
-    record = context.state.get(RECORD)
+    record = _record(context)
     if record is None or name not in record:
         raise ConfigError(f"this node has no '{name}' yet: the coordinator sent a step out of "
                           "order (restart the vertical run).")
-    return pickle.loads(record[name])
+    value = record[name]
+    if not isinstance(value, bytes):
+        raise ConfigError(f"this node's '{name}' is a {type(value).__name__}, not the pickled "
+                          "bytes this module writes (restart the vertical run).")
+    return pickle.loads(value)

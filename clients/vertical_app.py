@@ -1,46 +1,53 @@
 """Vertical-run handlers of the node ClientApp: the bank and the credit-center data node.
 
-Each handler unpacks a request, runs this party's protocol step (``protocols.psi.ecdh``,
-``protocols.vertical_lr.steps``, ``protocols.vertical_lr.scoring``, ``protocols.woe.secure_binning``) on
-its own data, keeps its secrets in the node state and replies with what the step sends:
-blinded or double-blinded points, ciphertexts, masked values, or public results (counts,
-AUC/KS, IV). A node's role comes from its node config (``role``) or, in simulation, from its
-partition id (0 = bank, 1 = center).
+Thin: each handler unpacks a request (``federation.wire.vertical``), loads what this party kept
+from earlier steps (its node state, in Flower's context), runs this party's step
+(``federation.steps.vertical_party``, ``vertical_bank``, ``vertical_center``) on its own data,
+stores what the step keeps and replies with what it sends: blinded points, ciphertexts, masked
+values, or public results (counts, AUC/KS, IV). Secrets (private key, PSI state, batch masks)
+stay in the node state. A node's role comes from its node config (``role``) or, in
+simulation, from its partition id (0 = bank, 1 = center).
 """
 
 from __future__ import annotations
-
-import json
-from typing import Any
 
 from flwr.app import Context, Message
 
 from clients import node_state
 from clients.bank_app import app
+from federation.data.vertical_data import AlignedParty
 from federation.errors import ConfigError
-from federation.wire.records import StepFields
-from federation.wire.vertical import ROLE_BANK, ROLE_CENTER, unpack_request, vertical_reply
-from federation.ml.metrics import ks_statistic, roc_auc, score_histograms
 from federation.run.vertical_config import VerticalConfig
-from federation.data.vertical_data import align, load_party, prepare
-from protocols.psi import ecdh as psi
-from protocols.paillier.keys import generate_paillier_keypair, public_key_from_bytes, public_key_to_bytes
-from protocols.vertical_lr.steps import (
-    VerticalLRConfig, bank_gradient_step, bank_open_center_gradient, bank_residual_step,
-    bank_update_step, center_gradient_step, center_open_bank_gradient, center_partial_step,
-    center_update_step, initial_state, make_bank_party, make_center_party,
+from federation.steps import vertical_bank, vertical_center, vertical_party
+from federation.wire.message_types import handles
+from federation.wire.records import StepFields
+from federation.wire.vertical import (
+    BIN_ENCRYPT_LABELS,
+    BIN_OPEN_COUNTS,
+    BIN_SUM_PER_BIN,
+    PSI_INITIATOR_FINISH,
+    PSI_INITIATOR_START,
+    PSI_RESPONDER_FINISH,
+    PSI_RESPONDER_REPLY,
+    ROLE_BANK,
+    ROLE_CENTER,
+    V_BIN,
+    V_ENCRYPT,
+    V_GRADIENT,
+    V_OPEN,
+    V_PREPARE,
+    V_PSI,
+    V_SCORE,
+    V_SETUP,
+    V_START,
+    V_UPDATE,
+    Field,
+    blob_fields,
+    iv_fields,
+    unpack_request,
+    vertical_reply,
 )
-from protocols.vertical_lr.messages import (
-    masked_values_to_bytes, parse_vertical_message, vertical_ciphertexts_to_bytes,
-)
-from protocols.vertical_lr.scoring import bank_score_step, center_score_step, sigmoid
-from protocols.woe.secure_binning import (
-    decrypt_bin_counts, encrypt_labels, encrypted_bin_counts_from_bytes,
-    encrypted_bin_counts_to_bytes, encrypted_labels_from_bytes, encrypted_labels_to_bytes,
-    sum_labels_per_bin,
-)
-from federation.ml.vertical_binning import bin_table, iv_from_counts, local_iv
-
+from protocols.vertical_lr.steps import BatchSecrets, VerticalLRState, VerticalParty
 
 
 def role_of(context: Context) -> str:
@@ -57,183 +64,170 @@ def role_of(context: Context) -> str:
     return role
 
 
+def _data_path(context: Context) -> str | None:
+    """A deployed node's own file (node config ``data-path``); None in simulation."""
+    path = context.node_config.get("data-path")
+    return str(path) if path else None
+
+
 def _unpack(msg: Message, context: Context) -> tuple[VerticalConfig, StepFields, str]:
     cfg, step = unpack_request(msg.content)
     return cfg, step, role_of(context)
 
 
-def _own_file(cfg: VerticalConfig, role: str, context: Context) -> Any:
-    path = context.node_config.get("data-path") or (
-        cfg.bank_data if role == ROLE_BANK else cfg.center_data)
-    return load_party(str(path), id_col=cfg.id_col,
-                      target=cfg.target if role == ROLE_BANK else None,
-                      positive_label=cfg.positive_label or None)
-
-
-@app.query("v_setup")
+@handles(app, V_SETUP)
 def setup(msg: Message, context: Context) -> Message:
     """Load and check this party's file, make its own Paillier key pair for the run."""
     cfg, _, role = _unpack(msg, context)
-    table = _own_file(cfg, role, context)
-    public_key, private_key = generate_paillier_keypair(cfg.key_bits)
-    node_state.put(context, private_key=private_key)
-    return vertical_reply(msg, role=role, rows=table.n_rows,
-                          public_key=public_key_to_bytes(public_key))
+    done = vertical_party.setup(cfg, role, _data_path(context))
+    node_state.put(context, private_key=done.private_key)
+    return vertical_reply(msg, {Field.ROLE: role, Field.ROWS: done.rows,
+                                Field.PUBLIC_KEY: done.public_key})
 
 
-@app.query("v_psi")
+@handles(app, V_PSI)
 def psi_step(msg: Message, context: Context) -> Message:
     """ECDH-PSI: bank = initiator (stages 1, 3), center = responder (stages 2, 4)."""
     cfg, step, role = _unpack(msg, context)
-    stage = step.int("stage")
-    ids = list(_own_file(cfg, role, context).ids)
-    if role == ROLE_BANK and stage == 1:
-        state, out = psi.initiator_start(ids, psi.new_psi_session(), workers=1)
-        node_state.put(context, psi_state=state)
-        return vertical_reply(msg, blob=psi.psi_message_to_bytes(out))
-    received = psi.psi_message_from_bytes(step.blob("blob"))
-    if role == ROLE_CENTER and stage == 2:
-        state, out = psi.responder_reply(ids, received, workers=1)
-        node_state.put(context, psi_state=state)
-        return vertical_reply(msg, blob=psi.psi_message_to_bytes(out))
-    if role == ROLE_BANK and stage == 3:
-        result, out = psi.initiator_finish(node_state.get(context, "psi_state"), received,
-                                           workers=1)
+    stage = step.int(Field.STAGE)
+    ids = vertical_party.own_ids(cfg, role, _data_path(context))
+    if role == ROLE_BANK and stage == PSI_INITIATOR_START:
+        initiator, blob = vertical_bank.psi_start(ids)
+        node_state.put(context, psi_state=initiator)
+        return vertical_reply(msg, blob_fields(blob))
+    received = step.blob(Field.BLOB)
+    if role == ROLE_CENTER and stage == PSI_RESPONDER_REPLY:
+        responder, blob = vertical_center.psi_reply(ids, received)
+        node_state.put(context, psi_state=responder)
+        return vertical_reply(msg, blob_fields(blob))
+    if role == ROLE_BANK and stage == PSI_INITIATOR_FINISH:
+        result, blob = vertical_bank.psi_finish(node_state.get(context, "psi_state"), received)
         node_state.put(context, positions=result.indices)
-        return vertical_reply(msg, blob=psi.psi_message_to_bytes(out), size=result.size)
-    if role == ROLE_CENTER and stage == 4:
-        result = psi.responder_finish(node_state.get(context, "psi_state"), received)
+        return vertical_reply(msg, {Field.BLOB: blob, Field.SIZE: result.size})
+    if role == ROLE_CENTER and stage == PSI_RESPONDER_FINISH:
+        result = vertical_center.psi_finish(node_state.get(context, "psi_state"), received)
         node_state.put(context, positions=result.indices)
-        return vertical_reply(msg, size=result.size)
+        return vertical_reply(msg, {Field.SIZE: result.size})
     raise ConfigError(f"PSI stage {stage} is not a step of the {role}.")
 
 
-@app.query("v_prepare")
+@handles(app, V_PREPARE)
 def prepare_step(msg: Message, context: Context) -> Message:
     """Align to the intersection (ID order), split train/test, standardise own columns."""
     cfg, step, role = _unpack(msg, context)
-    table = align(_own_file(cfg, role, context), node_state.get(context, "positions"))
-    party = prepare(table, role, run_salt=step.text("run-id"), test_fraction=cfg.test_fraction)
+    table = vertical_party.own_table(cfg, role, _data_path(context))
+    party = vertical_party.prepare_rows(table, node_state.get(context, "positions"), role,
+                                        run_id=step.text(Field.RUN_ID),
+                                        test_fraction=cfg.test_fraction)
     node_state.put(context, aligned=party)
-    return vertical_reply(msg, train_rows=len(party.x_train), test_rows=len(party.x_test),
-                          features=list(party.feature_names))
+    return vertical_reply(msg, {Field.TRAIN_ROWS: len(party.x_train),
+                                Field.TEST_ROWS: len(party.x_test),
+                                Field.FEATURES: list(party.feature_names)})
 
 
-@app.query("v_start")
+@handles(app, V_START)
 def start_step(msg: Message, context: Context) -> Message:
     """Agree the public LR config, take the peer's public key, start from zero weights."""
     cfg, step, role = _unpack(msg, context)
-    aligned = node_state.get(context, "aligned")
-    config = VerticalLRConfig(step.text("run-id"), step.int("rows"), step.int("bank-features"),
-                              step.int("center-features"), cfg.batch_size, cfg.learning_rate,
-                              cfg.l2, cfg.seed)
-    peer = public_key_from_bytes(step.blob("peer-public-key"))
-    key = node_state.get(context, "private_key")
-    if role == ROLE_BANK:
-        party = make_bank_party(aligned.x_train, aligned.y_train, config=config, private_key=key,
-                                peer_public_key=peer, short_exponent=cfg.short_exponent)
-    else:
-        party = make_center_party(aligned.x_train, config=config, private_key=key,
-                                  peer_public_key=peer, short_exponent=cfg.short_exponent)
-    node_state.put(context, party=party, lr_state=initial_state(party))
-    return vertical_reply(msg, batches=config.n_batches)
+    aligned: AlignedParty = node_state.get(context, "aligned")
+    party, state = vertical_party.start_training(
+        cfg, role, aligned, run_id=step.text(Field.RUN_ID), rows=step.int(Field.ROWS),
+        bank_features=step.int(Field.BANK_FEATURES),
+        center_features=step.int(Field.CENTER_FEATURES),
+        peer_public_key=step.blob(Field.PEER_PUBLIC_KEY),
+        private_key=node_state.get(context, "private_key"))
+    node_state.put(context, party=party, lr_state=state)
+    return vertical_reply(msg, {Field.BATCHES: party.config.n_batches})
 
 
-def _update(context: Context, role: str, opened: bytes) -> None:
-    party, state = node_state.get(context, "party"), node_state.get(context, "lr_state")
-    secrets = node_state.get(context, "secrets")
-    step = bank_update_step if role == ROLE_BANK else center_update_step
-    node_state.put(context, lr_state=step(party, state, secrets, parse_vertical_message(opened)))
+def _update(context: Context, role: str, opened: bytes) -> VerticalLRState:
+    """Unmask the own gradient the peer opened, update the weights and keep them."""
+    party: VerticalParty = node_state.get(context, "party")
+    state: VerticalLRState = node_state.get(context, "lr_state")
+    secrets: BatchSecrets = node_state.get(context, "secrets")
+    state = vertical_party.apply_update(role, party, state, secrets, opened)
+    node_state.put(context, lr_state=state)
+    return state
 
 
-@app.train("v_encrypt")
+@handles(app, V_ENCRYPT)
 def encrypt_step(msg: Message, context: Context) -> Message:
     """Finish the previous batch (update with the opened gradient), then phase 1 of this one."""
     _, step, role = _unpack(msg, context)
-    if "opened" in step:
-        _update(context, role, step.blob("opened"))
-    party, state = node_state.get(context, "party"), node_state.get(context, "lr_state")
-    first = bank_residual_step if role == ROLE_BANK else center_partial_step
-    out, secrets = first(party, state, epoch=step.int("epoch"), batch=step.int("batch"))
+    if Field.OPENED in step:
+        _update(context, role, step.blob(Field.OPENED))
+    party: VerticalParty = node_state.get(context, "party")
+    state: VerticalLRState = node_state.get(context, "lr_state")
+    blob, secrets = vertical_party.encrypt_batch(role, party, state, epoch=step.int(Field.EPOCH),
+                                                 batch=step.int(Field.BATCH))
     node_state.put(context, secrets=secrets)
-    return vertical_reply(msg, blob=vertical_ciphertexts_to_bytes(out))
+    return vertical_reply(msg, blob_fields(blob))
 
 
-@app.train("v_gradient")
+@handles(app, V_GRADIENT)
 def gradient_step(msg: Message, context: Context) -> Message:
     """Phase 2: masked encrypted gradient for the peer from the peer's ciphertexts."""
     _, step, role = _unpack(msg, context)
-    party, secrets = node_state.get(context, "party"), node_state.get(context, "secrets")
-    second = bank_gradient_step if role == ROLE_BANK else center_gradient_step
-    out, secrets = second(party, secrets, parse_vertical_message(step.blob("blob")))
+    party: VerticalParty = node_state.get(context, "party")
+    secrets: BatchSecrets = node_state.get(context, "secrets")
+    blob, secrets = vertical_party.masked_gradient(role, party, secrets, step.blob(Field.BLOB))
     node_state.put(context, secrets=secrets)
-    return vertical_reply(msg, blob=vertical_ciphertexts_to_bytes(out))
+    return vertical_reply(msg, blob_fields(blob))
 
 
-@app.train("v_open")
+@handles(app, V_OPEN)
 def open_step(msg: Message, context: Context) -> Message:
     """Phase 3: decrypt the peer's masked gradient with this party's key (still masked)."""
     _, step, role = _unpack(msg, context)
-    party = node_state.get(context, "party")
-    third = bank_open_center_gradient if role == ROLE_BANK else center_open_bank_gradient
-    out = third(party, parse_vertical_message(step.blob("blob")), epoch=step.int("epoch"),
-                batch=step.int("batch"))
-    return vertical_reply(msg, blob=masked_values_to_bytes(out))
+    party: VerticalParty = node_state.get(context, "party")
+    blob = vertical_party.open_peer_gradient(role, party, step.blob(Field.BLOB),
+                                             epoch=step.int(Field.EPOCH),
+                                             batch=step.int(Field.BATCH))
+    return vertical_reply(msg, blob_fields(blob))
 
 
-@app.train("v_update")
+@handles(app, V_UPDATE)
 def update_step(msg: Message, context: Context) -> Message:
     """Phase 4 of the last batch: unmask the own gradient and update the weights."""
     _, step, role = _unpack(msg, context)
-    _update(context, role, step.blob("opened"))
-    return vertical_reply(msg, updates=node_state.get(context, "lr_state").updates)
+    state = _update(context, role, step.blob(Field.OPENED))
+    return vertical_reply(msg, {Field.UPDATES: state.updates})
 
 
-@app.query("v_score")
+@handles(app, V_SCORE)
 def score_step(msg: Message, context: Context) -> Message:
     """Held-out scoring: the center encrypts its partial scores under the bank's key; the
     bank adds its own part and reports AUC/KS (and the score histograms) only."""
     _, step, role = _unpack(msg, context)
-    aligned, party = node_state.get(context, "aligned"), node_state.get(context, "party")
+    aligned: AlignedParty = node_state.get(context, "aligned")
+    party: VerticalParty = node_state.get(context, "party")
     weights = node_state.get(context, "lr_state").weights
-    run_id = party.config.run_id
     if role == ROLE_CENTER:
-        out = center_score_step(aligned.x_test, weights, bank_public_key=party.peer_public_key,
-                                run_id=run_id)
-        return vertical_reply(msg, blob=vertical_ciphertexts_to_bytes(out))
-    logits = bank_score_step(aligned.x_test, weights, parse_vertical_message(step.blob("blob")),
-                             private_key=party.private_key, run_id=run_id)
-    p = sigmoid(logits)
-    bad, good = score_histograms(aligned.y_test, p)
-    return vertical_reply(msg, auc=roc_auc(aligned.y_test, p), ks=ks_statistic(aligned.y_test, p),
-                          hist_bad=[int(v) for v in bad], hist_good=[int(v) for v in good])
+        return vertical_reply(msg, blob_fields(
+            vertical_center.encrypted_scores(aligned, party, weights)))
+    report = vertical_bank.held_out_scores(aligned, party, weights, step.blob(Field.BLOB))
+    return vertical_reply(msg, {Field.AUC: report.auc, Field.KS: report.ks,
+                                Field.HIST_BAD: report.hist_bad,
+                                Field.HIST_GOOD: report.hist_good})
 
 
-@app.query("v_bin")
+@handles(app, V_BIN)
 def binning_step(msg: Message, context: Context) -> Message:
     """Secure WOE/IV: bank encrypts labels (1), center sums them per own bin (2), bank
     decrypts per-bin counts and returns the IV table of both parties' columns (3)."""
     cfg, step, role = _unpack(msg, context)
-    stage = step.int("stage")
-    aligned, party = node_state.get(context, "aligned"), node_state.get(context, "party")
-    run_id, rows = party.config.run_id, party.config.n_rows
-    if role == ROLE_BANK and stage == 1:
-        labels = encrypt_labels(aligned.y_train, public_key=party.public_key, run_id=run_id,
-                                short_exponent=cfg.short_exponent)
-        return vertical_reply(msg, blob=encrypted_labels_to_bytes(labels))
-    if role == ROLE_CENTER and stage == 2:
-        labels = encrypted_labels_from_bytes(step.blob("blob"), public_key=party.peer_public_key,
-                                             run_id=run_id, n_rows=rows)
-        bins = bin_table(aligned.train_table, n_bins=cfg.bins, method=cfg.binning)
-        counts = sum_labels_per_bin(labels, bins, bank_public_key=party.peer_public_key,
-                                    run_id=run_id, short_exponent=cfg.short_exponent)
-        return vertical_reply(msg, blob=encrypted_bin_counts_to_bytes(counts))
-    if role == ROLE_BANK and stage == 3:
-        counts = encrypted_bin_counts_from_bytes(step.blob("blob"), public_key=party.public_key,
-                                                 run_id=run_id)
-        opened = decrypt_bin_counts(counts, private_key=party.private_key, run_id=run_id,
-                                    n_rows=rows)
-        iv = local_iv(aligned.train_table, aligned.y_train, n_bins=cfg.bins, method=cfg.binning)
-        iv.update({name: iv_from_counts(bad, good) for name, (bad, good) in opened.items()})
-        return vertical_reply(msg, iv_json=json.dumps(iv))
+    stage = step.int(Field.STAGE)
+    aligned: AlignedParty = node_state.get(context, "aligned")
+    party: VerticalParty = node_state.get(context, "party")
+    if role == ROLE_BANK and stage == BIN_ENCRYPT_LABELS:
+        return vertical_reply(msg, blob_fields(vertical_bank.encrypted_labels(
+            aligned, party, short_exponent=cfg.short_exponent)))
+    if role == ROLE_CENTER and stage == BIN_SUM_PER_BIN:
+        return vertical_reply(msg, blob_fields(vertical_center.label_sums_per_bin(
+            aligned, party, step.blob(Field.BLOB), n_bins=cfg.bins, method=cfg.binning,
+            short_exponent=cfg.short_exponent)))
+    if role == ROLE_BANK and stage == BIN_OPEN_COUNTS:
+        iv = vertical_bank.iv_table(aligned, party, step.blob(Field.BLOB), n_bins=cfg.bins,
+                                    method=cfg.binning)
+        return vertical_reply(msg, iv_fields(iv))
     raise ConfigError(f"binning stage {stage} is not a step of the {role}.")

@@ -22,3 +22,19 @@ class InvalidCreditCodeError(DataError):
 
 class ConfigError(FedCreditError):
     """A run or node setting is missing or has an invalid value."""
+
+
+class RunFolderError(DataError):
+    """A run folder is missing, incomplete or unreadable."""
+
+
+class ResultsFormatError(RunFolderError):
+    """A run's ``results.json`` does not hold what its schema says.
+
+    ``path`` is the file and ``field`` the dotted path of the offending value inside it
+    (``local_only.per_bank[2].auc``; empty for the document itself).
+    """
+
+    def __init__(self, message: str, *, path: str = "", field: str = "") -> None:
+        super().__init__(message)
+        self.path, self.field = path, field

@@ -39,12 +39,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from protocols.paillier.keys import generate_paillier_keypair
 from protocols.aggregation.packing import PackingCodec
-from protocols.paillier.fast import randomizer_table_for
 from protocols.aggregation.secure_aggregation import decrypt_sum, encrypt_update, encrypted_sum
 from protocols.aggregation.serde import encrypted_vector_to_bytes
 from protocols.aggregation.validation import validate_encrypted_vector
+from protocols.paillier.fast import randomizer_table_for
+from protocols.paillier.keys import generate_paillier_keypair
 
 RUN_ID = "bench"
 LO, HI, SIGMA = -1.0, 1.0, 0.1

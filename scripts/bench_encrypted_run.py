@@ -19,10 +19,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from federation.run.folder import RunFolder
+from federation.run.results import HorizontalResults
+
 DEFAULT_DATA = "../shared/data/uci_default_credit.csv"
 
 
-def run(mode: str, args: argparse.Namespace, out: Path) -> dict:
+def run(mode: str, args: argparse.Namespace, out: Path) -> HorizontalResults:
     exe = Path(sys.executable).with_name("fedcredit")
     cmd = [str(exe), "simulate", "--data", args.data, "--target", args.target,
            "--banks", str(args.banks), "--rounds", str(args.rounds), "--model", args.model,
@@ -30,7 +33,7 @@ def run(mode: str, args: argparse.Namespace, out: Path) -> dict:
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"})
     if proc.returncode != 0:
         sys.exit(f"{mode} run failed:\n{proc.stderr[-2000:]}")
-    return json.loads((out / mode / "results.json").read_text())
+    return HorizontalResults.read(RunFolder(out / mode).results)
 
 
 def main() -> None:
@@ -49,13 +52,13 @@ def main() -> None:
         enc = run("paillier", args, Path(tmp))
     row = {
         "data": args.data, "banks": args.banks, "rounds": args.rounds, "model": args.model,
-        "plain_auc": plain["federated"]["auc"], "paillier_auc": enc["federated"]["auc"],
-        "auc_diff": enc["federated"]["auc"] - plain["federated"]["auc"],
-        "plain_wall_s": plain["wall_seconds"], "paillier_wall_s": enc["wall_seconds"],
-        "wall_ratio": enc["wall_seconds"] / plain["wall_seconds"],
-        "plain_federated_s": plain["federated_seconds"],
-        "paillier_federated_s": enc["federated_seconds"],
-        "federated_ratio": enc["federated_seconds"] / plain["federated_seconds"],
+        "plain_auc": plain.federated.auc, "paillier_auc": enc.federated.auc,
+        "auc_diff": enc.federated.auc - plain.federated.auc,
+        "plain_wall_s": plain.wall_seconds, "paillier_wall_s": enc.wall_seconds,
+        "wall_ratio": enc.wall_seconds / plain.wall_seconds,
+        "plain_federated_s": plain.federated_seconds,
+        "paillier_federated_s": enc.federated_seconds,
+        "federated_ratio": enc.federated_seconds / plain.federated_seconds,
     }
     print("command:", shlex.join([sys.executable, *sys.argv]))
     for key, value in row.items():

@@ -26,6 +26,7 @@ import sys
 import time
 from pathlib import Path
 
+from protocols.psi.blinding import blind_points, default_workers, hash_ids_to_points
 from protocols.psi.ecdh import (
     initiator_finish,
     initiator_start,
@@ -35,7 +36,6 @@ from protocols.psi.ecdh import (
     responder_finish,
     responder_reply,
 )
-from protocols.psi.blinding import blind_points, default_workers, hash_ids_to_points
 
 FULL_N = 1_000_000
 TARGET_SECONDS = 60.0

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from federation.data.table import CreditTable, load_credit_csv
+from federation.run.folder import RunFolder
+from federation.run.results import HorizontalResults
 from federation.scorecard.scale import RiskGrades, ScorecardScale
 from federation.scorecard.scoring import RunModel, load_run_model, score_file, score_rows
 
@@ -88,10 +90,11 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / "run"
         if args.model is None:  # score_file reads a run folder: write the in-process model
+            folder = RunFolder(run_dir)
             run_dir.mkdir()
-            np.savez(run_dir / "model.npz", *model.weights)
-            (run_dir / "preprocessor.json").write_text(model.preprocessor.to_json())
-            (run_dir / "results.json").write_text(json.dumps({"model": "lr", "target": args.target}))
+            np.savez(folder.model, *model.weights)
+            folder.preprocessor.write_text(model.preprocessor.to_json())
+            HorizontalResults(model="lr", target=args.target).write(folder.results)
         data = Path(tmp) / "entities.csv"
         ids = np.arange(1, args.rows + 1)
         frame = big.numeric.join(big.categorical).assign(ID=ids)

@@ -40,18 +40,30 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from protocols.paillier.keys import generate_paillier_keypair
 from protocols.paillier.fast import randomizer_table_for
-from protocols.vertical_lr.steps import (VerticalLRConfig, bank_gradient_step, bank_open_center_gradient,
-                                   bank_residual_step, bank_update_step, center_gradient_step,
-                                   center_open_bank_gradient, center_partial_step,
-                                   center_update_step, initial_state, make_bank_party,
-                                   make_center_party)
+from protocols.paillier.keys import generate_paillier_keypair
 from protocols.vertical_lr.encoding import dequantize_features, quantize_features
 from protocols.vertical_lr.local import train_vertical_lr_local
-from protocols.vertical_lr.messages import (masked_values_to_bytes, parse_vertical_message,
-                                            vertical_ciphertexts_to_bytes)
+from protocols.vertical_lr.messages import (
+    masked_values_to_bytes,
+    parse_vertical_message,
+    vertical_ciphertexts_to_bytes,
+)
 from protocols.vertical_lr.scoring import bank_score_step, center_score_step
+from protocols.vertical_lr.steps import (
+    VerticalLRConfig,
+    bank_gradient_step,
+    bank_open_center_gradient,
+    bank_residual_step,
+    bank_update_step,
+    center_gradient_step,
+    center_open_bank_gradient,
+    center_partial_step,
+    center_update_step,
+    initial_state,
+    make_bank_party,
+    make_center_party,
+)
 
 DEFAULT_DATA = (Path(__file__).resolve().parents[1].parent / "shared" / "data"
                 / "uci_default_credit.csv")
@@ -252,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         par = run_parallel(data, keys, args)
         results["parallel"] = {"bank": par["bank"]["epochs"], "center": par["center"]["epochs"],
                                "wall_total": par["wall_total"]}
-        for idx, (rb, rc) in enumerate(zip(par["bank"]["epochs"], par["center"]["epochs"])):
+        for idx, (rb, rc) in enumerate(zip(par["bank"]["epochs"], par["center"]["epochs"], strict=True)):
             print(f"[two processes] epoch {idx}: wall {max(rb['wall'], rc['wall']):.2f} s "
                   f"(bank busy {rb['busy']:.2f} s, cpu {rb['cpu']:.2f}; center busy "
                   f"{rc['busy']:.2f} s, cpu {rc['cpu']:.2f})")
@@ -275,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
                    max_weight_diff_vs_plaintext=float(max(np.abs(weights[0] - ref_b).max(),
                                                           np.abs(weights[1] - ref_c).max())),
                    load_avg_end=os.getloadavg())
-    print("AUC after {} epochs: ".format(args.epochs)
+    print(f"AUC after {args.epochs} epochs: "
           + ", ".join(f"{k} {v:.4f}" for k, v in auc.items()))
     diff = results["max_weight_diff_vs_plaintext"]
     print(f"max |w_federated - w_plaintext_taylor| = {diff:.2e}; "

@@ -24,10 +24,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from protocols.errors import FedCreditError  # noqa: E402
+from fedcredit.deploy.launch_plan import LAUNCH_DEFAULTS, LOCAL_DATA, LOCAL_TARGET  # noqa: E402
 from fedcredit.deploy.local_federation import LaunchOptions, LocalFederation  # noqa: E402
 from fedcredit.deploy.processes import become_subreaper  # noqa: E402
 from fedcredit.deploy.vertical_federation import VerticalLocalFederation  # noqa: E402
+from federation.run.config import AGGREGATIONS  # noqa: E402
+from federation.run.folder import RunFolder  # noqa: E402
+from federation.run.results import VerticalResults  # noqa: E402
+from federation.run.vertical_config import VerticalConfig  # noqa: E402
+from protocols.errors import FedCreditError  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,14 +44,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--banks", type=int, default=None,
                    help="Number of bank nodes (horizontal; required there).")
     p.add_argument("--out", type=Path, required=True, help="New, empty run folder.")
-    p.add_argument("--data", default="../shared/data/german_credit.csv",
+    p.add_argument("--data", default=LOCAL_DATA,
                    help="Credit CSV split into the banks' own files.")
     p.add_argument("--target", default=None,
-                   help="Target column, 1 = bad (default: bad; vertical: default).")
+                   help=f"Target column, 1 = bad (default: {LOCAL_TARGET}; vertical: "
+                        f"{VerticalConfig().target}).")
     p.add_argument("--id-col", default="", help="Entity key column.")
-    p.add_argument("--rounds", type=int, default=3, help="Federated rounds.")
-    p.add_argument("--aggregation", default="paillier", choices=("paillier", "plain"))
-    p.add_argument("--seed", type=int, default=0, help="Seed of the split and the model.")
+    p.add_argument("--rounds", type=int, default=LAUNCH_DEFAULTS["rounds"], help="Federated rounds.")
+    p.add_argument("--aggregation", default=LAUNCH_DEFAULTS["aggregation"], choices=AGGREGATIONS)
+    p.add_argument("--seed", type=int, default=LAUNCH_DEFAULTS["seed"],
+                   help="Seed of the split and the model.")
     p.add_argument("--certs", type=Path, default=None,
                    help="Folder from `fedcredit certs` (default: issue fresh ones in OUT/certs).")
     p.add_argument("--insecure", action="store_true",
@@ -55,11 +62,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Vertical: the bank's file (with --center-data; default: a synthetic "
                         "pair is staged).")
     p.add_argument("--center-data", default="", help="Vertical: the credit center's file.")
-    p.add_argument("--rows", type=int, default=500,
+    p.add_argument("--rows", type=int, default=LAUNCH_DEFAULTS["rows"],
                    help="Vertical: rows per party of the synthetic pair.")
-    p.add_argument("--epochs", type=int, default=1, help="Vertical: training epochs.")
-    p.add_argument("--batch-size", type=int, default=128, help="Vertical: mini-batch size.")
-    p.add_argument("--timeout", type=float, default=900.0, help="Give up after this many s.")
+    p.add_argument("--epochs", type=int, default=LAUNCH_DEFAULTS["epochs"], help="Vertical: training epochs.")
+    p.add_argument("--batch-size", type=int, default=LAUNCH_DEFAULTS["batch_size"],
+                   help="Vertical: mini-batch size.")
+    p.add_argument("--timeout", type=float, default=LAUNCH_DEFAULTS["timeout"],
+                   help="Give up after this many s.")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="Further run-config setting, e.g. --set learning-rate=0.1.")
     return p.parse_args(argv)
@@ -91,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = LaunchOptions(
             banks=args.banks or 1, out=args.out, data_path=args.data,
-            target=args.target or ("default" if vertical else "bad"), id_col=args.id_col,
+            target=args.target or (VerticalConfig().target if vertical else LOCAL_TARGET),
+            id_col=args.id_col,
             rounds=args.rounds, aggregation=args.aggregation, seed=args.seed,
             insecure=args.insecure, certs=args.certs, timeout=args.timeout,
             extra=_extra(args.set), mode=args.mode, bank_data=args.bank_data,
@@ -106,17 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; every process started was stopped.", file=sys.stderr)
         return 130
-    fed = results["federated"]
-    if vertical:
-        print(f"vertical: intersection {results['psi']['intersection']}; federated AUC "
-              f"{fed['auc']:.4f} KS {fed['ks']:.4f}; centralized AUC "
-              f"{results['centralized']['auc']:.4f}; bank-only AUC "
-              f"{results['bank_only']['auc']:.4f}; wall {results['wall_seconds']:.1f} s; "
-              f"results: {Path(args.out) / 'results.json'}")
+    fed, path = results.federated, RunFolder(args.out).results
+    if isinstance(results, VerticalResults):
+        print(f"vertical: intersection {results.psi.intersection}; federated AUC "
+              f"{fed.auc:.4f} KS {fed.ks:.4f}; centralized AUC "
+              f"{results.centralized.auc:.4f}; bank-only AUC "
+              f"{results.bank_only.auc:.4f}; wall {results.wall_seconds:.1f} s; "
+              f"results: {path}")
         return 0
-    print(f"federated AUC {fed['auc']:.4f} KS {fed['ks']:.4f}; startup to first round "
-          f"{results['startup_seconds']:.1f} s; wall {results['wall_seconds']:.1f} s; "
-          f"results: {Path(args.out) / 'results.json'}")
+    print(f"federated AUC {fed.auc:.4f} KS {fed.ks:.4f}; startup to first round "
+          f"{results.startup_seconds:.1f} s; wall {results.wall_seconds:.1f} s; "
+          f"results: {path}")
     return 0
 
 

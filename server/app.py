@@ -4,18 +4,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from federation.run.config import RunConfig, run_mode
+from federation.run.folder import RunFolder
 from federation.run.vertical_config import VerticalConfig, vertical_config_from_run_config
-from server.audit import AUDIT_FILE
-from server.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from server.checkpoint import load_checkpoint, save_checkpoint
 from server.horizontal import FederatedResult, Observer, RoundRecord, run_horizontal
-from server.results import write_federated_only, write_results
+from server.results import write_federated_only
 from server.vertical import VerticalRun, result_payload
 
 
@@ -49,8 +50,9 @@ def make_server_app(
         if run_cfg.resume:
             _, state, _ = load_checkpoint(out)
         else:
-            for name in (CHECKPOINT_FILE, AUDIT_FILE):
-                (out / name).unlink(missing_ok=True)
+            folder = RunFolder(out)
+            for path in (folder.checkpoint, folder.audit):
+                path.unlink(missing_ok=True)
         result = run_horizontal(
             grid, run_cfg, state=state, on_round=on_round, observer=observer,
             on_checkpoint=lambda st, head: save_checkpoint(out, run_cfg, st, head))
@@ -70,9 +72,8 @@ def run_vertical_deployed(grid: Grid, cfg: VerticalConfig) -> Path:
     """
     started = time.perf_counter()
     result = VerticalRun(grid, cfg).run()
-    payload = result_payload(cfg, result)
-    payload["wall_seconds"] = time.perf_counter() - started
-    return write_results(Path(cfg.out), payload)
+    results = replace(result_payload(cfg, result), wall_seconds=time.perf_counter() - started)
+    return results.write(RunFolder(Path(cfg.out)).results)
 
 
 app = make_server_app()

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from federation.errors import ConfigError
+from federation.run.folder import RunFolder
 
-AUDIT_FILE = "audit.jsonl"
 GENESIS = "0" * 64
 SCHEMA_VERSION = 1
 
@@ -37,7 +37,7 @@ class AuditLog:
     """Appends hash-chained records to ``DIR/audit.jsonl`` (fsync'd after each record)."""
 
     def __init__(self, folder: str | Path) -> None:
-        self.path = Path(folder) / AUDIT_FILE
+        self.path = RunFolder(Path(folder)).audit
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.seq, self.head = 0, GENESIS
         if self.path.exists():
@@ -93,7 +93,7 @@ def verify_audit(folder: str | Path, *, must_contain: str | None = None,
     ``final_head``: the hash the chain must end with (the head written into results.json).
     Either catches records cut from the end of the log.
     """
-    path = Path(folder) / AUDIT_FILE
+    path = RunFolder(Path(folder)).audit
     if not path.exists():
         return AuditVerdict(False, 0, f"{path} not found.")
     prev, records = GENESIS, _read(path)

@@ -15,14 +15,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from federation.run.config import RunConfig
 from federation.errors import ConfigError
 from federation.ml.preprocess import FeatureLayout
+from federation.run.config import RunConfig
+from federation.run.folder import RunFolder, atomic_write_text
 from federation.steps.secure_sum import Sealed
 from server.horizontal import FederatedResult, RoundRecord
-from server.results import atomic_write_text
 
-CHECKPOINT_FILE = "checkpoint.json"
 SCHEMA_VERSION = 1
 
 
@@ -48,18 +47,19 @@ def save_checkpoint(folder: str | Path, cfg: RunConfig, state: FederatedResult,
         "layout": state.layout.to_json() if state.layout else None,
         "stats_sum": _sealed_doc(state.stats_sum), "weights_sum": _sealed_doc(state.weights_sum),
         "hist_sum": _sealed_doc(state.hist_sum), "rounds_done": state.rounds_done,
-        "round_seconds": state.round_seconds, "round_banks": state.round_banks, "history": [asdict(h) for h in state.history],
+        "round_seconds": state.round_seconds, "round_banks": state.round_banks,
+        "history": [asdict(h) for h in state.history],
         "train_rows": {str(k): v for k, v in state.train_rows.items()},
         "dropouts": state.dropouts, "audit_head": audit_head,
     }
-    path = Path(folder) / CHECKPOINT_FILE
+    path = RunFolder(Path(folder)).checkpoint
     atomic_write_text(path, json.dumps(doc))
     return path
 
 
 def load_checkpoint(folder: str | Path) -> tuple[RunConfig, FederatedResult, str]:
     """Read a checkpoint: (run config, coordinator state, audit head)."""
-    path = Path(folder) / CHECKPOINT_FILE
+    path = RunFolder(Path(folder)).checkpoint
     if not path.exists():
         raise ConfigError(f"{path} not found: nothing to resume in {folder} (a run writes it "
                           "after its first round).")

@@ -9,13 +9,15 @@ least ``required`` banks were admitted.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from flwr.app import Message
 from flwr.serverapp import Grid
 
+from federation.wire.message_types import MessageType
 from federation.wire.records import bank_of, sealed_of, signature_of
 from protocols.errors import ProtocolError
 from protocols.identity.signing import ReplayGuard, statement_for, verify_update
@@ -57,9 +59,13 @@ class Exchange:
         self.guard = ReplayGuard(run_id)
         self.run_id = run_id
 
-    def ask(self, message_type: str, contents: Callable[[], Any], *, required: int,
+    def ask(self, step: MessageType, contents: Callable[[], Any], *, required: int,
             sealed_round: int | None = None) -> StepOutcome:
-        """Send ``contents()`` to every bank; admit replies; fail below ``required``."""
+        """Send ``contents()`` to every bank as ``step``; admit replies; fail below ``required``.
+
+        Dropouts, rejections and signatures name the step by its ``message_type``.
+        """
+        message_type = step.message_type
         requests = self._requests(message_type, contents)
         self._observe("request", requests)
         replies = list(self.grid.send_and_receive(requests, timeout=self.timeout_s))

@@ -20,25 +20,45 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from flwr.serverapp import Grid
 
-from federation.run.config import RunConfig
-from federation.run.key_store import load_public_key, load_signing_registry
 from federation.ml.preprocess import FeatureLayout, Preprocessor, merge_schemas
-from federation.wire.records import (
-    KEY_HIST_SUM, KEY_STATS_SUM, KEY_WEIGHTS_SUM, MSG_EVALUATE, MSG_FINALIZE, MSG_SCHEMA,
-    MSG_STATS, MSG_TRAIN, bank_of, metrics_of, release_of, released_histograms_of, request_content,
-    schema_of, sealed_of,
-)
+from federation.run.config import RunConfig
+from federation.run.key_store import load_signing_registry
 from federation.steps.secure_sum import (
-    KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, PaillierCoordinatorSum, PlainSum, Sealed,
+    KIND_COUNTS,
+    KIND_STATS,
+    KIND_WEIGHTS,
+    Sealed,
+    coordinator_summation,
 )
-from protocols.paillier.keys import key_fingerprint
+from federation.wire.records import (
+    KEY_HIST_SUM,
+    KEY_STATS_SUM,
+    KEY_WEIGHTS_SUM,
+    METRIC_AUC,
+    METRIC_EXAMPLES,
+    METRIC_KS,
+    STEP_EVALUATE,
+    STEP_FINALIZE,
+    STEP_SCHEMA,
+    STEP_STATS,
+    STEP_TRAIN,
+    bank_of,
+    metrics_of,
+    release_of,
+    released_histograms_of,
+    request_content,
+    schema_of,
+    sealed_of,
+)
+from protocols.errors import MalformedMessageError
 from server.audit import AuditLog, sha256_hex
 from server.errors import FederationError, RunInterrupted
 from server.exchange import Exchange, Observer, StepOutcome
@@ -79,16 +99,6 @@ class FederatedResult:
     """Summed (bad, good) test-score histograms of the last round, released by the banks."""
 
 
-Combiner = PlainSum | PaillierCoordinatorSum
-
-
-def coordinator_combiner(cfg: RunConfig) -> Combiner:
-    """The coordinator's half of the summation scheme (public key only under Paillier)."""
-    if cfg.aggregation == "plain":
-        return PlainSum()
-    return PaillierCoordinatorSum(load_public_key(cfg.keys_dir), max_parties=cfg.banks)
-
-
 def config_hash(cfg: RunConfig) -> str:
     """SHA-256 of the canonical run config."""
     return sha256_hex(json.dumps(cfg.to_user_config(), sort_keys=True).encode("utf-8"))
@@ -110,11 +120,11 @@ def wait_for_banks(grid: Grid, banks: int, timeout_s: float = JOIN_TIMEOUT_S) ->
 def _agreed_metrics(outcome: StepOutcome) -> tuple[float, float] | None:
     """The AUC/KS every bank computed from the same combined histograms (must agree)."""
     values = [metrics_of(r.content) for r in outcome.replies]
-    values = [v for v in values if "auc" in v]
+    values = [v for v in values if METRIC_AUC in v]
     if not values:
         return None
-    aucs = [float(v["auc"]) for v in values]
-    kss = [float(v["ks"]) for v in values]
+    aucs = [float(v[METRIC_AUC]) for v in values]
+    kss = [float(v[METRIC_KS]) for v in values]
     if max(aucs) - min(aucs) > METRIC_TOLERANCE or max(kss) - min(kss) > METRIC_TOLERANCE:
         raise FederationError("banks opened different evaluation results from the same "
                               "combined histograms; a bank or the channel is faulty.")
@@ -140,11 +150,9 @@ class HorizontalRun:
                  audit_dir: str | Path | None = None, observer: Observer | None = None) -> None:
         self.cfg, self.on_round, self.on_checkpoint = cfg, on_round, on_checkpoint
         self.state = state or FederatedResult(run_id=secrets.token_hex(8))
-        self.combiner = coordinator_combiner(cfg)
-        fingerprint = (key_fingerprint(self.combiner.public_key)
-                       if isinstance(self.combiner, PaillierCoordinatorSum) else "plain")
+        self.combiner = coordinator_summation(cfg)
         self.ex = Exchange(grid, wait_for_banks(grid, cfg.banks), run_id=self.state.run_id,
-                           key_fingerprint=fingerprint,
+                           key_fingerprint=self.combiner.key_fingerprint,
                            registry=load_signing_registry(cfg.keys_dir) if cfg.keys_dir else None,
                            timeout_s=cfg.round_timeout, observer=observer)
         self.audit = AuditLog(audit_dir or cfg.out)
@@ -156,7 +164,13 @@ class HorizontalRun:
                                layout=self.state.layout, sums=present)
 
     def _combine(self, outcome: StepOutcome, kind: str, round_index: int) -> Sealed:
-        sealed = [sealed_of(r.content) for r in outcome.replies]
+        sealed = []
+        for r in outcome.replies:
+            one = sealed_of(r.content)
+            if one is None:  # the exchange admits sealed steps' replies only with their vector
+                raise MalformedMessageError(f"bank {bank_of(r.content)}'s reply lacks its "
+                                            "sealed vector.")
+            sealed.append(one)
         return self.combiner.combine(sealed, kind=kind, length=None, run_id=self.state.run_id,
                                      round=round_index)
 
@@ -167,13 +181,14 @@ class HorizontalRun:
     def preprocess(self) -> None:
         """Schema union, then combined sealed stats."""
         st, need = self.state, self.cfg.required_banks
-        schema = self.ex.ask(MSG_SCHEMA, lambda: self.request(0), required=need)
+        schema = self.ex.ask(STEP_SCHEMA, lambda: self.request(0), required=need)
         st.layout = merge_schemas([schema_of(r.content) for r in schema.replies])
-        stats = self.ex.ask(MSG_STATS, lambda: self.request(0), required=need, sealed_round=0)
-        st.train_rows = {bank_of(r.content): int(metrics_of(r.content)["num-examples"])
+        stats = self.ex.ask(STEP_STATS, lambda: self.request(0), required=need, sealed_round=0)
+        st.train_rows = {bank_of(r.content): int(metrics_of(r.content)[METRIC_EXAMPLES])
                          for r in stats.replies}
         st.stats_sum = self._combine(stats, KIND_STATS, 0)
-        self._note(schema, 0), self._note(stats, 0)
+        self._note(schema, 0)
+        self._note(stats, 0)
         self.audit.append("preprocess", run_id=st.run_id, config_hash=self.config_hash,
                           banks=sorted(st.train_rows), received=_received(stats),
                           stats_hash=sha256_hex(st.stats_sum.payload))
@@ -182,19 +197,20 @@ class HorizontalRun:
         """Train, combine, evaluate; record the previous round's metrics; audit; checkpoint."""
         st, need = self.state, self.cfg.required_banks
         started = time.perf_counter()
-        train = self.ex.ask(MSG_TRAIN, lambda: self.request(rnd, **{
+        train = self.ex.ask(STEP_TRAIN, lambda: self.request(rnd, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
             KEY_HIST_SUM: st.hist_sum}), required=need, sealed_round=rnd + 1)
         self._record(train)
         st.weights_sum = self._combine(train, KIND_WEIGHTS, rnd + 1)
-        evaluate = self.ex.ask(MSG_EVALUATE, lambda: self.request(rnd + 1, **{
+        evaluate = self.ex.ask(STEP_EVALUATE, lambda: self.request(rnd + 1, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum}),
             required=need, sealed_round=rnd + 1)
         st.hist_sum = self._combine(evaluate, KIND_COUNTS, rnd + 1)
         st.rounds_done = rnd + 1
         st.round_seconds.append(time.perf_counter() - started)
         st.round_banks.append(len(train.replies))
-        self._note(train, rnd + 1), self._note(evaluate, rnd + 1)
+        self._note(train, rnd + 1)
+        self._note(evaluate, rnd + 1)
         head = self.audit.append(
             "round", run_id=st.run_id, round=rnd + 1, config_hash=self.config_hash,
             banks=sorted(bank_of(r.content) for r in train.replies),
@@ -211,7 +227,7 @@ class HorizontalRun:
     def finalize(self) -> None:
         """Last round's metrics and the released model."""
         st = self.state
-        final = self.ex.ask(MSG_FINALIZE, lambda: self.request(st.rounds_done, **{
+        final = self.ex.ask(STEP_FINALIZE, lambda: self.request(st.rounds_done, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
             KEY_HIST_SUM: st.hist_sum}), required=self.cfg.required_banks)
         self._record(final)

@@ -16,15 +16,45 @@ import json
 import math
 import secrets
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
 
 from flwr.app import Message
 from flwr.serverapp import Grid
 
-from federation.wire.records import StepFields
-from federation.wire.vertical import KEY_VSTEP, ROLE_BANK, ROLE_CENTER, vertical_request
+from federation.run.results import Metrics, PsiSummary, VerticalResults
 from federation.run.vertical_config import VerticalConfig
+from federation.wire.message_types import MessageType
+from federation.wire.records import StepFields
+from federation.wire.vertical import (
+    BIN_ENCRYPT_LABELS,
+    BIN_OPEN_COUNTS,
+    BIN_SUM_PER_BIN,
+    PSI_INITIATOR_FINISH,
+    PSI_INITIATOR_START,
+    PSI_RESPONDER_FINISH,
+    PSI_RESPONDER_REPLY,
+    ROLE_BANK,
+    ROLE_CENTER,
+    V_BIN,
+    V_ENCRYPT,
+    V_GRADIENT,
+    V_OPEN,
+    V_PREPARE,
+    V_PSI,
+    V_SCORE,
+    V_SETUP,
+    V_START,
+    V_UPDATE,
+    Field,
+    StepValue,
+    batch_fields,
+    blob_fields,
+    relayed_bytes,
+    stage_fields,
+    unpack_reply,
+    vertical_request,
+)
 from server.errors import FederationError
 from server.exchange import Observer, remote_reason
 from server.horizontal import wait_for_banks
@@ -81,10 +111,11 @@ class VerticalRun:
         self.role_node: dict[str, int] = {}
         self.result = VerticalResult(run_id=secrets.token_hex(8))
 
-    def exchange(self, message_type: str,
-                 asks: dict[str, dict[str, Any]]) -> dict[str, StepFields]:
-        """Send one request per named role (in parallel) and return their reply fields."""
-        requests = [Message(vertical_request(self.cfg, **fields), dst_node_id=self.role_node[r],
+    def exchange(self, step: MessageType,
+                 asks: Mapping[str, Mapping[str, StepValue]]) -> dict[str, StepFields]:
+        """Send ``step`` to each named role (in parallel) with its fields; return the replies'."""
+        message_type = step.message_type
+        requests = [Message(vertical_request(self.cfg, fields), dst_node_id=self.role_node[r],
                             message_type=message_type) for r, fields in asks.items()]
         self._observe("request", requests)
         replies = list(self.grid.send_and_receive(requests, timeout=STEP_TIMEOUT_S))
@@ -98,11 +129,14 @@ class VerticalRun:
             if reply.has_error():
                 raise FederationError(f"the {role} failed step '{message_type}': "
                                       f"{remote_reason(reply.error.reason)}")
-            record = reply.content.get(KEY_VSTEP)
-            out[role] = StepFields(record)
-            self.result.bytes_relayed += sum(len(v) for v in dict(record).values()
-                                             if isinstance(v, bytes))
+            out[role] = unpack_reply(reply.content)
+            self.result.bytes_relayed += relayed_bytes(reply.content)
         return out
+
+    def _staged(self, step: MessageType, role: str, stage: int,
+                blob: bytes | None = None) -> StepFields:
+        """One stage of a relayed step (PSI, binning) at one party: its reply fields."""
+        return self.exchange(step, {role: stage_fields(stage, blob)})[role]
 
     def _observe(self, direction: str, messages: list[Message]) -> None:
         if self.observer is not None:
@@ -112,63 +146,60 @@ class VerticalRun:
     def setup(self) -> dict[str, bytes]:
         """Roles, row counts and the parties' public keys."""
         self.role_node = {f"node{i}": n for i, n in enumerate(self.nodes)}
-        replies = self.exchange("query.v_setup", {name: {} for name in self.role_node})
-        roles = {r.text("role"): self.role_node[name] for name, r in replies.items()}
+        replies = self.exchange(V_SETUP, {name: {} for name in self.role_node})
+        roles = {r.text(Field.ROLE): self.role_node[name] for name, r in replies.items()}
         if set(roles) != {ROLE_BANK, ROLE_CENTER}:
             raise FederationError(f"a vertical run needs one bank and one center node, got "
-                                  f"roles {sorted(r.text('role') for r in replies.values())}.")
+                                  f"roles {sorted(r.text(Field.ROLE) for r in replies.values())}.")
         self.role_node = roles
-        by_role = {r.text("role"): r for r in replies.values()}
-        self.result.bank_rows = by_role[ROLE_BANK].int("rows")
-        self.result.center_rows = by_role[ROLE_CENTER].int("rows")
-        return {role: r.blob("public_key") for role, r in by_role.items()}
+        by_role = {r.text(Field.ROLE): r for r in replies.values()}
+        self.result.bank_rows = by_role[ROLE_BANK].int(Field.ROWS)
+        self.result.center_rows = by_role[ROLE_CENTER].int(Field.ROWS)
+        return {role: r.blob(Field.PUBLIC_KEY) for role, r in by_role.items()}
 
     def psi(self) -> None:
         """Four relayed PSI stages; both parties learn the intersection, we its size."""
         started = time.perf_counter()
-        step = lambda role, stage, **kw: self.exchange(  # noqa: E731
-            "query.v_psi", {role: {"stage": stage, **kw}})[role]
-        first = step(ROLE_BANK, 1)
-        second = step(ROLE_CENTER, 2, blob=first.blob("blob"))
-        third = step(ROLE_BANK, 3, blob=second.blob("blob"))
-        fourth = step(ROLE_CENTER, 4, blob=third.blob("blob"))
-        if third.int("size") != fourth.int("size"):
+        first = self._staged(V_PSI, ROLE_BANK, PSI_INITIATOR_START)
+        second = self._staged(V_PSI, ROLE_CENTER, PSI_RESPONDER_REPLY, first.blob(Field.BLOB))
+        third = self._staged(V_PSI, ROLE_BANK, PSI_INITIATOR_FINISH, second.blob(Field.BLOB))
+        fourth = self._staged(V_PSI, ROLE_CENTER, PSI_RESPONDER_FINISH, third.blob(Field.BLOB))
+        if third.int(Field.SIZE) != fourth.int(Field.SIZE):
             raise FederationError("bank and center found intersections of different sizes.")
-        self.result.intersection = third.int("size")
+        self.result.intersection = third.int(Field.SIZE)
         self.result.psi_seconds = time.perf_counter() - started
 
     def prepare(self) -> None:
         """Both parties align, split and standardise; they must agree on the row counts."""
-        both = {ROLE_BANK: {"run-id": self.result.run_id},
-                ROLE_CENTER: {"run-id": self.result.run_id}}
-        replies = self.exchange("query.v_prepare", both)
+        run = {Field.RUN_ID: self.result.run_id}
+        replies = self.exchange(V_PREPARE, {ROLE_BANK: run, ROLE_CENTER: run})
         bank, center = replies[ROLE_BANK], replies[ROLE_CENTER]
-        if (bank.int("train_rows"), bank.int("test_rows")) != (
-                center.int("train_rows"), center.int("test_rows")):
+        if (bank.int(Field.TRAIN_ROWS), bank.int(Field.TEST_ROWS)) != (
+                center.int(Field.TRAIN_ROWS), center.int(Field.TEST_ROWS)):
             raise FederationError("bank and center split the intersection differently.")
-        self.result.train_rows, self.result.test_rows = bank.int("train_rows"), bank.int("test_rows")
-        self.result.bank_features = bank.texts("features")
-        self.result.center_features = center.texts("features")
+        self.result.train_rows = bank.int(Field.TRAIN_ROWS)
+        self.result.test_rows = bank.int(Field.TEST_ROWS)
+        self.result.bank_features = bank.texts(Field.FEATURES)
+        self.result.center_features = center.texts(Field.FEATURES)
 
     def start(self, public_keys: dict[str, bytes]) -> int:
         """Agree the public LR config and hand each party its peer's public key."""
         res = self.result
-        common = {"run-id": res.run_id, "rows": res.train_rows,
-                  "bank-features": len(res.bank_features),
-                  "center-features": len(res.center_features)}
-        replies = self.exchange("query.v_start", {
-            ROLE_BANK: {**common, "peer-public-key": public_keys[ROLE_CENTER]},
-            ROLE_CENTER: {**common, "peer-public-key": public_keys[ROLE_BANK]}})
-        return replies[ROLE_BANK].int("batches")
+        common: dict[str, StepValue] = {
+            Field.RUN_ID: res.run_id, Field.ROWS: res.train_rows,
+            Field.BANK_FEATURES: len(res.bank_features),
+            Field.CENTER_FEATURES: len(res.center_features)}
+        replies = self.exchange(V_START, {
+            ROLE_BANK: {**common, Field.PEER_PUBLIC_KEY: public_keys[ROLE_CENTER]},
+            ROLE_CENTER: {**common, Field.PEER_PUBLIC_KEY: public_keys[ROLE_BANK]}})
+        return replies[ROLE_BANK].int(Field.BATCHES)
 
     def binning(self) -> None:
         """Secure WOE/IV: encrypted labels to the center, encrypted bin sums to the bank."""
-        step = lambda role, stage, **kw: self.exchange(  # noqa: E731
-            "query.v_bin", {role: {"stage": stage, **kw}})[role]
-        labels = step(ROLE_BANK, 1)
-        sums = step(ROLE_CENTER, 2, blob=labels.blob("blob"))
-        table = step(ROLE_BANK, 3, blob=sums.blob("blob"))
-        self.result.iv = parse_iv(table.text("iv_json"))
+        labels = self._staged(V_BIN, ROLE_BANK, BIN_ENCRYPT_LABELS)
+        sums = self._staged(V_BIN, ROLE_CENTER, BIN_SUM_PER_BIN, labels.blob(Field.BLOB))
+        table = self._staged(V_BIN, ROLE_BANK, BIN_OPEN_COUNTS, sums.blob(Field.BLOB))
+        self.result.iv = parse_iv(table.text(Field.IV_JSON))
 
     def train(self, batches: int) -> None:
         """Vertical LR: per batch encrypt -> gradient -> open (relayed crosswise)."""
@@ -180,31 +211,28 @@ class VerticalRun:
                 opened = self._batch(epoch, batch, opened)
                 self.on_progress("batch", epoch * batches + batch + 1, self.cfg.epochs * batches)
             res.epoch_seconds.append(time.perf_counter() - started)
-        self.exchange("train.v_update", {r: {"opened": opened[r]} for r in opened})
+        self.exchange(V_UPDATE, {r: {Field.OPENED: opened[r]} for r in opened})
 
     def _batch(self, epoch: int, batch: int, opened: dict[str, bytes]) -> dict[str, bytes]:
-        where = {"epoch": epoch, "batch": batch}
-        first = self.exchange("train.v_encrypt", {
-            r: {**where, **({"opened": opened[r]} if r in opened else {})}
-            for r in (ROLE_BANK, ROLE_CENTER)})
-        second = self.exchange("train.v_gradient", {
-            ROLE_BANK: {**where, "blob": first[ROLE_CENTER].blob("blob")},
-            ROLE_CENTER: {**where, "blob": first[ROLE_BANK].blob("blob")}})
-        third = self.exchange("train.v_open", {
-            ROLE_BANK: {**where, "blob": second[ROLE_CENTER].blob("blob")},
-            ROLE_CENTER: {**where, "blob": second[ROLE_BANK].blob("blob")}})
+        first = self.exchange(V_ENCRYPT, {
+            r: batch_fields(epoch, batch, opened=opened.get(r)) for r in (ROLE_BANK, ROLE_CENTER)})
+        second = self.exchange(V_GRADIENT, {
+            ROLE_BANK: batch_fields(epoch, batch, blob=first[ROLE_CENTER].blob(Field.BLOB)),
+            ROLE_CENTER: batch_fields(epoch, batch, blob=first[ROLE_BANK].blob(Field.BLOB))})
+        third = self.exchange(V_OPEN, {
+            ROLE_BANK: batch_fields(epoch, batch, blob=second[ROLE_CENTER].blob(Field.BLOB)),
+            ROLE_CENTER: batch_fields(epoch, batch, blob=second[ROLE_BANK].blob(Field.BLOB))})
         # what the bank opened is the center's gradient, and vice versa
-        return {ROLE_CENTER: third[ROLE_BANK].blob("blob"),
-                ROLE_BANK: third[ROLE_CENTER].blob("blob")}
+        return {ROLE_CENTER: third[ROLE_BANK].blob(Field.BLOB),
+                ROLE_BANK: third[ROLE_CENTER].blob(Field.BLOB)}
 
     def score(self) -> None:
         """Held-out AUC/KS through the protected scoring path."""
-        center = self.exchange("query.v_score", {ROLE_CENTER: {}})[ROLE_CENTER]
-        bank = self.exchange("query.v_score", {ROLE_BANK: {"blob": center.blob("blob")}})
-        self.result.auc = bank[ROLE_BANK].number("auc")
-        self.result.ks = bank[ROLE_BANK].number("ks")
-        self.result.histograms = (bank[ROLE_BANK].counts("hist_bad"),
-                                  bank[ROLE_BANK].counts("hist_good"))
+        center = self.exchange(V_SCORE, {ROLE_CENTER: {}})[ROLE_CENTER]
+        bank = self.exchange(V_SCORE, {ROLE_BANK: blob_fields(center.blob(Field.BLOB))})[ROLE_BANK]
+        self.result.auc = bank.number(Field.AUC)
+        self.result.ks = bank.number(Field.KS)
+        self.result.histograms = (bank.counts(Field.HIST_BAD), bank.counts(Field.HIST_GOOD))
 
     def run(self) -> VerticalResult:
         """The whole vertical run."""
@@ -221,18 +249,19 @@ class VerticalRun:
         return self.result
 
 
-def result_payload(cfg: VerticalConfig, result: VerticalResult) -> dict[str, Any]:
+def result_payload(cfg: VerticalConfig, result: VerticalResult) -> VerticalResults:
     """What the coordinator of a vertical run knows, as results.json stores it (no baselines:
     those need both parties' files)."""
-    return {
-        "mode": "vertical", "run_id": result.run_id,
-        "psi": {"bank_rows": result.bank_rows, "center_rows": result.center_rows,
-                "intersection": result.intersection, "seconds": result.psi_seconds},
-        "federated": {"auc": result.auc, "ks": result.ks},
-        **histogram_section(result.histograms),
-        "iv": result.iv, "epochs": cfg.epochs, "epoch_seconds": result.epoch_seconds,
-        "train_rows": result.train_rows, "test_rows": result.test_rows,
-        "bank_features": result.bank_features, "center_features": result.center_features,
-        "bytes_relayed": result.bytes_relayed, "key_bits": cfg.key_bits,
-        "config": cfg.to_user_config(),
-    }
+    return VerticalResults(
+        run_id=result.run_id,
+        psi=PsiSummary(bank_rows=result.bank_rows, center_rows=result.center_rows,
+                       intersection=result.intersection, seconds=result.psi_seconds),
+        federated=Metrics(auc=result.auc, ks=result.ks),
+        score_histograms=histogram_section(result.histograms),
+        iv=dict(result.iv), epochs=cfg.epochs, epoch_seconds=tuple(result.epoch_seconds),
+        train_rows=result.train_rows, test_rows=result.test_rows,
+        bank_features=tuple(result.bank_features),
+        center_features=tuple(result.center_features),
+        bytes_relayed=result.bytes_relayed, key_bits=cfg.key_bits,
+        config=cfg.to_user_config(),
+    )

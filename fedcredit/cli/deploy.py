@@ -11,22 +11,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
 
-from fedcredit.deploy.errors import CertificateError
 from fedcredit.cli.products import help_text
+from fedcredit.deploy.errors import CertificateError
 
 console = Console()
 
 
 def certs(
     out: Path = typer.Option(..., help="Output folder (created with mode 0700; files 0600)."),
-    host: Optional[List[str]] = typer.Option(None, "--host", help="DNS name nodes use to reach the SuperLink (repeatable; localhost is always included)."),
-    ip: Optional[List[str]] = typer.Option(None, "--ip", help="IP address nodes use to reach the SuperLink (repeatable; 127.0.0.1 and ::1 are always included)."),
-    node: Optional[List[str]] = typer.Option(None, "--node", help="Also create an authentication key pair for this node name (repeatable)."),
+    host: list[str] | None = typer.Option(None, "--host", help="DNS name nodes use to reach the SuperLink (repeatable; localhost is always included)."),
+    ip: list[str] | None = typer.Option(None, "--ip", help="IP address nodes use to reach the SuperLink (repeatable; 127.0.0.1 and ::1 are always included)."),
+    node: list[str] | None = typer.Option(None, "--node", help="Also create an authentication key pair for this node name (repeatable)."),
     banks: int = typer.Option(0, help="Shortcut: key pairs for bank-0 .. bank-(K-1)."),
     days: int = typer.Option(365, help="Validity of the SuperLink certificate in days."),
     force: bool = typer.Option(False, help="Replace existing files."),

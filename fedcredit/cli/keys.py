@@ -16,28 +16,45 @@ and exits with status 2.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from federation.run.folder import (
+    IDENTITY_PRIVATE_FILE,
+    IDENTITY_PUBLIC_FILE,
+    PAILLIER_PRIVATE_FILE,
+    PAILLIER_PUBLIC_FILE,
+)
 from protocols.errors import FedCreditError
-from protocols.paillier.keys import (DEFAULT_KEY_BITS, generate_identity, generate_paillier_keypair,
-                            identity_public_from_bytes, identity_public_to_bytes,
-                            key_fingerprint, open_identity, open_private_key,
-                            public_key_from_bytes, public_key_to_bytes, seal_identity,
-                            seal_private_key, unwrap_private_key, wrap_private_key)
+from protocols.paillier.keys import (
+    DEFAULT_KEY_BITS,
+    generate_identity,
+    generate_paillier_keypair,
+    identity_public_from_bytes,
+    identity_public_to_bytes,
+    key_fingerprint,
+    open_identity,
+    open_private_key,
+    public_key_from_bytes,
+    public_key_to_bytes,
+    seal_identity,
+    seal_private_key,
+    unwrap_private_key,
+    wrap_private_key,
+)
 
 __all__ = ["keys_app"]
 
 DEFAULT_PASSPHRASE_ENV = "FEDCREDIT_KEY_PASSPHRASE"
-IDENTITY_KEY_FILE = "identity.key"
-IDENTITY_PUB_FILE = "identity.pub"
-PAILLIER_KEY_FILE = "paillier.key"
-PAILLIER_PUB_FILE = "paillier.pub"
+IDENTITY_KEY_FILE = IDENTITY_PRIVATE_FILE
+IDENTITY_PUB_FILE = IDENTITY_PUBLIC_FILE
+PAILLIER_KEY_FILE = PAILLIER_PRIVATE_FILE
+PAILLIER_PUB_FILE = PAILLIER_PUBLIC_FILE
 
 keys_app = typer.Typer(
     help="Key ceremony for the banks' shared Paillier key (the coordinator never holds it).",
@@ -153,7 +170,7 @@ def unwrap(
     identity: Path = typer.Option(..., help="Folder (or file) with this bank's identity.key."),
     out: Path = typer.Option(..., help="Folder for paillier.key (sealed) and paillier.pub."),
     passphrase_env: str = typer.Option(DEFAULT_PASSPHRASE_ENV, help=_PASS_HELP),
-    expected_fingerprint: Optional[str] = typer.Option(
+    expected_fingerprint: str | None = typer.Option(
         None, help="Fingerprint announced by the key owner (strongly recommended)."),
     force: bool = typer.Option(False, help=_FORCE_HELP),
 ) -> None:

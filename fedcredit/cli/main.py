@@ -14,14 +14,14 @@ import sys
 import typer
 from rich.console import Console
 
-from fedcredit.cli.keys import keys_app
-from protocols.errors import FedCreditError
-from server.errors import RunInterrupted
 from fedcredit.cli.deploy import register as register_deploy
+from fedcredit.cli.keys import keys_app
 from fedcredit.cli.ops import register as register_ops
 from fedcredit.cli.products import register as register_products
 from fedcredit.cli.simulate import register as register_simulate
 from fedcredit.cli.vertical import register as register_vertical
+from protocols.errors import FedCreditError
+from server.errors import RunInterrupted
 
 app = typer.Typer(
     help="fedcredit: privacy-preserving federated credit analytics (banks + credit center).",

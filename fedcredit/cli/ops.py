@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from fedcredit.cli.products import help_text
+from federation.run.folder import RunFolder
 
 console = Console()
 audit_app = typer.Typer(help="Audit log of a run.", no_args_is_help=True, add_completion=False)
@@ -19,7 +19,7 @@ audit_app = typer.Typer(help="Audit log of a run.", no_args_is_help=True, add_co
 def check(
     data: Path = typer.Option(..., help="The node's CSV file."),
     target: str = typer.Option(..., help="Target column, 1 = bad."),
-    id_col: Optional[str] = typer.Option(None, "--id-col", help="Entity key column (default: a column named 'ID')."),
+    id_col: str | None = typer.Option(None, "--id-col", help="Entity key column (default: a column named 'ID')."),
 ) -> None:
     """Data quality report of one node's file: missing rates, out-of-range values, invalid and
     duplicate IDs. Exits 1 when a problem blocks the node from joining a federation.
@@ -51,12 +51,26 @@ def verify(run_dir: Path = typer.Argument(..., help="Run folder holding audit.js
     """Check the run's hash-chained audit log; exits 1 naming the first broken record."""
     from server.audit import verify_audit
 
-    verdict = verify_audit(run_dir, must_contain=_json_field(run_dir / "checkpoint.json",
-                                                              "audit_head"),
-                           final_head=_json_field(run_dir / "results.json", "audit", "head"))
+    folder = RunFolder(run_dir)
+    verdict = verify_audit(run_dir, must_contain=_json_field(folder.checkpoint, "audit_head"),
+                           final_head=_reported_head(folder))
     style = "green" if verdict.ok else "bold red"
     console.print(f"[{style}]{'intact' if verdict.ok else 'BROKEN'}[/]: {verdict.message}")
     raise typer.Exit(code=0 if verdict.ok else 1)
+
+
+def _reported_head(folder: RunFolder) -> str | None:
+    """The audit head the run wrote into its results.json, or None when it has none (a
+    missing or malformed results.json leaves only the chain itself to check)."""
+    from federation.errors import RunFolderError
+    from federation.run.results import HorizontalResults, read_results
+
+    try:
+        results = read_results(folder.results)
+    except RunFolderError:
+        return None
+    audit = results.audit if isinstance(results, HorizontalResults) else None
+    return audit.head if audit is not None else None
 
 
 def _json_field(path: Path, *keys: str) -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -52,7 +51,7 @@ def score(
                               "feature columns (extra columns and the target are optional)."),
     out: Path = typer.Option(..., "--out", help="Output CSV: id, probability, score, grade, "
                              "reason_1..reason_K."),
-    id_col: Optional[str] = typer.Option(None, "--id-col", help="ID column of --data (default: "
+    id_col: str | None = typer.Option(None, "--id-col", help="ID column of --data (default: "
                                          "the run's ID column, a column named 'id', or row numbers)."),
     reasons: int = typer.Option(3, "--reasons", min=0, help="Reason codes per row (LR only)."),
     base_score: float = BASE_SCORE, base_odds: float = BASE_ODDS, pdo: float = PDO,
@@ -91,7 +90,7 @@ def score(
 
 def report(
     run_dir: Path = typer.Argument(..., help="Run folder written by `fedcredit simulate --out DIR`."),
-    out: Optional[Path] = typer.Option(None, "--out", help="HTML file (default: RUN_DIR/report.html)."),
+    out: Path | None = typer.Option(None, "--out", help="HTML file (default: RUN_DIR/report.html)."),
     base_score: float = BASE_SCORE, base_odds: float = BASE_ODDS, pdo: float = PDO,
     grades: str = GRADE_CUTOFFS,
 ) -> None:
@@ -111,7 +110,7 @@ def report(
 def export_scorecard(
     model: Path = typer.Option(..., "--model", help="Run folder of a logistic-regression run "
                                "(`fedcredit simulate --model lr --out DIR`)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="JSON file (default: "
+    out: Path | None = typer.Option(None, "--out", help="JSON file (default: "
                                        "MODEL/scorecard.json)."),
     base_score: float = BASE_SCORE, base_odds: float = BASE_ODDS, pdo: float = PDO,
     grades: str = GRADE_CUTOFFS,
@@ -122,11 +121,12 @@ def export_scorecard(
     category: coefficient and points; base points, scaling and grade cut-offs. The JSON holds
     a stdlib-only Python recipe ("python_recipe") that scores a CSV row with it.
     """
+    from federation.run.folder import RunFolder
     from federation.scorecard.scoring import load_run_model
 
     scale, risk = scale_and_grades(base_score, base_odds, pdo, grades)
     card = load_run_model(model).scorecard(scale, risk)
-    path = out or model / "scorecard.json"
+    path = out or RunFolder(model).scorecard
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(card.to_json() + "\n", encoding="utf-8")
     console.print(f"scorecard written: {path} ({len(card.feature_names)} design features, "

@@ -2,47 +2,52 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer import Option as Opt
 
-from federation.run.config import DEFAULT_DATA, DEFAULT_TARGET, RunConfig
 from fedcredit.cli.products import help_text
+from federation.run.config import RunConfig
+from federation.run.folder import RunFolder
+from federation.run.results import HorizontalResults
 
 console = Console()
-Opt = typer.Option
+
+H = RunConfig()  # the one source of the defaults below
 
 
 def simulate(
-    data: Path = Opt(Path(DEFAULT_DATA), help="Credit CSV with a binary target (all banks' rows; split for the simulation)."),
-    target: str = Opt(DEFAULT_TARGET, help="Target column, 1 = bad."),
-    id_col: Optional[str] = Opt(None, "--id-col", help="Entity key column (default: a column named 'ID' if present)."),
-    positive_label: Optional[str] = Opt(None, help="Target value meaning 'bad' when the target is not 0/1."),
-    banks: int = Opt(5, help="Number of simulated banks (Flower SuperNodes)."),
-    rounds: int = Opt(10, help="Federated rounds."),
-    model: str = Opt("lr", help="lr (logistic regression) or mlp."),
-    partition: str = Opt("iid", help="iid, dirichlet (label skew) or by-column (quantiles of --partition-col)."),
-    partition_col: Optional[str] = Opt(None, help="Size column for by-column (default LIMIT_BAL or the first numeric column)."),
-    alpha: float = Opt(0.5, help="Dirichlet concentration; smaller = more skew."),
-    strategy: str = Opt("fedavg", help="fedavg or fedprox."),
-    mu: float = Opt(0.01, help="FedProx proximal weight."),
-    local_epochs: int = Opt(1, help="Local epochs per round."),
-    batch_size: int = Opt(128, help="Mini-batch size."),
-    learning_rate: float = Opt(0.05, help="SGD learning rate (decays 0.9x per round)."),
-    seed: int = Opt(0, help="Seed of the split, initial weights and batch order."),
-    aggregation: str = Opt("plain", help="plain (coordinator sees updates) or paillier (coordinator sees only ciphertexts)."),
-    keys_dir: Optional[Path] = Opt(None, help="Key-ceremony folder (default: a fresh ceremony in OUT/keys)."),
-    key_bits: int = Opt(2048, help="Paillier modulus size for a fresh ceremony (>= 2048)."),
-    min_banks: int = Opt(0, help="Banks that must answer each step (0 = all); late or failed banks are recorded and skipped."),
-    round_timeout: float = Opt(900.0, help="Seconds to wait for the banks' answers in each step."),
-    drop_schedule: str = Opt("", help="Fault injection: 'ROUND:BANK,BANK;...' makes banks vanish in those rounds."),
-    halt_after: int = Opt(0, help="Fault injection: stop the coordinator after this round (resume with 'fedcredit resume')."),
-    out: Path = Opt(Path("runs/latest"), help="Run folder: results.json, model, checkpoint, audit.jsonl, keys/."),
-    resume_dir: Optional[Path] = Opt(None, "--resume", help="Continue the stopped run in this folder (its settings come from its checkpoint; other options are ignored)."),
+    data: Path = Opt(Path(H.data_path), help="Credit CSV with a binary target (all banks' rows; split for the simulation)."),
+    target: str = Opt(H.target, help="Target column, 1 = bad."),
+    id_col: str | None = Opt(None, "--id-col", help="Entity key column (default: a column named 'ID' if present)."),
+    positive_label: str | None = Opt(None, help="Target value meaning 'bad' when the target is not 0/1."),
+    banks: int = Opt(H.banks, help="Number of simulated banks (Flower SuperNodes)."),
+    rounds: int = Opt(H.rounds, help="Federated rounds."),
+    model: str = Opt(H.model, help="lr (logistic regression) or mlp."),
+    partition: str = Opt(H.partition, help="iid, dirichlet (label skew) or by-column (quantiles of --partition-col)."),
+    partition_col: str | None = Opt(None, help="Size column for by-column (default LIMIT_BAL or the first numeric column)."),
+    alpha: float = Opt(H.alpha, help="Dirichlet concentration; smaller = more skew."),
+    strategy: str = Opt(H.strategy, help="fedavg or fedprox."),
+    mu: float = Opt(H.mu, help="FedProx proximal weight."),
+    local_epochs: int = Opt(H.local_epochs, help="Local epochs per round."),
+    batch_size: int = Opt(H.batch_size, help="Mini-batch size."),
+    learning_rate: float = Opt(H.learning_rate, help="SGD learning rate (decays 0.9x per round)."),
+    seed: int = Opt(H.seed, help="Seed of the split, initial weights and batch order."),
+    aggregation: str = Opt(H.aggregation, help="plain (coordinator sees updates) or paillier (coordinator sees only ciphertexts)."),
+    keys_dir: Path | None = Opt(None, help="Key-ceremony folder (default: a fresh ceremony in OUT/keys)."),
+    key_bits: int = Opt(H.key_bits, help="Paillier modulus size for a fresh ceremony (>= 2048)."),
+    min_banks: int = Opt(H.min_banks, help="Banks that must answer each step (0 = all); late or failed banks are recorded and skipped."),
+    round_timeout: float = Opt(H.round_timeout, help="Seconds to wait for the banks' answers in each step."),
+    drop_schedule: str = Opt(H.drop_schedule, help="Fault injection: 'ROUND:BANK,BANK;...' makes banks vanish in those rounds."),
+    halt_after: int = Opt(H.halt_after, help="Fault injection: stop the coordinator after this round (resume with 'fedcredit resume')."),
+    out: Path = Opt(Path(H.out), help="Run folder: results.json, model, checkpoint, audit.jsonl, keys/."),
+    resume_dir: Path | None = Opt(None, "--resume", help="Continue the stopped run in this folder (its settings come from its checkpoint; other options are ignored)."),
 ) -> None:
     """Run a horizontal federation of simulated banks and compare it with the baselines.
 
@@ -102,27 +107,36 @@ def run_with_progress(cfg: RunConfig, *, resume: bool, done: int = 0) -> None:
 
         results = run_simulate(cfg, on_round=on_round, resume=resume,
                                on_phase=lambda name: bar.update(task, description=name))
-    print_results(results)
+    print_results(results, RunFolder(Path(cfg.out)).results)
 
 
-def print_results(results: dict[str, Any]) -> None:
-    """The comparison table of a simulate run."""
-    table = Table(title=f"{results['dataset']} - {results['banks']} banks, {results['rounds']} rounds")
-    for name, justify in (("model", "left"), ("AUC", "right"), ("KS", "right")):
+def _n(value: float | None) -> float:
+    """A measured number for printing (NaN where it could not be measured)."""
+    return math.nan if value is None else value
+
+
+def print_results(results: HorizontalResults, path: Path) -> None:
+    """The comparison table of a simulate run (its results written to ``path``)."""
+    if results.federated is None or results.centralized is None or results.local_only is None:
+        raise ValueError("print_results needs a simulate run's results (with its baselines).")
+    table = Table(title=f"{results.dataset} - {results.banks} banks, {results.rounds} rounds")
+    columns: tuple[tuple[str, JustifyMethod], ...] = (("model", "left"), ("AUC", "right"),
+                                                      ("KS", "right"))
+    for name, justify in columns:
         table.add_column(name, justify=justify)
-    fed, cen = results["federated"], results["centralized"]
-    table.add_row(f"federated ({results['aggregation']})", f"{fed['auc']:.4f}", f"{fed['ks']:.4f}")
-    table.add_row("centralised (pooled)", f"{cen['auc']:.4f}", f"{cen['ks']:.4f}")
-    for bank in results["local_only"]["per_bank"]:
-        table.add_row(f"local-only bank {bank['bank']} ({bank['train_rows']} rows)",
-                      f"{bank['auc']:.4f}", f"{bank['ks']:.4f}")
-    table.add_row("local-only mean", f"{results['local_only']['mean_auc']:.4f}", "")
+    fed, cen, local = results.federated, results.centralized, results.local_only
+    table.add_row(f"federated ({results.aggregation})", f"{_n(fed.auc):.4f}", f"{_n(fed.ks):.4f}")
+    table.add_row("centralised (pooled)", f"{_n(cen.auc):.4f}", f"{_n(cen.ks):.4f}")
+    for bank in local.per_bank:
+        table.add_row(f"local-only bank {bank.bank} ({bank.train_rows} rows)",
+                      f"{_n(bank.auc):.4f}", f"{_n(bank.ks):.4f}")
+    table.add_row("local-only mean", f"{_n(local.mean_auc):.4f}", "")
     console.print(table)
-    if results.get("dropouts"):
-        console.print(f"[yellow]{len(results['dropouts'])} late, failed or rejected bank "
+    if results.dropouts:
+        console.print(f"[yellow]{len(results.dropouts)} late, failed or rejected bank "
                       "answers were skipped (see results.json 'dropouts' and audit.jsonl)[/]")
-    console.print(f"federated - centralised AUC: {fed['auc'] - cen['auc']:+.4f}; "
-                  f"wall time {results['wall_seconds']:.1f} s; results: {results['results_path']}")
+    console.print(f"federated - centralised AUC: {_n(fed.auc) - _n(cen.auc):+.4f}; "
+                  f"wall time {_n(results.wall_seconds):.1f} s; results: {path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any, Optional
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer import Option as Opt
 
-from federation.run.vertical_config import VerticalConfig
 from fedcredit.cli.products import help_text
+from federation.run.folder import RunFolder
+from federation.run.results import Metrics, VerticalResults
+from federation.run.vertical_config import DEFAULT_ENTERPRISES, DEFAULT_OVERLAP, VerticalConfig
 
 console = Console()
-Opt = typer.Option
+
+V = VerticalConfig()  # the one source of the vertical defaults below
 
 
 def generate(
-    out: Path = Opt(Path("runs/synthetic"), help="Folder for bank.csv and center.csv."),
-    enterprises: int = Opt(5000, help="Rows per party (enterprises each side holds)."),
-    overlap: float = Opt(0.8, help="Share of each side's enterprises that the other side also has."),
+    out: Path = Opt(Path(V.bank_data).parent, help="Folder for bank.csv and center.csv."),
+    enterprises: int = Opt(DEFAULT_ENTERPRISES, help="Rows per party (enterprises each side holds)."),
+    overlap: float = Opt(DEFAULT_OVERLAP, help="Share of each side's enterprises that the other side also has."),
     seed: int = Opt(0, help="Seed of the generator."),
 ) -> None:
     """Write a synthetic bank/credit-center pair keyed by unified social credit codes.
@@ -37,20 +41,20 @@ def generate(
 
 
 def vertical(
-    bank_data: Optional[Path] = Opt(None, help="Bank file: ID, target and the bank's features (default: a synthetic pair generated into OUT/data)."),
-    center_data: Optional[Path] = Opt(None, help="Credit-center file: ID and public-credit features."),
-    id_col: str = Opt("uscc", "--id-col", help="Entity key column in both files."),
-    target: str = Opt("default", help="Target column of the bank file, 1 = bad."),
-    positive_label: Optional[str] = Opt(None, help="Target value meaning 'bad' when the target is not 0/1."),
-    epochs: int = Opt(5, help="Passes over the training rows."),
-    batch_size: int = Opt(1024, help="Rows per mini-batch (public schedule)."),
-    learning_rate: float = Opt(0.5, help="Gradient step size."),
-    l2: float = Opt(1e-3, help="L2 penalty on the weights."),
-    bins: int = Opt(10, help="Bins per numeric feature for WOE/IV."),
-    binning: str = Opt("quantile", help="quantile or equal-width."),
-    key_bits: int = Opt(2048, help="Paillier key size of each party (>= 2048)."),
-    seed: int = Opt(0, help="Seed of the batch schedule."),
-    out: Path = Opt(Path("runs/vertical"), help="Run folder for results.json."),
+    bank_data: Path | None = Opt(None, help="Bank file: ID, target and the bank's features (default: a synthetic pair generated into OUT/data)."),
+    center_data: Path | None = Opt(None, help="Credit-center file: ID and public-credit features."),
+    id_col: str = Opt(V.id_col, "--id-col", help="Entity key column in both files."),
+    target: str = Opt(V.target, help="Target column of the bank file, 1 = bad."),
+    positive_label: str | None = Opt(None, help="Target value meaning 'bad' when the target is not 0/1."),
+    epochs: int = Opt(V.epochs, help="Passes over the training rows."),
+    batch_size: int = Opt(V.batch_size, help="Rows per mini-batch (public schedule)."),
+    learning_rate: float = Opt(V.learning_rate, help="Gradient step size."),
+    l2: float = Opt(V.l2, help="L2 penalty on the weights."),
+    bins: int = Opt(V.bins, help="Bins per numeric feature for WOE/IV."),
+    binning: str = Opt(V.binning, help="quantile or equal-width."),
+    key_bits: int = Opt(V.key_bits, help="Paillier key size of each party (>= 2048)."),
+    seed: int = Opt(V.seed, help="Seed of the batch schedule."),
+    out: Path = Opt(Path(V.out), help="Run folder for results.json."),
 ) -> None:
     """Vertical federated credit model: a bank and the credit center, same enterprises,
     different features.
@@ -66,7 +70,7 @@ def vertical(
     if bank_data is None or center_data is None:
         from federation.data.synthetic import write_enterprise_pair
 
-        bank_data, center_data = write_enterprise_pair(out / "data", 5000, 0.8, seed)
+        bank_data, center_data = write_enterprise_pair(out / "data", seed=seed)
         console.print(f"no files given: using a synthetic pair in {out / 'data'}")
     cfg = VerticalConfig(
         bank_data=str(bank_data), center_data=str(center_data), id_col=id_col, target=target,
@@ -82,32 +86,41 @@ def vertical(
             bar.update(task, description=stage, completed=done, total=total)
 
         results = run_vertical(cfg, on_progress=on_progress)
-    print_vertical(results)
+    print_vertical(results, RunFolder(out).results)
 
 
-def print_vertical(results: dict[str, Any]) -> None:
-    """Tables of a vertical run: PSI, model comparison, IV."""
-    psi = results["psi"]
-    console.print(f"PSI: bank {psi['bank_rows']} rows, center {psi['center_rows']} rows, "
-                  f"intersection {psi['intersection']} ({psi['seconds']:.1f} s)")
+def _n(value: float | None) -> float:
+    """A measured number for printing (NaN where it could not be measured)."""
+    return math.nan if value is None else value
+
+
+def print_vertical(results: VerticalResults, path: Path) -> None:
+    """Tables of a vertical run: PSI, model comparison, IV (its results written to ``path``)."""
+    psi = results.psi
+    console.print(f"PSI: bank {psi.bank_rows} rows, center {psi.center_rows} rows, "
+                  f"intersection {psi.intersection} ({psi.seconds:.1f} s)")
     table = Table(title="held-out part of the intersection")
     for name in ("model", "AUC", "KS"):
         table.add_column(name, justify="left" if name == "model" else "right")
-    for label, key in (("federated (vertical LR)", "federated"),
-                       ("centralised (joined plaintext)", "centralized"),
-                       ("bank only", "bank_only")):
-        table.add_row(label, f"{results[key]['auc']:.4f}", f"{results[key]['ks']:.4f}")
+    models: tuple[tuple[str, Metrics | None], ...] = (
+        ("federated (vertical LR)", results.federated),
+        ("centralised (joined plaintext)", results.centralized),
+        ("bank only", results.bank_only))
+    for label, metrics in models:
+        if metrics is None:
+            raise ValueError(f"print_vertical needs a vertical run's results with '{label}'.")
+        table.add_row(label, f"{_n(metrics.auc):.4f}", f"{_n(metrics.ks):.4f}")
     console.print(table)
     iv = Table(title="information value")
     iv.add_column("feature")
     iv.add_column("party")
     iv.add_column("IV", justify="right")
-    bank_cols = set(results.get("bank_columns", []))
-    for name, value in sorted(results["iv"].items(), key=lambda kv: -kv[1]):
+    bank_cols = set(results.bank_columns or ())
+    for name, value in sorted(results.iv.items(), key=lambda kv: -kv[1]):
         iv.add_row(name, "bank" if name in bank_cols else "center", f"{value:.4f}")
     console.print(iv)
-    console.print(f"epochs {results['epochs']}, {sum(results['epoch_seconds']):.1f} s training; "
-                  f"wall time {results['wall_seconds']:.1f} s; results: {results['results_path']}")
+    console.print(f"epochs {results.epochs}, {sum(results.epoch_seconds):.1f} s training; "
+                  f"wall time {_n(results.wall_seconds):.1f} s; results: {path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -170,7 +170,7 @@ def issue_server_certificate(
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """The SuperLink's TLS certificate, signed by the CA, valid for ``request``'s names."""
     key = ec.generate_private_key(CURVE)
-    san = [x509.DNSName(h) for h in request.san_hosts]
+    san: list[x509.GeneralName] = [x509.DNSName(h) for h in request.san_hosts]
     san += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in request.san_ips]
     ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     cert = (
@@ -265,7 +265,7 @@ def write_federation_certificates(
     if existing and not force:
         raise CertificateError(f"{', '.join(existing)} already exist(s); pass --force to "
                                "replace them (nodes holding the old files will be refused).")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     ca_key, ca_cert = create_ca(days=10 * request.days, now=now)
     server_key, server_cert = issue_server_certificate(ca_key, ca_cert, request, now=now)
     pem = serialization.Encoding.PEM

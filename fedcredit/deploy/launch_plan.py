@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import socket
 import tomllib
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from federation.run.config import REPO_ROOT, RunConfig, resolve_data_path
 from fedcredit.deploy.errors import DeploymentError
 from fedcredit.deploy.local_parties import BankFolder
+from federation.run.config import REPO_ROOT, RunConfig, resolve_data_path
+from federation.run.folder import RunFolder
 
 LOOPBACK = "127.0.0.1"
+RUN_DEFAULTS = RunConfig()
+LOCAL_DATA = "../shared/data/german_credit.csv"
+"""The local launcher's default data set (small: a quick demonstration of a deployment)."""
+LOCAL_TARGET = "bad"
 RUN_KEYS = ("data-path", "target", "id-col", "banks", "rounds", "aggregation", "seed",
             "keys-dir", "out")
 """Run-config keys the launcher always sets (each must exist in pyproject's app config)."""
@@ -76,7 +82,7 @@ class Layout:
     @property
     def processes(self) -> Path:
         """Every process started or seen below one, with start times (for cleanup checks)."""
-        return self.out / "processes.json"
+        return RunFolder(self.out).processes
 
     def bank(self, index: int) -> BankFolder:
         """Bank ``index``'s own folder."""
@@ -106,7 +112,7 @@ class LaunchOptions:
     id_col: str = ""
     rounds: int = 3
     aggregation: str = "paillier"
-    seed: int = 0
+    seed: int = RUN_DEFAULTS.seed
     insecure: bool = False
     certs: Path | None = None
     timeout: float = 900.0
@@ -138,6 +144,11 @@ class LaunchOptions:
                        target=self.target, id_col=self.id_col, banks=self.banks,
                        rounds=self.rounds, aggregation=self.aggregation, seed=self.seed,
                        keys_dir=str(layout.coordinator_keys), out=str(layout.coordinator_run))
+
+
+LAUNCH_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(LaunchOptions)
+                                   if f.default is not MISSING}
+"""The launcher's defaults by field name (the script's options read them from here)."""
 
 
 def free_port(host: str = LOOPBACK) -> int:

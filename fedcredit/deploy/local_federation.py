@@ -30,30 +30,55 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from importlib.metadata import version
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from federation.run.config import REPO_ROOT
 from fedcredit.deploy.app_bundle import stage_app
 from fedcredit.deploy.certs import CertificatePaths, CertificateRequest, write_federation_certificates
 from fedcredit.deploy.errors import DeploymentError, InsecureRefusedError, TLSHandshakeError
 from fedcredit.deploy.flower_commands import (
-    LinkSettings, cli_config_toml, flat_toml, run_command, runtime_env, status_command,
+    LinkSettings,
+    cli_config_toml,
+    flat_toml,
+    run_command,
+    runtime_env,
+    status_command,
     superlink_command,
 )
 from fedcredit.deploy.launch_plan import (
-    LOOPBACK, LaunchOptions, Layout, check_out_folder, free_port, run_config_values,
+    LOOPBACK,
+    LaunchOptions,
+    Layout,
+    check_out_folder,
+    free_port,
+    run_config_values,
 )
 from fedcredit.deploy.local_parties import (
-    BankFolder, bank_node_toml, distribute_keys, write_bank_slices,
+    BankFolder,
+    bank_node_toml,
+    distribute_keys,
+    write_bank_slices,
 )
 from fedcredit.deploy.processes import ProcessSupervisor
 from fedcredit.deploy.tls_check import check_tls
-from server.results import write_results
+from federation.run.config import REPO_ROOT
+from federation.run.folder import RunFolder
+from federation.run.results import (
+    Deployment,
+    DeploymentNode,
+    HorizontalResults,
+    RunResults,
+    read_results,
+)
+from federation.wire.records import STEP_SCHEMA, STEP_TRAIN
 
 READY_TIMEOUT_S = 30.0
 POLL_S = 0.25
-JOINED, READY, ROUND_ONE = "SuperNode ID:", "Receiving: query.schema", "Receiving: train message"
+JOINED = "SuperNode ID:"
+READY = f"Receiving: {STEP_SCHEMA.message_type}"
+ROUND_ONE = f"Receiving: {STEP_TRAIN.message_type} message"
 MILESTONES = ((JOINED, "a bank node joined"),
               (READY, "federation ready: the coordinator's first request reached a bank"),
               (ROUND_ONE, "first round started: a train request reached a bank"))
@@ -61,7 +86,7 @@ MILESTONES = ((JOINED, "a bank node joined"),
 RUN_ID_RE = re.compile(r"Successfully started run (\d+)")
 
 class LocalFederation:
-    """Runs one local federation; :meth:`run` returns the ``results.json`` payload."""
+    """Runs one local federation; :meth:`run` returns what it wrote to ``results.json``."""
 
     milestones: tuple[tuple[str, str], ...] = MILESTONES
     """Log markers of progress, in order (the last one ends the watching)."""
@@ -87,7 +112,7 @@ class LocalFederation:
         """Every bank's folder."""
         return [self.layout.bank(k) for k in range(self.opt.banks)]
 
-    def run(self) -> dict[str, Any]:
+    def run(self) -> RunResults:
         """Prepare, start, run, collect; always stop every process started."""
         self.t0 = time.monotonic()
         self.prepare_coordinator()
@@ -291,43 +316,44 @@ class LocalFederation:
             self._check_alive(["superlink", *(b.name for b in self.banks)])
             time.sleep(2.0)
 
-    def collect(self, run_id: int) -> dict[str, Any]:
-        """Check the run completed; write ``OUT/results.json``; return its payload."""
+    def collect(self, run_id: int) -> RunResults:
+        """Check the run completed; write ``OUT/results.json``; return what it holds."""
         row = self.run_status(run_id)
         if row["status"] != "finished:completed":
             raise DeploymentError(f"run {run_id} ended as {row['status']} "
                                   f"({row.get('status-details')}); coordinator log:\n"
                                   f"{self.sup.log_tail('flwr-run', 25)}")
-        coordinator = json.loads((self.layout.coordinator_run / "results.json").read_text())
-        payload = self.payload(coordinator, run_id, row)
-        write_results(self.layout.out, payload)
-        return payload
+        coordinator = read_results(RunFolder(self.layout.coordinator_run).results)
+        results = self.payload(coordinator, run_id, row)
+        results.write(RunFolder(self.layout.out).results)
+        return results
 
-    def payload(self, coordinator: dict[str, Any], run_id: int,
-                row: Mapping[str, Any]) -> dict[str, Any]:
+    def payload(self, coordinator: RunResults, run_id: int,
+                row: Mapping[str, Any]) -> RunResults:
         """``results.json``: the coordinator's results plus timings and deployment facts."""
-        history = coordinator.get("history", [])
+        if not isinstance(coordinator, HorizontalResults):
+            raise DeploymentError("the coordinator wrote the results of a vertical run for a "
+                                  "horizontal one; check the run config's mode.")
+        history = coordinator.history or ()
         startup = self.since_launch(ROUND_ONE)
-        first_round = startup + history[0]["seconds"] if startup is not None and history else None
-        return {
-            **coordinator, "dataset": str(self.opt.data_path), "banks": self.opt.banks,
-            "rounds": self.opt.rounds, "aggregation": self.opt.aggregation,
-            "wall_seconds": time.monotonic() - self.t0, "startup_seconds": startup,
-            "federation_ready_seconds": self.since_launch(READY),
-            "first_round_seconds": first_round,
-            "deployment": self.deployment_facts(run_id, row),
-        }
+        first_round = startup + history[0].seconds if startup is not None and history else None
+        return replace(
+            coordinator, dataset=str(self.opt.data_path), banks=self.opt.banks,
+            rounds=self.opt.rounds, aggregation=self.opt.aggregation,
+            wall_seconds=time.monotonic() - self.t0, startup_seconds=startup,
+            federation_ready_seconds=self.since_launch(READY),
+            first_round_seconds=first_round,
+            deployment=self.deployment_facts(run_id, row))
 
-    def deployment_facts(self, run_id: int, row: Mapping[str, Any]) -> dict[str, Any]:
+    def deployment_facts(self, run_id: int, row: Mapping[str, Any]) -> Deployment:
         """The ``deployment`` section of ``results.json``."""
         secure = self.certs is not None
-        return {
-            "engine": f"flower {version('flwr')} deployment runtime (SuperLink, "
-                      "SuperNodes, flwr run)",
-            "tls": secure, "node_auth": secure, "superlink": self.address,
-            "run_id": str(run_id), "status": row["status"],
-            "nodes": [{"name": b.name, "pid": self.sup.popens[b.name].pid,
-                       "data": str(b.data)} for b in self.banks],
-            "coordinator_results": str(self.layout.coordinator_run / "results.json"),
-            "logs": str(self.layout.logs), "processes": str(self.layout.processes),
-        }
+        return Deployment(
+            engine=f"flower {version('flwr')} deployment runtime (SuperLink, SuperNodes, "
+                   "flwr run)",
+            tls=secure, node_auth=secure, superlink=self.address,
+            run_id=str(run_id), status=row["status"],
+            nodes=tuple(DeploymentNode(name=b.name, pid=self.sup.popens[b.name].pid,
+                                       data=str(b.data)) for b in self.banks),
+            coordinator_results=str(RunFolder(self.layout.coordinator_run).results),
+            logs=str(self.layout.logs), processes=str(self.layout.processes))

@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
+from fedcredit.deploy.certs import write_private
+from fedcredit.deploy.flower_commands import toml_value
 from federation.data.bank_data import bank_splits
 from federation.run.config import RunConfig, resolve_data_path
 from federation.run.key_store import bank_dir, provision_simulation_keys
-from fedcredit.deploy.certs import write_private
-from fedcredit.deploy.flower_commands import toml_value
+from federation.steps.secure_sum import summation_scheme
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ def write_bank_slices(cfg: RunConfig, banks: list[BankFolder]) -> list[Path]:
     """Write each bank's rows of the simulation split to its own ``bank.csv``."""
     header, body = _read_rows(resolve_data_path(cfg.data_path))
     written = []
-    for split, bank in zip(bank_splits(cfg), banks):
+    for split, bank in zip(bank_splits(cfg), banks, strict=True):
         rows = np.sort(np.concatenate([split.train, split.test]))
         bank.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         with bank.data.open("w", newline="", encoding="utf-8") as handle:
@@ -95,7 +96,7 @@ def distribute_keys(cfg: RunConfig, ceremony: Path, coordinator_keys: Path,
     Public top-level files go to every party; ``bank-<k>/`` only to bank k.
     """
     provision_simulation_keys(ceremony, cfg.banks, bits=cfg.key_bits,
-                              paillier=cfg.aggregation == "paillier")
+                              paillier=summation_scheme(cfg.aggregation).needs_paillier_key)
     public = [p for p in ceremony.iterdir() if p.is_file()]
     for target in [coordinator_keys, *(b.keys for b in banks)]:
         target.mkdir(parents=True, exist_ok=True, mode=0o700)

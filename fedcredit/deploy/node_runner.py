@@ -17,11 +17,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from federation.run.node_config import NodeConfig, load_node_config
-from protocols.errors import FedCreditError
 from fedcredit.deploy.certs import write_private
 from fedcredit.deploy.flower_commands import flat_toml, runtime_env, supernode_command
 from fedcredit.deploy.tls_check import check_tls
+from federation.run.node_config import NodeConfig, load_node_config
+from protocols.errors import FedCreditError
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from fedcredit.deploy.errors import DeploymentError
 
@@ -105,7 +105,7 @@ class ProcessSupervisor:
         self.logs: dict[str, Path] = {}
         self.seen: dict[tuple[int, int], ProcessRecord] = {}
 
-    def __enter__(self) -> "ProcessSupervisor":
+    def __enter__(self) -> ProcessSupervisor:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

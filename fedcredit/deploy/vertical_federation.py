@@ -19,22 +19,25 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from federation.run.config import resolve_data_path
-from federation.data.synthetic import write_enterprise_pair
-from federation.run.vertical_config import VerticalConfig, vertical_run_config
 from fedcredit.deploy.certs import write_private
 from fedcredit.deploy.errors import DeploymentError
 from fedcredit.deploy.flower_commands import toml_value
 from fedcredit.deploy.launch_plan import LaunchOptions, app_config_keys, free_port
 from fedcredit.deploy.local_federation import JOINED, LocalFederation
 from fedcredit.simulation.vertical import vertical_baselines
+from federation.data.synthetic import write_enterprise_pair
+from federation.run.config import resolve_data_path
+from federation.run.results import RunResults, VerticalResults
+from federation.run.vertical_config import VerticalConfig, vertical_run_config
+from federation.wire.vertical import V_ENCRYPT, V_SETUP
 
-READY = "Receiving: query.v_setup"
-TRAINING = "Receiving: train.v_encrypt"
+READY = f"Receiving: {V_SETUP.message_type}"
+TRAINING = f"Receiving: {V_ENCRYPT.message_type}"
 VERTICAL_MILESTONES = ((JOINED, "a node joined"),
                        (READY, "federation ready: the coordinator's setup request reached "
                                "a party"),
@@ -94,7 +97,7 @@ def party_node_toml(party: PartyFolder, cfg: VerticalConfig, *, coordinator: str
 
 
 class VerticalLocalFederation(LocalFederation):
-    """Runs one local vertical job; :meth:`run` returns the ``results.json`` payload."""
+    """Runs one local vertical job; :meth:`run` returns what it wrote to ``results.json``."""
 
     milestones = VERTICAL_MILESTONES
 
@@ -148,20 +151,22 @@ class VerticalLocalFederation(LocalFederation):
                             ca_cert=self.certs.ca_cert if self.certs else None,
                             auth_key=self.certs.node_key(party.name) if self.certs else None)
 
-    def payload(self, coordinator: dict[str, Any], run_id: int,
-                row: Mapping[str, Any]) -> dict[str, Any]:
+    def payload(self, coordinator: RunResults, run_id: int,
+                row: Mapping[str, Any]) -> RunResults:
         """The coordinator's results, the baselines, timings and deployment facts."""
+        if not isinstance(coordinator, VerticalResults):
+            raise DeploymentError("the coordinator wrote the results of a horizontal run for "
+                                  "a vertical one; check the run config's mode.")
         bank, center = self.banks
         staged = replace(self.vcfg, bank_data=str(bank.data), center_data=str(center.data))
-        baselines = vertical_baselines(staged, str(coordinator["run_id"]))
+        baselines = vertical_baselines(staged, coordinator.run_id)
         facts = self.deployment_facts(run_id, row)
-        for node, party in zip(facts["nodes"], (bank, center)):
-            node["role"] = party.role
-        return {
-            **coordinator, "bank_data": str(bank.data), "center_data": str(center.data),
-            **baselines, "baselines": BASELINE_NOTE,
-            "wall_seconds": time.monotonic() - self.t0,
-            "federation_ready_seconds": self.since_launch(READY),
-            "training_started_seconds": self.since_launch(TRAINING),
-            "deployment": facts,
-        }
+        facts = replace(facts, nodes=tuple(replace(node, role=party.role)
+                                           for node, party in zip(facts.nodes, (bank, center), strict=True)))
+        return replace(
+            coordinator, bank_data=str(bank.data), center_data=str(center.data),
+            centralized=baselines.centralized, bank_only=baselines.bank_only,
+            baselines=BASELINE_NOTE, wall_seconds=time.monotonic() - self.t0,
+            federation_ready_seconds=self.since_launch(READY),
+            training_started_seconds=self.since_launch(TRAINING),
+            deployment=facts)

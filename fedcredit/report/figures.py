@@ -1,13 +1,14 @@
 """The run report's figures, drawn with matplotlib (Agg) and returned as PNG bytes.
 
 Curves and distributions come from the summed per-class score histograms in ``results.json``
-(the coordinator has no row-level scores); comparison charts from its AUC numbers.
+(the coordinator has no row-level scores); comparison charts from its AUC numbers (the typed
+sections of :mod:`federation.run.results`).
 """
 
 from __future__ import annotations
 
 import io
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -19,7 +20,13 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from federation.ml.credit_metrics import ks_curve_from_histograms, roc_curve_from_histograms  # noqa: E402
 from federation.ml.metrics import LOGIT_RANGE  # noqa: E402
-from federation.scorecard.scale import RiskGrades, ScorecardScale, histogram_bin_scores  # noqa: E402
+from federation.run.results import BankBaseline, RoundEntry  # noqa: E402
+from federation.scorecard.scale import (  # noqa: E402
+    GradeSummary,
+    RiskGrades,
+    ScorecardScale,
+    histogram_bin_scores,
+)
 
 GRADE_COLOURS = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027", "#7f0000", "#4d0000")
 SCORE_BIN_POINTS = 5.0
@@ -78,7 +85,7 @@ def _score_bins(scores: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.
 
 def score_grade_figure(
     bad: np.ndarray, good: np.ndarray, scale: ScorecardScale, grades: RiskGrades,
-    grade_rows: Sequence[Mapping[str, Any]], *, logit_range: float = LOGIT_RANGE,
+    grade_rows: Sequence[GradeSummary], *, logit_range: float = LOGIT_RANGE,
 ) -> bytes:
     """Score distribution coloured by grade, and size and default rate per grade."""
     scores = histogram_bin_scores(scale, len(bad), logit_range=logit_range)
@@ -91,23 +98,23 @@ def score_grade_figure(
     for cut in grades.cutoffs:
         left.axvline(cut, color="grey", lw=0.8, ls=":")
     left.set(xlabel="score (points)", ylabel="test rows", title="Score distribution by grade")
-    labels = [r["grade"] for r in grade_rows]
-    sizes = [r["count"] for r in grade_rows]
+    labels = [r.grade for r in grade_rows]
+    sizes = [r.count for r in grade_rows]
     right.bar(labels, sizes, color=GRADE_COLOURS[: len(labels)])
     right.set(xlabel="grade", ylabel="test rows", title="Rows and default rate per grade")
     rate_ax = right.twinx()
-    rates = [r["default_rate"] if r["count"] else np.nan for r in grade_rows]
+    rates = [r.default_rate if r.count else np.nan for r in grade_rows]
     rate_ax.plot(labels, rates, color="black", marker="o", lw=1.5)
     rate_ax.set(ylabel="default rate", ylim=(0, max(1e-3, np.nanmax(rates) * 1.15)))
     fig.tight_layout()
     return to_png(fig)
 
 
-def auc_rounds_figure(history: Sequence[Mapping[str, Any]], centralized: float | None,
+def auc_rounds_figure(history: Sequence[RoundEntry], centralized: float | None,
                       local_mean: float | None) -> bytes:
     """Federated AUC per round, with the centralised and local-only references."""
-    rounds = [h["round"] for h in history]
-    aucs = [np.nan if h["auc"] is None else h["auc"] for h in history]
+    rounds = [h.round for h in history]
+    aucs = [np.nan if h.auc is None else h.auc for h in history]
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     ax.plot(rounds, aucs, marker="o", color="#2b5797", lw=2, label="federated")
     if centralized is not None:
@@ -120,18 +127,18 @@ def auc_rounds_figure(history: Sequence[Mapping[str, Any]], centralized: float |
     return to_png(fig)
 
 
-def banks_figure(per_bank: Sequence[Mapping[str, Any]]) -> bytes:
+def banks_figure(per_bank: Sequence[BankBaseline]) -> bytes:
     """Per bank: AUC on its own test rows of local-only, federated and centralised models."""
-    keys = (("own_test_auc", "local-only", "#e66101"),
-            ("federated_own_test_auc", "federated", "#2b5797"),
-            ("centralized_own_test_auc", "centralised", "#7b3294"))
+    series = (([b.own_test_auc for b in per_bank], "local-only", "#e66101"),
+              ([b.federated_own_test_auc for b in per_bank], "federated", "#2b5797"),
+              ([b.centralized_own_test_auc for b in per_bank], "centralised", "#7b3294"))
     x = np.arange(len(per_bank))
-    width = 0.8 / len(keys)
+    width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(4.6, 1.2 * len(per_bank) + 2), 4.2))
-    for j, (key, label, colour) in enumerate(keys):
-        values = [np.nan if b.get(key) is None else b[key] for b in per_bank]
+    for j, (aucs, label, colour) in enumerate(series):
+        values = [np.nan if v is None else v for v in aucs]
         ax.bar(x + (j - 1) * width, values, width, label=label, color=colour)
-    ax.set_xticks(x, [f"bank {b['bank']}" for b in per_bank])
+    ax.set_xticks(x, [f"bank {b.bank}" for b in per_bank])
     ax.set(ylabel="AUC on the bank's own test rows", ylim=(0.5, 1.0),
            title="Local-only vs federated vs centralised")
     ax.legend(loc="upper right", fontsize="small")

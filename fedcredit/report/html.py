@@ -1,8 +1,11 @@
 """``fedcredit report``: one self-contained HTML file from a run folder's ``results.json``.
 
-Every number in the page is formatted from ``results.json``: each sits in a
+Every number in the page is formatted from ``results.json`` (read as a typed document,
+:mod:`federation.run.results`): each sits in a
 ``<span data-key='["path", "to", "value"]' data-format=".4f">`` so a test can check it, and the
 few derived numbers (Gini, the grade table from the score histograms) carry ``data-derived``.
+A key path is the chain of field names (and list positions) from the document to the value;
+the documents' field names are their JSON keys, so the same path finds the value in the file.
 Figures are PNGs embedded as data URIs (``<img class="figure">`` inside ``<figure id=...>``); the
 page loads nothing from outside.
 """
@@ -12,15 +15,19 @@ from __future__ import annotations
 import base64
 import json
 import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import fields, is_dataclass
 from html import escape
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from federation.scorecard.scale import GradeSummary, RiskGrades, ScorecardScale, grade_table_from_histograms
-from federation.scorecard.scoring import RESULTS_FILE, RunFolderError
+import numpy as np
+
 from fedcredit.report import figures as figs
+from federation.run.folder import RunFolder
+from federation.run.results import HorizontalResults, LocalOnly, RunResults, read_results
+from federation.scorecard.scale import GradeSummary, RiskGrades, ScorecardScale, grade_table_from_histograms
 
-REPORT_FILE = "report.html"
 PRIVACY_MODES = {
     "plain": "Plain aggregation: the coordinator sees each bank's weighted model update and the "
              "summed score histograms in the clear; rows, labels and IDs never leave a bank.",
@@ -37,34 +44,37 @@ figure{display:inline-block;margin:.5rem 1rem .5rem 0;vertical-align:top}
 figcaption{font-size:.85rem;color:#555;max-width:460px}.note{color:#666;font-size:.9rem}"""
 
 
-def load_results(run_dir: str | Path) -> dict[str, Any]:
-    """``run_dir/results.json`` as a dict (:class:`RunFolderError` when missing or invalid)."""
-    path = Path(run_dir) / RESULTS_FILE
-    if not path.is_file():
-        raise RunFolderError(f"{path} not found; pass the --out folder of `fedcredit simulate`.")
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, RecursionError) as exc:  # also UnicodeDecodeError
-        raise RunFolderError(f"{path}: not valid JSON ({exc}); rerun `fedcredit simulate`.") from exc
-    if not isinstance(results, dict):
-        raise RunFolderError(f"{path}: not a results document; rerun `fedcredit simulate`.")
-    return results
+def load_results(run_dir: str | Path) -> RunResults:
+    """``run_dir/results.json``, checked (:class:`RunFolderError` when missing or invalid)."""
+    return read_results(RunFolder(Path(run_dir)).results)
 
 
 def value_at(results: Any, path: Sequence[str | int]) -> Any:
-    """The value at ``path`` (keys and list positions), or None where it is absent."""
+    """The value at ``path`` or None where it is absent.
+
+    ``path`` holds field names (of a results document or one of its sections), keys (of a
+    mapping) and list positions, so it finds the same value in the typed document and in the
+    decoded JSON file.
+    """
     value = results
     for step in path:
-        if isinstance(value, dict) and step in value:
+        if is_dataclass(value) and isinstance(step, str) and step in _field_names(value):
+            value = getattr(value, step)
+        elif isinstance(value, Mapping) and step in value:
             value = value[step]
-        elif isinstance(value, list) and isinstance(step, int) and 0 <= step < len(value):
+        elif (isinstance(value, (list, tuple)) and isinstance(step, int)
+              and 0 <= step < len(value)):
             value = value[step]
         else:
             return None
     return value
 
 
-def num(results: dict[str, Any], *path: str | int, spec: str = "") -> str:
+def _field_names(document: Any) -> set[str]:
+    return {f.name for f in fields(document)}
+
+
+def num(results: RunResults, *path: str | int, spec: str = "") -> str:
     """A value from ``results`` formatted with ``spec``, tagged with its path for checking."""
     value = value_at(results, path)
     text = "n/a" if value is None else format(value, spec)
@@ -83,36 +93,42 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], table_id: str) 
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _gini(results: dict[str, Any], section: str) -> str:
+def _gini(results: RunResults, section: str) -> str:
     auc = value_at(results, (section, "auc"))
     return derived("n/a" if auc is None else f"{2 * auc - 1:.4f}", "gini")
 
 
-def summary_section(r: dict[str, Any]) -> str:
+def summary_section(r: RunResults) -> str:
     """Headline AUC/KS/Gini of the federated, centralised and local-only models."""
-    rows = [[f"federated ({escape(str(r.get('aggregation', '?')))})", num(r, "federated", "auc",
+    aggregation = value_at(r, ("aggregation",))
+    rows = [[f"federated ({escape(str(aggregation or '?'))})", num(r, "federated", "auc",
              spec=".4f"), num(r, "federated", "ks", spec=".4f"), _gini(r, "federated")]]
-    if "centralized" in r:
+    if r.centralized is not None:
         rows.append(["centralised (pooled)", num(r, "centralized", "auc", spec=".4f"),
                      num(r, "centralized", "ks", spec=".4f"), _gini(r, "centralized")])
-    if "local_only" in r:
+    if _local_only(r) is not None:
         rows.append(["local-only (mean over banks)", num(r, "local_only", "mean_auc", spec=".4f"),
                      "", ""])
-    note = "" if "centralized" in r else (
+    note = "" if r.centralized is not None else (
         '<p class="note">No baselines in results.json (a deployment coordinator holds no data).</p>')
     return ("<h2>Summary</h2>" + _table(["model", "AUC", "KS", "Gini"], rows, "summary")
             + note + "<p>Test AUC and KS on the union of the banks' test rows.</p>")
 
 
-def settings_section(r: dict[str, Any]) -> str:
+def _local_only(r: RunResults) -> LocalOnly | None:
+    return r.local_only if isinstance(r, HorizontalResults) else None
+
+
+def settings_section(r: RunResults) -> str:
     """The run's settings and what its privacy mode reveals to whom."""
-    mode = str(r.get("aggregation") or value_at(r, ("config", "aggregation")) or "unknown")
+    mode = str(value_at(r, ("aggregation",)) or value_at(r, ("config", "aggregation"))
+               or "unknown")
     privacy = PRIVACY_MODES.get(mode, f"Aggregation mode '{mode}'.")
     head = [["data set", num(r, "dataset")], ["rows", num(r, "rows", spec=",")],
             ["banks", num(r, "banks")], ["rounds", num(r, "rounds")], ["model", num(r, "model")],
             ["federated seconds", num(r, "federated_seconds", spec=".1f")],
             ["wall seconds", num(r, "wall_seconds", spec=".1f")]]
-    config = [[escape(k), num(r, "config", k)] for k in sorted(r.get("config", {}))]
+    config = [[escape(k), num(r, "config", k)] for k in sorted(r.config or {})]
     return (f'<h2>Settings and privacy mode</h2><p id="privacy-mode"><b>{escape(mode)}</b>: '
             f"{escape(privacy)}</p>" + _table(["run", "value"], head, "run-facts")
             + _table(["setting", "value"], config, "settings"))
@@ -134,17 +150,19 @@ def grade_section(rows: list[GradeSummary], scale: ScorecardScale) -> str:
               "test-score histograms (each bin graded at its centre).</p>")
 
 
-def history_section(r: dict[str, Any]) -> str:
+def history_section(r: RunResults) -> str:
     """AUC, KS and time per round."""
+    history = (r.history if isinstance(r, HorizontalResults) else None) or ()
     rows = [[num(r, "history", i, "round"), num(r, "history", i, "auc", spec=".4f"),
              num(r, "history", i, "ks", spec=".4f"), num(r, "history", i, "seconds", spec=".2f")]
-            for i in range(len(r.get("history", [])))]
+            for i in range(len(history))]
     return "<h2>Rounds</h2>" + _table(["round", "AUC", "KS", "seconds"], rows, "history")
 
 
-def banks_section(r: dict[str, Any]) -> str:
+def banks_section(r: RunResults) -> str:
     """Per bank: sizes and AUC of each model on the union and on its own test rows."""
-    if "local_only" not in r:
+    local_only = _local_only(r)
+    if local_only is None:
         return ""
     rows = [[num(r, "local_only", "per_bank", i, "bank"),
              num(r, "local_only", "per_bank", i, "train_rows", spec=","),
@@ -154,17 +172,18 @@ def banks_section(r: dict[str, Any]) -> str:
              num(r, "local_only", "per_bank", i, "own_test_auc", spec=".4f"),
              num(r, "local_only", "per_bank", i, "federated_own_test_auc", spec=".4f"),
              num(r, "local_only", "per_bank", i, "centralized_own_test_auc", spec=".4f")]
-            for i in range(len(r["local_only"].get("per_bank", [])))]
+            for i in range(len(local_only.per_bank))]
     header = ["bank", "train rows", "test rows", "bad rate", "local-only AUC (all tests)",
               "local-only AUC (own test)", "federated AUC (own test)", "centralised AUC (own test)"]
     return "<h2>Banks</h2>" + _table(header, rows, "banks")
 
 
-def iv_section(r: dict[str, Any]) -> str:
+def iv_section(r: RunResults) -> str:
     """Information value per feature, where the run binned features."""
-    if not r.get("iv"):
+    iv = value_at(r, ("iv",))
+    if not iv:
         return ""
-    order = sorted(r["iv"], key=lambda k: -r["iv"][k])
+    order = sorted(iv, key=lambda k: -iv[k])
     rows = [[escape(k), num(r, "iv", k, spec=".4f")] for k in order]
     return "<h2>Information value</h2>" + _table(["feature", "IV"], rows, "iv")
 
@@ -181,15 +200,13 @@ FigureSpec = tuple[str, str, str, Callable[[], bytes]]
 
 
 def figure_specs(
-    r: dict[str, Any], scale: ScorecardScale, grades: RiskGrades, grade_rows: list[GradeSummary]
+    r: RunResults, scale: ScorecardScale, grades: RiskGrades, grade_rows: list[GradeSummary]
 ) -> list[FigureSpec]:
     """The figures this results.json supports: (id, alt text, caption, draw)."""
     specs: list[FigureSpec] = []
-    hist = r.get("score_histograms")
-    if hist and sum(hist["bad"]) > 0 and sum(hist["good"]) > 0:
-        bad, good, span = hist["bad"], hist["good"], float(hist["range"][1])
-        rows = [{"grade": g.grade, "count": g.count, "default_rate": g.default_rate}
-                for g in grade_rows]
+    hist = r.score_histograms
+    if hist is not None and sum(hist.bad) > 0 and sum(hist.good) > 0:
+        bad, good, span = np.asarray(hist.bad), np.asarray(hist.good), float(hist.range[1])
         specs += [
             ("fig-roc", "ROC curve", "ROC of the final federated model on all banks' test rows "
              "(from the summed score histograms).",
@@ -198,37 +215,44 @@ def figure_specs(
              "line is the KS statistic.", lambda: figs.ks_figure(bad, good, scale, logit_range=span)),
             ("fig-score-grades", "Score distribution by grade", "Test rows by score, coloured by "
              "grade, and each grade's size and default rate.",
-             lambda: figs.score_grade_figure(bad, good, scale, grades, rows, logit_range=span)),
+             lambda: figs.score_grade_figure(bad, good, scale, grades, grade_rows,
+                                             logit_range=span)),
         ]
-    if r.get("history"):
+    history = value_at(r, ("history",))
+    if history:
         specs.append(("fig-auc-rounds", "AUC per round", "Federated test AUC after each round.",
-                      lambda: figs.auc_rounds_figure(r["history"],
+                      lambda: figs.auc_rounds_figure(history,
                                                      value_at(r, ("centralized", "auc")),
                                                      value_at(r, ("local_only", "mean_auc")))))
-    if value_at(r, ("local_only", "per_bank")):
+    per_bank = value_at(r, ("local_only", "per_bank"))
+    if per_bank:
         specs.append(("fig-banks", "Local-only vs federated vs centralised per bank",
                       "AUC of each model on each bank's own test rows.",
-                      lambda: figs.banks_figure(r["local_only"]["per_bank"])))
-    if r.get("iv"):
+                      lambda: figs.banks_figure(per_bank)))
+    iv = value_at(r, ("iv",))
+    if iv:
         specs.append(("fig-iv", "Information value by feature", "Information value of each "
                       "binned feature (0.02 / 0.1 / 0.3: weak / medium / strong).",
-                      lambda: figs.iv_figure(r["iv"])))
+                      lambda: figs.iv_figure(iv)))
     return specs
 
 
 def build_report(
-    results: dict[str, Any], *, scale: ScorecardScale | None = None,
+    results: RunResults, *, scale: ScorecardScale | None = None,
     grades: RiskGrades | None = None, title: str | None = None,
 ) -> str:
     """The report's HTML text (self-contained: CSS inline, figures as data URIs)."""
     scale, grades = scale or ScorecardScale(), grades or RiskGrades()
-    hist = results.get("score_histograms")
-    grade_rows = (grade_table_from_histograms(grades, scale, hist["bad"], hist["good"],
-                                              logit_range=float(hist["range"][1]))
-                  if hist else [])
+    hist = results.score_histograms
+    grade_rows = (grade_table_from_histograms(grades, scale, np.asarray(hist.bad),
+                                              np.asarray(hist.good),
+                                              logit_range=float(hist.range[1]))
+                  if hist is not None else [])
     specs = figure_specs(results, scale, grades, grade_rows)
     figures = "".join(figure_html(i, alt, cap, draw()) for i, alt, cap, draw in specs)
-    title = title or f"fedcredit run report - {Path(str(results.get('dataset', 'run'))).name}"
+    dataset = value_at(results, ("dataset",))
+    name = Path(str("run" if dataset is None else dataset)).name
+    title = title or f"fedcredit run report - {name}"
     parts = [
         summary_section(results), "<h2>Figures</h2>", f'<div id="figures">{figures}</div>',
         grade_section(grade_rows, scale) if grade_rows else
@@ -247,7 +271,7 @@ def write_report(
 ) -> Path:
     """Write the report of ``run_dir`` to ``out`` (default ``run_dir/report.html``)."""
     results = load_results(run_dir)
-    path = Path(out) if out else Path(run_dir) / REPORT_FILE
+    path = Path(out) if out else RunFolder(Path(run_dir)).report
     html = build_report(results, scale=scale, grades=grades)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(html, encoding="utf-8")

@@ -13,22 +13,25 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 
 from federation.data.bank_data import bank_data, bank_splits, load_table
-from federation.run.config import RunConfig
-from federation.run.key_store import provision_simulation_keys
 from federation.ml.preprocess import pooled_preprocessor
 from federation.ml.training import auc_ks, fit_in_one_place, make_model
+from federation.run.config import RunConfig
+from federation.run.folder import RunFolder
+from federation.run.key_store import provision_simulation_keys
+from federation.run.results import AuditRef, BankBaseline, HorizontalResults, LocalOnly, Metrics
+from federation.steps.secure_sum import summation_scheme
 from server.app import make_server_app
-from server.audit import AUDIT_FILE, AuditLog
+from server.audit import AuditLog
 from server.errors import FederationError
 from server.horizontal import FederatedResult, Observer, RoundRecord
-from server.results import federated_section, save_model, write_results
+from server.results import coordinator_results, save_model
 
 
 def quiet_runtime() -> None:
@@ -83,13 +86,13 @@ def fresh_run_folder(cfg: RunConfig, phase: Callable[[str], None]) -> RunConfig:
     if cfg.keys_dir:
         return cfg
     phase("key ceremony")
-    keys_dir = out / "keys"
+    keys_dir = RunFolder(out).keys.path
     provision_simulation_keys(keys_dir, cfg.banks, bits=cfg.key_bits,
-                              paillier=cfg.aggregation == "paillier")
+                              paillier=summation_scheme(cfg.aggregation).needs_paillier_key)
     return replace(cfg, keys_dir=str(keys_dir))
 
 
-def baselines(cfg: RunConfig, result: FederatedResult) -> dict[str, Any]:
+def baselines(cfg: RunConfig, result: FederatedResult) -> tuple[Metrics, LocalOnly]:
     """Centralised and local-only models on the same split, evaluated on the union of tests.
 
     Each bank's entry also scores the federated and centralised models on that bank's own
@@ -107,16 +110,16 @@ def baselines(cfg: RunConfig, result: FederatedResult) -> dict[str, Any]:
         own_prep = pooled_preprocessor([d.train])
         model = fit_in_one_place(cfg, own_prep, [d.train])
         union = auc_ks(model, own_prep, tests)
-        per_bank.append({
-            "bank": d.bank, "train_rows": d.train.n_rows, "test_rows": d.test.n_rows,
-            "bad_rate": float(d.train.y.mean()), "auc": union["auc"], "ks": union["ks"],
-            "own_test_auc": auc_ks(model, own_prep, [d.test])["auc"],
-            "federated_own_test_auc": auc_ks(fed_model, fed_prep, [d.test])["auc"],
-            "centralized_own_test_auc": auc_ks(central_model, prep, [d.test])["auc"],
-        })
-    mean_auc = float(np.nanmean([b["auc"] for b in per_bank]))
-    return {"centralized": auc_ks(central_model, prep, tests),
-            "local_only": {"mean_auc": mean_auc, "per_bank": per_bank}}
+        per_bank.append(BankBaseline(
+            bank=d.bank, train_rows=d.train.n_rows, test_rows=d.test.n_rows,
+            bad_rate=float(d.train.y.mean()), auc=union["auc"], ks=union["ks"],
+            own_test_auc=auc_ks(model, own_prep, [d.test])["auc"],
+            federated_own_test_auc=auc_ks(fed_model, fed_prep, [d.test])["auc"],
+            centralized_own_test_auc=auc_ks(central_model, prep, [d.test])["auc"],
+        ))
+    mean_auc = float(np.nanmean([b.auc for b in per_bank]))
+    return (Metrics(**auc_ks(central_model, prep, tests)),
+            LocalOnly(mean_auc=mean_auc, per_bank=tuple(per_bank)))
 
 
 def simulate(
@@ -125,7 +128,7 @@ def simulate(
     on_round: Callable[[RoundRecord], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
     resume: bool = False,
-) -> dict[str, Any]:
+) -> HorizontalResults:
     """The main job: validate data, federate, compare with baselines, write ``out``.
 
     A fresh run runs the banks' key ceremony in ``out/keys`` (signing keys, and the Paillier
@@ -142,19 +145,17 @@ def simulate(
     result = run_federation(cfg, on_round=on_round, resume=resume)
     fed_seconds = time.perf_counter() - started
     phase("centralised and local-only baselines")
-    base = baselines(cfg, result)
+    centralized, local_only = baselines(cfg, result)
     out = Path(cfg.out)
+    folder = RunFolder(out)
     save_model(out, result)
-    payload = {
-        "dataset": str(cfg.data_path), "target": cfg.target, "rows": table.n_rows,
-        "features": result.preprocessor.feature_names if result.preprocessor else [],
-        "banks": cfg.banks, "rounds": cfg.rounds, "model": cfg.model,
-        "aggregation": cfg.aggregation, "partition": cfg.partition, "strategy": cfg.strategy,
-        "seed": cfg.seed, **federated_section(result), **base,
-        "dropouts": result.dropouts, "signed_updates": bool(cfg.keys_dir),
-        "audit": {"file": str(out / AUDIT_FILE), "head": AuditLog(out).head},
-        "federated_seconds": fed_seconds, "wall_seconds": time.perf_counter() - started,
-        "config": cfg.to_user_config(),
-    }
-    payload["results_path"] = str(write_results(out, payload))
-    return payload
+    results = replace(
+        coordinator_results(cfg, result), dataset=str(cfg.data_path), target=cfg.target,
+        rows=table.n_rows,
+        features=tuple(result.preprocessor.feature_names) if result.preprocessor else (),
+        strategy=cfg.strategy, centralized=centralized, local_only=local_only,
+        dropouts=tuple(result.dropouts), signed_updates=bool(cfg.keys_dir),
+        audit=AuditRef(file=str(folder.audit), head=AuditLog(out).head),
+        federated_seconds=fed_seconds, wall_seconds=time.perf_counter() - started)
+    results.write(folder.results)
+    return results

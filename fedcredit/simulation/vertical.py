@@ -8,20 +8,23 @@ run inside the federation.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
 
 import numpy as np
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
+from fedcredit.simulation.horizontal import quiet_runtime
+from federation.data.vertical_data import align, entity_ids, load_party, prepare
+from federation.errors import DataError
 from federation.ml.metrics import ks_statistic, roc_auc
 from federation.ml.taylor_lr import fit_taylor_lr, predict_logit
+from federation.run.folder import RunFolder
+from federation.run.results import Metrics, VerticalResults
 from federation.run.vertical_config import VerticalConfig
-from federation.data.vertical_data import align, load_party, prepare
 from server.exchange import Observer
-from server.results import write_results
-from fedcredit.simulation.horizontal import quiet_runtime
 from server.vertical import VerticalResult, VerticalRun, result_payload
 
 
@@ -61,33 +64,44 @@ def run_vertical_federation(cfg: VerticalConfig, *,
     return sink["result"]
 
 
-def vertical_baselines(cfg: VerticalConfig, run_id: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class VerticalBaselines:
+    """The federated model's references: the same LR on the joined plaintext
+    (``centralized``) and on the bank's features alone (``bank_only``)."""
+
+    centralized: Metrics
+    bank_only: Metrics
+
+
+def vertical_baselines(cfg: VerticalConfig, run_id: str) -> VerticalBaselines:
     """Same intersection, split, preparation and LR on joined plaintext and bank-only data."""
     bank = load_party(cfg.bank_data, id_col=cfg.id_col, target=cfg.target,
                       positive_label=cfg.positive_label or None)
     center = load_party(cfg.center_data, id_col=cfg.id_col, target=None)
-    common = np.intersect1d(bank.ids, center.ids)
+    common = np.intersect1d(entity_ids(bank), entity_ids(center))
     parts = []
     for table, role in ((bank, "bank"), (center, "center")):
-        positions = np.flatnonzero(np.isin(table.ids, common))
+        positions = np.flatnonzero(np.isin(entity_ids(table), common))
         parts.append(prepare(align(table, positions), role, run_salt=run_id,
                              test_fraction=cfg.test_fraction))
     b, c = parts
-    settings = dict(epochs=cfg.epochs, batch_size=cfg.batch_size,
-                    learning_rate=cfg.learning_rate, l2=cfg.l2, seed=cfg.seed)
+    y_train, y_test = b.y_train, b.y_test
+    if y_train is None or y_test is None:
+        raise DataError(f"{cfg.bank_data}: the bank's rows carry no labels (target '{cfg.target}').")
 
-    def evaluate(x_train: np.ndarray, x_test: np.ndarray) -> dict[str, float]:
-        w = fit_taylor_lr(x_train, b.y_train, **settings)
+    def evaluate(x_train: np.ndarray, x_test: np.ndarray) -> Metrics:
+        w = fit_taylor_lr(x_train, y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                          learning_rate=cfg.learning_rate, l2=cfg.l2, seed=cfg.seed)
         p = 1 / (1 + np.exp(-predict_logit(x_test, w)))
-        return {"auc": roc_auc(b.y_test, p), "ks": ks_statistic(b.y_test, p)}
+        return Metrics(auc=roc_auc(y_test, p), ks=ks_statistic(y_test, p))
 
-    return {"centralized": evaluate(np.hstack([b.x_train, c.x_train]),
-                                    np.hstack([b.x_test, c.x_test])),
-            "bank_only": evaluate(b.x_train, b.x_test)}
+    return VerticalBaselines(
+        centralized=evaluate(np.hstack([b.x_train, c.x_train]), np.hstack([b.x_test, c.x_test])),
+        bank_only=evaluate(b.x_train, b.x_test))
 
 
 def run_vertical(cfg: VerticalConfig, *,
-                 on_progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                 on_progress: Callable[[str, int, int], None] | None = None) -> VerticalResults:
     """The whole job: federation, baselines, ``out/results.json``."""
     started = time.perf_counter()
     bank = load_party(cfg.bank_data, id_col=cfg.id_col, target=cfg.target,
@@ -95,11 +109,10 @@ def run_vertical(cfg: VerticalConfig, *,
     load_party(cfg.center_data, id_col=cfg.id_col, target=None)
     result = run_vertical_federation(cfg, on_progress=on_progress)
     base = vertical_baselines(cfg, result.run_id)
-    payload = {
-        **result_payload(cfg, result), **base, "bank_data": cfg.bank_data,
-        "center_data": cfg.center_data, "bank_columns": [*bank.numeric.columns,
-                                                         *bank.categorical.columns],
-        "wall_seconds": time.perf_counter() - started,
-    }
-    payload["results_path"] = str(write_results(Path(cfg.out), payload))
-    return payload
+    results = replace(
+        result_payload(cfg, result), centralized=base.centralized, bank_only=base.bank_only,
+        bank_data=cfg.bank_data, center_data=cfg.center_data,
+        bank_columns=(*bank.numeric.columns, *bank.categorical.columns),
+        wall_seconds=time.perf_counter() - started)
+    results.write(RunFolder(Path(cfg.out)).results)
+    return results

@@ -12,10 +12,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from federation.run.config import RunConfig, resolve_data_path
+from federation.data.partition import BankSplit, split_banks
 from federation.data.table import CreditTable, load_credit_csv
 from federation.errors import ConfigError
-from federation.data.partition import BankSplit, split_banks
+from federation.run.config import RunConfig, resolve_data_path
 
 DEFAULT_SIZE_COLUMNS = ("LIMIT_BAL", "loan_amount", "credit_amount")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from federation.data.table import CreditTable, load_credit_csv
-from federation.errors import DataError
 from federation.data.uscc import find_invalid_codes
+from federation.errors import DataError
 
 EXTREME_IQR = 10.0
 USCC_SHARE = 0.5

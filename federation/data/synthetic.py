@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from federation.data.uscc import generate_usccs
+from federation.run.vertical_config import DEFAULT_ENTERPRISES, DEFAULT_OVERLAP
 
 SCHEMA_VERSION = 1
 ID_COLUMN = "uscc"
@@ -221,8 +222,8 @@ def _check_arguments(n_enterprises: int, overlap: float, missing_rate: float) ->
 
 
 def generate_enterprise_pair(
-    n_enterprises: int = 5000,
-    overlap: float = 0.8,
+    n_enterprises: int = DEFAULT_ENTERPRISES,
+    overlap: float = DEFAULT_OVERLAP,
     seed: int = 0,
     *,
     missing_rate: float = 0.05,
@@ -286,8 +287,8 @@ def generate_enterprise_pair(
 
 def write_enterprise_pair(
     out_dir: str | Path,
-    n_enterprises: int = 5000,
-    overlap: float = 0.8,
+    n_enterprises: int = DEFAULT_ENTERPRISES,
+    overlap: float = DEFAULT_OVERLAP,
     seed: int = 0,
     *,
     missing_rate: float = 0.05,

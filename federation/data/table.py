@@ -68,7 +68,7 @@ class CreditTable:
         """Number of rows."""
         return int(self.y.shape[0])
 
-    def subset(self, rows: np.ndarray) -> "CreditTable":
+    def subset(self, rows: np.ndarray) -> CreditTable:
         """Rows selected by integer positions, as a new table."""
         rows = np.asarray(rows, dtype=np.int64)
         return CreditTable(
@@ -271,6 +271,15 @@ def _parse_ids(values: pd.Series, missing: pd.Series, where: str, name: str) -> 
     return ids.to_numpy(dtype=str)
 
 
+def _blank_where(missing: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` (object dtype) with None where ``missing`` is set.
+
+    None goes in as a 0-d object array: ``np.where(mask, None, values)`` gives the same array,
+    but numpy's stubs read a None argument as the one-argument ``np.where(condition)``.
+    """
+    return np.where(missing, np.asarray(None, dtype=object), values)
+
+
 def _split_features(
     frame: pd.DataFrame,
     missing: pd.DataFrame,
@@ -285,7 +294,7 @@ def _split_features(
         text = frame[col].str.strip()
         miss = missing[col].to_numpy()
         if col in forced_categorical:
-            categorical[col] = np.where(miss, None, text.to_numpy(dtype=object))
+            categorical[col] = _blank_where(miss, text.to_numpy(dtype=object))
             continue
         text_miss = miss
         miss = text.str.lower().isin(NUMERIC_MISSING_TOKENS).to_numpy()
@@ -302,7 +311,7 @@ def _split_features(
                 "or leave the cell empty for a missing value."
             )
         else:
-            categorical[col] = np.where(text_miss, None, text.to_numpy(dtype=object))
+            categorical[col] = _blank_where(text_miss, text.to_numpy(dtype=object))
     for col, values in numeric.items():
         if np.isinf(values).any():
             pos = int(np.flatnonzero(np.isinf(values))[0])

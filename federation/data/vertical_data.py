@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from federation.run.config import resolve_data_path
+from federation.data.quality import assert_ready
 from federation.data.table import CreditTable, load_credit_csv
 from federation.errors import DataError
 from federation.ml.preprocess import Preprocessor, pooled_preprocessor
-from federation.data.quality import assert_ready
+from federation.run.config import resolve_data_path
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,13 @@ def load_party(path: str | Path, *, id_col: str, target: str | None,
     return table
 
 
+def entity_ids(table: CreditTable) -> np.ndarray:
+    """The table's entity keys; a table without an ID column cannot take part in a vertical run."""
+    if table.ids is None:
+        raise DataError(f"{table.source}: no ID column; vertical runs need the entity key.")
+    return table.ids
+
+
 def split_is_test(ids: np.ndarray, *, run_salt: str, test_fraction: float) -> np.ndarray:
     """Test-row mask from a keyed hash of each ID (same answer at both parties)."""
     cut = int(test_fraction * 2**32)
@@ -56,13 +63,13 @@ def split_is_test(ids: np.ndarray, *, run_salt: str, test_fraction: float) -> np
 def align(table: CreditTable, positions: np.ndarray) -> CreditTable:
     """Rows of the intersection, ordered by ID (the order both parties use)."""
     positions = np.asarray(positions, dtype=np.int64)
-    order = positions[np.argsort(table.ids[positions], kind="stable")]
+    order = positions[np.argsort(entity_ids(table)[positions], kind="stable")]
     return table.subset(order)
 
 
 def prepare(table: CreditTable, role: str, *, run_salt: str, test_fraction: float) -> AlignedParty:
     """Split the aligned table and standardise its columns on the training rows."""
-    is_test = split_is_test(table.ids, run_salt=run_salt, test_fraction=test_fraction)
+    is_test = split_is_test(entity_ids(table), run_salt=run_salt, test_fraction=test_fraction)
     if is_test.all() or not is_test.any():
         raise DataError(f"{table.source}: the intersection is too small to hold out a test part.")
     train, test = table.subset(np.flatnonzero(~is_test)), table.subset(np.flatnonzero(is_test))

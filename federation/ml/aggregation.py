@@ -32,7 +32,8 @@ def weighted_mean(updates: list[tuple[list[np.ndarray], int]]) -> list[np.ndarra
         if [w.shape for w in weights] != shapes:
             raise VectorLengthError("an update's weight shapes differ from the others'.")
     return [
-        sum(np.asarray(weights[i], dtype=np.float64) * (n / total) for weights, n in updates)
+        sum((np.asarray(weights[i], dtype=np.float64) * (n / total) for weights, n in updates),
+            np.zeros(shapes[i], dtype=np.float64))
         for i in range(len(shapes))
     ]
 
@@ -48,4 +49,4 @@ def unflatten(vector: np.ndarray, like: list[np.ndarray]) -> list[np.ndarray]:
     if int(np.sum(sizes)) != vector.size:
         raise VectorLengthError(f"vector of length {vector.size} does not fit shapes totalling {sum(sizes)}.")
     parts = np.split(np.asarray(vector, dtype=np.float64), np.cumsum(sizes)[:-1])
-    return [p.reshape(w.shape) for p, w in zip(parts, like)]
+    return [p.reshape(w.shape) for p, w in zip(parts, like, strict=True)]

@@ -17,8 +17,8 @@ sample) and :func:`psi_against_pool` (each bank vs the federation).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import numpy as np
 
@@ -99,7 +99,7 @@ class CalibrationTable:
             {"group": int(g), "count": int(c), "mean_predicted": float(m),
              "observed_rate": float(o), "lower": float(lo), "upper": float(hi)}
             for g, c, m, o, lo, hi in zip(self.group, self.count, self.mean_predicted,
-                                          self.observed_rate, self.lower, self.upper)
+                                          self.observed_rate, self.lower, self.upper, strict=True)
         ]
 
 

@@ -12,9 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from federation.run.config import MODEL_KINDS
 from federation.errors import ConfigError
-
+from federation.run.config import MODEL_KINDS
 
 
 def build_network(kind: str, n_features: int, hidden: int) -> nn.Module:
@@ -92,13 +91,13 @@ class CreditModel:
         """Current parameters as float64 numpy arrays (the order of ``network.parameters()``)."""
         return [p.detach().cpu().numpy().copy() for p in self.network_.parameters()]
 
-    def set_weights(self, weights: list[np.ndarray]) -> "CreditModel":
+    def set_weights(self, weights: list[np.ndarray]) -> CreditModel:
         """Load parameters; shapes must match the network."""
         params = list(self.network_.parameters())
         if len(weights) != len(params):
             raise ConfigError(f"expected {len(params)} weight arrays, got {len(weights)}.")
         with torch.no_grad():
-            for p, w in zip(params, weights):
+            for p, w in zip(params, weights, strict=True):
                 if tuple(p.shape) != tuple(np.shape(w)):
                     raise ConfigError(f"weight shape {np.shape(w)} does not match {tuple(p.shape)}.")
                 p.copy_(torch.as_tensor(np.asarray(w), dtype=p.dtype))
@@ -107,7 +106,7 @@ class CreditModel:
     def fit(
         self, x: np.ndarray, y: np.ndarray, *, anchor: list[np.ndarray] | None = None,
         round_index: int = 0, seed: int | None = None,
-    ) -> "CreditModel":
+    ) -> CreditModel:
         """Train on (x, y) for one round: ``epochs`` passes, at least ``min_steps`` steps.
 
         ``anchor`` (the round's global weights) adds the FedProx term when ``mu > 0``.
@@ -125,7 +124,7 @@ class CreditModel:
             opt.zero_grad()
             loss = loss_fn(self.network_(xt[batch]).squeeze(-1), yt[batch])
             if anchor_t is not None and self.mu > 0:
-                prox = sum(((p - a) ** 2).sum() for p, a in zip(params, anchor_t))
+                prox = sum(((p - a) ** 2).sum() for p, a in zip(params, anchor_t, strict=True))
                 loss = loss + 0.5 * self.mu * prox
             loss.backward()
             opt.step()

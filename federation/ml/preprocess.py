@@ -59,7 +59,7 @@ class FeatureLayout:
                            "categorical": [[c, list(v)] for c, v in self.categorical]})
 
     @classmethod
-    def from_json(cls, text: str) -> "FeatureLayout":
+    def from_json(cls, text: str) -> FeatureLayout:
         """Inverse of :meth:`to_json`; :class:`SchemaError` if ``text`` is not a layout."""
         raw = _load_document(text, "feature layout", ("v", "numeric", "categorical"))
         return cls(_names(raw["numeric"], "numeric"), _categories(raw["categorical"]), raw["v"])
@@ -109,7 +109,7 @@ class Preprocessor:
                 values = _numbers_as_categories(table.numeric[col])
             else:
                 raise SchemaError(f"{table.source}: categorical column '{col}' is missing.")
-            blocks.append((values[:, None] == np.asarray(vocab, dtype=object)[None, :]))
+            blocks.append(values[:, None] == np.asarray(vocab, dtype=object)[None, :])
         return np.hstack([b.astype(np.float32) for b in blocks]) if blocks else np.zeros(
             (table.n_rows, 0), np.float32)
 
@@ -121,7 +121,7 @@ class Preprocessor:
                            "n_rows": self.n_rows})
 
     @classmethod
-    def from_json(cls, text: str) -> "Preprocessor":
+    def from_json(cls, text: str) -> Preprocessor:
         """Inverse of :meth:`to_json`; :class:`SchemaError` if ``text`` is not a preprocessor."""
         raw = _load_document(text, "preprocessor",
                              ("v", "numeric", "means", "stds", "categorical", "n_rows"))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from protocols.vertical_lr.steps import VerticalLRConfig
 from protocols.vertical_lr.encoding import dequantize_features, quantize_features
+from protocols.vertical_lr.steps import VerticalLRConfig
 
 
 def fit_taylor_lr(x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int,

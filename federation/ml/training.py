@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from federation.run.config import RunConfig
 from federation.data.table import CreditTable
-from federation.ml.metrics import roc_auc, ks_statistic, score_histograms
+from federation.ml.metrics import ks_statistic, roc_auc, score_histograms
 from federation.ml.models import CreditModel
 from federation.ml.preprocess import Preprocessor
+from federation.run.config import RunConfig
 
 
 def make_model(cfg: RunConfig, n_features: int) -> CreditModel:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from federation.ml.binning import categorical_bins, equal_width_bins, label_counts, quantile_bins, woe_iv
 from federation.data.table import CreditTable
+from federation.ml.binning import categorical_bins, equal_width_bins, label_counts, quantile_bins, woe_iv
 from protocols.woe.secure_binning import FeatureBins
 
 SMOOTHING = 0.5

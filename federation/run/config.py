@@ -8,12 +8,14 @@ the setting and the accepted values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from federation.errors import ConfigError, DataError
 from federation.data.partition import SCHEMES
+from federation.errors import ConfigError, DataError
+from federation.steps.secure_sum import summation_scheme  # the scheme owns its key-size rule
 
 SCHEMA_VERSION = 1
 MODEL_KINDS = ("lr", "mlp")
@@ -86,9 +88,11 @@ class RunConfig:
             raise ConfigError(f"setting 'mu' must be >= 0 (got {self.mu}).")
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError(f"setting 'test-fraction' must be in (0, 1) (got {self.test_fraction}).")
-        if self.key_bits < 2048 and self.aggregation == "paillier":
+        scheme = summation_scheme(self.aggregation)
+        if scheme.needs_paillier_key and self.key_bits < scheme.min_key_bits:
             raise ConfigError(f"setting 'key-bits' is {self.key_bits}; Paillier keys must have "
-                              "at least 2048 bits (smaller keys are for unit tests only).")
+                              f"at least {scheme.min_key_bits} bits (smaller keys are for unit "
+                              "tests only).")
         if not self.target:
             raise ConfigError("setting 'target' is empty; name the 0/1 target column.")
         if self.schema_version != SCHEMA_VERSION:
@@ -124,7 +128,7 @@ class RunConfig:
         return {k.replace("_", "-"): v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_user_config(cls, values: Mapping[str, Any]) -> "RunConfig":
+    def from_user_config(cls, values: Mapping[str, Any]) -> RunConfig:
         """Parse a Flower run config; unknown keys are an error naming them."""
         if not isinstance(values, Mapping):
             raise ConfigError(f"a run config is a table of settings, got {type(values).__name__}.")

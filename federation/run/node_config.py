@@ -33,9 +33,10 @@ from __future__ import annotations
 import csv
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from federation.errors import ConfigError
 

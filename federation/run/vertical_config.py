@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
-from federation.run.config import VERTICAL_PREFIX, _coerce
 from federation.errors import ConfigError
+from federation.run.config import VERTICAL_PREFIX, _coerce
 
 SCHEMA_VERSION = 1
 BINNINGS = ("quantile", "equal-width")
+DEFAULT_ENTERPRISES = 5000  # rows per party of a generated synthetic pair
+DEFAULT_OVERLAP = 0.8  # share of each side's enterprises the other side also has
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class VerticalConfig:
         return {k.replace("_", "-"): v for k, v in asdict(self).items()}
 
     @classmethod
-    def from_user_config(cls, values: Mapping[str, Any]) -> "VerticalConfig":
+    def from_user_config(cls, values: Mapping[str, Any]) -> VerticalConfig:
         """Parse a Flower run config; unknown keys are an error naming them."""
         known = {f.name for f in fields(cls)}
         kwargs = {}

@@ -114,7 +114,7 @@ class LinearScorecard:
     def from_lr(
         cls, prep: Preprocessor, weights: list[np.ndarray], *, scale: ScorecardScale,
         grades: RiskGrades, target: str = "", id_column: str = "",
-    ) -> "LinearScorecard":
+    ) -> LinearScorecard:
         """Scorecard of an LR's ``[W (1, F), b (1,)]`` over ``prep``'s feature layout.
 
         Raises
@@ -133,14 +133,15 @@ class LinearScorecard:
         k = len(prep.numeric)
         numeric = tuple(
             NumericPoints(name, float(m), float(s), float(c), float(-scale.factor * c))
-            for name, m, s, c in zip(prep.numeric, prep.means, prep.stds, w[:k])
+            for name, m, s, c in zip(prep.numeric, prep.means, prep.stds, w[:k], strict=True)
         )
         categorical, pos = [], k
         for col, vocab in prep.categorical:
             coefs = w[pos : pos + len(vocab)]
             pos += len(vocab)
             categorical.append(CategoricalPoints(col, tuple(
-                CategoryPoints(v, float(c), float(-scale.factor * c)) for v, c in zip(vocab, coefs)
+                CategoryPoints(v, float(c), float(-scale.factor * c))
+                for v, c in zip(vocab, coefs, strict=True)
             )))
         return cls(scale, grades, float(np.ravel(weights[1])[0]), numeric, tuple(categorical),
                    CLIP_Z, prep.n_rows, target, id_column)
@@ -212,7 +213,7 @@ class LinearScorecard:
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> "LinearScorecard":
+    def from_json(cls, text: str) -> LinearScorecard:
         """Inverse of :meth:`to_json`; :class:`SchemaError` if ``text`` is not a scorecard."""
         try:
             raw = json.loads(text)
@@ -237,7 +238,7 @@ class LinearScorecard:
         return card
 
     @classmethod
-    def _from_dict(cls, raw: dict[str, Any]) -> "LinearScorecard":
+    def _from_dict(cls, raw: dict[str, Any]) -> LinearScorecard:
         s = raw["scale"]
         grades = raw["grades"]
         return cls(

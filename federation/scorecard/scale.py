@@ -121,7 +121,7 @@ class RiskGrades:
             )
 
     @classmethod
-    def parse(cls, text: str, labels: tuple[str, ...] | None = None) -> "RiskGrades":
+    def parse(cls, text: str, labels: tuple[str, ...] | None = None) -> RiskGrades:
         """From ``"560,540,520,500"``; labels default to A, B, C, ... (one more than cut-offs)."""
         try:
             cuts = tuple(float(v) for v in text.split(",") if v.strip())

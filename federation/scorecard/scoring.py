@@ -9,35 +9,28 @@ weights), ``preprocessor.json`` (the shared schema and standardisation) and ``re
 
 from __future__ import annotations
 
-import json
 import struct
 import time
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from federation.errors import RunFolderError
 from federation.ml.credit_metrics import brier_score, psi_against_reference
-from federation.errors import DataError
-from federation.scorecard.linear import LinearScorecard
 from federation.ml.metrics import roc_auc, score_histograms
 from federation.ml.preprocess import Preprocessor
+from federation.run.folder import RunFolder
+from federation.run.results import HorizontalResults, read_results
+from federation.scorecard.linear import LinearScorecard
 from federation.scorecard.reason_codes import reason_codes
 from federation.scorecard.scale import GradeSummary, RiskGrades, ScorecardScale, grade_table
 from federation.scorecard.scoring_input import read_scoring_file
 
-RESULTS_FILE = "results.json"
-MODEL_FILE = "model.npz"
-PREPROCESSOR_FILE = "preprocessor.json"
 DEFAULT_REASONS = 3
-
-
-class RunFolderError(DataError):
-    """A run folder is missing, incomplete or unreadable."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +43,7 @@ class RunModel:
     weights: tuple[np.ndarray, ...]
     target: str = ""
     id_col: str = ""
-    results: dict[str, Any] = field(default_factory=dict, compare=False)
+    results: HorizontalResults | None = field(default=None, compare=False)
 
     def scorecard(self, scale: ScorecardScale, grades: RiskGrades) -> LinearScorecard:
         """The model as a points scorecard (LR only; raises ``UnsupportedModelError``)."""
@@ -58,16 +51,7 @@ class RunModel:
                                        grades=grades, target=self.target, id_column=self.id_col)
 
 
-def _need(directory: Path, name: str) -> Path:
-    path = directory / name
-    if not path.is_file():
-        hint = (" (a run with release-model off keeps the global model at the banks)"
-                if name == MODEL_FILE else "")
-        raise RunFolderError(
-            f"{directory}: {name} not found{hint}; this is not a complete run folder. Create one "
-            f"with `fedcredit simulate --out {directory}`."
-        )
-    return path
+_RELEASE_HINT = " (a run with release-model off keeps the global model at the banks)"
 
 
 def load_run_model(directory: str | Path) -> RunModel:
@@ -82,26 +66,32 @@ def load_run_model(directory: str | Path) -> RunModel:
     if not directory.is_dir():
         raise RunFolderError(f"{directory}: run folder not found. Pass the --out folder of "
                              "`fedcredit simulate` (e.g. runs/latest).")
+    folder = RunFolder(directory)
+    results = read_results(folder.require(folder.results))
+    if not isinstance(results, HorizontalResults):
+        raise RunFolderError(f"{directory}: holds a vertical run, whose model stays with the "
+                             "bank and the credit center; score with the run folder of "
+                             "`fedcredit simulate`.")
     try:
-        results = json.loads(_need(directory, RESULTS_FILE).read_text(encoding="utf-8"))
-        prep = Preprocessor.from_json(_need(directory, PREPROCESSOR_FILE).read_text(encoding="utf-8"))
-        weights = _read_weights(_need(directory, MODEL_FILE))
+        prep = Preprocessor.from_json(
+            folder.require(folder.preprocessor).read_text(encoding="utf-8"))
+        weights = _read_weights(folder.require(folder.model, hint=_RELEASE_HINT))
     except (ValueError, KeyError, OSError, RecursionError) as exc:
         raise RunFolderError(f"{directory}: run folder is unreadable ({exc}); rerun "
                              "`fedcredit simulate` to rewrite it.") from exc
-    if not isinstance(results, dict) or not isinstance(results.get("config", {}), dict):
-        raise RunFolderError(f"{directory}: {RESULTS_FILE} is not a run's results document; "
-                             "rerun `fedcredit simulate` to rewrite it.")
-    config = results.get("config", {})
-    kind = str(results.get("model") or config.get("model") or "lr")
-    target = str(results.get("target") or config.get("target") or "")
-    return RunModel(directory, kind, prep, weights, target, str(config.get("id-col") or ""), results)
+    config = results.config or {}
+    kind = str(results.model or config.get("model") or "lr")
+    target = str(results.target or config.get("target") or "")
+    return RunModel(directory, kind, prep, weights, target, str(config.get("id-col") or ""),
+                    results)
 
 
 def _read_weights(path: Path) -> tuple[np.ndarray, ...]:
     """The arrays of ``model.npz`` as float64; ValueError for anything else."""
     try:
-        with np.load(path) as npz:
+        # np.load leaves its own handle open when a file that starts like a zip is not one
+        # (ResourceWarning); opening the file here closes it on every path
+        with path.open("rb") as handle, np.load(handle) as npz:
             arrays = [npz[f"arr_{i}"] for i in range(len(npz.files))]
     # a damaged zip raises any of these (NotImplementedError and RecursionError are
     # RuntimeErrors: unknown compression or zip version, "encrypted" entries)
@@ -182,10 +172,10 @@ class ScoringSummary:
 
 
 def _psi_vs_development(model: RunModel, probability: np.ndarray) -> float | None:
-    hist = model.results.get("score_histograms")
-    if not hist:
+    hist = model.results.score_histograms if model.results is not None else None
+    if hist is None:
         return None
-    reference = np.asarray(hist["bad"], dtype=np.float64) + np.asarray(hist["good"], np.float64)
+    reference = np.asarray(hist.bad, dtype=np.float64) + np.asarray(hist.good, np.float64)
     _, actual = score_histograms(np.zeros(probability.size), probability, bins=reference.size)
     return psi_against_reference(reference, actual)
 

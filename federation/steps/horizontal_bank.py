@@ -17,30 +17,24 @@ from typing import Any
 
 import numpy as np
 
-from federation.ml.aggregation import flatten, unflatten
 from federation.data.bank_data import BankData
-from federation.run.config import RunConfig
-from federation.run.key_store import load_bank_private_key, load_signing_key
+from federation.ml.aggregation import flatten, unflatten
 from federation.ml.metrics import HIST_BINS, auc_ks_from_histograms
 from federation.ml.preprocess import FeatureLayout, Preprocessor, combine_stats, local_stats_vector
+from federation.run.config import RunConfig
+from federation.run.key_store import load_signing_key
 from federation.steps.secure_sum import (
-    KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, PaillierBankSum, PlainSum, Sealed,
+    KIND_COUNTS,
+    KIND_STATS,
+    KIND_WEIGHTS,
+    Sealed,
+    bank_summation,
 )
-from federation.wire.records import SignatureClaim
+from federation.wire.records import METRIC_AUC, METRIC_EVAL_ROUND, METRIC_KS, SignatureClaim
 from protocols.errors import FedCreditError, ProtocolError
-from protocols.paillier.keys import key_fingerprint
 from protocols.identity.signing import sign_update, statement_for
 
-BankSum = PlainSum | PaillierBankSum
 _PREP_CACHE: dict[tuple[str, str], tuple[Preprocessor, float]] = {}
-
-
-def bank_summer(cfg: RunConfig, bank: int) -> BankSum:
-    """The bank's summation scheme; under Paillier it opens the bank's copy of the key."""
-    if cfg.aggregation == "plain":
-        return PlainSum()
-    private_key = load_bank_private_key(cfg.keys_dir, bank)
-    return PaillierBankSum(private_key, max_parties=cfg.banks)
 
 
 class SimulatedDropout(FedCreditError):
@@ -54,12 +48,6 @@ def check_not_dropped(cfg: RunConfig, bank: int, round_number: int) -> None:
                                "(drop-schedule fault injection).")
 
 
-def aggregation_fingerprint(cfg: RunConfig, bank: int) -> str:
-    """The key fingerprint bound into signatures ("plain" without encryption)."""
-    summer = bank_summer(cfg, bank)
-    return key_fingerprint(summer.public_key) if isinstance(summer, PaillierBankSum) else "plain"
-
-
 def sign_sealed(cfg: RunConfig, bank: int, sealed: Sealed, *, run_id: str, step: str,
                 round_index: int) -> SignatureClaim | None:
     """Sign a sealed vector for (run, step, round); None when the run has no signing keys."""
@@ -67,7 +55,7 @@ def sign_sealed(cfg: RunConfig, bank: int, sealed: Sealed, *, run_id: str, step:
     if key is None:
         return None
     statement = statement_for(run_id=run_id, step=step, round=round_index, bank=bank,
-                              key_fingerprint=aggregation_fingerprint(cfg, bank),
+                              key_fingerprint=bank_summation(cfg, bank).key_fingerprint,
                               payload=sealed.payload)
     return SignatureClaim(run_id, step, round_index, sign_update(key, statement))
 
@@ -75,7 +63,7 @@ def sign_sealed(cfg: RunConfig, bank: int, sealed: Sealed, *, run_id: str, step:
 def seal_stats(cfg: RunConfig, data: BankData, layout: FeatureLayout, *, run_id: str) -> Sealed:
     """Preprocessing step 2: the bank's stats vector, sealed."""
     vector = local_stats_vector(data.train, layout)
-    return bank_summer(cfg, data.bank).seal(vector, kind=KIND_STATS, run_id=run_id, round=0)
+    return bank_summation(cfg, data.bank).seal(vector, kind=KIND_STATS, run_id=run_id, round=0)
 
 
 def open_preprocessing(
@@ -84,7 +72,7 @@ def open_preprocessing(
     """Shared preprocessing and total training rows from the combined stats (cached)."""
     key = (run_id, hashlib.sha256(stats_sum.payload).hexdigest())
     if key not in _PREP_CACHE:
-        total = bank_summer(cfg, bank).open(stats_sum, kind=KIND_STATS, run_id=run_id, round=0)
+        total = bank_summation(cfg, bank).open(stats_sum, kind=KIND_STATS, run_id=run_id, round=0)
         _PREP_CACHE[key] = (combine_stats(layout, total), float(total[0]))
     return _PREP_CACHE[key]
 
@@ -99,8 +87,8 @@ def open_weights(
     like = make_model(cfg, prep.n_features).get_weights()
     if weights_sum is None:
         return like
-    opened = bank_summer(cfg, bank).open(weights_sum, kind=KIND_WEIGHTS, run_id=run_id,
-                                         round=round_index)
+    opened = bank_summation(cfg, bank).open(weights_sum, kind=KIND_WEIGHTS, run_id=run_id,
+                                            round=round_index)
     mass = opened[-1]
     if not mass > 0:
         raise ProtocolError("the combined update carries no weight mass; no bank contributed.")
@@ -115,15 +103,15 @@ def histogram_metrics(
         return {}
     auc, ks = auc_ks_from_histograms(*open_histograms(cfg, bank, hist_sum, run_id=run_id,
                                                       round_index=round_index))
-    return {"auc": auc, "ks": ks, "eval-round": round_index}
+    return {METRIC_AUC: auc, METRIC_KS: ks, METRIC_EVAL_ROUND: round_index}
 
 
 def open_histograms(
     cfg: RunConfig, bank: int, hist_sum: Sealed, *, run_id: str, round_index: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """The summed (bad, good) test-score histograms of all banks."""
-    opened = bank_summer(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
-                                         round=round_index)
+    opened = bank_summation(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
+                                            round=round_index)
     return opened[:HIST_BINS].astype(np.int64), opened[HIST_BINS:].astype(np.int64)
 
 
@@ -138,8 +126,8 @@ def local_update(
                               bank=data.bank)
     share = n_rows / total_rows
     vector = np.append(flatten(new) * share, share)
-    return bank_summer(cfg, data.bank).seal(vector, kind=KIND_WEIGHTS, run_id=run_id,
-                                            round=round_index + 1)
+    return bank_summation(cfg, data.bank).seal(vector, kind=KIND_WEIGHTS, run_id=run_id,
+                                               round=round_index + 1)
 
 
 def sealed_histograms(
@@ -150,5 +138,5 @@ def sealed_histograms(
     from federation.ml.training import evaluate_histograms
 
     bad, good = evaluate_histograms(cfg, prep, data.test, weights)
-    return bank_summer(cfg, data.bank).seal(np.concatenate([bad, good]), kind=KIND_COUNTS,
-                                            run_id=run_id, round=round_index + 1)
+    return bank_summation(cfg, data.bank).seal(np.concatenate([bad, good]), kind=KIND_COUNTS,
+                                               run_id=run_id, round=round_index + 1)

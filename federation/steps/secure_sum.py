@@ -11,24 +11,41 @@ sealed vectors without opening them, the banks *open* the combined result.
 
 Kinds fix the encoding: ``stats`` (wide exact fixed point), ``weights`` (values clipped to
 [-WEIGHT_CLIP, WEIGHT_CLIP], WEIGHT_BITS bits), ``counts`` (exact integers, COUNT_BITS bits).
+
+Each side sees the scheme through a small Protocol (:class:`BankSummation`,
+:class:`CoordinatorSummation`); :func:`summation_scheme` is the one place that maps the run
+config's ``aggregation`` name to a :class:`SummationScheme`, which builds either side and says
+whether the run needs a Paillier key ceremony.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
-from protocols.errors import MalformedMessageError, ProtocolError
+from federation.errors import ConfigError
+from federation.run.key_store import load_bank_private_key, load_public_key
 from protocols.aggregation.packing import PackingCodec
 from protocols.aggregation.secure_aggregation import decrypt_sum, encrypt_update, encrypted_sum
 from protocols.aggregation.serde import encrypted_vector_from_bytes, encrypted_vector_to_bytes
 from protocols.aggregation.wide_sum import (
-    WideEncryptedVector, decrypt_wide, encrypt_wide, sum_wide, validate_wide, wide_from_bytes,
+    WideEncryptedVector,
+    decrypt_wide,
+    encrypt_wide,
+    sum_wide,
+    validate_wide,
+    wide_from_bytes,
     wide_to_bytes,
 )
+from protocols.errors import MalformedMessageError, ProtocolError
+from protocols.paillier.keys import key_fingerprint as paillier_fingerprint
+
+if TYPE_CHECKING:  # the run config imports this module for its key-size rule
+    from federation.run.config import RunConfig
 
 SCHEMA_VERSION = 1
 KIND_STATS, KIND_WEIGHTS, KIND_COUNTS = "stats", "weights", "counts"
@@ -78,10 +95,58 @@ def _check(sealed: Sealed, kind: str, scheme: str, length: int | None) -> None:
         raise ProtocolError(f"sealed '{kind}' vector has {sealed.length} values, expected {length}.")
 
 
+@runtime_checkable
+class CoordinatorSummation(Protocol):
+    """The coordinator's side of a summation scheme: combine sealed vectors unopened."""
+
+    @property
+    def scheme(self) -> str:
+        """Scheme id stamped on every sealed vector (``plain``, ``paillier-<bits>``)."""
+        ...
+
+    @property
+    def key_fingerprint(self) -> str:
+        """What signatures bind as the aggregation key (the scheme name when there is none)."""
+        ...
+
+    def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,
+                round: int) -> Sealed:
+        """Sum the banks' sealed vectors of one kind, run and round without opening them."""
+        ...
+
+
+@runtime_checkable
+class BankSummation(Protocol):
+    """A bank's side of a summation scheme: seal its own vector, open the combined one."""
+
+    @property
+    def scheme(self) -> str:
+        """Scheme id stamped on every sealed vector (``plain``, ``paillier-<bits>``)."""
+        ...
+
+    @property
+    def key_fingerprint(self) -> str:
+        """What signatures bind as the aggregation key (the scheme name when there is none)."""
+        ...
+
+    def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
+        """The bank's vector, sealed for this run and round."""
+        ...
+
+    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
+        """The values of a combined sealed vector."""
+        ...
+
+
 class PlainSum:
     """Plaintext summation (no protection from the coordinator); both roles."""
 
     scheme = "plain"
+
+    @property
+    def key_fingerprint(self) -> str:
+        """No key: signatures bind the scheme name instead."""
+        return self.scheme
 
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
         arr = np.asarray(values, dtype=np.float64).ravel()
@@ -107,6 +172,11 @@ class PaillierCoordinatorSum:
         self.max_parties = max_parties
         self.scheme = f"paillier-{int(public_key.n).bit_length()}"
 
+    @property
+    def key_fingerprint(self) -> str:
+        """SHA-256 of the shared public modulus (bound into every signature)."""
+        return paillier_fingerprint(self.public_key)
+
     def codec(self, kind: str) -> PackingCodec:
         """The agreed codec of a kind (public configuration)."""
         bits = int(self.public_key.n).bit_length()
@@ -122,8 +192,9 @@ class PaillierCoordinatorSum:
             _check(s, kind, self.scheme, expected)
         if kind == KIND_STATS:
             wides = [self._wide(s, expected, run_id, round) for s in sealed]
-            total = sum_wide(wides, public_key=self.public_key)
-            return Sealed(kind, self.scheme, expected, total.n_parties, wide_to_bytes(total))
+            wide_total = sum_wide(wides, public_key=self.public_key)
+            return Sealed(kind, self.scheme, expected, wide_total.n_parties,
+                          wide_to_bytes(wide_total))
         codec = self.codec(kind)
         vectors = [encrypted_vector_from_bytes(s.payload, public_key=self.public_key,
                                                expected_length=expected, run_id=run_id,
@@ -146,8 +217,8 @@ class PaillierBankSum(PaillierCoordinatorSum):
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
         arr = np.asarray(values).ravel()
         if kind == KIND_STATS:
-            vec = encrypt_wide(arr, public_key=self.public_key, run_id=run_id, round=round)
-            return Sealed(kind, self.scheme, arr.size, 1, wide_to_bytes(vec))
+            wide = encrypt_wide(arr, public_key=self.public_key, run_id=run_id, round=round)
+            return Sealed(kind, self.scheme, arr.size, 1, wide_to_bytes(wide))
         if kind == KIND_COUNTS:
             arr = np.asarray(np.rint(arr), dtype=np.int64)
         vec = encrypt_update(arr, public_key=self.public_key, codec=self.codec(kind),
@@ -157,8 +228,8 @@ class PaillierBankSum(PaillierCoordinatorSum):
     def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
         _check(sealed, kind, self.scheme, None)
         if kind == KIND_STATS:
-            vec = self._wide(sealed, sealed.length, run_id, round)
-            return decrypt_wide(vec, private_key=self.private_key)
+            wide = self._wide(sealed, sealed.length, run_id, round)
+            return decrypt_wide(wide, private_key=self.private_key)
         codec = self.codec(kind)
         vec = encrypted_vector_from_bytes(sealed.payload, public_key=self.public_key,
                                           expected_length=sealed.length, run_id=run_id,
@@ -166,3 +237,78 @@ class PaillierBankSum(PaillierCoordinatorSum):
         out = decrypt_sum(vec, private_key=self.private_key, codec=codec,
                           n_parties=sealed.parties, processes=1)
         return np.asarray(out, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class SummationScheme:
+    """One way of summing the banks' vectors, as the run config's ``aggregation`` names it.
+
+    ``bank(cfg, k)`` builds bank k's side (under Paillier it opens bank k's copy of the private
+    key), ``coordinator(cfg)`` the coordinator's side (the public key only).
+    ``needs_paillier_key`` tells a launcher whether the key ceremony must make a Paillier key;
+    ``min_key_bits`` is then the smallest Paillier key size the run config accepts.
+    """
+
+    name: str
+    needs_paillier_key: bool
+    min_key_bits: int
+    bank: Callable[[RunConfig, int], BankSummation] = field(repr=False)
+    coordinator: Callable[[RunConfig], CoordinatorSummation] = field(repr=False)
+
+
+def _plain_bank(cfg: RunConfig, bank: int) -> BankSummation:
+    return PlainSum()
+
+
+def _plain_coordinator(cfg: RunConfig) -> CoordinatorSummation:
+    return PlainSum()
+
+
+def _paillier_bank(cfg: RunConfig, bank: int) -> BankSummation:
+    return PaillierBankSum(load_bank_private_key(cfg.keys_dir, bank), max_parties=cfg.banks)
+
+
+def _paillier_coordinator(cfg: RunConfig) -> CoordinatorSummation:
+    return PaillierCoordinatorSum(load_public_key(cfg.keys_dir), max_parties=cfg.banks)
+
+
+SUMMATION_SCHEMES = {scheme.name: scheme for scheme in (
+    SummationScheme("plain", needs_paillier_key=False, min_key_bits=0, bank=_plain_bank,
+                    coordinator=_plain_coordinator),
+    SummationScheme("paillier", needs_paillier_key=True, min_key_bits=2048,
+                    bank=_paillier_bank, coordinator=_paillier_coordinator),
+)}
+"""Every accepted ``aggregation`` name (``federation.run.config.AGGREGATIONS``) and its scheme."""
+
+
+def summation_scheme(aggregation: str) -> SummationScheme:
+    """The scheme the run config's ``aggregation`` setting names.
+
+    Parameters
+    ----------
+    aggregation : str
+        ``RunConfig.aggregation`` (``plain`` or ``paillier``).
+
+    Returns
+    -------
+    SummationScheme
+
+    Raises
+    ------
+    ConfigError
+        When no scheme has that name.
+    """
+    if aggregation not in SUMMATION_SCHEMES:
+        raise ConfigError(f"setting 'aggregation' is '{aggregation}'; choose one of "
+                          f"{', '.join(SUMMATION_SCHEMES)}.")
+    return SUMMATION_SCHEMES[aggregation]
+
+
+def bank_summation(cfg: RunConfig, bank: int) -> BankSummation:
+    """Bank ``bank``'s side of the run's summation scheme."""
+    return summation_scheme(cfg.aggregation).bank(cfg, bank)
+
+
+def coordinator_summation(cfg: RunConfig) -> CoordinatorSummation:
+    """The coordinator's side of the run's summation scheme (public key only under Paillier)."""
+    return summation_scheme(cfg.aggregation).coordinator(cfg)

@@ -8,8 +8,9 @@ time: the coordinator sends ``step.message_type``, the node registers with :func
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from flwr.clientapp import ClientApp
 

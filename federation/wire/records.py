@@ -1,6 +1,7 @@
 """The one place where fedcredit payloads become Flower records and back.
 
-Message types and record keys are constants here; apps never repeat string literals.
+Message types (:class:`~federation.wire.message_types.MessageType`), record keys and the field
+names inside records are constants here; apps never repeat string literals.
 Requests carry the run config, the step (run id, round) and combined sealed vectors; replies
 carry a bank's sealed vector and a few public metrics. Only the final release (when the run
 config allows it) carries plaintext model weights.
@@ -8,24 +9,28 @@ config allows it) carries plaintext model weights.
 
 from __future__ import annotations
 
+import builtins
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, TypeGuard
 
 import numpy as np
 from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord, RecordDict
 
-from federation.run.config import RunConfig
 from federation.ml.preprocess import FeatureLayout, LocalSchema, Preprocessor
+from federation.run.config import RunConfig
 from federation.steps.secure_sum import Sealed
+from federation.wire.message_types import MessageType
 from protocols.errors import MalformedMessageError
 from protocols.identity.signing import InvalidSignatureError
 
-MSG_SCHEMA = "query.schema"
-MSG_STATS = "query.stats"
-MSG_TRAIN = "train"
-MSG_EVALUATE = "evaluate"
-MSG_FINALIZE = "query.finalize"
+STEP_SCHEMA = MessageType("query", "schema")  # preprocessing 1: column kinds, category names
+STEP_STATS = MessageType("query", "stats")  # preprocessing 2: sealed stats
+STEP_TRAIN = MessageType("train")  # open the global model, train, seal the weighted update
+STEP_EVALUATE = MessageType("evaluate")  # score the test rows, seal the score histograms
+STEP_FINALIZE = MessageType("query", "finalize")  # last AUC/KS and the final model release
+HORIZONTAL_STEPS = (STEP_SCHEMA, STEP_STATS, STEP_TRAIN, STEP_EVALUATE, STEP_FINALIZE)
 
 KEY_RUN = "run"  # ConfigRecord: the run config
 KEY_STEP = "step"  # ConfigRecord: run id, round, layout
@@ -40,6 +45,19 @@ KEY_RELEASE = "release"  # ConfigRecord: released preprocessor json
 KEY_RELEASED_HIST = "released-histograms"  # ArrayRecord: summed (bad, good) test histograms
 KEY_SIGNATURE = "signature"  # ConfigRecord: the bank's signature over its sealed vector
 
+FIELD_RUN_ID = "run-id"  # step and signature records
+FIELD_ROUND = "round"  # step and signature records
+FIELD_LAYOUT = "layout"  # step record: the agreed feature layout (JSON)
+FIELD_STEP = "step"  # signature record: the message type signed for
+FIELD_SIGNATURE = "signature"  # signature record: the Ed25519 signature
+FIELD_SCHEMA = "schema"  # schema record: the column schema (JSON)
+FIELD_PREPROCESSOR = "preprocessor"  # release record: the preprocessor (JSON)
+METRIC_BANK = "bank"  # metrics record: the bank's index
+METRIC_EXAMPLES = "num-examples"  # metrics record: rows behind the reply
+METRIC_AUC = "auc"  # metrics record: global AUC opened from the combined histograms
+METRIC_KS = "ks"  # metrics record: global KS opened from the combined histograms
+METRIC_EVAL_ROUND = "eval-round"  # metrics record: the round those histograms belong to
+
 
 @dataclass(frozen=True)
 class SignatureClaim:
@@ -51,15 +69,27 @@ class SignatureClaim:
     signature: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """The step record of a request: run id, round and (once agreed) the feature layout.
+
+    ``layout`` stays the JSON text the record carries (``None`` before the layout is agreed);
+    :func:`layout_of` parses it. :func:`step_of` checks a received record before building one.
+    """
+
+    run_id: str
+    round: int
+    layout: str | None = None
+
+
 def request_content(
     cfg: RunConfig, *, run_id: str, round_index: int = 0, layout: FeatureLayout | None = None,
     sums: Mapping[str, Sealed] | None = None,
 ) -> RecordDict:
     """Coordinator -> bank: run config, step details and combined sealed vectors."""
-    step: dict[str, Any] = {"run-id": run_id, "round": round_index}
-    if layout is not None:
-        step["layout"] = layout.to_json()
-    content = RecordDict({KEY_RUN: ConfigRecord(cfg.to_user_config()), KEY_STEP: ConfigRecord(step)})
+    step = StepInfo(run_id, round_index, layout.to_json() if layout is not None else None)
+    content = RecordDict({KEY_RUN: ConfigRecord(cfg.to_user_config()),
+                          KEY_STEP: step_to_record(step)})
     for key, sealed in (sums or {}).items():
         content[key] = sealed_to_record(sealed)
     return content
@@ -70,22 +100,30 @@ def run_config_of(content: RecordDict) -> RunConfig:
     return RunConfig.from_user_config(dict(_get(content, KEY_RUN)))
 
 
-def step_of(content: RecordDict) -> dict[str, Any]:
+def step_to_record(step: StepInfo) -> ConfigRecord:
+    """A step as the config record a request carries (no layout field before it is agreed)."""
+    values: dict[str, Any] = {FIELD_RUN_ID: step.run_id, FIELD_ROUND: step.round}
+    if step.layout is not None:
+        values[FIELD_LAYOUT] = step.layout
+    return ConfigRecord(values)
+
+
+def step_of(content: RecordDict) -> StepInfo:
     """Step details (run id, round, layout) of a request; MalformedMessageError if malformed."""
     step = dict(_get(content, KEY_STEP))
-    for key, kind in (("run-id", str), ("round", int)):
+    for key, kind in ((FIELD_RUN_ID, str), (FIELD_ROUND, int)):
         if not _typed(step.get(key), kind):
             raise MalformedMessageError(f"step record lacks a {kind.__name__} '{key}'.")
-    if step["round"] < 0 or not isinstance(step.get("layout", ""), str):
+    if step[FIELD_ROUND] < 0 or not isinstance(step.get(FIELD_LAYOUT, ""), str):
         raise MalformedMessageError("step record has a negative round or a non-text layout.")
-    return step
+    return StepInfo(step[FIELD_RUN_ID], step[FIELD_ROUND], step.get(FIELD_LAYOUT))
 
 
-def layout_of(step: Mapping[str, Any]) -> FeatureLayout:
+def layout_of(step: StepInfo) -> FeatureLayout:
     """The agreed feature layout carried by a stats request."""
-    if "layout" not in step:
+    if step.layout is None:
         raise MalformedMessageError("step record lacks the agreed feature layout.")
-    return FeatureLayout.from_json(str(step["layout"]))
+    return FeatureLayout.from_json(step.layout)
 
 
 def reply_content(
@@ -96,16 +134,16 @@ def reply_content(
     released_histograms: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> RecordDict:
     """Bank -> coordinator: a sealed vector, public metrics, or the final model release."""
-    values: dict[str, Any] = {"bank": bank, "num-examples": n_examples, **(metrics or {})}
+    values: dict[str, Any] = {METRIC_BANK: bank, METRIC_EXAMPLES: n_examples, **(metrics or {})}
     content = RecordDict({KEY_METRICS: MetricRecord(values)})
     if sealed is not None:
         content[KEY_SEALED] = sealed_to_record(sealed)
     if signature is not None:
         content[KEY_SIGNATURE] = ConfigRecord({
-            "run-id": signature.run_id, "step": signature.step, "round": signature.round,
-            "signature": signature.signature})
+            FIELD_RUN_ID: signature.run_id, FIELD_STEP: signature.step,
+            FIELD_ROUND: signature.round, FIELD_SIGNATURE: signature.signature})
     if schema is not None:
-        content[KEY_SCHEMA] = ConfigRecord({"schema": json.dumps(
+        content[KEY_SCHEMA] = ConfigRecord({FIELD_SCHEMA: json.dumps(
             {"numeric": list(schema.numeric),
              "categorical": {k: list(v) for k, v in schema.categorical.items()}})})
     if released_histograms is not None:
@@ -114,7 +152,7 @@ def reply_content(
     if release is not None:
         weights, prep = release
         content[KEY_WEIGHTS] = ArrayRecord([np.asarray(w, dtype=np.float64) for w in weights])
-        content[KEY_RELEASE] = ConfigRecord({"preprocessor": prep.to_json()})
+        content[KEY_RELEASE] = ConfigRecord({FIELD_PREPROCESSOR: prep.to_json()})
     return content
 
 
@@ -123,7 +161,7 @@ def metrics_of(content: RecordDict) -> dict[str, float]:
     metrics = {k: v for k, v in dict(_get(content, KEY_METRICS)).items()}
     if not all(_typed(v, (int, float)) and _fits_float(v) for v in metrics.values()):
         raise MalformedMessageError("metrics record holds a value that is not a float.")
-    for key in ("bank", "num-examples"):
+    for key in (METRIC_BANK, METRIC_EXAMPLES):
         if not _typed(metrics.get(key), int) or metrics[key] < 0:
             raise MalformedMessageError(f"metrics record lacks an int '{key}' >= 0.")
     return metrics
@@ -131,14 +169,14 @@ def metrics_of(content: RecordDict) -> dict[str, float]:
 
 def bank_of(content: RecordDict) -> int:
     """Bank index of a reply."""
-    return int(metrics_of(content)["bank"])
+    return int(metrics_of(content)[METRIC_BANK])
 
 
 def schema_of(content: RecordDict) -> LocalSchema:
     """A bank's column schema from its reply; MalformedMessageError if malformed."""
     record = _get(content, KEY_SCHEMA)
     try:
-        raw = json.loads(str(record["schema"]))
+        raw = json.loads(str(record[FIELD_SCHEMA]))
         numeric, categorical = raw["numeric"], raw["categorical"]
     except (KeyError, TypeError, ValueError, RecursionError) as exc:
         raise MalformedMessageError(f"schema record is malformed: {exc}") from exc
@@ -174,11 +212,12 @@ def release_of(content: RecordDict) -> tuple[list[np.ndarray], Preprocessor] | N
     if KEY_WEIGHTS not in content:
         return None
     record = _get(content, KEY_RELEASE)
-    if not isinstance(content[KEY_WEIGHTS], ArrayRecord) or "preprocessor" not in record:
+    weights_record = content[KEY_WEIGHTS]
+    if not isinstance(weights_record, ArrayRecord) or FIELD_PREPROCESSOR not in record:
         raise MalformedMessageError("release lacks its weights array record or preprocessor.")
-    prep = Preprocessor.from_json(str(record["preprocessor"]))
+    prep = Preprocessor.from_json(str(record[FIELD_PREPROCESSOR]))
     try:
-        weights = content[KEY_WEIGHTS].to_numpy_ndarrays()
+        weights = weights_record.to_numpy_ndarrays()
     except (TypeError, ValueError, EOFError, OSError) as exc:
         raise MalformedMessageError(f"released weights do not decode: {exc}") from exc
     if not all(w.dtype.kind == "f" for w in weights):
@@ -192,33 +231,36 @@ def signature_of(content: RecordDict) -> SignatureClaim:
         raise InvalidSignatureError("update is not signed; the bank must sign its updates "
                                     "with the key registered in the key ceremony.")
     rec = content[KEY_SIGNATURE]
-    fields = {"run-id": str, "step": str, "round": int, "signature": bytes}
-    if not all(key in rec and _typed(rec[key], kind) for key, kind in fields.items()):
+    run_id, step, round_, signature = (rec[key] if key in rec else None for key in (
+        FIELD_RUN_ID, FIELD_STEP, FIELD_ROUND, FIELD_SIGNATURE))
+    if not (isinstance(run_id, str) and isinstance(step, str) and _is_int(round_)
+            and isinstance(signature, bytes)):
         raise MalformedMessageError("signature record is malformed: it needs str 'run-id' and "
                                     "'step', int 'round' and bytes 'signature'.")
-    return SignatureClaim(rec["run-id"], rec["step"], rec["round"], rec["signature"])
+    return SignatureClaim(run_id, step, round_, signature)
 
 
 def sealed_to_record(sealed: Sealed) -> ConfigRecord:
     """A sealed vector as a config record (payload bytes stay opaque)."""
-    return ConfigRecord({"kind": sealed.kind, "scheme": sealed.scheme, "length": sealed.length,
-                         "parties": sealed.parties, "payload": sealed.payload,
-                         "schema-version": sealed.schema_version})
+    values = (sealed.kind, sealed.scheme, sealed.length, sealed.parties, sealed.payload,
+              sealed.schema_version)
+    return ConfigRecord(dict(zip(_SEALED_KEYS, values, strict=True)))
 
 
-def sealed_from_record(record: ConfigRecord) -> Sealed:
-    """Inverse of :func:`sealed_to_record`; malformed records raise MalformedMessageError."""
+def sealed_from_record(record: ArrayRecord | MetricRecord | ConfigRecord) -> Sealed:
+    """Inverse of :func:`sealed_to_record`; malformed records (a record of another kind among
+    them) raise MalformedMessageError."""
     try:
-        values = [record[key] for key in _SEALED_KEYS]
+        kind, scheme, length, parties, payload, version = [record[key] for key in _SEALED_KEYS]
     except (KeyError, TypeError) as exc:
         raise MalformedMessageError(f"sealed vector record is malformed: {exc}") from exc
-    if not all(_typed(v, kind) for v, kind in zip(values, _SEALED_TYPES)):
+    if not (isinstance(kind, str) and isinstance(scheme, str) and _is_int(length)
+            and _is_int(parties) and isinstance(payload, bytes) and _is_int(version)):
         raise MalformedMessageError("sealed vector record has a field of the wrong type.")
-    return Sealed(*values)
+    return Sealed(kind, scheme, length, parties, payload, version)
 
 
 _SEALED_KEYS = ("kind", "scheme", "length", "parties", "payload", "schema-version")
-_SEALED_TYPES = (str, str, int, int, bytes, int)
 
 
 def sealed_of(content: RecordDict, key: str = KEY_SEALED) -> Sealed | None:
@@ -234,6 +276,11 @@ def reply(message: Message, content: RecordDict) -> Message:
 def _typed(value: Any, kind: type | tuple[type, ...]) -> bool:
     """``isinstance`` that does not take a bool for a number."""
     return isinstance(value, kind) and not isinstance(value, bool)
+
+
+def _is_int(value: object) -> TypeGuard[int]:
+    """An int that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _fits_float(value: float) -> bool:
@@ -295,7 +342,7 @@ class StepFields:
             raise MalformedMessageError(f"step field '{name}' is not finite.")
         return value
 
-    def counts(self, name: str) -> list[int]:
+    def counts(self, name: str) -> list[builtins.int]:  # ``int`` here is the method above
         """A list of non-negative integers."""
         values = self._get(name, (list,), "a list")
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):

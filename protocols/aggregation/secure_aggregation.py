@@ -23,20 +23,26 @@ coordinator + bank collusion. Decrypted sums reveal exactly the aggregate, nothi
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from gmpy2 import mpz
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from protocols.aggregation.encrypted_vector import EncryptedVector
-from protocols.errors import (KeyMismatchError, PackingOverflowError, ProtocolError,
-                              SchemeMismatchError, StaleRoundError, VectorLengthError)
-from protocols.paillier.keys import key_fingerprint
 from protocols.aggregation.packing import PackingCodec
+from protocols.aggregation.validation import check_codec
+from protocols.errors import (
+    KeyMismatchError,
+    PackingOverflowError,
+    ProtocolError,
+    SchemeMismatchError,
+    StaleRoundError,
+    VectorLengthError,
+)
 from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.fast import RandomizerTable, RandomSource, encrypt_packed
-from protocols.aggregation.validation import check_codec
+from protocols.paillier.keys import key_fingerprint
 
 __all__ = ["EncryptedVector", "encrypt_update", "encrypted_sum", "decrypt_sum"]
 
@@ -141,7 +147,7 @@ def encrypted_sum(vectors: Sequence[EncryptedVector], *, public_key: PaillierPub
     nsq = n * n
     totals = [mpz(c) for c in vectors[0].ciphertexts]
     for vec in vectors[1:]:
-        totals = [t * c % nsq for t, c in zip(totals, vec.ciphertexts)]
+        totals = [t * c % nsq for t, c in zip(totals, vec.ciphertexts, strict=True)]
     first = vectors[0]
     return EncryptedVector(scheme=first.scheme, key_fingerprint=first.key_fingerprint,
                            codec_digest=first.codec_digest, run_id=first.run_id,

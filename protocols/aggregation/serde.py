@@ -25,10 +25,10 @@ import json
 from phe.paillier import PaillierPublicKey
 
 from protocols.aggregation.encrypted_vector import EncryptedVector
-from protocols.byte_reader import ByteReader
-from protocols.errors import MalformedMessageError
 from protocols.aggregation.packing import PackingCodec
 from protocols.aggregation.validation import validate_encrypted_vector
+from protocols.byte_reader import ByteReader
+from protocols.errors import MalformedMessageError
 
 __all__ = [
     "encrypted_vector_to_bytes", "encrypted_vector_from_bytes",

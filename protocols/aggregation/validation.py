@@ -21,10 +21,16 @@ from gmpy2 import mpz
 from phe.paillier import PaillierPublicKey
 
 from protocols.aggregation.encrypted_vector import EncryptedVector
-from protocols.errors import (InvalidCiphertextError, KeyMismatchError, PackingOverflowError,
-                              SchemeMismatchError, StaleRoundError, VectorLengthError)
-from protocols.paillier.keys import key_fingerprint
 from protocols.aggregation.packing import PackingCodec
+from protocols.errors import (
+    InvalidCiphertextError,
+    KeyMismatchError,
+    PackingOverflowError,
+    SchemeMismatchError,
+    StaleRoundError,
+    VectorLengthError,
+)
+from protocols.paillier.keys import key_fingerprint
 
 __all__ = ["validate_encrypted_vector", "check_ciphertexts", "check_codec"]
 

@@ -14,20 +14,23 @@ once per run), so one value per ciphertext costs little.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
+from protocols.aggregation.validation import check_ciphertexts
 from protocols.errors import (
-    KeyMismatchError, MalformedMessageError, PackingOverflowError, StaleRoundError,
+    KeyMismatchError,
+    MalformedMessageError,
+    PackingOverflowError,
+    StaleRoundError,
     VectorLengthError,
 )
-from protocols.paillier.keys import key_fingerprint
 from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.fast import encrypt_packed
-from protocols.aggregation.validation import check_ciphertexts
+from protocols.paillier.keys import key_fingerprint
 
 SCHEMA_VERSION = 1
 FRAC_BITS = 32
@@ -90,7 +93,7 @@ def sum_wide(vectors: Sequence[WideEncryptedVector], *,
     nsq = int(public_key.n) ** 2
     totals = list(first.ciphertexts)
     for vec in vectors[1:]:
-        totals = [a * b % nsq for a, b in zip(totals, vec.ciphertexts)]
+        totals = [a * b % nsq for a, b in zip(totals, vec.ciphertexts, strict=True)]
     return WideEncryptedVector(first.key_fingerprint, first.run_id, first.round, tuple(totals),
                                sum(v.n_parties for v in vectors))
 
@@ -142,7 +145,7 @@ def wide_from_bytes(data: bytes) -> WideEncryptedVector:
             raise TypeError("ciphertexts must be a list of hex strings")
         cts = tuple(int(c, 16) for c in doc["c"])
         fields = (doc["fp"], doc["run"], doc["round"], doc["parties"], doc["scheme"], doc["v"])
-        if not all(isinstance(f, t) for f, t in zip(fields, (str, str, int, int, str, int))):
+        if not all(isinstance(f, t) for f, t in zip(fields, (str, str, int, int, str, int), strict=True)):
             raise TypeError("field of the wrong type")
         return WideEncryptedVector(doc["fp"], doc["run"], doc["round"], cts, doc["parties"],
                                    doc["scheme"], doc["v"])

@@ -16,12 +16,16 @@ import re
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption,
-                                                          PrivateFormat)
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from protocols.identity.envelopes import (DEFAULT_SCRYPT_LOG2_N, RandomBytes, open_with_passphrase,
-                                 seal_with_passphrase, x25519_public_hex)
 from protocols.errors import KeyCeremonyError
+from protocols.identity.envelopes import (
+    DEFAULT_SCRYPT_LOG2_N,
+    RandomBytes,
+    open_with_passphrase,
+    seal_with_passphrase,
+    x25519_public_hex,
+)
 
 __all__ = ["BankIdentity", "generate_identity", "identity_public_to_bytes",
            "identity_public_from_bytes", "seal_identity", "open_identity"]

@@ -42,8 +42,9 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import gmpy2
 from gmpy2 import mpz
@@ -108,7 +109,7 @@ class RandomizerTable:
         digits = a.to_bytes(len(self.rows), "little")
         nsq = self.nsquare
         acc = mpz(1)
-        for row, digit in zip(self.rows, digits):
+        for row, digit in zip(self.rows, digits, strict=True):
             if digit:
                 acc = acc * row[digit] % nsq
         return acc

@@ -23,19 +23,31 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any
+from typing import Any, cast
 
 import gmpy2
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from phe import paillier
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
-from protocols.identity.envelopes import (DEFAULT_SCRYPT_LOG2_N, RandomBytes, open_with_passphrase,
-                                 seal_with_passphrase, unwrap_as_recipient,
-                                 wrap_for_recipient, x25519_public_hex)
 from protocols.errors import KeyCeremonyError, KeyMismatchError
-from protocols.identity.x25519 import (BankIdentity, generate_identity, identity_public_from_bytes,
-                                identity_public_to_bytes, open_identity, seal_identity)
+from protocols.identity.envelopes import (
+    DEFAULT_SCRYPT_LOG2_N,
+    RandomBytes,
+    open_with_passphrase,
+    seal_with_passphrase,
+    unwrap_as_recipient,
+    wrap_for_recipient,
+    x25519_public_hex,
+)
+from protocols.identity.x25519 import (
+    BankIdentity,
+    generate_identity,
+    identity_public_from_bytes,
+    identity_public_to_bytes,
+    open_identity,
+    seal_identity,
+)
 
 __all__ = [
     "DEFAULT_KEY_BITS", "generate_paillier_keypair", "key_fingerprint",
@@ -71,7 +83,9 @@ def generate_paillier_keypair(bits: int = DEFAULT_KEY_BITS, *,
                                f"{DEFAULT_KEY_BITS} bits (smaller keys are for tests only)")
     if bits < MIN_KEY_BITS or bits % 8:
         raise KeyCeremonyError(f"key size {bits} is not supported; use a multiple of 8 >= 256")
-    return paillier.generate_paillier_keypair(n_length=bits)
+    # phe is untyped: its generate_paillier_keypair returns Any.
+    return cast(tuple[PaillierPublicKey, PaillierPrivateKey],
+                paillier.generate_paillier_keypair(n_length=bits))
 
 
 def key_fingerprint(public_key: PaillierPublicKey) -> str:

@@ -40,7 +40,7 @@ def _bucket_products(column: list[int], cts: list[mpz],
     """``B_v = prod_{i: x_i = v} c_i`` for ``v > 0`` and ``v < 0`` (keyed by ``|v|``)."""
     pos: dict[int, mpz] = {}
     neg: dict[int, mpz] = {}
-    for value, c in zip(column, cts):
+    for value, c in zip(column, cts, strict=True):
         if value == 0:
             continue
         buckets, key = (pos, value) if value > 0 else (neg, -value)
@@ -108,7 +108,7 @@ def add_plaintexts(ciphertexts: list[int], plaintexts: list[int],
     """``[[a + m]] = [[a]] * (1 + m n) mod n**2`` (no randomness added)."""
     n = mpz(public_key.n)
     nsq = n * n
-    return [int(mpz(c) * (1 + (mpz(m) % n) * n) % nsq) for c, m in zip(ciphertexts, plaintexts)]
+    return [int(mpz(c) * (1 + (mpz(m) % n) * n) % nsq) for c, m in zip(ciphertexts, plaintexts, strict=True)]
 
 
 def pack_ciphertexts(ciphertexts: list[int], slot_bits: int, per: int,

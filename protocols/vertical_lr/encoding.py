@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -279,7 +279,7 @@ def unpack_slots(plaintexts: Sequence[int], count: int, n: int) -> np.ndarray:
     if len(plaintexts) != -(-count // per):
         raise PackingOverflowError(f"{len(plaintexts)} plaintexts cannot hold {count} slots")
     mask = (1 << SLOT_BITS) - 1
-    ints = []
+    ints: list[int] = []
     for idx, packed in enumerate(plaintexts):
         take = min(per, count - idx * per)
         if packed >> (SLOT_BITS * take):

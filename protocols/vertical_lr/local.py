@@ -22,27 +22,70 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Protocol, TypeVar
 
 import numpy as np
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
-from protocols.paillier.keys import generate_paillier_keypair
 from protocols.paillier.fast import RandomSource, randomizer_table_for
-from protocols.vertical_lr.steps import (VerticalLRConfig, VerticalLRState, VerticalParty,
-                                   bank_gradient_step, bank_open_center_gradient,
-                                   bank_residual_step, bank_update_step, center_gradient_step,
-                                   center_open_bank_gradient, center_partial_step,
-                                   center_update_step, initial_state, make_bank_party,
-                                   make_center_party)
-from protocols.vertical_lr.messages import (masked_values_to_bytes, parse_vertical_message,
-                                            vertical_ciphertexts_to_bytes)
+from protocols.paillier.keys import generate_paillier_keypair
+from protocols.vertical_lr.messages import (
+    MaskedGradientValues,
+    Message,
+    VerticalCiphertexts,
+    masked_values_to_bytes,
+    parse_vertical_message,
+    vertical_ciphertexts_to_bytes,
+)
+from protocols.vertical_lr.steps import (
+    BatchSecrets,
+    VerticalLRConfig,
+    VerticalLRState,
+    VerticalParty,
+    bank_gradient_step,
+    bank_open_center_gradient,
+    bank_residual_step,
+    bank_update_step,
+    center_gradient_step,
+    center_open_bank_gradient,
+    center_partial_step,
+    center_update_step,
+    initial_state,
+    make_bank_party,
+    make_center_party,
+)
 
 __all__ = ["VerticalLRResult", "train_vertical_lr_local", "PHASES"]
 
 KeyPair = tuple[PaillierPublicKey, PaillierPrivateKey]
 PHASES = ("encrypt", "gradient", "open", "update")
+
+_T = TypeVar("_T")
+_M = TypeVar("_M", VerticalCiphertexts, MaskedGradientValues)
+
+
+class _EncryptStep(Protocol):
+    """``bank_residual_step`` / ``center_partial_step``."""
+
+    def __call__(self, party: VerticalParty, state: VerticalLRState, /, *, epoch: int, batch: int,
+                 rng: RandomSource | None = None) -> tuple[VerticalCiphertexts, BatchSecrets]: ...
+
+
+class _GradientStep(Protocol):
+    """``bank_gradient_step`` / ``center_gradient_step``."""
+
+    def __call__(self, party: VerticalParty, secrets: BatchSecrets, received: VerticalCiphertexts,
+                 /, *, rng: RandomSource | None = None,
+                 ) -> tuple[VerticalCiphertexts, BatchSecrets]: ...
+
+
+class _OpenStep(Protocol):
+    """``bank_open_center_gradient`` / ``center_open_bank_gradient``."""
+
+    def __call__(self, party: VerticalParty, masked: VerticalCiphertexts, /, *, epoch: int,
+                 batch: int) -> MaskedGradientValues: ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -86,13 +129,13 @@ class _Ledger:
 
     def __init__(self, clocks: dict[str, Callable[[], float]]) -> None:
         self.clocks = clocks
-        self.seconds = {name: {"bank": defaultdict(float), "center": defaultdict(float)}
-                        for name in clocks}
+        self.seconds: dict[str, dict[str, defaultdict[str, float]]] = {
+            name: {"bank": defaultdict(float), "center": defaultdict(float)} for name in clocks}
         self.critical = dict.fromkeys(clocks, 0.0)
         self.bytes: dict[str, int] = defaultdict(int)
 
-    def phase(self, name: str, bank: Callable[[], Any], center: Callable[[], Any]) -> tuple:
-        results = []
+    def phase(self, name: str, bank: Callable[[], _T], center: Callable[[], _T]) -> tuple[_T, _T]:
+        results: list[_T] = []
         spent: dict[str, list[float]] = {clock: [] for clock in self.clocks}
         for role, work in (("bank", bank), ("center", center)):
             start = {clock: read() for clock, read in self.clocks.items()}
@@ -102,12 +145,12 @@ class _Ledger:
                 self.seconds[clock][role][name] += spent[clock][-1]
         for clock, times in spent.items():
             self.critical[clock] += max(times)
-        return tuple(results)
+        return results[0], results[1]
 
     def totals(self) -> dict[str, float]:
         """Busy seconds per party and critical path so far, for each clock."""
-        out = {}
-        for clock, suffix in zip(self.clocks, ("", "_cpu")):
+        out: dict[str, float] = {}
+        for clock, suffix in zip(self.clocks, ("", "_cpu"), strict=True):
             for role in ("bank", "center"):
                 out[role + suffix] = sum(self.seconds[clock][role].values())
             out["critical_path" + suffix] = self.critical[clock]
@@ -120,21 +163,23 @@ class _Ledger:
 
 def _run_batch(bank: VerticalParty, center: VerticalParty, states: list[VerticalLRState],
                epoch: int, batch: int, rng: RandomSource | None, ledger: _Ledger) -> None:
-    def send(msg: Any) -> bytes:
-        if hasattr(msg, "ciphertexts"):
+    def send(msg: Message) -> bytes:
+        if isinstance(msg, VerticalCiphertexts):
             return ledger.wire(msg.kind, vertical_ciphertexts_to_bytes(msg))
         return ledger.wire(msg.kind, masked_values_to_bytes(msg))
 
-    def encrypt(step: Callable, party: VerticalParty, state: VerticalLRState) -> tuple:
+    def encrypt(step: _EncryptStep, party: VerticalParty,
+                state: VerticalLRState) -> tuple[bytes, BatchSecrets]:
         msg, secrets = step(party, state, epoch=epoch, batch=batch, rng=rng)
         return send(msg), secrets
 
-    def gradient(step: Callable, party: VerticalParty, secrets: Any, wire: bytes) -> tuple:
-        msg, secrets = step(party, secrets, parse_vertical_message(wire), rng=rng)
+    def gradient(step: _GradientStep, party: VerticalParty, secrets: BatchSecrets,
+                 wire: bytes) -> tuple[bytes, BatchSecrets]:
+        msg, secrets = step(party, secrets, _received(wire, VerticalCiphertexts), rng=rng)
         return send(msg), secrets
 
-    def open_(step: Callable, party: VerticalParty, wire: bytes) -> bytes:
-        return send(step(party, parse_vertical_message(wire), epoch=epoch, batch=batch))
+    def open_(step: _OpenStep, party: VerticalParty, wire: bytes) -> bytes:
+        return send(step(party, _received(wire, VerticalCiphertexts), epoch=epoch, batch=batch))
 
     (wire_b, sec_b), (wire_c, sec_c) = ledger.phase(
         "encrypt", lambda: encrypt(bank_residual_step, bank, states[0]),
@@ -146,8 +191,26 @@ def _run_batch(bank: VerticalParty, center: VerticalParty, states: list[Vertical
         "open", lambda: open_(bank_open_center_gradient, bank, grad_c),
         lambda: open_(center_open_bank_gradient, center, grad_b))
     states[:] = ledger.phase(
-        "update", lambda: bank_update_step(bank, states[0], sec_b, parse_vertical_message(open_b)),
-        lambda: center_update_step(center, states[1], sec_c, parse_vertical_message(open_c)))
+        "update", lambda: bank_update_step(bank, states[0], sec_b,
+                                           _received(open_b, MaskedGradientValues)),
+        lambda: center_update_step(center, states[1], sec_c,
+                                   _received(open_c, MaskedGradientValues)))
+
+
+def _received(wire: bytes, kind: type[_M]) -> _M:
+    """Parse relayed bytes as the message class the next step takes; that step checks the rest.
+
+    Raises
+    ------
+    MalformedMessageError
+        Not a well-formed vertical message.
+    TypeError
+        Another class of message (the same error the step's validator raises).
+    """
+    msg = parse_vertical_message(wire)
+    if not isinstance(msg, kind):
+        raise TypeError(f"expected a {kind.__name__} message")
+    return msg
 
 
 def _key_pairs(key_bits: int, keys: tuple[KeyPair, KeyPair] | None) -> tuple[KeyPair, KeyPair]:

@@ -41,11 +41,16 @@ import gmpy2
 from gmpy2 import mpz
 from phe.paillier import PaillierPublicKey
 
-from protocols.byte_reader import ByteReader
-from protocols.errors import (KeyMismatchError, MalformedMessageError, StaleRoundError,
-                              UnexpectedMessageError, VectorLengthError)
-from protocols.paillier.keys import key_fingerprint
 from protocols.aggregation.validation import check_ciphertexts
+from protocols.byte_reader import ByteReader
+from protocols.errors import (
+    KeyMismatchError,
+    MalformedMessageError,
+    StaleRoundError,
+    UnexpectedMessageError,
+    VectorLengthError,
+)
+from protocols.paillier.keys import key_fingerprint
 from protocols.vertical_lr.encoding import slots_per_plaintext
 
 __all__ = [

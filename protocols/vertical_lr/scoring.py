@@ -27,13 +27,15 @@ from __future__ import annotations
 import numpy as np
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
-from protocols.paillier.keys import key_fingerprint
 from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.fast import RandomizerTable, RandomSource, encrypt_packed
-from protocols.vertical_lr.encoding import (dequantize_features, pack_slots, quantize_features,
-                                            unpack_slots)
-from protocols.vertical_lr.messages import (KIND_CENTER_SCORES, VerticalCiphertexts,
-                                            validate_vertical_ciphertexts)
+from protocols.paillier.keys import key_fingerprint
+from protocols.vertical_lr.encoding import dequantize_features, pack_slots, quantize_features, unpack_slots
+from protocols.vertical_lr.messages import (
+    KIND_CENTER_SCORES,
+    VerticalCiphertexts,
+    validate_vertical_ciphertexts,
+)
 
 __all__ = ["partial_scores", "center_score_step", "bank_score_step", "sigmoid"]
 
@@ -98,7 +100,8 @@ def bank_score_step(x_bank: np.ndarray, weights: np.ndarray, scores: VerticalCip
     validate_vertical_ciphertexts(scores, public_key=public_key, kind=KIND_CENTER_SCORES,
                                   run_id=run_id, epoch=0, batch=batch, length=own.size)
     plaintexts = decrypt_raw_many(scores.ciphertexts, private_key, processes=1)
-    return own + unpack_slots(plaintexts, own.size, int(public_key.n))
+    logits: np.ndarray = own + unpack_slots(plaintexts, own.size, int(public_key.n))
+    return logits
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:

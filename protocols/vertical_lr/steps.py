@@ -58,22 +58,35 @@ import numpy as np
 from gmpy2 import mpz
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
-from protocols.paillier.matvec import add_plaintexts, encrypted_matvec, pack_ciphertexts
-from protocols.paillier.keys import key_fingerprint
 from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.fast import RandomizerTable, RandomSource, encrypt_packed
+from protocols.paillier.keys import key_fingerprint
+from protocols.paillier.matvec import add_plaintexts, encrypted_matvec, pack_ciphertexts
 from protocols.vertical_lr.config import MIN_BATCH_ROWS, VerticalLRConfig
-from protocols.vertical_lr.encoding import (FEATURE_FRAC_BITS, VALUE_FRAC_BITS,
-                                            dequantize_features, draw_slot_masks, encode_fixed,
-                                            gradient_slot_layout, mask_plaintexts,
-                                            plain_matvec, quantize_features, unmask_slots)
-from protocols.vertical_lr.messages import (KIND_BANK_GRADIENT_OPENED,
-                                            KIND_BANK_MASKED_GRADIENT, KIND_BANK_RESIDUALS,
-                                            KIND_CENTER_GRADIENT_OPENED,
-                                            KIND_CENTER_MASKED_GRADIENT, KIND_CENTER_PARTIALS,
-                                            MaskedGradientValues, VerticalCiphertexts,
-                                            validate_masked_values,
-                                            validate_vertical_ciphertexts)
+from protocols.vertical_lr.encoding import (
+    FEATURE_FRAC_BITS,
+    VALUE_FRAC_BITS,
+    dequantize_features,
+    draw_slot_masks,
+    encode_fixed,
+    gradient_slot_layout,
+    mask_plaintexts,
+    plain_matvec,
+    quantize_features,
+    unmask_slots,
+)
+from protocols.vertical_lr.messages import (
+    KIND_BANK_GRADIENT_OPENED,
+    KIND_BANK_MASKED_GRADIENT,
+    KIND_BANK_RESIDUALS,
+    KIND_CENTER_GRADIENT_OPENED,
+    KIND_CENTER_MASKED_GRADIENT,
+    KIND_CENTER_PARTIALS,
+    MaskedGradientValues,
+    VerticalCiphertexts,
+    validate_masked_values,
+    validate_vertical_ciphertexts,
+)
 
 __all__ = [
     "ROLE_BANK", "ROLE_CENTER", "MIN_BATCH_ROWS",
@@ -226,7 +239,7 @@ def _masked_gradient(party: VerticalParty, secrets: BatchSecrets, received: Vert
     # The masks enter as fresh encryptions: they hide S and re-randomise the ciphertexts.
     fresh = encrypt_packed(mask_plaintexts(masks, layout), peer, rng=rng,
                            short_exponent=party.short_exponent)
-    masked = tuple(int(mpz(c) * f % nsq) for c, f in zip(packed, fresh))
+    masked = tuple(int(mpz(c) * f % nsq) for c, f in zip(packed, fresh, strict=True))
     msg = VerticalCiphertexts(kind_out, key_fingerprint(peer), party.config.run_id,
                               secrets.epoch, secrets.batch, len(sums), masked)
     return msg, replace(secrets, masks=masks)

@@ -33,19 +33,25 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from gmpy2 import mpz
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
-from protocols.errors import (KeyMismatchError, MalformedMessageError, PackingOverflowError,
-                              StaleRoundError, VectorLengthError)
-from protocols.paillier.keys import key_fingerprint
+from protocols.aggregation.validation import check_ciphertexts
+from protocols.errors import (
+    KeyMismatchError,
+    MalformedMessageError,
+    PackingOverflowError,
+    StaleRoundError,
+    VectorLengthError,
+)
 from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.fast import RandomizerTable, RandomSource, encrypt_packed
-from protocols.aggregation.validation import check_ciphertexts
+from protocols.paillier.keys import key_fingerprint
 
 __all__ = [
     "SCHEME", "SCHEMA_VERSION", "EncryptedLabels", "FeatureBins", "EncryptedBinCounts",
@@ -71,7 +77,7 @@ def _check_meta(fingerprint: str, run_id: str, scheme: str, schema_version: int)
         raise ValueError("run_id must be a string")
 
 
-def _check_cts(values: Any, name: str) -> None:
+def _check_cts(values: object, name: str) -> None:
     if not isinstance(values, tuple) or not values or any(
             isinstance(c, bool) or not isinstance(c, int) for c in values):
         raise ValueError(f"{name} must be a non-empty tuple of ints")
@@ -113,7 +119,7 @@ class EncryptedBinCounts:
         if not (isinstance(self.bad, tuple) and isinstance(self.rows, tuple)
                 and len(self.bad) == len(self.rows) == len(self.features)):
             raise ValueError("bad and rows need one tuple of ciphertexts per feature")
-        for bad, rows in zip(self.bad, self.rows):
+        for bad, rows in zip(self.bad, self.rows, strict=True):
             _check_cts(bad, "bad")
             _check_cts(rows, "rows")
             if len(bad) != len(rows):
@@ -171,7 +177,7 @@ def _validate_labels(labels: EncryptedLabels, public_key: PaillierPublicKey, run
 
 def _bin_products(bin_ids: np.ndarray, cts: list[mpz], n_bins: int, nsq: mpz) -> list[mpz]:
     sums = [mpz(1)] * n_bins
-    for b, c in zip(bin_ids.tolist(), cts):
+    for b, c in zip(bin_ids.tolist(), cts, strict=True):
         sums[b] = sums[b] * c % nsq
     return sums
 
@@ -206,7 +212,7 @@ def sum_labels_per_bin(labels: EncryptedLabels, bins: Sequence[FeatureBins], *,
         sums = _bin_products(ids, cts, feature.n_bins, nsq)
         zeros = encrypt_packed([0] * feature.n_bins, bank_public_key, rng=rng,
                                short_exponent=short_exponent)
-        bad.append(tuple(int(s * z % nsq) for s, z in zip(sums, zeros)))
+        bad.append(tuple(int(s * z % nsq) for s, z in zip(sums, zeros, strict=True)))
         rows.append(tuple(encrypt_packed([int(s) for s in sizes], bank_public_key, rng=rng,
                                          short_exponent=short_exponent)))
     return EncryptedBinCounts(key_fingerprint(bank_public_key), run_id,
@@ -228,7 +234,7 @@ def decrypt_bin_counts(counts: EncryptedBinCounts, *, private_key: PaillierPriva
     public_key = private_key.public_key
     validate_bin_counts(counts, public_key=public_key, run_id=run_id)
     out = {}
-    for name, bad_cts, rows_cts in zip(counts.features, counts.bad, counts.rows):
+    for name, bad_cts, rows_cts in zip(counts.features, counts.bad, counts.rows, strict=True):
         plain = decrypt_raw_many(bad_cts + rows_cts, private_key, processes=1)
         bad = np.array(plain[:len(bad_cts)], dtype=object)
         rows = np.array(plain[len(bad_cts):], dtype=object)
@@ -248,7 +254,7 @@ def validate_bin_counts(counts: EncryptedBinCounts, *, public_key: PaillierPubli
     if counts.run_id != run_id:
         raise StaleRoundError(f"bin counts belong to run {counts.run_id!r}, expected "
                               f"{run_id!r}; dropping them")
-    for bad, rows in zip(counts.bad, counts.rows):
+    for bad, rows in zip(counts.bad, counts.rows, strict=True):
         check_ciphertexts(bad + rows, public_key)
     return counts
 
@@ -268,7 +274,7 @@ def _loads(data: bytes, kind: str) -> dict[str, Any]:
     return doc
 
 
-def _hex_tuple(items: Any) -> tuple[int, ...]:
+def _hex_tuple(items: object) -> tuple[int, ...]:
     if not isinstance(items, list) or not all(isinstance(h, str) for h in items):
         raise TypeError("expected a list of hex strings")
     return tuple(int(h, 16) for h in items)

@@ -13,8 +13,8 @@ from flwr.app import ConfigRecord
 
 from federation.run.config import RunConfig
 from federation.run.key_store import load_bank_private_key, provision_simulation_keys
+from federation.steps.secure_sum import PaillierCoordinatorSum, coordinator_summation
 from federation.wire.records import sealed_from_record
-from server.horizontal import PaillierCoordinatorSum, coordinator_combiner
 
 from .test_simulate_e2e import record_run
 
@@ -28,12 +28,13 @@ def keys_2048(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_coordinator_side_has_public_key_only(keys_2048: Path) -> None:
     cfg = RunConfig(aggregation="paillier", keys_dir=str(keys_2048), banks=3)
-    combiner = coordinator_combiner(cfg)
+    combiner = coordinator_summation(cfg)
     assert isinstance(combiner, PaillierCoordinatorSum)
     assert not hasattr(combiner, "private_key")
     assert not any(n.startswith("paillier.key") for n in (p.name for p in keys_2048.iterdir()))
 
 
+@pytest.mark.slow
 def test_encrypted_run_matches_plain_run_and_leaks_no_key(
     tmp_path: Path, data_dir: Path, keys_2048: Path
 ) -> None:
@@ -43,7 +44,7 @@ def test_encrypted_run_matches_plain_run_and_leaks_no_key(
     enc_cfg = dataclasses.replace(base, aggregation="paillier", keys_dir=str(keys_2048))
     encrypted, seen = record_run(enc_cfg)
     assert abs(encrypted.history[-1].auc - plain.history[-1].auc) < 0.002
-    for a, b in zip(encrypted.weights, plain.weights):  # quantisation error only
+    for a, b in zip(encrypted.weights, plain.weights, strict=True):  # quantisation error only
         assert np.max(np.abs(a - b)) < 1e-3
 
     private = load_bank_private_key(str(keys_2048), 0)
@@ -51,7 +52,7 @@ def test_encrypted_run_matches_plain_run_and_leaks_no_key(
     secrets_dec = [str(int(private.p)), str(int(private.q))]
     n = int(private.public_key.n)
     sealed_seen = 0
-    for direction, msg in seen:
+    for _direction, msg in seen:
         if not msg.has_content():
             continue
         for key, rec in msg.content.items():

@@ -6,14 +6,17 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from federation.ml.aggregation import flatten, weighted_mean
 from federation.run.config import RunConfig
 from federation.run.key_store import load_bank_private_key, provision_simulation_keys
+from federation.steps.secure_sum import KIND_WEIGHTS, WEIGHT_BITS, WEIGHT_CLIP, PaillierBankSum
 from federation.wire.records import KEY_SEALED, KEY_SIGNATURE, KEY_WEIGHTS_SUM, sealed_from_record
-from federation.steps.secure_sum import KIND_WEIGHTS, PaillierBankSum, WEIGHT_BITS, WEIGHT_CLIP
 
 from .test_simulate_e2e import record_run, run_cli
+
+pytestmark = pytest.mark.slow  # both tests run Flower simulations
 
 
 def test_thirty_percent_of_banks_vanish_and_the_sum_of_survivors_is_exact(

@@ -8,13 +8,13 @@ Chromium where one is installed.
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -24,12 +24,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from fedcredit.cli.products import register
+from fedcredit.report.html import build_report, load_results, value_at
 from federation.data.table import load_credit_csv
+from federation.run.results import PsiSummary, VerticalResults
 from federation.scorecard.linear import LinearScorecard
 from federation.scorecard.scale import RiskGrades, ScorecardScale, grade_table_from_histograms
 from federation.scorecard.scoring import RunFolderError
-from fedcredit.cli.products import register
-from fedcredit.report.html import build_report, value_at
 
 REPO = Path(__file__).resolve().parents[2]
 ALL_FIGURES = {"fig-roc", "fig-ks", "fig-score-grades", "fig-auc-rounds", "fig-banks"}
@@ -107,6 +108,7 @@ def parse(html: str) -> _Page:
     return page
 
 
+@pytest.mark.slow
 def test_report_numbers_come_from_results_json(run_dir: Path, report_html: str) -> None:
     results = json.loads((run_dir / "results.json").read_text())
     page = parse(report_html)
@@ -132,6 +134,7 @@ def test_report_numbers_come_from_results_json(run_dir: Path, report_html: str) 
     assert derived["grade-default-rate"] == [f"{g.default_rate:.1%}" for g in grades]
 
 
+@pytest.mark.slow
 def test_report_is_self_contained_with_every_figure(report_html: str) -> None:
     page = parse(report_html)
     assert set(page.figures) == ALL_FIGURES  # no IV chart: this run did not bin features
@@ -143,25 +146,31 @@ def test_report_is_self_contained_with_every_figure(report_html: str) -> None:
     assert "plain</b>: Plain aggregation" in report_html
 
 
+@pytest.mark.slow
 def test_iv_chart_only_where_binning_ran(run_dir: Path) -> None:
-    results = json.loads((run_dir / "results.json").read_text())
-    with_iv = {**results, "iv": {"duration_in_month": 0.21, "purpose": 0.07, "age_in_years": 0.02}}
+    results = load_results(run_dir)  # a horizontal run: no IV (see the test above)
+    with_iv = VerticalResults(
+        run_id="r", psi=PsiSummary(bank_rows=1000, center_rows=1000, intersection=800, seconds=1.0),
+        federated=results.federated, score_histograms=results.score_histograms,
+        iv={"duration_in_month": 0.21, "purpose": 0.07, "age_in_years": 0.02}, epochs=1,
+        epoch_seconds=(1.0,), train_rows=560, test_rows=240, bank_features=("duration_in_month",),
+        center_features=("purpose", "age_in_years"), bytes_relayed=0, key_bits=2048, config={})
     page = parse(build_report(with_iv))
     assert "fig-iv" in page.figures
     iv_numbers = [t for a, t in page.numbers if a.get("data-key", "").startswith('["iv"')]
     assert iv_numbers == ["0.2100", "0.0700", "0.0200"]
 
 
+@pytest.mark.slow
 def test_report_of_a_deployment_run_without_baselines(run_dir: Path) -> None:
-    results = copy.deepcopy(json.loads((run_dir / "results.json").read_text()))
-    for key in ("centralized", "local_only", "score_histograms"):
-        results.pop(key)
-    results["aggregation"] = "paillier"
+    results = replace(load_results(run_dir), centralized=None, local_only=None,
+                      score_histograms=None, aggregation="paillier")
     page = parse(build_report(results))
     assert page.figures == ["fig-auc-rounds"]
     assert "No baselines" in build_report(results) and "paillier" in build_report(results)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None,
                     reason="chromium not installed: apt-get install chromium to run this test")
 def test_report_renders_in_headless_chromium(tmp_path: Path, report_html: str) -> None:
@@ -174,14 +183,15 @@ def test_report_renders_in_headless_chromium(tmp_path: Path, report_html: str) -
     proc = subprocess.run(
         [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000",
-         "--dump-dom", page.as_uri()],
+         "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120)
     found = re.search(r'id="render-check" data-total="(\d+)" data-loaded="(\d+)"', proc.stdout)
     assert found, proc.stderr[-2000:]
     assert found.groups() == (str(len(ALL_FIGURES)), str(len(ALL_FIGURES)))
 
 
+@pytest.mark.slow
 def test_score_and_export_on_the_simulate_output(tmp_path: Path, run_dir: Path,
                                                  data_dir: Path) -> None:
     scored = tmp_path / "scores.csv"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Message
 
 from federation.data.bank_data import bank_data
@@ -23,6 +24,7 @@ def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
                           timeout=600, env={**os.environ, "COLUMNS": "160"})
 
 
+@pytest.mark.slow
 def test_simulate_cli_writes_results_and_matches_centralised(tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "run"
     proc = run_cli("simulate", "--data", str(data_dir / "german_credit.csv"), "--target", "bad",
@@ -84,6 +86,7 @@ def record_run(cfg: RunConfig) -> tuple[object, list[tuple[str, Message]]]:
     return result, seen
 
 
+@pytest.mark.slow
 def test_no_row_label_or_id_crosses_the_wire(tmp_path: Path, data_dir: Path) -> None:
     """Record every message of a real (plain) simulation and search it for the banks' data."""
     cfg = RunConfig(data_path=str(data_dir / "german_credit.csv"), target="bad", banks=3,

@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Message
 
+from fedcredit.simulation.vertical import run_vertical_federation, vertical_baselines
 from federation.data.synthetic import write_enterprise_pair
+from federation.data.vertical_data import align, load_party, prepare
 from federation.ml.vertical_binning import plaintext_iv
 from federation.run.vertical_config import VerticalConfig
-from federation.data.vertical_data import align, load_party, prepare
-from fedcredit.simulation.vertical import run_vertical_federation, vertical_baselines
+
+pytestmark = pytest.mark.slow  # every test shares one vertical simulation
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +33,8 @@ def test_federated_matches_joined_plaintext_and_beats_bank_only(run) -> None:
     cfg, result, _ = run
     assert result.intersection == 1200 and result.bank_rows == result.center_rows == 1500
     base = vertical_baselines(cfg, result.run_id)
-    assert abs(result.auc - base["centralized"]["auc"]) < 0.005
-    assert result.auc > base["bank_only"]["auc"] + 0.05
+    assert abs(result.auc - base.centralized.auc) < 0.005
+    assert result.auc > base.bank_only.auc + 0.05
 
 
 def test_secure_iv_equals_plaintext_iv(run) -> None:
@@ -43,7 +45,8 @@ def test_secure_iv_equals_plaintext_iv(run) -> None:
         trains.append(table)
     common = np.intersect1d(trains[0].ids, trains[1].ids)
     parts = [prepare(align(t, np.flatnonzero(np.isin(t.ids, common))), r, run_salt=result.run_id,
-                     test_fraction=cfg.test_fraction) for t, r in zip(trains, ("bank", "center"))]
+                     test_fraction=cfg.test_fraction)
+             for t, r in zip(trains, ("bank", "center"), strict=True)]
     expected = plaintext_iv(parts[0].train_table, parts[1].train_table, n_bins=cfg.bins,
                             method=cfg.binning)
     assert set(result.iv) == set(expected)

@@ -10,8 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from federation.ml.binning import (assign_bins, categorical_bins, equal_width_bins, label_counts,
-                                quantile_bins, woe_iv)
+from federation.ml.binning import (
+    assign_bins,
+    categorical_bins,
+    equal_width_bins,
+    label_counts,
+    quantile_bins,
+    woe_iv,
+)
 
 
 def test_quantile_bins_equal_frequency_and_missing_bin() -> None:
@@ -74,13 +80,13 @@ def test_bins_are_monotone_and_cover_every_row(values, n_bins, quantile) -> None
     ids, edges = (quantile_bins if quantile else equal_width_bins)(values, n_bins)
     assert ids.shape == (len(values),)
     assert ids.min() >= 0 and ids.max() <= len(edges) - 1
-    finite = [(v, i) for v, i in zip(values, ids) if v is not None]
+    finite = [(v, i) for v, i in zip(values, ids, strict=True) if v is not None]
     for (v1, i1) in finite:
         assert i1 < len(edges) - 1
         for (v2, i2) in finite:
             if v1 <= v2:
                 assert i1 <= i2  # monotone; equal values share a bin
-    assert all(i == len(edges) - 1 for v, i in zip(values, ids) if v is None)
+    assert all(i == len(edges) - 1 for v, i in zip(values, ids, strict=True) if v is None)
 
 
 def test_woe_iv_known_answer() -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from federation.run.config import RunConfig
 from federation.errors import ConfigError
+from federation.run.config import RunConfig
 
 
 def test_round_trip_through_user_config() -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from federation.ml.metrics import auc_ks_from_histograms, ks_statistic, roc_auc, score_histograms
@@ -35,7 +36,7 @@ def test_histograms_from_several_banks_give_the_union_auc() -> None:
     y_all, p_all = np.concatenate(ys), np.concatenate(ps)
     assert abs(auc - roc_auc(y_all, p_all)) < 1e-3
     assert abs(ks - ks_statistic(y_all, p_all)) < 5e-3
-    mean_of_bank_aucs = np.mean([roc_auc(y, p) for y, p in zip(ys, ps)])
+    mean_of_bank_aucs = np.mean([roc_auc(y, p) for y, p in zip(ys, ps, strict=True)])
     assert abs(mean_of_bank_aucs - auc) > 5e-3  # the union AUC is not the average
 
 

@@ -28,14 +28,17 @@ def test_models_learn_and_round_trip_weights(kind: str) -> None:
 def test_same_seed_same_model() -> None:
     a = CreditModel("mlp", n_features=6, seed=3).fit(X, Y, seed=5)
     b = CreditModel("mlp", n_features=6, seed=3).fit(X, Y, seed=5)
-    assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights()))
+    assert all(np.array_equal(u, v) for u, v in zip(a.get_weights(), b.get_weights(), strict=True))
 
 
 def test_fedprox_term_keeps_weights_near_the_anchor() -> None:
     anchor = CreditModel("lr", n_features=6, seed=0).get_weights()
     free = CreditModel("lr", n_features=6, seed=0).fit(X, Y, anchor=anchor)
     prox = CreditModel("lr", n_features=6, seed=0, mu=5.0).fit(X, Y, anchor=anchor)
-    dist = lambda m: sum(np.sum((w - a) ** 2) for w, a in zip(m.get_weights(), anchor))
+
+    def dist(m: CreditModel) -> float:
+        return float(sum(np.sum((w - a) ** 2) for w, a in zip(m.get_weights(), anchor, strict=True)))
+
     assert dist(prox) < 0.5 * dist(free)
 
 

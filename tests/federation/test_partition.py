@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from federation.errors import ConfigError
 from federation.data.partition import partition_rows, split_banks
+from federation.errors import ConfigError
 
 RNG = np.random.default_rng(0)
 Y = (RNG.random(5000) < 0.22).astype(np.int8)
@@ -22,7 +23,7 @@ def test_partitions_are_disjoint_complete_and_seeded(scheme: str, banks: int, se
     assert len(parts) == banks
     assert np.array_equal(np.sort(joined), np.arange(Y.size))
     again = partition_rows(Y, banks, scheme, seed=seed, alpha=1.0, column=SIZE)
-    assert all(np.array_equal(a, b) for a, b in zip(parts, again))
+    assert all(np.array_equal(a, b) for a, b in zip(parts, again, strict=True))
 
 
 def test_dirichlet_small_alpha_skews_labels() -> None:

@@ -6,12 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from federation.data.table import CreditTable, load_credit_csv
 from federation.data.partition import split_banks
+from federation.data.table import CreditTable, load_credit_csv
 from federation.ml.preprocess import (
-    FeatureLayout, Preprocessor, combine_stats, local_schema, local_stats_vector, merge_schemas,
+    FeatureLayout,
+    Preprocessor,
+    combine_stats,
+    local_schema,
+    local_stats_vector,
+    merge_schemas,
     pooled_preprocessor,
 )
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from federation.data.table import load_credit_csv
-from federation.errors import DataError
 from federation.data.quality import assert_ready, out_of_range_count, quality_report
 from federation.data.synthetic import generate_enterprise_pair
+from federation.data.table import load_credit_csv
+from federation.errors import DataError
 
 
 def test_out_of_range_counts_extremes_and_stray_negatives() -> None:

@@ -11,14 +11,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from federation.data.table import CreditTable
 from federation.errors import ConfigError, SchemaError
-from federation.scorecard.linear import LinearScorecard, UnsupportedModelError
 from federation.ml.metrics import score_histograms
 from federation.ml.models import CreditModel
 from federation.ml.preprocess import Preprocessor
+from federation.scorecard.linear import LinearScorecard, UnsupportedModelError
 from federation.scorecard.reason_codes import contributions, reason_codes
 from federation.scorecard.scale import (
     RiskGrades,
@@ -111,7 +112,7 @@ def test_grade_table_from_histograms_matches_row_level() -> None:
     scale, grades = ScorecardScale(), RiskGrades()
     exact = grade_table(grades, scale.points(p), y)
     binned = grade_table_from_histograms(grades, scale, *score_histograms(y, p))
-    for e, b in zip(exact, binned):
+    for e, b in zip(exact, binned, strict=True):
         assert abs(e.share - b.share) < 0.005 and abs(e.default_rate - b.default_rate) < 0.01
 
 
@@ -178,7 +179,8 @@ def test_exported_json_scores_with_the_standard_library_only(
     np.testing.assert_allclose(p_bad, expected, atol=1e-7)
     np.testing.assert_allclose(points, scale.points(expected), atol=1e-4)
     clear = np.min(np.abs(points[:, None] - np.array(grades.cutoffs)[None, :]), axis=1) > 1e-3
-    assert [r[2] for r, ok in zip(out["rows"], clear) if ok] == list(grades.assign(points[clear]))
+    graded = [r[2] for r, ok in zip(out["rows"], clear, strict=True) if ok]
+    assert graded == list(grades.assign(points[clear]))
 
 
 # ---------------------------------------------------------------- reason codes

@@ -1,18 +1,40 @@
-"""Secure summation: plain and Paillier give the same weighted mean (within quantisation)."""
+"""Secure summation: plain and Paillier give the same weighted mean (within quantisation);
+both implement each side's Protocol, and one factory maps the configured name to a scheme."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from federation.errors import ConfigError
 from federation.ml.aggregation import flatten, weighted_mean
+from federation.run.config import AGGREGATIONS, RunConfig
+from federation.steps import secure_sum
 from federation.steps.secure_sum import (
-    KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, WEIGHT_BITS, WEIGHT_CLIP, PaillierBankSum,
-    PaillierCoordinatorSum, PlainSum,
+    KIND_COUNTS,
+    KIND_STATS,
+    KIND_WEIGHTS,
+    SUMMATION_SCHEMES,
+    WEIGHT_BITS,
+    WEIGHT_CLIP,
+    BankSummation,
+    CoordinatorSummation,
+    PaillierBankSum,
+    PaillierCoordinatorSum,
+    PlainSum,
+    bank_summation,
+    coordinator_summation,
+    summation_scheme,
 )
 from protocols.errors import ProtocolError, StaleRoundError
-from protocols.paillier.keys import generate_paillier_keypair
+from protocols.paillier.keys import generate_paillier_keypair, key_fingerprint
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +106,79 @@ def test_stale_round_and_wrong_kind_are_refused(pair) -> None:
         coordinator.combine([old], kind=KIND_WEIGHTS, length=3, run_id="r", round=2)
     with pytest.raises(ProtocolError, match="expected a sealed 'counts'"):
         coordinator.combine([old], kind=KIND_COUNTS, length=3, run_id="r", round=1)
+
+
+def test_both_schemes_satisfy_the_protocol_of_each_side(pair) -> None:
+    bank, coordinator = pair
+    for summation in (PlainSum(), bank):
+        assert isinstance(summation, BankSummation)
+        assert isinstance(summation, CoordinatorSummation)
+    assert isinstance(coordinator, CoordinatorSummation)
+    assert not isinstance(coordinator, BankSummation)  # no private key: it cannot open
+
+
+def test_key_fingerprint_is_the_scheme_name_or_the_paillier_key(pair) -> None:
+    bank, coordinator = pair
+    assert PlainSum().key_fingerprint == "plain"  # what plain runs have always signed
+    assert bank.key_fingerprint == coordinator.key_fingerprint == key_fingerprint(
+        coordinator.public_key)
+
+
+def test_every_accepted_aggregation_has_exactly_one_scheme() -> None:
+    assert tuple(SUMMATION_SCHEMES) == AGGREGATIONS
+    assert not summation_scheme("plain").needs_paillier_key
+    assert summation_scheme("paillier").needs_paillier_key
+    assert summation_scheme("paillier").min_key_bits == 2048
+
+
+def test_the_factory_builds_each_side_of_the_configured_scheme(pair, monkeypatch) -> None:
+    bank, coordinator = pair
+    monkeypatch.setattr(secure_sum, "load_public_key", lambda keys_dir: coordinator.public_key)
+    monkeypatch.setattr(secure_sum, "load_bank_private_key",
+                        lambda keys_dir, index: bank.private_key)
+    plain = RunConfig(aggregation="plain", banks=3)
+    assert type(bank_summation(plain, 0)) is PlainSum
+    assert type(coordinator_summation(plain)) is PlainSum
+    encrypted = RunConfig(aggregation="paillier", banks=3, keys_dir="keys")
+    bank_side, coordinator_side = bank_summation(encrypted, 1), coordinator_summation(encrypted)
+    assert type(bank_side) is PaillierBankSum and bank_side.max_parties == 3
+    assert type(coordinator_side) is PaillierCoordinatorSum
+    assert not hasattr(coordinator_side, "private_key")
+    assert bank_side.key_fingerprint == coordinator_side.key_fingerprint
+
+
+@pytest.mark.parametrize("name", ["", "Plain", "paillier-2048", "rsa"])
+def test_an_unknown_aggregation_name_is_a_config_error(name: str) -> None:
+    with pytest.raises(ConfigError, match="setting 'aggregation'.*choose one of plain, paillier"):
+        summation_scheme(name)
+
+
+def _literal_aggregation_comparisons(source: str) -> list[int]:
+    """Lines comparing an ``aggregation`` name or attribute with a string literal."""
+    def is_aggregation(node: ast.expr) -> bool:
+        return (isinstance(node, ast.Name) and node.id == "aggregation") or (
+            isinstance(node, ast.Attribute) and node.attr == "aggregation")
+
+    def is_literal(node: ast.expr) -> bool:
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return any(is_literal(e) for e in node.elts)
+        return isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            if any(map(is_aggregation, operands)) and any(map(is_literal, operands)):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_only_the_factory_maps_the_aggregation_name_to_a_scheme() -> None:
+    assert _literal_aggregation_comparisons('if cfg.aggregation == "paillier": pass')
+    assert _literal_aggregation_comparisons('x = aggregation in ("plain",)')
+    factory = Path(secure_sum.__file__).resolve()
+    found = [f"{path.relative_to(REPO)}:{line}"
+             for package in ("protocols", "federation", "clients", "server", "fedcredit", "scripts")
+             for path in sorted((REPO / package).rglob("*.py")) if path.resolve() != factory
+             for line in _literal_aggregation_comparisons(path.read_text(encoding="utf-8"))]
+    assert found == [], "choose the scheme with federation.steps.secure_sum.summation_scheme"

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from federation.errors import DataError, InvalidCreditCodeError
 from federation.data.uscc import (
     USCC_CHARSET,
     find_invalid_codes,
@@ -19,6 +18,7 @@ from federation.data.uscc import (
     uscc_check_character,
     validate_uscc,
 )
+from federation.errors import DataError, InvalidCreditCodeError
 
 # Codes published on the national enterprise credit information publicity system and in
 # annual reports. Each passes two independent checks (positions 17 and 18).

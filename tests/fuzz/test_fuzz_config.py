@@ -7,8 +7,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.run.config import RunConfig
 from federation.ml.preprocess import FeatureLayout, Preprocessor
+from federation.run.config import RunConfig
 from federation.run.vertical_config import VerticalConfig
 from protocols.errors import FedCreditError
 

@@ -14,15 +14,31 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from protocols.identity.envelopes import (open_with_passphrase, seal_with_passphrase,
-                                 unwrap_as_recipient, wrap_for_recipient)
 from protocols.errors import FedCreditError
+from protocols.identity.envelopes import (
+    open_with_passphrase,
+    seal_with_passphrase,
+    unwrap_as_recipient,
+    wrap_for_recipient,
+)
 from protocols.identity.x25519 import PRIVATE_KIND as IDENTITY_KIND
-from protocols.paillier.keys import (PRIVATE_KIND, BankIdentity, identity_public_from_bytes,
-                            identity_public_to_bytes, key_fingerprint, open_identity,
-                            open_private_key, private_key_from_bytes, private_key_to_bytes,
-                            public_key_from_bytes, public_key_to_bytes, seal_identity,
-                            seal_private_key, unwrap_private_key, wrap_private_key)
+from protocols.paillier.keys import (
+    PRIVATE_KIND,
+    BankIdentity,
+    identity_public_from_bytes,
+    identity_public_to_bytes,
+    key_fingerprint,
+    open_identity,
+    open_private_key,
+    private_key_from_bytes,
+    private_key_to_bytes,
+    public_key_from_bytes,
+    public_key_to_bytes,
+    seal_identity,
+    seal_private_key,
+    unwrap_private_key,
+    wrap_private_key,
+)
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 FAST = 10  # scrypt log2(N); production uses 15

@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from protocols.errors import FedCreditError
 from protocols.aggregation.packing import MAX_SLOT_BITS, PackingCodec
+from protocols.errors import FedCreditError
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 

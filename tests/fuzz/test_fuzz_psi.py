@@ -9,8 +9,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols.errors import FedCreditError
-from protocols.psi.ecdh import (initiator_finish, initiator_start, new_psi_session, responder_finish,
-                           responder_reply)
+from protocols.psi.ecdh import (
+    initiator_finish,
+    initiator_start,
+    new_psi_session,
+    responder_finish,
+    responder_reply,
+)
 from protocols.psi.messages import PsiMessage, psi_message_from_bytes, psi_message_to_bytes
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))

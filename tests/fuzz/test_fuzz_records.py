@@ -13,14 +13,31 @@ from flwr.app import Array, ArrayRecord, ConfigRecord, MetricRecord, RecordDict
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.run.config import RunConfig
 from federation.ml.preprocess import FeatureLayout, LocalSchema, Preprocessor
-from federation.wire.records import (KEY_METRICS, KEY_RELEASE, KEY_RUN, KEY_SCHEMA, KEY_SEALED,
-                                KEY_RELEASED_HIST, KEY_SIGNATURE, KEY_STEP, KEY_WEIGHTS, bank_of,
-                                layout_of,
-                                metrics_of, release_of, released_histograms_of, run_config_of,
-                                schema_of, sealed_of, sealed_to_record, signature_of, step_of)
+from federation.run.config import RunConfig
 from federation.steps.secure_sum import KIND_WEIGHTS, PlainSum, Sealed
+from federation.wire.records import (
+    KEY_METRICS,
+    KEY_RELEASE,
+    KEY_RELEASED_HIST,
+    KEY_RUN,
+    KEY_SCHEMA,
+    KEY_SEALED,
+    KEY_SIGNATURE,
+    KEY_STEP,
+    KEY_WEIGHTS,
+    bank_of,
+    layout_of,
+    metrics_of,
+    release_of,
+    released_histograms_of,
+    run_config_of,
+    schema_of,
+    sealed_of,
+    sealed_to_record,
+    signature_of,
+    step_of,
+)
 from protocols.errors import FedCreditError
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
@@ -111,7 +128,7 @@ def test_step_records_and_layouts_raise_only_named_errors(data, fuzz) -> None:
     values = data.draw(_json_field(fuzz, valid, "layout", json.loads(LAYOUT.to_json())))
     try:
         step = step_of(_content(KEY_STEP, values))
-        assert isinstance(step["run-id"], str) and int(step["round"]) >= 0
+        assert isinstance(step.run_id, str) and step.round >= 0
         layout = layout_of(step)
     except FedCreditError:
         return

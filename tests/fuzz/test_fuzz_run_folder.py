@@ -12,13 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.scorecard.linear import LinearScorecard
-from federation.ml.preprocess import Preprocessor
-from federation.scorecard.scale import RiskGrades, ScorecardScale
-from federation.scorecard.scoring import (MODEL_FILE, PREPROCESSOR_FILE, RESULTS_FILE, RunModel,
-                                load_run_model)
-from protocols.errors import FedCreditError
 from fedcredit.report.html import load_results
+from federation.ml.preprocess import Preprocessor
+from federation.run.folder import MODEL_FILE, PREPROCESSOR_FILE, RESULTS_FILE
+from federation.run.results import HorizontalResults, VerticalResults
+from federation.scorecard.linear import LinearScorecard
+from federation.scorecard.scale import RiskGrades, ScorecardScale
+from federation.scorecard.scoring import RunModel, load_run_model
+from protocols.errors import FedCreditError
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 PREP = Preprocessor(("age", "income"), (40.0, 5e3), (12.0, 2e3),
@@ -72,7 +73,8 @@ def test_damaged_results_files_raise_only_named_errors(data, fuzz, run_dir) -> N
         results = load_results(run_dir)
     except FedCreditError:
         return
-    assert isinstance(results, dict)
+    assert isinstance(results, (HorizontalResults, VerticalResults))
+    assert type(type(results).from_dict(json.loads(results.to_json()))) is type(results)
 
 
 @settings(FUZZ, max_examples=350)

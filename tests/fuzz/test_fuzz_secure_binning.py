@@ -11,11 +11,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols.errors import FedCreditError
-from protocols.woe.secure_binning import (FeatureBins, decrypt_bin_counts,
-                                      encrypted_bin_counts_from_bytes,
-                                      encrypted_bin_counts_to_bytes, encrypt_labels,
-                                      encrypted_labels_from_bytes, encrypted_labels_to_bytes,
-                                      sum_labels_per_bin)
+from protocols.woe.secure_binning import (
+    FeatureBins,
+    decrypt_bin_counts,
+    encrypt_labels,
+    encrypted_bin_counts_from_bytes,
+    encrypted_bin_counts_to_bytes,
+    encrypted_labels_from_bytes,
+    encrypted_labels_to_bytes,
+    sum_labels_per_bin,
+)
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 LABELS = np.array([0, 1, 1, 0, 0, 1, 0, 0])

@@ -10,8 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.steps.secure_sum import (KIND_COUNTS, KIND_STATS, KIND_WEIGHTS, KINDS,
-                                   PaillierBankSum, PaillierCoordinatorSum, PlainSum, Sealed)
+from federation.steps.secure_sum import (
+    KIND_COUNTS,
+    KIND_STATS,
+    KIND_WEIGHTS,
+    KINDS,
+    PaillierBankSum,
+    PaillierCoordinatorSum,
+    PlainSum,
+    Sealed,
+)
 from protocols.errors import FedCreditError
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))

@@ -11,11 +11,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from protocols.aggregation.encrypted_vector import EncryptedVector
-from protocols.errors import FedCreditError
 from protocols.aggregation.packing import PackingCodec
 from protocols.aggregation.secure_aggregation import encrypt_update
-from protocols.aggregation.serde import (codec_from_bytes, codec_to_bytes, encrypted_vector_from_bytes,
-                             encrypted_vector_from_bytes_unchecked, encrypted_vector_to_bytes)
+from protocols.aggregation.serde import (
+    codec_from_bytes,
+    codec_to_bytes,
+    encrypted_vector_from_bytes,
+    encrypted_vector_from_bytes_unchecked,
+    encrypted_vector_to_bytes,
+)
+from protocols.errors import FedCreditError
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 CODEC = PackingCodec(lo=-2.0, hi=2.0, bits=12, max_parties=5, key_bits=512)

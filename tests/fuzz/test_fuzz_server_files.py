@@ -10,12 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.run.config import RunConfig
 from federation.ml.preprocess import FeatureLayout
+from federation.run.config import RunConfig
+from federation.run.folder import AUDIT_FILE, CHECKPOINT_FILE
 from federation.steps.secure_sum import KIND_COUNTS, KIND_STATS, PlainSum
 from protocols.errors import FedCreditError
-from server.audit import AUDIT_FILE, AuditLog, AuditVerdict, verify_audit
-from server.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from server.audit import AuditLog, AuditVerdict, verify_audit
+from server.checkpoint import load_checkpoint, save_checkpoint
 from server.horizontal import FederatedResult, RoundRecord
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))

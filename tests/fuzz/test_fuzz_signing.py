@@ -7,17 +7,31 @@ import tempfile
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (BestAvailableEncryption, Encoding,
-                                                          NoEncryption, PrivateFormat)
+from cryptography.hazmat.primitives.serialization import (
+    BestAvailableEncryption,
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from federation.run.key_store import (REGISTRY_FILE, SIGNING_FILE, SIGNING_KIND, load_signing_key,
-                                  load_signing_registry)
+from federation.run.key_store import (
+    REGISTRY_FILE,
+    SIGNING_FILE,
+    SIGNING_KIND,
+    load_signing_key,
+    load_signing_registry,
+)
 from protocols.errors import FedCreditError
 from protocols.identity.envelopes import seal_with_passphrase
-from protocols.identity.signing import (public_key_from_hex, public_key_hex, sign_update, statement_for,
-                               verify_update)
+from protocols.identity.signing import (
+    public_key_from_hex,
+    public_key_hex,
+    sign_update,
+    statement_for,
+    verify_update,
+)
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 CLAIM = {"run_id": "run-1", "step": "train", "round": 3, "bank": 2,

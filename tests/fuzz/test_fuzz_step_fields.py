@@ -4,7 +4,8 @@ named error; the bank's IV table parser likewise."""
 from __future__ import annotations
 
 from flwr.app import ConfigRecord
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from federation.wire.records import StepFields
 from protocols.errors import FedCreditError

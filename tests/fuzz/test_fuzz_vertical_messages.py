@@ -10,14 +10,22 @@ from hypothesis import strategies as st
 
 from protocols.errors import FedCreditError
 from protocols.paillier.keys import key_fingerprint
-from protocols.vertical_lr.config import (VerticalLRConfig, vertical_config_from_bytes,
-                                          vertical_config_to_bytes)
-from protocols.vertical_lr.messages import (KIND_BANK_RESIDUALS, KIND_CENTER_GRADIENT_OPENED,
-                                            MaskedGradientValues, VerticalCiphertexts,
-                                            masked_values_from_bytes, masked_values_to_bytes,
-                                            parse_vertical_message,
-                                            vertical_ciphertexts_from_bytes,
-                                            vertical_ciphertexts_to_bytes)
+from protocols.vertical_lr.config import (
+    VerticalLRConfig,
+    vertical_config_from_bytes,
+    vertical_config_to_bytes,
+)
+from protocols.vertical_lr.messages import (
+    KIND_BANK_RESIDUALS,
+    KIND_CENTER_GRADIENT_OPENED,
+    MaskedGradientValues,
+    VerticalCiphertexts,
+    masked_values_from_bytes,
+    masked_values_to_bytes,
+    parse_vertical_message,
+    vertical_ciphertexts_from_bytes,
+    vertical_ciphertexts_to_bytes,
+)
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 STEP = {"run_id": "run-1", "epoch": 2, "batch": 5, "length": 6}

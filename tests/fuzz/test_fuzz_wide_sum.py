@@ -9,9 +9,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from protocols.aggregation.wide_sum import (
+    WideEncryptedVector,
+    decrypt_wide,
+    encrypt_wide,
+    validate_wide,
+    wide_from_bytes,
+    wide_to_bytes,
+)
 from protocols.errors import FedCreditError
-from protocols.aggregation.wide_sum import (WideEncryptedVector, decrypt_wide, encrypt_wide, validate_wide,
-                                wide_from_bytes, wide_to_bytes)
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 VALUES = [3.0, -1.5, 1e9, 0.0]

@@ -7,8 +7,8 @@ import random
 import pytest
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
-from protocols.paillier.keys import generate_paillier_keypair
 from protocols.paillier.fast import RandomizerTable, build_randomizer_table
+from protocols.paillier.keys import generate_paillier_keypair
 
 SMALL_KEY_BITS = 512
 

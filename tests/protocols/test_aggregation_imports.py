@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 MODULES = ["protocols", "protocols.aggregation.packing", "protocols.paillier.fast",
-           "protocols.paillier.decrypt", "protocols.aggregation.secure_aggregation", "protocols.aggregation.serde",
-           "protocols.aggregation.validation", "protocols.paillier.keys", "protocols.identity.x25519", "protocols.identity.envelopes",
+           "protocols.paillier.decrypt", "protocols.aggregation.secure_aggregation",
+           "protocols.aggregation.serde", "protocols.aggregation.validation",
+           "protocols.paillier.keys", "protocols.identity.x25519", "protocols.identity.envelopes",
            "protocols.aggregation.encrypted_vector"]
 
 

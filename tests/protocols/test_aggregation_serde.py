@@ -11,14 +11,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from protocols.aggregation.encrypted_vector import EncryptedVector
-from protocols.errors import (InvalidCiphertextError, KeyMismatchError, MalformedMessageError,
-                              PackingOverflowError, SchemeMismatchError, StaleRoundError,
-                              VectorLengthError)
 from protocols.aggregation.packing import PackingCodec
 from protocols.aggregation.secure_aggregation import encrypt_update
-from protocols.aggregation.serde import (codec_from_bytes, codec_to_bytes, encrypted_vector_from_bytes,
-                             encrypted_vector_from_bytes_unchecked, encrypted_vector_to_bytes,
-                             validate_encrypted_vector)
+from protocols.aggregation.serde import (
+    codec_from_bytes,
+    codec_to_bytes,
+    encrypted_vector_from_bytes,
+    encrypted_vector_from_bytes_unchecked,
+    encrypted_vector_to_bytes,
+    validate_encrypted_vector,
+)
+from protocols.errors import (
+    InvalidCiphertextError,
+    KeyMismatchError,
+    MalformedMessageError,
+    PackingOverflowError,
+    SchemeMismatchError,
+    StaleRoundError,
+    VectorLengthError,
+)
 
 CODEC = PackingCodec(lo=-2.0, hi=2.0, bits=12, max_parties=5, key_bits=512)
 

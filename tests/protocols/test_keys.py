@@ -10,14 +10,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.identity.envelopes import open_with_passphrase, seal_with_passphrase
 from protocols.errors import KeyCeremonyError, KeyMismatchError
-from protocols.paillier.keys import (check_key_pair, generate_identity, generate_paillier_keypair,
-                            identity_public_from_bytes, identity_public_to_bytes,
-                            key_fingerprint, open_identity, open_private_key,
-                            private_key_from_bytes, private_key_to_bytes,
-                            public_key_from_bytes, public_key_to_bytes, seal_identity,
-                            seal_private_key, unwrap_private_key, wrap_private_key)
+from protocols.identity.envelopes import open_with_passphrase, seal_with_passphrase
+from protocols.paillier.keys import (
+    check_key_pair,
+    generate_identity,
+    generate_paillier_keypair,
+    identity_public_from_bytes,
+    identity_public_to_bytes,
+    key_fingerprint,
+    open_identity,
+    open_private_key,
+    private_key_from_bytes,
+    private_key_to_bytes,
+    public_key_from_bytes,
+    public_key_to_bytes,
+    seal_identity,
+    seal_private_key,
+    unwrap_private_key,
+    wrap_private_key,
+)
 
 FAST = 10  # scrypt log2(N) for tests; production default is 15
 PASS = "correct horse battery"

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.errors import PackingOverflowError, VectorLengthError
 from protocols.aggregation.packing import PLAINTEXT_MARGIN_BITS, PackingCodec
+from protocols.errors import PackingOverflowError, VectorLengthError
 
 
 @st.composite
@@ -27,7 +27,7 @@ def float_cases(draw: st.DrawFn) -> tuple[PackingCodec, list[np.ndarray]]:
 
 def _packed_sum(codec: PackingCodec, packed: list[list[int]]) -> list[int]:
     # Adding plaintexts is exactly what multiplying Paillier ciphertexts does.
-    return [sum(column) for column in zip(*packed)]
+    return [sum(column) for column in zip(*packed, strict=True)]
 
 
 @settings(max_examples=150, deadline=None)
@@ -55,7 +55,7 @@ def test_integer_sum_is_exact(bits, max_parties, length, data) -> None:
     packed = [codec.pack(np.array(u, dtype=object)) for u in updates]
     decoded = codec.unpack_sum(_packed_sum(codec, packed), length, n_parties)
     assert decoded.dtype == np.int64
-    assert decoded.tolist() == [sum(col) for col in zip(*updates)]
+    assert decoded.tolist() == [sum(col) for col in zip(*updates, strict=True)]
 
 
 def test_known_answer_layout() -> None:
@@ -116,7 +116,7 @@ def test_more_parties_than_headroom_is_refused() -> None:
 def test_carry_from_too_many_parties_is_detected_even_if_count_is_understated() -> None:
     codec = PackingCodec.for_integers(bits=8, max_parties=4, key_bits=256)
     one = codec.pack([codec.max_int] * codec.slots_per_ciphertext)
-    summed = [sum(col) for col in zip(*([one] * 5))]  # 5 parties, headroom for 4
+    summed = [sum(col) for col in zip(*([one] * 5), strict=True)]  # 5 parties, headroom for 4
     with pytest.raises(PackingOverflowError):
         codec.unpack_sum(summed, codec.slots_per_ciphertext, 4)
 

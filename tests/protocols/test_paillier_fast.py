@@ -10,8 +10,13 @@ from hypothesis import strategies as st
 from phe import EncryptedNumber
 
 from protocols.errors import PackingOverflowError
-from protocols.paillier.fast import (STATISTICAL_SECURITY_BITS, build_randomizer_table,
-                                     encrypt_packed, randomizer_table_for, rerandomize)
+from protocols.paillier.fast import (
+    STATISTICAL_SECURITY_BITS,
+    build_randomizer_table,
+    encrypt_packed,
+    randomizer_table_for,
+    rerandomize,
+)
 
 
 @settings(max_examples=40, deadline=None)

@@ -19,6 +19,12 @@ from protocols.errors import (
     ProtocolError,
     StaleRoundError,
 )
+from protocols.psi.blinding import (
+    blind_points,
+    check_received_points,
+    hash_ids_to_points,
+    split_points,
+)
 from protocols.psi.ecdh import (
     PsiMessage,
     PsiSession,
@@ -30,12 +36,6 @@ from protocols.psi.ecdh import (
     psi_message_to_bytes,
     responder_finish,
     responder_reply,
-)
-from protocols.psi.blinding import (
-    blind_points,
-    check_received_points,
-    hash_ids_to_points,
-    split_points,
 )
 from protocols.psi.messages import PSI_STAGES, STAGE_INITIATOR_BLINDED
 

@@ -10,11 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.errors import (KeyMismatchError, PackingOverflowError, ProtocolError,
-                              SchemeMismatchError, StaleRoundError, VectorLengthError)
-from protocols.paillier.keys import key_fingerprint
 from protocols.aggregation.packing import PackingCodec
 from protocols.aggregation.secure_aggregation import decrypt_sum, encrypt_update, encrypted_sum
+from protocols.errors import (
+    KeyMismatchError,
+    PackingOverflowError,
+    ProtocolError,
+    SchemeMismatchError,
+    StaleRoundError,
+    VectorLengthError,
+)
+from protocols.paillier.keys import key_fingerprint
 
 RUN = "run-test"
 

@@ -13,15 +13,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from federation.ml.binning import categorical_bins, label_counts, quantile_bins, woe_iv
-from protocols.errors import (InvalidCiphertextError, KeyMismatchError, MalformedMessageError,
-                              PackingOverflowError, StaleRoundError, VectorLengthError)
+from protocols.errors import (
+    InvalidCiphertextError,
+    KeyMismatchError,
+    MalformedMessageError,
+    PackingOverflowError,
+    StaleRoundError,
+    VectorLengthError,
+)
 from protocols.paillier.keys import key_fingerprint
-from protocols.woe.secure_binning import (EncryptedBinCounts, EncryptedLabels, FeatureBins,
-                                      decrypt_bin_counts, encrypt_labels,
-                                      encrypted_bin_counts_from_bytes,
-                                      encrypted_bin_counts_to_bytes,
-                                      encrypted_labels_from_bytes, encrypted_labels_to_bytes,
-                                      sum_labels_per_bin)
+from protocols.woe.secure_binning import (
+    EncryptedBinCounts,
+    EncryptedLabels,
+    FeatureBins,
+    decrypt_bin_counts,
+    encrypt_labels,
+    encrypted_bin_counts_from_bytes,
+    encrypted_bin_counts_to_bytes,
+    encrypted_labels_from_bytes,
+    encrypted_labels_to_bytes,
+    sum_labels_per_bin,
+)
 
 RUN = "bin-run"
 
@@ -76,7 +88,7 @@ def test_bin_sums_are_rerandomised(small_keypair) -> None:
     nsq = mpz(pub.nsquare)
     raw = [int(mpz(labels.ciphertexts[0]) * labels.ciphertexts[1] % nsq),
            int(mpz(labels.ciphertexts[2]) * labels.ciphertexts[3] % nsq), 1]
-    assert all(c != r for c, r in zip(counts.bad[0], raw))
+    assert all(c != r for c, r in zip(counts.bad[0], raw, strict=True))
     bad, good = decrypt_bin_counts(counts, private_key=priv, run_id=RUN, n_rows=4)["f"]
     assert bad.tolist() == [1, 2, 0] and good.tolist() == [1, 0, 0]
 

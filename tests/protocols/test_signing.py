@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from protocols.errors import StaleRoundError
 from protocols.identity.signing import (
-    DuplicateUpdateError, InvalidSignatureError, ReplayGuard, public_key_from_hex,
-    public_key_hex, sign_update, statement_for, verify_update,
+    DuplicateUpdateError,
+    InvalidSignatureError,
+    ReplayGuard,
+    public_key_from_hex,
+    public_key_hex,
+    sign_update,
+    statement_for,
+    verify_update,
 )
 
 KEY = Ed25519PrivateKey.generate()

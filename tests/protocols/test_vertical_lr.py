@@ -11,34 +11,67 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from protocols.paillier.matvec import add_plaintexts, encrypted_matvec, pack_ciphertexts
-from protocols.errors import (InvalidCiphertextError, KeyMismatchError, MalformedMessageError,
-                              PackingOverflowError, StaleRoundError, UnexpectedMessageError,
-                              VectorLengthError)
-from protocols.paillier.keys import generate_paillier_keypair
+from protocols.errors import (
+    InvalidCiphertextError,
+    KeyMismatchError,
+    MalformedMessageError,
+    PackingOverflowError,
+    StaleRoundError,
+    UnexpectedMessageError,
+    VectorLengthError,
+)
 from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.fast import encrypt_packed
-from protocols.vertical_lr.steps import (SUM_SCALE, VerticalLRConfig, bank_gradient_step,
-                                   bank_open_center_gradient, bank_residual_step,
-                                   bank_update_step, center_gradient_step,
-                                   center_open_bank_gradient, center_partial_step,
-                                   center_update_step, initial_state, make_bank_party,
-                                   make_center_party)
+from protocols.paillier.keys import generate_paillier_keypair
+from protocols.paillier.matvec import add_plaintexts, encrypted_matvec, pack_ciphertexts
 from protocols.vertical_lr.config import vertical_config_from_bytes, vertical_config_to_bytes
-from protocols.vertical_lr.encoding import (FEATURE_LIMIT, MASK_STATISTICAL_BITS,
-                                            VALUE_FRAC_BITS, VALUE_LIMIT, decode_fixed,
-                                            dequantize_features, draw_slot_masks, encode_fixed,
-                                            gradient_slot_layout, mask_plaintexts, pack_slots,
-                                            plain_matvec, quantize_features, to_signed,
-                                            unmask_slots, unpack_slots)
+from protocols.vertical_lr.encoding import (
+    FEATURE_LIMIT,
+    MASK_STATISTICAL_BITS,
+    VALUE_FRAC_BITS,
+    VALUE_LIMIT,
+    decode_fixed,
+    dequantize_features,
+    draw_slot_masks,
+    encode_fixed,
+    gradient_slot_layout,
+    mask_plaintexts,
+    pack_slots,
+    plain_matvec,
+    quantize_features,
+    to_signed,
+    unmask_slots,
+    unpack_slots,
+)
 from protocols.vertical_lr.local import train_vertical_lr_local
-from protocols.vertical_lr.messages import (KIND_BANK_RESIDUALS, KIND_CENTER_GRADIENT_OPENED,
-                                            KIND_CENTER_PARTIALS, MaskedGradientValues,
-                                            VerticalCiphertexts, masked_values_from_bytes,
-                                            masked_values_to_bytes, parse_vertical_message,
-                                            vertical_ciphertexts_from_bytes,
-                                            vertical_ciphertexts_to_bytes)
+from protocols.vertical_lr.messages import (
+    KIND_BANK_RESIDUALS,
+    KIND_CENTER_GRADIENT_OPENED,
+    KIND_CENTER_PARTIALS,
+    MaskedGradientValues,
+    VerticalCiphertexts,
+    masked_values_from_bytes,
+    masked_values_to_bytes,
+    parse_vertical_message,
+    vertical_ciphertexts_from_bytes,
+    vertical_ciphertexts_to_bytes,
+)
 from protocols.vertical_lr.scoring import bank_score_step, center_score_step, partial_scores
+from protocols.vertical_lr.steps import (
+    SUM_SCALE,
+    VerticalLRConfig,
+    bank_gradient_step,
+    bank_open_center_gradient,
+    bank_residual_step,
+    bank_update_step,
+    center_gradient_step,
+    center_open_bank_gradient,
+    center_partial_step,
+    center_update_step,
+    initial_state,
+    make_bank_party,
+    make_center_party,
+)
 
 RUN = "run-v"
 FP = "ab" * 32
@@ -335,7 +368,7 @@ def test_masks_hide_the_gradient_sums_and_unmask_correctly(parties) -> None:
         width = layout.slot_bits
         slots = [(opened.values[i // layout.per_plaintext] >> (width * (i % layout.per_plaintext)))
                  % (1 << width) for i in range(len(true))]
-        assert all(slot != t and slot > 2**layout.bound_bits for slot, t in zip(slots, true))
+        assert all(slot != t and slot > 2**layout.bound_bits for slot, t in zip(slots, true, strict=True))
     assert open_b.values != open_b2.values and open_c.values != open_c2.values
     assert unmask_slots(open_b.values, sec_b.masks, layout_b) == true_b
     assert unmask_slots(open_c.values, sec_c.masks, layout_c) == true_c

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from server.audit import AUDIT_FILE, AuditLog, verify_audit
+from federation.run.folder import AUDIT_FILE
+from server.audit import AuditLog, verify_audit
 
 
 def make_log(folder: Path, n: int = 5) -> list[str]:

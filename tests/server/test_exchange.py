@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from federation.wire.records import SignatureClaim, reply_content
 from federation.steps.secure_sum import KIND_WEIGHTS, PlainSum
+from federation.wire.records import STEP_TRAIN, SignatureClaim, reply_content
 from protocols.identity.signing import sign_update, statement_for
 from server.errors import FederationError
 from server.exchange import Exchange
@@ -53,7 +53,7 @@ def exchange(replies, nodes=(100, 101, 102, 103)) -> Exchange:
 
 def ask(ex: Exchange, required: int = 2):
     from flwr.app import RecordDict
-    return ex.ask("train", lambda: RecordDict(), required=required, sealed_round=2)
+    return ex.ask(STEP_TRAIN, lambda: RecordDict(), required=required, sealed_round=2)
 
 
 def test_valid_replies_are_admitted_in_bank_order() -> None:

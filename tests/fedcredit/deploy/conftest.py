@@ -13,6 +13,14 @@ from fedcredit.deploy.processes import ProcessRecord, is_running, load_records
 
 REPO = Path(__file__).resolve().parents[3]
 LAUNCHER = REPO / "scripts" / "local_federation.py"
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder is a ``deploy`` test (``-m "not deploy"`` leaves them out)."""
+    for item in items:
+        if item.path.resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.deploy)
 
 
 def launcher_argv(out: Path, *args: str) -> list[str]:

@@ -18,14 +18,17 @@ from cryptography.hazmat.primitives.serialization import load_ssh_private_key, l
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from typer.testing import CliRunner
 
+from fedcredit.cli.deploy import register
 from fedcredit.deploy.certs import (
-    CertificatePaths, CertificateRequest, write_federation_certificates, write_node_key,
+    CertificatePaths,
+    CertificateRequest,
+    write_federation_certificates,
+    write_node_key,
 )
 from fedcredit.deploy.errors import CertificateError, TLSHandshakeError
 from fedcredit.deploy.tls_check import check_tls
-from fedcredit.cli.deploy import register
 
-NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 1, 15, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")

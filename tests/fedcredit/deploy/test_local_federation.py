@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from fedcredit.simulation.horizontal import run_federation
 from federation.run.config import RunConfig
 from federation.run.key_store import provision_simulation_keys
-from fedcredit.simulation.horizontal import run_federation
 
 from .conftest import assert_all_stopped, launch_to_results
 
@@ -60,7 +60,7 @@ def test_auc_matches_the_simulation_of_the_same_split(
     print(f"deployed AUC {results['federated']['auc']:.6f}, simulated "
           f"{simulated.history[-1].auc:.6f}, gap {gap:.2e}")
     assert gap < AUC_TOLERANCE
-    for deployed_round, sim_round in zip(results["history"], simulated.history):
+    for deployed_round, sim_round in zip(results["history"], simulated.history, strict=True):
         assert abs(deployed_round["auc"] - sim_round.auc) < AUC_TOLERANCE
 
 

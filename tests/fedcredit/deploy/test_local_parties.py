@@ -11,13 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fedcredit.deploy.app_bundle import stage_app
+from fedcredit.deploy.local_parties import (
+    BankFolder,
+    bank_node_toml,
+    distribute_keys,
+    write_bank_slices,
+)
 from federation.data.bank_data import bank_data, bank_data_from_file
 from federation.run.config import RunConfig
 from federation.run.node_config import load_node_config
-from fedcredit.deploy.app_bundle import stage_app
-from fedcredit.deploy.local_parties import (
-    BankFolder, bank_node_toml, distribute_keys, write_bank_slices,
-)
 
 
 @pytest.mark.parametrize("partition", ["iid", "dirichlet"])
@@ -28,7 +31,7 @@ def test_a_banks_own_file_gives_exactly_its_simulation_rows(
     banks = [BankFolder(k, tmp_path / f"bank-{k}") for k in range(3)]
     files = write_bank_slices(cfg, banks)
     assert sum(len(f.read_text().splitlines()) - 1 for f in files) == 1000
-    for bank, file in zip(banks, files):
+    for bank, file in zip(banks, files, strict=True):
         deployed = bank_data_from_file(str(file), cfg, bank.index)
         simulated = bank_data(cfg, bank.index)
         for part in ("train", "test"):

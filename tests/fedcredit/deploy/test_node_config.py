@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from federation.run.node_config import NodeConfigError, load_node_config
 from fedcredit.deploy.flower_commands import flat_toml, supernode_command, toml_value
 from fedcredit.deploy.node_runner import prepare_node
+from federation.run.node_config import NodeConfigError, load_node_config
 
 BASE: dict[str, dict[str, Any]] = {
     "node": {"role": "bank", "name": "bank-0", "bank-index": 0},

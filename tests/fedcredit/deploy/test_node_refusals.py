@@ -7,15 +7,19 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from fedcredit.deploy.certs import CertificatePaths, CertificateRequest, write_federation_certificates
 from fedcredit.deploy.flower_commands import (
-    LinkSettings, cli_config_toml, flower_bin, runtime_env, superlink_command,
+    LinkSettings,
+    cli_config_toml,
+    flower_bin,
+    runtime_env,
+    superlink_command,
 )
 from fedcredit.deploy.launch_plan import free_port
 from fedcredit.deploy.processes import ProcessSupervisor, is_running

@@ -12,7 +12,11 @@ import pytest
 
 from fedcredit.deploy.errors import DeploymentError
 from fedcredit.deploy.processes import (
-    ProcessRecord, ProcessSupervisor, is_running, load_records, start_ticks,
+    ProcessRecord,
+    ProcessSupervisor,
+    is_running,
+    load_records,
+    start_ticks,
 )
 
 # A parent that starts a grandchild in a *new session* (as Flower does for SuperExec) and

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from federation.run.vertical_config import VerticalConfig
 from fedcredit.simulation.vertical import vertical_baselines
+from federation.run.vertical_config import VerticalConfig
 
 from .conftest import assert_all_stopped, launch_to_results
 
@@ -54,7 +54,7 @@ def test_auc_equals_centralised_lr_on_the_joined_plaintext(deployed: tuple[dict,
     cfg = VerticalConfig(bank_data=str(out / "nodes" / "bank" / "bank.csv"),
                          center_data=str(out / "nodes" / "center" / "center.csv"),
                          epochs=1, batch_size=128)
-    central = vertical_baselines(cfg, results["run_id"])["centralized"]["auc"]
+    central = vertical_baselines(cfg, results["run_id"]).centralized.auc
     gap = abs(results["federated"]["auc"] - central)
     print(f"deployed AUC {results['federated']['auc']:.6f}, centralised {central:.6f}")
     assert gap < AUC_TOLERANCE

@@ -1,0 +1,177 @@
+"""The files of a run folder, named once.
+
+A run folder (``fedcredit simulate --out DIR``, ``fedcredit vertical --out DIR``, a deployed
+coordinator's ``out``, the local launcher's ``OUT``) holds::
+
+    results.json        what the run measured (federation.run.results owns the format)
+    model.npz           the released global weights (horizontal runs)
+    preprocessor.json   the shared schema and standardisation (horizontal runs)
+    checkpoint.json     the coordinator's state after the last round (server.checkpoint)
+    audit.jsonl         the hash-chained audit log (server.audit)
+    report.html         ``fedcredit report``
+    scorecard.json      ``fedcredit export-scorecard``
+    processes.json      the local launcher: every process it started
+    keys/               a simulation's key ceremony (:class:`KeyFolder`)
+
+Every module that reads or writes one of these asks :class:`RunFolder` (or
+:class:`KeyFolder`) for its path, so a file name is spelt in this module only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from federation.errors import RunFolderError
+
+RESULTS_FILE = "results.json"
+MODEL_FILE = "model.npz"
+PREPROCESSOR_FILE = "preprocessor.json"
+CHECKPOINT_FILE = "checkpoint.json"
+AUDIT_FILE = "audit.jsonl"
+REPORT_FILE = "report.html"
+SCORECARD_FILE = "scorecard.json"
+PROCESSES_FILE = "processes.json"
+KEYS_DIR = "keys"
+
+PAILLIER_PUBLIC_FILE = "paillier.pub"
+SIGNING_REGISTRY_FILE = "signing-registry.json"
+PAILLIER_PRIVATE_FILE = "paillier.key"
+PAILLIER_WRAPPED_FILE = "paillier.wrapped"
+IDENTITY_PRIVATE_FILE = "identity.key"
+IDENTITY_PUBLIC_FILE = "identity.pub"
+SIGNING_KEY_FILE = "signing.key"
+PASSPHRASE_FILE = "passphrase"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write-then-rename so a crash never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+@dataclass(frozen=True, slots=True)
+class BankKeys:
+    """One bank's own key files (``keys/bank-<k>/``); only that bank ever holds them."""
+
+    path: Path
+
+    @property
+    def identity_key(self) -> Path:
+        """The bank's X25519 identity, sealed under its passphrase."""
+        return self.path / IDENTITY_PRIVATE_FILE
+
+    @property
+    def identity_public(self) -> Path:
+        """Its public half (sent to the bank that wraps the Paillier key)."""
+        return self.path / IDENTITY_PUBLIC_FILE
+
+    @property
+    def paillier_key(self) -> Path:
+        """The Paillier private key sealed under the passphrase (the generating bank)."""
+        return self.path / PAILLIER_PRIVATE_FILE
+
+    @property
+    def paillier_wrapped(self) -> Path:
+        """The Paillier private key wrapped for this bank's identity (the other banks)."""
+        return self.path / PAILLIER_WRAPPED_FILE
+
+    @property
+    def signing_key(self) -> Path:
+        """The bank's Ed25519 signing key, sealed under its passphrase."""
+        return self.path / SIGNING_KEY_FILE
+
+    @property
+    def passphrase(self) -> Path:
+        """Simulation only: the bank's passphrase (mode 0600)."""
+        return self.path / PASSPHRASE_FILE
+
+
+@dataclass(frozen=True, slots=True)
+class KeyFolder:
+    """A key-ceremony folder: the public files at the top, one sub-folder per bank."""
+
+    path: Path
+
+    @property
+    def paillier_public(self) -> Path:
+        """The banks' Paillier public key: the only key file the coordinator reads."""
+        return self.path / PAILLIER_PUBLIC_FILE
+
+    @property
+    def signing_registry(self) -> Path:
+        """Every bank's Ed25519 public key (the coordinator checks signatures with it)."""
+        return self.path / SIGNING_REGISTRY_FILE
+
+    def bank(self, index: int) -> BankKeys:
+        """Bank ``index``'s own key files."""
+        return BankKeys(self.path / f"bank-{index}")
+
+
+@dataclass(frozen=True, slots=True)
+class RunFolder:
+    """The files of one run folder (paths only: nothing is read or created here)."""
+
+    path: Path
+
+    @property
+    def results(self) -> Path:
+        """``results.json``: what the run measured."""
+        return self.path / RESULTS_FILE
+
+    @property
+    def model(self) -> Path:
+        """``model.npz``: the released global weights."""
+        return self.path / MODEL_FILE
+
+    @property
+    def preprocessor(self) -> Path:
+        """``preprocessor.json``: the shared schema and standardisation."""
+        return self.path / PREPROCESSOR_FILE
+
+    @property
+    def checkpoint(self) -> Path:
+        """``checkpoint.json``: the coordinator's state after the last round."""
+        return self.path / CHECKPOINT_FILE
+
+    @property
+    def audit(self) -> Path:
+        """``audit.jsonl``: the hash-chained audit log."""
+        return self.path / AUDIT_FILE
+
+    @property
+    def report(self) -> Path:
+        """``report.html``: the default output of ``fedcredit report``."""
+        return self.path / REPORT_FILE
+
+    @property
+    def scorecard(self) -> Path:
+        """``scorecard.json``: the default output of ``fedcredit export-scorecard``."""
+        return self.path / SCORECARD_FILE
+
+    @property
+    def processes(self) -> Path:
+        """``processes.json``: every process a local launcher started (cleanup checks)."""
+        return self.path / PROCESSES_FILE
+
+    @property
+    def keys(self) -> KeyFolder:
+        """``keys/``: the key ceremony a simulation runs for its banks."""
+        return KeyFolder(self.path / KEYS_DIR)
+
+    def require(self, path: Path, *, hint: str = "") -> Path:
+        """``path`` (one of this folder's files) if it exists.
+
+        Raises
+        ------
+        RunFolderError
+            The file is missing; the message names it and says how to create the folder.
+        """
+        if not path.is_file():
+            raise RunFolderError(
+                f"{self.path}: {path.name} not found{hint}; this is not a complete run folder. "
+                f"Create one with `fedcredit simulate --out {self.path}`.")
+        return path
