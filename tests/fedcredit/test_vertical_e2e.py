@@ -4,11 +4,13 @@ parity with the joined plaintext LR, better than bank-only, exact secure IV, not
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from flwr.app import ArrayRecord, ConfigRecord, Message
 
+import server.vertical
 from fedcredit.simulation.vertical import run_vertical_federation, vertical_baselines
 from federation.data.synthetic import write_enterprise_pair
 from federation.data.vertical_data import align, load_party, prepare
@@ -18,15 +20,30 @@ from federation.run.vertical_config import VerticalConfig
 pytestmark = pytest.mark.slow  # every test shares one vertical simulation
 
 
+# The run id salts the train/test split; with only 300 test rows the AUCs move by several points from
+# one random salt to the next (the bank-only gap ranged 0.03-0.15 over 20 salts), so the test pins it.
+RUN_ID = "5eed000000000007"
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory):
+    patcher = pytest.MonkeyPatch()
+    patcher.setattr(server.vertical, "secrets", SimpleNamespace(token_hex=lambda _n: RUN_ID))
+    try:
+        yield from _run(tmp_path_factory)
+    finally:
+        patcher.undo()
+
+
+def _run(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("vertical")
     bank, center = write_enterprise_pair(folder, n_enterprises=1500, seed=7)
     cfg = VerticalConfig(bank_data=str(bank), center_data=str(center), epochs=3,
                          batch_size=256, learning_rate=0.5, out=str(folder / "out"))
     seen: list[tuple[str, Message]] = []
     result = run_vertical_federation(cfg, observer=lambda d, m: seen.append((d, m)))
-    return cfg, result, seen
+    assert result.run_id == RUN_ID
+    yield cfg, result, seen
 
 
 def test_federated_matches_joined_plaintext_and_beats_bank_only(run) -> None:
