@@ -1,9 +1,9 @@
-"""The node ClientApp (``flwr run`` component): one app, the bank's horizontal handlers plus
-the vertical handlers of the bank and the credit-center data node."""
+"""The node ClientApp (``flwr run`` component): one app, the bank's horizontal handlers (FedAvg
+and boosted trees) plus the vertical handlers of the bank and the credit-center data node."""
 
 from __future__ import annotations
 
-from clients import vertical_app  # noqa: F401  (registers the vertical handlers on ``app``)
+from clients import tree_app, vertical_app  # noqa: F401  (register their handlers on ``app``)
 from clients.bank_app import app
 
 __all__ = ["app"]

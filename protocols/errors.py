@@ -53,3 +53,7 @@ class SchemeMismatchError(ProtocolError):
 
 class UnexpectedMessageError(ProtocolError):
     """A message of another kind (another protocol step or sender) arrived for this step."""
+
+
+class StateTamperedError(ProtocolError):
+    """A sealed shared-state blob fails authentication (tampered, another run or step, version)."""

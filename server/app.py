@@ -17,6 +17,7 @@ from federation.run.vertical_config import VerticalConfig, vertical_config_from_
 from server.checkpoint import load_checkpoint, save_checkpoint
 from server.horizontal import FederatedResult, Observer, RoundRecord, run_horizontal
 from server.results import write_federated_only
+from server.trees import run_trees
 from server.vertical import VerticalRun, result_payload
 
 
@@ -27,7 +28,8 @@ def make_server_app(
     on_round: Callable[[RoundRecord], None] | None = None,
     observer: Observer | None = None,
 ) -> ServerApp:
-    """A ServerApp running the horizontal workflow with a checkpoint after every round.
+    """A ServerApp running the horizontal workflow with a checkpoint after every round (every
+    tree for ``model = "gbdt"``).
 
     With ``mode = "vertical"`` in Flower's run config (and ``cfg`` None) it runs the vertical
     workflow instead (:func:`run_vertical_deployed`).
@@ -53,7 +55,8 @@ def make_server_app(
             folder = RunFolder(out)
             for path in (folder.checkpoint, folder.audit):
                 path.unlink(missing_ok=True)
-        result = run_horizontal(
+        workflow = run_trees if run_cfg.model == "gbdt" else run_horizontal
+        result = workflow(
             grid, run_cfg, state=state, on_round=on_round, observer=observer,
             on_checkpoint=lambda st, head: save_checkpoint(out, run_cfg, st, head))
         if sink is not None:

@@ -1,10 +1,11 @@
 """Coordinator checkpoints: everything needed to resume a run after a crash or restart.
 
-Written after every round, atomically (write-then-rename), into ``DIR/checkpoint.json``: the
-run config, run id, layout, the combined sealed vectors (ciphertexts under Paillier: the
-checkpoint holds no secret), rounds done, per-round history and timings, row counts and the
-audit head. Banks are stateless between requests, so resuming from round r+1 gives the same
-model as an uninterrupted run with the same seeds.
+Written after every round (every tree of a boosted-tree run), atomically (write-then-rename),
+into ``DIR/checkpoint.json``: the run config, run id, layout, the combined sealed vectors
+(ciphertexts under Paillier: the checkpoint holds no secret), rounds done, per-round history
+and timings, row counts and the audit head; for boosted trees also the combined bins and
+last level and the banks' sealed state blob. Banks are stateless between requests, so
+resuming from round r+1 gives the same model as an uninterrupted run with the same seeds.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ def save_checkpoint(folder: str | Path, cfg: RunConfig, state: FederatedResult,
         "history": [asdict(h) for h in state.history],
         "train_rows": {str(k): v for k, v in state.train_rows.items()},
         "dropouts": state.dropouts, "audit_head": audit_head,
+        "bins_sum": _sealed_doc(state.bins_sum), "level_sum": _sealed_doc(state.level_sum),
+        "tree_state": (base64.b64encode(state.tree_state).decode("ascii")
+                       if state.tree_state is not None else None),
+        "tree_seq": state.tree_seq, "tree_banks": list(state.tree_banks),
     }
     path = RunFolder(Path(folder)).checkpoint
     atomic_write_text(path, json.dumps(doc))
@@ -77,6 +82,12 @@ def load_checkpoint(folder: str | Path) -> tuple[RunConfig, FederatedResult, str
             history=[RoundRecord(**h) for h in doc["history"]],
             train_rows={int(k): int(v) for k, v in doc["train_rows"].items()},
             dropouts=list(doc.get("dropouts", [])),
+            bins_sum=_sealed_from(doc.get("bins_sum")),
+            level_sum=_sealed_from(doc.get("level_sum")),
+            tree_state=(base64.b64decode(doc["tree_state"], validate=True)
+                        if doc.get("tree_state") is not None else None),
+            tree_seq=int(doc.get("tree_seq", 0)),
+            tree_banks=tuple(int(b) for b in doc.get("tree_banks", [])),
         )
         return cfg, state, str(doc["audit_head"])
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError,

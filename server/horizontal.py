@@ -58,6 +58,7 @@ from federation.wire.records import (
     schema_of,
     sealed_of,
 )
+from federation.wire.trees import TreeRelease
 from protocols.errors import MalformedMessageError
 from server.audit import AuditLog, sha256_hex
 from server.errors import FederationError, RunInterrupted
@@ -97,6 +98,18 @@ class FederatedResult:
     weights: list[np.ndarray] = field(default_factory=list)
     histograms: tuple[np.ndarray, np.ndarray] | None = None
     """Summed (bad, good) test-score histograms of the last round, released by the banks."""
+    bins_sum: Sealed | None = None
+    """Boosted trees: combined sealed fine counts and label sums."""
+    level_sum: Sealed | None = None
+    """Boosted trees: combined sealed histograms of the last level (and evaluation counts)."""
+    tree_state: bytes | None = None
+    """Boosted trees: the banks' shared state blob (sealed under their key under Paillier)."""
+    tree_seq: int = 0
+    """Boosted trees: the request the state blob and level sum answer."""
+    tree_banks: tuple[int, ...] = ()
+    """Boosted trees: the banks growing the current tree (fixed for the whole tree)."""
+    tree_release: TreeRelease | None = None
+    """Boosted trees: the released model (when the run allows it)."""
 
 
 def config_hash(cfg: RunConfig) -> str:
@@ -221,7 +234,7 @@ class HorizontalRun:
             histogram_hash=sha256_hex(st.hist_sum.payload))
         if self.on_checkpoint is not None:
             self.on_checkpoint(st, head)
-        if self.cfg.halt_after and st.rounds_done == self.cfg.halt_after < self.cfg.rounds:
+        if self.cfg.halt_after and st.rounds_done == self.cfg.halt_after < self.cfg.rounds_planned:
             raise RunInterrupted(st.rounds_done, self.cfg.out)
 
     def finalize(self) -> None:
@@ -258,12 +271,12 @@ class HorizontalRun:
         else:
             self.audit.append("resume", run_id=self.state.run_id,
                               from_round=self.state.rounds_done + 1)
-        for rnd in range(self.state.rounds_done, self.cfg.rounds):
+        for rnd in range(self.state.rounds_done, self.cfg.rounds_planned):
             self.one_round(rnd)
         self.finalize()
         return self.state
 
 
 def run_horizontal(grid: Grid, cfg: RunConfig, **kwargs: Any) -> FederatedResult:
-    """The whole horizontal run (see :class:`HorizontalRun` for the keyword arguments)."""
+    """The whole FedAvg run (see :class:`HorizontalRun` for the keyword arguments)."""
     return HorizontalRun(grid, cfg, **kwargs).run()

@@ -12,7 +12,14 @@ import numpy as np
 from federation.ml.metrics import LOGIT_RANGE
 from federation.run.config import RunConfig
 from federation.run.folder import RunFolder, atomic_write_text
-from federation.run.results import HorizontalResults, Metrics, RoundEntry, ScoreHistograms
+from federation.run.results import (
+    HorizontalResults,
+    Metrics,
+    RoundEntry,
+    ScoreHistograms,
+    TreeSummary,
+)
+from federation.steps.tree_bank import tree_model_of
 from server.horizontal import FederatedResult
 
 
@@ -21,13 +28,32 @@ def coordinator_results(cfg: RunConfig, result: FederatedResult) -> HorizontalRe
     per-round history and the summed score histograms (no baselines: it holds no data)."""
     last = result.history[-1] if result.history else None
     return HorizontalResults(
-        dataset=cfg.data_path, banks=cfg.banks, rounds=cfg.rounds, model=cfg.model,
+        dataset=cfg.data_path, banks=cfg.banks, rounds=cfg.rounds_planned, model=cfg.model,
         aggregation=cfg.aggregation, partition=cfg.partition, seed=cfg.seed,
         federated=Metrics(auc=last.auc if last else None, ks=last.ks if last else None),
         history=tuple(RoundEntry(round=h.round, auc=h.auc, ks=h.ks, seconds=h.seconds,
                                  banks=h.banks) for h in result.history),
         score_histograms=histogram_section(result.histograms),
-        config=cfg.to_user_config())
+        trees=tree_summary(cfg, result), config=cfg.to_user_config())
+
+
+def tree_summary(cfg: RunConfig, result: FederatedResult) -> TreeSummary | None:
+    """The boosted-tree section: settings, model files and the split gain per feature."""
+    if cfg.model != "gbdt":
+        return None
+    folder, release = RunFolder(Path(cfg.out)), result.tree_release
+    gain = None
+    if release is not None:
+        model, _ = tree_model_of(release)
+        totals = np.zeros(model.n_features)
+        for tree in model.trees:
+            inner = tree.left >= 0
+            np.add.at(totals, tree.feature[inner], tree.gain[inner])
+        gain = {name: float(v) for name, v in zip(release.features, totals, strict=True)}
+    return TreeSummary(trees=cfg.trees, depth=cfg.depth, bins=cfg.bins,
+                       learning_rate=cfg.learning_rate,
+                       model_file=str(folder.tree_model) if release else None,
+                       xgboost_file=str(folder.xgboost_model) if release else None, gain=gain)
 
 
 def histogram_section(histograms: tuple[Any, Any] | None) -> ScoreHistograms | None:
@@ -39,9 +65,17 @@ def histogram_section(histograms: tuple[Any, Any] | None) -> ScoreHistograms | N
 
 
 def save_model(out: Path, result: FederatedResult) -> None:
-    """Global weights (``model.npz``) and the shared preprocessing (``preprocessor.json``)."""
+    """Global weights (``model.npz``) and the shared preprocessing (``preprocessor.json``);
+    for boosted trees the trees (``model.json``, ``model.xgboost.json``) and ``bins.json``."""
     folder = RunFolder(out)
     out.mkdir(parents=True, exist_ok=True)
+    if result.tree_release is not None:
+        model, _ = tree_model_of(result.tree_release)
+        atomic_write_text(folder.tree_model, result.tree_release.model_json)
+        atomic_write_text(folder.tree_bins, result.tree_release.edges_json)
+        atomic_write_text(folder.xgboost_model, model.to_xgboost_json())
+        atomic_write_text(folder.preprocessor, result.tree_release.preprocessor_json)
+        return
     tmp = folder.model.with_suffix(".tmp.npz")
     np.savez(tmp, *result.weights)
     os.replace(tmp, folder.model)

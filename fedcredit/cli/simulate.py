@@ -13,7 +13,7 @@ from rich.table import Table
 from typer import Option as Opt
 
 from fedcredit.cli.products import help_text
-from federation.run.config import RunConfig
+from federation.run.config import GBDT_LEARNING_RATE, RunConfig
 from federation.run.folder import RunFolder
 from federation.run.results import HorizontalResults
 
@@ -29,7 +29,7 @@ def simulate(
     positive_label: str | None = Opt(None, help="Target value meaning 'bad' when the target is not 0/1."),
     banks: int = Opt(H.banks, help="Number of simulated banks (Flower SuperNodes)."),
     rounds: int = Opt(H.rounds, help="Federated rounds."),
-    model: str = Opt(H.model, help="lr (logistic regression) or mlp."),
+    model: str = Opt(H.model, help="lr (logistic regression), mlp, or gbdt (histogram gradient-boosted trees, grown level by level from sealed histograms)."),
     partition: str = Opt(H.partition, help="iid, dirichlet (label skew) or by-column (quantiles of --partition-col)."),
     partition_col: str | None = Opt(None, help="Size column for by-column (default LIMIT_BAL or the first numeric column)."),
     alpha: float = Opt(H.alpha, help="Dirichlet concentration; smaller = more skew."),
@@ -37,7 +37,14 @@ def simulate(
     mu: float = Opt(H.mu, help="FedProx proximal weight."),
     local_epochs: int = Opt(H.local_epochs, help="Local epochs per round."),
     batch_size: int = Opt(H.batch_size, help="Mini-batch size."),
-    learning_rate: float = Opt(H.learning_rate, help="SGD learning rate (decays 0.9x per round)."),
+    learning_rate: float | None = Opt(None, help=f"SGD learning rate, decaying 0.9x per round (default {H.learning_rate}); for gbdt the shrinkage of every tree (default {GBDT_LEARNING_RATE})."),
+    trees: int = Opt(H.trees, help="gbdt: number of trees (one federated round each)."),
+    depth: int = Opt(H.depth, help="gbdt: levels of splits per tree (1..12)."),
+    bins: int = Opt(H.bins, help="gbdt: value bins per numeric feature (2..255), quantiles of the federated fine counts."),
+    l2: float = Opt(H.l2, help="gbdt: L2 penalty on leaf values (XGBoost's lambda)."),
+    min_child_weight: float = Opt(H.min_child_weight, help="gbdt: least hessian sum of a child."),
+    subsample: float = Opt(H.subsample, help="gbdt: fraction of rows each tree sees (seeded by row id)."),
+    gradient_bits: int = Opt(H.gradient_bits, help="gbdt: fixed-point bits of gradients (exact sums: the federated trees equal the pooled ones)."),
     seed: int = Opt(H.seed, help="Seed of the split, initial weights and batch order."),
     aggregation: str = Opt(H.aggregation, help="plain (coordinator sees updates) or paillier (coordinator sees only ciphertexts)."),
     keys_dir: Path | None = Opt(None, help="Key-ceremony folder (default: a fresh ceremony in OUT/keys)."),
@@ -63,7 +70,11 @@ def simulate(
         data_path=str(data), target=target, id_col=id_col or "", positive_label=positive_label or "",
         banks=banks, rounds=rounds, model=model, partition=partition,
         partition_col=partition_col or "", alpha=alpha, strategy=strategy, mu=mu,
-        local_epochs=local_epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
+        local_epochs=local_epochs, batch_size=batch_size, seed=seed,
+        learning_rate=learning_rate if learning_rate is not None else (
+            GBDT_LEARNING_RATE if model == "gbdt" else H.learning_rate),
+        trees=trees, depth=depth, bins=bins, l2=l2, min_child_weight=min_child_weight,
+        subsample=subsample, gradient_bits=gradient_bits,
         aggregation=aggregation, keys_dir=str(keys_dir or ""), key_bits=key_bits,
         min_banks=min_banks, round_timeout=round_timeout, drop_schedule=drop_schedule,
         halt_after=halt_after, out=str(out),
@@ -84,7 +95,8 @@ def resume(
     from server.checkpoint import load_checkpoint
 
     cfg, state, _ = load_checkpoint(run_dir)
-    console.print(f"resuming run {state.run_id} after round {state.rounds_done} of {cfg.rounds}")
+    console.print(f"resuming run {state.run_id} after round {state.rounds_done} of "
+                  f"{cfg.rounds_planned}")
     run_with_progress(replace(cfg, out=str(run_dir), halt_after=0), resume=True,
                       done=state.rounds_done)
 
@@ -93,17 +105,19 @@ def run_with_progress(cfg: RunConfig, *, resume: bool, done: int = 0) -> None:
     """Run (or resume) with a rich progress bar per round, then print the table."""
     from fedcredit.simulation.horizontal import simulate as run_simulate
 
+    shape = (f"{cfg.trees} trees of depth {cfg.depth}, {cfg.bins} bins" if cfg.model == "gbdt"
+             else f"{cfg.rounds} rounds | {cfg.model} | {cfg.strategy}")
     console.print(f"[bold]fedcredit simulate[/]: {cfg.data_path} | {cfg.banks} banks | "
-                  f"{cfg.rounds} rounds | {cfg.model} | {cfg.partition} | {cfg.strategy} | "
-                  f"aggregation={cfg.aggregation}")
+                  f"{shape} | {cfg.partition} | aggregation={cfg.aggregation}")
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[info]}"),
                   TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("starting", total=cfg.rounds, completed=done, info="")
+        task = bar.add_task("starting", total=cfg.rounds_planned, completed=done, info="")
+        unit = "tree" if cfg.model == "gbdt" else "round"
 
         def on_round(rec: Any) -> None:
-            bar.update(task, completed=rec.round, description="federated rounds",
-                       info=f"round {rec.round}: AUC {rec.auc:.4f} KS {rec.ks:.4f}")
+            bar.update(task, completed=rec.round, description=f"federated {unit}s",
+                       info=f"{unit} {rec.round}: AUC {rec.auc:.4f} KS {rec.ks:.4f}")
 
         results = run_simulate(cfg, on_round=on_round, resume=resume,
                                on_phase=lambda name: bar.update(task, description=name))
@@ -119,7 +133,8 @@ def print_results(results: HorizontalResults, path: Path) -> None:
     """The comparison table of a simulate run (its results written to ``path``)."""
     if results.federated is None or results.centralized is None or results.local_only is None:
         raise ValueError("print_results needs a simulate run's results (with its baselines).")
-    table = Table(title=f"{results.dataset} - {results.banks} banks, {results.rounds} rounds")
+    unit = "trees" if results.model == "gbdt" else "rounds"
+    table = Table(title=f"{results.dataset} - {results.banks} banks, {results.rounds} {unit}")
     columns: tuple[tuple[str, JustifyMethod], ...] = (("model", "left"), ("AUC", "right"),
                                                       ("KS", "right"))
     for name, justify in columns:
@@ -135,6 +150,10 @@ def print_results(results: HorizontalResults, path: Path) -> None:
     if results.dropouts:
         console.print(f"[yellow]{len(results.dropouts)} late, failed or rejected bank "
                       "answers were skipped (see results.json 'dropouts' and audit.jsonl)[/]")
+    if results.trees is not None and results.trees.same_trees_as_centralized is not None:
+        same = results.trees.same_trees_as_centralized
+        console.print(f"federated trees {'equal' if same else '[red]differ from[/]'} the pooled "
+                      f"trees (largest test-margin gap {_n(results.trees.max_prediction_gap):.2e})")
     console.print(f"federated - centralised AUC: {_n(fed.auc) - _n(cen.auc):+.4f}; "
                   f"wall time {_n(results.wall_seconds):.1f} s; results: {path}")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fedcredit.simulation.trees import tree_baselines
 from federation.data.bank_data import bank_data, bank_splits, load_table
 from federation.ml.preprocess import pooled_preprocessor
 from federation.ml.training import auc_ks, fit_in_one_place, make_model
@@ -145,14 +146,20 @@ def simulate(
     result = run_federation(cfg, on_round=on_round, resume=resume)
     fed_seconds = time.perf_counter() - started
     phase("centralised and local-only baselines")
-    centralized, local_only = baselines(cfg, result)
+    coordinator = coordinator_results(cfg, result)
+    trees = coordinator.trees
+    if cfg.model == "gbdt":
+        centralized, local_only, trees = tree_baselines(cfg, result, trees)
+        features = result.tree_release.features if result.tree_release else ()
+    else:
+        centralized, local_only = baselines(cfg, result)
+        features = tuple(result.preprocessor.feature_names) if result.preprocessor else ()
     out = Path(cfg.out)
     folder = RunFolder(out)
     save_model(out, result)
     results = replace(
-        coordinator_results(cfg, result), dataset=str(cfg.data_path), target=cfg.target,
-        rows=table.n_rows,
-        features=tuple(result.preprocessor.feature_names) if result.preprocessor else (),
+        coordinator, dataset=str(cfg.data_path), target=cfg.target, rows=table.n_rows,
+        features=features, trees=trees,
         strategy=cfg.strategy, centralized=centralized, local_only=local_only,
         dropouts=tuple(result.dropouts), signed_updates=bool(cfg.keys_dir),
         audit=AuditRef(file=str(folder.audit), head=AuditLog(out).head),

@@ -15,14 +15,17 @@ from typing import Any
 
 from federation.data.partition import SCHEMES
 from federation.errors import ConfigError, DataError
+from federation.ml.gbdt.config import GBDTConfig
 from federation.steps.secure_sum import summation_scheme  # the scheme owns its key-size rule
 
 SCHEMA_VERSION = 1
-MODEL_KINDS = ("lr", "mlp")
+MODEL_KINDS = ("lr", "mlp", "gbdt")
 STRATEGIES = ("fedavg", "fedprox")
 AGGREGATIONS = ("plain", "paillier")
 DEFAULT_DATA = "../shared/data/uci_default_credit.csv"
 DEFAULT_TARGET = "default_next_month"
+GBDT_LEARNING_RATE = 0.1
+"""The shrinkage the CLI gives ``model = "gbdt"`` when ``--learning-rate`` is not set."""
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -38,6 +41,12 @@ class RunConfig:
     banks 1 and 4 vanish, in round 5 bank 2) and ``halt_after`` (the coordinator stops, as if
     crashed, after checkpointing that round). ``resume`` continues from the checkpoint in
     ``out`` instead of starting afresh.
+
+    ``model = "gbdt"`` grows histogram boosted trees instead of rounds of FedAvg: ``trees``
+    trees of ``depth`` levels on ``bins`` bins per feature, shrinkage ``learning_rate``, with
+    ``l2``, ``min_child_weight``, ``subsample`` and ``gradient_bits`` as in
+    :class:`~federation.ml.gbdt.config.GBDTConfig` (:meth:`gbdt_config`); one tree counts
+    as one round for the drop schedule, ``halt_after`` and checkpoints.
     """
 
     data_path: str = DEFAULT_DATA
@@ -65,6 +74,13 @@ class RunConfig:
     round_timeout: float = 900.0
     drop_schedule: str = ""
     halt_after: int = 0
+    trees: int = 100
+    depth: int = 4
+    bins: int = 32
+    l2: float = 1.0
+    min_child_weight: float = 1.0
+    subsample: float = 1.0
+    gradient_bits: int = 30
     resume: bool = False
     out: str = "runs/latest"
     schema_version: int = SCHEMA_VERSION
@@ -93,6 +109,8 @@ class RunConfig:
             raise ConfigError(f"setting 'key-bits' is {self.key_bits}; Paillier keys must have "
                               f"at least {scheme.min_key_bits} bits (smaller keys are for unit "
                               "tests only).")
+        if self.model == "gbdt":
+            self.gbdt_config()  # validates the tree settings, naming the option
         if not self.target:
             raise ConfigError("setting 'target' is empty; name the 0/1 target column.")
         if self.schema_version != SCHEMA_VERSION:
@@ -117,6 +135,18 @@ class RunConfig:
             raise ConfigError(f"setting 'drop-schedule' is '{self.drop_schedule}'; write it "
                               "as 'ROUND:BANK,BANK;ROUND:BANK' (e.g. '3:1,4').") from exc
         return schedule.get(round_number, set())
+
+    def gbdt_config(self) -> GBDTConfig:
+        """The boosted-tree settings of a ``model = "gbdt"`` run (validated)."""
+        return GBDTConfig(trees=self.trees, depth=self.depth, bins=self.bins,
+                          learning_rate=self.learning_rate, l2=self.l2,
+                          min_child_weight=self.min_child_weight, subsample=self.subsample,
+                          seed=self.seed, gradient_bits=self.gradient_bits)
+
+    @property
+    def rounds_planned(self) -> int:
+        """Rounds of the run: ``rounds``, or ``trees`` for a boosted-tree run."""
+        return self.trees if self.model == "gbdt" else self.rounds
 
     @property
     def prox_mu(self) -> float:

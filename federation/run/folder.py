@@ -27,6 +27,9 @@ from federation.errors import RunFolderError
 
 RESULTS_FILE = "results.json"
 MODEL_FILE = "model.npz"
+TREE_MODEL_FILE = "model.json"
+TREE_BINS_FILE = "bins.json"
+XGBOOST_MODEL_FILE = "model.xgboost.json"
 PREPROCESSOR_FILE = "preprocessor.json"
 CHECKPOINT_FILE = "checkpoint.json"
 AUDIT_FILE = "audit.jsonl"
@@ -126,6 +129,21 @@ class RunFolder:
     def model(self) -> Path:
         """``model.npz``: the released global weights."""
         return self.path / MODEL_FILE
+
+    @property
+    def tree_model(self) -> Path:
+        """``model.json``: the released boosted trees (format ``fedcredit-gbdt``)."""
+        return self.path / TREE_MODEL_FILE
+
+    @property
+    def tree_bins(self) -> Path:
+        """``bins.json``: the federated bin edges the trees were grown on."""
+        return self.path / TREE_BINS_FILE
+
+    @property
+    def xgboost_model(self) -> Path:
+        """``model.xgboost.json``: the same trees in XGBoost's JSON model format."""
+        return self.path / XGBOOST_MODEL_FILE
 
     @property
     def preprocessor(self) -> Path:

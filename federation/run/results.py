@@ -177,6 +177,27 @@ class _ResultsDocument:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TreeSummary:
+    """A boosted-tree run (``model = "gbdt"``): settings, model files, the lossless check.
+
+    ``same_trees_as_centralized`` compares every node of the federated trees with the trees
+    grown on the pooled rows with the same bins and settings (the simulation can; a deployed
+    coordinator cannot, so it leaves it out); ``max_prediction_gap`` is the largest
+    difference of their test margins. ``gain`` is the total split gain per feature.
+    """
+
+    trees: int
+    depth: int
+    bins: int
+    learning_rate: float
+    model_file: str | None = None
+    xgboost_file: str | None = None
+    same_trees_as_centralized: bool | None = None
+    max_prediction_gap: float | None = None
+    gain: dict[str, float] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HorizontalResults(_ResultsDocument):
     """``results.json`` of a horizontal run (every section optional: see the module doc)."""
 
@@ -203,6 +224,7 @@ class HorizontalResults(_ResultsDocument):
     federated_seconds: float | None = None
     wall_seconds: float | None = None
     config: UserConfig | None = None
+    trees: TreeSummary | None = None
     startup_seconds: float | None = field(default=None, metadata=WRITTEN_WITH_DEPLOYMENT)
     federation_ready_seconds: float | None = field(default=None,
                                                    metadata=WRITTEN_WITH_DEPLOYMENT)

@@ -10,7 +10,18 @@ sealed vectors without opening them, the banks *open* the combined result.
   honest-but-curious coordinator that does not collude with a bank (see docs/security.md).
 
 Kinds fix the encoding: ``stats`` (wide exact fixed point), ``weights`` (values clipped to
-[-WEIGHT_CLIP, WEIGHT_CLIP], WEIGHT_BITS bits), ``counts`` (exact integers, COUNT_BITS bits).
+[-WEIGHT_CLIP, WEIGHT_CLIP], WEIGHT_BITS bits), ``counts`` (exact integers, COUNT_BITS bits),
+``gradients`` (exact signed fixed point for boosted-tree histograms, below).
+
+``gradients``: every value must be a multiple of ``2**-f`` (``f`` = the run's public
+``gradient_bits``) with ``|x| < 2**(GRADIENT_SLOT_BITS - 1)`` for ``x = v * 2**f``; anything
+else (off the grid, too large, NaN or infinite) is refused, never rounded. Under Paillier a
+bank packs ``u = x + 2**(GRADIENT_SLOT_BITS - 1)`` as an unsigned GRADIENT_SLOT_BITS-bit
+integer; the banks decode the sum of ``N`` contributions as ``(S - N * 2**47) * 2**-f`` in
+exact integers and refuse a total of ``2**53`` units or more, which float64 cannot hold. So the
+opened sum equals the float64 sum of the plain values bit for bit, which keeps federated trees
+identical to pooled ones. The codec is public (it does not depend on ``f``), equal on both
+sides, and reveals nothing beyond the sum.
 
 Each side sees the scheme through a small Protocol (:class:`BankSummation`,
 :class:`CoordinatorSummation`); :func:`summation_scheme` is the one place that maps the run
@@ -49,10 +60,18 @@ if TYPE_CHECKING:  # the run config imports this module for its key-size rule
 
 SCHEMA_VERSION = 1
 KIND_STATS, KIND_WEIGHTS, KIND_COUNTS = "stats", "weights", "counts"
-KINDS = (KIND_STATS, KIND_WEIGHTS, KIND_COUNTS)
+KIND_GRADIENTS = "gradients"
+KINDS = (KIND_STATS, KIND_WEIGHTS, KIND_COUNTS, KIND_GRADIENTS)
 WEIGHT_CLIP = 16.0
 WEIGHT_BITS = 24
 COUNT_BITS = 20
+GRADIENT_SLOT_BITS = 48
+"""Slot payload of one packed gradient: ``|v * 2**f| < 2**47`` per contribution."""
+GRADIENT_OFFSET = 1 << (GRADIENT_SLOT_BITS - 1)
+FLOAT64_EXACT_LIMIT = 1 << 53
+"""A gradient sum of this many ``2**-f`` units or more is not exact in float64; refused."""
+DEFAULT_GRADIENT_BITS = 30
+"""Used only when a caller builds a scheme by hand; runs pass ``RunConfig.gradient_bits``."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +104,73 @@ def _plain_values(sealed: Sealed) -> np.ndarray:
         raise MalformedMessageError(f"plain sealed vector holds {len(sealed.payload)} bytes, "
                                     f"not the {8 * sealed.length} of {sealed.length} float64s.")
     return np.frombuffer(sealed.payload, dtype=np.float64)
+
+
+class GradientGridError(ProtocolError):
+    """A gradient value or sum is off the ``2**-f`` grid, out of range or not finite."""
+
+
+def _gradient_bits(bits: int) -> int:
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 52:
+        raise ConfigError(f"setting 'gradient-bits' is {bits!r:.40}; choose an int in 1..52.")
+    return bits
+
+
+def gradient_units(values: np.ndarray, *, gradient_bits: int) -> np.ndarray:
+    """The exact integers ``x = v * 2**gradient_bits`` of gradient values (``int64``).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Float gradient or hessian sums, each a multiple of ``2**-gradient_bits``.
+    gradient_bits : int
+        The run's public quantisation ``f``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` integers with ``|x| < 2**(GRADIENT_SLOT_BITS - 1)``.
+
+    Raises
+    ------
+    GradientGridError
+        A value is not finite, not on the grid, or too large for one slot.
+    """
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    bad = _off_grid(arr, gradient_bits, GRADIENT_OFFSET)
+    if bad.any():
+        idx = int(np.flatnonzero(bad)[0])
+        raise GradientGridError(
+            f"gradient value {arr[idx]!r} at index {idx} is not a finite multiple of "
+            f"2**-{gradient_bits} below 2**{GRADIENT_SLOT_BITS - 1 - gradient_bits}; round the "
+            "gradients with the run's gradient bits, or lower --gradient-bits.")
+    return np.ldexp(arr, gradient_bits).astype(np.int64)
+
+
+def _off_grid(values: np.ndarray, gradient_bits: int, limit: int) -> np.ndarray:
+    """Mask of values that are not finite multiples of ``2**-f`` below ``limit * 2**-f``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = np.ldexp(values, _gradient_bits(gradient_bits))  # exact power-of-two scaling
+        return np.asarray(~np.isfinite(scaled) | (np.abs(scaled) >= limit)
+                          | (scaled != np.trunc(scaled)))
+
+
+def gradients_from_units(units: np.ndarray, *, gradient_bits: int) -> np.ndarray:
+    """The float64 values ``x * 2**-gradient_bits`` of exact integer sums, refusing inexact ones.
+
+    Raises
+    ------
+    GradientGridError
+        A sum reaches ``2**53`` units, which float64 cannot hold exactly.
+    """
+    ints = np.asarray(units, dtype=np.int64)
+    over = np.abs(ints) >= FLOAT64_EXACT_LIMIT
+    if over.any():
+        idx = int(np.flatnonzero(over)[0])
+        raise GradientGridError(
+            f"gradient sum at index {idx} reaches 2**53 units of 2**-{gradient_bits}, beyond "
+            "exact float64; lower --gradient-bits or use fewer rows per node.")
+    return np.ldexp(ints.astype(np.float64), -_gradient_bits(gradient_bits))
 
 
 def _check(sealed: Sealed, kind: str, scheme: str, length: int | None) -> None:
@@ -139,9 +225,16 @@ class BankSummation(Protocol):
 
 
 class PlainSum:
-    """Plaintext summation (no protection from the coordinator); both roles."""
+    """Plaintext summation (no protection from the coordinator); both roles.
+
+    ``gradient_bits`` is the run's public gradient quantisation: ``gradients`` vectors are
+    checked against its grid on sealing and opening, as under Paillier.
+    """
 
     scheme = "plain"
+
+    def __init__(self, *, gradient_bits: int = DEFAULT_GRADIENT_BITS) -> None:
+        self.gradient_bits = _gradient_bits(gradient_bits)
 
     @property
     def key_fingerprint(self) -> str:
@@ -150,6 +243,8 @@ class PlainSum:
 
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
         arr = np.asarray(values, dtype=np.float64).ravel()
+        if kind == KIND_GRADIENTS:
+            gradient_units(arr, gradient_bits=self.gradient_bits)
         return Sealed(kind, self.scheme, arr.size, 1, arr.tobytes())
 
     def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,
@@ -161,7 +256,14 @@ class PlainSum:
 
     def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
         _check(sealed, kind, self.scheme, None)
-        return _plain_values(sealed).copy()
+        values = _plain_values(sealed).copy()
+        if kind == KIND_GRADIENTS and _off_grid(values, self.gradient_bits,
+                                                FLOAT64_EXACT_LIMIT).any():
+            raise GradientGridError(
+                f"a plain gradient sum is not a finite multiple of 2**-{self.gradient_bits} "
+                "below 2**53 units, so it may not be exact; lower --gradient-bits or check that "
+                "every bank runs with the same --gradient-bits.")
+        return values
 
 
 class PaillierCoordinatorSum:
@@ -182,6 +284,8 @@ class PaillierCoordinatorSum:
         bits = int(self.public_key.n).bit_length()
         if kind == KIND_COUNTS:
             return PackingCodec.for_integers(COUNT_BITS, self.max_parties, bits)
+        if kind == KIND_GRADIENTS:
+            return PackingCodec.for_integers(GRADIENT_SLOT_BITS, self.max_parties, bits)
         return PackingCodec(-WEIGHT_CLIP, WEIGHT_CLIP, WEIGHT_BITS, self.max_parties, bits)
 
     def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,
@@ -208,11 +312,17 @@ class PaillierCoordinatorSum:
 
 
 class PaillierBankSum(PaillierCoordinatorSum):
-    """Bank role under Paillier: also holds the shared private key, seals and opens."""
+    """Bank role under Paillier: also holds the shared private key, seals and opens.
 
-    def __init__(self, private_key: PaillierPrivateKey, max_parties: int) -> None:
+    ``gradient_bits`` (the run's public ``f``) maps ``gradients`` values to exact integers;
+    the packing codec itself does not depend on it, so the coordinator needs no ``f``.
+    """
+
+    def __init__(self, private_key: PaillierPrivateKey, max_parties: int, *,
+                 gradient_bits: int = DEFAULT_GRADIENT_BITS) -> None:
         super().__init__(private_key.public_key, max_parties)
         self.private_key = private_key
+        self.gradient_bits = _gradient_bits(gradient_bits)
 
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
         arr = np.asarray(values).ravel()
@@ -221,6 +331,8 @@ class PaillierBankSum(PaillierCoordinatorSum):
             return Sealed(kind, self.scheme, arr.size, 1, wide_to_bytes(wide))
         if kind == KIND_COUNTS:
             arr = np.asarray(np.rint(arr), dtype=np.int64)
+        elif kind == KIND_GRADIENTS:
+            arr = gradient_units(arr, gradient_bits=self.gradient_bits) + GRADIENT_OFFSET
         vec = encrypt_update(arr, public_key=self.public_key, codec=self.codec(kind),
                              run_id=run_id, round=round)
         return Sealed(kind, self.scheme, arr.size, 1, encrypted_vector_to_bytes(vec))
@@ -236,6 +348,9 @@ class PaillierBankSum(PaillierCoordinatorSum):
                                           round=round, codec=codec)
         out = decrypt_sum(vec, private_key=self.private_key, codec=codec,
                           n_parties=sealed.parties, processes=1)
+        if kind == KIND_GRADIENTS:  # int64 slot sums, exact; the offset total is < 2**62
+            units = np.asarray(out, dtype=np.int64) - np.int64(sealed.parties * GRADIENT_OFFSET)
+            return gradients_from_units(units, gradient_bits=self.gradient_bits)
         return np.asarray(out, dtype=np.float64)
 
 
@@ -257,15 +372,16 @@ class SummationScheme:
 
 
 def _plain_bank(cfg: RunConfig, bank: int) -> BankSummation:
-    return PlainSum()
+    return PlainSum(gradient_bits=cfg.gradient_bits)
 
 
 def _plain_coordinator(cfg: RunConfig) -> CoordinatorSummation:
-    return PlainSum()
+    return PlainSum(gradient_bits=cfg.gradient_bits)
 
 
 def _paillier_bank(cfg: RunConfig, bank: int) -> BankSummation:
-    return PaillierBankSum(load_bank_private_key(cfg.keys_dir, bank), max_parties=cfg.banks)
+    return PaillierBankSum(load_bank_private_key(cfg.keys_dir, bank), max_parties=cfg.banks,
+                           gradient_bits=cfg.gradient_bits)
 
 
 def _paillier_coordinator(cfg: RunConfig) -> CoordinatorSummation:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from federation.steps.secure_sum import (
     KIND_COUNTS,
+    KIND_GRADIENTS,
     KIND_STATS,
     KIND_WEIGHTS,
     KINDS,
@@ -25,7 +26,8 @@ from protocols.errors import FedCreditError
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 MAX_PARTIES = 5
 VALUES = {KIND_STATS: np.array([3.0, -1.5, 1e6]), KIND_WEIGHTS: np.linspace(-2, 2, 40),
-          KIND_COUNTS: np.arange(30)}
+          KIND_COUNTS: np.arange(30),
+          KIND_GRADIENTS: np.arange(-20, 20) * 2.0**-30 + 0.25}
 
 
 @pytest.fixture(scope="module")

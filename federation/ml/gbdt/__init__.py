@@ -6,8 +6,10 @@ binning from summed fine counts (:mod:`~federation.ml.gbdt.binning`), gradient h
 level-wise growth as step functions a bank runs between messages
 (:mod:`~federation.ml.gbdt.trainer`), the scikit-learn-style estimator and an in-process
 federation (:mod:`~federation.ml.gbdt.estimator`), and the fitted model as plain arrays with
-JSON and XGBoost export (:mod:`~federation.ml.gbdt.model`). Gradients are quantised so that
-every cross-party sum is exact: a federation grows the same trees as the pooled baseline.
+JSON and XGBoost export (:mod:`~federation.ml.gbdt.model`), plus the plaintext codec of the
+run's public state between messages (:mod:`~federation.ml.gbdt.state`). Gradients are
+quantised so that every cross-party sum is exact: a federation grows the same trees as the
+pooled baseline.
 
 May import numpy and ``federation.errors`` only (no flwr, torch, pandas or scipy); the
 Flower wiring lives above it.
@@ -35,6 +37,7 @@ from federation.ml.gbdt.gradients import (
     validation_loss_sums,
 )
 from federation.ml.gbdt.model import GBDTModel, ModelFormatError, Tree
+from federation.ml.gbdt.state import BoostState, StateFormatError, state_from_bytes, state_to_bytes
 from federation.ml.gbdt.trainer import (
     LevelRequest,
     Split,
@@ -57,4 +60,5 @@ __all__ = ["BinEdges", "FineGrid", "bin_matrix", "column_min_max", "edges_from_f
            "ModelFormatError", "Tree", "LevelRequest", "Split", "StepOrderError", "TreeState",
            "add_tree", "apply_splits", "choose_splits", "finish_tree", "leaf_values",
            "level_request", "local_histograms", "new_tree", "start_tree", "base_margin",
-           "check_row_limit", "label_sums", "mean_loss", "validation_loss_sums"]
+           "check_row_limit", "label_sums", "mean_loss", "validation_loss_sums",
+           "BoostState", "StateFormatError", "state_from_bytes", "state_to_bytes"]

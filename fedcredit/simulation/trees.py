@@ -1,0 +1,95 @@
+"""Baselines of a boosted-tree simulation: the pooled model and each bank's own trees.
+
+Centralised = the same pure-numpy trainer on every bank's training rows pooled in one place,
+with the federation's own bin edges and settings: it must grow the very same trees (the
+lossless check in ``results.json``). Local-only = each bank's trees on its own rows and its own
+bins. All AUC/KS are on the union of the banks' test splits, computed here in the researcher's
+process (never over the wire).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from federation.data.bank_data import BankData, bank_data
+from federation.ml.gbdt import BinEdges, GBDTModel, HistGBDT
+from federation.ml.metrics import ks_statistic, roc_auc
+from federation.ml.preprocess import Preprocessor, pooled_preprocessor
+from federation.ml.tree_features import tree_categories, tree_matrix, tree_row_ids
+from federation.run.config import RunConfig
+from federation.run.results import BankBaseline, LocalOnly, Metrics, TreeSummary
+from federation.steps.tree_bank import tree_model_of
+from server.horizontal import FederatedResult
+
+
+@dataclass(frozen=True, eq=False)
+class _Pooled:
+    X: NDArray[np.float64]
+    y: NDArray[np.int64]
+    ids: NDArray[np.int64]
+
+
+def _pool(datas: list[BankData], prep: Preprocessor, part: str) -> _Pooled:
+    tables = [getattr(d, part) for d in datas]
+    return _Pooled(np.vstack([tree_matrix(t, prep) for t in tables]),
+                   np.concatenate([t.y for t in tables]).astype(np.int64),
+                   np.concatenate([tree_row_ids(t, d.bank) for t, d in zip(tables, datas,
+                                                                             strict=True)]))
+
+
+def _metrics(model: GBDTModel, X: NDArray[np.float64], y: NDArray[np.int64]) -> Metrics:
+    p = model.predict_proba(X)
+    return Metrics(auc=roc_auc(y, p), ks=ks_statistic(y, p))
+
+
+def same_trees(a: GBDTModel, b: GBDTModel) -> bool:
+    """Whether two models have the same trees node for node (splits, thresholds, values)."""
+    if a.base_margin != b.base_margin or len(a.trees) != len(b.trees):
+        return False
+    names = ("feature", "split_bin", "threshold", "categorical", "default_left", "left",
+             "right", "value")
+    return all(np.array_equal(getattr(s, n), getattr(t, n)) for s, t in zip(a.trees, b.trees,
+                                                                          strict=True)
+               for n in names)
+
+
+def tree_baselines(cfg: RunConfig, result: FederatedResult,
+                   summary: TreeSummary | None) -> tuple[Metrics, LocalOnly, TreeSummary | None]:
+    """Centralised and local-only trees on the same split; the lossless check.
+
+    The centralised model uses the federation's bin edges when the banks released the model
+    (the lossless comparison); otherwise edges from the pooled rows.
+    """
+    datas = [bank_data(cfg, b) for b in range(cfg.banks)]
+    prep = pooled_preprocessor([d.train for d in datas])
+    gcfg = cfg.gbdt_config()
+    cats = tree_categories(prep)
+    train, test = _pool(datas, prep, "train"), _pool(datas, prep, "test")
+    fed: GBDTModel | None = None
+    edges: BinEdges | None = None
+    if result.tree_release is not None:
+        fed, edges = tree_model_of(result.tree_release)
+    central = HistGBDT(gcfg, edges=edges, n_categories=cats).fit(train.X, train.y,
+                                                                 row_ids=train.ids).model_
+    per_bank = []
+    for d in datas:
+        own = HistGBDT(gcfg, n_categories=cats).fit(
+            tree_matrix(d.train, prep), d.train.y, row_ids=tree_row_ids(d.train, d.bank)).model_
+        union = _metrics(own, test.X, test.y)
+        own_X, own_y = tree_matrix(d.test, prep), d.test.y.astype(np.int64)
+        per_bank.append(BankBaseline(
+            bank=d.bank, train_rows=d.train.n_rows, test_rows=d.test.n_rows,
+            bad_rate=float(d.train.y.mean()), auc=union.auc, ks=union.ks,
+            own_test_auc=_metrics(own, own_X, own_y).auc,
+            federated_own_test_auc=_metrics(fed, own_X, own_y).auc if fed else None,
+            centralized_own_test_auc=_metrics(central, own_X, own_y).auc))
+    local = LocalOnly(mean_auc=float(np.nanmean([b.auc for b in per_bank])),
+                      per_bank=tuple(per_bank))
+    if summary is not None and fed is not None:
+        gap = float(np.max(np.abs(fed.predict_margin(test.X) - central.predict_margin(test.X))))
+        summary = replace(summary, same_trees_as_centralized=same_trees(fed, central),
+                          max_prediction_gap=gap)
+    return _metrics(central, test.X, test.y), local, summary

@@ -1,0 +1,352 @@
+"""A bank's side of the horizontal boosted-tree protocol, as plain functions over its own rows.
+
+Steps (after the shared schema/stats preprocessing of :mod:`federation.steps.horizontal_bank`):
+
+1. :func:`seal_bins`: the bank's fine counts on the public grid (from the federated mean and
+   standard deviation) and its ``[defaults, rows]``, sealed as counts. Every bank opens the
+   sum into the same bin edges and base margin (:func:`open_tree_context`).
+2. :func:`tree_level`, once per message: open the previous level's summed histograms, take the
+   split decisions every bank takes (:func:`federation.ml.gbdt.choose_splits`, deterministic),
+   finish a tree when its last level is decided, and seal this bank's histograms of the next
+   level (kind ``gradients``: exact fixed point, so the sums equal the pooled sums bit for bit).
+   The first message of each tree (after the first) also seals the bank's test-score histograms
+   under the model so far, so that all banks report the same federated AUC/KS per tree.
+3. :func:`tree_finalize`: the last AUC/KS and, when the run allows it, the model release.
+
+Between messages the bank keeps nothing: the banks' shared public state (edges, finished trees,
+the tree in growth with its summed parent histograms) travels as a blob sealed under the banks'
+shared key (:mod:`federation.steps.shared_state`), which the coordinator forwards unread.
+
+Security: honest-but-curious coordinator. What leaves the bank: its sealed fine counts, label
+sums, histograms and score histograms (ciphertexts under Paillier) and the sealed state blob.
+The banks learn the sums (every bank's histograms added up) and the trees; never another
+bank's rows, labels, gradients or histograms, as long as every tree is grown by one fixed set
+of banks (a bank that drops out in the middle of a tree stops the run; it may rejoin at the
+next tree).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from federation.data.bank_data import BankData
+from federation.data.table import CreditTable
+from federation.ml.gbdt import (
+    BinEdges,
+    FineGrid,
+    GBDTModel,
+    TreeState,
+    base_margin,
+    check_row_limit,
+    choose_splits,
+    edges_from_fine_counts,
+    fine_counts,
+    finish_tree,
+    label_sums,
+    leaf_values,
+    level_request,
+    local_histograms,
+    new_tree,
+    start_tree,
+)
+from federation.ml.gbdt.gradients import sigmoid
+from federation.ml.gbdt.histograms import histogram_shape
+from federation.ml.gbdt.state import BoostState, state_from_bytes, state_to_bytes
+from federation.ml.gbdt.trainer import apply_splits
+from federation.ml.metrics import HIST_BINS, auc_ks_from_histograms, score_histograms
+from federation.ml.preprocess import FeatureLayout, Preprocessor
+from federation.ml.tree_features import (
+    tree_feature_names,
+    tree_grid,
+    tree_matrix,
+    tree_row_ids,
+)
+from federation.run.config import RunConfig
+from federation.steps.horizontal_bank import check_not_dropped, open_preprocessing
+from federation.steps.secure_sum import KIND_COUNTS, KIND_GRADIENTS, Sealed, bank_summation
+from federation.steps.shared_state import bank_state_sealer
+from federation.wire.records import METRIC_AUC, METRIC_EVAL_ROUND, METRIC_KS
+from federation.wire.trees import (
+    METRIC_GROWING,
+    METRIC_PARTIES,
+    METRIC_TREES_DONE,
+    TreeRelease,
+    edges_to_json,
+)
+from protocols.errors import ProtocolError
+
+METRIC_DEPTH = "depth"
+EVAL_LENGTH = 2 * HIST_BINS
+
+
+class TreeStepError(ProtocolError):
+    """A tree request does not fit the banks' shared state (order, parties or sums)."""
+
+
+@dataclass(frozen=True, eq=False)
+class TreeContext:
+    """What every bank derives once per run from the combined stats and bins."""
+
+    prep: Preprocessor
+    grid: FineGrid
+    edges: BinEdges
+    base_margin: float
+    features: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class LevelReply:
+    """A bank's answer to one level request."""
+
+    sealed: Sealed
+    blob: bytes
+    metrics: dict[str, float]
+
+
+_CONTEXT_CACHE: dict[tuple[str, str, str], TreeContext] = {}
+_MATRIX_CACHE: dict[tuple[str, int, str], NDArray[np.float64]] = {}
+
+
+def _digest(sealed: Sealed) -> str:
+    return hashlib.sha256(sealed.payload).hexdigest()
+
+
+def _matrix(table: CreditTable, prep: Preprocessor, *, run_id: str, bank: int,
+            part: str) -> NDArray[np.float64]:
+    """The table's raw tree features (cached per run, bank and part)."""
+    key = (run_id, bank, part)
+    if key not in _MATRIX_CACHE:
+        if len(_MATRIX_CACHE) > 16:
+            _MATRIX_CACHE.clear()
+        _MATRIX_CACHE[key] = tree_matrix(table, prep)
+    return _MATRIX_CACHE[key]
+
+
+def seal_bins(cfg: RunConfig, data: BankData, layout: FeatureLayout, stats_sum: Sealed, *,
+              run_id: str) -> Sealed:
+    """Step 1: this bank's fine counts on the public grid and its ``[defaults, rows]``."""
+    prep, _ = open_preprocessing(cfg, data.bank, layout, stats_sum, run_id=run_id)
+    counts = fine_counts(_matrix(data.train, prep, run_id=run_id, bank=data.bank, part="train"),
+                         tree_grid(prep))
+    vector = np.concatenate([counts.ravel().astype(np.float64), label_sums(data.train.y)])
+    return bank_summation(cfg, data.bank).seal(vector, kind=KIND_COUNTS, run_id=run_id, round=0)
+
+
+def open_tree_context(cfg: RunConfig, bank: int, layout: FeatureLayout, stats_sum: Sealed,
+                      bins_sum: Sealed, *, run_id: str) -> TreeContext:
+    """Edges and base margin from the combined bins (the same on every bank; cached)."""
+    key = (run_id, _digest(stats_sum), _digest(bins_sum))
+    if key not in _CONTEXT_CACHE:
+        prep, _ = open_preprocessing(cfg, bank, layout, stats_sum, run_id=run_id)
+        grid = tree_grid(prep)
+        total = bank_summation(cfg, bank).open(bins_sum, kind=KIND_COUNTS, run_id=run_id, round=0)
+        cells = grid.n_features * grid.cells
+        if total.size != cells + 2:
+            raise TreeStepError(f"the combined bins hold {total.size} values, not the "
+                                f"{cells + 2} of this run's grid; the banks disagree on the schema.")
+        edges = edges_from_fine_counts(np.rint(total[:cells]).reshape(grid.n_features, grid.cells),
+                                       grid, cfg.bins)
+        check_row_limit(float(total[-1]), cfg.gbdt_config())
+        _CONTEXT_CACHE[key] = TreeContext(prep, grid, edges, base_margin(total[-2:]),
+                                          tree_feature_names(prep))
+    return _CONTEXT_CACHE[key]
+
+
+def _hist_length(state: BoostState) -> int:
+    growing = state.growing
+    if growing is None:
+        return 0
+    return int(np.prod(histogram_shape(len(growing.build), state.edges.n_features,
+                                       state.edges.n_bins)))
+
+
+def _carries_evaluation(state: BoostState) -> bool:
+    """Whether the vector sealed with ``state`` ends with test-score histograms."""
+    growing = state.growing
+    return growing is None or (growing.depth == 0 and len(state.trees) > 0)
+
+
+def _model(state: BoostState) -> GBDTModel:
+    return GBDTModel(state.base_margin, state.trees, state.edges.n_features,
+                     state.edges.n_categories)
+
+
+def _assignment(codes: NDArray[np.uint8], growing: TreeState, edges: BinEdges) -> NDArray[np.int64]:
+    """Each training row's node in the tree in growth (the splits decided so far, replayed)."""
+    assignment = np.zeros(codes.shape[0], dtype=np.int64)
+    for _ in range(growing.depth):
+        assignment = apply_splits(codes, assignment, growing.splits, edges)
+    return assignment
+
+
+def _initial_state(ctx: TreeContext) -> BoostState:
+    return BoostState(seq=0, base_margin=ctx.base_margin, edges=ctx.edges, trees=(),
+                      growing=None, parties=0)
+
+
+def _open_state(cfg: RunConfig, bank: int, ctx: TreeContext, blob: tuple[bytes, int] | None, *,
+                run_id: str, seq: int) -> BoostState:
+    if blob is None:
+        return _initial_state(ctx)
+    data, blob_seq = blob
+    if blob_seq >= seq:
+        raise TreeStepError(f"request {seq} carries the state of request {blob_seq}; the state "
+                            "must come from an earlier request.")
+    state = state_from_bytes(bank_state_sealer(cfg, bank).open(data, run_id=run_id, seq=blob_seq))
+    if state.seq != blob_seq:
+        raise TreeStepError(f"the state blob says it answers request {state.seq}, the request "
+                            f"says {blob_seq}.")
+    if state.edges != ctx.edges or state.base_margin != ctx.base_margin:
+        raise TreeStepError("the state's bin edges or base margin differ from the ones this "
+                            "bank derived from the combined bins.")
+    return state
+
+
+def _evaluation(state: BoostState, opened: NDArray[np.float64]) -> dict[str, float]:
+    bad, good = opened[:HIST_BINS], opened[HIST_BINS:]
+    auc, ks = auc_ks_from_histograms(np.rint(bad).astype(np.int64), np.rint(good).astype(np.int64))
+    return {METRIC_AUC: auc, METRIC_KS: ks, METRIC_EVAL_ROUND: len(state.trees)}
+
+
+def _decide(cfg: RunConfig, state: BoostState, level_sum: Sealed | None, *, bank: int, run_id: str,
+            ) -> tuple[BoostState, dict[str, float], NDArray[np.float64] | None]:
+    """Open the previous level's sums and take the split decisions (the same on every bank)."""
+    if level_sum is None:
+        if state.growing is not None or state.trees:
+            raise TreeStepError("the request lacks the summed histograms of the previous level.")
+        return state, {}, None
+    opened = bank_summation(cfg, bank).open(level_sum, kind=KIND_GRADIENTS, run_id=run_id,
+                                            round=state.seq)
+    n_hist = _hist_length(state)
+    n_eval = EVAL_LENGTH if _carries_evaluation(state) else 0
+    if opened.size != n_hist + n_eval:
+        raise TreeStepError(f"the summed level holds {opened.size} values, not the "
+                            f"{n_hist + n_eval} this state asked for.")
+    metrics = _evaluation(state, opened[n_hist:]) if n_eval else {}
+    evaluation = opened[n_hist:] if n_eval else None
+    growing, parties, trees = state.growing, state.parties, state.trees
+    if growing is None:
+        return state, metrics, evaluation
+    if growing.depth == 0:
+        parties = level_sum.parties
+    elif level_sum.parties != state.parties:
+        raise TreeStepError(f"tree {growing.tree} was started by {state.parties} banks but this "
+                            f"level's sum has {level_sum.parties}; a tree is grown by one fixed "
+                            "set of banks.")
+    summed = opened[:n_hist].reshape(histogram_shape(len(growing.build), state.edges.n_features,
+                                                     state.edges.n_bins))
+    gcfg = cfg.gbdt_config()
+    grown, _ = choose_splits(growing, summed, state.edges, gcfg)
+    if grown.done:
+        trees = trees + (finish_tree(grown, leaf_values(grown, gcfg)),)
+        return BoostState(state.seq, state.base_margin, state.edges, trees, None, 0), metrics, \
+            evaluation
+    return BoostState(state.seq, state.base_margin, state.edges, trees, grown, parties), metrics, \
+        evaluation
+
+
+def tree_level(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: str, seq: int,
+               blob: tuple[bytes, int] | None, level_sum: Sealed | None) -> LevelReply:
+    """Step 2: decide the last level from its sums; seal this bank's next level.
+
+    Raises
+    ------
+    TreeStepError
+        The state or the sums do not answer this run's previous request.
+    SimulatedDropout
+        The drop schedule removes this bank from the current tree.
+    """
+    state = _open_state(cfg, data.bank, ctx, blob, run_id=run_id, seq=seq)
+    state, metrics, _ = _decide(cfg, state, level_sum, bank=data.bank, run_id=run_id)
+    growing = state.growing
+    if growing is None and len(state.trees) < cfg.trees:
+        growing = new_tree(len(state.trees))
+    check_not_dropped(cfg, data.bank, (growing.tree if growing else len(state.trees)) + 1)
+    state = BoostState(seq, state.base_margin, state.edges, state.trees, growing,
+                       state.parties if growing is not None and growing.depth > 0 else 0)
+    parts = []
+    if growing is not None:
+        parts.append(_local_level(cfg, data, ctx, state, growing, run_id=run_id))
+    if _carries_evaluation(state):
+        parts.append(_score_counts(data, ctx, state, run_id=run_id))
+    vector = np.concatenate(parts) if parts else np.zeros(0)
+    sealed = bank_summation(cfg, data.bank).seal(vector, kind=KIND_GRADIENTS, run_id=run_id,
+                                                 round=seq)
+    blob_out = bank_state_sealer(cfg, data.bank).seal(state_to_bytes(state), run_id=run_id, seq=seq)
+    metrics |= {METRIC_TREES_DONE: len(state.trees), METRIC_GROWING: int(growing is not None),
+                METRIC_DEPTH: growing.depth if growing is not None else 0,
+                METRIC_PARTIES: state.parties}
+    return LevelReply(sealed, blob_out, metrics)
+
+
+def _local_level(cfg: RunConfig, data: BankData, ctx: TreeContext, state: BoostState,
+                 growing: TreeState, *, run_id: str) -> NDArray[np.float64]:
+    """This bank's histograms of the nodes the level request names (flattened)."""
+    X = _matrix(data.train, ctx.prep, run_id=run_id, bank=data.bank, part="train")
+    codes = _codes(X, ctx, run_id=run_id, bank=data.bank)
+    margins = _model(state).predict_margin(X)
+    g, h = start_tree(data.train.y, margins, row_ids=tree_row_ids(data.train, data.bank),
+                      tree=growing.tree, config=cfg.gbdt_config())
+    hist = local_histograms(codes, g, h, _assignment(codes, growing, ctx.edges),
+                            level_request(growing), ctx.edges)
+    return hist.ravel()
+
+
+_CODES_CACHE: dict[tuple[str, int], NDArray[np.uint8]] = {}
+
+
+def _codes(X: NDArray[np.float64], ctx: TreeContext, *, run_id: str, bank: int) -> NDArray[np.uint8]:
+    from federation.ml.gbdt import bin_matrix
+
+    key = (run_id, bank)
+    if key not in _CODES_CACHE or _CODES_CACHE[key].shape != X.shape:
+        if len(_CODES_CACHE) > 16:
+            _CODES_CACHE.clear()
+        _CODES_CACHE[key] = bin_matrix(X, ctx.edges)
+    return _CODES_CACHE[key]
+
+
+def _score_counts(data: BankData, ctx: TreeContext, state: BoostState, *,
+                  run_id: str) -> NDArray[np.float64]:
+    """Per-class histograms of this bank's test scores under the finished trees."""
+    X = _matrix(data.test, ctx.prep, run_id=run_id, bank=data.bank, part="test")
+    bad, good = score_histograms(data.test.y, sigmoid(_model(state).predict_margin(X)))
+    return np.concatenate([bad, good]).astype(np.float64)
+
+
+def tree_finalize(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: str, seq: int,
+                  blob: tuple[bytes, int] | None, level_sum: Sealed | None,
+                  ) -> tuple[dict[str, float], TreeRelease | None, tuple[Any, Any] | None]:
+    """Step 3: the final AUC/KS, and (when allowed) the model and summed score histograms."""
+    state = _open_state(cfg, data.bank, ctx, blob, run_id=run_id, seq=seq)
+    if state.growing is not None or len(state.trees) != cfg.trees:
+        raise TreeStepError(f"finalize came after {len(state.trees)} of {cfg.trees} trees; "
+                            "the coordinator must grow every tree first.")
+    state, metrics, evaluation = _decide(cfg, state, level_sum, bank=data.bank, run_id=run_id)
+    if not cfg.release_model:
+        return metrics, None, None
+    release = TreeRelease(_model(state).to_json(),
+                          edges_to_json(ctx.edges.cuts, ctx.edges.n_categories, ctx.edges.n_bins),
+                          ctx.features, ctx.prep.to_json())
+    histograms = None
+    if evaluation is not None:
+        histograms = (np.rint(evaluation[:HIST_BINS]).astype(np.int64),
+                      np.rint(evaluation[HIST_BINS:]).astype(np.int64))
+    return metrics, release, histograms
+
+
+def tree_model_of(release: TreeRelease) -> tuple[GBDTModel, BinEdges]:
+    """The released model and its bin edges (for the run folder and the baselines)."""
+    from federation.wire.trees import edges_fields
+
+    cuts, cats, n_bins = edges_fields(release.edges_json)
+    return GBDTModel.from_json(release.model_json), BinEdges(cuts, cats, n_bins)
+
+
+__all__ = ["TreeStepError", "TreeContext", "LevelReply", "seal_bins", "open_tree_context",
+           "tree_level", "tree_finalize", "tree_model_of"]
