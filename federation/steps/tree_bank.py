@@ -109,7 +109,7 @@ class LevelReply:
 
 
 _CONTEXT_CACHE: dict[tuple[str, str, str], TreeContext] = {}
-_MATRIX_CACHE: dict[tuple[str, int, str], NDArray[np.float64]] = {}
+_MATRIX_CACHE: dict[tuple[str, int, str, str, int, Preprocessor], NDArray[np.float64]] = {}
 
 
 def _digest(sealed: Sealed) -> str:
@@ -119,7 +119,7 @@ def _digest(sealed: Sealed) -> str:
 def _matrix(table: CreditTable, prep: Preprocessor, *, run_id: str, bank: int,
             part: str) -> NDArray[np.float64]:
     """The table's raw tree features (cached per run, bank and part)."""
-    key = (run_id, bank, part)
+    key = (run_id, bank, part, table.source, table.n_rows, prep)
     if key not in _MATRIX_CACHE:
         if len(_MATRIX_CACHE) > 16:
             _MATRIX_CACHE.clear()
@@ -297,13 +297,13 @@ def _local_level(cfg: RunConfig, data: BankData, ctx: TreeContext, state: BoostS
     return hist.ravel()
 
 
-_CODES_CACHE: dict[tuple[str, int], NDArray[np.uint8]] = {}
+_CODES_CACHE: dict[tuple[str, int, BinEdges], NDArray[np.uint8]] = {}
 
 
 def _codes(X: NDArray[np.float64], ctx: TreeContext, *, run_id: str, bank: int) -> NDArray[np.uint8]:
     from federation.ml.gbdt import bin_matrix
 
-    key = (run_id, bank)
+    key = (run_id, bank, ctx.edges)
     if key not in _CODES_CACHE or _CODES_CACHE[key].shape != X.shape:
         if len(_CODES_CACHE) > 16:
             _CODES_CACHE.clear()
