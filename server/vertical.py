@@ -45,6 +45,12 @@ from federation.wire.vertical import (
     V_SCORE,
     V_SETUP,
     V_START,
+    V_TREE_APPLY,
+    V_TREE_DECIDE,
+    V_TREE_GRAD,
+    V_TREE_LEVEL,
+    V_TREE_SCORE,
+    V_TREE_START,
     V_UPDATE,
     Field,
     StepValue,
@@ -226,6 +232,45 @@ class VerticalRun:
         return {ROLE_CENTER: third[ROLE_BANK].blob(Field.BLOB),
                 ROLE_BANK: third[ROLE_CENTER].blob(Field.BLOB)}
 
+    def boost(self, public_keys: dict[str, bytes]) -> None:
+        """SecureBoost: per tree the bank's encrypted (g, h); per level the center's encrypted
+        sums -> the bank's decisions -> the center's partitions at its own splits."""
+        res = self.result
+        positions = self.exchange(V_TREE_START, {ROLE_CENTER: {
+            Field.PEER_PUBLIC_KEY: public_keys[ROLE_BANK]}})[ROLE_CENTER].counts(Field.POSITIONS)
+        self.exchange(V_TREE_START, {ROLE_BANK: {Field.POSITIONS: positions}})
+        for tree in range(self.cfg.trees):
+            started = time.perf_counter()
+            grad = self.exchange(V_TREE_GRAD, {ROLE_BANK: {}})[ROLE_BANK]
+            level: dict[str, StepValue] = {Field.BLOB: grad.blob(Field.BLOB),
+                                           Field.ASSIGNMENT: grad.blob(Field.ASSIGNMENT),
+                                           Field.BUILD: grad.counts(Field.BUILD)}
+            while True:
+                sums = self.exchange(V_TREE_LEVEL, {ROLE_CENTER: level})[ROLE_CENTER]
+                decided = self.exchange(V_TREE_DECIDE, {ROLE_BANK: {
+                    Field.BLOB: sums.blob(Field.BLOB), Field.COUNT: sums.int(Field.COUNT)}})
+                splits = decided[ROLE_BANK].text(Field.SPLITS)
+                applied = self.exchange(V_TREE_APPLY, {ROLE_CENTER: {Field.SPLITS: splits}})
+                center = applied[ROLE_CENTER]
+                bank = self.exchange(V_TREE_APPLY, {ROLE_BANK: {
+                    Field.SPLIT_IDS: center.counts(Field.SPLIT_IDS),
+                    Field.BLOB: center.blob(Field.BLOB)}})[ROLE_BANK]
+                if bank.int(Field.DONE):
+                    break
+                level = {Field.ASSIGNMENT: bank.blob(Field.ASSIGNMENT),
+                         Field.BUILD: bank.counts(Field.BUILD)}
+            res.epoch_seconds.append(time.perf_counter() - started)
+            self.on_progress("tree", tree + 1, self.cfg.trees)
+
+    def score_trees(self) -> None:
+        """Held-out AUC/KS: the center answers the branches at its own splits."""
+        center = self.exchange(V_TREE_SCORE, {ROLE_CENTER: {}})[ROLE_CENTER]
+        bank = self.exchange(V_TREE_SCORE, {ROLE_BANK: blob_fields(
+            center.blob(Field.BLOB))})[ROLE_BANK]
+        self.result.auc = bank.number(Field.AUC)
+        self.result.ks = bank.number(Field.KS)
+        self.result.histograms = (bank.counts(Field.HIST_BAD), bank.counts(Field.HIST_GOOD))
+
     def score(self) -> None:
         """Held-out AUC/KS through the protected scoring path."""
         center = self.exchange(V_SCORE, {ROLE_CENTER: {}})[ROLE_CENTER]
@@ -244,8 +289,12 @@ class VerticalRun:
         batches = self.start(public_keys)
         self.on_progress("binning", 0, 1)
         self.binning()
-        self.train(batches)
-        self.score()
+        if self.cfg.model == "secureboost":
+            self.boost(public_keys)
+            self.score_trees()
+        else:
+            self.train(batches)
+            self.score()
         return self.result
 
 

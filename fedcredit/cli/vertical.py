@@ -54,6 +54,11 @@ def vertical(
     binning: str = Opt(V.binning, help="quantile or equal-width."),
     key_bits: int = Opt(V.key_bits, help="Paillier key size of each party (>= 2048)."),
     seed: int = Opt(V.seed, help="Seed of the batch schedule."),
+    model: str = Opt(V.model, help="lr (Paillier vertical logistic regression) or secureboost (vertical boosted trees: the bank's encrypted gradients, the center's encrypted bin sums, the center keeps its thresholds)."),
+    trees: int = Opt(V.trees, help="secureboost: number of trees."),
+    depth: int = Opt(V.depth, help="secureboost: levels of splits per tree."),
+    tree_bins: int = Opt(V.tree_bins, help="secureboost: quantile bins per feature (2..255)."),
+    tree_learning_rate: float = Opt(V.tree_learning_rate, help="secureboost: shrinkage of every tree."),
     out: Path = Opt(Path(V.out), help="Run folder for results.json."),
 ) -> None:
     """Vertical federated credit model: a bank and the credit center, same enterprises,
@@ -76,7 +81,8 @@ def vertical(
         bank_data=str(bank_data), center_data=str(center_data), id_col=id_col, target=target,
         positive_label=positive_label or "", epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, l2=l2, bins=bins, binning=binning, key_bits=key_bits,
-        seed=seed, out=str(out))
+        seed=seed, out=str(out), model=model, trees=trees, depth=depth, tree_bins=tree_bins,
+        tree_learning_rate=tree_learning_rate)
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                   console=console) as bar:
@@ -103,7 +109,8 @@ def print_vertical(results: VerticalResults, path: Path) -> None:
     for name in ("model", "AUC", "KS"):
         table.add_column(name, justify="left" if name == "model" else "right")
     models: tuple[tuple[str, Metrics | None], ...] = (
-        ("federated (vertical LR)", results.federated),
+        (f"federated ({'SecureBoost' if results.config.get('model') == 'secureboost' else 'vertical LR'})",
+         results.federated),
         ("centralised (joined plaintext)", results.centralized),
         ("bank only", results.bank_only))
     for label, metrics in models:

@@ -89,6 +89,9 @@ def vertical_baselines(cfg: VerticalConfig, run_id: str) -> VerticalBaselines:
     if y_train is None or y_test is None:
         raise DataError(f"{cfg.bank_data}: the bank's rows carry no labels (target '{cfg.target}').")
 
+    if cfg.model == "secureboost":
+        return _tree_baselines(cfg, b.x_train, c.x_train, b.x_test, c.x_test, y_train, y_test)
+
     def evaluate(x_train: np.ndarray, x_test: np.ndarray) -> Metrics:
         w = fit_taylor_lr(x_train, y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
                           learning_rate=cfg.learning_rate, l2=cfg.l2, seed=cfg.seed)
@@ -98,6 +101,29 @@ def vertical_baselines(cfg: VerticalConfig, run_id: str) -> VerticalBaselines:
     return VerticalBaselines(
         centralized=evaluate(np.hstack([b.x_train, c.x_train]), np.hstack([b.x_test, c.x_test])),
         bank_only=evaluate(b.x_train, b.x_test))
+
+
+def _tree_baselines(cfg: VerticalConfig, bank_train: np.ndarray, center_train: np.ndarray,
+                    bank_test: np.ndarray, center_test: np.ndarray, y_train: np.ndarray,
+                    y_test: np.ndarray) -> VerticalBaselines:
+    """The same trees on the joined plaintext (each party's own bins side by side, as the
+    federation uses them) and on the bank's features alone."""
+    from federation.ml.gbdt import BinEdges, HistGBDT, pooled_edges
+
+    gcfg = cfg.gbdt_config()
+    bank_edges = pooled_edges(bank_train, gcfg.bins)
+    center_edges = pooled_edges(center_train, gcfg.bins)
+    joined = BinEdges(bank_edges.cuts + center_edges.cuts,
+                      bank_edges.n_categories + center_edges.n_categories, gcfg.bins)
+
+    def evaluate(model: HistGBDT, x_test: np.ndarray) -> Metrics:
+        p = model.predict_proba(x_test)[:, 1]
+        return Metrics(auc=roc_auc(y_test, p), ks=ks_statistic(y_test, p))
+
+    central = HistGBDT(gcfg, edges=joined).fit(np.hstack([bank_train, center_train]), y_train)
+    bank_only = HistGBDT(gcfg, edges=bank_edges).fit(bank_train, y_train)
+    return VerticalBaselines(centralized=evaluate(central, np.hstack([bank_test, center_test])),
+                             bank_only=evaluate(bank_only, bank_test))
 
 
 def run_vertical(cfg: VerticalConfig, *,

@@ -7,10 +7,12 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from federation.errors import ConfigError
+from federation.ml.gbdt.config import GBDTConfig
 from federation.run.config import VERTICAL_PREFIX, _coerce
 
 SCHEMA_VERSION = 1
 BINNINGS = ("quantile", "equal-width")
+VERTICAL_MODELS = ("lr", "secureboost")
 DEFAULT_ENTERPRISES = 5000  # rows per party of a generated synthetic pair
 DEFAULT_OVERLAP = 0.8  # share of each side's enterprises the other side also has
 
@@ -35,6 +37,11 @@ class VerticalConfig:
     test_fraction: float = 0.3
     seed: int = 0
     out: str = "runs/vertical"
+    model: str = "lr"
+    trees: int = 10
+    depth: int = 3
+    tree_bins: int = 32
+    tree_learning_rate: float = 0.3
     mode: str = "vertical"
     schema_version: int = SCHEMA_VERSION
 
@@ -52,8 +59,22 @@ class VerticalConfig:
                               f"{', '.join(BINNINGS)}.")
         if not 0.0 < self.test_fraction < 1.0:
             raise ConfigError("setting 'test-fraction' must be in (0, 1).")
+        if self.model not in VERTICAL_MODELS:
+            raise ConfigError(f"setting 'model' is '{self.model}'; a vertical run trains one of "
+                              f"{', '.join(VERTICAL_MODELS)}.")
+        if self.model == "secureboost":
+            self.gbdt_config()  # validates the tree settings, naming the option
         if not self.id_col:
             raise ConfigError("setting 'id-col' is empty; name the entity key column of both files.")
+
+    def gbdt_config(self) -> GBDTConfig:
+        """The boosted-tree settings of a ``model = "secureboost"`` run."""
+        try:
+            return GBDTConfig(trees=self.trees, depth=self.depth, bins=self.tree_bins,
+                              learning_rate=self.tree_learning_rate, seed=self.seed)
+        except ConfigError as exc:  # the vertical CLI names the bins option --tree-bins
+            raise ConfigError(str(exc).replace("'--bins'", "'--tree-bins'").replace(
+                "'--learning-rate'", "'--tree-learning-rate'")) from None
 
     def to_user_config(self) -> dict[str, Any]:
         """Flower run config (hyphenated keys)."""

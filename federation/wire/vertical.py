@@ -30,7 +30,8 @@ from protocols.vertical_lr.steps import ROLE_BANK, ROLE_CENTER
 __all__ = [
     "ROLE_BANK", "ROLE_CENTER", "KEY_VRUN", "KEY_VSTEP", "StepValue", "StepValues",
     "V_SETUP", "V_PSI", "V_PREPARE", "V_START", "V_BIN", "V_ENCRYPT", "V_GRADIENT", "V_OPEN",
-    "V_UPDATE", "V_SCORE", "VERTICAL_STEPS", "Field", "FIELD_NAMES",
+    "V_UPDATE", "V_SCORE", "V_TREE_START", "V_TREE_GRAD", "V_TREE_LEVEL", "V_TREE_DECIDE",
+    "V_TREE_APPLY", "V_TREE_SCORE", "VERTICAL_STEPS", "Field", "FIELD_NAMES",
     "PSI_INITIATOR_START", "PSI_RESPONDER_REPLY", "PSI_INITIATOR_FINISH", "PSI_RESPONDER_FINISH",
     "BIN_ENCRYPT_LABELS", "BIN_SUM_PER_BIN", "BIN_OPEN_COUNTS",
     "vertical_request", "vertical_reply", "unpack_request", "unpack_reply", "relayed_bytes",
@@ -55,8 +56,16 @@ V_GRADIENT = MessageType("train", "v_gradient")  # LR phase 2: masked gradient f
 V_OPEN = MessageType("train", "v_open")  # LR phase 3: decrypt the peer's masked gradient
 V_UPDATE = MessageType("train", "v_update")  # the last batch's update
 V_SCORE = MessageType("query", "v_score")  # held-out scoring, center then bank
+V_TREE_START = MessageType("query", "v_tree_start")  # SecureBoost: own bins; center's shape
+V_TREE_GRAD = MessageType("train", "v_tree_grad")  # bank: per-row (g, h) encrypted, next tree
+V_TREE_LEVEL = MessageType("train", "v_tree_level")  # center: encrypted sums of a level
+V_TREE_DECIDE = MessageType("train", "v_tree_decide")  # bank: open, decide, ask center splits
+V_TREE_APPLY = MessageType("train", "v_tree_apply")  # center: record its splits, partitions;
+#                                                      bank: apply them (and finish a tree)
+V_TREE_SCORE = MessageType("query", "v_tree_score")  # held-out scoring of the trees
 VERTICAL_STEPS = (V_SETUP, V_PSI, V_PREPARE, V_START, V_BIN, V_ENCRYPT, V_GRADIENT, V_OPEN,
-                  V_UPDATE, V_SCORE)
+                  V_UPDATE, V_SCORE, V_TREE_START, V_TREE_GRAD, V_TREE_LEVEL, V_TREE_DECIDE,
+                  V_TREE_APPLY, V_TREE_SCORE)
 
 # ------------------------------------------------------------------ stages of relayed steps
 PSI_INITIATOR_START = 1  # bank: its blinded own set
@@ -99,6 +108,13 @@ class Field:
     HIST_BAD: Final = "hist_bad"  # bank's score reply: held-out score histogram, bad rows
     HIST_GOOD: Final = "hist_good"  # bank's score reply: held-out score histogram, good rows
     IV_JSON: Final = "iv_json"  # binning reply (stage 3): the IV table as a JSON object
+    POSITIONS: Final = "positions"  # tree start: split positions per center feature
+    ASSIGNMENT: Final = "assignment"  # tree level request: each training row's node (int32)
+    BUILD: Final = "build"  # tree level request: the nodes to histogram
+    COUNT: Final = "count"  # tree level reply / decide request: sums in the packed blob
+    SPLITS: Final = "splits_json"  # decide reply / apply request: the center's splits (JSON)
+    SPLIT_IDS: Final = "split_ids"  # apply: the center's ids of those splits
+    DONE: Final = "done"  # bank's apply reply: 1 when the tree is complete
 
 
 FIELD_NAMES: Final = frozenset(value for name, value in vars(Field).items() if name.isupper())

@@ -39,11 +39,14 @@ REPO = Path(__file__).resolve().parents[2]
 WIRE_MESSAGE_TYPES = [
     "query.v_setup", "query.v_psi", "query.v_prepare", "query.v_start", "query.v_bin",
     "train.v_encrypt", "train.v_gradient", "train.v_open", "train.v_update", "query.v_score",
+    "query.v_tree_start", "train.v_tree_grad", "train.v_tree_level", "train.v_tree_decide",
+    "train.v_tree_apply", "query.v_tree_score",
 ]
 WIRE_FIELD_NAMES = {
     "role", "rows", "public_key", "stage", "blob", "size", "run-id", "train_rows", "test_rows",
     "features", "bank-features", "center-features", "peer-public-key", "batches", "epoch",
     "batch", "opened", "updates", "auc", "ks", "hist_bad", "hist_good", "iv_json",
+    "positions", "assignment", "build", "count", "splits_json", "split_ids", "done",
 }
 ACCESSORS = {"blob", "int", "text", "number", "counts", "texts"}  # StepFields readers
 WIRE_OWNED_ELSEWHERE = {"result_payload"}  # results.json keys (its owner is server.results)
