@@ -46,21 +46,25 @@ def _psi_words(psi: float) -> str:
 
 def score(
     model: Path = typer.Option(..., "--model", help="Run folder written by `fedcredit simulate "
-                               "--out DIR` (model.npz, preprocessor.json, results.json)."),
+                               "--out DIR` (model.npz, or model.json for boosted trees, "
+                               "preprocessor.json, results.json)."),
     data: Path = typer.Option(..., "--data", help="CSV of entities to score; needs the model's "
                               "feature columns (extra columns and the target are optional)."),
     out: Path = typer.Option(..., "--out", help="Output CSV: id, probability, score, grade, "
                              "reason_1..reason_K."),
     id_col: str | None = typer.Option(None, "--id-col", help="ID column of --data (default: "
                                          "the run's ID column, a column named 'id', or row numbers)."),
-    reasons: int = typer.Option(3, "--reasons", min=0, help="Reason codes per row (LR only)."),
+    reasons: int = typer.Option(3, "--reasons", min=0, help="Reason codes per row (LR and trees; "
+                                "none for the MLP)."),
     base_score: float = BASE_SCORE, base_odds: float = BASE_ODDS, pdo: float = PDO,
     grades: str = GRADE_CUTOFFS,
 ) -> None:
     """Score a file with a trained model: P(default), points, grade and reason codes per row.
 
     Checks the file's columns against the model's schema first. Reason codes name the features
-    that lowered each entity's score most against a typical applicant (LR models only). If the
+    that lowered each entity's score most: for LR against a typical applicant, for boosted trees
+    (--model gbdt runs) by Saabas contributions, the change of the expected value at each split
+    on the row's path credited to the split's feature (none for the MLP). If the
     file has the target column, prints the default rate per grade and the AUC; it also prints
     the population stability index of the scores against the run's test scores.
     """
@@ -98,7 +102,9 @@ def report(
 
     ROC and KS curves, score distribution by grade, AUC per round, local-only vs federated vs
     centralised per bank, information value where the run binned features, and the run's
-    settings and privacy mode; every number comes from RUN_DIR/results.json.
+    settings and privacy mode; for a boosted-tree run (--model gbdt) also the trees, depth,
+    bins, learning rate, the lossless check (same trees as centralised) and feature importance
+    by total split gain. Every number comes from RUN_DIR/results.json.
     """
     from fedcredit.report.html import write_report
 

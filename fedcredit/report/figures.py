@@ -154,3 +154,12 @@ def iv_figure(iv: Mapping[str, float], *, top: int = 25) -> bytes:
         ax.axvline(band, color="grey", ls=":", lw=0.8)
     ax.set(xlabel="information value", title="Information value by feature")
     return to_png(fig)
+
+
+def gain_figure(gain: Mapping[str, float], *, top: int = 25) -> bytes:
+    """Boosted trees: total split gain per feature (largest first; zero-gain features left out)."""
+    items = sorted(((k, v) for k, v in gain.items() if v > 0), key=lambda kv: -kv[1])[:top][::-1]
+    fig, ax = plt.subplots(figsize=(6.4, 0.3 * len(items) + 1.4))
+    ax.barh([k for k, _ in items], [v for _, v in items], color="#2b5797")
+    ax.set(xlabel="total split gain", title="Feature importance (boosted trees)")
+    return to_png(fig)

@@ -25,7 +25,13 @@ import numpy as np
 
 from fedcredit.report import figures as figs
 from federation.run.folder import RunFolder
-from federation.run.results import HorizontalResults, LocalOnly, RunResults, read_results
+from federation.run.results import (
+    HorizontalResults,
+    LocalOnly,
+    RunResults,
+    TreeSummary,
+    read_results,
+)
 from federation.scorecard.scale import GradeSummary, RiskGrades, ScorecardScale, grade_table_from_histograms
 
 PRIVACY_MODES = {
@@ -35,6 +41,15 @@ PRIVACY_MODES = {
                 "coordinator does not hold; it adds ciphertexts and sees only the global AUC/KS "
                 "(and the final model if the run releases it); rows, labels and IDs never leave "
                 "a bank.",
+}
+TREE_PRIVACY_MODES = {
+    "plain": "Plain aggregation (boosted trees): the coordinator sees each bank's gradient and "
+             "hessian histograms of the requested nodes, the trees and the summed score "
+             "histograms in the clear; rows, labels, gradients and IDs never leave a bank.",
+    "paillier": "Paillier aggregation (boosted trees): banks encrypt their histograms under a key "
+                "the coordinator does not hold; it adds ciphertexts and sees neither a histogram "
+                "nor the trees (only the released model if the run releases it); rows, labels "
+                "and IDs never leave a bank.",
 }
 STYLE = """body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
 h1{font-size:1.6rem}h2{margin-top:2rem;border-bottom:1px solid #ccc}
@@ -123,7 +138,8 @@ def settings_section(r: RunResults) -> str:
     """The run's settings and what its privacy mode reveals to whom."""
     mode = str(value_at(r, ("aggregation",)) or value_at(r, ("config", "aggregation"))
                or "unknown")
-    privacy = PRIVACY_MODES.get(mode, f"Aggregation mode '{mode}'.")
+    modes = TREE_PRIVACY_MODES if _trees(r) is not None else PRIVACY_MODES
+    privacy = modes.get(mode, f"Aggregation mode '{mode}'.")
     head = [["data set", num(r, "dataset")], ["rows", num(r, "rows", spec=",")],
             ["banks", num(r, "banks")], ["rounds", num(r, "rounds")], ["model", num(r, "model")],
             ["federated seconds", num(r, "federated_seconds", spec=".1f")],
@@ -151,12 +167,44 @@ def grade_section(rows: list[GradeSummary], scale: ScorecardScale) -> str:
 
 
 def history_section(r: RunResults) -> str:
-    """AUC, KS and time per round."""
+    """AUC, KS and time per round (per tree for a boosted-tree run)."""
     history = (r.history if isinstance(r, HorizontalResults) else None) or ()
     rows = [[num(r, "history", i, "round"), num(r, "history", i, "auc", spec=".4f"),
              num(r, "history", i, "ks", spec=".4f"), num(r, "history", i, "seconds", spec=".2f")]
             for i in range(len(history))]
-    return "<h2>Rounds</h2>" + _table(["round", "AUC", "KS", "seconds"], rows, "history")
+    step, title = ("tree", "Trees") if _trees(r) is not None else ("round", "Rounds")
+    return f"<h2>{title}</h2>" + _table([step, "AUC", "KS", "seconds"], rows, "history")
+
+
+def _trees(r: RunResults) -> TreeSummary | None:
+    return r.trees if isinstance(r, HorizontalResults) else None
+
+
+def trees_section(r: RunResults) -> str:
+    """A boosted-tree run: trees, depth, bins, shrinkage, the lossless check, gain per feature.
+
+    The lossless check (``same_trees_as_centralized``) says whether every node of the federated
+    trees equals the trees grown on the pooled rows with the same bins and settings; a
+    deployed coordinator cannot check it (no pooled rows), shown as "not checked".
+    """
+    trees = _trees(r)
+    if trees is None:
+        return ""
+    same = trees.same_trees_as_centralized
+    check = derived("not checked" if same is None else "yes" if same else "no", "lossless")
+    facts = [["trees", num(r, "trees", "trees")], ["depth", num(r, "trees", "depth")],
+             ["bins per feature", num(r, "trees", "bins")],
+             ["learning rate", num(r, "trees", "learning_rate", spec="g")],
+             ["same trees as centralised (lossless)", check]]
+    if trees.max_prediction_gap is not None:
+        facts.append(["largest test-margin gap to centralised",
+                      num(r, "trees", "max_prediction_gap", spec=".2e")])
+    gain = trees.gain or {}
+    rows = [[escape(k), num(r, "trees", "gain", k, spec=".4f")]
+            for k in sorted(gain, key=lambda k: -gain[k])]
+    return ('<h2 id="trees">Boosted trees</h2>' + _table(["model", "value"], facts, "tree-facts")
+            + ("<h3>Feature importance (total split gain)</h3>"
+               + _table(["feature", "total gain"], rows, "gain") if rows else ""))
 
 
 def banks_section(r: RunResults) -> str:
@@ -220,7 +268,8 @@ def figure_specs(
         ]
     history = value_at(r, ("history",))
     if history:
-        specs.append(("fig-auc-rounds", "AUC per round", "Federated test AUC after each round.",
+        step = "tree" if _trees(r) is not None else "round"
+        specs.append(("fig-auc-rounds", f"AUC per {step}", f"Federated test AUC after each {step}.",
                       lambda: figs.auc_rounds_figure(history,
                                                      value_at(r, ("centralized", "auc")),
                                                      value_at(r, ("local_only", "mean_auc")))))
@@ -234,6 +283,11 @@ def figure_specs(
         specs.append(("fig-iv", "Information value by feature", "Information value of each "
                       "binned feature (0.02 / 0.1 / 0.3: weak / medium / strong).",
                       lambda: figs.iv_figure(iv)))
+    gain = value_at(r, ("trees", "gain"))
+    if gain and any(v > 0 for v in gain.values()):
+        specs.append(("fig-gain", "Feature importance by total gain", "Total split gain of each "
+                      "feature over all trees (features never split on are left out).",
+                      lambda: figs.gain_figure(gain)))
     return specs
 
 
@@ -257,7 +311,8 @@ def build_report(
         summary_section(results), "<h2>Figures</h2>", f'<div id="figures">{figures}</div>',
         grade_section(grade_rows, scale) if grade_rows else
         '<p class="note">No score histograms in results.json: ROC, KS and grades omitted.</p>',
-        history_section(results), banks_section(results), iv_section(results),
+        trees_section(results), history_section(results), banks_section(results),
+        iv_section(results),
         settings_section(results),
     ]
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}'

@@ -1,10 +1,16 @@
 """Score entities with a run folder's model: probability, score, grade and reason codes.
 
-A run folder (written by ``fedcredit simulate --out DIR``) holds ``model.npz`` (the global
-weights), ``preprocessor.json`` (the shared schema and standardisation) and ``results.json``
-(settings, including the target and ID columns). :func:`load_run_model` reads it;
-:func:`score_rows` scores a design matrix (pure numpy for LR, torch only for the MLP);
-:func:`score_file` runs the whole job from CSV to CSV on the bank's own node.
+A run folder (written by ``fedcredit simulate --out DIR``) holds ``results.json`` (settings,
+including the model kind, the target and ID columns), ``preprocessor.json`` (the shared schema
+and standardisation) and the released model: ``model.npz`` (the global weights of an LR or
+MLP) or ``model.json`` (the boosted trees of a ``gbdt`` run, format ``fedcredit-gbdt``).
+:func:`load_run_model` reads it; :meth:`RunModel.inputs` builds the model's input matrix
+(the standardised design matrix, or the raw tree matrix of
+:func:`~federation.ml.tree_features.tree_matrix`); :func:`score_rows` scores it (pure numpy for
+LR and trees, torch only for the MLP); :func:`score_file` runs the whole job from CSV to CSV on
+the bank's own node. Reason codes: points lost against the typical applicant for LR
+(:mod:`~federation.scorecard.reason_codes`), Saabas path contributions for trees
+(:mod:`~federation.scorecard.tree_reasons`); the MLP has none.
 """
 
 from __future__ import annotations
@@ -19,23 +25,33 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from federation.data.table import CreditTable
 from federation.errors import RunFolderError
 from federation.ml.credit_metrics import brier_score, psi_against_reference
+from federation.ml.gbdt import GBDTModel, ModelFormatError
 from federation.ml.metrics import roc_auc, score_histograms
 from federation.ml.preprocess import Preprocessor
+from federation.ml.tree_features import tree_feature_names, tree_matrix
 from federation.run.folder import RunFolder
 from federation.run.results import HorizontalResults, read_results
-from federation.scorecard.linear import LinearScorecard
+from federation.scorecard.linear import LinearScorecard, UnsupportedModelError
 from federation.scorecard.reason_codes import reason_codes
 from federation.scorecard.scale import GradeSummary, RiskGrades, ScorecardScale, grade_table
 from federation.scorecard.scoring_input import read_scoring_file
+from federation.scorecard.tree_reasons import saabas_contributions, tree_margins, tree_reason_codes
 
 DEFAULT_REASONS = 3
+TREE_KIND = "gbdt"
+"""``results.json`` ``model`` of a boosted-tree run (its model is ``model.json``)."""
 
 
 @dataclass(frozen=True)
 class RunModel:
-    """The trained model of a run folder and the settings it was trained with."""
+    """The trained model of a run folder and the settings it was trained with.
+
+    ``weights`` are the LR/MLP arrays of ``model.npz`` (empty for trees); ``tree_model`` is the
+    boosted-tree model of ``model.json`` (None for LR/MLP).
+    """
 
     directory: Path
     kind: str
@@ -44,18 +60,42 @@ class RunModel:
     target: str = ""
     id_col: str = ""
     results: HorizontalResults | None = field(default=None, compare=False)
+    tree_model: GBDTModel | None = field(default=None, compare=False)
+
+    @property
+    def is_trees(self) -> bool:
+        """Whether this is a boosted-tree model (scored on raw tree inputs)."""
+        return self.tree_model is not None
+
+    def inputs(self, table: CreditTable) -> np.ndarray:
+        """The model's input matrix of ``table``: raw tree inputs for trees, else the design."""
+        if self.tree_model is not None:
+            return tree_matrix(table, self.preprocessor)
+        return self.preprocessor.transform(table)
 
     def scorecard(self, scale: ScorecardScale, grades: RiskGrades) -> LinearScorecard:
         """The model as a points scorecard (LR only; raises ``UnsupportedModelError``)."""
+        if self.is_trees:
+            raise UnsupportedModelError(
+                f"{self.directory}: holds boosted trees, which have no points per feature to "
+                "export as a scorecard; score files with `fedcredit score --model "
+                f"{self.directory}` (trees, reason codes and all), or train with --model lr to "
+                "export a scorecard.")
         return LinearScorecard.from_lr(self.preprocessor, list(self.weights), scale=scale,
                                        grades=grades, target=self.target, id_column=self.id_col)
 
 
 _RELEASE_HINT = " (a run with release-model off keeps the global model at the banks)"
+_TREE_RELEASE_HINT = (": the run did not release its trees (with release-model off they stay "
+                      "at the banks, so no one outside can score with them); rerun with the "
+                      "model released to score here")
 
 
 def load_run_model(directory: str | Path) -> RunModel:
-    """Read ``results.json``, ``model.npz`` and ``preprocessor.json`` from a run folder.
+    """Read ``results.json``, the model and ``preprocessor.json`` from a run folder.
+
+    The model is ``model.json`` (boosted trees) when ``results.json`` says ``model: gbdt``,
+    else ``model.npz``.
 
     Raises
     ------
@@ -72,18 +112,35 @@ def load_run_model(directory: str | Path) -> RunModel:
         raise RunFolderError(f"{directory}: holds a vertical run, whose model stays with the "
                              "bank and the credit center; score with the run folder of "
                              "`fedcredit simulate`.")
+    config = results.config or {}
+    kind = str(results.model or config.get("model") or "lr")
+    trees: GBDTModel | None = None
+    weights: tuple[np.ndarray, ...] = ()
     try:
         prep = Preprocessor.from_json(
             folder.require(folder.preprocessor).read_text(encoding="utf-8"))
-        weights = _read_weights(folder.require(folder.model, hint=_RELEASE_HINT))
+        if kind == TREE_KIND:
+            trees = _read_trees(folder.require(folder.tree_model, hint=_TREE_RELEASE_HINT), prep)
+        else:
+            weights = _read_weights(folder.require(folder.model, hint=_RELEASE_HINT))
     except (ValueError, KeyError, OSError, RecursionError) as exc:
         raise RunFolderError(f"{directory}: run folder is unreadable ({exc}); rerun "
                              "`fedcredit simulate` to rewrite it.") from exc
-    config = results.config or {}
-    kind = str(results.model or config.get("model") or "lr")
     target = str(results.target or config.get("target") or "")
     return RunModel(directory, kind, prep, weights, target, str(config.get("id-col") or ""),
-                    results)
+                    results, trees)
+
+
+def _read_trees(path: Path, prep: Preprocessor) -> GBDTModel:
+    """``model.json`` as a GBDTModel whose columns match ``prep``; ValueError otherwise."""
+    try:
+        model = GBDTModel.from_json(path.read_text(encoding="utf-8"))
+    except ModelFormatError as exc:
+        raise ValueError(f"{path.name}: {exc}") from exc
+    if model.n_features != len(tree_feature_names(prep)):
+        raise ValueError(f"{path.name} scores {model.n_features} columns but preprocessor.json "
+                         f"describes {len(tree_feature_names(prep))}")
+    return model
 
 
 def _read_weights(path: Path) -> tuple[np.ndarray, ...]:
@@ -121,15 +178,29 @@ def _mlp_log_odds(model: RunModel, x: np.ndarray) -> np.ndarray:
     return net.set_weights(list(model.weights)).decision_function(x)
 
 
+def _tree_scores(model: GBDTModel, x: np.ndarray, names: tuple[str, ...], *,
+                 scale: ScorecardScale, reasons: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log-odds and (n, reasons) Saabas reason texts of raw tree rows."""
+    if reasons <= 0:
+        return tree_margins(model, x), np.empty((len(x), 0), dtype=object)
+    parts = saabas_contributions(model, x)
+    return parts.margin, tree_reason_codes(parts, names, factor=scale.factor, k=reasons).text
+
+
 def score_rows(
     model: RunModel, x: np.ndarray, *, scale: ScorecardScale, grades: RiskGrades,
     reasons: int = DEFAULT_REASONS,
 ) -> ScoredRows:
-    """Probability of default, score, grade and top ``reasons`` per design row.
+    """Probability of default, score, grade and top ``reasons`` per input row.
 
-    LR is vectorised numpy (no torch); an MLP has no reason codes (empty strings).
+    ``x`` is :meth:`RunModel.inputs` of the rows. LR and trees are vectorised numpy (no
+    torch); tree reasons are Saabas contributions; an MLP has no reason codes (empty strings).
     """
-    if model.kind == "lr":
+    if model.tree_model is not None:
+        log_odds, text = _tree_scores(model.tree_model, x,
+                                      tree_feature_names(model.preprocessor), scale=scale,
+                                      reasons=reasons)
+    elif model.kind == "lr":
         card = model.scorecard(scale, grades)
         log_odds = card.log_odds(x)
         text = reason_codes(card, x, k=reasons).text if reasons > 0 else np.empty((len(x), 0))
@@ -195,7 +266,7 @@ def score_file(
     model = load_run_model(model_dir)
     batch = read_scoring_file(data, model.preprocessor, target=model.target,
                               id_col=id_col or model.id_col, model_dir=str(model_dir))
-    x = model.preprocessor.transform(batch.table)
+    x = model.inputs(batch.table)
     scored = score_rows(model, x, scale=scale, grades=grades, reasons=reasons)
     write_scores(Path(out), batch.ids, scored)
     table = grade_table(grades, scored.score, batch.labels)
