@@ -171,6 +171,35 @@ def _carries_evaluation(state: BoostState) -> bool:
     return growing is None or (growing.depth == 0 and len(state.trees) > 0)
 
 
+_MARGIN_CACHE: dict[tuple[str, int, str], tuple[tuple[str, ...], NDArray[np.float64]]] = {}
+
+
+def _tree_digest(tree: Any) -> str:
+    parts = (tree.feature, tree.split_bin, tree.threshold, tree.default_left, tree.value)
+    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in parts)).hexdigest()
+
+
+def _margins(state: BoostState, X: NDArray[np.float64], *, run_id: str, bank: int,
+             part: str) -> NDArray[np.float64]:
+    """Margins of the rows under the finished trees, adding only the trees not yet counted
+    (a cached prefix is reused only when its trees are the state's first trees, bit for bit)."""
+    key = (run_id, bank, part)
+    digests = tuple(_tree_digest(t) for t in state.trees)
+    cached = _MARGIN_CACHE.get(key)
+    if cached is not None and cached[1].shape == (X.shape[0],) and \
+            digests[:len(cached[0])] == cached[0]:
+        done, margins = len(cached[0]), cached[1].copy()
+    else:
+        done, margins = 0, np.full(X.shape[0], state.base_margin)
+    x32 = X.astype(np.float32)
+    for tree in state.trees[done:]:
+        margins += tree.value[tree.leaves_of(x32)]
+    if len(_MARGIN_CACHE) > 16:
+        _MARGIN_CACHE.clear()
+    _MARGIN_CACHE[key] = (digests, margins.copy())
+    return margins
+
+
 def _model(state: BoostState) -> GBDTModel:
     return GBDTModel(state.base_margin, state.trees, state.edges.n_features,
                      state.edges.n_categories)
@@ -289,7 +318,7 @@ def _local_level(cfg: RunConfig, data: BankData, ctx: TreeContext, state: BoostS
     """This bank's histograms of the nodes the level request names (flattened)."""
     X = _matrix(data.train, ctx.prep, run_id=run_id, bank=data.bank, part="train")
     codes = _codes(X, ctx, run_id=run_id, bank=data.bank)
-    margins = _model(state).predict_margin(X)
+    margins = _margins(state, X, run_id=run_id, bank=data.bank, part="train")
     g, h = start_tree(data.train.y, margins, row_ids=tree_row_ids(data.train, data.bank),
                       tree=growing.tree, config=cfg.gbdt_config())
     hist = local_histograms(codes, g, h, _assignment(codes, growing, ctx.edges),
@@ -315,7 +344,8 @@ def _score_counts(data: BankData, ctx: TreeContext, state: BoostState, *,
                   run_id: str) -> NDArray[np.float64]:
     """Per-class histograms of this bank's test scores under the finished trees."""
     X = _matrix(data.test, ctx.prep, run_id=run_id, bank=data.bank, part="test")
-    bad, good = score_histograms(data.test.y, sigmoid(_model(state).predict_margin(X)))
+    margins = _margins(state, X, run_id=run_id, bank=data.bank, part="test")
+    bad, good = score_histograms(data.test.y, sigmoid(margins))
     return np.concatenate([bad, good]).astype(np.float64)
 
 
