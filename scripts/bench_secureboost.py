@@ -36,11 +36,7 @@ import pandas as pd
 
 from federation.ml.gbdt import BinEdges, GBDTConfig, HistGBDT, pooled_edges
 from federation.ml.metrics import roc_auc
-from federation.steps.secureboost import (
-    SecureBoostTimings,
-    route_vertical,
-    train_secureboost_local,
-)
+from federation.steps.secureboost import SecureBoostTimings, train_secureboost_local
 from protocols.paillier.fast import encrypt_packed, randomizer_table_for
 from protocols.paillier.keys import generate_paillier_keypair
 
@@ -84,10 +80,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     timings = SecureBoostTimings()
     started = time.perf_counter()
     trees = train_secureboost_local(bank[train], y[train], center[train], config,
-                                    private_key=private, timings=timings)
+                                    private_key=private, bank_test=bank[~train],
+                                    center_test=center[~train], y_test=y[~train],
+                                    timings=timings)
     wall = time.perf_counter() - started
     per_tree = float(np.mean(timings.per_tree))
-    federated_auc = roc_auc(y[~train], route_vertical(trees, bank[~train], center[~train]))
+    federated_auc = roc_auc(y[~train], trees.test_margins())
 
     joined_edges = BinEdges(pooled_edges(bank[train], args.bins).cuts
                             + pooled_edges(center[train], args.bins).cuts,
@@ -97,7 +95,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     bank_only = HistGBDT(config).fit(bank[train], y[train])
     bank_auc = roc_auc(y[~train], bank_only.decision_function(bank[~train]))
     same = all(np.array_equal(a.feature, b.feature) and np.array_equal(a.value, b.value)
-               for a, b in zip(trees.model.trees, joined.model_.trees, strict=True))
+               for a, b in zip(trees.bank.trees, joined.model_.trees, strict=True))
     features = bank.shape[1] + center.shape[1]
     result: dict[str, object] = {
         "command": command, "train_rows": rows, "bank_features": bank.shape[1],

@@ -46,7 +46,6 @@ from federation.ml.gbdt import (
 from federation.ml.gbdt.histograms import GRAD, HESS
 from federation.ml.gbdt.trainer import Split
 from federation.ml.metrics import auc_ks_from_histograms, score_histograms
-from federation.steps.secureboost import public_edges
 from protocols.errors import MalformedMessageError
 from protocols.paillier.fast import randomizer_table_for
 from protocols.secureboost.packing import GHPacking
@@ -61,7 +60,8 @@ from protocols.secureboost.steps import (
 
 __all__ = ["BankTrees", "CenterTrees", "bank_start", "center_start", "bank_gradients",
            "center_level", "bank_decide", "center_apply", "bank_apply", "center_branches",
-           "bank_score", "ints_to_bytes", "ints_from_bytes"]
+           "bank_score", "bank_margins", "public_edges", "level_fields", "ints_to_bytes",
+           "ints_from_bytes"]
 
 
 def ints_to_bytes(values: list[int], width: int) -> bytes:
@@ -123,23 +123,37 @@ class BankTrees:
     pending: tuple[Split, ...] = ()
 
 
+def public_edges(bank: BinEdges, center: BinEdges) -> BinEdges:
+    """The edges the bank sees: its own, then the center's with placeholder cut points (their
+    number only: the center's thresholds stay with the center)."""
+    placeholder = tuple(tuple(float(i) for i in range(len(c))) for c in center.cuts)
+    return BinEdges(bank.cuts + placeholder, bank.n_categories + center.n_categories, bank.n_bins)
+
+
 def center_start(x_train: NDArray[np.float64], x_test: NDArray[np.float64], bins: int,
                  bank_key: PaillierPublicKey, *, gradient_bits: int,
+                 n_categories: tuple[int, ...] = (),
                  ) -> tuple[CenterTrees, list[int]]:
-    """The center bins its own columns; only their number of split positions is sent."""
-    edges = pooled_edges(x_train, bins)
+    """The center bins its own columns; only their number of split positions (or categories)
+    is sent."""
+    edges = pooled_edges(x_train, bins, n_categories=n_categories)
     state = CenterTrees(bin_matrix(x_train, edges), bin_matrix(x_test, edges), edges, bank_key,
                         gradient_bits)
-    return state, [len(c) for c in edges.cuts]
+    return state, [k or len(c) for c, k in zip(edges.cuts, edges.n_categories, strict=True)]
 
 
 def bank_start(x_train: NDArray[np.float64], x_test: NDArray[np.float64], y: NDArray[np.int64],
                y_test: NDArray[np.int64], config: GBDTConfig, private_key: PaillierPrivateKey,
-               center_positions: list[int]) -> BankTrees:
-    """The bank bins its own columns and sees the center's as placeholder bins."""
-    edges = pooled_edges(x_train, config.bins)
-    center = BinEdges(tuple(tuple(float(i) for i in range(k)) for k in center_positions),
-                      (0,) * len(center_positions), config.bins)
+               center_positions: list[int], *, n_categories: tuple[int, ...] = (),
+               center_categorical: tuple[bool, ...] = ()) -> BankTrees:
+    """The bank bins its own columns and sees the center's as placeholder bins (a categorical
+    center column as its number of categories)."""
+    edges = pooled_edges(x_train, config.bins, n_categories=n_categories)
+    flags = center_categorical or (False,) * len(center_positions)
+    center = BinEdges(tuple(() if cat else tuple(float(i) for i in range(k))
+                            for k, cat in zip(center_positions, flags, strict=True)),
+                      tuple(k if cat else 0 for k, cat in zip(center_positions, flags,
+                                                               strict=True)), config.bins)
     state = BankTrees(bin_matrix(x_train, edges), bin_matrix(x_test, edges),
                       np.asarray(y, np.int64), np.asarray(y_test, np.int64), edges,
                       public_edges(edges, center), config, private_key)
@@ -284,7 +298,15 @@ def center_branches(center: CenterTrees) -> bytes:
 
 
 def bank_score(bank: BankTrees, branches: bytes) -> tuple[float, float, list[int], list[int]]:
-    """Route the test rows (the center's answers at its nodes); AUC/KS and score histograms."""
+    """The test rows' AUC/KS and score histograms (the center answering at its nodes)."""
+    margins = bank_margins(bank, branches)
+    bad, good = score_histograms(bank.y_test, 1.0 / (1.0 + np.exp(-margins)))
+    auc, ks = auc_ks_from_histograms(bad, good)
+    return auc, ks, bad.tolist(), good.tolist()
+
+
+def bank_margins(bank: BankTrees, branches: bytes) -> NDArray[np.float64]:
+    """Route the test rows through the trees; the center's answers decide at its nodes."""
     rows = bank.test_codes.shape[0]
     n_ids = sum(len(n) for n in bank.center_nodes)
     left = np.unpackbits(np.frombuffer(branches, np.uint8), count=n_ids * rows).astype(
@@ -309,6 +331,4 @@ def bank_score(bank: BankTrees, branches: bytes) -> tuple[float, float, list[int
             go = np.where(own, go, center_go)
             node[inner] = np.where(go, tree.left[n], tree.right[n])
         margins += tree.value[node]
-    bad, good = score_histograms(bank.y_test, 1.0 / (1.0 + np.exp(-margins)))
-    auc, ks = auc_ks_from_histograms(bad, good)
-    return auc, ks, bad.tolist(), good.tolist()
+    return margins

@@ -7,11 +7,7 @@ import numpy as np
 import pytest
 
 from federation.ml.gbdt import BinEdges, GBDTConfig, HistGBDT, pooled_edges
-from federation.steps.secureboost import (
-    SecureBoostTimings,
-    route_vertical,
-    train_secureboost_local,
-)
+from federation.steps.secureboost import SecureBoostTimings, train_secureboost_local
 from protocols.paillier.keys import generate_paillier_keypair
 
 
@@ -31,14 +27,18 @@ def test_secureboost_grows_the_joined_plaintext_trees() -> None:
     bank, center, y = _data(500, 0)
     config = GBDTConfig(trees=3, depth=3, bins=8, learning_rate=0.3, gradient_bits=20)
     timings = SecureBoostTimings()
-    vt = train_secureboost_local(bank, y, center, config, private_key=private,
-                                 center_categories=(0, 4), timings=timings)
+    test_bank, test_center, test_y = _data(200, 1)
+    local = train_secureboost_local(bank, y, center, config, private_key=private,
+                                    bank_test=test_bank, center_test=test_center, y_test=test_y,
+                                    center_categories=(0, 4), timings=timings)
     joined_edges = BinEdges(pooled_edges(bank, 8).cuts + pooled_edges(
         center, 8, n_categories=(0, 4)).cuts, (0, 0, 0, 0, 4), 8)
     joined = HistGBDT(config, edges=joined_edges, n_categories=(0, 0, 0, 0, 4)).fit(
         np.hstack([bank, center]), y).model_
-    assert any(vt.center_nodes), "the center's features must win some splits"
-    for ours, theirs, nodes in zip(vt.model.trees, joined.trees, vt.center_nodes, strict=True):
+    assert any(local.bank.center_nodes), "the center's features must win some splits"
+    assert any(t.categorical.any() for t in local.bank.trees), "a categorical center split"
+    for ours, theirs, nodes in zip(local.bank.trees, joined.trees, local.bank.center_nodes,
+                                   strict=True):
         for name in ("feature", "split_bin", "categorical", "default_left", "left", "right",
                      "value"):
             assert np.array_equal(getattr(ours, name), getattr(theirs, name)), name
@@ -46,10 +46,8 @@ def test_secureboost_grows_the_joined_plaintext_trees() -> None:
         assert np.array_equal(ours.threshold[bank_nodes], theirs.threshold[bank_nodes])
         for n in nodes:  # the bank's tree holds a placeholder, not the center's threshold
             assert ours.threshold[n] == float(ours.split_bin[n]) or ours.categorical[n]
-    test_bank, test_center, _ = _data(200, 1)
-    margins = route_vertical(vt, test_bank, test_center)
-    np.testing.assert_allclose(margins, joined.predict_margin(np.hstack([test_bank, test_center])),
-                               atol=1e-12)
+    expected = joined.predict_margin(np.hstack([test_bank, test_center]))
+    np.testing.assert_allclose(local.test_margins(), expected, atol=1e-12)
     assert timings.bank_encrypt > 0 and timings.center > 0 and len(timings.per_tree) == 3
 
 
