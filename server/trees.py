@@ -34,8 +34,8 @@ from federation.wire.records import (
 from federation.wire.trees import (
     KEY_BINS_SUM,
     KEY_LEVEL_SUM,
+    METRIC_DEPTH,
     METRIC_GROWING,
-    METRIC_PARTIES,
     METRIC_TREES_DONE,
     STEP_TREE_BINS,
     STEP_TREE_FINALIZE,
@@ -48,8 +48,6 @@ from server.audit import sha256_hex
 from server.errors import FederationError, RunInterrupted
 from server.exchange import StepOutcome
 from server.horizontal import FederatedResult, HorizontalRun, _received
-
-METRIC_DEPTH = "depth"
 
 
 def _agreed(outcome: StepOutcome, seq: int) -> tuple[bytes, dict[str, int]]:
@@ -193,4 +191,4 @@ def run_trees(grid: Any, cfg: Any, **kwargs: Any) -> FederatedResult:
     return TreeRun(grid, cfg, **kwargs).run()
 
 
-__all__ = ["TreeRun", "run_trees", "METRIC_PARTIES"]
+__all__ = ["TreeRun", "run_trees"]

@@ -89,26 +89,41 @@ class Preprocessor:
         """Number of model input columns."""
         return len(self.numeric) + sum(len(v) for _, v in self.categorical)
 
+    def numeric_values(self, table: CreditTable) -> np.ndarray:
+        """The federation's numeric columns of ``table``, raw float64 (NaN where missing).
+
+        Raises
+        ------
+        SchemaError
+            A numeric column the federation expects is missing or not numeric in the file.
+        """
+        missing = [c for c in self.numeric if c not in table.numeric.columns]
+        if missing:
+            raise SchemaError(
+                f"{table.source}: numeric column(s) {', '.join(missing)} expected by the "
+                "federation are missing or not numeric in this file."
+            )
+        return table.numeric[list(self.numeric)].to_numpy(dtype=np.float64)
+
+    @staticmethod
+    def category_values(table: CreditTable, col: str) -> np.ndarray:
+        """The cells of categorical column ``col`` as category strings (None where missing);
+        a column the file holds as numbers is rendered as a text column would hold it."""
+        if col in table.categorical.columns:
+            return table.categorical[col].to_numpy(dtype=object)
+        if col in table.numeric.columns:
+            return _numbers_as_categories(table.numeric[col])
+        raise SchemaError(f"{table.source}: categorical column '{col}' is missing.")
+
     def transform(self, table: CreditTable) -> np.ndarray:
         """Rows of ``table`` as a float32 design matrix (runs on the data owner's node)."""
         blocks = []
         if self.numeric:
-            missing = [c for c in self.numeric if c not in table.numeric.columns]
-            if missing:
-                raise SchemaError(
-                    f"{table.source}: numeric column(s) {', '.join(missing)} expected by the "
-                    "federation are missing or not numeric in this file."
-                )
-            x = table.numeric[list(self.numeric)].to_numpy(dtype=np.float64)
+            x = self.numeric_values(table)
             z = (x - np.asarray(self.means)) / np.asarray(self.stds)
             blocks.append(np.clip(np.nan_to_num(z, nan=0.0), -CLIP_Z, CLIP_Z))
         for col, vocab in self.categorical:
-            if col in table.categorical.columns:
-                values = table.categorical[col].to_numpy(dtype=object)
-            elif col in table.numeric.columns:
-                values = _numbers_as_categories(table.numeric[col])
-            else:
-                raise SchemaError(f"{table.source}: categorical column '{col}' is missing.")
+            values = self.category_values(table, col)
             blocks.append(values[:, None] == np.asarray(vocab, dtype=object)[None, :])
         return np.hstack([b.astype(np.float32) for b in blocks]) if blocks else np.zeros(
             (table.n_rows, 0), np.float32)

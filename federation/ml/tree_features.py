@@ -16,9 +16,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from federation.data.table import CreditTable
-from federation.errors import ConfigError, SchemaError
+from federation.errors import ConfigError
 from federation.ml.gbdt.binning import DEFAULT_CELLS, MAX_CATEGORIES, FineGrid, grid_from_mean_std
-from federation.ml.preprocess import Preprocessor, _numbers_as_categories
+from federation.ml.preprocess import Preprocessor
 
 GRID_WIDTH = 4.0
 """The fine grid spans the federated mean +- this many standard deviations per column."""
@@ -56,18 +56,9 @@ def tree_matrix(table: CreditTable, prep: Preprocessor) -> NDArray[np.float64]:
     """
     blocks = [np.zeros((table.n_rows, 0))]
     if prep.numeric:
-        missing = [c for c in prep.numeric if c not in table.numeric.columns]
-        if missing:
-            raise SchemaError(f"{table.source}: numeric column(s) {', '.join(missing)} expected "
-                              "by the federation are missing or not numeric in this file.")
-        blocks.append(table.numeric[list(prep.numeric)].to_numpy(dtype=np.float64))
+        blocks.append(prep.numeric_values(table))
     for col, vocab in prep.categorical:
-        if col in table.categorical.columns:
-            values = table.categorical[col].to_numpy(dtype=object)
-        elif col in table.numeric.columns:
-            values = _numbers_as_categories(table.numeric[col])
-        else:
-            raise SchemaError(f"{table.source}: categorical column '{col}' is missing.")
+        values = prep.category_values(table, col)
         index = {v: float(i) for i, v in enumerate(vocab)}
         blocks.append(np.array([index.get(v, np.nan) if v is not None else np.nan
                                 for v in values], dtype=np.float64).reshape(-1, 1))

@@ -72,6 +72,7 @@ from federation.steps.secure_sum import KIND_COUNTS, KIND_GRADIENTS, Sealed, ban
 from federation.steps.shared_state import bank_state_sealer
 from federation.wire.records import METRIC_AUC, METRIC_EVAL_ROUND, METRIC_KS
 from federation.wire.trees import (
+    METRIC_DEPTH,
     METRIC_GROWING,
     METRIC_PARTIES,
     METRIC_TREES_DONE,
@@ -80,7 +81,6 @@ from federation.wire.trees import (
 )
 from protocols.errors import ProtocolError
 
-METRIC_DEPTH = "depth"
 EVAL_LENGTH = 2 * HIST_BINS
 
 

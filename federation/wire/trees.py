@@ -45,6 +45,7 @@ FIELD_PREPROCESSOR = "preprocessor"  # tree-model record: the shared preprocessi
 METRIC_TREES_DONE = "trees-done"  # metrics record: finished trees in the new state
 METRIC_GROWING = "growing"  # metrics record: 1 while a tree is in growth, else 0
 METRIC_PARTIES = "parties"  # metrics record: contributors to the tree in growth
+METRIC_DEPTH = "depth"  # metrics record: depth of the tree in growth (0 at its first level)
 
 
 @dataclass(frozen=True, slots=True)
