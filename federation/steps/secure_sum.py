@@ -53,6 +53,7 @@ from protocols.aggregation.wide_sum import (
     wide_to_bytes,
 )
 from protocols.errors import MalformedMessageError, ProtocolError
+from protocols.paillier.fast import key_holder_table_for
 from protocols.paillier.keys import key_fingerprint as paillier_fingerprint
 
 if TYPE_CHECKING:  # the run config imports this module for its key-size rule
@@ -327,14 +328,16 @@ class PaillierBankSum(PaillierCoordinatorSum):
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
         arr = np.asarray(values).ravel()
         if kind == KIND_STATS:
-            wide = encrypt_wide(arr, public_key=self.public_key, run_id=run_id, round=round)
+            wide = encrypt_wide(arr, public_key=self.public_key, run_id=run_id, round=round,
+                                table=key_holder_table_for(self.private_key))
             return Sealed(kind, self.scheme, arr.size, 1, wide_to_bytes(wide))
         if kind == KIND_COUNTS:
             arr = np.asarray(np.rint(arr), dtype=np.int64)
         elif kind == KIND_GRADIENTS:
             arr = gradient_units(arr, gradient_bits=self.gradient_bits) + GRADIENT_OFFSET
         vec = encrypt_update(arr, public_key=self.public_key, codec=self.codec(kind),
-                             run_id=run_id, round=round)
+                             run_id=run_id, round=round,
+                             table=key_holder_table_for(self.private_key))
         return Sealed(kind, self.scheme, arr.size, 1, encrypted_vector_to_bytes(vec))
 
     def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:

@@ -47,7 +47,7 @@ from federation.ml.gbdt.histograms import GRAD, HESS
 from federation.ml.gbdt.trainer import Split
 from federation.ml.metrics import auc_ks_from_histograms, score_histograms
 from protocols.errors import MalformedMessageError
-from protocols.paillier.fast import randomizer_table_for
+from protocols.paillier.fast import key_holder_table_for
 from protocols.secureboost.packing import GHPacking
 from protocols.secureboost.steps import (
     CenterLookup,
@@ -179,7 +179,8 @@ def bank_gradients(bank: BankTrees) -> bytes:
     public = bank.private_key.public_key
     cts = bank_encrypt_gradients(np.rint(bank.g * scale).astype(np.int64),
                                  np.rint(bank.h * scale).astype(np.int64), public_key=public,
-                                 packing=_packing(bank), table=randomizer_table_for(public))
+                                 packing=_packing(bank),
+                                 table=key_holder_table_for(bank.private_key))
     return ints_to_bytes(cts, _width(public))
 
 

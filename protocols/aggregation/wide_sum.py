@@ -29,7 +29,7 @@ from protocols.errors import (
     VectorLengthError,
 )
 from protocols.paillier.decrypt import decrypt_raw_many
-from protocols.paillier.fast import encrypt_packed
+from protocols.paillier.fast import RandomizerTable, encrypt_packed
 from protocols.paillier.keys import key_fingerprint
 
 SCHEMA_VERSION = 1
@@ -65,8 +65,10 @@ class WideEncryptedVector:
 
 
 def encrypt_wide(values: Sequence[float] | np.ndarray, *, public_key: PaillierPublicKey,
-                 run_id: str, round: int) -> WideEncryptedVector:
-    """Bank step: encode each value as signed fixed point and encrypt it."""
+                 run_id: str, round: int,
+                 table: RandomizerTable | None = None) -> WideEncryptedVector:
+    """Bank step: encode each value as signed fixed point and encrypt it (``table``: a
+    precomputed randomizer table, e.g. the key holder's; the cached public one by default)."""
     n = int(public_key.n)
     limit = n // 4
     plaintexts = []
@@ -78,7 +80,7 @@ def encrypt_wide(values: Sequence[float] | np.ndarray, *, public_key: PaillierPu
             raise PackingOverflowError(f"value {idx} ({value:g}) is too large for the key.")
         plaintexts.append(scaled % n)
     return WideEncryptedVector(key_fingerprint(public_key), run_id, round,
-                               tuple(encrypt_packed(plaintexts, public_key)))
+                               tuple(encrypt_packed(plaintexts, public_key, table=table)))
 
 
 def sum_wide(vectors: Sequence[WideEncryptedVector], *,

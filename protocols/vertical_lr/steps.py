@@ -59,7 +59,12 @@ from gmpy2 import mpz
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from protocols.paillier.decrypt import decrypt_raw_many
-from protocols.paillier.fast import RandomizerTable, RandomSource, encrypt_packed
+from protocols.paillier.fast import (
+    RandomizerTable,
+    RandomSource,
+    encrypt_packed,
+    key_holder_table_for,
+)
 from protocols.paillier.keys import key_fingerprint
 from protocols.paillier.matvec import add_plaintexts, encrypted_matvec, pack_ciphertexts
 from protocols.vertical_lr.config import MIN_BATCH_ROWS, VerticalLRConfig
@@ -211,6 +216,8 @@ def _encrypt_own(party: VerticalParty, state: VerticalLRState, epoch: int, batch
     values = u if party.labels is None else 0.25 * u + 0.5 - party.labels[rows]
     n = int(party.public_key.n)
     plaintexts = encode_fixed(values, n)
+    if table is None:  # the party encrypts under its own key: the key holder's CRT table
+        table = key_holder_table_for(party.private_key, short_exponent=party.short_exponent)
     cts = encrypt_packed(plaintexts, party.public_key, rng=rng, table=table,
                          short_exponent=party.short_exponent)
     own = tuple(m if m <= n // 2 else m - n for m in plaintexts)

@@ -14,6 +14,7 @@ from protocols.paillier.fast import (
     STATISTICAL_SECURITY_BITS,
     build_randomizer_table,
     encrypt_packed,
+    key_holder_table_for,
     randomizer_table_for,
     rerandomize,
 )
@@ -88,3 +89,36 @@ def test_table_memory_is_documented_size(small_keypair, small_table) -> None:
     assert small_table.approx_bytes == rows * 255 * 128
     # 2048-bit full-length table: 272 rows * 255 entries * 512 bytes ~ 35.5 MB
     assert 272 * 255 * 512 < 64 * 2**20
+
+
+def test_key_holder_table_gives_the_same_ciphertexts_through_the_crt(small_keypair) -> None:
+    pub, priv = small_keypair
+    public = build_randomizer_table(pub, rng=random.Random(5))
+    holder = build_randomizer_table(pub, rng=random.Random(5), private_key=priv)
+    assert holder.crt is not None and holder.rows == ()
+    assert holder.approx_bytes < public.approx_bytes
+    plaintexts = [0, 1, 99, pub.n - 1]
+    same = encrypt_packed(plaintexts, pub, rng=random.Random(8), table=holder)
+    assert same == encrypt_packed(plaintexts, pub, rng=random.Random(8), table=public)
+    assert [priv.raw_decrypt(c) for c in same] == plaintexts
+    short = build_randomizer_table(pub, rng=random.Random(5), private_key=priv,
+                                   short_exponent=True)
+    cts = encrypt_packed([7], pub, table=short, short_exponent=True)
+    assert priv.raw_decrypt(cts[0]) == 7
+
+
+def test_key_holder_table_of_another_key_is_refused(small_keypair, other_small_keypair) -> None:
+    with pytest.raises(ValueError, match="another public key"):
+        build_randomizer_table(small_keypair[0], private_key=other_small_keypair[1])
+
+
+def test_2048_bit_key_holder_table_matches_and_is_cached(big_keypair) -> None:
+    pub, priv = big_keypair
+    holder = key_holder_table_for(priv)
+    assert key_holder_table_for(priv) is holder and holder is not randomizer_table_for(pub)
+    assert holder.exponent_bits == 2048 + STATISTICAL_SECURITY_BITS
+    cts = encrypt_packed([3, pub.n - 2], pub, table=holder)
+    assert [priv.raw_decrypt(c) for c in cts] == [3, pub.n - 2]
+    seeded = build_randomizer_table(pub, rng=random.Random(1), private_key=priv)
+    plain = build_randomizer_table(pub, rng=random.Random(1))
+    assert seeded.randomizer(random.Random(4)) == plain.randomizer(random.Random(4))
