@@ -110,6 +110,15 @@ class FederatedResult:
     """Boosted trees: the banks growing the current tree (fixed for the whole tree)."""
     tree_release: TreeRelease | None = None
     """Boosted trees: the released model (when the run allows it)."""
+    trees_kept: int = 0
+    """Boosted trees: the trees early stopping kept (0: every tree grown); set at finalize."""
+
+    @property
+    def final(self) -> RoundRecord | None:
+        """The evaluation of the final model: the last round's, or the kept trees' one."""
+        if self.trees_kept and len(self.history) >= self.trees_kept:
+            return self.history[self.trees_kept - 1]
+        return self.history[-1] if self.history else None
 
 
 def config_hash(cfg: RunConfig) -> str:

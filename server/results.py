@@ -26,7 +26,7 @@ from server.horizontal import FederatedResult
 def coordinator_results(cfg: RunConfig, result: FederatedResult) -> HorizontalResults:
     """What the coordinator knows: the run's settings, the final-round federated AUC/KS, the
     per-round history and the summed score histograms (no baselines: it holds no data)."""
-    last = result.history[-1] if result.history else None
+    last = result.final
     return HorizontalResults(
         dataset=cfg.data_path, banks=cfg.banks, rounds=cfg.rounds_planned, model=cfg.model,
         aggregation=cfg.aggregation, partition=cfg.partition, seed=cfg.seed,
@@ -42,9 +42,10 @@ def tree_summary(cfg: RunConfig, result: FederatedResult) -> TreeSummary | None:
     if cfg.model != "gbdt":
         return None
     folder, release = RunFolder(Path(cfg.out)), result.tree_release
-    gain = None
+    gain, kept = None, None
     if release is not None:
         model, _ = tree_model_of(release)
+        kept = len(model.trees)
         totals = np.zeros(model.n_features)
         for tree in model.trees:
             inner = tree.left >= 0
@@ -52,6 +53,7 @@ def tree_summary(cfg: RunConfig, result: FederatedResult) -> TreeSummary | None:
         gain = {name: float(v) for name, v in zip(release.features, totals, strict=True)}
     return TreeSummary(trees=cfg.trees, depth=cfg.depth, bins=cfg.bins,
                        learning_rate=cfg.learning_rate,
+                       early_stopping_rounds=cfg.early_stopping_rounds, trees_kept=kept,
                        model_file=str(folder.tree_model) if release else None,
                        xgboost_file=str(folder.xgboost_model) if release else None, gain=gain)
 

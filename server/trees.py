@@ -27,6 +27,9 @@ from typing import Any
 from federation.steps.secure_sum import KIND_COUNTS, KIND_GRADIENTS, Sealed
 from federation.wire.records import (
     KEY_STATS_SUM,
+    METRIC_AUC,
+    METRIC_EVAL_ROUND,
+    METRIC_KS,
     bank_of,
     metrics_of,
     released_histograms_of,
@@ -47,7 +50,7 @@ from federation.wire.trees import (
 from server.audit import sha256_hex
 from server.errors import FederationError, RunInterrupted
 from server.exchange import StepOutcome
-from server.horizontal import FederatedResult, HorizontalRun, _received
+from server.horizontal import METRIC_TOLERANCE, FederatedResult, HorizontalRun, _received
 
 
 def _agreed(outcome: StepOutcome, seq: int) -> tuple[bytes, dict[str, int]]:
@@ -71,6 +74,25 @@ def _agreed(outcome: StepOutcome, seq: int) -> tuple[bytes, dict[str, int]]:
 
 class TreeRun(HorizontalRun):
     """One boosted-tree run's coordinator state machine (resumable at tree boundaries)."""
+
+    def _record(self, outcome: StepOutcome) -> None:
+        """History entry per tree count; after early stopping the banks re-score the kept
+        trees, which must give the entry already recorded for that count."""
+        st = self.state
+        evaluated = [metrics_of(r.content) for r in outcome.replies]
+        rounds = {int(m[METRIC_EVAL_ROUND]) for m in evaluated if METRIC_EVAL_ROUND in m}
+        if len(rounds) != 1 or next(iter(rounds)) > len(st.history):
+            super()._record(outcome)
+            return
+        kept = rounds.pop()
+        entry = st.history[kept - 1]
+        for m in evaluated:
+            if abs(float(m[METRIC_AUC]) - entry.auc) > METRIC_TOLERANCE or \
+                    abs(float(m[METRIC_KS]) - entry.ks) > METRIC_TOLERANCE:
+                raise FederationError(f"the banks re-scored the {kept} kept trees to another AUC/KS "
+                                      "than when those trees were first scored; a bank or the "
+                                      "channel is faulty.")
+        st.trees_kept = kept
 
     def sums(self, **extra: Sealed | None) -> dict[str, Sealed | None]:
         st = self.state
@@ -170,7 +192,7 @@ class TreeRun(HorizontalRun):
         st.histograms = released_histograms_of(final.replies[0].content)
         self.audit.append("finalize", run_id=st.run_id, rounds=st.rounds_done,
                           model_released=st.tree_release is not None,
-                          final_auc=st.history[-1].auc if st.history else None)
+                          final_auc=st.final.auc if st.final else None, trees_kept=st.trees_kept)
 
     def run(self) -> FederatedResult:
         """Preprocess and bin (unless resumed), grow the remaining trees, finalize."""

@@ -196,6 +196,10 @@ def trees_section(r: RunResults) -> str:
              ["bins per feature", num(r, "trees", "bins")],
              ["learning rate", num(r, "trees", "learning_rate", spec="g")],
              ["same trees as centralised (lossless)", check]]
+    if trees.early_stopping_rounds:
+        facts[1:1] = [["trees kept (early stopping, best validation log-loss)",
+                       num(r, "trees", "trees_kept")],
+                      ["early-stopping rounds", num(r, "trees", "early_stopping_rounds")]]
     if trees.max_prediction_gap is not None:
         facts.append(["largest test-margin gap to centralised",
                       num(r, "trees", "max_prediction_gap", spec=".2e")])

@@ -3,8 +3,10 @@
 Centralised = the same pure-numpy trainer on every bank's training rows pooled in one place,
 with the federation's own bin edges and settings: it must grow the very same trees (the
 lossless check in ``results.json``). Local-only = each bank's trees on its own rows and its own
-bins. All AUC/KS are on the union of the banks' test splits, computed here in the researcher's
-process (never over the wire).
+bins. With early stopping every model fits on the rows the banks fit on and stops on the
+validation rows they hold out (:func:`~federation.ml.tree_features.validation_rows`), by the
+same rule. All AUC/KS are on the union of the banks' test splits, computed here in the
+researcher's process (never over the wire).
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from federation.data.bank_data import BankData, bank_data
 from federation.ml.gbdt import BinEdges, GBDTModel, HistGBDT
 from federation.ml.metrics import ks_statistic, roc_auc
 from federation.ml.preprocess import Preprocessor, pooled_preprocessor
-from federation.ml.tree_features import tree_categories, tree_matrix, tree_row_ids
+from federation.ml.tree_features import (
+    tree_categories,
+    tree_matrix,
+    tree_row_ids,
+    validation_rows,
+)
 from federation.run.config import RunConfig
 from federation.run.results import BankBaseline, LocalOnly, Metrics, TreeSummary
 from federation.steps.tree_bank import tree_model_of
@@ -32,12 +39,28 @@ class _Pooled:
     ids: NDArray[np.int64]
 
 
+def _rows(d: BankData, prep: Preprocessor, part: str) -> _Pooled:
+    table = getattr(d, part)
+    return _Pooled(tree_matrix(table, prep), table.y.astype(np.int64),
+                   tree_row_ids(table, d.bank))
+
+
+def _concat(parts: list[_Pooled]) -> _Pooled:
+    return _Pooled(np.vstack([p.X for p in parts]), np.concatenate([p.y for p in parts]),
+                   np.concatenate([p.ids for p in parts]))
+
+
 def _pool(datas: list[BankData], prep: Preprocessor, part: str) -> _Pooled:
-    tables = [getattr(d, part) for d in datas]
-    return _Pooled(np.vstack([tree_matrix(t, prep) for t in tables]),
-                   np.concatenate([t.y for t in tables]).astype(np.int64),
-                   np.concatenate([tree_row_ids(t, d.bank) for t, d in zip(tables, datas,
-                                                                             strict=True)]))
+    return _concat([_rows(d, prep, part) for d in datas])
+
+
+def _split(rows: _Pooled, cfg: RunConfig) -> tuple[_Pooled, tuple[NDArray[np.float64],
+                                                                  NDArray[np.int64]] | None]:
+    """Fit rows and the early-stopping eval set, as every bank splits its training rows."""
+    if not cfg.early_stopping_rounds:
+        return rows, None
+    held = validation_rows(rows.ids, cfg.seed)
+    return _Pooled(rows.X[~held], rows.y[~held], rows.ids[~held]), (rows.X[held], rows.y[held])
 
 
 def _metrics(model: GBDTModel, X: NDArray[np.float64], y: NDArray[np.int64]) -> Metrics:
@@ -72,12 +95,14 @@ def tree_baselines(cfg: RunConfig, result: FederatedResult,
     edges: BinEdges | None = None
     if result.tree_release is not None:
         fed, edges = tree_model_of(result.tree_release)
-    central = HistGBDT(gcfg, edges=edges, n_categories=cats).fit(train.X, train.y,
-                                                                 row_ids=train.ids).model_
+    fit, eval_set = _split(train, cfg)
+    central = HistGBDT(gcfg, edges=edges, n_categories=cats).fit(
+        fit.X, fit.y, row_ids=fit.ids, eval_set=eval_set).model_
     per_bank = []
     for d in datas:
-        own = HistGBDT(gcfg, n_categories=cats).fit(
-            tree_matrix(d.train, prep), d.train.y, row_ids=tree_row_ids(d.train, d.bank)).model_
+        own_fit, own_eval = _split(_rows(d, prep, "train"), cfg)
+        own = HistGBDT(gcfg, n_categories=cats).fit(own_fit.X, own_fit.y, row_ids=own_fit.ids,
+                                                    eval_set=own_eval).model_
         union = _metrics(own, test.X, test.y)
         own_X, own_y = tree_matrix(d.test, prep), d.test.y.astype(np.int64)
         per_bank.append(BankBaseline(

@@ -84,3 +84,19 @@ def tree_row_ids(table: CreditTable, bank: int) -> NDArray[np.int64]:
                                                         digest_size=8).digest(), "big") >> 2
                          for v in table.ids], dtype=np.int64)
     return (np.int64(bank) << np.int64(ROW_BLOCK)) + np.arange(table.n_rows, dtype=np.int64)
+
+
+VALIDATION_SHARE = 10
+"""Early stopping holds out about one training row in ``VALIDATION_SHARE``."""
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def validation_rows(row_ids: NDArray[np.int64], seed: int) -> NDArray[np.bool_]:
+    """Which training rows early stopping holds out for the validation AUC (public rule).
+
+    A seeded mix of each row id (:func:`tree_row_ids`) picks about one row in
+    :data:`VALIDATION_SHARE`; every bank applies it to its own rows and the pooled baseline to
+    the pooled rows, so both fit the trees on the same rows.
+    """
+    mixed = (row_ids.astype(np.uint64) ^ np.uint64(seed & 0xFFFFFFFF)) * _MIX
+    return np.asarray((mixed >> np.uint64(32)) % np.uint64(VALIDATION_SHARE) == 0)

@@ -184,12 +184,17 @@ class TreeSummary:
     grown on the pooled rows with the same bins and settings (the simulation can; a deployed
     coordinator cannot, so it leaves it out); ``max_prediction_gap`` is the largest
     difference of their test margins. ``gain`` is the total split gain per feature.
+    ``early_stopping_rounds`` is the run's setting (0: off) and ``trees_kept`` the trees of the
+    released model (fewer than ``trees`` when early stopping cut back to the best validation
+    loss).
     """
 
     trees: int
     depth: int
     bins: int
     learning_rate: float
+    early_stopping_rounds: int = 0
+    trees_kept: int | None = None
     model_file: str | None = None
     xgboost_file: str | None = None
     same_trees_as_centralized: bool | None = None

@@ -8,10 +8,17 @@ Steps (after the shared schema/stats preprocessing of :mod:`federation.steps.hor
 2. :func:`tree_level`, once per message: open the previous level's summed histograms, take the
    split decisions every bank takes (:func:`federation.ml.gbdt.choose_splits`, deterministic),
    finish a tree when its last level is decided, and seal this bank's histograms of the next
-   level (kind ``gradients``: exact fixed point, so the sums equal the pooled sums bit for bit).
+   level (kind ``gradients``: exact fixed point, so the sums equal the pooled sums bit for bit;
+   only the bin cells the public edges allow, :func:`federation.ml.gbdt.histograms.compact_histograms`).
    The first message of each tree (after the first) also seals the bank's test-score histograms
    under the model so far, so that all banks report the same federated AUC/KS per tree.
 3. :func:`tree_finalize`: the last AUC/KS and, when the run allows it, the model release.
+
+Early stopping (``early_stopping_rounds = k``): each bank holds out its validation rows
+(:func:`federation.ml.tree_features.validation_rows`) and fits on the rest; with the test-score
+histograms it seals its exact validation log-loss sums, so every bank opens the same pooled
+validation loss per tree and applies the pooled trainer's rule (stop after ``k`` trees without
+improvement; keep the best prefix, also at the end), one more message re-scoring the kept trees.
 
 Between messages the bank keeps nothing: the banks' shared public state (edges, finished trees,
 the tree in growth with its summed parent histograms) travels as a blob sealed under the banks'
@@ -28,7 +35,7 @@ next tree).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -51,11 +58,12 @@ from federation.ml.gbdt import (
     leaf_values,
     level_request,
     local_histograms,
+    mean_loss,
     new_tree,
     start_tree,
 )
-from federation.ml.gbdt.gradients import sigmoid
-from federation.ml.gbdt.histograms import histogram_shape
+from federation.ml.gbdt.gradients import sigmoid, validation_loss_sums
+from federation.ml.gbdt.histograms import compact_histograms, expand_histograms
 from federation.ml.gbdt.state import BoostState, state_from_bytes, state_to_bytes
 from federation.ml.gbdt.trainer import apply_splits
 from federation.ml.metrics import HIST_BINS, auc_ks_from_histograms, score_histograms
@@ -65,6 +73,7 @@ from federation.ml.tree_features import (
     tree_grid,
     tree_matrix,
     tree_row_ids,
+    validation_rows,
 )
 from federation.run.config import RunConfig
 from federation.steps.horizontal_bank import check_not_dropped, open_preprocessing
@@ -75,13 +84,17 @@ from federation.wire.trees import (
     METRIC_DEPTH,
     METRIC_GROWING,
     METRIC_PARTIES,
+    METRIC_STOPPED,
     METRIC_TREES_DONE,
+    METRIC_VALID_LOSS,
     TreeRelease,
     edges_to_json,
 )
 from protocols.errors import ProtocolError
 
 EVAL_LENGTH = 2 * HIST_BINS
+VALID_LENGTH = 2
+"""Early stopping adds the bank's ``[validation log-loss sum, rows]`` after its score histograms."""
 
 
 class TreeStepError(ProtocolError):
@@ -127,13 +140,45 @@ def _matrix(table: CreditTable, prep: Preprocessor, *, run_id: str, bank: int,
     return _MATRIX_CACHE[key]
 
 
+@dataclass(frozen=True, eq=False)
+class _Rows:
+    """Rows of one part of the bank's training split: raw tree features, labels, row ids."""
+
+    X: NDArray[np.float64]
+    y: NDArray[np.int64]
+    ids: NDArray[np.int64]
+
+
+_ROWS_CACHE: dict[tuple[Any, ...], tuple[_Rows, _Rows | None]] = {}
+
+
+def _training_rows(cfg: RunConfig, data: BankData, prep: Preprocessor, *,
+                   run_id: str) -> tuple[_Rows, _Rows | None]:
+    """The rows the trees are fitted on and, with early stopping, the held-out validation rows."""
+    key = (run_id, data.bank, data.train.source, data.train.n_rows, prep,
+           cfg.early_stopping_rounds, cfg.seed)
+    if key not in _ROWS_CACHE:
+        X = _matrix(data.train, prep, run_id=run_id, bank=data.bank, part="train")
+        y, ids = data.train.y.astype(np.int64), tree_row_ids(data.train, data.bank)
+        if not cfg.early_stopping_rounds:
+            rows: tuple[_Rows, _Rows | None] = (_Rows(X, y, ids), None)
+        else:
+            held = validation_rows(ids, cfg.seed)
+            rows = (_Rows(X[~held], y[~held], ids[~held]), _Rows(X[held], y[held], ids[held]))
+        if len(_ROWS_CACHE) > 16:
+            _ROWS_CACHE.clear()
+        _ROWS_CACHE[key] = rows
+    return _ROWS_CACHE[key]
+
+
 def seal_bins(cfg: RunConfig, data: BankData, layout: FeatureLayout, stats_sum: Sealed, *,
               run_id: str) -> Sealed:
-    """Step 1: this bank's fine counts on the public grid and its ``[defaults, rows]``."""
+    """Step 1: this bank's fine counts on the public grid and its ``[defaults, rows]`` (of the
+    rows the trees are fitted on)."""
     prep, _ = open_preprocessing(cfg, data.bank, layout, stats_sum, run_id=run_id)
-    counts = fine_counts(_matrix(data.train, prep, run_id=run_id, bank=data.bank, part="train"),
-                         tree_grid(prep))
-    vector = np.concatenate([counts.ravel().astype(np.float64), label_sums(data.train.y)])
+    fit, _ = _training_rows(cfg, data, prep, run_id=run_id)
+    counts = fine_counts(fit.X, tree_grid(prep))
+    vector = np.concatenate([counts.ravel().astype(np.float64), label_sums(fit.y)])
     return bank_summation(cfg, data.bank).seal(vector, kind=KIND_COUNTS, run_id=run_id, round=0)
 
 
@@ -158,17 +203,39 @@ def open_tree_context(cfg: RunConfig, bank: int, layout: FeatureLayout, stats_su
 
 
 def _hist_length(state: BoostState) -> int:
+    """Values of the compact histograms (used bins only) sealed with ``state``."""
     growing = state.growing
     if growing is None:
         return 0
-    return int(np.prod(histogram_shape(len(growing.build), state.edges.n_features,
-                                       state.edges.n_bins)))
+    return len(growing.build) * int(state.edges.used_codes().sum()) * 2
 
 
 def _carries_evaluation(state: BoostState) -> bool:
     """Whether the vector sealed with ``state`` ends with test-score histograms."""
     growing = state.growing
     return growing is None or (growing.depth == 0 and len(state.trees) > 0)
+
+
+def _eval_length(cfg: RunConfig) -> int:
+    return EVAL_LENGTH + (VALID_LENGTH if cfg.early_stopping_rounds else 0)
+
+
+def _awaits_stop(cfg: RunConfig, state: BoostState) -> bool:
+    """Every tree is grown but early stopping has yet to cut back to the best prefix."""
+    return bool(cfg.early_stopping_rounds) and state.growing is None and not state.stopped
+
+
+def _stop_rule(cfg: RunConfig, state: BoostState, loss: float | None) -> BoostState:
+    """Record the validation loss of the finished trees; cut back as the pooled trainer does."""
+    if loss is None or len(state.validation) != len(state.trees) - 1:
+        return state
+    losses = (*state.validation, loss)
+    best = int(np.argmin(losses))  # the first minimum: the fewest trees
+    at_end = state.growing is None
+    if not at_end and len(losses) - 1 - best < cfg.early_stopping_rounds:
+        return replace(state, validation=losses)
+    return replace(state, trees=state.trees[:best + 1], growing=None, parties=0,
+                   validation=losses[:best + 1], stopped=True)
 
 
 _MARGIN_CACHE: dict[tuple[str, int, str], tuple[tuple[str, ...], NDArray[np.float64]]] = {}
@@ -237,9 +304,12 @@ def _open_state(cfg: RunConfig, bank: int, ctx: TreeContext, blob: tuple[bytes, 
 
 
 def _evaluation(state: BoostState, opened: NDArray[np.float64]) -> dict[str, float]:
-    bad, good = opened[:HIST_BINS], opened[HIST_BINS:]
+    bad, good = opened[:HIST_BINS], opened[HIST_BINS:EVAL_LENGTH]
     auc, ks = auc_ks_from_histograms(np.rint(bad).astype(np.int64), np.rint(good).astype(np.int64))
-    return {METRIC_AUC: auc, METRIC_KS: ks, METRIC_EVAL_ROUND: len(state.trees)}
+    metrics = {METRIC_AUC: auc, METRIC_KS: ks, METRIC_EVAL_ROUND: len(state.trees)}
+    if opened.size > EVAL_LENGTH:
+        metrics[METRIC_VALID_LOSS] = mean_loss(opened[EVAL_LENGTH:EVAL_LENGTH + VALID_LENGTH])
+    return metrics
 
 
 def _decide(cfg: RunConfig, state: BoostState, level_sum: Sealed | None, *, bank: int, run_id: str,
@@ -252,12 +322,14 @@ def _decide(cfg: RunConfig, state: BoostState, level_sum: Sealed | None, *, bank
     opened = bank_summation(cfg, bank).open(level_sum, kind=KIND_GRADIENTS, run_id=run_id,
                                             round=state.seq)
     n_hist = _hist_length(state)
-    n_eval = EVAL_LENGTH if _carries_evaluation(state) else 0
+    n_eval = _eval_length(cfg) if _carries_evaluation(state) else 0
     if opened.size != n_hist + n_eval:
         raise TreeStepError(f"the summed level holds {opened.size} values, not the "
                             f"{n_hist + n_eval} this state asked for.")
     metrics = _evaluation(state, opened[n_hist:]) if n_eval else {}
-    evaluation = opened[n_hist:] if n_eval else None
+    evaluation = opened[n_hist:n_hist + EVAL_LENGTH] if n_eval else None
+    if not state.stopped:
+        state = _stop_rule(cfg, state, metrics.get(METRIC_VALID_LOSS))
     growing, parties, trees = state.growing, state.parties, state.trees
     if growing is None:
         return state, metrics, evaluation
@@ -267,16 +339,13 @@ def _decide(cfg: RunConfig, state: BoostState, level_sum: Sealed | None, *, bank
         raise TreeStepError(f"tree {growing.tree} was started by {state.parties} banks but this "
                             f"level's sum has {level_sum.parties}; a tree is grown by one fixed "
                             "set of banks.")
-    summed = opened[:n_hist].reshape(histogram_shape(len(growing.build), state.edges.n_features,
-                                                     state.edges.n_bins))
+    summed = expand_histograms(opened[:n_hist], len(growing.build), state.edges.used_codes())
     gcfg = cfg.gbdt_config()
     grown, _ = choose_splits(growing, summed, state.edges, gcfg)
     if grown.done:
         trees = trees + (finish_tree(grown, leaf_values(grown, gcfg)),)
-        return BoostState(state.seq, state.base_margin, state.edges, trees, None, 0), metrics, \
-            evaluation
-    return BoostState(state.seq, state.base_margin, state.edges, trees, grown, parties), metrics, \
-        evaluation
+        return replace(state, trees=trees, growing=None, parties=0), metrics, evaluation
+    return replace(state, trees=trees, growing=grown, parties=parties), metrics, evaluation
 
 
 def tree_level(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: str, seq: int,
@@ -293,37 +362,38 @@ def tree_level(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: str,
     state = _open_state(cfg, data.bank, ctx, blob, run_id=run_id, seq=seq)
     state, metrics, _ = _decide(cfg, state, level_sum, bank=data.bank, run_id=run_id)
     growing = state.growing
-    if growing is None and len(state.trees) < cfg.trees:
+    if growing is None and len(state.trees) < cfg.trees and not state.stopped:
         growing = new_tree(len(state.trees))
     check_not_dropped(cfg, data.bank, (growing.tree if growing else len(state.trees)) + 1)
-    state = BoostState(seq, state.base_margin, state.edges, state.trees, growing,
-                       state.parties if growing is not None and growing.depth > 0 else 0)
+    state = replace(state, seq=seq, growing=growing,
+                    parties=state.parties if growing is not None and growing.depth > 0 else 0)
     parts = []
     if growing is not None:
         parts.append(_local_level(cfg, data, ctx, state, growing, run_id=run_id))
     if _carries_evaluation(state):
-        parts.append(_score_counts(data, ctx, state, run_id=run_id))
+        parts.append(_score_counts(cfg, data, ctx, state, run_id=run_id))
     vector = np.concatenate(parts) if parts else np.zeros(0)
     sealed = bank_summation(cfg, data.bank).seal(vector, kind=KIND_GRADIENTS, run_id=run_id,
                                                  round=seq)
     blob_out = bank_state_sealer(cfg, data.bank).seal(state_to_bytes(state), run_id=run_id, seq=seq)
-    metrics |= {METRIC_TREES_DONE: len(state.trees), METRIC_GROWING: int(growing is not None),
+    metrics |= {METRIC_TREES_DONE: len(state.trees),
+                METRIC_GROWING: int(growing is not None or _awaits_stop(cfg, state)),
                 METRIC_DEPTH: growing.depth if growing is not None else 0,
-                METRIC_PARTIES: state.parties}
+                METRIC_PARTIES: state.parties, METRIC_STOPPED: int(state.stopped)}
     return LevelReply(sealed, blob_out, metrics)
 
 
 def _local_level(cfg: RunConfig, data: BankData, ctx: TreeContext, state: BoostState,
                  growing: TreeState, *, run_id: str) -> NDArray[np.float64]:
     """This bank's histograms of the nodes the level request names (flattened)."""
-    X = _matrix(data.train, ctx.prep, run_id=run_id, bank=data.bank, part="train")
-    codes = _codes(X, ctx, run_id=run_id, bank=data.bank)
-    margins = _margins(state, X, run_id=run_id, bank=data.bank, part="train")
-    g, h = start_tree(data.train.y, margins, row_ids=tree_row_ids(data.train, data.bank),
-                      tree=growing.tree, config=cfg.gbdt_config())
+    fit, _ = _training_rows(cfg, data, ctx.prep, run_id=run_id)
+    codes = _codes(fit.X, ctx, run_id=run_id, bank=data.bank)
+    margins = _margins(state, fit.X, run_id=run_id, bank=data.bank, part="fit")
+    g, h = start_tree(fit.y, margins, row_ids=fit.ids, tree=growing.tree,
+                      config=cfg.gbdt_config())
     hist = local_histograms(codes, g, h, _assignment(codes, growing, ctx.edges),
                             level_request(growing), ctx.edges)
-    return hist.ravel()
+    return compact_histograms(hist, ctx.edges.used_codes())
 
 
 _CODES_CACHE: dict[tuple[str, int, BinEdges], NDArray[np.uint8]] = {}
@@ -340,13 +410,19 @@ def _codes(X: NDArray[np.float64], ctx: TreeContext, *, run_id: str, bank: int) 
     return _CODES_CACHE[key]
 
 
-def _score_counts(data: BankData, ctx: TreeContext, state: BoostState, *,
+def _score_counts(cfg: RunConfig, data: BankData, ctx: TreeContext, state: BoostState, *,
                   run_id: str) -> NDArray[np.float64]:
-    """Per-class histograms of this bank's test scores under the finished trees."""
+    """Per-class histograms of this bank's test scores under the finished trees (and, with
+    early stopping, its exact validation log-loss sums)."""
     X = _matrix(data.test, ctx.prep, run_id=run_id, bank=data.bank, part="test")
     margins = _margins(state, X, run_id=run_id, bank=data.bank, part="test")
     bad, good = score_histograms(data.test.y, sigmoid(margins))
-    return np.concatenate([bad, good]).astype(np.float64)
+    parts = [bad.astype(np.float64), good.astype(np.float64)]
+    _, valid = _training_rows(cfg, data, ctx.prep, run_id=run_id)
+    if valid is not None:
+        valid_margins = _margins(state, valid.X, run_id=run_id, bank=data.bank, part="valid")
+        parts.append(validation_loss_sums(valid.y, valid_margins))
+    return np.concatenate(parts)
 
 
 def tree_finalize(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: str, seq: int,
@@ -354,7 +430,8 @@ def tree_finalize(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: s
                   ) -> tuple[dict[str, float], TreeRelease | None, tuple[Any, Any] | None]:
     """Step 3: the final AUC/KS, and (when allowed) the model and summed score histograms."""
     state = _open_state(cfg, data.bank, ctx, blob, run_id=run_id, seq=seq)
-    if state.growing is not None or len(state.trees) != cfg.trees:
+    if state.growing is not None or _awaits_stop(cfg, state) or (
+            len(state.trees) != cfg.trees and not state.stopped):
         raise TreeStepError(f"finalize came after {len(state.trees)} of {cfg.trees} trees; "
                             "the coordinator must grow every tree first.")
     state, metrics, evaluation = _decide(cfg, state, level_sum, bank=data.bank, run_id=run_id)

@@ -181,3 +181,20 @@ def test_simulate_cli_writes_the_tree_model_and_xgboost_export(data_dir: Path,
     import xgboost as xgb
     booster = xgb.Booster(model_file=str(out / "model.xgboost.json"))
     assert int(booster.num_boosted_rounds()) == len(model.trees) == 3
+
+
+def test_early_stopping_over_flower_keeps_the_pooled_best_trees(data_dir: Path,
+                                                                tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = run_cli("simulate", "--data", str(data_dir / "german_credit.csv"), "--target", "bad",
+                   "--banks", "3", "--model", "gbdt", "--trees", "40", "--depth", "4",
+                   "--bins", "16", "--learning-rate", "0.5", "--early-stopping-rounds", "3",
+                   "--out", str(out))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads((out / "results.json").read_text())
+    kept = res["trees"]["trees_kept"]
+    assert res["trees"]["early_stopping_rounds"] == 3 and 0 < kept < 40
+    assert f"early stopping kept {kept} of at most 40 trees" in " ".join(proc.stdout.split())
+    assert res["trees"]["same_trees_as_centralized"] is True  # the pooled trainer stops there too
+    assert len(GBDTModel.from_json((out / "model.json").read_text()).trees) == kept
+    assert res["history"][-1]["round"] > kept  # it grew past the best before cutting back

@@ -153,3 +153,51 @@ def test_a_bank_sitting_out_a_tree_still_follows_the_model(federation) -> None:
     outs = [tree_finalize(one_tree, d, c, run_id=RUN, seq=seq + 1, blob=blob,
                           level_sum=level_sum) for d, c in zip(datas, contexts, strict=True)]
     assert len({o[1].model_json for o in outs}) == 1
+
+
+def _contexts(cfg: RunConfig, datas):
+    layout = merge_schemas([local_schema(d.train) for d in datas])
+    plain = PlainSum()
+    stats = plain.combine([plain.seal(local_stats_vector(d.train, layout), kind=KIND_STATS,
+                                      run_id=RUN, round=0) for d in datas],
+                          kind=KIND_STATS, length=None, run_id=RUN, round=0)
+    bins = plain.combine([seal_bins(cfg, d, layout, stats, run_id=RUN) for d in datas],
+                         kind=KIND_COUNTS, length=None, run_id=RUN, round=0)
+    return [open_tree_context(cfg, d.bank, layout, stats, bins, run_id=RUN) for d in datas]
+
+
+def test_early_stopping_stops_where_the_pooled_trainer_stops(data_dir: Path) -> None:
+    from federation.ml.tree_features import validation_rows
+
+    cfg = RunConfig(data_path=str(data_dir / "german_credit.csv"), target="bad", banks=3,
+                    model="gbdt", trees=40, depth=4, bins=16, learning_rate=0.5,
+                    early_stopping_rounds=3)
+    datas = [bank_data(cfg, b) for b in range(cfg.banks)]
+    contexts = _contexts(cfg, datas)
+    blob, level_sum, seq = _grow(cfg, datas, contexts)
+    metrics, release, _ = tree_finalize(cfg, datas[0], contexts[0], run_id=RUN, seq=seq + 1,
+                                        blob=blob, level_sum=level_sum)
+    assert release is not None and metrics["eval-round"] < cfg.trees
+    model, edges = tree_model_of(release)
+    assert len(model.trees) == metrics["eval-round"]  # the final AUC scores the kept trees
+    prep = contexts[0].prep
+    X = np.vstack([tree_matrix(d.train, prep) for d in datas])
+    y = np.concatenate([d.train.y for d in datas])
+    ids = np.concatenate([tree_row_ids(d.train, d.bank) for d in datas])
+    held = validation_rows(ids, cfg.seed)
+    assert 0.05 < held.mean() < 0.15
+    pooled = HistGBDT(cfg.gbdt_config(), edges=edges, n_categories=tree_categories(prep))
+    pooled.fit(X[~held], y[~held], row_ids=ids[~held], eval_set=(X[held], y[held]))
+    assert same_trees(model, pooled.model_)
+    assert len(pooled.validation_loss_) > len(model.trees)  # it grew past the best and cut back
+
+
+def test_early_stopping_is_refused_where_it_cannot_work() -> None:
+    from federation.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="early-stopping-rounds"):
+        RunConfig(model="lr", early_stopping_rounds=3)
+    with pytest.raises(ConfigError, match="gradient-bits >= 24"):
+        RunConfig(model="gbdt", early_stopping_rounds=3, gradient_bits=20)
+    with pytest.raises(ConfigError, match="early-stopping-rounds"):
+        RunConfig(model="gbdt", early_stopping_rounds=-1)

@@ -63,3 +63,10 @@ def test_a_failing_step_raises_in_the_relay(bench: ModuleType, small_csv: Path) 
     with bench.party_processes(split, config) as (bank, _center), \
             pytest.raises(bench.PartyError, match="keygen must come first"):
         bank.call("floor")
+
+
+def test_plaintext_only_needs_no_keys(bench: ModuleType, small_csv: Path) -> None:
+    result = bench.main(["--data", str(small_csv), "--trees", "2", "--plaintext-only"])
+    assert result["mode"] == "plaintext-only" and "seconds_per_tree" not in result
+    assert result["joined_minus_bank_only"] == pytest.approx(
+        float(result["joined_plaintext_auc"]) - float(result["bank_only_auc"]))

@@ -190,6 +190,18 @@ class BinEdges:
         """How many split positions the feature offers (cuts, or categories)."""
         return self.n_categories[feature] or len(self.cuts[feature])
 
+    def used_codes(self) -> NDArray[np.bool_]:
+        """``[feature, n_bins + 1]``: the bin codes a row can get (public, from the edges alone).
+
+        A numeric feature with ``c`` cuts has codes ``0..c``, a categorical one ``0..k-1``, and
+        every feature the missing code; the other histogram cells are zero for every party.
+        """
+        mask = np.zeros((self.n_features, self.n_bins + 1), dtype=np.bool_)
+        for f, (cuts, k) in enumerate(zip(self.cuts, self.n_categories, strict=True)):
+            mask[f, :k or len(cuts) + 1] = True
+        mask[:, self.missing_code] = True
+        return mask
+
 
 def column_min_max(X: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Per-column minimum and maximum of one party's rows, ignoring NaN.

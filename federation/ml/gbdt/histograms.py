@@ -12,6 +12,11 @@ depend on the order of rows or parties, and a sibling's histogram is *exactly*
 ``parent - child`` (:func:`subtract_histograms`), so only the smaller child of each split is
 ever built.
 
+Only the cells a row can occupy need to travel: :func:`compact_histograms` keeps the bin codes
+the public edges allow (:meth:`~federation.ml.gbdt.binning.BinEdges.used_codes`) and
+:func:`expand_histograms` puts the zeros back, so the sums and the trees are unchanged (a
+feature with few distinct values, common in credit data, has few bins).
+
 Privacy: the summed histogram of a node reveals the gradient sums of the rows in each of its
 bins; a small node (few rows) reveals little-aggregated gradients. ``min_child_weight``
 bounds how small a node can get, not what a bin of it reveals.
@@ -26,7 +31,8 @@ from numpy.typing import NDArray
 
 from federation.errors import DataError
 
-__all__ = ["GRAD", "HESS", "node_histograms", "subtract_histograms", "histogram_shape"]
+__all__ = ["GRAD", "HESS", "node_histograms", "subtract_histograms", "histogram_shape",
+           "compact_histograms", "expand_histograms"]
 
 GRAD, HESS = 0, 1  # the last axis of a histogram
 
@@ -34,6 +40,26 @@ GRAD, HESS = 0, 1  # the last axis of a histogram
 def histogram_shape(n_nodes: int, n_features: int, n_bins: int) -> tuple[int, int, int, int]:
     """Shape of the histograms of ``n_nodes`` nodes: ``[node, feature, n_bins + 1, 2]``."""
     return (n_nodes, n_features, n_bins + 1, 2)
+
+
+def compact_histograms(hist: NDArray[np.float64], used: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """The cells of ``hist`` (``[node, feature, bin, 2]``) that ``used`` allows, flattened."""
+    if hist.shape[1:3] != used.shape:
+        raise DataError(f"histograms of shape {hist.shape} do not fit a bin mask of shape "
+                        f"{used.shape}.")
+    return np.ascontiguousarray(hist[:, used, :]).ravel()
+
+
+def expand_histograms(values: NDArray[np.float64], n_nodes: int,
+                      used: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Inverse of :func:`compact_histograms`: the full ``[node, feature, bin, 2]`` array."""
+    cells = int(used.sum())
+    if values.size != n_nodes * cells * 2:
+        raise DataError(f"{values.size} histogram values do not fill {n_nodes} nodes of "
+                        f"{cells} used bins.")
+    out = np.zeros((n_nodes, *used.shape, 2), dtype=np.float64)
+    out[:, used, :] = np.asarray(values, dtype=np.float64).reshape(n_nodes, cells, 2)
+    return out
 
 
 def node_histograms(codes: NDArray[np.uint8], g: NDArray[np.float64], h: NDArray[np.float64],

@@ -38,7 +38,7 @@ from federation.ml.gbdt.trainer import Split, TreeState
 __all__ = ["SCHEMA_VERSION", "STATE_FORMAT", "MAX_STATE_BYTES", "StateFormatError",
            "BoostState", "state_to_bytes", "state_from_bytes"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATE_FORMAT = "fedcredit-gbdt-state"
 MAX_STATE_BYTES = 64 * 2**20
 _TREE_ARRAYS: dict[str, type] = {"feature": np.int32, "split_bin": np.int32,
@@ -79,6 +79,12 @@ class BoostState:
         The tree in growth (None between trees).
     parties : int
         Contributors to the growing tree (0 when none yet, and always 0 between trees).
+    validation : tuple of float
+        Early stopping: the pooled validation log-loss of the first 1, 2, ... trees (empty
+        without early stopping).
+    stopped : bool
+        Early stopping ended the run: ``trees`` were cut back to the best validation AUC and
+        no tree grows any more.
     schema_version : int
         Version of the state format.
     """
@@ -89,6 +95,8 @@ class BoostState:
     trees: tuple[Tree, ...]
     growing: TreeState | None
     parties: int = 0
+    validation: tuple[float, ...] = ()
+    stopped: bool = False
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -101,6 +109,10 @@ class BoostState:
             raise _fail("parties", "must be an integer >= 0, and 0 between trees")
         if not isinstance(self.base_margin, float) or not math.isfinite(self.base_margin):
             raise _fail("base_margin", "must be a finite float")
+        if not all(isinstance(v, float) and math.isfinite(v) and v >= 0 for v in self.validation):
+            raise _fail("validation", "must hold finite validation losses >= 0")
+        if self.stopped and self.growing is not None:
+            raise _fail("stopped", "is set while a tree grows")
 
     def model(self) -> GBDTModel:
         """The finished trees as a :class:`GBDTModel` (base margin and feature types included)."""
@@ -154,7 +166,9 @@ def state_to_bytes(state: BoostState) -> bytes:
                      "n_categories": [int(k) for k in edges.n_categories],
                      "n_bins": int(edges.n_bins)},
            "trees": [_tree_doc(t) for t in state.trees],
-           "growing": None if state.growing is None else _growing_doc(state.growing)}
+           "growing": None if state.growing is None else _growing_doc(state.growing),
+           "validation": [float(v).hex() for v in state.validation],
+           "stopped": bool(state.stopped)}
     data = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
                       allow_nan=False).encode("ascii")
     if len(data) > MAX_STATE_BYTES:
@@ -334,7 +348,7 @@ def _parse(data: bytes) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise _fail("(document)", "is not ASCII JSON") from exc
     doc = _object(raw, "(document)", ("format", "v", "seq", "base_margin", "parties", "edges",
-                                      "trees", "growing"))
+                                      "trees", "growing", "validation", "stopped"))
     if doc["format"] != STATE_FORMAT:
         raise _fail("format", f"must be '{STATE_FORMAT}'")
     if type(doc["v"]) is not int or doc["v"] != SCHEMA_VERSION:
@@ -357,8 +371,11 @@ def state_from_bytes(data: bytes) -> BoostState:
     trees = tuple(_tree(t, f"trees[{i}]", edges)
                   for i, t in enumerate(_list(doc["trees"], "trees")))
     growing = None if doc["growing"] is None else _growing(doc["growing"], edges, len(trees))
+    validation = tuple(_float(v, f"validation[{i}]")
+                       for i, v in enumerate(_list(doc["validation"], "validation")))
     state = BoostState(_int(doc["seq"], "seq"), _float(doc["base_margin"], "base_margin"),
-                       edges, trees, growing, _int(doc["parties"], "parties"))
+                       edges, trees, growing, _int(doc["parties"], "parties"), validation,
+                       _bool(doc["stopped"], "stopped"))
     if state_to_bytes(state) != bytes(data):
         raise _fail("(document)", "is not in canonical form (keys sorted, no whitespace, "
                     "floats as written by state_to_bytes)")

@@ -93,3 +93,25 @@ def test_shape_mismatches_are_refused() -> None:
         subtract_histograms(np.zeros((2, 5, 2)), np.zeros((3, 5, 2)))
     assert node_histograms(codes, np.zeros(3), np.zeros(3), np.zeros(3, np.int64), [], 4).shape \
         == (0, 2, 5, 2)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 4), st.integers(2, 12), st.integers(0, 2**32 - 1))
+def test_compact_histograms_drop_only_cells_no_row_can_reach(rows: int, features: int,
+                                                             n_bins: int, seed: int) -> None:
+    from federation.ml.gbdt.histograms import compact_histograms, expand_histograms
+
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 1 + rng.integers(1, 6), size=(rows, features)).astype(np.float64)
+    X[rng.random(X.shape) < 0.1] = np.nan  # few distinct values and gaps: few used bins
+    edges = pooled_edges(X, n_bins)
+    codes = bin_matrix(X, edges)
+    used = edges.used_codes()
+    assert used[np.arange(features)[None, :].repeat(rows, 0), codes].all()
+    g, h = rng.normal(size=rows), rng.random(rows)
+    full = node_histograms(codes, g, h, np.zeros(rows, np.int64), [0], n_bins)
+    small = compact_histograms(full, used)
+    assert small.size == int(used.sum()) * 2 <= full.size
+    np.testing.assert_array_equal(expand_histograms(small, 1, used), full)
+    with pytest.raises(DataError, match="used bins"):
+        expand_histograms(small[:-1], 1, used)

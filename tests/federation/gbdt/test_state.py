@@ -168,7 +168,7 @@ def _set(path: tuple, value):
 
 
 @pytest.mark.parametrize(("path", "value", "field"), [
-    (("v",), 2, "v"),
+    (("v",), 1, "v"),
     (("format",), "other", "format"),
     (("seq",), -1, "seq"),
     (("seq",), "1", "seq"),
@@ -189,11 +189,26 @@ def _set(path: tuple, value):
     (("trees", 0, "feature"), [0], "trees[0].split_bin"),
     (("trees", 0, "left"), "x", "trees[0].left"),
     (("trees", 0, "value"), None, "trees[0].value"),
+    (("validation",), [(-0.5).hex()], "validation"),
+    (("validation",), ["nan"], "validation[0]"),
+    (("stopped",), 1, "stopped"),
 ])
 def test_corrupt_fields_are_refused_by_name(states, path, value, field) -> None:
     data = state_to_bytes(mid_tree(states) if path[0] == "growing" else states[-1])
     with pytest.raises(StateFormatError, match=field.replace("[", r"\[").replace("]", r"\]")):
         state_from_bytes(edit(data, _set(path, value)))
+
+
+def test_early_stopping_fields_round_trip_and_a_stopped_state_grows_nothing(states) -> None:
+    import dataclasses
+
+    done = dataclasses.replace(states[-1], growing=None, parties=0, validation=(0.52, 0.5),
+                               stopped=True)
+    back = state_from_bytes(state_to_bytes(done))
+    assert back.validation == (0.52, 0.5) and back.stopped is True
+    assert state_to_bytes(back) == state_to_bytes(done)
+    with pytest.raises(StateFormatError, match="stopped"):
+        dataclasses.replace(mid_tree(states), stopped=True)
 
 
 def test_nan_in_an_array_is_refused(states) -> None:
