@@ -13,10 +13,16 @@ In one invocation, on the same data, split, seed and tree settings:
 3. pooled baselines on the same split and rows (union of the banks' training rows, AUC on
    the union of their test rows): our ``HistGBDT`` (``results.centralized``), scikit-learn's
    ``HistGradientBoostingClassifier`` and XGBoost (``tree_method="hist"``);
-4. the best and mean local-only AUC (each bank's own trees, ``results.local_only``).
+4. the best and mean local-only AUC (each bank's own trees, ``results.local_only``);
+5. each party's own work per tree (``party_work``): the same bank steps and coordinator sums
+   replayed in this process for ``--party-trees`` trees with the run's keys, timing bank 0's
+   steps (open, decide, histograms, seal) and the coordinator's combination separately.
 
-Every party runs on this one machine (the simulation's 5 banks share its cores), so the wall
-times are *everything on one box*, not one bank's critical path.
+Every party of the simulation runs on this one machine (its 5 banks share the cores), so the
+simulation's wall times are *everything on one box*. In a deployment each bank works on its
+own machine at the same time, so a tree costs one bank's work plus the coordinator's plus the
+message relay: ``deployed_estimate_s_per_tree`` is the plain simulation's measured time per tree
+(relay and plain work, all on this box) plus Paillier's extra party work per tree.
 
 Example::
 
@@ -63,6 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--learning-rate", type=float, default=0.1, help="shrinkage (eta)")
     parser.add_argument("--seed", type=int, default=0, help="split seed")
     parser.add_argument("--skip-paillier", action="store_true", help="plain run only")
+    parser.add_argument("--party-trees", type=int, default=5,
+                        help="trees of the in-process replay timing each party's own work")
     parser.add_argument("--json", type=Path, help="write the numbers here")
     return parser.parse_args(argv)
 
@@ -94,6 +102,65 @@ def run_mode(args: argparse.Namespace, mode: str, out: Path) -> dict[str, Any]:
         "local_only": [b.auc for b in res.local_only.per_bank] if res.local_only else [],
         "model_json": RunFolder(out).tree_model.read_text(encoding="utf-8"),
     }
+
+
+def party_work(args: argparse.Namespace, mode: str, keys_dir: str) -> dict[str, Any]:
+    """Bank 0's and the coordinator's own seconds per tree, replaying the run's steps here."""
+    from federation.ml.preprocess import local_schema, local_stats_vector, merge_schemas
+    from federation.steps.secure_sum import (
+        KIND_COUNTS,
+        KIND_GRADIENTS,
+        KIND_STATS,
+        bank_summation,
+        coordinator_summation,
+    )
+    from federation.steps.tree_bank import open_tree_context, seal_bins, tree_level
+
+    run = f"bench-{mode}"
+    cfg = RunConfig(data_path=args.data, target=args.target, banks=args.banks, model="gbdt",
+                    trees=args.party_trees, depth=args.depth, bins=args.bins,
+                    learning_rate=args.learning_rate, seed=args.seed, aggregation=mode,
+                    keys_dir=keys_dir if mode == "paillier" else "")
+    datas = [bank_data(cfg, b) for b in range(cfg.banks)]
+    layout = merge_schemas([local_schema(d.train) for d in datas])
+    coordinator = coordinator_summation(cfg)
+    combine_s = 0.0
+
+    def combine(sealed: list[Any], kind: str, rnd: int) -> Any:
+        nonlocal combine_s
+        started = time.perf_counter()
+        out = coordinator.combine(sealed, kind=kind, length=None, run_id=run, round=rnd)
+        combine_s += time.perf_counter() - started
+        return out
+
+    stats = combine([bank_summation(cfg, d.bank).seal(local_stats_vector(d.train, layout),
+                                                      kind=KIND_STATS, run_id=run, round=0)
+                     for d in datas], KIND_STATS, 0)
+    bins = combine([seal_bins(cfg, d, layout, stats, run_id=run) for d in datas], KIND_COUNTS, 0)
+    contexts = [open_tree_context(cfg, d.bank, layout, stats, bins, run_id=run) for d in datas]
+    combine_s, bank_s, bank_cpu, values = 0.0, 0.0, 0.0, 0
+    blob, level_sum, seq = None, None, 0
+    while True:
+        seq += 1
+        replies = []
+        for d, ctx in zip(datas, contexts, strict=True):
+            wall, cpu = time.perf_counter(), time.process_time()
+            replies.append(tree_level(cfg, d, ctx, run_id=run, seq=seq, blob=blob,
+                                      level_sum=level_sum))
+            if d.bank == 0:
+                bank_s += time.perf_counter() - wall
+                bank_cpu += time.process_time() - cpu
+        blob = (replies[0].blob, seq)
+        values += replies[0].sealed.length
+        level_sum = combine([r.sealed for r in replies], KIND_GRADIENTS, seq)
+        if not replies[0].metrics["growing"]:
+            break
+    trees = args.party_trees
+    return {"trees": trees, "messages_per_tree": seq / trees,
+            "sealed_values_per_tree": values / trees,
+            "bank_s_per_tree": bank_s / trees, "bank_cpu_s_per_tree": bank_cpu / trees,
+            "coordinator_s_per_tree": combine_s / trees,
+            "critical_path_s_per_tree": (bank_s + combine_s) / trees}
 
 
 def pooled_rows(args: argparse.Namespace) -> tuple[NDArray[np.float64], NDArray[np.int64],
@@ -144,6 +211,11 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         plain = run_mode(args, "plain", Path(tmp) / "plain")
         enc = None if args.skip_paillier else run_mode(args, "paillier", Path(tmp) / "paillier")
+        print(f"party work: replaying {args.party_trees} trees in this process", flush=True)
+        work = {"plain": party_work(args, "plain", "")}
+        if enc is not None:
+            work["paillier"] = party_work(args, "paillier", str(Path(tmp) / "paillier" / "keys"))
+    row["party_work"] = work
     local = [a for a in plain.pop("local_only") if a is not None]
     row["centralized_histgbdt_auc"] = plain.pop("centralized_auc")
     row["local_only_best_auc"] = max(local)
@@ -159,6 +231,11 @@ def main(argv: list[str] | None = None) -> None:
         row["auc_diff"] = abs(enc["auc"] - plain["auc"])
         row["wall_ratio"] = enc["wall_s"] / plain["wall_s"]
         row["federated_ratio"] = enc["federated_s"] / plain["federated_s"]
+        relay = plain["s_per_tree_history"] or plain["s_per_tree"]
+        extra = (work["paillier"]["critical_path_s_per_tree"]
+                 - work["plain"]["critical_path_s_per_tree"])
+        row["deployed_estimate_s_per_tree"] = {"plain": relay, "paillier": relay + extra}
+        row["deployed_estimate_ratio"] = (relay + extra) / relay
     row.update(library_baselines(args))
     checks = {
         f"federated AUC >= {AUC_TARGET}": plain["auc"] >= AUC_TARGET,
@@ -167,8 +244,10 @@ def main(argv: list[str] | None = None) -> None:
     }
     if enc is not None:
         checks[f"|paillier - plain AUC| <= {AUC_TOLERANCE}"] = row["auc_diff"] <= AUC_TOLERANCE
-        checks[f"paillier wall <= {WALL_RATIO_TARGET}x plain"] = (
+        checks[f"paillier wall <= {WALL_RATIO_TARGET}x plain (all parties on this box)"] = (
             row["wall_ratio"] <= WALL_RATIO_TARGET)
+        checks[f"paillier <= {WALL_RATIO_TARGET}x plain per tree (deployed estimate)"] = (
+            row["deployed_estimate_ratio"] <= WALL_RATIO_TARGET)
     row["checks"] = checks
     print("command:", command)
     for key, value in row.items():
