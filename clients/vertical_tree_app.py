@@ -45,22 +45,26 @@ def _only(role: str, expected: str, step: str) -> None:
 
 @handles(app, V_TREE_START)
 def tree_start(msg: Message, context: Context) -> Message:
-    """Center: bin own columns, send their number of split positions. Bank: bin its own and
-    take the center's shape."""
+    """Center: bin its raw columns (gaps kept: learned default directions), send their number of
+    split positions and which are categorical. Bank: bin its own and take the center's shape."""
     cfg, step, role = _unpack(msg, context)
     aligned: AlignedParty = node_state.get(context, "aligned")
     gbdt = cfg.gbdt_config()
     if role == ROLE_CENTER:
         center, positions = vertical_trees.center_start(
-            aligned.x_train, aligned.x_test, gbdt.bins,
+            aligned.tree_train, aligned.tree_test, gbdt.bins,
             public_key_from_bytes(step.blob(Field.PEER_PUBLIC_KEY)),
-            gradient_bits=gbdt.gradient_bits)
+            gradient_bits=gbdt.gradient_bits, n_categories=aligned.tree_categories)
         node_state.put(context, **{CENTER_TREES: center})
-        return vertical_reply(msg, {Field.POSITIONS: positions})
-    bank = vertical_trees.bank_start(aligned.x_train, aligned.x_test, labels_of(aligned.y_train),
-                                     labels_of(aligned.y_test), gbdt,
+        return vertical_reply(msg, {Field.POSITIONS: positions, Field.CATEGORICAL: [
+            int(k > 0) for k in aligned.tree_categories]})
+    bank = vertical_trees.bank_start(aligned.tree_train, aligned.tree_test,
+                                     labels_of(aligned.y_train), labels_of(aligned.y_test), gbdt,
                                      node_state.get(context, "private_key"),
-                                     step.counts(Field.POSITIONS))
+                                     step.counts(Field.POSITIONS),
+                                     n_categories=aligned.tree_categories,
+                                     center_categorical=tuple(
+                                         bool(c) for c in step.counts(Field.CATEGORICAL)))
     node_state.put(context, **{BANK_TREES: bank})
     return vertical_reply(msg, {})
 

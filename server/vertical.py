@@ -236,9 +236,11 @@ class VerticalRun:
         """SecureBoost: per tree the bank's encrypted (g, h); per level the center's encrypted
         sums -> the bank's decisions -> the center's partitions at its own splits."""
         res = self.result
-        positions = self.exchange(V_TREE_START, {ROLE_CENTER: {
-            Field.PEER_PUBLIC_KEY: public_keys[ROLE_BANK]}})[ROLE_CENTER].counts(Field.POSITIONS)
-        self.exchange(V_TREE_START, {ROLE_BANK: {Field.POSITIONS: positions}})
+        shape = self.exchange(V_TREE_START, {ROLE_CENTER: {
+            Field.PEER_PUBLIC_KEY: public_keys[ROLE_BANK]}})[ROLE_CENTER]
+        self.exchange(V_TREE_START, {ROLE_BANK: {
+            Field.POSITIONS: shape.counts(Field.POSITIONS),
+            Field.CATEGORICAL: shape.counts(Field.CATEGORICAL)}})
         for tree in range(self.cfg.trees):
             started = time.perf_counter()
             grad = self.exchange(V_TREE_GRAD, {ROLE_BANK: {}})[ROLE_BANK]

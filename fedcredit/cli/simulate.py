@@ -148,6 +148,10 @@ def print_results(results: HorizontalResults, path: Path) -> None:
         table.add_row(f"local-only bank {bank.bank} ({bank.train_rows} rows)",
                       f"{_n(bank.auc):.4f}", f"{_n(bank.ks):.4f}")
     table.add_row("local-only mean", f"{_n(local.mean_auc):.4f}", "")
+    lr = results.trees.lr_reference if results.trees is not None else None
+    if lr is not None:
+        table.add_row("logistic regression, pooled (reference)", f"{_n(lr.auc):.4f}",
+                      f"{_n(lr.ks):.4f}")
     console.print(table)
     if results.dropouts:
         console.print(f"[yellow]{len(results.dropouts)} late, failed or rejected bank "

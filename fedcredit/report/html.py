@@ -203,6 +203,9 @@ def trees_section(r: RunResults) -> str:
     if trees.max_prediction_gap is not None:
         facts.append(["largest test-margin gap to centralised",
                       num(r, "trees", "max_prediction_gap", spec=".2e")])
+    if trees.lr_reference is not None:
+        facts.append(["logistic regression on the pooled rows (reference AUC)",
+                      num(r, "trees", "lr_reference", "auc", spec=".4f")])
     gain = trees.gain or {}
     rows = [[escape(k), num(r, "trees", "gain", k, spec=".4f")]
             for k in sorted(gain, key=lambda k: -gain[k])]

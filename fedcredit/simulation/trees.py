@@ -20,6 +20,7 @@ from federation.data.bank_data import BankData, bank_data
 from federation.ml.gbdt import BinEdges, GBDTModel, HistGBDT
 from federation.ml.metrics import ks_statistic, roc_auc
 from federation.ml.preprocess import Preprocessor, pooled_preprocessor
+from federation.ml.training import auc_ks, fit_in_one_place
 from federation.ml.tree_features import (
     tree_categories,
     tree_matrix,
@@ -79,6 +80,17 @@ def same_trees(a: GBDTModel, b: GBDTModel) -> bool:
                for n in names)
 
 
+def lr_reference(cfg: RunConfig, datas: list[BankData]) -> Metrics:
+    """The project's logistic regression fitted on the pooled training rows with the LR
+    defaults (the centralised LR that federated LR reaches), on the union of the test rows."""
+    lr_cfg = replace(cfg, model="lr", learning_rate=RunConfig.learning_rate,
+                     early_stopping_rounds=0)
+    trains = [d.train for d in datas]
+    prep = pooled_preprocessor(trains)
+    return Metrics(**auc_ks(fit_in_one_place(lr_cfg, prep, trains), prep,
+                            [d.test for d in datas]))
+
+
 def tree_baselines(cfg: RunConfig, result: FederatedResult,
                    summary: TreeSummary | None) -> tuple[Metrics, LocalOnly, TreeSummary | None]:
     """Centralised and local-only trees on the same split; the lossless check.
@@ -117,4 +129,6 @@ def tree_baselines(cfg: RunConfig, result: FederatedResult,
         gap = float(np.max(np.abs(fed.predict_margin(test.X) - central.predict_margin(test.X))))
         summary = replace(summary, same_trees_as_centralized=same_trees(fed, central),
                           max_prediction_gap=gap)
+    if summary is not None:
+        summary = replace(summary, lr_reference=lr_reference(cfg, datas))
     return _metrics(central, test.X, test.y), local, summary

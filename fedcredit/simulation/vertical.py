@@ -17,7 +17,7 @@ from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
 from fedcredit.simulation.horizontal import quiet_runtime
-from federation.data.vertical_data import align, entity_ids, load_party, prepare
+from federation.data.vertical_data import AlignedParty, align, entity_ids, load_party, prepare
 from federation.errors import DataError
 from federation.ml.metrics import ks_statistic, roc_auc
 from federation.ml.taylor_lr import fit_taylor_lr, predict_logit
@@ -90,7 +90,7 @@ def vertical_baselines(cfg: VerticalConfig, run_id: str) -> VerticalBaselines:
         raise DataError(f"{cfg.bank_data}: the bank's rows carry no labels (target '{cfg.target}').")
 
     if cfg.model == "secureboost":
-        return _tree_baselines(cfg, b.x_train, c.x_train, b.x_test, c.x_test, y_train, y_test)
+        return _tree_baselines(cfg, b, c, y_train, y_test)
 
     def evaluate(x_train: np.ndarray, x_test: np.ndarray) -> Metrics:
         w = fit_taylor_lr(x_train, y_train, epochs=cfg.epochs, batch_size=cfg.batch_size,
@@ -103,16 +103,16 @@ def vertical_baselines(cfg: VerticalConfig, run_id: str) -> VerticalBaselines:
         bank_only=evaluate(b.x_train, b.x_test))
 
 
-def _tree_baselines(cfg: VerticalConfig, bank_train: np.ndarray, center_train: np.ndarray,
-                    bank_test: np.ndarray, center_test: np.ndarray, y_train: np.ndarray,
+def _tree_baselines(cfg: VerticalConfig, b: AlignedParty, c: AlignedParty, y_train: np.ndarray,
                     y_test: np.ndarray) -> VerticalBaselines:
     """The same trees on the joined plaintext (each party's own bins side by side, as the
-    federation uses them) and on the bank's features alone."""
+    federation uses them, gaps and categories as the parties see them) and on the bank's
+    features alone."""
     from federation.ml.gbdt import BinEdges, HistGBDT, pooled_edges
 
     gcfg = cfg.gbdt_config()
-    bank_edges = pooled_edges(bank_train, gcfg.bins)
-    center_edges = pooled_edges(center_train, gcfg.bins)
+    bank_edges = pooled_edges(b.tree_train, gcfg.bins, n_categories=b.tree_categories)
+    center_edges = pooled_edges(c.tree_train, gcfg.bins, n_categories=c.tree_categories)
     joined = BinEdges(bank_edges.cuts + center_edges.cuts,
                       bank_edges.n_categories + center_edges.n_categories, gcfg.bins)
 
@@ -120,10 +120,11 @@ def _tree_baselines(cfg: VerticalConfig, bank_train: np.ndarray, center_train: n
         p = model.predict_proba(x_test)[:, 1]
         return Metrics(auc=roc_auc(y_test, p), ks=ks_statistic(y_test, p))
 
-    central = HistGBDT(gcfg, edges=joined).fit(np.hstack([bank_train, center_train]), y_train)
-    bank_only = HistGBDT(gcfg, edges=bank_edges).fit(bank_train, y_train)
-    return VerticalBaselines(centralized=evaluate(central, np.hstack([bank_test, center_test])),
-                             bank_only=evaluate(bank_only, bank_test))
+    central = HistGBDT(gcfg, edges=joined).fit(np.hstack([b.tree_train, c.tree_train]), y_train)
+    bank_only = HistGBDT(gcfg, edges=bank_edges).fit(b.tree_train, y_train)
+    return VerticalBaselines(
+        centralized=evaluate(central, np.hstack([b.tree_test, c.tree_test])),
+        bank_only=evaluate(bank_only, b.tree_test))
 
 
 def run_vertical(cfg: VerticalConfig, *,

@@ -18,6 +18,7 @@ from federation.data.quality import assert_ready
 from federation.data.table import CreditTable, load_credit_csv
 from federation.errors import DataError
 from federation.ml.preprocess import Preprocessor, pooled_preprocessor
+from federation.ml.tree_features import tree_categories, tree_matrix
 from federation.run.config import resolve_data_path
 
 
@@ -33,6 +34,12 @@ class AlignedParty:
     feature_names: tuple[str, ...]
     preprocessor: Preprocessor
     train_table: CreditTable
+    tree_train: np.ndarray
+    """Raw tree features of the training rows (NaN = missing, categories as codes)."""
+    tree_test: np.ndarray
+    """Raw tree features of the test rows."""
+    tree_categories: tuple[int, ...]
+    """Per tree feature 0 (numeric) or its number of categories."""
 
 
 def load_party(path: str | Path, *, id_col: str, target: str | None,
@@ -68,7 +75,8 @@ def align(table: CreditTable, positions: np.ndarray) -> CreditTable:
 
 
 def prepare(table: CreditTable, role: str, *, run_salt: str, test_fraction: float) -> AlignedParty:
-    """Split the aligned table and standardise its columns on the training rows."""
+    """Split the aligned table and standardise its columns on the training rows (for LR); the
+    raw tree features (gaps kept as NaN, categories as codes) for SecureBoost."""
     is_test = split_is_test(entity_ids(table), run_salt=run_salt, test_fraction=test_fraction)
     if is_test.all() or not is_test.any():
         raise DataError(f"{table.source}: the intersection is too small to hold out a test part.")
@@ -78,4 +86,5 @@ def prepare(table: CreditTable, role: str, *, run_salt: str, test_fraction: floa
     return AlignedParty(role, prep.transform(train).astype(np.float64),
                         prep.transform(test).astype(np.float64),
                         train.y if labelled else None, test.y if labelled else None,
-                        tuple(prep.feature_names), prep, train)
+                        tuple(prep.feature_names), prep, train,
+                        tree_matrix(train, prep), tree_matrix(test, prep), tree_categories(prep))

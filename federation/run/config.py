@@ -84,7 +84,7 @@ class RunConfig:
     l2: float = 1.0
     min_child_weight: float = 1.0
     subsample: float = 1.0
-    gradient_bits: int = 30
+    gradient_bits: int = 20
     early_stopping_rounds: int = 0
     resume: bool = False
     out: str = "runs/latest"

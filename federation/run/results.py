@@ -186,7 +186,8 @@ class TreeSummary:
     difference of their test margins. ``gain`` is the total split gain per feature.
     ``early_stopping_rounds`` is the run's setting (0: off) and ``trees_kept`` the trees of the
     released model (fewer than ``trees`` when early stopping cut back to the best validation
-    loss).
+    loss). ``lr_reference`` is the logistic regression fitted on the same pooled training rows
+    (the ``centralized`` model of an LR run, which federated LR reaches), for reference.
     """
 
     trees: int
@@ -200,6 +201,7 @@ class TreeSummary:
     same_trees_as_centralized: bool | None = None
     max_prediction_gap: float | None = None
     gain: dict[str, float] | None = None
+    lr_reference: Metrics | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

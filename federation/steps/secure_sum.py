@@ -14,14 +14,15 @@ Kinds fix the encoding: ``stats`` (wide exact fixed point), ``weights`` (values 
 ``gradients`` (exact signed fixed point for boosted-tree histograms, below).
 
 ``gradients``: every value must be a multiple of ``2**-f`` (``f`` = the run's public
-``gradient_bits``) with ``|x| < 2**(GRADIENT_SLOT_BITS - 1)`` for ``x = v * 2**f``; anything
-else (off the grid, too large, NaN or infinite) is refused, never rounded. Under Paillier a
-bank packs ``u = x + 2**(GRADIENT_SLOT_BITS - 1)`` as an unsigned GRADIENT_SLOT_BITS-bit
-integer; the banks decode the sum of ``N`` contributions as ``(S - N * 2**47) * 2**-f`` in
-exact integers and refuse a total of ``2**53`` units or more, which float64 cannot hold. So the
-opened sum equals the float64 sum of the plain values bit for bit, which keeps federated trees
-identical to pooled ones. The codec is public (it does not depend on ``f``), equal on both
-sides, and reveals nothing beyond the sum.
+``gradient_bits``) with ``|v| < 2**GRADIENT_VALUE_BITS`` (so ``|x| < 2**(s - 1)`` for
+``x = v * 2**f`` and the slot width ``s = f + GRADIENT_VALUE_BITS + 1``,
+:func:`gradient_slot_bits`); anything else (off the grid, too large, NaN or infinite) is
+refused, never rounded. Under Paillier a bank packs ``u = x + 2**(s - 1)`` as an unsigned
+``s``-bit integer; the banks decode the sum of ``N`` contributions as
+``(S - N * 2**(s - 1)) * 2**-f`` in exact integers and refuse a total of ``2**53`` units or
+more, which float64 cannot hold. So the opened sum equals the float64 sum of the plain values
+bit for bit, which keeps federated trees identical to pooled ones. The codec is public (from
+``f``, a run setting), equal on both sides, and reveals nothing beyond the sum.
 
 Each side sees the scheme through a small Protocol (:class:`BankSummation`,
 :class:`CoordinatorSummation`); :func:`summation_scheme` is the one place that maps the run
@@ -66,9 +67,11 @@ KINDS = (KIND_STATS, KIND_WEIGHTS, KIND_COUNTS, KIND_GRADIENTS)
 WEIGHT_CLIP = 16.0
 WEIGHT_BITS = 24
 COUNT_BITS = 20
-GRADIENT_SLOT_BITS = 48
-"""Slot payload of one packed gradient: ``|v * 2**f| < 2**47`` per contribution."""
-GRADIENT_OFFSET = 1 << (GRADIENT_SLOT_BITS - 1)
+MAX_GRADIENT_BITS = 30
+"""Finer gradients would need packed slots wider than the codec's 48 bits."""
+GRADIENT_VALUE_BITS = 17
+"""One contribution of a ``gradients`` vector is below ``2**17`` in absolute value (a bank's
+gradient sum over at most 131,072 rows of a node, its score counts, its validation loss)."""
 FLOAT64_EXACT_LIMIT = 1 << 53
 """A gradient sum of this many ``2**-f`` units or more is not exact in float64; refused."""
 DEFAULT_GRADIENT_BITS = 30
@@ -111,9 +114,20 @@ class GradientGridError(ProtocolError):
     """A gradient value or sum is off the ``2**-f`` grid, out of range or not finite."""
 
 
+def gradient_slot_bits(gradient_bits: int) -> int:
+    """Packed slot width of one ``gradients`` value at ``gradient_bits`` (sign included)."""
+    return _gradient_bits(gradient_bits) + GRADIENT_VALUE_BITS + 1
+
+
+def gradient_offset(gradient_bits: int) -> int:
+    """The offset ``2**(s - 1)`` that makes a signed slot value unsigned."""
+    return 1 << (gradient_slot_bits(gradient_bits) - 1)
+
+
 def _gradient_bits(bits: int) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 52:
-        raise ConfigError(f"setting 'gradient-bits' is {bits!r:.40}; choose an int in 1..52.")
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_GRADIENT_BITS:
+        raise ConfigError(f"setting 'gradient-bits' is {bits!r:.40}; choose an int in "
+                          f"1..{MAX_GRADIENT_BITS}.")
     return bits
 
 
@@ -130,7 +144,7 @@ def gradient_units(values: np.ndarray, *, gradient_bits: int) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        ``int64`` integers with ``|x| < 2**(GRADIENT_SLOT_BITS - 1)``.
+        ``int64`` integers with ``|x| < gradient_offset(gradient_bits)``.
 
     Raises
     ------
@@ -138,12 +152,12 @@ def gradient_units(values: np.ndarray, *, gradient_bits: int) -> np.ndarray:
         A value is not finite, not on the grid, or too large for one slot.
     """
     arr = np.asarray(values, dtype=np.float64).ravel()
-    bad = _off_grid(arr, gradient_bits, GRADIENT_OFFSET)
+    bad = _off_grid(arr, gradient_bits, gradient_offset(gradient_bits))
     if bad.any():
         idx = int(np.flatnonzero(bad)[0])
         raise GradientGridError(
             f"gradient value {arr[idx]!r} at index {idx} is not a finite multiple of "
-            f"2**-{gradient_bits} below 2**{GRADIENT_SLOT_BITS - 1 - gradient_bits}; round the "
+            f"2**-{gradient_bits} below 2**{GRADIENT_VALUE_BITS}; round the "
             "gradients with the run's gradient bits, or lower --gradient-bits.")
     return np.ldexp(arr, gradient_bits).astype(np.int64)
 
@@ -268,11 +282,16 @@ class PlainSum:
 
 
 class PaillierCoordinatorSum:
-    """Coordinator role under Paillier: holds the public key only, combines ciphertexts."""
+    """Coordinator role under Paillier: holds the public key only, combines ciphertexts.
 
-    def __init__(self, public_key: PaillierPublicKey, max_parties: int) -> None:
+    ``gradient_bits`` (the run's public ``f``) sets the slot width of ``gradients`` vectors.
+    """
+
+    def __init__(self, public_key: PaillierPublicKey, max_parties: int, *,
+                 gradient_bits: int = DEFAULT_GRADIENT_BITS) -> None:
         self.public_key = public_key
         self.max_parties = max_parties
+        self.gradient_bits = _gradient_bits(gradient_bits)
         self.scheme = f"paillier-{int(public_key.n).bit_length()}"
 
     @property
@@ -286,7 +305,8 @@ class PaillierCoordinatorSum:
         if kind == KIND_COUNTS:
             return PackingCodec.for_integers(COUNT_BITS, self.max_parties, bits)
         if kind == KIND_GRADIENTS:
-            return PackingCodec.for_integers(GRADIENT_SLOT_BITS, self.max_parties, bits)
+            return PackingCodec.for_integers(gradient_slot_bits(self.gradient_bits),
+                                             self.max_parties, bits)
         return PackingCodec(-WEIGHT_CLIP, WEIGHT_CLIP, WEIGHT_BITS, self.max_parties, bits)
 
     def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,
@@ -315,15 +335,14 @@ class PaillierCoordinatorSum:
 class PaillierBankSum(PaillierCoordinatorSum):
     """Bank role under Paillier: also holds the shared private key, seals and opens.
 
-    ``gradient_bits`` (the run's public ``f``) maps ``gradients`` values to exact integers;
-    the packing codec itself does not depend on it, so the coordinator needs no ``f``.
+    ``gradient_bits`` (the run's public ``f``) maps ``gradients`` values to exact integers and
+    sets their slot width, as on the coordinator.
     """
 
     def __init__(self, private_key: PaillierPrivateKey, max_parties: int, *,
                  gradient_bits: int = DEFAULT_GRADIENT_BITS) -> None:
-        super().__init__(private_key.public_key, max_parties)
+        super().__init__(private_key.public_key, max_parties, gradient_bits=gradient_bits)
         self.private_key = private_key
-        self.gradient_bits = _gradient_bits(gradient_bits)
 
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
         arr = np.asarray(values).ravel()
@@ -334,7 +353,8 @@ class PaillierBankSum(PaillierCoordinatorSum):
         if kind == KIND_COUNTS:
             arr = np.asarray(np.rint(arr), dtype=np.int64)
         elif kind == KIND_GRADIENTS:
-            arr = gradient_units(arr, gradient_bits=self.gradient_bits) + GRADIENT_OFFSET
+            arr = gradient_units(arr, gradient_bits=self.gradient_bits) + \
+                gradient_offset(self.gradient_bits)
         vec = encrypt_update(arr, public_key=self.public_key, codec=self.codec(kind),
                              run_id=run_id, round=round,
                              table=key_holder_table_for(self.private_key))
@@ -351,8 +371,12 @@ class PaillierBankSum(PaillierCoordinatorSum):
                                           round=round, codec=codec)
         out = decrypt_sum(vec, private_key=self.private_key, codec=codec,
                           n_parties=sealed.parties, processes=1)
-        if kind == KIND_GRADIENTS:  # int64 slot sums, exact; the offset total is < 2**62
-            units = np.asarray(out, dtype=np.int64) - np.int64(sealed.parties * GRADIENT_OFFSET)
+        if kind == KIND_GRADIENTS:  # exact Python integers; clamped before int64 (a sum that
+            # large is refused below anyway)
+            total_offset = sealed.parties * gradient_offset(self.gradient_bits)
+            limit = FLOAT64_EXACT_LIMIT
+            units = np.array([max(-limit, min(limit, int(v) - total_offset)) for v in out],
+                             dtype=np.int64)
             return gradients_from_units(units, gradient_bits=self.gradient_bits)
         return np.asarray(out, dtype=np.float64)
 
@@ -388,7 +412,8 @@ def _paillier_bank(cfg: RunConfig, bank: int) -> BankSummation:
 
 
 def _paillier_coordinator(cfg: RunConfig) -> CoordinatorSummation:
-    return PaillierCoordinatorSum(load_public_key(cfg.keys_dir), max_parties=cfg.banks)
+    return PaillierCoordinatorSum(load_public_key(cfg.keys_dir), max_parties=cfg.banks,
+                                  gradient_bits=cfg.gradient_bits)
 
 
 SUMMATION_SCHEMES = {scheme.name: scheme for scheme in (

@@ -2,8 +2,9 @@
 
 The same protocol as :mod:`federation.steps.secureboost` (which runs both parties in one
 process), cut at the message boundaries; each party keeps its own state object in its node
-state (never sent). Inputs are each party's prepared training/test matrices of the aligned
-rows (``AlignedParty.x_train`` / ``x_test``).
+state (never sent). Inputs are each party's raw tree features of the aligned rows (gaps as NaN,
+categories as codes: ``AlignedParty.tree_train`` / ``tree_test``), so splits learn where
+missing values go.
 
 Per tree: bank :func:`bank_gradients` (encrypted per-row ``(g, h)``) -> per level: center
 :func:`center_level` (packed encrypted sums of the requested nodes) -> bank :func:`bank_decide`
@@ -44,7 +45,7 @@ from federation.ml.gbdt import (
     start_tree,
 )
 from federation.ml.gbdt.histograms import GRAD, HESS
-from federation.ml.gbdt.trainer import Split
+from federation.ml.gbdt.trainer import Split, goes_left
 from federation.ml.metrics import auc_ks_from_histograms, score_histograms
 from protocols.errors import MalformedMessageError
 from protocols.paillier.fast import key_holder_table_for
@@ -232,8 +233,8 @@ def bank_decide(bank: BankTrees, packed: bytes, count: int) -> str:
         if split.feature < fb:
             at = np.flatnonzero(bank.assignment == split.node)
             code = bank.codes[at, split.feature].astype(np.int64)
-            left = code != split.bin if split.categorical else code <= split.bin
-            left = np.where(code == bank.edges.missing_code, split.default_left, left)
+            left = goes_left(code, split.bin, split.categorical, split.default_left,
+                             bank.edges.missing_code)
             bank.assignment[at] = np.where(left, split.left, split.right)
     bank.pending = tuple(s for s in splits if s.feature >= fb)
     return json.dumps([[s.node, s.feature - fb, s.bin, s.categorical, s.default_left]
@@ -325,8 +326,8 @@ def bank_margins(bank: BankTrees, branches: bytes) -> NDArray[np.float64]:
             own = feature < fb
             code = bank.test_codes[np.flatnonzero(inner), np.minimum(feature, fb - 1)].astype(
                 np.int64)
-            go = np.where(tree.categorical[n], code != tree.split_bin[n], code <= tree.split_bin[n])
-            go = np.where(code == bank.edges.missing_code, tree.default_left[n], go)
+            go = goes_left(code, tree.split_bin[n], tree.categorical[n], tree.default_left[n],
+                           bank.edges.missing_code)
             ids = np.array([nodes.get(int(k), -1) for k in n])
             center_go = left[np.maximum(ids, 0), np.flatnonzero(inner)] if n_ids else go
             go = np.where(own, go, center_go)

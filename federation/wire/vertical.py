@@ -109,6 +109,7 @@ class Field:
     HIST_GOOD: Final = "hist_good"  # bank's score reply: held-out score histogram, good rows
     IV_JSON: Final = "iv_json"  # binning reply (stage 3): the IV table as a JSON object
     POSITIONS: Final = "positions"  # tree start: split positions per center feature
+    CATEGORICAL: Final = "categorical"  # tree start: 1 per categorical center feature, else 0
     ASSIGNMENT: Final = "assignment"  # tree level request: each training row's node (int32)
     BUILD: Final = "build"  # tree level request: the nodes to histogram
     COUNT: Final = "count"  # tree level reply / decide request: sums in the packed blob

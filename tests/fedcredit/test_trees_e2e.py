@@ -177,6 +177,9 @@ def test_simulate_cli_writes_the_tree_model_and_xgboost_export(data_dir: Path,
     assert res["model"] == "gbdt" and res["rounds"] == 3 and len(res["history"]) == 3
     assert res["trees"]["same_trees_as_centralized"] is True
     assert set(res["trees"]["gain"]) == set(res["features"])
+    lr = res["trees"]["lr_reference"]  # the pooled LR beside the trees, for reference
+    assert 0.6 < lr["auc"] < 1 and lr["auc"] != res["centralized"]["auc"]
+    assert "logistic regression, pooled (reference)" in proc.stdout
     model = GBDTModel.from_json((out / "model.json").read_text())
     import xgboost as xgb
     booster = xgb.Booster(model_file=str(out / "model.xgboost.json"))

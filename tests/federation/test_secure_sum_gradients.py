@@ -11,8 +11,7 @@ from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from federation.errors import ConfigError
 from federation.steps.secure_sum import (
-    GRADIENT_OFFSET,
-    GRADIENT_SLOT_BITS,
+    GRADIENT_VALUE_BITS,
     KIND_COUNTS,
     KIND_GRADIENTS,
     KINDS,
@@ -21,6 +20,8 @@ from federation.steps.secure_sum import (
     PaillierCoordinatorSum,
     PlainSum,
     Sealed,
+    gradient_offset,
+    gradient_slot_bits,
     gradient_units,
     gradients_from_units,
 )
@@ -29,6 +30,7 @@ from protocols.paillier.keys import generate_paillier_keypair
 
 BITS = 30
 MAX_PARTIES = 64
+GRADIENT_OFFSET = gradient_offset(BITS)
 LIMIT_UNITS = GRADIENT_OFFSET - 1  # the largest |v * 2**f| one contribution may have
 
 
@@ -41,7 +43,7 @@ def keypair() -> tuple[PaillierPublicKey, PaillierPrivateKey]:
 def paillier(keypair) -> tuple[PaillierBankSum, PaillierCoordinatorSum]:
     public, private = keypair
     return (PaillierBankSum(private, max_parties=MAX_PARTIES, gradient_bits=BITS),
-            PaillierCoordinatorSum(public, max_parties=MAX_PARTIES))
+            PaillierCoordinatorSum(public, max_parties=MAX_PARTIES, gradient_bits=BITS))
 
 
 def grid(units: list[int], bits: int = BITS) -> np.ndarray:
@@ -69,17 +71,21 @@ def test_gradients_is_a_kind() -> None:
     assert Sealed(KIND_GRADIENTS, "plain", 0, 1, b"").kind == KIND_GRADIENTS
 
 
-unit_vectors = st.integers(1, 4).flatmap(lambda n: st.lists(
-    st.lists(st.integers(-LIMIT_UNITS, LIMIT_UNITS), min_size=n, max_size=n),
-    min_size=1, max_size=6))
+def unit_vectors(bits: int) -> st.SearchStrategy[list[list[int]]]:
+    limit = gradient_offset(bits) - 1
+    return st.integers(1, 4).flatmap(lambda n: st.lists(
+        st.lists(st.integers(-limit, limit), min_size=n, max_size=n), min_size=1, max_size=6))
 
 
 @settings(max_examples=12, deadline=None)
-@given(unit_vectors, st.integers(8, 40))
+@given(st.integers(8, 30).flatmap(lambda b: st.tuples(unit_vectors(b), st.just(b))))
 def test_paillier_and_plain_sums_equal_the_float64_sum_bit_for_bit(
-        paillier, parties_units: list[list[int]], bits: int) -> None:
-    bank, coordinator = paillier
+        paillier, case: tuple[list[list[int]], int]) -> None:
+    parties_units, bits = case
+    bank, _ = paillier
     bank_f = PaillierBankSum(bank.private_key, max_parties=MAX_PARTIES, gradient_bits=bits)
+    coordinator = PaillierCoordinatorSum(bank.public_key, max_parties=MAX_PARTIES,
+                                         gradient_bits=bits)
     vectors = [grid(u, bits) for u in parties_units]
     expected = float64_sum(vectors)
     assert np.array_equal(np.ldexp(expected, bits),
@@ -105,7 +111,7 @@ def test_rounded_gradients_round_trip_for_several_parties(paillier, values: list
 def test_values_at_the_range_limit_and_an_offset_total_past_2_53(keypair) -> None:
     public, private = keypair
     bank = PaillierBankSum(private, max_parties=128, gradient_bits=BITS)
-    coordinator = PaillierCoordinatorSum(public, max_parties=128)
+    coordinator = PaillierCoordinatorSum(public, max_parties=128, gradient_bits=BITS)
     parties = 100  # offset total 100 * 2**47 > 2**53, slot sums up to 100 * (2**48 - 1)
     assert parties * GRADIENT_OFFSET > 2**53
     vectors = [grid([LIMIT_UNITS if k < 64 else 0, -LIMIT_UNITS if k < 64 else 0,
@@ -165,7 +171,7 @@ def test_gradient_units_are_exact_integers() -> None:
     assert units.dtype == np.int64 and units.tolist() == [LIMIT_UNITS, -LIMIT_UNITS, 0, 7]
 
 
-@pytest.mark.parametrize("bits", [0, 53, True, 30.0])
+@pytest.mark.parametrize("bits", [0, 31, 53, True, 30.0])
 def test_unusable_gradient_bits_are_refused(keypair, bits) -> None:
     with pytest.raises(ConfigError, match="gradient-bits"):
         PlainSum(gradient_bits=bits)
@@ -177,7 +183,8 @@ def test_the_codec_is_public_and_the_same_on_both_sides(paillier) -> None:
     bank, coordinator = paillier
     codec = coordinator.codec(KIND_GRADIENTS)
     assert codec == bank.codec(KIND_GRADIENTS) and codec.integer_mode
-    assert codec.bits == GRADIENT_SLOT_BITS and codec.max_parties == MAX_PARTIES
+    assert codec.bits == gradient_slot_bits(BITS) == BITS + GRADIENT_VALUE_BITS + 1
+    assert codec.max_parties == MAX_PARTIES
     assert codec != coordinator.codec(KIND_COUNTS)
 
 

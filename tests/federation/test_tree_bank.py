@@ -197,7 +197,7 @@ def test_early_stopping_is_refused_where_it_cannot_work() -> None:
 
     with pytest.raises(ConfigError, match="early-stopping-rounds"):
         RunConfig(model="lr", early_stopping_rounds=3)
-    with pytest.raises(ConfigError, match="gradient-bits >= 24"):
-        RunConfig(model="gbdt", early_stopping_rounds=3, gradient_bits=20)
+    with pytest.raises(ConfigError, match="gradient-bits >= 20"):
+        RunConfig(model="gbdt", early_stopping_rounds=3, gradient_bits=16)
     with pytest.raises(ConfigError, match="early-stopping-rounds"):
         RunConfig(model="gbdt", early_stopping_rounds=-1)

@@ -58,3 +58,18 @@ def test_message_steps_grow_the_joined_trees_and_score_like_them() -> None:
         np.hstack([bank_t, center_t])))))
     assert (bad, good) == (expected[0].tolist(), expected[1].tolist())
     assert (auc, ks) == auc_ks_from_histograms(*expected)
+
+
+def test_prepared_parties_keep_gaps_and_categories_for_the_trees(tmp_path) -> None:
+    from federation.data.synthetic import write_enterprise_pair
+    from federation.data.vertical_data import align, load_party, prepare
+
+    _, center_file = write_enterprise_pair(tmp_path, n_enterprises=400, seed=3)
+    table = load_party(center_file, id_col="uscc", target=None)
+    aligned = prepare(align(table, np.arange(table.n_rows)), "center", run_salt="s",
+                      test_fraction=0.3)
+    assert not np.isnan(aligned.x_train).any()  # LR gets imputed, standardised columns
+    assert np.isnan(aligned.tree_train).any()  # the trees learn where the gaps go
+    assert aligned.tree_train.shape[1] == len(aligned.tree_categories)
+    assert any(aligned.tree_categories), "the center's text columns stay categorical"
+    assert aligned.tree_test.shape[0] == aligned.x_test.shape[0]

@@ -46,7 +46,7 @@ WIRE_FIELD_NAMES = {
     "role", "rows", "public_key", "stage", "blob", "size", "run-id", "train_rows", "test_rows",
     "features", "bank-features", "center-features", "peer-public-key", "batches", "epoch",
     "batch", "opened", "updates", "auc", "ks", "hist_bad", "hist_good", "iv_json",
-    "positions", "assignment", "build", "count", "splits_json", "split_ids", "done",
+    "positions", "categorical", "assignment", "build", "count", "splits_json", "split_ids", "done",
 }
 ACCESSORS = {"blob", "int", "text", "number", "counts", "texts"}  # StepFields readers
 WIRE_OWNED_ELSEWHERE = {"result_payload"}  # results.json keys (its owner is server.results)

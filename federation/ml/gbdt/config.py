@@ -83,7 +83,7 @@ class GBDTConfig:
     subsample: float = 1.0
     seed: int = 0
     early_stopping_rounds: int = 0
-    gradient_bits: int = 30
+    gradient_bits: int = 20
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -101,8 +101,8 @@ class GBDTConfig:
         _integer("seed", self.seed, 0, 2**64 - 1, "it keys the row subsample")
         _integer("early-stopping-rounds", self.early_stopping_rounds, 0, None,
                  "0 turns early stopping off")
-        _integer("gradient-bits", self.gradient_bits, 8, 40,
-                 "fewer bits lose precision, more leave too few rows for exact float64 sums")
+        _integer("gradient-bits", self.gradient_bits, 8, 30,
+                 "fewer bits lose precision, more need packed slots over 48 bits")
         if self.l2 == 0 and self.min_child_weight == 0:
             raise ConfigError("settings '--l2' and '--min-child-weight' are both 0, so an empty "
                               "child would divide by zero; make one of them positive.")

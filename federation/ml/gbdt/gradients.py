@@ -29,7 +29,7 @@ __all__ = ["sigmoid", "label_sums", "base_margin", "logistic_gradients", "subsam
 
 _MASK64 = 2**64 - 1
 _GOLDEN = 0x9E3779B97F4A7C15
-LOSS_BITS = 24  # validation losses are summed as multiples of 2**-LOSS_BITS (exact)
+LOSS_BITS = 20  # validation losses are summed as multiples of 2**-LOSS_BITS (exact)
 
 
 def sigmoid(margin: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from federation.errors import DataError
 from federation.ml.gbdt.binning import BinEdges
@@ -50,7 +50,7 @@ from federation.ml.gbdt.splits import SplitCandidate, best_splits, node_weight
 
 __all__ = ["SCHEMA_VERSION", "StepOrderError", "Split", "LevelRequest", "TreeState",
            "start_tree", "new_tree", "level_request", "local_histograms", "choose_splits",
-           "apply_splits", "leaf_values", "finish_tree", "add_tree"]
+           "apply_splits", "goes_left", "leaf_values", "finish_tree", "add_tree"]
 
 SCHEMA_VERSION = 1
 
@@ -231,6 +231,17 @@ def choose_splits(state: TreeState, summed: NDArray[np.float64], edges: BinEdges
     return nxt, tuple(splits)
 
 
+def goes_left(code: NDArray[np.int64], bin_: ArrayLike, categorical: ArrayLike,
+              default_left: ArrayLike, missing_code: int) -> NDArray[np.bool_]:
+    """The routing rule on bin codes (element-wise): a numeric split sends codes ``<= bin``
+    left, a categorical one every category but ``bin``; the missing code follows
+    ``default_left``. (:func:`protocols.secureboost.steps.center_partition` applies the same
+    rule on the center's side, which cannot import this layer.)"""
+    split_bin = np.asarray(bin_, dtype=np.int64)
+    left = np.where(categorical, code != split_bin, code <= split_bin)
+    return np.asarray(np.where(code == missing_code, default_left, left), dtype=np.bool_)
+
+
 def apply_splits(codes: NDArray[np.uint8], assignment: NDArray[np.int64],
                  splits: Sequence[Split], edges: BinEdges) -> NDArray[np.int64]:
     """Move a party's rows from split nodes to their children (a new assignment array)."""
@@ -244,8 +255,8 @@ def apply_splits(codes: NDArray[np.uint8], assignment: NDArray[np.int64],
     rows = np.flatnonzero(which[assignment] >= 0)
     k = which[assignment[rows]]
     code = codes[rows, table["feature"][k]].astype(np.int64)
-    go_left = np.where(table["categorical"][k], code != table["bin"][k], code <= table["bin"][k])
-    go_left = np.where(code == edges.missing_code, table["default_left"][k], go_left)
+    go_left = goes_left(code, table["bin"][k], table["categorical"][k], table["default_left"][k],
+                        edges.missing_code)
     moved = assignment.copy()
     moved[rows] = np.where(go_left, table["left"][k], table["right"][k])
     return moved
