@@ -42,7 +42,7 @@ def tree_summary(cfg: RunConfig, result: FederatedResult) -> TreeSummary | None:
     if cfg.model != "gbdt":
         return None
     folder, release = RunFolder(Path(cfg.out)), result.tree_release
-    gain, kept = None, None
+    gain, kept = None, (result.trees_kept or None)
     if release is not None:
         model, _ = tree_model_of(release)
         kept = len(model.trees)
