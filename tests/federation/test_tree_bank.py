@@ -54,15 +54,7 @@ def federation(request: pytest.FixtureRequest, data_dir: Path,
     cfg = RunConfig(data_path=str(path), target="bad", banks=3,
                     model="gbdt", trees=3, depth=3, bins=16, learning_rate=0.3)
     datas = [bank_data(cfg, b) for b in range(cfg.banks)]
-    layout = merge_schemas([local_schema(d.train) for d in datas])
-    plain = PlainSum()
-    stats = plain.combine([plain.seal(local_stats_vector(d.train, layout), kind=KIND_STATS,
-                                      run_id=RUN, round=0) for d in datas],
-                          kind=KIND_STATS, length=None, run_id=RUN, round=0)
-    bins = plain.combine([seal_bins(cfg, d, layout, stats, run_id=RUN) for d in datas],
-                         kind=KIND_COUNTS, length=None, run_id=RUN, round=0)
-    contexts = [open_tree_context(cfg, d.bank, layout, stats, bins, run_id=RUN) for d in datas]
-    return cfg, datas, contexts
+    return cfg, datas, _contexts(cfg, datas)
 
 
 def _grow(cfg, datas, contexts, banks=None):
