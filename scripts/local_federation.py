@@ -124,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{results.bank_only.auc:.4f}; wall {results.wall_seconds:.1f} s; "
               f"results: {path}")
         return 0
-    print(f"federated AUC {fed.auc:.4f} KS {fed.ks:.4f}; startup to first round "
-          f"{results.startup_seconds:.1f} s; wall {results.wall_seconds:.1f} s; "
-          f"results: {path}")
+    startup = "n/a" if results.startup_seconds is None else f"{results.startup_seconds:.1f} s"
+    print(f"federated AUC {fed.auc:.4f} KS {fed.ks:.4f}; startup to first round {startup}; "
+          f"wall {results.wall_seconds:.1f} s; results: {path}")
     return 0
 
 

@@ -78,7 +78,8 @@ READY_TIMEOUT_S = 30.0
 POLL_S = 0.25
 JOINED = "SuperNode ID:"
 READY = f"Receiving: {STEP_SCHEMA.message_type}"
-ROUND_ONE = f"Receiving: {STEP_TRAIN.message_type} message"
+ROUND_ONE = f"Receiving: {STEP_TRAIN.message_type}"
+"""The first ``train`` request (FedAvg's ``train``, or a boosted-tree run's ``train.tree_level``)."""
 MILESTONES = ((JOINED, "a bank node joined"),
               (READY, "federation ready: the coordinator's first request reached a bank"),
               (ROUND_ONE, "first round started: a train request reached a bank"))
