@@ -68,8 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--bins", type=int, default=32, help="bins per numeric feature")
     parser.add_argument("--learning-rate", type=float, default=0.1, help="shrinkage (eta)")
     parser.add_argument("--seed", type=int, default=0, help="split seed")
+    parser.add_argument("--eval-every", type=int, default=RunConfig().eval_every,
+                        help="federated test AUC after every N-th tree and for the final model "
+                             "(the run's default; 1: after every tree)")
     parser.add_argument("--skip-paillier", action="store_true", help="plain run only")
-    parser.add_argument("--party-trees", type=int, default=5,
+    parser.add_argument("--party-trees", type=int, default=10,
                         help="trees of the in-process replay timing each party's own work")
     parser.add_argument("--json", type=Path, help="write the numbers here")
     return parser.parse_args(argv)
@@ -79,7 +82,7 @@ def run_mode(args: argparse.Namespace, mode: str, out: Path) -> dict[str, Any]:
     cfg = RunConfig(data_path=args.data, target=args.target, banks=args.banks, model="gbdt",
                     trees=args.trees, depth=args.depth, bins=args.bins,
                     learning_rate=args.learning_rate, seed=args.seed, aggregation=mode,
-                    out=str(out))
+                    eval_every=args.eval_every, out=str(out))
 
     def on_round(rec: Any) -> None:
         if rec.round % 10 == 0 or rec.round == args.trees:
@@ -120,7 +123,7 @@ def party_work(args: argparse.Namespace, mode: str, keys_dir: str) -> dict[str, 
     cfg = RunConfig(data_path=args.data, target=args.target, banks=args.banks, model="gbdt",
                     trees=args.party_trees, depth=args.depth, bins=args.bins,
                     learning_rate=args.learning_rate, seed=args.seed, aggregation=mode,
-                    keys_dir=keys_dir if mode == "paillier" else "")
+                    eval_every=args.eval_every, keys_dir=keys_dir if mode == "paillier" else "")
     datas = [bank_data(cfg, b) for b in range(cfg.banks)]
     layout = merge_schemas([local_schema(d.train) for d in datas])
     coordinator = coordinator_summation(cfg)

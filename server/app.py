@@ -27,6 +27,7 @@ def make_server_app(
     sink: dict[str, FederatedResult] | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
     observer: Observer | None = None,
+    on_progress: Callable[[int], None] | None = None,
 ) -> ServerApp:
     """A ServerApp running the horizontal workflow with a checkpoint after every round (every
     tree for ``model = "gbdt"``).
@@ -37,6 +38,7 @@ def make_server_app(
     With ``cfg`` None the settings come from Flower's run config (``pyproject.toml`` or
     ``flwr run --run-config``). With ``resume`` in the settings the checkpoint in ``out`` is
     continued; otherwise a previous run's checkpoint and audit log there are removed.
+    ``on_round`` gets each evaluation, ``on_progress`` the rounds (trees) done after each.
     With ``sink`` the result is handed back in-process; otherwise it is written to ``out``.
     """
     server = ServerApp()
@@ -58,6 +60,7 @@ def make_server_app(
         workflow = run_trees if run_cfg.model == "gbdt" else run_horizontal
         result = workflow(
             grid, run_cfg, state=state, on_round=on_round, observer=observer,
+            on_progress=on_progress,
             on_checkpoint=lambda st, head: save_checkpoint(out, run_cfg, st, head))
         if sink is not None:
             sink["result"] = result

@@ -116,8 +116,9 @@ class FederatedResult:
     @property
     def final(self) -> RoundRecord | None:
         """The evaluation of the final model: the last round's, or the kept trees' one."""
-        if self.trees_kept and len(self.history) >= self.trees_kept:
-            return self.history[self.trees_kept - 1]
+        kept = [h for h in self.history if self.trees_kept and h.round == self.trees_kept]
+        if kept:
+            return kept[0]
         return self.history[-1] if self.history else None
 
 
@@ -169,8 +170,11 @@ class HorizontalRun:
     def __init__(self, grid: Grid, cfg: RunConfig, *, state: FederatedResult | None = None,
                  on_round: Callable[[RoundRecord], None] | None = None,
                  on_checkpoint: Callable[[FederatedResult, str], None] | None = None,
-                 audit_dir: str | Path | None = None, observer: Observer | None = None) -> None:
+                 audit_dir: str | Path | None = None, observer: Observer | None = None,
+                 on_progress: Callable[[int], None] | None = None) -> None:
         self.cfg, self.on_round, self.on_checkpoint = cfg, on_round, on_checkpoint
+        self.on_progress = on_progress
+        """Called with the rounds (trees) done after each one, evaluated or not."""
         self.state = state or FederatedResult(run_id=secrets.token_hex(8))
         self.combiner = coordinator_summation(cfg)
         self.ex = Exchange(grid, wait_for_banks(grid, cfg.banks), run_id=self.state.run_id,
@@ -243,6 +247,8 @@ class HorizontalRun:
             histogram_hash=sha256_hex(st.hist_sum.payload))
         if self.on_checkpoint is not None:
             self.on_checkpoint(st, head)
+        if self.on_progress is not None:
+            self.on_progress(st.rounds_done)
         if self.cfg.halt_after and st.rounds_done == self.cfg.halt_after < self.cfg.rounds_planned:
             raise RunInterrupted(st.rounds_done, self.cfg.out)
 

@@ -29,7 +29,6 @@ from federation.wire.records import (
     KEY_STATS_SUM,
     METRIC_AUC,
     METRIC_EVAL_ROUND,
-    METRIC_KS,
     bank_of,
     metrics_of,
     released_histograms_of,
@@ -50,7 +49,14 @@ from federation.wire.trees import (
 from server.audit import sha256_hex
 from server.errors import FederationError, RunInterrupted
 from server.exchange import StepOutcome
-from server.horizontal import METRIC_TOLERANCE, FederatedResult, HorizontalRun, _received
+from server.horizontal import (
+    METRIC_TOLERANCE,
+    FederatedResult,
+    HorizontalRun,
+    RoundRecord,
+    _agreed_metrics,
+    _received,
+)
 
 
 def _agreed(outcome: StepOutcome, seq: int) -> tuple[bytes, dict[str, int]]:
@@ -76,23 +82,35 @@ class TreeRun(HorizontalRun):
     """One boosted-tree run's coordinator state machine (resumable at tree boundaries)."""
 
     def _record(self, outcome: StepOutcome) -> None:
-        """History entry per tree count; after early stopping the banks re-score the kept
-        trees, which must give the entry already recorded for that count."""
+        """History entry per evaluated tree count (every ``eval_every``-th and the final
+        model, in tree order). After early stopping the banks re-score the kept trees: that
+        must give the entry already recorded for the count, if one was."""
         st = self.state
-        evaluated = [metrics_of(r.content) for r in outcome.replies]
-        rounds = {int(m[METRIC_EVAL_ROUND]) for m in evaluated if METRIC_EVAL_ROUND in m}
-        if len(rounds) != 1 or next(iter(rounds)) > len(st.history):
-            super()._record(outcome)
+        agreed = _agreed_metrics(outcome)
+        if agreed is None:
             return
-        kept = rounds.pop()
-        entry = st.history[kept - 1]
-        for m in evaluated:
-            if abs(float(m[METRIC_AUC]) - entry.auc) > METRIC_TOLERANCE or \
-                    abs(float(m[METRIC_KS]) - entry.ks) > METRIC_TOLERANCE:
-                raise FederationError(f"the banks re-scored the {kept} kept trees to another AUC/KS "
-                                      "than when those trees were first scored; a bank or the "
-                                      "channel is faulty.")
-        st.trees_kept = kept
+        evaluated = [metrics_of(r.content) for r in outcome.replies]
+        rounds = {int(m.get(METRIC_EVAL_ROUND, -1)) for m in evaluated if METRIC_AUC in m}
+        count = rounds.pop() if len(rounds) == 1 else -1
+        if not 1 <= count <= st.rounds_done:
+            raise FederationError("the banks scored another number of trees than the run has "
+                                  "grown, or different numbers; a bank or the channel is faulty.")
+        entry = next((h for h in st.history if h.round == count), None)
+        if entry is not None:
+            if abs(agreed[0] - entry.auc) > METRIC_TOLERANCE or \
+                    abs(agreed[1] - entry.ks) > METRIC_TOLERANCE:
+                raise FederationError(f"the banks re-scored the {count} kept trees to another "
+                                      "AUC/KS than when those trees were first scored; a bank or "
+                                      "the channel is faulty.")
+            st.trees_kept = count
+            return
+        record = RoundRecord(count, agreed[0], agreed[1], st.round_seconds[count - 1],
+                             st.round_banks[count - 1])
+        st.history = sorted((*st.history, record), key=lambda h: h.round)
+        if count < st.rounds_done:  # early stopping cut back to trees never scored before
+            st.trees_kept = count
+        if self.on_round is not None:
+            self.on_round(record)
 
     def sums(self, **extra: Sealed | None) -> dict[str, Sealed | None]:
         st = self.state
@@ -168,6 +186,8 @@ class TreeRun(HorizontalRun):
             state_hash=sha256_hex(st.tree_state), level_hash=sha256_hex(st.level_sum.payload))
         if self.on_checkpoint is not None:
             self.on_checkpoint(st, head)
+        if self.on_progress is not None:
+            self.on_progress(trees)
         if self.cfg.halt_after and trees == self.cfg.halt_after < self.cfg.trees:
             raise RunInterrupted(trees, self.cfg.out)
 

@@ -46,6 +46,7 @@ def simulate(
     subsample: float = Opt(H.subsample, help="gbdt: fraction of rows each tree sees (seeded by row id)."),
     gradient_bits: int = Opt(H.gradient_bits, help="gbdt: fixed-point bits of gradients (exact sums: the federated trees equal the pooled ones)."),
     early_stopping_rounds: int = Opt(H.early_stopping_rounds, help="gbdt: hold out a tenth of each bank's training rows; stop when their pooled log-loss (exact sealed sums) has not improved for this many trees and keep the best trees, as XGBoost does (0 = off)."),
+    eval_every: int = Opt(H.eval_every, help="gbdt: take the federated test AUC/KS after every N-th tree and for the final model (1 = every tree; under Paillier the test-score counts are about a fifth of a tree's ciphertexts)."),
     seed: int = Opt(H.seed, help="Seed of the split, initial weights and batch order."),
     aggregation: str = Opt(H.aggregation, help="plain (coordinator sees updates) or paillier (coordinator sees only ciphertexts)."),
     keys_dir: Path | None = Opt(None, help="Key-ceremony folder (default: a fresh ceremony in OUT/keys)."),
@@ -76,7 +77,7 @@ def simulate(
             GBDT_LEARNING_RATE if model == "gbdt" else H.learning_rate),
         trees=trees, depth=depth, bins=bins, l2=l2, min_child_weight=min_child_weight,
         subsample=subsample, gradient_bits=gradient_bits,
-        early_stopping_rounds=early_stopping_rounds,
+        early_stopping_rounds=early_stopping_rounds, eval_every=eval_every,
         aggregation=aggregation, keys_dir=str(keys_dir or ""), key_bits=key_bits,
         min_banks=min_banks, round_timeout=round_timeout, drop_schedule=drop_schedule,
         halt_after=halt_after, out=str(out),
@@ -118,10 +119,13 @@ def run_with_progress(cfg: RunConfig, *, resume: bool, done: int = 0) -> None:
         unit = "tree" if cfg.model == "gbdt" else "round"
 
         def on_round(rec: Any) -> None:
-            bar.update(task, completed=rec.round, description=f"federated {unit}s",
+            bar.update(task, description=f"federated {unit}s",
                        info=f"{unit} {rec.round}: AUC {rec.auc:.4f} KS {rec.ks:.4f}")
 
-        results = run_simulate(cfg, on_round=on_round, resume=resume,
+        def on_progress(done: int) -> None:
+            bar.update(task, completed=done, description=f"federated {unit}s")
+
+        results = run_simulate(cfg, on_round=on_round, resume=resume, on_progress=on_progress,
                                on_phase=lambda name: bar.update(task, description=name))
     print_results(results, RunFolder(Path(cfg.out)).results)
 

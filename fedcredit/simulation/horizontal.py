@@ -52,6 +52,7 @@ def run_federation(
     on_round: Callable[[RoundRecord], None] | None = None,
     observer: Observer | None = None,
     resume: bool = False,
+    on_progress: Callable[[int], None] | None = None,
 ) -> FederatedResult:
     """Run the horizontal federation in Flower's simulation engine and return its result.
 
@@ -64,7 +65,7 @@ def run_federation(
     quiet_runtime()
     sink: dict[str, FederatedResult] = {}
     server_app = make_server_app(replace(cfg, resume=resume), sink=sink, on_round=on_round,
-                                 observer=observer)
+                                 observer=observer, on_progress=on_progress)
     cpus = max(1, min(os.cpu_count() or 1, cfg.banks))
     run_simulation(
         server_app=server_app,
@@ -129,6 +130,7 @@ def simulate(
     on_round: Callable[[RoundRecord], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
     resume: bool = False,
+    on_progress: Callable[[int], None] | None = None,
 ) -> HorizontalResults:
     """The main job: validate data, federate, compare with baselines, write ``out``.
 
@@ -143,7 +145,7 @@ def simulate(
     if not resume:
         cfg = fresh_run_folder(cfg, phase)
     phase("federated training")
-    result = run_federation(cfg, on_round=on_round, resume=resume)
+    result = run_federation(cfg, on_round=on_round, resume=resume, on_progress=on_progress)
     fed_seconds = time.perf_counter() - started
     phase("centralised and local-only baselines")
     coordinator = coordinator_results(cfg, result)

@@ -10,15 +10,17 @@ Steps (after the shared schema/stats preprocessing of :mod:`federation.steps.hor
    finish a tree when its last level is decided, and seal this bank's histograms of the next
    level (kind ``gradients``: exact fixed point, so the sums equal the pooled sums bit for bit;
    only the bin cells the public edges allow, :func:`federation.ml.gbdt.histograms.compact_histograms`).
-   The first message of each tree (after the first) also seals the bank's test-score histograms
-   under the model so far, so that all banks report the same federated AUC/KS per tree.
+   The first message of every ``eval_every``-th tree (and the last message) also seals the
+   bank's test-score histograms under the model so far, so that all banks report the same
+   federated AUC/KS for those tree counts.
 3. :func:`tree_finalize`: the last AUC/KS and, when the run allows it, the model release.
 
 Early stopping (``early_stopping_rounds = k``): each bank holds out its validation rows
-(:func:`federation.ml.tree_features.validation_rows`) and fits on the rest; with the test-score
-histograms it seals its exact validation log-loss sums, so every bank opens the same pooled
-validation loss per tree and applies the pooled trainer's rule (stop after ``k`` trees without
-improvement; keep the best prefix, also at the end), one more message re-scoring the kept trees.
+(:func:`federation.ml.tree_features.validation_rows`) and fits on the rest; after every tree
+it seals its exact validation log-loss sums (after the test-score histograms where those
+travel), so every bank opens the same pooled validation loss per tree and applies the pooled
+trainer's rule (stop after ``k`` trees without improvement; keep the best prefix, also at the
+end), one more message re-scoring the kept trees.
 
 Between messages the bank keeps nothing: the banks' shared public state (edges, finished trees,
 the tree in growth with its summed parent histograms) travels as a blob sealed under the banks'
@@ -94,7 +96,8 @@ from protocols.errors import ProtocolError
 
 EVAL_LENGTH = 2 * HIST_BINS
 VALID_LENGTH = 2
-"""Early stopping adds the bank's ``[validation log-loss sum, rows]`` after its score histograms."""
+"""Early stopping adds the bank's ``[validation log-loss sum, rows]`` (after its score
+histograms, when those travel)."""
 
 
 class TreeStepError(ProtocolError):
@@ -210,14 +213,22 @@ def _hist_length(state: BoostState) -> int:
     return len(growing.build) * int(state.edges.used_codes().sum()) * 2
 
 
-def _carries_evaluation(state: BoostState) -> bool:
-    """Whether the vector sealed with ``state`` ends with test-score histograms."""
+def _evaluation_parts(cfg: RunConfig, state: BoostState) -> tuple[bool, bool]:
+    """What the vector sealed with ``state`` carries after its histograms: (test-score
+    histograms, validation loss sums). The first after every ``eval_every``-th tree and for
+    the final model, the second (early stopping only) after every tree."""
     growing = state.growing
-    return growing is None or (growing.depth == 0 and len(state.trees) > 0)
+    valid = bool(cfg.early_stopping_rounds)
+    if growing is None:
+        return True, valid
+    if growing.depth != 0 or not state.trees:
+        return False, False
+    return len(state.trees) % cfg.eval_every == 0, valid
 
 
-def _eval_length(cfg: RunConfig) -> int:
-    return EVAL_LENGTH + (VALID_LENGTH if cfg.early_stopping_rounds else 0)
+def _eval_length(cfg: RunConfig, state: BoostState) -> int:
+    test, valid = _evaluation_parts(cfg, state)
+    return (EVAL_LENGTH if test else 0) + (VALID_LENGTH if valid else 0)
 
 
 def _awaits_stop(cfg: RunConfig, state: BoostState) -> bool:
@@ -303,12 +314,19 @@ def _open_state(cfg: RunConfig, bank: int, ctx: TreeContext, blob: tuple[bytes, 
     return state
 
 
-def _evaluation(state: BoostState, opened: NDArray[np.float64]) -> dict[str, float]:
-    bad, good = opened[:HIST_BINS], opened[HIST_BINS:EVAL_LENGTH]
-    auc, ks = auc_ks_from_histograms(np.rint(bad).astype(np.int64), np.rint(good).astype(np.int64))
-    metrics = {METRIC_AUC: auc, METRIC_KS: ks, METRIC_EVAL_ROUND: len(state.trees)}
-    if opened.size > EVAL_LENGTH:
-        metrics[METRIC_VALID_LOSS] = mean_loss(opened[EVAL_LENGTH:EVAL_LENGTH + VALID_LENGTH])
+def _evaluation(cfg: RunConfig, state: BoostState, opened: NDArray[np.float64],
+                ) -> dict[str, float]:
+    """The federated test AUC/KS and validation loss in the opened evaluation values."""
+    test, valid = _evaluation_parts(cfg, state)
+    metrics: dict[str, float] = {}
+    if test:
+        bad, good = opened[:HIST_BINS], opened[HIST_BINS:EVAL_LENGTH]
+        auc, ks = auc_ks_from_histograms(np.rint(bad).astype(np.int64),
+                                         np.rint(good).astype(np.int64))
+        metrics |= {METRIC_AUC: auc, METRIC_KS: ks, METRIC_EVAL_ROUND: len(state.trees)}
+    if valid:
+        at = EVAL_LENGTH if test else 0
+        metrics[METRIC_VALID_LOSS] = mean_loss(opened[at:at + VALID_LENGTH])
     return metrics
 
 
@@ -322,12 +340,12 @@ def _decide(cfg: RunConfig, state: BoostState, level_sum: Sealed | None, *, bank
     opened = bank_summation(cfg, bank).open(level_sum, kind=KIND_GRADIENTS, run_id=run_id,
                                             round=state.seq)
     n_hist = _hist_length(state)
-    n_eval = _eval_length(cfg) if _carries_evaluation(state) else 0
+    n_eval = _eval_length(cfg, state)
     if opened.size != n_hist + n_eval:
         raise TreeStepError(f"the summed level holds {opened.size} values, not the "
                             f"{n_hist + n_eval} this state asked for.")
-    metrics = _evaluation(state, opened[n_hist:]) if n_eval else {}
-    evaluation = opened[n_hist:n_hist + EVAL_LENGTH] if n_eval else None
+    metrics = _evaluation(cfg, state, opened[n_hist:])
+    evaluation = opened[n_hist:n_hist + EVAL_LENGTH] if METRIC_AUC in metrics else None
     if not state.stopped:
         state = _stop_rule(cfg, state, metrics.get(METRIC_VALID_LOSS))
     growing, parties, trees = state.growing, state.parties, state.trees
@@ -370,8 +388,9 @@ def tree_level(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: str,
     parts = []
     if growing is not None:
         parts.append(_local_level(cfg, data, ctx, state, growing, run_id=run_id))
-    if _carries_evaluation(state):
-        parts.append(_score_counts(cfg, data, ctx, state, run_id=run_id))
+    test, valid = _evaluation_parts(cfg, state)
+    if test or valid:
+        parts.append(_score_counts(cfg, data, ctx, state, run_id=run_id, test=test, valid=valid))
     vector = np.concatenate(parts) if parts else np.zeros(0)
     sealed = bank_summation(cfg, data.bank).seal(vector, kind=KIND_GRADIENTS, run_id=run_id,
                                                  round=seq)
@@ -411,17 +430,19 @@ def _codes(X: NDArray[np.float64], ctx: TreeContext, *, run_id: str, bank: int) 
 
 
 def _score_counts(cfg: RunConfig, data: BankData, ctx: TreeContext, state: BoostState, *,
-                  run_id: str) -> NDArray[np.float64]:
-    """Per-class histograms of this bank's test scores under the finished trees (and, with
-    early stopping, its exact validation log-loss sums)."""
-    X = _matrix(data.test, ctx.prep, run_id=run_id, bank=data.bank, part="test")
-    margins = _margins(state, X, run_id=run_id, bank=data.bank, part="test")
-    bad, good = score_histograms(data.test.y, sigmoid(margins))
-    parts = [bad.astype(np.float64), good.astype(np.float64)]
-    _, valid = _training_rows(cfg, data, ctx.prep, run_id=run_id)
-    if valid is not None:
-        valid_margins = _margins(state, valid.X, run_id=run_id, bank=data.bank, part="valid")
-        parts.append(validation_loss_sums(valid.y, valid_margins))
+                  run_id: str, test: bool, valid: bool) -> NDArray[np.float64]:
+    """Per-class histograms of this bank's test scores under the finished trees (``test``)
+    and its exact validation log-loss sums (``valid``, early stopping)."""
+    parts = []
+    if test:
+        X = _matrix(data.test, ctx.prep, run_id=run_id, bank=data.bank, part="test")
+        margins = _margins(state, X, run_id=run_id, bank=data.bank, part="test")
+        bad, good = score_histograms(data.test.y, sigmoid(margins))
+        parts += [bad.astype(np.float64), good.astype(np.float64)]
+    _, held = _training_rows(cfg, data, ctx.prep, run_id=run_id)
+    if valid and held is not None:
+        valid_margins = _margins(state, held.X, run_id=run_id, bank=data.bank, part="valid")
+        parts.append(validation_loss_sums(held.y, valid_margins))
     return np.concatenate(parts)
 
 

@@ -33,12 +33,13 @@ from .test_simulate_e2e import _payloads, run_cli
 pytestmark = pytest.mark.slow
 
 TREES = 5
+EVAL_EVERY = 2  # test AUC after trees 2 and 4 and for the final model (5)
 
 
 def _config(data_dir: Path, out: Path, **changes: object) -> RunConfig:
     base = RunConfig(data_path=str(data_dir / "german_credit.csv"), target="bad", banks=3,
                      model="gbdt", trees=TREES, depth=3, bins=16, learning_rate=0.3,
-                     out=str(out))
+                     eval_every=EVAL_EVERY, out=str(out))
     return dataclasses.replace(base, **changes)
 
 
@@ -63,8 +64,7 @@ def _model(result: object) -> GBDTModel:
 
 def test_federated_trees_equal_the_pooled_trees(plain) -> None:
     cfg, result, _ = plain
-    assert result.rounds_done == TREES and [h.round for h in result.history] == list(
-        range(1, TREES + 1))
+    assert result.rounds_done == TREES and [h.round for h in result.history] == [2, 4, TREES]
     summary = TreeSummary(trees=cfg.trees, depth=cfg.depth, bins=cfg.bins,
                           learning_rate=cfg.learning_rate)
     centralized, local, summary = tree_baselines(cfg, result, summary)
@@ -153,7 +153,7 @@ def test_a_bank_sitting_out_a_tree_is_recorded(data_dir: Path, tmp_path: Path) -
 
 @pytest.mark.parametrize(("option", "value", "named"), [
     ("--depth", "0", "--depth"), ("--bins", "1", "--bins"), ("--trees", "0", "--trees"),
-    ("--model", "secureboost", "model"),
+    ("--model", "secureboost", "model"), ("--eval-every", "0", "eval-every"),
 ])
 def test_bad_tree_settings_get_one_line_and_exit_2(option: str, value: str, named: str,
                                                    data_dir: Path, tmp_path: Path) -> None:
@@ -174,7 +174,8 @@ def test_simulate_cli_writes_the_tree_model_and_xgboost_export(data_dir: Path,
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "federated trees equal the pooled trees" in " ".join(proc.stdout.split())
     res = json.loads((out / "results.json").read_text())
-    assert res["model"] == "gbdt" and res["rounds"] == 3 and len(res["history"]) == 3
+    assert res["model"] == "gbdt" and res["rounds"] == 3
+    assert [h["round"] for h in res["history"]] == [3]  # default --eval-every 10: the final model
     assert res["trees"]["same_trees_as_centralized"] is True
     assert set(res["trees"]["gain"]) == set(res["features"])
     lr = res["trees"]["lr_reference"]  # the pooled LR beside the trees, for reference
@@ -186,13 +187,14 @@ def test_simulate_cli_writes_the_tree_model_and_xgboost_export(data_dir: Path,
     assert int(booster.num_boosted_rounds()) == len(model.trees) == 3
 
 
-def test_early_stopping_over_flower_keeps_the_pooled_best_trees(data_dir: Path,
-                                                                tmp_path: Path) -> None:
+@pytest.mark.parametrize("eval_every", [1, 10])
+def test_early_stopping_over_flower_keeps_the_pooled_best_trees(data_dir: Path, tmp_path: Path,
+                                                                eval_every: int) -> None:
     out = tmp_path / "run"
     proc = run_cli("simulate", "--data", str(data_dir / "german_credit.csv"), "--target", "bad",
                    "--banks", "3", "--model", "gbdt", "--trees", "40", "--depth", "4",
                    "--bins", "16", "--learning-rate", "0.5", "--early-stopping-rounds", "3",
-                   "--out", str(out))
+                   "--eval-every", str(eval_every), "--out", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     res = json.loads((out / "results.json").read_text())
     kept = res["trees"]["trees_kept"]
@@ -200,4 +202,12 @@ def test_early_stopping_over_flower_keeps_the_pooled_best_trees(data_dir: Path,
     assert f"early stopping kept {kept} of at most 40 trees" in " ".join(proc.stdout.split())
     assert res["trees"]["same_trees_as_centralized"] is True  # the pooled trainer stops there too
     assert len(GBDTModel.from_json((out / "model.json").read_text()).trees) == kept
-    assert res["history"][-1]["round"] > kept  # it grew past the best before cutting back
+    rounds = [h["round"] for h in res["history"]]
+    assert rounds == sorted(rounds) and kept in rounds and rounds[-1] <= res["rounds"]
+    entry = res["history"][rounds.index(kept)]
+    assert res["federated"]["auc"] == pytest.approx(entry["auc"], abs=1e-12)  # the kept model's
+    if eval_every == 1:
+        assert rounds == list(range(1, rounds[-1] + 1))
+        assert rounds[-1] > kept  # it grew past the best before cutting back
+    else:  # validation losses after every tree, test AUC every 10th and for the kept trees
+        assert all(r % eval_every == 0 for r in rounds if r != kept)

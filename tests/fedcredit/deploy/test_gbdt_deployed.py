@@ -24,7 +24,7 @@ BANKS, TREES, DEPTH, BINS, RATE = 2, 2, 2, 16, 0.3
 def deployed(tmp_path_factory: pytest.TempPathFactory, german: Path) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("gbdt-federation") / "run"
     sets = ["model=gbdt", f"trees={TREES}", f"depth={DEPTH}", f"bins={BINS}",
-            f"learning-rate={RATE}"]
+            f"learning-rate={RATE}", "eval-every=1"]
     args = ["--banks", str(BANKS), "--data", str(german), "--target", "bad",
             "--aggregation", "paillier"]
     for item in sets:
@@ -43,7 +43,7 @@ def test_deployed_trees_equal_the_simulated_trees(deployed: tuple[dict, Path], g
     provision_simulation_keys(tmp_path / "keys", BANKS)
     simulated = run_federation(RunConfig(
         data_path=str(german), target="bad", banks=BANKS, model="gbdt", trees=TREES,
-        depth=DEPTH, bins=BINS, learning_rate=RATE, aggregation="paillier",
+        depth=DEPTH, bins=BINS, learning_rate=RATE, aggregation="paillier", eval_every=1,
         keys_dir=str(tmp_path / "keys"), out=str(tmp_path / "sim")))
     assert simulated.tree_release is not None
     assert same_trees(model, tree_model_of(simulated.tree_release)[0])
