@@ -439,8 +439,8 @@ def _score_counts(cfg: RunConfig, data: BankData, ctx: TreeContext, state: Boost
         margins = _margins(state, X, run_id=run_id, bank=data.bank, part="test")
         bad, good = score_histograms(data.test.y, sigmoid(margins))
         parts += [bad.astype(np.float64), good.astype(np.float64)]
-    _, held = _training_rows(cfg, data, ctx.prep, run_id=run_id)
-    if valid and held is not None:
+    held = _training_rows(cfg, data, ctx.prep, run_id=run_id)[1] if valid else None
+    if held is not None:
         valid_margins = _margins(state, held.X, run_id=run_id, bank=data.bank, part="valid")
         parts.append(validation_loss_sums(held.y, valid_margins))
     return np.concatenate(parts)
