@@ -116,10 +116,14 @@ class FederatedResult:
     @property
     def final(self) -> RoundRecord | None:
         """The evaluation of the final model: the last round's, or the kept trees' one."""
-        kept = [h for h in self.history if self.trees_kept and h.round == self.trees_kept]
-        if kept:
-            return kept[0]
+        kept = self.evaluated(self.trees_kept) if self.trees_kept else None
+        if kept is not None:
+            return kept
         return self.history[-1] if self.history else None
+
+    def evaluated(self, count: int) -> RoundRecord | None:
+        """The history entry of round (tree count) ``count``, if it was evaluated."""
+        return next((h for h in self.history if h.round == count), None)
 
 
 def config_hash(cfg: RunConfig) -> str:

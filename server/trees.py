@@ -95,7 +95,7 @@ class TreeRun(HorizontalRun):
         if not 1 <= count <= st.rounds_done:
             raise FederationError("the banks scored another number of trees than the run has "
                                   "grown, or different numbers; a bank or the channel is faulty.")
-        entry = next((h for h in st.history if h.round == count), None)
+        entry = st.evaluated(count)
         if entry is not None:
             if abs(agreed[0] - entry.auc) > METRIC_TOLERANCE or \
                     abs(agreed[1] - entry.ks) > METRIC_TOLERANCE:

@@ -121,16 +121,12 @@ class RunConfig:
                               "tests only).")
         if self.model == "gbdt":
             self.gbdt_config()  # validates the tree settings, naming the option
-        if isinstance(self.early_stopping_rounds, bool) or \
-                not isinstance(self.early_stopping_rounds, int) or self.early_stopping_rounds < 0:
-            raise ConfigError(f"setting 'early-stopping-rounds' is {self.early_stopping_rounds!r:.20}; "
-                              "give the trees without validation gain before stopping (0: off).")
+        _whole("early-stopping-rounds", self.early_stopping_rounds, 0,
+               "give the trees without validation gain before stopping (0: off).")
         if self.early_stopping_rounds and self.model != "gbdt":
             raise ConfigError("setting 'early-stopping-rounds' works with --model gbdt only.")
-        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or \
-                self.eval_every < 1:
-            raise ConfigError(f"setting 'eval-every' is {self.eval_every!r:.20}; give how many "
-                              "trees apart the federated test AUC is taken (1: after every tree).")
+        _whole("eval-every", self.eval_every, 1,
+               "give how many trees apart the federated test AUC is taken (1: after every tree).")
         if self.early_stopping_rounds and self.gradient_bits < LOSS_BITS:
             raise ConfigError(f"setting 'early-stopping-rounds' needs --gradient-bits >= {LOSS_BITS} "
                               f"(the validation losses are sums of multiples of 2**-{LOSS_BITS}); "
@@ -235,6 +231,12 @@ def _coerce(key: str, value: Any, kind: type) -> Any:
 def _choice(name: str, value: str, options: tuple[str, ...]) -> None:
     if value not in options:
         raise ConfigError(f"setting '{name}' is '{value}'; choose one of {', '.join(options)}.")
+
+
+def _whole(name: str, value: object, least: int, advice: str) -> None:
+    """Refuse a setting that is not an integer of at least ``least`` (booleans included)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"setting '{name}' is {value!r:.20}; {advice}")
 
 
 def _positive(name: str, value: float) -> None:
