@@ -4,7 +4,7 @@ Commands live in small modules that register themselves here: ``simulate`` and `
 (fedcredit/cli/simulate.py), ``check`` and ``audit`` (fedcredit/cli/ops.py), ``score``, ``report`` and
 ``export-scorecard`` (fedcredit/cli/products.py), ``certs``, ``node-key`` and ``node``
 (fedcredit/cli/deploy.py), ``vertical`` and ``generate`` (fedcredit/cli/vertical.py), ``keys``
-(fedcredit/cli/keys.py).
+(fedcredit/cli/keys.py), ``datasets`` (fedcredit/cli/datasets.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 import typer
 from rich.console import Console
 
+from fedcredit.cli.datasets import register as register_datasets
 from fedcredit.cli.deploy import register as register_deploy
 from fedcredit.cli.keys import keys_app
 from fedcredit.cli.ops import register as register_ops
@@ -40,6 +41,7 @@ register_vertical(app)
 register_ops(app)
 register_products(app)
 register_deploy(app)
+register_datasets(app)
 app.add_typer(keys_app, name="keys")
 
 

@@ -23,8 +23,8 @@ H = RunConfig()  # the one source of the defaults below
 
 
 def simulate(
-    data: Path = Opt(Path(H.data_path), help="Credit CSV with a binary target (all banks' rows; split for the simulation)."),
-    target: str = Opt(H.target, help="Target column, 1 = bad."),
+    data: Path = Opt(Path(H.data_path), help="Credit CSV with a binary target (all banks' rows; split for the simulation), or an embedded data set: uci, german (`fedcredit datasets`)."),
+    target: str = Opt(H.target, help="Target column, 1 = bad (left at the default with an embedded data set: that set's own target)."),
     id_col: str | None = Opt(None, "--id-col", help="Entity key column (default: a column named 'ID' if present)."),
     positive_label: str | None = Opt(None, help="Target value meaning 'bad' when the target is not 0/1."),
     banks: int = Opt(H.banks, help="Number of simulated banks (Flower SuperNodes)."),

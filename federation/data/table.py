@@ -8,12 +8,14 @@ file into a validated :class:`CreditTable` (numeric columns, categorical columns
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from federation.data.embedded import embedded_file, find_embedded, known_names, read_bytes, source_name
 from federation.errors import DataError, SchemaError
 
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "?"})
@@ -97,7 +99,8 @@ def load_credit_csv(
     Parameters
     ----------
     path : str or Path
-        CSV file (comma, semicolon, tab or pipe separated; UTF-8 or Latin-1).
+        CSV file (comma, semicolon, tab or pipe separated; UTF-8 or Latin-1; gzip-compressed
+        or not), or the name of an embedded data set (``uci``, ``german``).
     target : str or None
         Binary target column (1 = bad). Two-valued text or numeric targets are mapped to 0/1.
         None for a party that holds features only (the table's ``y`` is then all zeros).
@@ -120,9 +123,10 @@ def load_credit_csv(
         Missing or empty file, missing target, non-binary target, a non-numeric value in a numeric
         column (with its row), duplicate IDs, or no usable feature column.
     """
-    path = Path(path)
+    embedded = find_embedded(path)
+    path = embedded_file(embedded) if embedded else Path(path)
     frame = _read_raw(path)
-    where = str(path)
+    where = source_name(path)
     columns = list(frame.columns)
     if target is not None and target not in columns:
         raise SchemaError(
@@ -165,10 +169,11 @@ def _all_distinct(values: pd.Series) -> bool:
 def _read_raw(path: Path) -> pd.DataFrame:
     """Read every cell as text, detecting the delimiter and encoding."""
     if not path.exists():
-        raise DataError(f"{path}: file not found. Check the path (data sets live in ../shared/data/).")
+        raise DataError(f"{path}: file not found. Check the path, or pass an embedded data set "
+                        f"by name: {known_names()} (see `fedcredit datasets`).")
     if not path.is_file():
         raise DataError(f"{path}: is not a file.")
-    raw = path.read_bytes()
+    raw = read_bytes(path)
     if not raw.strip():
         raise DataError(f"{path}: file is empty; expected a header line and at least one row.")
     try:
@@ -182,7 +187,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
         delimiter = ","
     try:
         frame = pd.read_csv(
-            path, sep=delimiter, dtype=str, keep_default_na=False, encoding=encoding,
+            io.BytesIO(raw), sep=delimiter, dtype=str, keep_default_na=False, encoding=encoding,
             skipinitialspace=True,
         )
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:

@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from federation.data.embedded import embedded_file, find_embedded
 from federation.data.partition import SCHEMES
-from federation.errors import ConfigError, DataError
+from federation.errors import ConfigError
 from federation.ml.gbdt.config import GBDTConfig
 from federation.ml.gbdt.gradients import LOSS_BITS
 from federation.steps.secure_sum import summation_scheme  # the scheme owns its key-size rule
@@ -23,7 +24,8 @@ SCHEMA_VERSION = 1
 MODEL_KINDS = ("lr", "mlp", "gbdt")
 STRATEGIES = ("fedavg", "fedprox")
 AGGREGATIONS = ("plain", "paillier")
-DEFAULT_DATA = "../shared/data/uci_default_credit.csv"
+DEFAULT_DATA = "uci"
+"""The embedded UCI default-of-credit-card-clients set (:mod:`federation.data.embedded`)."""
 DEFAULT_TARGET = "default_next_month"
 GBDT_LEARNING_RATE = 0.1
 """The shrinkage the CLI gives ``model = "gbdt"`` when ``--learning-rate`` is not set."""
@@ -55,6 +57,10 @@ class RunConfig:
     the history) after every ``n``-th tree and for the final model only: under Paillier those
     2,048 counts are about a fifth of a tree's ciphertexts. Early stopping's validation sums
     travel after every tree regardless.
+
+    ``data_path`` is a CSV file or an embedded data set's name (``uci``, ``german``). With an
+    embedded set, a ``target`` left at the default (:data:`DEFAULT_TARGET`, the UCI set's
+    column) becomes that set's own target: ``data_path="german"`` alone trains on ``bad``.
     """
 
     data_path: str = DEFAULT_DATA
@@ -96,6 +102,9 @@ class RunConfig:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
+        embedded = find_embedded(self.data_path)
+        if embedded is not None and self.target == DEFAULT_TARGET:
+            object.__setattr__(self, "target", embedded.target)  # frozen: set once, here
         _choice("model", self.model, MODEL_KINDS)
         _choice("partition", self.partition, SCHEMES)
         _choice("strategy", self.strategy, STRATEGIES)
@@ -245,16 +254,15 @@ def _positive(name: str, value: float) -> None:
 
 
 def resolve_data_path(path: str | Path) -> Path:
-    """Find a data file: as given, else relative to the project checkout (for ``flwr run``)."""
+    """Find a data file: an embedded data set's packaged file for its name (``uci``), else the
+    path as given, else relative to the project checkout (for ``flwr run``)."""
+    embedded = find_embedded(path)
+    if embedded is not None:
+        return embedded_file(embedded)
     candidate = Path(path).expanduser()
     if candidate.is_absolute() or candidate.exists():
         return candidate
     beside_repo = REPO_ROOT / candidate
     if beside_repo.exists():
         return beside_repo
-    if str(path) == DEFAULT_DATA:
-        raise DataError(
-            f"default data set {path} not found (looked in {Path.cwd()} and {REPO_ROOT}); "
-            "run from the project root with ../shared beside it, or pass --data PATH."
-        )
     return candidate
