@@ -53,7 +53,10 @@ def tree_summary(cfg: RunConfig, result: FederatedResult) -> TreeSummary | None:
         gain = {name: float(v) for name, v in zip(release.features, totals, strict=True)}
     return TreeSummary(trees=cfg.trees, depth=cfg.depth, bins=cfg.bins,
                        learning_rate=cfg.learning_rate,
-                       early_stopping_rounds=cfg.early_stopping_rounds, trees_kept=kept,
+                       early_stopping_rounds=cfg.early_stopping_rounds,
+                       early_stopping_metric=(cfg.early_stopping_metric
+                                              if cfg.early_stopping_rounds else None),
+                       trees_kept=kept,
                        model_file=str(folder.tree_model) if release else None,
                        xgboost_file=str(folder.xgboost_model) if release else None, gain=gain)
 

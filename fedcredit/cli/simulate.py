@@ -45,7 +45,8 @@ def simulate(
     min_child_weight: float = Opt(H.min_child_weight, help="gbdt: least hessian sum of a child."),
     subsample: float = Opt(H.subsample, help="gbdt: fraction of rows each tree sees (seeded by row id)."),
     gradient_bits: int = Opt(H.gradient_bits, help="gbdt: fixed-point bits of gradients (exact sums: the federated trees equal the pooled ones)."),
-    early_stopping_rounds: int = Opt(H.early_stopping_rounds, help="gbdt: hold out a tenth of each bank's training rows; stop when their pooled log-loss (exact sealed sums) has not improved for this many trees and keep the best trees, as XGBoost does (0 = off)."),
+    early_stopping_rounds: int = Opt(H.early_stopping_rounds, help="gbdt: hold out a tenth of each bank's training rows; stop when their pooled validation score (--early-stopping-metric) has not improved for this many trees and keep the best trees, as XGBoost does (0 = off)."),
+    early_stopping_metric: str = Opt(H.early_stopping_metric, help="gbdt: auc (the federated AUC of the held-out rows, from sealed score histograms: 2,048 more sealed values a tree) or logloss (exact sealed log-loss sums: 2 values a tree)."),
     eval_every: int = Opt(H.eval_every, help="gbdt: take the federated test AUC/KS after every N-th tree and for the final model (1 = every tree; under Paillier the test-score counts are about a fifth of a tree's ciphertexts)."),
     seed: int = Opt(H.seed, help="Seed of the split, initial weights and batch order."),
     aggregation: str = Opt(H.aggregation, help="plain (coordinator sees updates) or paillier (coordinator sees only ciphertexts)."),
@@ -77,7 +78,8 @@ def simulate(
             GBDT_LEARNING_RATE if model == "gbdt" else H.learning_rate),
         trees=trees, depth=depth, bins=bins, l2=l2, min_child_weight=min_child_weight,
         subsample=subsample, gradient_bits=gradient_bits,
-        early_stopping_rounds=early_stopping_rounds, eval_every=eval_every,
+        early_stopping_rounds=early_stopping_rounds,
+        early_stopping_metric=early_stopping_metric, eval_every=eval_every,
         aggregation=aggregation, keys_dir=str(keys_dir or ""), key_bits=key_bits,
         min_banks=min_banks, round_timeout=round_timeout, drop_schedule=drop_schedule,
         halt_after=halt_after, out=str(out),
@@ -162,7 +164,8 @@ def print_results(results: HorizontalResults, path: Path) -> None:
                       "answers were skipped (see results.json 'dropouts' and audit.jsonl)[/]")
     if results.trees is not None and results.trees.early_stopping_rounds:
         console.print(f"early stopping kept {results.trees.trees_kept} of at most "
-                      f"{results.trees.trees} trees (best pooled validation log-loss)")
+                      f"{results.trees.trees} trees (best pooled validation "
+                      f"{results.trees.early_stopping_metric or 'logloss'})")
     if results.trees is not None and results.trees.same_trees_as_centralized is not None:
         same = results.trees.same_trees_as_centralized
         console.print(f"federated trees {'equal' if same else '[red]differ from[/]'} the pooled "

@@ -197,7 +197,8 @@ def trees_section(r: RunResults) -> str:
              ["learning rate", num(r, "trees", "learning_rate", spec="g")],
              ["same trees as centralised (lossless)", check]]
     if trees.early_stopping_rounds:
-        facts[1:1] = [["trees kept (early stopping, best validation log-loss)",
+        watched = "AUC" if trees.early_stopping_metric == "auc" else "log-loss"
+        facts[1:1] = [[f"trees kept (early stopping, best validation {watched})",
                        num(r, "trees", "trees_kept")],
                       ["early-stopping rounds", num(r, "trees", "early_stopping_rounds")]]
     if trees.max_prediction_gap is not None:

@@ -16,7 +16,7 @@ from typing import Any
 from federation.data.embedded import embedded_file, find_embedded
 from federation.data.partition import SCHEMES
 from federation.errors import ConfigError
-from federation.ml.gbdt.config import GBDTConfig
+from federation.ml.gbdt.config import GBDTConfig, check_stopping_metric
 from federation.ml.gbdt.gradients import LOSS_BITS
 from federation.steps.secure_sum import summation_scheme  # the scheme owns its key-size rule
 
@@ -52,7 +52,9 @@ class RunConfig:
     as one round for the drop schedule, ``halt_after`` and checkpoints.
     ``early_stopping_rounds = k`` (> 0) holds out about a tenth of each bank's training rows
     (:func:`~federation.ml.tree_features.validation_rows`) and stops once the pooled
-    validation log-loss has not improved for ``k`` trees, keeping the best number of trees.
+    validation score (``early_stopping_metric``: the AUC of the summed validation score
+    histograms, or the exact log-loss) has not improved for ``k`` trees, keeping the best
+    number of trees.
     ``eval_every = n`` has the banks seal their test-score histograms (the federated AUC/KS of
     the history) after every ``n``-th tree and for the final model only: under Paillier those
     2,048 counts are about a fifth of a tree's ciphertexts. Early stopping's validation sums
@@ -96,6 +98,7 @@ class RunConfig:
     subsample: float = 1.0
     gradient_bits: int = 20
     early_stopping_rounds: int = 0
+    early_stopping_metric: str = "auc"
     eval_every: int = 10
     resume: bool = False
     out: str = "runs/latest"
@@ -136,7 +139,9 @@ class RunConfig:
             raise ConfigError("setting 'early-stopping-rounds' works with --model gbdt only.")
         _whole("eval-every", self.eval_every, 1,
                "give how many trees apart the federated test AUC is taken (1: after every tree).")
-        if self.early_stopping_rounds and self.gradient_bits < LOSS_BITS:
+        check_stopping_metric(self.early_stopping_metric)
+        if self.early_stopping_rounds and self.early_stopping_metric == "logloss" and \
+                self.gradient_bits < LOSS_BITS:
             raise ConfigError(f"setting 'early-stopping-rounds' needs --gradient-bits >= {LOSS_BITS} "
                               f"(the validation losses are sums of multiples of 2**-{LOSS_BITS}); "
                               f"got {self.gradient_bits}.")
@@ -171,7 +176,8 @@ class RunConfig:
                           learning_rate=self.learning_rate, l2=self.l2,
                           min_child_weight=self.min_child_weight, subsample=self.subsample,
                           seed=self.seed, gradient_bits=self.gradient_bits,
-                          early_stopping_rounds=self.early_stopping_rounds)
+                          early_stopping_rounds=self.early_stopping_rounds,
+                          early_stopping_metric=self.early_stopping_metric)
 
     @property
     def rounds_planned(self) -> int:

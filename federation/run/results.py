@@ -184,10 +184,12 @@ class TreeSummary:
     grown on the pooled rows with the same bins and settings (the simulation can; a deployed
     coordinator cannot, so it leaves it out); ``max_prediction_gap`` is the largest
     difference of their test margins. ``gain`` is the total split gain per feature.
-    ``early_stopping_rounds`` is the run's setting (0: off) and ``trees_kept`` the trees of the
-    released model (fewer than ``trees`` when early stopping cut back to the best validation
-    loss). ``lr_reference`` is the logistic regression fitted on the same pooled training rows
-    (the ``centralized`` model of an LR run, which federated LR reaches), for reference.
+    ``early_stopping_rounds`` is the run's setting (0: off), ``early_stopping_metric`` what it
+    watched (``auc`` or ``logloss``; absent in files of earlier releases, which stopped on the
+    log-loss) and ``trees_kept`` the trees of the released model (fewer than ``trees`` when
+    early stopping cut back to the best validation score). ``lr_reference`` is the logistic
+    regression fitted on the same pooled training rows (the ``centralized`` model of an LR
+    run, which federated LR reaches), for reference.
     """
 
     trees: int
@@ -195,6 +197,7 @@ class TreeSummary:
     bins: int
     learning_rate: float
     early_stopping_rounds: int = 0
+    early_stopping_metric: str | None = None
     trees_kept: int | None = None
     model_file: str | None = None
     xgboost_file: str | None = None

@@ -17,10 +17,11 @@ Steps (after the shared schema/stats preprocessing of :mod:`federation.steps.hor
 
 Early stopping (``early_stopping_rounds = k``): each bank holds out its validation rows
 (:func:`federation.ml.tree_features.validation_rows`) and fits on the rest; after every tree
-it seals its exact validation log-loss sums (after the test-score histograms where those
-travel), so every bank opens the same pooled validation loss per tree and applies the pooled
-trainer's rule (stop after ``k`` trees without improvement; keep the best prefix, also at the
-end), one more message re-scoring the kept trees.
+it seals its validation vector (:mod:`federation.ml.gbdt.stopping`: per-class counts of the
+validation scores for the AUC, or exact log-loss sums; after the test-score histograms where
+those travel), so every bank opens the same pooled validation score per tree and applies the
+pooled trainer's rule (stop after ``k`` trees without improvement; keep the best prefix, also
+at the end), one more message re-scoring the kept trees.
 
 Between messages the bank keeps nothing: the banks' shared public state (edges, finished trees,
 the tree in growth with its summed parent histograms) travels as a blob sealed under the banks'
@@ -60,13 +61,18 @@ from federation.ml.gbdt import (
     leaf_values,
     level_request,
     local_histograms,
-    mean_loss,
     new_tree,
     start_tree,
 )
-from federation.ml.gbdt.gradients import sigmoid, validation_loss_sums
+from federation.ml.gbdt.gradients import sigmoid
 from federation.ml.gbdt.histograms import compact_histograms, expand_histograms
 from federation.ml.gbdt.state import BoostState, state_from_bytes, state_to_bytes
+from federation.ml.gbdt.stopping import (
+    stopping_point,
+    validation_length,
+    validation_parts,
+    validation_score,
+)
 from federation.ml.gbdt.trainer import apply_splits
 from federation.ml.metrics import HIST_BINS, auc_ks_from_histograms, score_histograms
 from federation.ml.preprocess import FeatureLayout, Preprocessor
@@ -95,9 +101,6 @@ from federation.wire.trees import (
 from protocols.errors import ProtocolError
 
 EVAL_LENGTH = 2 * HIST_BINS
-VALID_LENGTH = 2
-"""Early stopping adds the bank's ``[validation log-loss sum, rows]`` (after its score
-histograms, when those travel)."""
 
 
 class TreeStepError(ProtocolError):
@@ -215,8 +218,8 @@ def _hist_length(state: BoostState) -> int:
 
 def _evaluation_parts(cfg: RunConfig, state: BoostState) -> tuple[bool, bool]:
     """What the vector sealed with ``state`` carries after its histograms: (test-score
-    histograms, validation loss sums). The first after every ``eval_every``-th tree and for
-    the final model, the second (early stopping only) after every tree."""
+    histograms, validation vector). The first after every ``eval_every``-th tree and for the
+    final model, the second (early stopping only) after every tree."""
     growing = state.growing
     valid = bool(cfg.early_stopping_rounds)
     if growing is None:
@@ -228,7 +231,12 @@ def _evaluation_parts(cfg: RunConfig, state: BoostState) -> tuple[bool, bool]:
 
 def _eval_length(cfg: RunConfig, state: BoostState) -> int:
     test, valid = _evaluation_parts(cfg, state)
-    return (EVAL_LENGTH if test else 0) + (VALID_LENGTH if valid else 0)
+    return (EVAL_LENGTH if test else 0) + (_valid_length(cfg) if valid else 0)
+
+
+def _valid_length(cfg: RunConfig) -> int:
+    """Values of a bank's validation vector (early stopping) after its score histograms."""
+    return validation_length(cfg.early_stopping_metric)
 
 
 def _awaits_stop(cfg: RunConfig, state: BoostState) -> bool:
@@ -236,17 +244,16 @@ def _awaits_stop(cfg: RunConfig, state: BoostState) -> bool:
     return bool(cfg.early_stopping_rounds) and state.growing is None and not state.stopped
 
 
-def _stop_rule(cfg: RunConfig, state: BoostState, loss: float | None) -> BoostState:
-    """Record the validation loss of the finished trees; cut back as the pooled trainer does."""
-    if loss is None or len(state.validation) != len(state.trees) - 1:
+def _stop_rule(cfg: RunConfig, state: BoostState, score: float | None) -> BoostState:
+    """Record the validation score of the finished trees; cut back as the pooled trainer does."""
+    if score is None or len(state.validation) != len(state.trees) - 1:
         return state
-    losses = (*state.validation, loss)
-    best = int(np.argmin(losses))  # the first minimum: the fewest trees
-    at_end = state.growing is None
-    if not at_end and len(losses) - 1 - best < cfg.early_stopping_rounds:
-        return replace(state, validation=losses)
+    scores = (*state.validation, score)
+    best, stop = stopping_point(scores, cfg.early_stopping_rounds)
+    if not stop and state.growing is not None:
+        return replace(state, validation=scores)
     return replace(state, trees=state.trees[:best + 1], growing=None, parties=0,
-                   validation=losses[:best + 1], stopped=True)
+                   validation=scores[:best + 1], stopped=True)
 
 
 _MARGIN_CACHE: dict[tuple[str, int, str], tuple[tuple[str, ...], NDArray[np.float64]]] = {}
@@ -316,7 +323,7 @@ def _open_state(cfg: RunConfig, bank: int, ctx: TreeContext, blob: tuple[bytes, 
 
 def _evaluation(cfg: RunConfig, state: BoostState, opened: NDArray[np.float64],
                 ) -> dict[str, float]:
-    """The federated test AUC/KS and validation loss in the opened evaluation values."""
+    """The federated test AUC/KS and validation score in the opened evaluation values."""
     test, valid = _evaluation_parts(cfg, state)
     metrics: dict[str, float] = {}
     if test:
@@ -326,7 +333,8 @@ def _evaluation(cfg: RunConfig, state: BoostState, opened: NDArray[np.float64],
         metrics |= {METRIC_AUC: auc, METRIC_KS: ks, METRIC_EVAL_ROUND: len(state.trees)}
     if valid:
         at = EVAL_LENGTH if test else 0
-        metrics[METRIC_VALID_LOSS] = mean_loss(opened[at:at + VALID_LENGTH])
+        metrics[METRIC_VALID_LOSS] = validation_score(opened[at:at + _valid_length(cfg)],
+                                                      cfg.early_stopping_metric)
     return metrics
 
 
@@ -432,7 +440,7 @@ def _codes(X: NDArray[np.float64], ctx: TreeContext, *, run_id: str, bank: int) 
 def _score_counts(cfg: RunConfig, data: BankData, ctx: TreeContext, state: BoostState, *,
                   run_id: str, test: bool, valid: bool) -> NDArray[np.float64]:
     """Per-class histograms of this bank's test scores under the finished trees (``test``)
-    and its exact validation log-loss sums (``valid``, early stopping)."""
+    and its validation vector (``valid``, early stopping)."""
     parts = []
     if test:
         X = _matrix(data.test, ctx.prep, run_id=run_id, bank=data.bank, part="test")
@@ -442,7 +450,7 @@ def _score_counts(cfg: RunConfig, data: BankData, ctx: TreeContext, state: Boost
     held = _training_rows(cfg, data, ctx.prep, run_id=run_id)[1] if valid else None
     if held is not None:
         valid_margins = _margins(state, held.X, run_id=run_id, bank=data.bank, part="valid")
-        parts.append(validation_loss_sums(held.y, valid_margins))
+        parts.append(validation_parts(held.y, valid_margins, cfg.early_stopping_metric))
     return np.concatenate(parts)
 
 

@@ -45,7 +45,7 @@ FIELD_PREPROCESSOR = "preprocessor"  # tree-model record: the shared preprocessi
 METRIC_TREES_DONE = "trees-done"  # metrics record: finished trees in the new state
 METRIC_GROWING = "growing"  # metrics record: 1 while a tree is in growth, else 0
 METRIC_PARTIES = "parties"  # metrics record: contributors to the tree in growth
-METRIC_VALID_LOSS = "valid-loss"  # metrics record: pooled validation log-loss (early stopping)
+METRIC_VALID_LOSS = "valid-loss"  # metrics record: pooled validation score (log-loss or 1 - AUC)
 METRIC_STOPPED = "stopped"  # metrics record: 1 once early stopping cut the trees back
 METRIC_DEPTH = "depth"  # metrics record: depth of the tree in growth (0 at its first level)
 

@@ -158,12 +158,13 @@ def _contexts(cfg: RunConfig, datas):
     return [open_tree_context(cfg, d.bank, layout, stats, bins, run_id=RUN) for d in datas]
 
 
-def test_early_stopping_stops_where_the_pooled_trainer_stops(data_dir: Path) -> None:
+@pytest.mark.parametrize("metric", ["auc", "logloss"])
+def test_early_stopping_stops_where_the_pooled_trainer_stops(data_dir: Path, metric: str) -> None:
     from federation.ml.tree_features import validation_rows
 
     cfg = RunConfig(data_path=str(data_dir / "german_credit.csv"), target="bad", banks=3,
                     model="gbdt", trees=40, depth=4, bins=16, learning_rate=0.5,
-                    early_stopping_rounds=3)
+                    early_stopping_rounds=3, early_stopping_metric=metric)
     datas = [bank_data(cfg, b) for b in range(cfg.banks)]
     contexts = _contexts(cfg, datas)
     blob, level_sum, seq = _grow(cfg, datas, contexts)
@@ -190,6 +191,10 @@ def test_early_stopping_is_refused_where_it_cannot_work() -> None:
     with pytest.raises(ConfigError, match="early-stopping-rounds"):
         RunConfig(model="lr", early_stopping_rounds=3)
     with pytest.raises(ConfigError, match="gradient-bits >= 20"):
-        RunConfig(model="gbdt", early_stopping_rounds=3, gradient_bits=16)
+        RunConfig(model="gbdt", early_stopping_rounds=3, early_stopping_metric="logloss",
+                  gradient_bits=16)
+    RunConfig(model="gbdt", early_stopping_rounds=3, gradient_bits=16)  # AUC: integer counts
+    with pytest.raises(ConfigError, match="'--early-stopping-metric'"):
+        RunConfig(model="gbdt", early_stopping_rounds=3, early_stopping_metric="gini")
     with pytest.raises(ConfigError, match="early-stopping-rounds"):
         RunConfig(model="gbdt", early_stopping_rounds=-1)

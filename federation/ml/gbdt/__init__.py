@@ -7,12 +7,13 @@ level-wise growth as step functions a bank runs between messages
 (:mod:`~federation.ml.gbdt.trainer`), the scikit-learn-style estimator and an in-process
 federation (:mod:`~federation.ml.gbdt.estimator`), and the fitted model as plain arrays with
 JSON and XGBoost export (:mod:`~federation.ml.gbdt.model`), plus the plaintext codec of the
-run's public state between messages (:mod:`~federation.ml.gbdt.state`). Gradients are
+run's public state between messages (:mod:`~federation.ml.gbdt.state`) and early stopping
+from summed validation vectors (:mod:`~federation.ml.gbdt.stopping`). Gradients are
 quantised so that every cross-party sum is exact: a federation grows the same trees as the
 pooled baseline.
 
-May import numpy and ``federation.errors`` only (no flwr, torch, pandas or scipy); the
-Flower wiring lives above it.
+May import numpy, ``federation.errors`` and the array metrics of ``federation.ml.metrics``
+only (no flwr, torch, pandas or scipy); the Flower wiring lives above it.
 """
 
 from federation.ml.gbdt.binning import (

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 from federation.errors import ConfigError
 
-__all__ = ["SCHEMA_VERSION", "MAX_BINS", "MAX_DEPTH", "GBDTConfig"]
+__all__ = ["SCHEMA_VERSION", "MAX_BINS", "MAX_DEPTH", "STOPPING_METRICS", "GBDTConfig",
+           "check_stopping_metric"]
 
 SCHEMA_VERSION = 1
 MAX_BINS = 255  # uint8 bin codes: 255 value bins at most, the next code marks missing values
 MAX_DEPTH = 12  # a level of 2**12 nodes already means histograms of tens of MB per party
+STOPPING_METRICS = ("auc", "logloss")  # see federation.ml.gbdt.stopping
 
 
 def _integer(name: str, value: object, low: int, high: int | None, why: str) -> None:
@@ -37,6 +39,13 @@ def _real(name: str, value: object, low: float, high: float, *, open_low: bool,
         span = f"{'(' if open_low else '['}{low}, {high}]"
         raise ConfigError(f"setting '--{name}' must be a number in {span} (got {value!r:.40}); "
                           f"{why}.")
+
+
+def check_stopping_metric(metric: object) -> None:
+    """Refuse an early-stopping metric other than :data:`STOPPING_METRICS`, naming the setting."""
+    if metric not in STOPPING_METRICS:
+        raise ConfigError(f"setting '--early-stopping-metric' is {metric!r:.20}; choose one of "
+                          f"{', '.join(STOPPING_METRICS)}.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +73,11 @@ class GBDTConfig:
     seed : int
         Key of the row subsample.
     early_stopping_rounds : int
-        Stop once the validation loss has not improved for this many trees and keep the best
+        Stop once the validation score has not improved for this many trees and keep the best
         prefix (0 = train all ``trees``; a positive value needs validation rows).
+    early_stopping_metric : {"auc", "logloss"}
+        The validation score early stopping watches: the AUC of the summed validation score
+        histograms or the exact log-loss (:mod:`federation.ml.gbdt.stopping`).
     gradient_bits : int
         Gradients and hessians are rounded to multiples of ``2**-gradient_bits`` so that every
         sum of them is exact in float64, whatever the order of summation (what makes a
@@ -83,6 +95,7 @@ class GBDTConfig:
     subsample: float = 1.0
     seed: int = 0
     early_stopping_rounds: int = 0
+    early_stopping_metric: str = "auc"
     gradient_bits: int = 20
     schema_version: int = SCHEMA_VERSION
 
@@ -101,6 +114,7 @@ class GBDTConfig:
         _integer("seed", self.seed, 0, 2**64 - 1, "it keys the row subsample")
         _integer("early-stopping-rounds", self.early_stopping_rounds, 0, None,
                  "0 turns early stopping off")
+        check_stopping_metric(self.early_stopping_metric)
         _integer("gradient-bits", self.gradient_bits, 8, 30,
                  "fewer bits lose precision, more need packed slots over 48 bits")
         if self.l2 == 0 and self.min_child_weight == 0:

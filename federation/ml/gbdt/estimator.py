@@ -9,7 +9,8 @@ rows grows the same trees as :class:`HistGBDT` on the pooled rows with the same 
 
 What crosses between "parties" in :func:`fit_federated_local` is exactly what a Flower run
 exchanges: per-column min/max (element-wise combination), fine counts, label sums,
-per-level histograms and validation-loss sums (summed); splits and leaf values go back.
+per-level histograms and validation sums (score-bin counts or loss sums; summed); splits
+and leaf values go back.
 """
 
 from __future__ import annotations
@@ -35,11 +36,10 @@ from federation.ml.gbdt.gradients import (
     base_margin,
     check_row_limit,
     label_sums,
-    mean_loss,
     sigmoid,
-    validation_loss_sums,
 )
 from federation.ml.gbdt.model import GBDTModel, Tree
+from federation.ml.gbdt.stopping import stopping_point, validation_parts, validation_score
 from federation.ml.gbdt.trainer import (
     add_tree,
     apply_splits,
@@ -128,7 +128,7 @@ def _grow(parties: list[_Party], tree: int, edges: BinEdges, config: GBDTConfig,
 
 def _boost(parties: list[_Party], edges: BinEdges, config: GBDTConfig,
            combine: Sum) -> tuple[GBDTModel, list[float]]:
-    """All trees, with early stopping on the summed validation loss when asked for."""
+    """All trees, with early stopping on the summed validation score when asked for."""
     labels = combine([label_sums(p.y) for p in parties])
     check_row_limit(float(labels[1]), config)
     start = base_margin(labels)
@@ -136,21 +136,21 @@ def _boost(parties: list[_Party], edges: BinEdges, config: GBDTConfig,
         p.margins = np.full(p.y.size, start)
         p.eval_margins = np.full(0 if p.eval_y is None else p.eval_y.size, start)
     stopping = config.early_stopping_rounds > 0
+    metric = config.early_stopping_metric
     trees: list[Tree] = []
-    losses: list[float] = []
+    scores: list[float] = []
     best = 0
     for t in range(config.trees):
         trees.append(_grow(parties, t, edges, config, combine))
         if not stopping:
             continue
-        losses.append(mean_loss(combine([validation_loss_sums(p.eval_y, p.eval_margins)
-                                         for p in parties if p.eval_y is not None])))
-        if losses[-1] < losses[best]:
-            best = t
-        elif t - best >= config.early_stopping_rounds:
+        scores.append(validation_score(combine([validation_parts(p.eval_y, p.eval_margins, metric)
+                                                for p in parties if p.eval_y is not None]), metric))
+        best, stop = stopping_point(scores, config.early_stopping_rounds)
+        if stop:
             break
     kept = best + 1 if stopping else len(trees)
-    return GBDTModel(start, tuple(trees[:kept]), edges.n_features, edges.n_categories), losses
+    return GBDTModel(start, tuple(trees[:kept]), edges.n_features, edges.n_categories), scores
 
 
 class HistGBDT:
@@ -174,7 +174,8 @@ class HistGBDT:
     model_ : GBDTModel
         The fitted trees as plain arrays (scoring, JSON, XGBoost export).
     validation_loss_ : list of float
-        Mean validation log-loss after each tree (early stopping only).
+        The validation score after each tree (early stopping only; lower is better): the
+        mean log-loss, or ``1 - AUC`` with ``early_stopping_metric = "auc"``.
     n_features_in_ : int
     classes_ : numpy.ndarray
         ``[0, 1]``.

@@ -27,6 +27,7 @@ def test_defaults_are_valid_and_frozen() -> None:
     ("min_child_weight", -0.5, "--min-child-weight"), ("subsample", 0.0, "--subsample"),
     ("subsample", 1.01, "--subsample"), ("seed", -1, "--seed"),
     ("early_stopping_rounds", -1, "--early-stopping-rounds"),
+    ("early_stopping_metric", "gini", "--early-stopping-metric"),
     ("gradient_bits", 7, "--gradient-bits"), ("gradient_bits", 31, "--gradient-bits"),
 ])
 def test_bad_settings_are_refused_in_one_line(setting: str, value: object, flag: str) -> None:
