@@ -19,6 +19,13 @@ from federation.data.quality import assert_ready
 from federation.errors import ConfigError
 from federation.ml.preprocess import local_schema
 from federation.run.config import RunConfig
+from federation.run.key_store import load_public_key
+from federation.run.policy import (
+    BankPolicy,
+    check_contributors,
+    check_run_config,
+    policy_of_node,
+)
 from federation.steps.horizontal_bank import (
     check_not_dropped,
     histogram_metrics,
@@ -30,7 +37,7 @@ from federation.steps.horizontal_bank import (
     sealed_histograms,
     sign_sealed,
 )
-from federation.steps.secure_sum import Sealed
+from federation.steps.secure_sum import Sealed, summation_scheme
 from federation.wire.message_types import MessageType, handles
 from federation.wire.records import (
     KEY_HIST_SUM,
@@ -48,6 +55,7 @@ from federation.wire.records import (
     sealed_of,
     step_of,
 )
+from federation.wire.trees import KEY_BINS_SUM, KEY_LEVEL_SUM
 from protocols.errors import MalformedMessageError
 
 app = ClientApp()
@@ -86,12 +94,46 @@ def node_settings(cfg: RunConfig, context: Context) -> RunConfig:
                    target=setting("target", cfg.target), id_col=setting("id-col", cfg.id_col))
 
 
+def accepted_settings(msg: Message, context: Context) -> tuple[RunConfig, BankPolicy]:
+    """The request's run config with this node's overrides, once this node's policy accepts it.
+
+    Runs before any data is read: the policy comes from the node's own config
+    (:func:`~federation.run.policy.policy_of_node`), never from the request; under Paillier
+    the banks' public key file must have at least ``min-key-bits`` bits.
+
+    Raises
+    ------
+    PolicyRefusal
+        One line naming the run-config setting the policy refuses.
+    """
+    cfg = node_settings(run_config_of(msg.content), context)
+    policy = policy_of_node(context.node_config)
+    check_run_config(policy, cfg)
+    if summation_scheme(cfg.aggregation).needs_paillier_key:
+        load_public_key(cfg.keys_dir, min_bits=policy.min_key_bits)
+    return cfg, policy
+
+
+SUM_KEYS = (KEY_STATS_SUM, KEY_WEIGHTS_SUM, KEY_HIST_SUM, KEY_BINS_SUM, KEY_LEVEL_SUM)
+"""Every combined sealed vector a request may carry (FedAvg and boosted trees)."""
+
+
+def check_sums(content: Any, policy: BankPolicy) -> None:
+    """Refuse a request carrying a sum of fewer banks than the policy's ``min-contributors``
+    (before any data is read; the count is verified again when the sum is opened)."""
+    for key in SUM_KEYS:
+        sealed = sealed_of(content, key)
+        if sealed is not None:
+            check_contributors(policy, sealed.parties, key)
+
+
 class _Request:
     """The parts of a request every handler needs."""
 
     def __init__(self, msg: Message, context: Context) -> None:
-        self.cfg = node_settings(run_config_of(msg.content), context)
+        self.cfg, self.policy = accepted_settings(msg, context)
         self.step = step_of(msg.content)
+        check_sums(msg.content, self.policy)
         self.run_id = self.step.run_id
         self.round = self.step.round
         self.data = own_data(self.cfg, context)
@@ -126,7 +168,7 @@ class _Request:
 @handles(app, STEP_SCHEMA)
 def schema(msg: Message, context: Context) -> Message:
     """Preprocessing step 1: column kinds and category names only."""
-    cfg = node_settings(run_config_of(msg.content), context)
+    cfg, _ = accepted_settings(msg, context)
     data = own_data(cfg, context)
     assert_ready(data.train)  # the same quality gate as `fedcredit check`
     return reply(msg, reply_content(bank=data.bank, n_examples=data.train.n_rows,

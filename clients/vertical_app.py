@@ -17,6 +17,7 @@ from clients import node_state
 from clients.bank_app import app
 from federation.data.vertical_data import AlignedParty
 from federation.errors import ConfigError
+from federation.run.policy import check_vertical_config, policy_of_node
 from federation.run.vertical_config import VerticalConfig
 from federation.steps import vertical_bank, vertical_center, vertical_party
 from federation.wire.message_types import handles
@@ -72,6 +73,7 @@ def _data_path(context: Context) -> str | None:
 
 def _unpack(msg: Message, context: Context) -> tuple[VerticalConfig, StepFields, str]:
     cfg, step = unpack_request(msg.content)
+    check_vertical_config(policy_of_node(context.node_config), cfg)  # before any data is read
     return cfg, step, role_of(context)
 
 

@@ -30,14 +30,16 @@ def _sealed_doc(sealed: Sealed | None) -> dict[str, Any] | None:
     if sealed is None:
         return None
     doc = asdict(sealed)
-    doc["payload"] = base64.b64encode(sealed.payload).decode("ascii")
+    for name in ("payload", "contributors"):
+        doc[name] = base64.b64encode(getattr(sealed, name)).decode("ascii")
     return doc
 
 
 def _sealed_from(doc: dict[str, Any] | None) -> Sealed | None:
     if doc is None:
         return None
-    return Sealed(**{**doc, "payload": base64.b64decode(doc["payload"])})
+    return Sealed(**{**doc, "payload": base64.b64decode(doc["payload"]),
+                     "contributors": base64.b64decode(doc.get("contributors", ""))})
 
 
 def save_checkpoint(folder: str | Path, cfg: RunConfig, state: FederatedResult,

@@ -101,6 +101,8 @@ def _write(files: list[tuple[Path, bytes, bool]], *, force: bool) -> None:
     for path, data, private in files:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+        if private:
+            os.fchmod(fd, 0o600)  # also over an existing file of another mode (--force)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
 

@@ -42,6 +42,8 @@ from protocols.errors import KeyCeremonyError
 from protocols.identity.envelopes import open_with_passphrase, seal_with_passphrase
 from protocols.identity.signing import public_key_from_hex, public_key_hex
 from protocols.paillier.keys import (
+    DEFAULT_KEY_BITS,
+    check_key_size,
     generate_identity,
     generate_paillier_keypair,
     identity_public_to_bytes,
@@ -61,13 +63,28 @@ REGISTRY_FILE = SIGNING_REGISTRY_FILE
 SIGNING_FILE = SIGNING_KEY_FILE
 SIGNING_KIND = "fedcredit-ed25519-signing-key"
 PASSPHRASE_ENV = "FEDCREDIT_KEY_PASSPHRASE"
+LOAD_MIN_KEY_BITS = DEFAULT_KEY_BITS
+"""Smallest Paillier modulus a loader accepts when the caller gives no ``min_bits`` (a bank's
+policy may raise it; only tests with small keys lower it, by monkeypatching)."""
+PUBLIC_ROLE = f"the banks' Paillier public key ({PAILLIER_PUBLIC_FILE})"
+PRIVATE_ROLE = "this bank's copy of the Paillier private key"
 
 
-def _write_private(path: Path, data: bytes) -> None:
+SIMULATION_SCRYPT_LOG2_N = 15
+"""scrypt cost of the simulation ceremony's envelopes: each simulated bank's passphrase lies in
+a 0600 file beside them, so a higher cost would only slow every run down (every ClientApp
+process opens its keys); ``fedcredit keys`` seals with the default 2**17."""
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a secret file with mode 0600, also over an existing file of another mode (the
+    mode is set before any byte is written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode applies to new files only
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
+
 
 
 def bank_dir(keys_dir: str | Path, bank: int) -> Path:
@@ -93,11 +110,12 @@ def provision_simulation_keys(keys_dir: str | Path, banks: int, *, bits: int = 2
     for bank in range(banks):
         files = keys.bank(bank)
         passphrase = secrets.token_urlsafe(24)
-        _write_private(files.passphrase, passphrase.encode())
+        write_private(files.passphrase, passphrase.encode())
         signing = Ed25519PrivateKey.generate()
         raw = signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        _write_private(files.signing_key,
-                       seal_with_passphrase(raw, passphrase, kind=SIGNING_KIND))
+        write_private(files.signing_key,
+                       seal_with_passphrase(raw, passphrase, kind=SIGNING_KIND,
+                                            scrypt_log2_n=SIMULATION_SCRYPT_LOG2_N))
         registry[str(bank)] = public_key_hex(signing.public_key())
     keys.signing_registry.write_text(json.dumps(registry, indent=1))
     if not paillier:
@@ -108,23 +126,40 @@ def provision_simulation_keys(keys_dir: str | Path, banks: int, *, bits: int = 2
         files = keys.bank(bank)
         passphrase = _passphrase(files.path)
         identity = generate_identity()
-        _write_private(files.identity_key, seal_identity(f"bank-{bank}", identity, passphrase))
+        write_private(files.identity_key, seal_identity(
+            f"bank-{bank}", identity, passphrase, scrypt_log2_n=SIMULATION_SCRYPT_LOG2_N))
         files.identity_public.write_bytes(identity_public_to_bytes(f"bank-{bank}", identity))
         if bank == 0:
-            _write_private(files.paillier_key, seal_private_key(private_key, passphrase))
+            write_private(files.paillier_key, seal_private_key(
+                private_key, passphrase, scrypt_log2_n=SIMULATION_SCRYPT_LOG2_N))
         else:
-            _write_private(files.paillier_wrapped,
+            write_private(files.paillier_wrapped,
                            wrap_private_key(private_key, identity.public_key()))
     return key_fingerprint(public_key)
 
 
-def load_public_key(keys_dir: str | Path) -> PaillierPublicKey:
-    """The banks' public key (what the coordinator holds)."""
+def _min_bits(min_bits: int | None) -> int:
+    return LOAD_MIN_KEY_BITS if min_bits is None else min_bits
+
+
+def load_public_key(keys_dir: str | Path, *, min_bits: int | None = None) -> PaillierPublicKey:
+    """The banks' public key (what the coordinator holds).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing.
+    KeyCeremonyError
+        The file is damaged, or its modulus is shorter than ``min_bits`` (default
+        :data:`LOAD_MIN_KEY_BITS`, 2048).
+    """
     path = KeyFolder(Path(keys_dir)).paillier_public
     if not path.exists():
         raise ConfigError(f"{path} not found; run the key ceremony (fedcredit keys ...) and "
                           "give the coordinator the banks' paillier.pub.")
-    return public_key_from_bytes(path.read_bytes())
+    public_key = public_key_from_bytes(path.read_bytes())
+    check_key_size(public_key, role=PUBLIC_ROLE, min_bits=_min_bits(min_bits))
+    return public_key
 
 
 def _passphrase(folder: Path) -> str:
@@ -137,13 +172,22 @@ def _passphrase(folder: Path) -> str:
     raise ConfigError(f"no passphrase for {folder}: set {PASSPHRASE_ENV}.")
 
 
+def load_bank_private_key(keys_dir: str, bank: int, *,
+                          min_bits: int | None = None) -> PaillierPrivateKey:
+    """Bank ``bank``'s copy of the shared private key (opened or unwrapped, then cached).
+
+    Both the public key file and the private key must have at least ``min_bits`` bits
+    (default :data:`LOAD_MIN_KEY_BITS`); otherwise :class:`KeyCeremonyError` names the key.
+    """
+    return _load_bank_private_key(keys_dir, bank, _min_bits(min_bits))
+
+
 @lru_cache(maxsize=8)
-def load_bank_private_key(keys_dir: str, bank: int) -> PaillierPrivateKey:
-    """Bank ``bank``'s copy of the shared private key (opened or unwrapped, then cached)."""
+def _load_bank_private_key(keys_dir: str, bank: int, min_bits: int) -> PaillierPrivateKey:
     files = bank_keys(keys_dir, bank)
     folder = files.path
     passphrase = _passphrase(folder)
-    public_key = load_public_key(keys_dir)
+    public_key = load_public_key(keys_dir, min_bits=min_bits)
     if files.paillier_key.exists():
         private_key = open_private_key(files.paillier_key.read_bytes(), passphrase)
     elif files.paillier_wrapped.exists():
@@ -155,6 +199,7 @@ def load_bank_private_key(keys_dir: str, bank: int) -> PaillierPrivateKey:
                           "the key ceremony for this bank.")
     if key_fingerprint(private_key.public_key) != key_fingerprint(public_key):
         raise ConfigError(f"{folder}: private key does not match {PUBLIC_FILE}.")
+    check_key_size(private_key.public_key, role=PRIVATE_ROLE, min_bits=min_bits)
     return private_key
 
 

@@ -23,6 +23,16 @@ Each bank (and the credit center) runs its node from its own file and reads noth
     [runtime]                                        # optional
     port = 9094                        # local port between the SuperNode and its ClientApps
 
+    [policy]                           # optional; what the bank accepts from the coordinator
+    aggregation = ["paillier"]         # run-config aggregation modes accepted
+    min-contributors = 3               # fewest banks in a sum it opens or a run needs (>= 2)
+    release-model = false              # may the final model go to the coordinator?
+    short-exponents = false            # vertical: short Paillier exponents allowed?
+    min-key-bits = 2048                # smallest Paillier key accepted (files and runs)
+
+A missing ``[policy]`` table or setting takes the safe default shown above
+(:data:`~federation.run.policy.DEFAULT_POLICY`); the coordinator cannot change it.
+
 A wrong or missing setting raises :class:`NodeConfigError` naming it as ``[section] key``.
 ``[coordinator] insecure = true`` (no TLS, no node authentication) is for a throwaway test
 bed only and must be written out explicitly.
@@ -39,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from federation.errors import ConfigError
+from federation.run.policy import DEFAULT_POLICY, TOML_KEYS, BankPolicy, PolicyError
 
 ROLES = ("bank", "center")
 DEFAULT_RUNTIME_PORT = 9094
@@ -48,6 +59,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "keys": {"root-certificates": str, "auth-private-key": str, "paillier-dir": str},
     "coordinator": {"address": str, "insecure": bool},
     "runtime": {"port": int},
+    "policy": {"aggregation": list, "min-contributors": int, "release-model": bool,
+               "short-exponents": bool, "min-key-bits": int},
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ADDRESS_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")
@@ -84,6 +97,8 @@ class NodeConfig:
         No TLS and no node authentication (explicit opt-in, test beds only).
     runtime_port : int
         Local port of the SuperNode's app runtime API.
+    policy : BankPolicy
+        What the node accepts from the coordinator (``[policy]``; safe defaults).
     """
 
     source: Path
@@ -99,6 +114,7 @@ class NodeConfig:
     coordinator: str
     insecure: bool = False
     runtime_port: int = DEFAULT_RUNTIME_PORT
+    policy: BankPolicy = DEFAULT_POLICY
     schema_version: int = 1
 
     def __post_init__(self) -> None:
@@ -127,9 +143,11 @@ class NodeConfig:
         _check_security(self)
 
     def to_flower_node_config(self) -> dict[str, str | int]:
-        """The SuperNode's ``--node-config`` (what the ClientApp sees as ``node_config``)."""
-        values: dict[str, str | int] = {"role": self.role, "node-name": self.name,
-                                        "data-path": str(self.data_path)}
+        """The SuperNode's ``--node-config`` (what the ClientApp sees as ``node_config``),
+        the policy always written out in full."""
+        values: dict[str, str | int | bool] = {"role": self.role, "node-name": self.name,
+                                               "data-path": str(self.data_path),
+                                               **self.policy.to_node_config()}
         if self.bank_index is not None:
             values["bank-index"] = self.bank_index
         if self.paillier_dir is not None:
@@ -252,7 +270,18 @@ def _build(source: Path, values: Mapping[tuple[str, str], Any]) -> NodeConfig:
         coordinator=address,
         insecure=bool(values.get(("coordinator", "insecure"), False)),
         runtime_port=int(values.get(("runtime", "port"), DEFAULT_RUNTIME_PORT)),
+        policy=_policy(source, values),
     )
+
+
+def _policy(source: Path, values: Mapping[tuple[str, str], Any]) -> BankPolicy:
+    """The ``[policy]`` table (missing settings: the safe defaults)."""
+    table = {key: values[("policy", key)] for key in TOML_KEYS.values()
+             if ("policy", key) in values}
+    try:
+        return BankPolicy.from_table(table)
+    except PolicyError as exc:
+        raise NodeConfigError(f"{source}: {exc}") from exc
 
 
 def check_files(cfg: NodeConfig) -> None:

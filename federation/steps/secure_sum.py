@@ -24,6 +24,15 @@ more, which float64 cannot hold. So the opened sum equals the float64 sum of the
 bit for bit, which keeps federated trees identical to pooled ones. The codec is public (from
 ``f``, a run setting), equal on both sides, and reveals nothing beyond the sum.
 
+Contributors (Paillier): every sealed vector ends with one secret random *tag* slot and carries
+the bank's sealed tag box (:mod:`protocols.aggregation.contribution_tags`); the coordinator's
+sum carries every contributor's box. :meth:`PaillierBankSum.open` refuses a sum unless its
+boxes name distinct banks, as many as the sum claims, and the opened tag slot equals the sum
+of their tags; it returns the values without the tag. So a bank never opens one bank's vector
+relabelled as a sum (``sum.parties`` is then a verified count, which the bank's policy checks
+against ``min-contributors``). Plain sums carry no tags: their ``parties`` is the coordinator's
+claim (plain runs hide nothing from the coordinator anyway).
+
 Each side sees the scheme through a small Protocol (:class:`BankSummation`,
 :class:`CoordinatorSummation`); :func:`summation_scheme` is the one place that maps the run
 config's ``aggregation`` name to a :class:`SummationScheme`, which builds either side and says
@@ -41,6 +50,14 @@ from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from federation.errors import ConfigError
 from federation.run.key_store import load_bank_private_key, load_public_key
+from protocols.aggregation.contribution_tags import ContributorsError as ContributorsError
+from protocols.aggregation.contribution_tags import (
+    check_count,
+    derive_tag_key,
+    draw_tag,
+    open_tags,
+    seal_tag,
+)
 from protocols.aggregation.packing import PackingCodec
 from protocols.aggregation.secure_aggregation import decrypt_sum, encrypt_update, encrypted_sum
 from protocols.aggregation.serde import encrypted_vector_from_bytes, encrypted_vector_to_bytes
@@ -88,13 +105,17 @@ class Sealed:
     parties: int
     payload: bytes
     schema_version: int = SCHEMA_VERSION
+    contributors: bytes = b""
+    """Paillier: the contributors' tag boxes, concatenated (opaque to the coordinator)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS or self.schema_version != SCHEMA_VERSION:
             raise MalformedMessageError(f"sealed vector of unknown kind {self.kind!r:.40} or "
                                         f"version {self.schema_version!r:.40}.")
-        if not isinstance(self.scheme, str) or not isinstance(self.payload, bytes):
-            raise MalformedMessageError("a sealed vector needs a str scheme and bytes payload.")
+        if not isinstance(self.scheme, str) or not isinstance(self.payload, bytes) or \
+                not isinstance(self.contributors, bytes):
+            raise MalformedMessageError("a sealed vector needs a str scheme and bytes payload "
+                                        "and contributors.")
         for name, least in (("length", 0), ("parties", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
@@ -316,35 +337,113 @@ class PaillierCoordinatorSum:
         for s in sealed:
             _check(s, kind, self.scheme, expected)
         if kind == KIND_STATS:
-            wides = [self._wide(s, expected, run_id, round) for s in sealed]
+            wides = [self._wide(s, expected + TAG_SLOTS, run_id, round) for s in sealed]
             wide_total = sum_wide(wides, public_key=self.public_key)
             return Sealed(kind, self.scheme, expected, wide_total.n_parties,
-                          wide_to_bytes(wide_total))
+                          wide_to_bytes(wide_total), contributors=_boxes(sealed))
         codec = self.codec(kind)
         vectors = [encrypted_vector_from_bytes(s.payload, public_key=self.public_key,
-                                               expected_length=expected, run_id=run_id,
-                                               round=round, codec=codec) for s in sealed]
+                                               expected_length=expected + TAG_SLOTS,
+                                               run_id=run_id, round=round, codec=codec)
+                   for s in sealed]
         total = encrypted_sum(vectors, public_key=self.public_key, codec=codec)
-        return Sealed(kind, self.scheme, expected, total.n_parties, encrypted_vector_to_bytes(total))
+        return Sealed(kind, self.scheme, expected, total.n_parties, encrypted_vector_to_bytes(total),
+                      contributors=_boxes(sealed))
 
     def _wide(self, sealed: Sealed, length: int, run_id: str, round: int) -> WideEncryptedVector:
         return validate_wide(wide_from_bytes(sealed.payload), public_key=self.public_key,
                              expected_length=length, run_id=run_id, round=round)
 
 
+TAG_SLOTS = 1
+"""Paillier payloads hold ``Sealed.length`` values and then the contributors' tag slot."""
+
+
+def _boxes(sealed: Sequence[Sealed]) -> bytes:
+    return b"".join(s.contributors for s in sealed)
+
+
+WEIGHT_TAG_BITS = 22
+"""A ``weights`` tag is ``-8 + q * 2**-18`` for a secret ``q < 2**22`` (inside the clip range)."""
+
+
+def _tag_bits(kind: str, gradient_bits: int) -> int:
+    if kind == KIND_WEIGHTS:
+        return WEIGHT_TAG_BITS
+    if kind == KIND_GRADIENTS:
+        return min(gradient_bits + GRADIENT_VALUE_BITS - 1, 52)
+    return COUNT_BITS  # counts and stats: exact integers
+
+
+def _tag_value(kind: str, tag: int, gradient_bits: int) -> float:
+    """The value a secret tag adds to the last slot of a vector of ``kind``."""
+    if kind == KIND_WEIGHTS:
+        return -8.0 + tag * 2.0 ** -18
+    if kind == KIND_GRADIENTS:
+        return float(np.ldexp(float(tag), -gradient_bits))
+    return float(tag)
+
+
+def _tag_tolerance(kind: str, parties: int) -> float:
+    """How far an opened tag sum may be from the boxed tags' sum (quantisation of weights)."""
+    if kind == KIND_WEIGHTS:
+        return parties * 2 * WEIGHT_CLIP / 2 ** WEIGHT_BITS
+    return 0.5 if kind in (KIND_COUNTS, KIND_STATS) else 0.0
+
+
 class PaillierBankSum(PaillierCoordinatorSum):
     """Bank role under Paillier: also holds the shared private key, seals and opens.
 
     ``gradient_bits`` (the run's public ``f``) maps ``gradients`` values to exact integers and
-    sets their slot width, as on the coordinator.
+    sets their slot width, as on the coordinator. ``bank`` is this bank's index, sealed in its
+    contribution boxes; every vector sealed here ends with a secret tag (module docstring).
     """
 
     def __init__(self, private_key: PaillierPrivateKey, max_parties: int, *,
-                 gradient_bits: int = DEFAULT_GRADIENT_BITS) -> None:
+                 gradient_bits: int = DEFAULT_GRADIENT_BITS, bank: int = 0) -> None:
         super().__init__(private_key.public_key, max_parties, gradient_bits=gradient_bits)
         self.private_key = private_key
+        self.bank = bank
+        p, q = int(private_key.p), int(private_key.q)
+        self._tag_key = derive_tag_key(b"".join(
+            v.to_bytes((v.bit_length() + 7) // 8, "big") for v in sorted((p, q))))
 
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
+        """Seal ``values`` plus this bank's secret tag; the box travels in ``contributors``."""
+        tag = draw_tag(_tag_bits(kind, self.gradient_bits))
+        box = seal_tag(self._tag_key, bank=self.bank, tag=tag, run_id=run_id, kind=kind,
+                       round=round)
+        sealed = self._seal(np.append(np.asarray(values, dtype=np.float64).ravel(),
+                                      _tag_value(kind, tag, self.gradient_bits)),
+                            kind=kind, run_id=run_id, round=round)
+        return Sealed(kind, sealed.scheme, sealed.length - TAG_SLOTS, 1, sealed.payload,
+                      contributors=box)
+
+    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
+        """The values of a sum whose contributions check out (without the tag slot).
+
+        Raises
+        ------
+        ContributorsError
+            The boxes are forged, repeated or fewer or more than ``sealed.parties``, or the
+            opened tag is not the sum of their tags (e.g. one bank's vector relabelled as a sum).
+        """
+        _check(sealed, kind, self.scheme, None)
+        boxed = open_tags(self._tag_key, sealed.contributors, run_id=run_id, kind=kind,
+                          round=round)
+        check_count(boxed, sealed.parties)
+        values = self._open(sealed, kind=kind, run_id=run_id, round=round)
+        expected = sum(_tag_value(kind, tag, self.gradient_bits) for _, tag in boxed)
+        if values.size < 1 or not abs(float(values[-1]) - expected) <= \
+                _tag_tolerance(kind, sealed.parties):
+            raise ContributorsError(
+                f"the sum claims {sealed.parties} contributions but does not hold exactly the "
+                "contributions its boxes name (its tag slot does not match); the coordinator "
+                "sent something other than the sum of those banks' vectors. The bank does not "
+                "use it.")
+        return values[:-1]
+
+    def _seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
         arr = np.asarray(values).ravel()
         if kind == KIND_STATS:
             wide = encrypt_wide(arr, public_key=self.public_key, run_id=run_id, round=round,
@@ -360,14 +459,15 @@ class PaillierBankSum(PaillierCoordinatorSum):
                              table=key_holder_table_for(self.private_key))
         return Sealed(kind, self.scheme, arr.size, 1, encrypted_vector_to_bytes(vec))
 
-    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
-        _check(sealed, kind, self.scheme, None)
+    def _open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
+        """Every value of the payload, the tag slot last."""
+        length = sealed.length + TAG_SLOTS
         if kind == KIND_STATS:
-            wide = self._wide(sealed, sealed.length, run_id, round)
+            wide = self._wide(sealed, length, run_id, round)
             return decrypt_wide(wide, private_key=self.private_key)
         codec = self.codec(kind)
         vec = encrypted_vector_from_bytes(sealed.payload, public_key=self.public_key,
-                                          expected_length=sealed.length, run_id=run_id,
+                                          expected_length=length, run_id=run_id,
                                           round=round, codec=codec)
         out = decrypt_sum(vec, private_key=self.private_key, codec=codec,
                           n_parties=sealed.parties, processes=1)
@@ -408,7 +508,7 @@ def _plain_coordinator(cfg: RunConfig) -> CoordinatorSummation:
 
 def _paillier_bank(cfg: RunConfig, bank: int) -> BankSummation:
     return PaillierBankSum(load_bank_private_key(cfg.keys_dir, bank), max_parties=cfg.banks,
-                           gradient_bits=cfg.gradient_bits)
+                           gradient_bits=cfg.gradient_bits, bank=bank)
 
 
 def _paillier_coordinator(cfg: RunConfig) -> CoordinatorSummation:

@@ -241,10 +241,12 @@ def signature_of(content: RecordDict) -> SignatureClaim:
 
 
 def sealed_to_record(sealed: Sealed) -> ConfigRecord:
-    """A sealed vector as a config record (payload bytes stay opaque)."""
+    """A sealed vector as a config record (payload and contribution boxes stay opaque)."""
     values = (sealed.kind, sealed.scheme, sealed.length, sealed.parties, sealed.payload,
               sealed.schema_version)
-    return ConfigRecord(dict(zip(_SEALED_KEYS, values, strict=True)))
+    record: dict[str, Any] = dict(zip(_SEALED_KEYS, values, strict=True))
+    record[FIELD_CONTRIBUTORS] = sealed.contributors
+    return ConfigRecord(record)
 
 
 def sealed_from_record(record: ArrayRecord | MetricRecord | ConfigRecord) -> Sealed:
@@ -254,13 +256,16 @@ def sealed_from_record(record: ArrayRecord | MetricRecord | ConfigRecord) -> Sea
         kind, scheme, length, parties, payload, version = [record[key] for key in _SEALED_KEYS]
     except (KeyError, TypeError) as exc:
         raise MalformedMessageError(f"sealed vector record is malformed: {exc}") from exc
+    contributors = record[FIELD_CONTRIBUTORS] if FIELD_CONTRIBUTORS in record else b""
     if not (isinstance(kind, str) and isinstance(scheme, str) and _is_int(length)
-            and _is_int(parties) and isinstance(payload, bytes) and _is_int(version)):
+            and _is_int(parties) and isinstance(payload, bytes) and _is_int(version)
+            and isinstance(contributors, bytes)):
         raise MalformedMessageError("sealed vector record has a field of the wrong type.")
-    return Sealed(kind, scheme, length, parties, payload, version)
+    return Sealed(kind, scheme, length, parties, payload, version, contributors)
 
 
 _SEALED_KEYS = ("kind", "scheme", "length", "parties", "payload", "schema-version")
+FIELD_CONTRIBUTORS = "contributors"  # sealed record: the contributors' tag boxes (Paillier)
 
 
 def sealed_of(content: RecordDict, key: str = KEY_SEALED) -> Sealed | None:

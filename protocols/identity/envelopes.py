@@ -45,7 +45,8 @@ RandomBytes = Callable[[int], bytes]
 ENVELOPE_SCHEMA_VERSION = 1
 PASSPHRASE_SCHEME = "scrypt-aes256gcm"
 WRAP_SCHEME = "x25519-hkdf-sha256-aes256gcm"
-DEFAULT_SCRYPT_LOG2_N = 15  # 32 MiB, ~0.1 s per open
+DEFAULT_SCRYPT_LOG2_N = 17  # 128 MiB, ~0.5 s per open; files sealed with 15 still open
+# (each envelope records its own cost in its authenticated header)
 MIN_SCRYPT_LOG2_N, MAX_SCRYPT_LOG2_N = 10, 20
 MIN_PASSPHRASE_CHARS = 8
 _HKDF_INFO = b"fedcredit/key-wrap/v1"

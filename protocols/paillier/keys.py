@@ -53,7 +53,7 @@ __all__ = [
     "DEFAULT_KEY_BITS", "generate_paillier_keypair", "key_fingerprint",
     "public_key_to_bytes", "public_key_from_bytes", "private_key_to_bytes",
     "private_key_from_bytes", "seal_private_key", "open_private_key", "wrap_private_key",
-    "unwrap_private_key", "check_key_pair", "x25519_public_key_hex",
+    "unwrap_private_key", "check_key_pair", "check_key_size", "x25519_public_key_hex",
     # re-exported from protocols.identity.x25519
     "BankIdentity", "generate_identity", "identity_public_to_bytes",
     "identity_public_from_bytes", "seal_identity", "open_identity",
@@ -100,6 +100,26 @@ def check_key_pair(public_key: PaillierPublicKey, private_key: PaillierPrivateKe
         raise KeyMismatchError("the private key does not belong to this public key (fingerprint "
                                f"{key_fingerprint(private_key.public_key)[:16]}... vs "
                                f"{key_fingerprint(public_key)[:16]}...); load the right key")
+
+
+def check_key_size(public_key: PaillierPublicKey, *, role: str,
+                   min_bits: int = DEFAULT_KEY_BITS) -> None:
+    """Refuse a key whose modulus is shorter than ``min_bits`` (on every load, not only at
+    generation: a short ``paillier.pub`` from elsewhere must not be used).
+
+    ``role`` names the key in the message (e.g. ``"the banks' public key (paillier.pub)"``);
+    the message never holds a local path, so it may leave the node.
+
+    Raises
+    ------
+    KeyCeremonyError
+        The modulus has fewer than ``min_bits`` bits.
+    """
+    bits = int(public_key.n).bit_length()
+    if bits < min_bits:
+        raise KeyCeremonyError(f"{role} has {bits} bits, below the minimum of {min_bits}; "
+                               "redo the key ceremony with a key of at least "
+                               f"{max(min_bits, DEFAULT_KEY_BITS)} bits")
 
 
 def _load_json(data: bytes, kind: str) -> dict[str, Any]:

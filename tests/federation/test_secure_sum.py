@@ -37,6 +37,15 @@ from protocols.paillier.keys import generate_paillier_keypair, key_fingerprint
 REPO = Path(__file__).resolve().parents[2]
 
 
+def party(bank, k: int):
+    """Bank ``k``'s side under the same key: a sum's contribution boxes must name distinct
+    banks, so each vector of a test sum is sealed by another bank index."""
+    if isinstance(bank, PaillierBankSum):
+        return PaillierBankSum(bank.private_key, bank.max_parties,
+                               gradient_bits=bank.gradient_bits, bank=k)
+    return bank
+
+
 @pytest.fixture(scope="module")
 def pair() -> tuple[PaillierBankSum, PaillierCoordinatorSum]:
     public, private = generate_paillier_keypair(1024, allow_insecure_test_key=True)
@@ -45,8 +54,9 @@ def pair() -> tuple[PaillierBankSum, PaillierCoordinatorSum]:
 
 def fedavg_through(bank, coordinator, updates, run_id="r", rnd=1):
     total = sum(n for _, n in updates)
-    sealed = [bank.seal(np.append(flatten(w) * n / total, n / total), kind=KIND_WEIGHTS,
-                        run_id=run_id, round=rnd) for w, n in updates]
+    sealed = [party(bank, k).seal(np.append(flatten(w) * n / total, n / total),
+                                  kind=KIND_WEIGHTS, run_id=run_id, round=rnd)
+              for k, (w, n) in enumerate(updates)]
     combined = coordinator.combine(sealed, kind=KIND_WEIGHTS, length=None, run_id=run_id,
                                    round=rnd)
     opened = bank.open(combined, kind=KIND_WEIGHTS, run_id=run_id, round=rnd)
@@ -75,8 +85,9 @@ def test_survivors_of_a_dropout_still_get_their_weighted_mean(pair) -> None:
     rng = np.random.default_rng(1)
     updates = [([rng.normal(size=5)], n) for n in (100, 300, 600, 1000)]
     total = sum(n for _, n in updates)
-    sealed = [bank.seal(np.append(flatten(w) * n / total, n / total), kind=KIND_WEIGHTS,
-                        run_id="r", round=2) for w, n in updates]
+    sealed = [party(bank, k).seal(np.append(flatten(w) * n / total, n / total),
+                                  kind=KIND_WEIGHTS, run_id="r", round=2)
+              for k, (w, n) in enumerate(updates)]
     survivors = [0, 2]  # banks 1 and 3 vanish mid-round
     combined = coordinator.combine([sealed[i] for i in survivors], kind=KIND_WEIGHTS,
                                    length=None, run_id="r", round=2)
@@ -88,12 +99,14 @@ def test_survivors_of_a_dropout_still_get_their_weighted_mean(pair) -> None:
 def test_stats_are_exact_and_counts_are_integers(pair) -> None:
     bank, coordinator = pair
     stats = [np.array([1200.0, -3.5e9, 4.2e16]), np.array([800.0, 1.25, 7.0e15])]
-    sealed = [bank.seal(s, kind=KIND_STATS, run_id="r", round=0) for s in stats]
+    sealed = [party(bank, k).seal(s, kind=KIND_STATS, run_id="r", round=0)
+              for k, s in enumerate(stats)]
     total = bank.open(coordinator.combine(sealed, kind=KIND_STATS, length=3, run_id="r", round=0),
                       kind=KIND_STATS, run_id="r", round=0)
     assert np.allclose(total, stats[0] + stats[1], rtol=1e-12)
     counts = [np.array([0, 5, 65535]), np.array([3, 0, 1])]
-    sealed = [bank.seal(c, kind=KIND_COUNTS, run_id="r", round=1) for c in counts]
+    sealed = [party(bank, k).seal(c, kind=KIND_COUNTS, run_id="r", round=1)
+              for k, c in enumerate(counts)]
     total = bank.open(coordinator.combine(sealed, kind=KIND_COUNTS, length=3, run_id="r", round=1),
                       kind=KIND_COUNTS, run_id="r", round=1)
     assert list(total) == [3, 5, 65536]

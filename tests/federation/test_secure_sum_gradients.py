@@ -46,13 +46,23 @@ def paillier(keypair) -> tuple[PaillierBankSum, PaillierCoordinatorSum]:
             PaillierCoordinatorSum(public, max_parties=MAX_PARTIES, gradient_bits=BITS))
 
 
+def party(bank, k: int):
+    """Bank ``k``'s side under the same key: a sum's contribution boxes must name distinct
+    banks, so each vector of a test sum is sealed by another bank index."""
+    if isinstance(bank, PaillierBankSum):
+        return PaillierBankSum(bank.private_key, bank.max_parties,
+                               gradient_bits=bank.gradient_bits, bank=k)
+    return bank
+
+
 def grid(units: list[int], bits: int = BITS) -> np.ndarray:
     return np.ldexp(np.asarray(units, dtype=np.float64), -bits)
 
 
 def through(bank, coordinator, vectors: list[np.ndarray], *, run_id: str = "r",
             rnd: int = 3) -> np.ndarray:
-    sealed = [bank.seal(v, kind=KIND_GRADIENTS, run_id=run_id, round=rnd) for v in vectors]
+    sealed = [party(bank, k).seal(v, kind=KIND_GRADIENTS, run_id=run_id, round=rnd)
+              for k, v in enumerate(vectors)]
     combined = coordinator.combine(sealed, kind=KIND_GRADIENTS, length=None, run_id=run_id,
                                    round=rnd)
     assert combined.parties == len(vectors)
@@ -222,7 +232,8 @@ def test_a_sum_of_more_parties_than_the_codec_allows_is_refused(keypair) -> None
     public, private = keypair
     bank = PaillierBankSum(private, max_parties=2, gradient_bits=BITS)
     coordinator = PaillierCoordinatorSum(public, max_parties=2)
-    sealed = [bank.seal(grid([1]), kind=KIND_GRADIENTS, run_id="r", round=1) for _ in range(3)]
+    sealed = [party(bank, k).seal(grid([1]), kind=KIND_GRADIENTS, run_id="r", round=1)
+              for k in range(3)]
     with pytest.raises(PackingOverflowError):
         coordinator.combine(sealed, kind=KIND_GRADIENTS, length=None, run_id="r", round=1)
 

@@ -57,7 +57,10 @@ def test_a_valid_bank_file_loads_with_absolute_paths(folder: Path) -> None:
     assert cfg.data_path == folder / "bank.csv" and cfg.paillier_dir == folder / "keys"
     assert cfg.to_flower_node_config() == {
         "role": "bank", "node-name": "bank-0", "data-path": str(folder / "bank.csv"),
-        "bank-index": 0, "keys-dir": str(folder / "keys"), "id-col": "ID", "target": "bad"}
+        "bank-index": 0, "keys-dir": str(folder / "keys"), "id-col": "ID", "target": "bad",
+        "policy-aggregation": "paillier", "policy-min-contributors": 3,
+        "policy-release-model": False, "policy-short-exponents": False,
+        "policy-min-key-bits": 2048}  # no [policy] table: the safe defaults, written out
 
 
 def test_a_center_without_labels_is_accepted(folder: Path) -> None:
