@@ -22,7 +22,8 @@ from pathlib import Path
 from federation.run.folder import RunFolder
 from federation.run.results import HorizontalResults
 
-DEFAULT_DATA = "../shared/data/uci_default_credit.csv"
+DEFAULT_DATA = "uci"
+"""The embedded UCI data set (``german``, or a CSV path, with --data)."""
 
 
 def run(mode: str, args: argparse.Namespace, out: Path) -> HorizontalResults:
@@ -39,7 +40,8 @@ def run(mode: str, args: argparse.Namespace, out: Path) -> HorizontalResults:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=DEFAULT_DATA, help="credit CSV (default: UCI default)")
+    parser.add_argument("--data", default=DEFAULT_DATA,
+                        help="credit CSV, or an embedded data set: uci, german (default: uci)")
     parser.add_argument("--target", default="default_next_month", help="target column")
     parser.add_argument("--banks", type=int, default=5, help="number of banks")
     parser.add_argument("--rounds", type=int, default=10, help="federated rounds")

@@ -34,13 +34,16 @@ from pathlib import Path
 
 import numpy as np
 
+from federation.data.embedded import target_for
 from federation.data.table import CreditTable, load_credit_csv
 from federation.run.folder import RunFolder
 from federation.run.results import HorizontalResults
 from federation.scorecard.scale import RiskGrades, ScorecardScale
 from federation.scorecard.scoring import RunModel, load_run_model, score_file, score_rows
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared/data/uci_default_credit.csv"
+DEFAULT_DATA = "uci"
+"""The embedded UCI data set (``german``, or a CSV path, with --data)."""
+DEFAULT_TARGET = "default_next_month"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,9 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000,
                         help="entities to score per measurement (default 200000)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+    parser.add_argument("--data", default=DEFAULT_DATA,
                         help="CSV whose rows are repeated to --rows (default: UCI credit data)")
-    parser.add_argument("--target", default="default_next_month", help="target column of --data")
+    parser.add_argument("--target", default=DEFAULT_TARGET,
+                        help="target column of --data (an embedded data set: its own)")
     parser.add_argument("--model", type=Path, default=None, metavar="DIR",
                         help="run folder of `fedcredit simulate` (default: train an LR here)")
     parser.add_argument("--kind", choices=("lr", "gbdt"), default="lr",
@@ -126,6 +130,7 @@ def best_rate(rows: int, repeat: int, job) -> float:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     print("$", shlex.join([".venv/bin/python", "scripts/bench_scoring.py", *(argv or sys.argv[1:])]))
+    args.target = target_for(args.data, args.target, default=DEFAULT_TARGET)
     table = load_credit_csv(args.data, target=args.target)
     if args.model:
         model = load_run_model(args.model)

@@ -76,6 +76,7 @@ from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from federation.ml.gbdt import BinEdges, GBDTConfig, HistGBDT, Tree, pooled_edges
 from federation.ml.metrics import roc_auc
+from federation.run.config import resolve_data_path
 from federation.steps import vertical_trees as vt
 from federation.steps.secureboost import SecureBoostTimings, train_secureboost_local
 from protocols.paillier.fast import encrypt_packed, key_holder_table_for
@@ -125,7 +126,7 @@ class VerticalSplit:
 def load_split(path: str | Path, center_columns: Sequence[str], seed: int) -> VerticalSplit:
     """Read the CSV; the center gets ``center_columns``, the bank every other feature and the
     label; rows go to training with probability 0.7 (seeded)."""
-    frame = pd.read_csv(path)
+    frame = pd.read_csv(resolve_data_path(path))
     missing = [c for c in center_columns if c not in frame.columns]
     if missing:
         raise SystemExit(f"center columns not in {path}: {missing}")
@@ -555,7 +556,8 @@ def print_report(result: Mapping[str, object], ratio: float | None) -> None:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--data", default="../shared/data/uci_default_credit.csv")
+    parser.add_argument("--data", default="uci",
+                        help="UCI default CSV (default: the embedded copy, uci)")
     parser.add_argument("--trees", type=int, default=3)
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--bins", type=int, default=32)

@@ -40,6 +40,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from federation.run.config import resolve_data_path
 from protocols.paillier.fast import randomizer_table_for
 from protocols.paillier.keys import generate_paillier_keypair
 from protocols.vertical_lr.encoding import dequantize_features, quantize_features
@@ -65,8 +66,8 @@ from protocols.vertical_lr.steps import (
     make_center_party,
 )
 
-DEFAULT_DATA = (Path(__file__).resolve().parents[1].parent / "shared" / "data"
-                / "uci_default_credit.csv")
+DEFAULT_DATA = "uci"
+"""The embedded UCI data set (or a CSV path with its columns, with --data)."""
 BANK_COLUMNS = (["LIMIT_BAL", "PAY_0"] + [f"PAY_{i}" for i in range(2, 7)]
                 + [f"BILL_AMT{i}" for i in range(1, 7)] + [f"PAY_AMT{i}" for i in range(1, 7)])
 CENTER_COLUMNS = ["SEX", "EDUCATION", "MARRIAGE", "AGE"]
@@ -77,7 +78,8 @@ RUN_ID = "bench-vertical"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="UCI default CSV")
+    parser.add_argument("--data", default=DEFAULT_DATA,
+                        help="UCI default CSV (default: the embedded copy, uci)")
     parser.add_argument("--rows", type=int, default=None,
                         help="use only the first ROWS rows of the file (default: all 30,000)")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs")
@@ -97,7 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def load_split(args: argparse.Namespace) -> dict[str, np.ndarray]:
     """70/30 split, standardised with training statistics (the lead's job in federation)."""
-    frame = pd.read_csv(args.data, nrows=args.rows)
+    frame = pd.read_csv(resolve_data_path(args.data), nrows=args.rows)
     order = np.random.default_rng(args.seed).permutation(len(frame))
     cut = int(0.7 * len(frame))
     out: dict[str, np.ndarray] = {}

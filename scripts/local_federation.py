@@ -1,7 +1,7 @@
 """Run a real local federation: one SuperLink and K bank SuperNodes as separate processes.
 
     .venv/bin/python scripts/local_federation.py --banks 3 --out runs/local \
-        --data ../shared/data/german_credit.csv --target bad --rounds 3
+        --data german --target bad --rounds 3
 
     .venv/bin/python scripts/local_federation.py --mode vertical --out runs/local-vertical
 
@@ -45,7 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Number of bank nodes (horizontal; required there).")
     p.add_argument("--out", type=Path, required=True, help="New, empty run folder.")
     p.add_argument("--data", default=LOCAL_DATA,
-                   help="Credit CSV split into the banks' own files.")
+                   help="Credit CSV split into the banks' own files, or an embedded data set: "
+                        f"uci, german (default: {LOCAL_DATA}).")
     p.add_argument("--target", default=None,
                    help=f"Target column, 1 = bad (default: {LOCAL_TARGET}; vertical: "
                         f"{VerticalConfig().target}).")

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Split one credit CSV by columns into a bank file and a credit-center file (vertical setting).
 
-Default: the natural split of ``uci_default_credit.csv`` described in ../shared/data/README.md:
+Default: the natural split of the embedded UCI set (``--data uci``; its README in
+``federation/data/datasets/``):
 the bank holds the label and the account behaviour (LIMIT_BAL, PAY_*, BILL_AMT*, PAY_AMT*), the
 center the profile (SEX, EDUCATION, MARRIAGE, AGE). Both files keep the ID column; with
 ``--overlap`` below 1 each side drops a different random part of the rows, and rows are
@@ -16,15 +17,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from federation.data.embedded import target_for
+from federation.run.config import resolve_data_path
+
 CENTER_COLUMNS = ["SEX", "EDUCATION", "MARRIAGE", "AGE"]
+DEFAULT_DATA = "uci"
+DEFAULT_TARGET = "default_next_month"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default="../shared/data/uci_default_credit.csv")
+    parser.add_argument("--data", default=DEFAULT_DATA,
+                        help="credit CSV, or an embedded data set: uci, german (default: uci)")
     parser.add_argument("--id-col", default="ID")
-    parser.add_argument("--target", default="default_next_month")
+    parser.add_argument("--target", default=DEFAULT_TARGET,
+                        help="target column (an embedded data set: its own)")
     parser.add_argument("--center-columns", default=",".join(CENTER_COLUMNS),
                         help="comma-separated columns for the center (the rest go to the bank)")
     parser.add_argument("--overlap", type=float, default=1.0,
@@ -32,7 +40,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("runs/uci_vertical"))
     args = parser.parse_args()
-    frame = pd.read_csv(args.data, dtype=str, keep_default_na=False)
+    args.target = target_for(args.data, args.target, default=DEFAULT_TARGET)
+    frame = pd.read_csv(resolve_data_path(args.data), dtype=str, keep_default_na=False)
     center_cols = [c for c in args.center_columns.split(",") if c]
     missing = [c for c in [args.id_col, args.target, *center_cols] if c not in frame.columns]
     if missing:

@@ -17,7 +17,7 @@ audit_app = typer.Typer(help="Audit log of a run.", no_args_is_help=True, add_co
 
 
 def check(
-    data: Path = typer.Option(..., help="The node's CSV file."),
+    data: Path = typer.Option(..., help="The node's CSV file (or an embedded data set: uci, german)."),
     target: str = typer.Option(..., help="Target column, 1 = bad."),
     id_col: str | None = typer.Option(None, "--id-col", help="Entity key column (default: a column named 'ID')."),
 ) -> None:

@@ -49,7 +49,8 @@ def score(
                                "--out DIR` (model.npz, or model.json for boosted trees, "
                                "preprocessor.json, results.json)."),
     data: Path = typer.Option(..., "--data", help="CSV of entities to score; needs the model's "
-                              "feature columns (extra columns and the target are optional)."),
+                              "feature columns (extra columns and the target are optional); "
+                              "or an embedded data set: uci, german."),
     out: Path = typer.Option(..., "--out", help="Output CSV: id, probability, score, grade, "
                              "reason_1..reason_K."),
     id_col: str | None = typer.Option(None, "--id-col", help="ID column of --data (default: "

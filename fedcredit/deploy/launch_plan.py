@@ -15,13 +15,14 @@ from typing import Any
 
 from fedcredit.deploy.errors import DeploymentError
 from fedcredit.deploy.local_parties import BankFolder
+from federation.data.embedded import find_embedded
 from federation.run.config import REPO_ROOT, RunConfig, resolve_data_path
 from federation.run.folder import RunFolder
 
 LOOPBACK = "127.0.0.1"
 RUN_DEFAULTS = RunConfig()
-LOCAL_DATA = "../shared/data/german_credit.csv"
-"""The local launcher's default data set (small: a quick demonstration of a deployment)."""
+LOCAL_DATA = "german"
+"""The local launcher's default data set, embedded (small: a quick demonstration of a deployment)."""
 LOCAL_TARGET = "bad"
 RUN_KEYS = ("data-path", "target", "id-col", "banks", "rounds", "aggregation", "seed",
             "keys-dir", "out")
@@ -140,7 +141,9 @@ class LaunchOptions:
     def run_config(self, layout: Layout) -> RunConfig:
         """The run's settings (validated), with the coordinator's keys and out folder."""
         cfg = RunConfig.from_user_config(dict(self.extra))
-        return replace(cfg, data_path=str(resolve_data_path(self.data_path).resolve()),
+        data_path = self.data_path if find_embedded(self.data_path) else \
+            str(resolve_data_path(self.data_path).resolve())  # a name resolves in any folder
+        return replace(cfg, data_path=data_path,
                        target=self.target, id_col=self.id_col, banks=self.banks,
                        rounds=self.rounds, aggregation=self.aggregation, seed=self.seed,
                        keys_dir=str(layout.coordinator_keys), out=str(layout.coordinator_run))

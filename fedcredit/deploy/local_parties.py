@@ -18,6 +18,7 @@ rows the simulation of the same split sees.
 from __future__ import annotations
 
 import csv
+import io
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ import numpy as np
 from fedcredit.deploy.certs import write_private
 from fedcredit.deploy.flower_commands import toml_value
 from federation.data.bank_data import bank_splits
+from federation.data.embedded import read_bytes
 from federation.run.config import RunConfig, resolve_data_path
 from federation.run.key_store import bank_dir, provision_simulation_keys
 from federation.steps.secure_sum import summation_scheme
@@ -66,8 +68,9 @@ class BankFolder:
 
 
 def _read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = [row for row in csv.reader(handle) if row]
+    """Header and rows of a CSV file (gzip-compressed or not: the embedded data sets are)."""
+    text = read_bytes(path).decode("utf-8-sig")
+    rows = [row for row in csv.reader(io.StringIO(text, newline="")) if row]
     if not rows:
         raise ValueError(f"{path} is empty.")
     return rows[0], rows[1:]

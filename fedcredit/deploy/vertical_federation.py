@@ -30,6 +30,7 @@ from fedcredit.deploy.flower_commands import toml_value
 from fedcredit.deploy.launch_plan import LaunchOptions, app_config_keys, free_port
 from fedcredit.deploy.local_federation import JOINED, LocalFederation
 from fedcredit.simulation.vertical import vertical_baselines
+from federation.data.embedded import read_bytes
 from federation.data.synthetic import write_enterprise_pair
 from federation.run.config import resolve_data_path
 from federation.run.results import RunResults, VerticalResults
@@ -134,8 +135,9 @@ class VerticalLocalFederation(LocalFederation):
             party.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         if self.opt.bank_data:
             self.say("copying the bank's and the center's files into their node folders ...")
-            shutil.copyfile(resolve_data_path(self.opt.bank_data), bank.data)
-            shutil.copyfile(resolve_data_path(self.opt.center_data), center.data)
+            # read_bytes: a .csv.gz (an embedded data set, uci/german) lands as a plain CSV
+            bank.data.write_bytes(read_bytes(resolve_data_path(self.opt.bank_data)))
+            center.data.write_bytes(read_bytes(resolve_data_path(self.opt.center_data)))
         else:
             self.say(f"staging a synthetic pair ({self.opt.rows} rows per party) ...")
             staged = self.layout.out / "staging"

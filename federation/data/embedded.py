@@ -103,6 +103,17 @@ def embedded_dataset(name: str) -> EmbeddedDataset:
     return found
 
 
+def target_for(data: str | Path, target: str, *, default: str) -> str:
+    """The target column to use: ``target``, except that an embedded data set given with the
+    ``default`` target (the one the options start at) uses its own target column.
+
+    ``target_for("german", "default_next_month", default="default_next_month")`` is ``"bad"``:
+    ``--data german`` alone works, and an explicit other ``--target`` is kept.
+    """
+    dataset = find_embedded(data)
+    return dataset.target if dataset is not None and target == default else target
+
+
 def known_names() -> str:
     """The embedded names, comma separated (for messages)."""
     return ", ".join(EMBEDDED_DATASETS)

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from federation.data.embedded import embedded_file, find_embedded
+from federation.data.embedded import embedded_file, find_embedded, target_for
 from federation.data.partition import SCHEMES
 from federation.errors import ConfigError
 from federation.ml.gbdt.config import GBDTConfig, check_stopping_metric
@@ -105,9 +105,9 @@ class RunConfig:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        embedded = find_embedded(self.data_path)
-        if embedded is not None and self.target == DEFAULT_TARGET:
-            object.__setattr__(self, "target", embedded.target)  # frozen: set once, here
+        # frozen: the one normalisation, set once here (an embedded set brings its target)
+        object.__setattr__(self, "target", target_for(self.data_path, self.target,
+                                                      default=DEFAULT_TARGET))
         _choice("model", self.model, MODEL_KINDS)
         _choice("partition", self.partition, SCHEMES)
         _choice("strategy", self.strategy, STRATEGIES)

@@ -11,12 +11,14 @@ score quickly. Runs on the bank's own node; nothing is sent anywhere.
 from __future__ import annotations
 
 import csv
+import gzip
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from federation.data.embedded import GZIP_MAGIC, embedded_file, find_embedded, source_name
 from federation.data.table import MISSING_TOKENS, NUMERIC_MISSING_TOKENS, CreditTable
 from federation.errors import DataError, SchemaError
 from federation.ml.preprocess import Preprocessor
@@ -53,12 +55,19 @@ def _with_case_variants(tokens: frozenset[str]) -> list[str]:
     return sorted({v for t in tokens for v in (t, t.upper(), t.title())})
 
 
-def _sniff(path: Path) -> tuple[str, str, list[str]]:
-    """Delimiter, encoding and stripped header names of a CSV file."""
+def _sniff(path: Path) -> tuple[str, str, list[str], str | None]:
+    """Delimiter, encoding, stripped header names and compression (gzip or None) of a CSV file."""
     if not path.is_file():
         raise DataError(f"{path}: file not found. Give the file of entities to score with --data.")
     with path.open("rb") as f:
         head = f.read(65536)
+    compression = "gzip" if head[:2] == GZIP_MAGIC else None
+    if compression:
+        try:
+            with gzip.open(path, "rb") as f:
+                head = f.read(65536)
+        except (OSError, EOFError) as exc:
+            raise DataError(f"{path}: not a readable gzip file ({exc}).") from exc
     if not head.strip():
         raise DataError(f"{path}: file is empty; expected a header line and rows to score.")
     try:
@@ -71,7 +80,7 @@ def _sniff(path: Path) -> tuple[str, str, list[str]]:
     except csv.Error:
         delimiter = ","
     header = [c.strip() for c in next(csv.reader([first], delimiter=delimiter))]
-    return delimiter, encoding, header
+    return delimiter, encoding, header, compression
 
 
 def check_schema(path: Path, header: list[str], prep: Preprocessor, model_dir: str) -> None:
@@ -150,7 +159,8 @@ def read_scoring_file(
     Parameters
     ----------
     path : str or Path
-        CSV with (at least) the model's feature columns.
+        CSV (gzip-compressed or not) with (at least) the model's feature columns, or the name
+        of an embedded data set (``uci``, ``german``).
     prep : Preprocessor
         The model's schema.
     target : str
@@ -167,8 +177,9 @@ def read_scoring_file(
     DataError
         Unreadable file, or a non-number in a numeric column.
     """
-    path = Path(path)
-    delimiter, encoding, header = _sniff(path)
+    embedded = find_embedded(path)
+    path = embedded_file(embedded) if embedded else Path(path)
+    delimiter, encoding, header, compression = _sniff(path)
     check_schema(path, header, prep, model_dir)
     id_name = _pick_id_column(header, id_col, target, path)
     cats = [c for c, _ in prep.categorical]
@@ -176,7 +187,8 @@ def read_scoring_file(
     na_values = {c: _with_case_variants(NUMERIC_MISSING_TOKENS) for c in prep.numeric}
     try:
         frame = pd.read_csv(
-            path, sep=delimiter, encoding=encoding, usecols=[*prep.numeric, *cats, *extra],
+            path, sep=delimiter, encoding=encoding, compression=compression,
+            usecols=[*prep.numeric, *cats, *extra],
             dtype={c: str for c in (*cats, *extra)}, keep_default_na=False, na_values=na_values,
             skipinitialspace=True,
         )
@@ -192,5 +204,5 @@ def read_scoring_file(
     ids = (frame[id_name].astype(str).str.strip().to_numpy(dtype=str) if id_name
            else np.arange(1, frame.shape[0] + 1).astype(str))
     y = labels if labels is not None else np.zeros(frame.shape[0], dtype=np.int8)
-    table = CreditTable(str(path), target, y, numeric, categorical, ids)
+    table = CreditTable(source_name(path), target, y, numeric, categorical, ids)
     return ScoringInput(ids, id_name, table, labels)

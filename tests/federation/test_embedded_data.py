@@ -117,3 +117,16 @@ def test_the_wheel_ships_the_data_and_its_attribution() -> None:
         assert (folder / dataset.file).is_file()
     notice = (folder / "README.md").read_text(encoding="utf-8")
     assert "CC BY 4.0" in notice and "Yeh" in notice and "Hofmann" in notice
+
+
+def test_scoring_takes_an_embedded_set_by_name(tmp_path: Path, data_dir: Path,
+                                               german_run_dir: Path) -> None:
+    from federation.scorecard.scale import RiskGrades, ScorecardScale
+    from federation.scorecard.scoring import score_file
+
+    outputs = []
+    for data in ("german", data_dir / "german_credit.csv"):
+        out = tmp_path / f"{Path(data).name}.scores.csv"
+        score_file(german_run_dir, data, out, scale=ScorecardScale(), grades=RiskGrades())
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
