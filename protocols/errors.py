@@ -57,3 +57,11 @@ class UnexpectedMessageError(ProtocolError):
 
 class StateTamperedError(ProtocolError):
     """A sealed shared-state blob fails authentication (tampered, another run or step, version)."""
+
+
+class PlaintextShapeError(ProtocolError):
+    """A decrypted plaintext has more slots or bits than the protocol step allows.
+
+    The key holder refuses to return or use it: a peer that packs other values (e.g. the key
+    holder's own per-row ciphertexts) into the spare bits would otherwise read them back.
+    """

@@ -37,14 +37,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from protocols.errors import PackingOverflowError
+from protocols.errors import PackingOverflowError, PlaintextShapeError
 from protocols.paillier.fast import RandomSource
 
 __all__ = [
     "FEATURE_FRAC_BITS", "FEATURE_CLIP", "FEATURE_LIMIT", "VALUE_FRAC_BITS", "VALUE_LIMIT",
     "SLOT_BITS", "quantize_features", "dequantize_features", "encode_fixed", "to_signed",
     "decode_fixed", "MASK_STATISTICAL_BITS", "GradientSlotLayout", "gradient_slot_layout",
-    "draw_slot_masks", "mask_plaintexts", "unmask_slots", "plain_matvec", "slots_per_plaintext",
+    "draw_slot_masks", "mask_plaintexts", "check_masked_slots", "unmask_slots",
+    "plain_matvec", "slots_per_plaintext",
     "pack_slots", "unpack_slots",
 ]
 
@@ -209,6 +210,37 @@ def mask_plaintexts(masks: Sequence[int], layout: GradientSlotLayout) -> list[in
             packed |= (int(r) + offset) << (width * k)
         out.append(packed)
     return out
+
+
+def check_masked_slots(plaintexts: Sequence[int], count: int, layout: GradientSlotLayout, *,
+                       kind: str = "masked gradient") -> None:
+    """Refuse decrypted plaintexts that hold more than ``count`` masked slots.
+
+    An honest peer's plaintext ``idx`` is ``sum_k (S_k + 2**bound_bits + r_k) *
+    2**(slot_bits * k)`` over its ``min(per_plaintext, count - idx * per_plaintext)`` slots,
+    each below ``2**slot_bits``, so every bit above them is zero. The opening party checks
+    this before it returns anything: a peer that packs other values into the spare bits or
+    into extra slots (e.g. 31 of the opener's own residual ciphertexts in 64-bit slots) is
+    refused. What fits inside the allowed slots cannot be told from a masked sum (see
+    ``docs/security.md``).
+
+    Raises
+    ------
+    PlaintextShapeError
+        Another number of plaintexts, or a plaintext with bits beyond its slots.
+    """
+    if len(plaintexts) != layout.n_plaintexts(count):
+        raise PlaintextShapeError(f"{kind}: {len(plaintexts)} plaintexts for {count} masked "
+                                  "sums; refusing to return them - the peer deviates from "
+                                  "the protocol, stop the run")
+    per = layout.per_plaintext
+    for idx, packed in enumerate(plaintexts):
+        slots = min(per, count - idx * per)
+        if int(packed) >> (layout.slot_bits * slots):
+            raise PlaintextShapeError(f"{kind}: plaintext {idx} holds data beyond its {slots} "
+                                      f"masked slots of {layout.slot_bits} bits; refusing to "
+                                      "return it - the peer deviates from the protocol, stop "
+                                      "the run")
 
 
 def unmask_slots(plaintexts: Sequence[int], masks: Sequence[int],

@@ -38,15 +38,25 @@ Semi-honest bank, center and coordinator, no collusion; Paillier semantic securi
 Per-sample values (``d_B``, ``u_C``, ``y``) leave their owner only encrypted under the
 owner's key. Each gradient sum is masked by ``r`` uniform over 128 more bits than the
 sum can have, so the decrypting peer and the coordinator see values within statistical
-distance ``2**-127`` of independent of the sums; the masks enter as fresh encryptions, so
-the masked ciphertexts are re-randomised and the key holder learns nothing from their
-randomness either (it could otherwise relate it to the randomness of its own ciphertexts
-and the other side's features). Each party learns its own gradient, which is the known aggregate
-leak of this scheme: per batch the bank learns ``X_B^T u_C`` and the center ``X_C^T d``
-(linear combinations of the other side's per-sample values). Batches must therefore hold
-many more rows than either party has columns (checked: at least :data:`MIN_BATCH_ROWS` and
-more than twice the columns), and repeated epochs leak more such aggregates. Malicious
-behaviour (wrong ciphertexts, chosen inputs) is out of scope.
+distance ``2**-127`` of independent of the sums. The masked ciphertexts go back to the key
+holder, who can read their randomness too; they are re-randomised by a uniform ``r**n``
+(:mod:`protocols.paillier.rerandomize`; the fast ``hs**a`` would leave a character of the key
+holder's own randomness, tied to the other side's features). Each party learns its own
+gradient, which is the known aggregate leak of this scheme: per batch the bank learns
+``X_B^T u_C`` and the center ``X_C^T d`` (linear combinations of the other side's per-sample
+values). Batches must therefore hold many more rows than either party has columns, and the
+first batch (zero weights, an exact knapsack over the labels) enough rows that the knapsack
+stays underdetermined (:func:`~protocols.vertical_lr.config.min_batch_rows`); repeated
+epochs leak more such aggregates.
+
+Deviating peer: the opening party checks the kind, key, batch, ciphertext count and that
+every decrypted plaintext holds no bits beyond the step's masked slots
+(:func:`~protocols.vertical_lr.encoding.check_masked_slots`, :class:`~protocols.errors.PlaintextShapeError`),
+so a peer cannot have it decrypt its own per-row ciphertexts packed into spare bits. What a
+deviating peer puts inside the allowed slots (a chosen linear combination of the opener's
+values: about ``k * slot_bits / 64`` residuals per batch) cannot be told from a masked sum;
+closing that needs proofs of correct computation or secret-shared gradients
+(``docs/security.md``).
 """
 
 from __future__ import annotations
@@ -67,10 +77,12 @@ from protocols.paillier.fast import (
 )
 from protocols.paillier.keys import key_fingerprint
 from protocols.paillier.matvec import add_plaintexts, encrypted_matvec, pack_ciphertexts
+from protocols.paillier.rerandomize import rerandomize_for_key_holder
 from protocols.vertical_lr.config import MIN_BATCH_ROWS, VerticalLRConfig
 from protocols.vertical_lr.encoding import (
     FEATURE_FRAC_BITS,
     VALUE_FRAC_BITS,
+    check_masked_slots,
     dequantize_features,
     draw_slot_masks,
     encode_fixed,
@@ -243,10 +255,10 @@ def _masked_gradient(party: VerticalParty, secrets: BatchSecrets, received: Vert
     layout = gradient_slot_layout(len(secrets.rows), int(peer.n))
     packed = pack_ciphertexts(sums, layout.slot_bits, layout.per_plaintext, peer)
     masks = draw_slot_masks(len(sums), layout, rng)
-    # The masks enter as fresh encryptions: they hide S and re-randomise the ciphertexts.
-    fresh = encrypt_packed(mask_plaintexts(masks, layout), peer, rng=rng,
-                           short_exponent=party.short_exponent)
-    masked = tuple(int(mpz(c) * f % nsq) for c, f in zip(packed, fresh, strict=True))
+    # The masks hide S; a uniform r**n (not the subgroup hs**a) hides the randomness of the
+    # key holder's own ciphertexts inside the product from the key holder.
+    masked = tuple(rerandomize_for_key_holder(
+        add_plaintexts(packed, mask_plaintexts(masks, layout), peer), peer, rng=rng))
     msg = VerticalCiphertexts(kind_out, key_fingerprint(peer), party.config.run_id,
                               secrets.epoch, secrets.batch, len(sums), masked)
     return msg, replace(secrets, masks=masks)
@@ -260,6 +272,7 @@ def _open_masked(party: VerticalParty, received: VerticalCiphertexts, *, kind_in
                                   run_id=party.config.run_id, epoch=epoch, batch=batch,
                                   length=length, n_ciphertexts=layout.n_plaintexts(length))
     values = decrypt_raw_many(received.ciphertexts, party.private_key, processes=1)
+    check_masked_slots(values, length, layout, kind=kind_in)
     return MaskedGradientValues(kind_out, key_fingerprint(party.public_key),
                                 party.config.run_id, epoch, batch, tuple(values))
 
@@ -324,7 +337,17 @@ def bank_gradient_step(party: VerticalParty, secrets: BatchSecrets,
 
 def bank_open_center_gradient(party: VerticalParty, masked: VerticalCiphertexts, *,
                               epoch: int, batch: int) -> MaskedGradientValues:
-    """Step 5 (bank): decrypt the center's ``[[S_C + r_C]]_B``; the values stay masked."""
+    """Step 5 (bank): decrypt the center's ``[[S_C + r_C]]_B``; the values stay masked.
+
+    Raises
+    ------
+    UnexpectedMessageError, KeyMismatchError, StaleRoundError, VectorLengthError,
+    InvalidCiphertextError
+        ``masked`` is not the center's message for this batch.
+    PlaintextShapeError
+        A decrypted plaintext holds more than the center's masked slots (a deviating
+        center); nothing is returned.
+    """
     _check_role(party, ROLE_BANK)
     return _open_masked(party, masked, kind_in=KIND_CENTER_MASKED_GRADIENT,
                         kind_out=KIND_CENTER_GRADIENT_OPENED, epoch=epoch, batch=batch,
@@ -377,7 +400,17 @@ def center_gradient_step(party: VerticalParty, secrets: BatchSecrets,
 
 def center_open_bank_gradient(party: VerticalParty, masked: VerticalCiphertexts, *,
                               epoch: int, batch: int) -> MaskedGradientValues:
-    """Step 5 (center): decrypt the bank's ``[[S_B + r_B]]_C``; the values stay masked."""
+    """Step 5 (center): decrypt the bank's ``[[S_B + r_B]]_C``; the values stay masked.
+
+    Raises
+    ------
+    UnexpectedMessageError, KeyMismatchError, StaleRoundError, VectorLengthError,
+    InvalidCiphertextError
+        ``masked`` is not the bank's message for this batch.
+    PlaintextShapeError
+        A decrypted plaintext holds more than the bank's masked slots (a deviating bank);
+        nothing is returned.
+    """
     _check_role(party, ROLE_CENTER)
     return _open_masked(party, masked, kind_in=KIND_BANK_MASKED_GRADIENT,
                         kind_out=KIND_BANK_GRADIENT_OPENED, epoch=epoch, batch=batch,

@@ -39,7 +39,7 @@ def _run(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("vertical")
     bank, center = write_enterprise_pair(folder, n_enterprises=1500, seed=7)
     cfg = VerticalConfig(bank_data=str(bank), center_data=str(center), epochs=3,
-                         batch_size=256, learning_rate=0.5, out=str(folder / "out"))
+                         batch_size=420, learning_rate=0.5, out=str(folder / "out"))
     seen: list[tuple[str, Message]] = []
     result = run_vertical_federation(cfg, observer=lambda d, m: seen.append((d, m)))
     assert result.run_id == RUN_ID

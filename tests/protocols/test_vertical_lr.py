@@ -24,7 +24,11 @@ from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.fast import encrypt_packed
 from protocols.paillier.keys import generate_paillier_keypair
 from protocols.paillier.matvec import add_plaintexts, encrypted_matvec, pack_ciphertexts
-from protocols.vertical_lr.config import vertical_config_from_bytes, vertical_config_to_bytes
+from protocols.vertical_lr.config import (
+    min_batch_rows,
+    vertical_config_from_bytes,
+    vertical_config_to_bytes,
+)
 from protocols.vertical_lr.encoding import (
     FEATURE_LIMIT,
     MASK_STATISTICAL_BITS,
@@ -419,8 +423,9 @@ def test_config_checks() -> None:
 @given(st.text(max_size=30), st.integers(200, 10**6), st.integers(0, 20), st.integers(1, 20),
        st.floats(1e-6, 10.0), st.floats(0.0, 1.0), st.integers(0, 2**63))
 def test_config_bytes_round_trip(run_id, n_rows, n_bank, n_center, lr, l2, seed) -> None:
-    config = VerticalLRConfig(run_id, n_rows, n_bank, n_center, batch_size=64 + 2 * n_bank
-                              + 2 * n_center, learning_rate=lr, l2=l2, schedule_seed=seed)
+    config = VerticalLRConfig(run_id, max(n_rows, 400), n_bank, n_center,
+                              batch_size=min_batch_rows(n_bank, n_center), learning_rate=lr,
+                              l2=l2, schedule_seed=seed)
     assert vertical_config_from_bytes(vertical_config_to_bytes(config)) == config
 
 

@@ -4,7 +4,8 @@ federated AUC equals centralised Taylor LR on the joined plaintext of the same s
 run's salt); nothing left running afterwards.
 
 Slow (~2 min on 2 cores): Flower starts a ClientApp process per message and a vertical run
-sends ~13 + 3 x batches of them (here 1 epoch of 3 batches)."""
+sends ~13 + 3 x batches of them (here 1 epoch of 1 batch: the center's 17 columns need
+batches of at least 334 rows, ``protocols.vertical_lr.config.min_batch_rows``)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ AUC_TOLERANCE = 0.005
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("local-vertical") / "run"
-    return launch_to_results(out, "--mode", "vertical", "--rows", "500", "--epochs", "1",
-                             "--batch-size", "128"), out
+    return launch_to_results(out, "--mode", "vertical", "--rows", "700", "--epochs", "1",
+                             "--batch-size", "340"), out
 
 
 def test_vertical_job_completes_over_tls_with_node_authentication(
@@ -36,7 +37,7 @@ def test_vertical_job_completes_over_tls_with_node_authentication(
     assert deployment["status"] == "finished:completed"
     assert sorted(n["role"] for n in deployment["nodes"]) == ["bank", "center"]
     assert results["mode"] == "vertical" and results["epochs"] == 1
-    assert results["psi"]["intersection"] == 400  # 80 % overlap of 500 rows each
+    assert results["psi"]["intersection"] == 560  # 80 % overlap of 700 rows each
     assert results["iv"] and results["center_features"]
     assert 0 < results["federation_ready_seconds"] < results["training_started_seconds"]
 
@@ -53,7 +54,7 @@ def test_auc_equals_centralised_lr_on_the_joined_plaintext(deployed: tuple[dict,
     results, out = deployed
     cfg = VerticalConfig(bank_data=str(out / "nodes" / "bank" / "bank.csv"),
                          center_data=str(out / "nodes" / "center" / "center.csv"),
-                         epochs=1, batch_size=128)
+                         epochs=1, batch_size=340)
     central = vertical_baselines(cfg, results["run_id"]).centralized.auc
     gap = abs(results["federated"]["auc"] - central)
     print(f"deployed AUC {results['federated']['auc']:.6f}, centralised {central:.6f}")
