@@ -217,13 +217,13 @@ def bank_decide(bank: BankTrees, packed: bytes, count: int) -> str:
     public = bank.private_key.public_key
     request = level_request(bank.state)
     own = local_histograms(bank.codes, bank.g, bank.h, bank.assignment, request, bank.edges)
-    G, H = bank_open_histograms(ints_from_bytes(packed, _width(public), limit=int(public.n) ** 2),
-                                count, private_key=bank.private_key, packing=_packing(bank))
     fc = bank.seen.n_features - bank.edges.n_features
     theirs = np.zeros((len(request.build), fc, bank.edges.n_bins + 1, 2))
-    if G.size != theirs[..., 0].size:
-        raise DataError(f"the center sent {G.size} sums, not the {theirs[..., 0].size} of "
+    if count != theirs[..., 0].size:  # checked before anything is decrypted
+        raise DataError(f"the center sent {count} sums, not the {theirs[..., 0].size} of "
                         "this level.")
+    G, H = bank_open_histograms(ints_from_bytes(packed, _width(public), limit=int(public.n) ** 2),
+                                count, private_key=bank.private_key, packing=_packing(bank))
     theirs[..., GRAD] = (G * 2.0**-bank.config.gradient_bits).reshape(theirs.shape[:3])
     theirs[..., HESS] = (H * 2.0**-bank.config.gradient_bits).reshape(theirs.shape[:3])
     bank.state, splits = choose_splits(bank.state, np.concatenate([own, theirs], axis=1),

@@ -19,7 +19,14 @@ its features for the same (aligned) rows:
 Threat model: honest-but-curious parties, no collusion with the relaying coordinator. The
 center sees only ciphertexts under the bank's key (semantic security, DCR); the bank learns
 the per-bin gradient/hessian sums of the center's features for each node (the known leak of
-SecureBoost) and the partition of the rows at the center's splits.
+SecureBoost) and the partition of the rows at the center's splits. The packed sums go back to
+the bank, which can read a ciphertext's randomness with its private key: a bare product of
+its own per-row ciphertexts would carry the product of their randomness and so tell it which
+rows are in which bin. :func:`compress_sums` therefore multiplies every packed ciphertext by
+a uniform ``r**n`` (:mod:`protocols.paillier.rerandomize`). :func:`bank_open_histograms` opens
+exactly the agreed count and refuses bits beyond the slots. A deviating center can still
+send chosen (well-formed) sums and watch which split the bank picks; that is outside the
+semi-honest model (``docs/security.md``).
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from protocols.errors import ProtocolError
 from protocols.paillier.decrypt import decrypt_raw_many
-from protocols.paillier.fast import RandomizerTable, encrypt_packed
+from protocols.paillier.fast import RandomizerTable, RandomSource, encrypt_packed
+from protocols.paillier.rerandomize import rerandomize_for_key_holder
 from protocols.secureboost.packing import GHPacking
 
 __all__ = ["SplitLookupError", "bank_encrypt_gradients", "center_histograms", "compress_sums",
@@ -104,8 +112,12 @@ def center_histograms(ciphertexts: Sequence[int], codes: NDArray[np.uint8],
 
 
 def compress_sums(sums: Sequence[int], *, public_key: PaillierPublicKey,
-                  packing: GHPacking) -> list[int]:
-    """Step 2b (center): pack ``slots_per_ciphertext`` sums per ciphertext (Horner's rule)."""
+                  packing: GHPacking, rng: RandomSource | None = None) -> list[int]:
+    """Step 2b (center): pack ``slots_per_ciphertext`` sums per ciphertext (Horner's rule),
+    each packed ciphertext re-randomised by a uniform ``r**n`` for the bank (key holder).
+
+    ``rng`` defaults to :class:`random.SystemRandom`; a seeded rng is for tests only.
+    """
     nsq = gmpy2.mpz(public_key.n) ** 2
     shift = gmpy2.mpz(1) << packing.slot_bits
     k, out = packing.slots_per_ciphertext, []
@@ -115,7 +127,7 @@ def compress_sums(sums: Sequence[int], *, public_key: PaillierPublicKey,
         for c in reversed(chunk):
             acc = gmpy2.powmod(acc, shift, nsq) * gmpy2.mpz(c) % nsq
         out.append(int(acc))
-    return out
+    return rerandomize_for_key_holder(out, public_key, rng=rng)
 
 
 def bank_open_histograms(packed: Sequence[int], count: int, *, private_key: PaillierPrivateKey,

@@ -8,7 +8,8 @@ Protocol (rows aligned by PSI, same order at both parties)
        [[bad_{f,b}]] = prod_{i: b_i = b} [[y_i]] * Enc_B(0)      (one multiplication per row)
        [[rows_{f,b}]] = Enc_B(number of rows in bin b)
 
-   (:func:`sum_labels_per_bin`). The fresh ``Enc_B(0)`` re-randomises each sum.
+   (:func:`sum_labels_per_bin`). ``Enc_B(0)`` here is a uniform ``r**n``
+   (:mod:`protocols.paillier.rerandomize`), which re-randomises each sum for the bank.
 3. bank: decrypts ``bad`` and ``rows`` per bin, ``good = rows - bad``
    (:func:`decrypt_bin_counts`), then WOE/IV with ``federation.ml.binning.woe_iv``.
 
@@ -20,10 +21,13 @@ travel encrypted too, so it does not learn the center's histograms). The bank le
 per center feature, exactly the number of bad and good rows in each bin - the purpose of
 the protocol - but not which row is in which bin: without the re-randomisation it could
 recover each sum's randomness with its private key and match it against the randomness of
-its own label ciphertexts. Tiny bins say more (a bin of one row ties one of the bank's
-rows to a center attribute); ``min_bin_rows`` lets the center refuse them. A malicious
-bank could encrypt non-binary "labels" (e.g. ``2**(20 i)``) to read bin membership; that
-is outside the semi-honest model and needs range proofs.
+its own label ciphertexts. The fast randomiser ``hs**a`` of :mod:`protocols.paillier.fast`
+would not do: it covers only the subgroup ``<h>``, so a character of the bank's own
+randomness (of order 3 when ``3 | gcd(p-1, q-1)``) would survive in each sum. Tiny bins
+say more (a bin of one row ties one of the bank's rows to a center attribute);
+``min_bin_rows`` lets the center refuse them. A malicious bank could encrypt non-binary
+"labels" (e.g. ``2**(20 i)``) to read bin membership; that is outside the semi-honest model
+and needs range proofs.
 
 Messages are canonical JSON with hex ciphertexts (``*_to_bytes`` / ``*_from_bytes``),
 sent once per run: about ``2 * key_bits / 4`` bytes per row for the labels.
@@ -52,6 +56,7 @@ from protocols.errors import (
 from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.fast import RandomizerTable, RandomSource, encrypt_packed
 from protocols.paillier.keys import key_fingerprint
+from protocols.paillier.rerandomize import rerandomize_for_key_holder
 
 __all__ = [
     "SCHEME", "SCHEMA_VERSION", "EncryptedLabels", "FeatureBins", "EncryptedBinCounts",
@@ -210,9 +215,7 @@ def sum_labels_per_bin(labels: EncryptedLabels, bins: Sequence[FeatureBins], *,
             raise ValueError(f"{feature.name!r} has a bin with fewer than {min_bin_rows} rows; "
                              "merge small bins before the secure binning")
         sums = _bin_products(ids, cts, feature.n_bins, nsq)
-        zeros = encrypt_packed([0] * feature.n_bins, bank_public_key, rng=rng,
-                               short_exponent=short_exponent)
-        bad.append(tuple(int(s * z % nsq) for s, z in zip(sums, zeros, strict=True)))
+        bad.append(tuple(rerandomize_for_key_holder(sums, bank_public_key, rng=rng)))
         rows.append(tuple(encrypt_packed([int(s) for s in sizes], bank_public_key, rng=rng,
                                          short_exponent=short_exponent)))
     return EncryptedBinCounts(key_fingerprint(bank_public_key), run_id,

@@ -168,3 +168,23 @@ def test_center_and_bank_checks(small_keypair) -> None:
         EncryptedBinCounts(key_fingerprint(pub), RUN, ("a", "a"), ((1,), (1,)), ((1,), (1,)))
     with pytest.raises(ValueError, match="non-empty"):
         EncryptedLabels(key_fingerprint(pub), RUN, ())
+
+
+def test_bin_sums_hide_the_banks_own_randomness(cubic_keypair, key_holder_view) -> None:
+    """The bank predicts the cubic character of each returned bin sum from its own label
+    randomness: with the subgroup randomiser ``hs**a`` the residual indices of 12 runs all
+    lay on one line of ``Z_3**2`` (``<h>``); with a uniform ``r**n`` they span the plane."""
+    public = cubic_keypair[0]
+    y = np.random.default_rng(6).integers(0, 2, 30)
+    ids = np.arange(30) % 3
+    labels = encrypt_labels(y, public_key=public, run_id=RUN, rng=random.Random(1))
+    own = [key_holder_view.cubic_index(key_holder_view.randomness(c))
+           for c in labels.ciphertexts]
+    predicted = [sum(own[i][k] for i in np.flatnonzero(ids == 0)) % 3 for k in (0, 1)]
+    residual = []
+    for trial in range(12):
+        counts = sum_labels_per_bin(labels, [FeatureBins("f", ids, 3)], bank_public_key=public,
+                                    run_id=RUN, rng=random.Random(100 + trial))
+        seen = key_holder_view.cubic_index(key_holder_view.randomness(counts.bad[0][0]))
+        residual.append(((seen[0] - predicted[0]) % 3, (seen[1] - predicted[1]) % 3))
+    assert any((a[0] * b[1] - a[1] * b[0]) % 3 for a in residual for b in residual)

@@ -89,3 +89,38 @@ def test_the_center_refuses_split_ids_it_never_issued() -> None:
     assert lookup.get(lookup.record(1, 3)) == (1, 3)
     with pytest.raises(SplitLookupError):
         lookup.get(7)
+
+
+def test_packed_sums_do_not_carry_the_banks_own_randomness(cubic_keypair,
+                                                           key_holder_view) -> None:
+    """The bank reads a returned ciphertext's randomness with its private key; a bare packing
+    of its own per-row ciphertexts carried ``prod_k (prod_{i in bin k} s_i)**(2**(W k))``,
+    which tells it which rows are in which of the center's bins."""
+    public, private = cubic_keypair
+    rng = np.random.default_rng(4)
+    rows = 40
+    g, h = rng.integers(-2**F, 2**F, rows), rng.integers(0, 2**(F - 2), rows)
+    codes = rng.integers(0, 3, (rows, 1)).astype(np.uint8)
+    packing = GHPacking.for_rows(rows, gradient_bits=F, key_bits=int(public.n).bit_length())
+    cts = bank_encrypt_gradients(g, h, public_key=public, packing=packing, rng=random.Random(2))
+    sums = center_histograms(cts, codes, np.zeros(rows, np.int64), [0], 3, public_key=public)
+    packed = compress_sums(sums, public_key=public, packing=packing, rng=random.Random(3))
+    assert len(packed) == 1
+    n, own = int(public.n), [key_holder_view.randomness(c) for c in cts]
+    bare = 1
+    for i, code in enumerate(codes[:, 0].tolist()):
+        bare = bare * pow(own[i], 1 << (packing.slot_bits * code), n) % n
+    assert key_holder_view.randomness(packed[0]) != bare
+    G, H = bank_open_histograms(packed, 3, private_key=private, packing=packing)
+    assert [int(G[k]) for k in range(3)] == [int(g[codes[:, 0] == k].sum()) for k in range(3)]
+    assert [int(H[k]) for k in range(3)] == [int(h[codes[:, 0] == k].sum()) for k in range(3)]
+
+
+def test_bank_refuses_more_sums_than_declared(keys) -> None:
+    public, private = keys
+    packing = GHPacking.for_rows(10, gradient_bits=F, key_bits=512)
+    cts = bank_encrypt_gradients(np.arange(4), np.arange(4), public_key=public, packing=packing,
+                                 rng=random.Random(1))
+    packed = compress_sums(cts, public_key=public, packing=packing)  # 4 sums in one
+    with pytest.raises(PackingRangeError, match="more than its declared"):
+        bank_open_histograms(packed, 2, private_key=private, packing=packing)
