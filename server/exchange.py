@@ -9,6 +9,7 @@ least ``required`` banks were admitted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,9 +36,16 @@ class StepOutcome:
     rejected: list[dict[str, Any]] = field(default_factory=list)
 
 
+_FLOWER_ERROR = re.compile(r"^<class '[\w.]+'>:<'(.*)'>$", re.DOTALL)
+
+
 def remote_reason(text: str | None) -> str:
-    """The last meaningful line of a remote error (Flower sends the whole traceback)."""
+    """The last meaningful line of a remote error (Flower sends the whole traceback, or
+    ``<class 'X'>:<'message'>``; a bank's policy refusal arrives as its one line)."""
     text = text or "unknown error"
+    wrapped = _FLOWER_ERROR.match(text.strip())
+    if wrapped and "Message: " not in text:
+        text = wrapped.group(1)
     if "Message: " in text:  # Flower's ClientAppException wrapper
         return text.rsplit("Message: ", 1)[1].strip().rstrip(">").strip().strip("'\"").strip()
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]

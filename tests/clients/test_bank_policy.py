@@ -1,0 +1,79 @@
+"""Issue 12, "done when": a bank refuses a deviating coordinator's plain run config and its
+one-party "sum" before it reads a single row (its data file does not even exist here)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from flwr.app import Context, Message, Metadata, RecordDict
+
+import clients.app  # noqa: F401  (registers every handler)
+from clients.bank_app import finalize, schema, train
+from clients.tree_app import tree_level_step
+from federation.run.config import RunConfig
+from federation.run.policy import PolicyRefusal
+from federation.steps.secure_sum import KIND_WEIGHTS, PlainSum
+from federation.wire.message_types import MessageType
+from federation.wire.records import (
+    KEY_WEIGHTS_SUM,
+    STEP_FINALIZE,
+    STEP_SCHEMA,
+    STEP_TRAIN,
+    request_content,
+)
+from federation.wire.trees import KEY_LEVEL_SUM, STEP_TREE_LEVEL
+from server.exchange import remote_reason
+
+MISSING = "/nonexistent/fedcredit/bank.csv"
+"""The bank's own file: reading it would raise FileNotFoundError, so a refusal comes first."""
+ENCRYPTED = RunConfig(aggregation="paillier", banks=3, release_model=False)
+
+
+def _context(**node: str | int | bool) -> Context:
+    return Context(run_id=1, node_id=7, state=RecordDict(), run_config={},
+                   node_config={"data-path": MISSING, "bank-index": 0, **node})
+
+
+def _request(cfg: RunConfig, step: MessageType, **sums) -> Message:
+    """A request as the bank receives it (metadata as the SuperLink sets it)."""
+    return Message(request_content(cfg, run_id="run-1", round_index=2, sums=sums),
+                   metadata=Metadata(  # type: ignore[call-overload]
+                       run_id=1, message_id="m1", src_node_id=1, dst_node_id=7,
+                       reply_to_message_id="", group_id="", created_at=0.0, ttl=60.0,
+                       message_type=step.message_type))
+
+
+@pytest.mark.parametrize("handler, step", [(schema, STEP_SCHEMA), (train, STEP_TRAIN),
+                                           (finalize, STEP_FINALIZE)])
+def test_a_plain_run_config_is_refused_by_a_bank_without_a_policy_table(handler, step) -> None:
+    with pytest.raises(PolicyRefusal) as refused:
+        handler(_request(replace(ENCRYPTED, aggregation="plain"), step), _context())
+    assert "'aggregation' = plain" in str(refused.value)
+    assert remote_reason(f"<class 'federation.run.policy.PolicyRefusal'>:<'{refused.value}'>") \
+        == str(refused.value)  # what the coordinator records as this bank's refusal
+
+
+def test_release_and_too_few_banks_are_refused_before_any_data_is_read() -> None:
+    permissive = {"policy-aggregation": "plain"}
+    with pytest.raises(PolicyRefusal, match="'release-model' = true"):
+        finalize(_request(RunConfig(banks=3), STEP_FINALIZE), _context(**permissive))
+    with pytest.raises(PolicyRefusal, match="'min-banks' = 1"):
+        train(_request(RunConfig(banks=3, min_banks=1, release_model=False), STEP_TRAIN),
+              _context(**permissive))
+
+
+def _one_bank_sum() -> object:
+    """One bank's sealed update, forwarded as if it were the combined sum."""
+    return PlainSum().seal(np.arange(4.0), kind=KIND_WEIGHTS, run_id="run-1", round=2)
+
+
+@pytest.mark.parametrize("step, key", [(STEP_TRAIN, KEY_WEIGHTS_SUM),
+                                       (STEP_TREE_LEVEL, KEY_LEVEL_SUM)])
+def test_a_one_party_sum_from_the_coordinator_is_refused(step: MessageType, key: str) -> None:
+    cfg = RunConfig(banks=3, release_model=False)
+    node = _context(**{"policy-aggregation": "plain"})  # the bank allows plain runs, not this
+    handler = train if step == STEP_TRAIN else tree_level_step
+    with pytest.raises(PolicyRefusal, match=rf"sum of 1 bank\(s\) \('{key}'\).*min-contributors = 3"):
+        handler(_request(cfg, step, **{key: _one_bank_sum()}), node)
