@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console, JustifyMethod
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer import Option as Opt
 
 from fedcredit.cli.products import help_text
+from fedcredit.cli.progress import run_progress
 from federation.run.config import GBDT_LEARNING_RATE, RunConfig
 from federation.run.folder import RunFolder
 from federation.run.results import HorizontalResults
 
-console = Console()
+console = Console(soft_wrap=True)  # a log or pipe gets whole lines, not 80-column cuts
 
 H = RunConfig()  # the one source of the defaults below
 
@@ -114,21 +113,10 @@ def run_with_progress(cfg: RunConfig, *, resume: bool, done: int = 0) -> None:
              else f"{cfg.rounds} rounds | {cfg.model} | {cfg.strategy}")
     console.print(f"[bold]fedcredit simulate[/]: {cfg.data_path} | {cfg.banks} banks | "
                   f"{shape} | {cfg.partition} | aggregation={cfg.aggregation}")
-    with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TextColumn("{task.fields[info]}"),
-                  TimeElapsedColumn(), console=console) as bar:
-        task = bar.add_task("starting", total=cfg.rounds_planned, completed=done, info="")
-        unit = "tree" if cfg.model == "gbdt" else "round"
-
-        def on_round(rec: Any) -> None:
-            bar.update(task, description=f"federated {unit}s",
-                       info=f"{unit} {rec.round}: AUC {rec.auc:.4f} KS {rec.ks:.4f}")
-
-        def on_progress(done: int) -> None:
-            bar.update(task, completed=done, description=f"federated {unit}s")
-
-        results = run_simulate(cfg, on_round=on_round, resume=resume, on_progress=on_progress,
-                               on_phase=lambda name: bar.update(task, description=name))
+    unit = "tree" if cfg.model == "gbdt" else "round"
+    with run_progress(console, total=cfg.rounds_planned, unit=unit, done=done) as progress:
+        results = run_simulate(cfg, on_round=progress.round, resume=resume,
+                               on_progress=progress.advance, on_phase=progress.stage)
     print_results(results, RunFolder(Path(cfg.out)).results)
 
 

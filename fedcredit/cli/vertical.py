@@ -7,16 +7,16 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from typer import Option as Opt
 
 from fedcredit.cli.products import help_text
+from fedcredit.cli.progress import run_progress
 from federation.run.folder import RunFolder
 from federation.run.results import Metrics, VerticalResults
 from federation.run.vertical_config import DEFAULT_ENTERPRISES, DEFAULT_OVERLAP, VerticalConfig
 
-console = Console()
+console = Console(soft_wrap=True)  # a log or pipe gets whole lines, not 80-column cuts
 
 V = VerticalConfig()  # the one source of the vertical defaults below
 
@@ -83,15 +83,8 @@ def vertical(
         learning_rate=learning_rate, l2=l2, bins=bins, binning=binning, key_bits=key_bits,
         seed=seed, out=str(out), model=model, trees=trees, depth=depth, tree_bins=tree_bins,
         tree_learning_rate=tree_learning_rate)
-    with Progress(TextColumn("{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
-                  console=console) as bar:
-        task = bar.add_task("starting", total=1)
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, completed=done, total=total)
-
-        results = run_vertical(cfg, on_progress=on_progress)
+    with run_progress(console, total=1, unit="step") as progress:
+        results = run_vertical(cfg, on_progress=progress.steps)
     print_vertical(results, RunFolder(out).results)
 
 

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +25,34 @@ def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
                           timeout=600, env={**os.environ, "COLUMNS": "160"})
 
 
+def _run_cli_into_pipe(*args: str, log: Path) -> tuple[int, list[tuple[float, str]], float]:
+    """Run the CLI with stdout a pipe (as under ``> log.txt`` or ``tee``): each line with the
+    time it arrived, the exit code and the time the process ended."""
+    exe = Path(sys.executable).with_name("fedcredit")
+    with log.open("w") as err:
+        proc = subprocess.Popen([str(exe), *args], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=err, text=True, env={**os.environ, "COLUMNS": "160"})
+        assert proc.stdout is not None
+        lines = [(time.monotonic(), line) for line in proc.stdout]
+        code = proc.wait(timeout=600)
+    return code, lines, time.monotonic()
+
+
 @pytest.mark.slow
 def test_simulate_cli_writes_results_and_matches_centralised(tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "run"
-    proc = run_cli("simulate", "--data", str(data_dir / "german_credit.csv"), "--target", "bad",
-                   "--banks", "3", "--rounds", "4", "--out", str(out))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "centralised (pooled)" in proc.stdout
+    code, timed, ended = _run_cli_into_pipe(
+        "simulate", "--data", str(data_dir / "german_credit.csv"), "--target", "bad",
+        "--banks", "3", "--rounds", "4", "--out", str(out), log=tmp_path / "stderr.txt")
+    stdout = "".join(line for _, line in timed)
+    assert code == 0, stdout + (tmp_path / "stderr.txt").read_text()
+    assert "centralised (pooled)" in stdout
+    # Not a terminal: one plain line per stage and per round, each written while it runs.
+    rounds = [(t, line) for t, line in timed if line.startswith("round ")]
+    assert [line.split(":")[0] for _, line in rounds] == [f"round {r}/4" for r in (1, 2, 3, 4)]
+    assert "stage: federated training" in stdout and "AUC" in rounds[0][1]
+    assert ended - rounds[0][0] > 1.0  # the first round's line came before the run ended
+    assert f"results: {out / 'results.json'}" in " ".join(stdout.split())  # not cut at 80
     res = json.loads((out / "results.json").read_text())
     for key in ("dataset", "banks", "rounds", "model", "aggregation", "partition", "seed",
                 "federated", "centralized", "local_only", "history", "wall_seconds"):
