@@ -57,6 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Seed of the split and the model.")
     p.add_argument("--certs", type=Path, default=None,
                    help="Folder from `fedcredit certs` (default: issue fresh ones in OUT/certs).")
+    p.add_argument("--allow-plain", action="store_true",
+                   help="Write a [policy] letting the banks accept --aggregation plain (the "
+                        "coordinator then sees every bank's aggregates); without it the banks "
+                        "refuse a plain run.")
     p.add_argument("--insecure", action="store_true",
                    help="Run WITHOUT TLS and node authentication (throwaway test beds only).")
     p.add_argument("--bank-data", default="",
@@ -104,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             target=args.target or (VerticalConfig().target if vertical else LOCAL_TARGET),
             id_col=args.id_col,
             rounds=args.rounds, aggregation=args.aggregation, seed=args.seed,
-            insecure=args.insecure, certs=args.certs, timeout=args.timeout,
+            insecure=args.insecure, allow_plain=args.allow_plain, certs=args.certs,
+            timeout=args.timeout,
             extra=_extra(args.set), mode=args.mode, bank_data=args.bank_data,
             center_data=args.center_data, rows=args.rows, epochs=args.epochs,
             batch_size=args.batch_size)

@@ -96,7 +96,9 @@ class LaunchOptions:
 
     ``certs`` names a folder made by ``fedcredit certs`` (with ``bank-<k>`` node keys);
     without it the launcher issues fresh certificates into ``OUT/certs``; ``insecure`` runs
-    without TLS and node authentication (explicit only). ``extra`` holds further run-config
+    without TLS and node authentication (explicit only). The banks' ``[policy]`` allows
+    encrypted runs only unless ``allow_plain`` (explicit only): a plain run is refused by the
+    banks otherwise. ``extra`` holds further run-config
     settings (hyphenated keys, e.g. ``{"learning-rate": 0.1}``).
 
     ``mode="vertical"`` runs one bank and one credit-center node instead
@@ -115,6 +117,7 @@ class LaunchOptions:
     aggregation: str = "paillier"
     seed: int = RUN_DEFAULTS.seed
     insecure: bool = False
+    allow_plain: bool = False
     certs: Path | None = None
     timeout: float = 900.0
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -72,6 +72,7 @@ from federation.run.results import (
     RunResults,
     read_results,
 )
+from federation.steps.secure_sum import summation_scheme
 from federation.wire.records import STEP_SCHEMA, STEP_TRAIN
 
 READY_TIMEOUT_S = 30.0
@@ -156,10 +157,16 @@ class LocalFederation:
         write_bank_slices(self.cfg, self.banks)
         distribute_keys(self.cfg, self.layout.out / "ceremony", self.layout.coordinator_keys,
                         self.banks)
+        if not summation_scheme(self.cfg.aggregation).needs_paillier_key:
+            self.say("WARNING: --allow-plain: the banks accept a plain run; the coordinator "
+                     "sees every bank's aggregates." if self.opt.allow_plain else
+                     "note: the banks' [policy] allows encrypted runs only, so they will refuse "
+                     "this plain run; pass --allow-plain to let them accept it.")
         for bank in self.banks:
             bank_node_toml(bank, self.cfg, coordinator=self.address, runtime_port=free_port(),
                            ca_cert=self.certs.ca_cert if self.certs else None,
-                           auth_key=self.certs.node_key(bank.name) if self.certs else None)
+                           auth_key=self.certs.node_key(bank.name) if self.certs else None,
+                           allow_plain=self.opt.allow_plain)
 
     def certificates(self) -> CertificatePaths | None:
         """The certificates to use: given, freshly issued, or none (explicit --insecure)."""

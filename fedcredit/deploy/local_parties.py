@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,15 @@ from federation.data.bank_data import bank_splits
 from federation.data.embedded import read_bytes
 from federation.run.config import RunConfig, resolve_data_path
 from federation.run.key_store import bank_dir, provision_simulation_keys
+from federation.run.policy import (
+    AGGREGATION_MODES,
+    DEFAULT_MIN_CONTRIBUTORS,
+    DEFAULT_POLICY,
+    ENCRYPTED_MODES,
+    LEAST_CONTRIBUTORS,
+    TOML_KEYS,
+    BankPolicy,
+)
 from federation.steps.secure_sum import summation_scheme
 
 
@@ -110,15 +119,37 @@ def distribute_keys(cfg: RunConfig, ceremony: Path, coordinator_keys: Path,
     shutil.rmtree(ceremony)
 
 
+def bank_policy(cfg: RunConfig, *, allow_plain: bool = False) -> BankPolicy:
+    """The ``[policy]`` the launcher, as the operator of every bank, writes for them.
+
+    Encrypted runs only unless ``allow_plain`` (the explicit ``--allow-plain`` opt-in); sums
+    of at least three banks, or of every bank of a smaller run (never fewer than two); the
+    final model released as the run asks; safe defaults for the rest.
+    """
+    modes = AGGREGATION_MODES if allow_plain else ENCRYPTED_MODES
+    least = max(LEAST_CONTRIBUTORS, min(DEFAULT_MIN_CONTRIBUTORS, cfg.required_banks))
+    return replace(DEFAULT_POLICY, aggregation=modes, min_contributors=least,
+                   release_model=cfg.release_model)
+
+
 def bank_node_toml(bank: BankFolder, cfg: RunConfig, *, coordinator: str, runtime_port: int,
-                   ca_cert: Path | None, auth_key: Path | None) -> Path:
-    """Write bank ``bank``'s ``node.toml`` (the file a real bank would write by hand)."""
-    sections: dict[str, dict[str, str | int | bool]] = {
+                   ca_cert: Path | None, auth_key: Path | None,
+                   allow_plain: bool = False) -> Path:
+    """Write bank ``bank``'s ``node.toml`` (the file a real bank would write by hand), with
+    its ``[policy]`` written out (:func:`bank_policy`)."""
+    policy = bank_policy(cfg, allow_plain=allow_plain)
+    sections: dict[str, dict[str, str | int | bool | list[str]]] = {
         "node": {"role": "bank", "name": bank.name, "bank-index": bank.index},
         "data": {"path": str(bank.data), "target": cfg.target},
         "keys": {"paillier-dir": str(bank.keys)},
         "coordinator": {"address": coordinator},
         "runtime": {"port": runtime_port},
+        "policy": {TOML_KEYS[name]: list(value) if isinstance(value, tuple) else value
+                   for name, value in (("aggregation", policy.aggregation),
+                                       ("min_contributors", policy.min_contributors),
+                                       ("release_model", policy.release_model),
+                                       ("short_exponents", policy.short_exponents),
+                                       ("min_key_bits", policy.min_key_bits))},
     }
     if cfg.id_col:
         sections["data"]["id-col"] = cfg.id_col
@@ -127,6 +158,12 @@ def bank_node_toml(bank: BankFolder, cfg: RunConfig, *, coordinator: str, runtim
     else:
         sections["keys"].update({"root-certificates": str(ca_cert),
                                  "auth-private-key": str(auth_key)})
-    text = "".join(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in body.items())
+    text = "".join(f"[{name}]\n" + "".join(f"{k} = {_toml(v)}\n" for k, v in body.items())
                    + "\n" for name, body in sections.items())
     return write_private(bank.node_toml, text.encode(), force=True)
+
+
+def _toml(value: str | int | bool | list[str]) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return toml_value(value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import stat
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ from fedcredit.deploy.local_parties import (
 from federation.data.bank_data import bank_data, bank_data_from_file
 from federation.run.config import RunConfig
 from federation.run.node_config import load_node_config
+from federation.run.policy import PolicyRefusal, check_run_config
 
 
 @pytest.mark.parametrize("partition", ["iid", "dirichlet"])
@@ -68,6 +70,16 @@ def test_bank_node_toml_is_a_valid_node_configuration(tmp_path: Path, german: Pa
     assert (node.role, node.bank_index, node.runtime_port) == ("bank", 1, 9101)
     assert node.data_path == bank.data and not node.insecure
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # the launcher writes the banks' [policy]: a plain run is refused unless --allow-plain
+    assert node.policy.aggregation == ("paillier",) and node.policy.min_contributors == 2
+    with pytest.raises(PolicyRefusal, match="'aggregation' = plain"):
+        check_run_config(node.policy, replace(cfg, aggregation="plain"))
+    check_run_config(node.policy, replace(cfg, aggregation="paillier"))
+    permissive = load_node_config(bank_node_toml(
+        bank, cfg, coordinator="127.0.0.1:9093", runtime_port=9101, ca_cert=tmp_path / "ca.pem",
+        auth_key=tmp_path / "auth.key", allow_plain=True))
+    check_run_config(permissive.policy, replace(cfg, aggregation="plain"))
+    assert "[policy]\naggregation = [\"plain\", \"paillier\"]" in path.read_text()
 
 
 def test_the_staged_app_holds_the_sources_and_config_only(tmp_path: Path) -> None:
