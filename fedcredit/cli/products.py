@@ -38,6 +38,40 @@ def scale_and_grades(base_score: float, base_odds: float, pdo: float,
     return ScorecardScale(base_score, base_odds, pdo), RiskGrades.parse(cutoffs)
 
 
+def _in_sample_caveat(run_dir: Path, data: Path, out_of_sample: bool) -> str:
+    """Why the metrics on ``data`` may be optimistic ("" when the caller vouches for them)."""
+    from federation.errors import FedCreditError
+    from federation.run.folder import RunFolder
+    from federation.run.results import HorizontalResults, read_results
+
+    try:
+        results = read_results(RunFolder(run_dir).results)
+    except (FedCreditError, OSError):
+        results = None
+    dataset = results.dataset if isinstance(results, HorizontalResults) else None
+    if dataset is not None and _same_file(dataset, data):
+        return ("this is the run's own data set: the rows the model trained on are among "
+                "them, so these figures are optimistic. The run's held-out AUC is in its "
+                "results.json and report; score a file of rows the model never saw.")
+    if out_of_sample:
+        return ""
+    return ("these figures count every labelled row of the file; any row the model trained on "
+            "makes them optimistic. Pass --out-of-sample when the file holds only rows the "
+            "model never saw.")
+
+
+def _same_file(dataset: str, data: Path) -> bool:
+    """Whether the run's ``dataset`` (a path or an embedded name) is the scored ``data``."""
+    from federation.data.embedded import find_embedded
+
+    if find_embedded(dataset) is not None or find_embedded(str(data)) is not None:
+        return str(dataset) == str(data)
+    try:
+        return Path(dataset).resolve() == data.resolve()
+    except OSError:
+        return False
+
+
 def _psi_words(psi: float) -> str:
     if psi < PSI_STABLE:
         return "stable"
@@ -57,6 +91,10 @@ def score(
                                          "the run's ID column, a column named 'id', or row numbers)."),
     reasons: int = typer.Option(3, "--reasons", min=0, help="Reason codes per row (LR and trees; "
                                 "none for the MLP)."),
+    out_of_sample: bool = typer.Option(False, "--out-of-sample", help="The file holds only rows "
+                                       "the model never trained on: its AUC, Gini and Brier "
+                                       "are then printed as out-of-sample figures (without it "
+                                       "they come with a warning that they may be optimistic)."),
     base_score: float = BASE_SCORE, base_odds: float = BASE_ODDS, pdo: float = PDO,
     grades: str = GRADE_CUTOFFS,
 ) -> None:
@@ -66,8 +104,10 @@ def score(
     that lowered each entity's score most: for LR against a typical applicant, for boosted trees
     (--model gbdt runs) by Saabas contributions, the change of the expected value at each split
     on the row's path credited to the split's feature (none for the MLP). If the
-    file has the target column, prints the default rate per grade and the AUC; it also prints
-    the population stability index of the scores against the run's test scores.
+    file has the target column, prints the default rate per grade and the AUC (labelled
+    out-of-sample only with --out-of-sample, and never for the run's own data file, whose rows
+    include the training rows); it also prints the population stability index of the scores
+    against the run's test scores.
     """
     from federation.scorecard.scoring import score_file
 
@@ -84,8 +124,12 @@ def score(
         table.add_row(g.grade, band, f"{g.count:,}", f"{g.share:.1%}", rate)
     console.print(table)
     if summary.auc is not None and summary.brier is not None:
-        console.print(f"on this file's labels: AUC {summary.auc:.4f}, Gini "
+        caveat = _in_sample_caveat(model, data, out_of_sample)
+        label = "in-sample risk" if caveat else "out of sample"
+        console.print(f"on this file's labels ({label}): AUC {summary.auc:.4f}, Gini "
                       f"{2 * summary.auc - 1:.4f}, Brier {summary.brier:.4f}")
+        if caveat:
+            console.print(f"[yellow]warning:[/] {caveat}", highlight=False)
     if summary.psi_vs_development is not None:
         psi = summary.psi_vs_development
         console.print(f"PSI vs the run's test scores: {psi:.4f} ({_psi_words(psi)})")

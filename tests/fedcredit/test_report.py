@@ -199,6 +199,22 @@ def test_score_and_export_on_the_simulate_output(tmp_path: Path, run_dir: Path,
                     "--out", str(scored))
     assert result.exit_code == 0, result.output
     assert "1,000 rows scored" in result.output and "PSI vs the run's test scores" in result.output
+    said = " ".join(result.output.split())
+    assert "(in-sample risk): AUC" in said and "this is the run's own data set" in said
+    # another file: figures out of sample only when the user says so; the run's own file never
+    other = tmp_path / "other.csv"
+    pd.read_csv(data_dir / "german_credit.csv").head(300).to_csv(other, index=False)
+    for flags, label, warned in (([], "in-sample risk", "Pass --out-of-sample"),
+                                 (["--out-of-sample"], "out of sample", None)):
+        said = " ".join(invoke("score", "--model", str(run_dir), "--data", str(other), "--out",
+                               str(tmp_path / "o.csv"), *flags).output.split())
+        assert f"({label}): AUC" in said and (warned is None) == ("warning" not in said), said
+        if warned:
+            assert warned in said
+    said = " ".join(invoke("score", "--model", str(run_dir), "--data",
+                           str(data_dir / "german_credit.csv"), "--out", str(tmp_path / "o.csv"),
+                           "--out-of-sample").output.split())
+    assert "(in-sample risk): AUC" in said and "this is the run's own data set" in said
     rows = pd.read_csv(scored, keep_default_na=False)
     assert len(rows) == 1000 and set(rows["grade"]) <= set("ABCDE")
     result = invoke("export-scorecard", "--model", str(run_dir))
