@@ -14,6 +14,7 @@ from typing import Any
 from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
+from clients import node_state
 from federation.data.bank_data import BankData, bank_data, bank_data_from_file
 from federation.data.quality import assert_ready
 from federation.errors import ConfigError
@@ -37,6 +38,7 @@ from federation.steps.horizontal_bank import (
     sealed_histograms,
     sign_sealed,
 )
+from federation.steps.opened_sums import OpenedSums
 from federation.steps.secure_sum import Sealed, summation_scheme
 from federation.wire.message_types import MessageType, handles
 from federation.wire.records import (
@@ -118,13 +120,25 @@ SUM_KEYS = (KEY_STATS_SUM, KEY_WEIGHTS_SUM, KEY_HIST_SUM, KEY_BINS_SUM, KEY_LEVE
 """Every combined sealed vector a request may carry (FedAvg and boosted trees)."""
 
 
-def check_sums(content: Any, policy: BankPolicy) -> None:
+OPENED_SUMS = "opened-sums"
+"""Node-state name of this bank's :class:`OpenedSums` for the current run."""
+
+
+def check_sums(content: Any, policy: BankPolicy, context: Context, *, run_id: str) -> None:
     """Refuse a request carrying a sum of fewer banks than the policy's ``min-contributors``
-    (before any data is read; the count is verified again when the sum is opened)."""
+    (the count is verified again when the sum is opened), or a sum that overlaps another sum
+    of this run without being the same (:mod:`federation.steps.opened_sums`). Before any data
+    is read."""
+    opened = node_state.get(context, OPENED_SUMS) if node_state.has(context, OPENED_SUMS) \
+        else None
+    if not isinstance(opened, OpenedSums) or opened.run_id != run_id:
+        opened = OpenedSums(run_id)
     for key in SUM_KEYS:
         sealed = sealed_of(content, key)
         if sealed is not None:
             check_contributors(policy, sealed.parties, key)
+            opened.check(sealed, key)
+    node_state.put(context, **{OPENED_SUMS: opened})
 
 
 class _Request:
@@ -133,7 +147,7 @@ class _Request:
     def __init__(self, msg: Message, context: Context) -> None:
         self.cfg, self.policy = accepted_settings(msg, context)
         self.step = step_of(msg.content)
-        check_sums(msg.content, self.policy)
+        check_sums(msg.content, self.policy, context, run_id=self.step.run_id)
         self.run_id = self.step.run_id
         self.round = self.step.round
         self.data = own_data(self.cfg, context)

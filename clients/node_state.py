@@ -35,6 +35,12 @@ def put(context: Context, **values: Any) -> None:
     context.state[RECORD] = record
 
 
+def has(context: Context, name: str) -> bool:
+    """Whether :func:`put` stored ``name`` on this node."""
+    record = _record(context)
+    return record is not None and name in record
+
+
 def get(context: Context, name: str) -> Any:
     """An object stored earlier in this run; a missing one means steps came out of order."""
     record = _record(context)

@@ -13,8 +13,15 @@ import clients.app  # noqa: F401  (registers every handler)
 from clients.bank_app import finalize, schema, train
 from clients.tree_app import tree_level_step
 from federation.run.config import RunConfig
+from federation.run.folder import KeyFolder
 from federation.run.policy import PolicyRefusal
-from federation.steps.secure_sum import KIND_WEIGHTS, PlainSum
+from federation.steps.opened_sums import OverlappingSumsError
+from federation.steps.secure_sum import (
+    KIND_WEIGHTS,
+    PaillierBankSum,
+    PaillierCoordinatorSum,
+    PlainSum,
+)
 from federation.wire.message_types import MessageType
 from federation.wire.records import (
     KEY_WEIGHTS_SUM,
@@ -24,6 +31,7 @@ from federation.wire.records import (
     request_content,
 )
 from federation.wire.trees import KEY_LEVEL_SUM, STEP_TREE_LEVEL
+from protocols.paillier.keys import generate_paillier_keypair, public_key_to_bytes
 from server.exchange import remote_reason
 
 MISSING = "/nonexistent/fedcredit/bank.csv"
@@ -77,3 +85,28 @@ def test_a_one_party_sum_from_the_coordinator_is_refused(step: MessageType, key:
     handler = train if step == STEP_TRAIN else tree_level_step
     with pytest.raises(PolicyRefusal, match=rf"sum of 1 bank\(s\) \('{key}'\).*min-contributors = 3"):
         handler(_request(cfg, step, **{key: _one_bank_sum()}), node)
+
+
+def test_two_sums_of_a_round_differing_by_one_bank_are_refused(tmp_path) -> None:
+    """The coordinator hands bank 0 the weights sum over banks {0, 1, 2, 3}, then over
+    {0, 1, 2}: their difference would be bank 3's update. The second is refused before the
+    bank reads its data (the first gets as far as the missing data file)."""
+    public, private = generate_paillier_keypair(512, allow_insecure_test_key=True)
+    KeyFolder(tmp_path).paillier_public.write_bytes(public_key_to_bytes(public))
+    banks = [PaillierBankSum(private, 4, bank=k) for k in range(4)]
+    sealed = [b.seal(np.full(3, 0.1), kind=KIND_WEIGHTS, run_id="run-1", round=2)
+              for b in banks]
+    coordinator = PaillierCoordinatorSum(public, 4)
+
+    def total(which: tuple[int, ...]):
+        return coordinator.combine([sealed[k] for k in which], kind=KIND_WEIGHTS, length=None,
+                                   run_id="run-1", round=2)
+
+    cfg = RunConfig(aggregation="paillier", banks=4, release_model=False)
+    node = _context(**{"keys-dir": str(tmp_path), "policy-min-key-bits": 512})
+    with pytest.raises(Exception) as first:
+        train(_request(cfg, STEP_TRAIN, **{KEY_WEIGHTS_SUM: total((0, 1, 2, 3))}), node)
+    assert not isinstance(first.value, (PolicyRefusal, OverlappingSumsError))
+    assert "bank.csv" in str(first.value)  # it got as far as reading its own file
+    with pytest.raises(OverlappingSumsError, match="different set of banks"):
+        train(_request(cfg, STEP_TRAIN, **{KEY_WEIGHTS_SUM: total((0, 1, 2))}), node)
