@@ -61,6 +61,7 @@ from federation.wire.vertical import (
     unpack_reply,
     vertical_request,
 )
+from protocols.vertical_lr.config import min_batch_rows
 from server.errors import FederationError
 from server.exchange import Observer, remote_reason
 from server.horizontal import wait_for_banks
@@ -191,6 +192,13 @@ class VerticalRun:
     def start(self, public_keys: dict[str, bytes]) -> int:
         """Agree the public LR config and hand each party its peer's public key."""
         res = self.result
+        least = min_batch_rows(len(res.bank_features), len(res.center_features))
+        if self.cfg.model == "lr" and (self.cfg.batch_size < least or res.train_rows < least):
+            raise FederationError(
+                f"batch size {self.cfg.batch_size} is too small for {len(res.center_features)} "
+                f"center columns: the first batch's gradient would pin down the labels, so "
+                f"use --batch-size of at least {least} (and at least {least} training rows; "
+                f"there are {res.train_rows}).")
         common: dict[str, StepValue] = {
             Field.RUN_ID: res.run_id, Field.ROWS: res.train_rows,
             Field.BANK_FEATURES: len(res.bank_features),

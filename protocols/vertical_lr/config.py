@@ -15,7 +15,9 @@ labels of the batch. With few rows it has one solution (32 rows and 3 features: 
 exactly by meet-in-the-middle, ``tests/protocols/test_vertical_lr.py``). Each such sum takes
 at most ``2 * 640 * m + 1`` values, so the ``k`` sums reveal at most
 ``k * log2(1280 m + 1)`` bits about the labels (:func:`knapsack_label_bits`). The config
-requires ``m >= k * log2(1280 m + 1) + KNAPSACK_SLACK_BITS`` (:func:`min_batch_rows`): then
+requires ``m >= k * log2(1280 m + 1) + KNAPSACK_SLACK_BITS`` (:func:`min_batch_rows`,
+checked by the bank before it encrypts residuals,
+:meth:`VerticalLRConfig.check_label_knapsack`): then
 there are at least ``2**KNAPSACK_SLACK_BITS`` times more labelings than possible
 observations, so for uniformly random labels the expected number of labelings consistent
 with what the center sees is at least ``2**16`` (Cauchy-Schwarz over the observation
@@ -105,15 +107,32 @@ class VerticalLRConfig:
         widest = max(self.n_bank_features + 1, self.n_center_features)
         if self.n_bank_features < 0 or self.n_center_features < 1:
             raise ValueError("the bank needs >= 0 features and the center >= 1")
-        least = min_batch_rows(self.n_bank_features, self.n_center_features)
-        if self.batch_size < least:
+        if self.batch_size < max(MIN_BATCH_ROWS, 2 * widest + 1):
             raise ValueError(f"batch_size {self.batch_size} is too small: each gradient reveals "
-                             f"{widest} sums per batch and the first one (zero weights) is an "
-                             f"exact knapsack over the labels, so use at least {least} rows")
+                             f"{widest} sums per batch, so use at least "
+                             f"{max(MIN_BATCH_ROWS, 2 * widest + 1)} rows")
         if self.n_rows < self.batch_size:
             raise ValueError(f"n_rows {self.n_rows} is smaller than batch_size")
         if not self.learning_rate > 0 or not self.l2 >= 0:
             raise ValueError("learning_rate must be > 0 and l2 >= 0")
+
+    def check_label_knapsack(self) -> None:
+        """Refuse a schedule whose first batch would pin down the labels (module docstring).
+
+        The bank calls it before it encrypts any residuals (the knapsack is over its labels);
+        a config that only carries keys (SecureBoost's binning) never trains on batches.
+
+        Raises
+        ------
+        ValueError
+            ``batch_size < min_batch_rows(n_bank_features, n_center_features)``.
+        """
+        least = min_batch_rows(self.n_bank_features, self.n_center_features)
+        if self.batch_size < least:
+            raise ValueError(f"batch_size {self.batch_size} is too small for "
+                             f"{self.n_center_features} center columns: the first batch's "
+                             "gradient (zero weights) is an exact knapsack over the labels, so "
+                             f"use at least {least} rows")
 
     @property
     def n_batches(self) -> int:

@@ -308,8 +308,12 @@ def bank_residual_step(party: VerticalParty, state: VerticalLRState, *, epoch: i
     ------
     PackingOverflowError
         A residual is not finite or exceeds ``VALUE_LIMIT`` (lower the learning rate).
+    ValueError
+        Batches too small for the first batch's label knapsack to stay underdetermined
+        (:meth:`~protocols.vertical_lr.config.VerticalLRConfig.check_label_knapsack`).
     """
     _check_role(party, ROLE_BANK, state)
+    party.config.check_label_knapsack()
     return _encrypt_own(party, state, epoch, batch, KIND_BANK_RESIDUALS, rng, table)
 
 

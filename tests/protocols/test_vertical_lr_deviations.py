@@ -185,9 +185,20 @@ def test_first_batch_knapsack_of_32_rows_gave_the_labels_and_is_refused() -> Non
     y = (rng.random(32) < 0.4).astype(np.int64)
     count, found = _knapsack_solutions(xq, _first_batch_sums(xq, y))
     assert count == 1 and np.array_equal(found[0], y)  # every label of the batch
+    config = VerticalLRConfig(RUN, 1000, 3, 4, batch_size=32, learning_rate=0.1)
     with pytest.raises(ValueError, match="knapsack"):
-        VerticalLRConfig(RUN, 1000, 3, 4, batch_size=32, learning_rate=0.1)
+        config.check_label_knapsack()
     assert min_batch_rows(3, 4) == 83
+
+
+def test_bank_refuses_to_encrypt_residuals_for_too_small_batches(small_keypair,
+                                                                  other_small_keypair) -> None:
+    rng = np.random.default_rng(13)
+    config = VerticalLRConfig(RUN, 64, 3, 4, batch_size=32, learning_rate=0.1)
+    bank = make_bank_party(rng.normal(size=(64, 3)), rng.integers(0, 2, 64), config=config,
+                           private_key=small_keypair[1], peer_public_key=other_small_keypair[0])
+    with pytest.raises(ValueError, match="at least 83 rows"):
+        bank_residual_step(bank, initial_state(bank), epoch=0, batch=0)
 
 
 def test_at_the_bound_the_knapsack_is_underdetermined() -> None:
@@ -195,7 +206,7 @@ def test_at_the_bound_the_knapsack_is_underdetermined() -> None:
     rng = np.random.default_rng(12)
     xq = quantize_features(rng.normal(size=(32, 1)))
     y = (rng.random(32) < 0.4).astype(np.int64)
-    VerticalLRConfig(RUN, 1000, 3, 1, batch_size=32, learning_rate=0.1)
+    VerticalLRConfig(RUN, 1000, 3, 1, batch_size=32, learning_rate=0.1).check_label_knapsack()
     count, _ = _knapsack_solutions(xq, _first_batch_sums(xq, y))
     assert count >= 2**KNAPSACK_SLACK_BITS
 
