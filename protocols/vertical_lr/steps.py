@@ -51,10 +51,11 @@ epochs leak more such aggregates.
 
 Deviating peer: the opening party checks the kind, key, batch, ciphertext count and that
 every decrypted plaintext holds no bits beyond the step's masked slots
-(:func:`~protocols.vertical_lr.encoding.check_masked_slots`, :class:`~protocols.errors.PlaintextShapeError`),
-so a peer cannot have it decrypt its own per-row ciphertexts packed into spare bits. What a
-deviating peer puts inside the allowed slots (a chosen linear combination of the opener's
-values: about ``k * slot_bits / 64`` residuals per batch) cannot be told from a masked sum;
+(:func:`~protocols.vertical_lr.encoding.check_masked_slots`,
+:class:`~protocols.errors.PlaintextShapeError`), so a peer cannot have it decrypt its own
+per-row ciphertexts packed into spare bits. What a deviating peer puts inside the allowed
+slots (a chosen linear combination of the opener's values: about ``k * slot_bits / 35``
+residuals per batch) cannot be told from a masked sum;
 closing that needs proofs of correct computation or secret-shared gradients
 (``docs/security.md``).
 """
