@@ -90,6 +90,12 @@ def node(
     cfg = launch.config
     mode = "INSECURE (no TLS)" if cfg.insecure else "TLS + node authentication"
     console.print(f"{cfg.role} {cfg.name}: {cfg.data_path} -> {cfg.coordinator} [{mode}]")
+    policy = cfg.policy
+    console.print(f"policy: aggregation {', '.join(policy.aggregation)}; sums of >= "
+                  f"{policy.min_contributors} banks; release-model "
+                  f"{'allowed' if policy.release_model else 'refused'}; short exponents "
+                  f"{'allowed' if policy.short_exponents else 'refused'}; keys >= "
+                  f"{policy.min_key_bits} bits", markup=False)
     if check:
         console.print("configuration and TLS OK.")
         raise typer.Exit(code=0)

@@ -152,3 +152,22 @@ def test_cli_node_check_names_the_bad_setting(folder: Path) -> None:
     res = CliRunner().invoke(app, ["node", "--config", str(path), "--check"])
     assert isinstance(res.exception, NodeConfigError)
     assert "'[data] target' is 'default'" in str(res.exception)
+
+
+def test_cli_node_check_prints_the_banks_policy(folder: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from fedcredit.cli.deploy import register
+
+    monkeypatch.setenv("FLWR_HOME", str(folder / "flwr-home"))
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    path = write_toml(folder, variant(keys__root_certificates=None, keys__auth_private_key=None,
+                                      coordinator__insecure=True))
+    res = CliRunner().invoke(app, ["node", "--config", str(path), "--check"])
+    assert res.exit_code == 0, res.output
+    assert ("policy: aggregation paillier; sums of >= 3 banks; release-model refused; short "
+            "exponents refused; keys >= 2048 bits") in " ".join(res.output.split())
