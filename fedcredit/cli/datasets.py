@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from federation.data.embedded import EMBEDDED_DATASETS, PACKAGE, embedded_file, export_dataset, summarize
+from federation.data.embedded import EMBEDDED_DATASETS, embedded_file, export_dataset, summarize
 
 console = Console()
 datasets_app = typer.Typer(help="The public credit data sets shipped with fedcredit (--data uci, --data german).",
@@ -26,17 +26,20 @@ def datasets(ctx: typer.Context) -> None:
     `fedcredit datasets export NAME PATH` writes one as a CSV."""
     if ctx.invoked_subcommand is not None:
         return
-    table = Table(title="embedded data sets (gzip-compressed package data; nothing is downloaded)")
-    for name in ("name", "rows", "cols", "target", "bad rate", "licence", "source"):
-        table.add_column(name, justify="right" if name in ("rows", "cols", "bad rate") else "left")
+    table = Table(title="embedded data sets (package data; nothing is downloaded)")
+    for name in ("name", "rows", "cols", "target", "bad rate", "licence"):
+        table.add_column(name, no_wrap=True,
+                         justify="right" if name in ("rows", "cols", "bad rate") else "left")
     for dataset in EMBEDDED_DATASETS.values():
         summary = summarize(dataset)
         table.add_row(dataset.name, f"{summary.rows:,}", str(summary.columns), dataset.target,
-                      f"{summary.bad_rate:.1%}", dataset.licence, dataset.title)
+                      f"{summary.bad_rate:.1%}", dataset.licence)
     console.print(table)
+    for dataset in EMBEDDED_DATASETS.values():
+        console.print(f"{dataset.name}: {dataset.title}", highlight=False, soft_wrap=True)
     notice = embedded_file(next(iter(EMBEDDED_DATASETS.values()))).parent / "README.md"
-    console.print(f"use: --data NAME; export: fedcredit datasets export NAME PATH\n"
-                  f"attribution ({PACKAGE}): {notice}", soft_wrap=True, highlight=False)
+    console.print(f"attribution: {notice}\nuse: --data NAME; export: fedcredit datasets export "
+                  "NAME PATH", soft_wrap=True, highlight=False)
 
 
 @datasets_app.command("export")

@@ -130,3 +130,14 @@ def test_scoring_takes_an_embedded_set_by_name(tmp_path: Path, data_dir: Path,
         score_file(german_run_dir, data, out, scale=ScorecardScale(), grades=RiskGrades())
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
+
+
+def test_a_copy_of_the_code_without_the_data_finds_the_installed_files(tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """Flower's app bundle (first on sys.path under ``flwr run``) carries no .csv.gz: the
+    installed distribution's files are found instead (here the editable install's source)."""
+    import federation.data.embedded as embedded
+
+    monkeypatch.setattr(embedded, "files", lambda package: tmp_path)  # a package folder, no data
+    found = embedded_file(EMBEDDED_DATASETS["german"])
+    assert found.is_file() and found.parent != tmp_path
