@@ -18,7 +18,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, distribution
+from importlib.metadata import distributions
 from importlib.resources import files
 from pathlib import Path
 from urllib.parse import urlparse
@@ -124,9 +124,9 @@ def embedded_file(dataset: EmbeddedDataset) -> Path:
 
     Looked up beside this package first; then, for a copy of the code that lacks the package
     data (Flower's app bundle holds only ``.py``/``.toml``/``.md``-like files and is put first
-    on ``sys.path`` of ``flwr run``), in the installed distribution, its source folder (an
-    editable or ``pip install .`` install, from ``direct_url.json``) and every ``sys.path``
-    folder.
+    on ``sys.path`` of ``flwr run``), in each installed ``fedcredit`` distribution, in its
+    source folder (an editable or ``pip install .`` install, from ``direct_url.json``) and in
+    every ``sys.path`` folder.
 
     Raises
     ------
@@ -144,11 +144,7 @@ def _candidate_files(name: str) -> Iterator[Path]:
     """Where the packaged file ``name`` may be, most likely first."""
     yield Path(str(files(PACKAGE))) / name
     relative = Path(*PACKAGE.split("."), name)
-    try:
-        dist = distribution(DISTRIBUTION)
-    except PackageNotFoundError:
-        dist = None
-    if dist is not None:
+    for dist in distributions(name=DISTRIBUTION):  # each installed copy (a runtime env's too)
         yield Path(str(dist.locate_file(relative)))
         source = _source_folder(dist.read_text("direct_url.json"))
         if source is not None:
