@@ -1,12 +1,14 @@
 """A local federation on an embedded data set: the name stays a name in the run config and the
-banks' files are the same plain CSV slices as from the shared file."""
+parties' files are the same plain CSV as from the shared file."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 from fedcredit.deploy.launch_plan import LOCAL_DATA, LaunchOptions, Layout
 from fedcredit.deploy.local_parties import BankFolder, write_bank_slices
+from fedcredit.deploy.vertical_federation import VerticalLocalFederation
 from federation.run.config import RunConfig
 
 
@@ -26,3 +28,16 @@ def test_bank_slices_of_the_embedded_set_equal_those_of_the_shared_file(
         banks = [BankFolder(k, tmp_path / Path(data).name / f"bank-{k}") for k in range(3)]
         slices.append([f.read_bytes() for f in write_bank_slices(cfg, banks)])
     assert slices[0] == slices[1] and slices[0][0].startswith(b"ID,")
+
+
+def test_vertical_staging_writes_plain_csv_from_a_name_or_a_gzip(tmp_path: Path,
+                                                                 german: Path) -> None:
+    packed = tmp_path / "center.csv.gz"
+    packed.write_bytes(gzip.compress(german.read_bytes()))
+    options = LaunchOptions(banks=1, out=tmp_path / "run", data_path="", target="bad",
+                            id_col="ID", mode="vertical", bank_data="german",
+                            center_data=str(packed))
+    federation = VerticalLocalFederation(options, say=lambda _: None)
+    federation.prepare_banks()
+    bank, center = federation.banks
+    assert bank.data.read_bytes() == german.read_bytes() == center.data.read_bytes()
