@@ -124,15 +124,16 @@ OPENED_SUMS = "opened-sums"
 """Node-state name of this bank's :class:`OpenedSums` for the current run."""
 
 
-def check_sums(content: Any, policy: BankPolicy, context: Context, *, run_id: str) -> None:
+def check_sums(content: Any, policy: BankPolicy, context: Context) -> None:
     """Refuse a request carrying a sum of fewer banks than the policy's ``min-contributors``
     (the count is verified again when the sum is opened), or a sum that overlaps another sum
-    of this run without being the same (:mod:`federation.steps.opened_sums`). Before any data
+    of this Flower run without being the same (:mod:`federation.steps.opened_sums`; the memory
+    lives in this node's Flower state, whatever run id the requests claim). Before any data
     is read."""
     opened = node_state.get(context, OPENED_SUMS) if node_state.has(context, OPENED_SUMS) \
         else None
-    if not isinstance(opened, OpenedSums) or opened.run_id != run_id:
-        opened = OpenedSums(run_id)
+    if not isinstance(opened, OpenedSums):
+        opened = OpenedSums()
     for key in SUM_KEYS:
         sealed = sealed_of(content, key)
         if sealed is not None:
@@ -147,7 +148,7 @@ class _Request:
     def __init__(self, msg: Message, context: Context) -> None:
         self.cfg, self.policy = accepted_settings(msg, context)
         self.step = step_of(msg.content)
-        check_sums(msg.content, self.policy, context, run_id=self.step.run_id)
+        check_sums(msg.content, self.policy, context)
         self.run_id = self.step.run_id
         self.round = self.step.round
         self.data = own_data(self.cfg, context)

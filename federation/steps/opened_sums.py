@@ -1,4 +1,4 @@
-"""A bank's memory of the contributor sets of the sums it was handed in one run.
+"""A bank's memory of the contributor sets of the sums it was handed in a run.
 
 Protocol step (bank, before it reads data for a request): every contribution box
 (:mod:`protocols.aggregation.contribution_tags`) is unique to one sealed vector, since its
@@ -31,9 +31,12 @@ class OverlappingSumsError(ProtocolError):
 
 @dataclass
 class OpenedSums:
-    """Box digest -> digest of the whole box set it was seen in (one run)."""
+    """Box digest -> digest of the whole box set it was seen in.
 
-    run_id: str
+    Kept for the node's whole Flower run, whatever run id the requests claim: a coordinator
+    switching run ids between requests must not reset it.
+    """
+
     sets_by_box: dict[bytes, bytes] = field(default_factory=dict)
 
     def check(self, sealed: Sealed, what: str) -> None:

@@ -44,9 +44,9 @@ def _context(**node: str | int | bool) -> Context:
                    node_config={"data-path": MISSING, "bank-index": 0, **node})
 
 
-def _request(cfg: RunConfig, step: MessageType, **sums) -> Message:
+def _request(cfg: RunConfig, step: MessageType, run_id: str = "run-1", **sums) -> Message:
     """A request as the bank receives it (metadata as the SuperLink sets it)."""
-    return Message(request_content(cfg, run_id="run-1", round_index=2, sums=sums),
+    return Message(request_content(cfg, run_id=run_id, round_index=2, sums=sums),
                    metadata=Metadata(  # type: ignore[call-overload]
                        run_id=1, message_id="m1", src_node_id=1, dst_node_id=7,
                        reply_to_message_id="", group_id="", created_at=0.0, ttl=60.0,
@@ -110,3 +110,5 @@ def test_two_sums_of_a_round_differing_by_one_bank_are_refused(tmp_path) -> None
     assert "bank.csv" in str(first.value)  # it got as far as reading its own file
     with pytest.raises(OverlappingSumsError, match="different set of banks"):
         train(_request(cfg, STEP_TRAIN, **{KEY_WEIGHTS_SUM: total((0, 1, 2))}), node)
+    with pytest.raises(OverlappingSumsError):  # another claimed run id does not reset it
+        train(_request(cfg, STEP_TRAIN, "run-2", **{KEY_WEIGHTS_SUM: total((0, 1, 3))}), node)

@@ -29,7 +29,7 @@ def _sum(four_banks, which):
 
 
 def test_the_same_sum_twice_is_fine_a_subset_of_it_is_refused(four_banks) -> None:
-    opened = OpenedSums(RUN)
+    opened = OpenedSums()
     everyone = _sum(four_banks, (0, 1, 2, 3))
     opened.check(everyone, "weights-sum")
     opened.check(_sum(four_banks, (3, 1, 2, 0)), "weights-sum")  # same set, other order
@@ -40,7 +40,7 @@ def test_the_same_sum_twice_is_fine_a_subset_of_it_is_refused(four_banks) -> Non
 
 
 def test_sums_of_disjoint_contributions_are_independent(four_banks) -> None:
-    opened = OpenedSums(RUN)
+    opened = OpenedSums()
     opened.check(_sum(four_banks, (0, 1)), "weights-sum")
     opened.check(_sum(four_banks, (2, 3)), "weights-sum")
     with pytest.raises(OverlappingSumsError):
