@@ -33,6 +33,8 @@ from federation.run.folder import (
 from protocols.errors import FedCreditError
 from protocols.paillier.keys import (
     DEFAULT_KEY_BITS,
+    MIN_KEY_BITS,
+    check_key_size,
     generate_identity,
     generate_paillier_keypair,
     identity_public_from_bytes,
@@ -107,6 +109,11 @@ def _write(files: list[tuple[Path, bytes, bool]], *, force: bool) -> None:
             handle.write(data)
 
 
+def _min_bits(insecure_test_key: bool) -> int:
+    """The smallest Paillier key a command accepts (any size with ``--insecure-test-key``)."""
+    return MIN_KEY_BITS if insecure_test_key else DEFAULT_KEY_BITS
+
+
 def _in_dir(path: Path, name: str) -> Path:
     return path / name if path.is_dir() else path
 
@@ -154,11 +161,14 @@ def wrap(
     out: Path = typer.Option(..., help="File to write the wrapped key to."),
     passphrase_env: str = typer.Option(DEFAULT_PASSPHRASE_ENV, help=_PASS_HELP),
     force: bool = typer.Option(False, help=_FORCE_HELP),
+    insecure_test_key: bool = typer.Option(False, help="Allow < 2048 bits (tests only)."),
 ) -> None:
     """Wrap the private key for another bank's identity (X25519 + HKDF + AES-GCM)."""
     with _one_line_errors():
         private_key = open_private_key(_in_dir(key, PAILLIER_KEY_FILE).read_bytes(),
                                        _passphrase(passphrase_env))
+        check_key_size(private_key.public_key, role="the Paillier key to wrap",
+                       min_bits=_min_bits(insecure_test_key))
         identity = identity_public_from_bytes(recipient.read_bytes())
         _write([(out, wrap_private_key(private_key, identity.public_key), False)], force=force)
     fingerprint = key_fingerprint(private_key.public_key)
@@ -175,6 +185,7 @@ def unwrap(
     expected_fingerprint: str | None = typer.Option(
         None, help="Fingerprint announced by the key owner (strongly recommended)."),
     force: bool = typer.Option(False, help=_FORCE_HELP),
+    insecure_test_key: bool = typer.Option(False, help="Allow < 2048 bits (tests only)."),
 ) -> None:
     """Unwrap a received private key and seal it at rest under this bank's passphrase."""
     with _one_line_errors():
@@ -183,6 +194,8 @@ def unwrap(
                                         passphrase)
         private_key = unwrap_private_key(wrapped.read_bytes(), identity_key,
                                          expected_fingerprint=expected_fingerprint)
+        check_key_size(private_key.public_key, role="the unwrapped Paillier key",
+                       min_bits=_min_bits(insecure_test_key))
         _write([(out / PAILLIER_KEY_FILE, seal_private_key(private_key, passphrase), True),
                 (out / PAILLIER_PUB_FILE, public_key_to_bytes(private_key.public_key), False)],
                force=force)

@@ -26,10 +26,18 @@ def test_full_ceremony(tmp_path) -> None:
     assert stat.S_IMODE((a / "paillier.key").stat().st_mode) == 0o600
     res = _run("wrap", "--key", str(a), "--recipient", str(b / "identity.pub"),
                "--out", str(tmp_path / "to-b.wrapped"), "--passphrase-env", "BANK_PASS")
+    assert res.exit_code == 2 and "the Paillier key to wrap has 512 bits" in res.output
+    res = _run("wrap", "--key", str(a), "--recipient", str(b / "identity.pub"),
+               "--out", str(tmp_path / "to-b.wrapped"), "--passphrase-env", "BANK_PASS",
+               "--insecure-test-key")
     assert res.exit_code == 0, res.output
-    res = _run("unwrap", "--wrapped", str(tmp_path / "to-b.wrapped"), "--identity", str(b),
-               "--out", str(b), "--passphrase-env", "BANK_PASS",
-               "--expected-fingerprint", fingerprint)
+    unwrap = ["unwrap", "--wrapped", str(tmp_path / "to-b.wrapped"), "--identity", str(b),
+              "--out", str(b), "--passphrase-env", "BANK_PASS",
+              "--expected-fingerprint", fingerprint]
+    res = _run(*unwrap)  # a short key is refused on load, not only at generation
+    assert res.exit_code == 2 and "the unwrapped Paillier key has 512 bits" in res.output
+    assert len(res.output.strip().splitlines()) == 1
+    res = _run(*unwrap, "--insecure-test-key")
     assert res.exit_code == 0, res.output
     res = _run("fingerprint", str(b))
     assert res.exit_code == 0 and res.output.strip() == fingerprint
@@ -50,7 +58,8 @@ def test_errors_are_one_line_with_exit_2(tmp_path) -> None:
                "--passphrase-env", "BANK_PASS")
     assert res.exit_code == 2 and "already exists" in res.output
     res = _run("wrap", "--key", str(tmp_path), "--recipient", str(tmp_path / "paillier.pub"),
-               "--out", str(tmp_path / "w"), "--passphrase-env", "BANK_PASS")
+               "--out", str(tmp_path / "w"), "--passphrase-env", "BANK_PASS",
+               "--insecure-test-key")
     assert res.exit_code == 2 and "identity" in res.output
     res = _run("wrap", "--key", str(tmp_path), "--recipient", str(tmp_path / "paillier.pub"),
                "--out", str(tmp_path / "w"), "--passphrase-env", "OTHER",
