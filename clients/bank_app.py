@@ -23,6 +23,7 @@ from federation.run.config import RunConfig
 from federation.run.key_store import load_public_key
 from federation.run.policy import (
     BankPolicy,
+    PolicyRefusal,
     check_contributors,
     check_run_config,
     policy_of_node,
@@ -112,6 +113,11 @@ def accepted_settings(msg: Message, context: Context) -> tuple[RunConfig, BankPo
     policy = policy_of_node(context.node_config)
     check_run_config(policy, cfg)
     if summation_scheme(cfg.aggregation).needs_paillier_key:
+        if "data-path" in context.node_config and not context.node_config.get("keys-dir"):
+            raise PolicyRefusal("this bank's node.toml has no '[keys] paillier-dir', and a "
+                                "deployed bank never takes its key folder from the run config "
+                                "('keys-dir'); set paillier-dir to the bank's key-ceremony "
+                                "folder.")
         load_public_key(cfg.keys_dir, min_bits=policy.min_key_bits)
     return cfg, policy
 

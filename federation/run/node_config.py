@@ -15,7 +15,7 @@ Each bank (and the credit center) runs its node from its own file and reads noth
     [keys]
     root-certificates = "/etc/fedcredit/ca.pem"      # the federation CA (public)
     auth-private-key = "/etc/fedcredit/bank-0.key"   # this node's authentication key
-    paillier-dir = "/etc/fedcredit/keys"             # optional: key-ceremony folder
+    paillier-dir = "/etc/fedcredit/keys"             # key-ceremony folder (encrypted runs)
 
     [coordinator]
     address = "center.example.org:9093"              # the SuperLink, host:port

@@ -72,6 +72,12 @@ def test_release_and_too_few_banks_are_refused_before_any_data_is_read() -> None
               _context(**permissive))
 
 
+def test_a_deployed_bank_never_takes_its_key_folder_from_the_run_config(tmp_path) -> None:
+    cfg = replace(ENCRYPTED, keys_dir=str(tmp_path))  # the coordinator's choice of folder
+    with pytest.raises(PolicyRefusal, match=r"\[keys\] paillier-dir"):
+        schema(_request(cfg, STEP_SCHEMA), _context())
+
+
 def _one_bank_sum() -> object:
     """One bank's sealed update, forwarded as if it were the combined sum."""
     return PlainSum().seal(np.arange(4.0), kind=KIND_WEIGHTS, run_id="run-1", round=2)
