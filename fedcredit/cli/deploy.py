@@ -96,6 +96,13 @@ def node(
                   f"{'allowed' if policy.release_model else 'refused'}; short exponents "
                   f"{'allowed' if policy.short_exponents else 'refused'}; keys >= "
                   f"{policy.min_key_bits} bits", markup=False)
+    if cfg.trusted_entities is None:
+        console.print("WARNING: no '[keys] trusted-entities': this node runs any app bundle "
+                      "the coordinator sends; set it to the federation's trusted-entities.yaml.",
+                      markup=False)
+    else:
+        console.print(f"code origin: only app bundles signed by a key in {cfg.trusted_entities}",
+                      markup=False)
     if check:
         console.print("configuration and TLS OK.")
         raise typer.Exit(code=0)

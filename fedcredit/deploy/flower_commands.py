@@ -6,6 +6,13 @@ so the launcher, ``fedcredit node`` and the docs agree. Notes on Flower 1.42:
 * The SuperLink serves its Fleet, Control and Runtime APIs on one HTTPS port (``--port``).
   Its own app runtime (SuperExec, ServerApp) reaches it over loopback with the same
   certificate, which is why the certificate's SANs always include localhost/127.0.0.1.
+  The Control API has no account authentication, so the SuperLink listens on loopback only
+  and the banks dial the Fleet gateway (:mod:`fedcredit.deploy.fleet_gateway`), which forwards
+  the Fleet calls and nothing else.
+* Code origin: every SuperNode gets ``--trusted-entities`` (the federation's release key,
+  :mod:`fedcredit.deploy.release`) and runs only FABs signed with it; the SuperLink fetches
+  the signed release from the federation's app registry (``FLWR_SUPERGRID_API_URL``,
+  :mod:`fedcredit.deploy.app_registry`) when the operator runs ``flwr run @publisher/app==v``.
 * Node authentication: the SuperLink runs with ``--enable-supernode-auth``; each node's public
   key is registered with ``flwr supernode register``; the node passes its private key with
   ``--auth-supernode-private-key``. An unregistered key is refused.
@@ -36,9 +43,15 @@ def flower_bin(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
-def runtime_env(flwr_home: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment of a Flower process: its own ``FLWR_HOME``, no telemetry or downloads."""
+def runtime_env(flwr_home: Path, base: Mapping[str, str] | None = None, *,
+                registry: str | None = None) -> dict[str, str]:
+    """Environment of a Flower process: its own ``FLWR_HOME``, no telemetry or downloads.
+
+    ``registry`` is the app registry the SuperLink fetches signed releases from.
+    """
     env = dict(os.environ if base is None else base)
+    if registry is not None:
+        env["FLWR_SUPERGRID_API_URL"] = registry
     bin_dir = str(Path(sys.executable).parent)
     env.update({
         "FLWR_HOME": str(flwr_home),
@@ -106,7 +119,25 @@ def supernode_command(node: NodeConfig, node_config_file: Path) -> list[str]:
     else:
         cmd += ["--root-certificates", str(node.root_certificates),
                 "--auth-supernode-private-key", str(node.auth_private_key)]
+    if node.trusted_entities is not None:
+        cmd += ["--trusted-entities", str(node.trusted_entities)]
     return cmd
+
+
+def gateway_command(listen: str, superlink: str, link: LinkSettings) -> list[str]:
+    """The Fleet gateway on ``listen`` in front of the loopback SuperLink at ``superlink``."""
+    cmd = [sys.executable, "-m", "fedcredit.deploy.fleet_gateway", "--listen", listen,
+           "--superlink", superlink]
+    if link.tls:
+        return cmd + ["--ca", str(link.ca_cert), "--cert", str(link.server_cert),
+                      "--key", str(link.server_key)]
+    return cmd + ["--insecure"]
+
+
+def registry_command(port: int, releases: list[Path]) -> list[str]:
+    """The app registry serving the signed ``releases`` on loopback ``port``."""
+    return [sys.executable, "-m", "fedcredit.deploy.app_registry", "--port", str(port),
+            *(str(r) for r in releases)]
 
 
 def toml_value(value: str | int | float | bool) -> str:
@@ -141,9 +172,10 @@ def register_command(public_key: str | Path) -> list[str]:
             "--format", "json"]
 
 
-def run_command(app_dir: Path, run_config_file: Path) -> list[str]:
-    """``flwr run`` of the app in ``app_dir``, streaming its log until the run ends."""
-    return [flower_bin("flwr"), "run", str(app_dir), CONNECTION, "--run-config",
+def run_command(app: Path | str, run_config_file: Path) -> list[str]:
+    """``flwr run`` of ``app`` (a folder, or a signed release ``@publisher/name==version``),
+    streaming its log until the run ends."""
+    return [flower_bin("flwr"), "run", str(app), CONNECTION, "--run-config",
             str(run_config_file), "--stream"]
 
 

@@ -66,6 +66,16 @@ class Layout:
         return self.coordinator / "app"
 
     @property
+    def release_key(self) -> Path:
+        """A freshly made release key and trusted-entities file (when ``--certs`` has none)."""
+        return self.out / "release-key"
+
+    @property
+    def release(self) -> Path:
+        """The signed app bundle (``app.fab``, ``release.json``) the registry serves."""
+        return self.coordinator / "release"
+
+    @property
     def run_config_file(self) -> Path:
         """The ``--run-config`` TOML file."""
         return self.coordinator / "run-config.toml"

@@ -3,11 +3,18 @@
 Every party is a separate OS process on loopback, talking Flower's deployment protocol over
 TLS with node authentication (unless ``insecure`` is asked for explicitly). Steps:
 
-1. certificates (CA, SuperLink certificate, one authentication key per bank), the run config
-   and a staged copy of the app (:mod:`fedcredit.deploy.app_bundle`);
-2. ``flower-superlink``; meanwhile each bank's own folder (data slice, key share,
-   ``node.toml``, see :mod:`fedcredit.deploy.local_parties`); wait until it answers TLS;
-3. ``flwr run --stream`` (the coordinator starts and waits for the banks), then
+1. certificates (CA, SuperLink certificate, one authentication key per bank), the run config,
+   a staged copy of the app (:mod:`fedcredit.deploy.app_bundle`) bundled and signed with the
+   federation's release key (:mod:`fedcredit.deploy.release`; made fresh unless ``--certs``
+   holds ``release.key``);
+2. the app registry serving that signed release (loopback), ``flower-superlink`` on loopback
+   only (its Control API has no account authentication) and the Fleet gateway the banks dial
+   (:mod:`fedcredit.deploy.fleet_gateway`: Fleet calls only); meanwhile each bank's own folder
+   (data slice, key share, ``node.toml`` with the trusted-entities file, see
+   :mod:`fedcredit.deploy.local_parties`); wait until both answer TLS;
+3. ``flwr run @fedcredit/fedcredit==<version> --stream`` on the loopback Control API (the
+   SuperLink fetches the signed release from the registry; the coordinator starts and waits
+   for the banks), then
    ``flwr supernode register`` for each bank's public key, then each bank node the way a bank
    starts it (``fedcredit node``, i.e. :mod:`fedcredit.deploy.node_runner`);
 4. wait for the run to end while every process stays up, check its status with ``flwr ls``,
@@ -36,12 +43,15 @@ from importlib.metadata import version
 from typing import Any
 
 from fedcredit.deploy.app_bundle import stage_app
+from fedcredit.deploy.app_registry import registry_url
 from fedcredit.deploy.certs import CertificatePaths, CertificateRequest, write_federation_certificates
 from fedcredit.deploy.errors import DeploymentError, InsecureRefusedError, TLSHandshakeError
 from fedcredit.deploy.flower_commands import (
     LinkSettings,
     cli_config_toml,
     flat_toml,
+    gateway_command,
+    registry_command,
     run_command,
     runtime_env,
     status_command,
@@ -62,6 +72,7 @@ from fedcredit.deploy.local_parties import (
     write_bank_slices,
 )
 from fedcredit.deploy.processes import ProcessSupervisor
+from fedcredit.deploy.release import ReleasePaths, SignedRelease, sign_app, write_release_key
 from fedcredit.deploy.tls_check import check_tls
 from federation.run.config import REPO_ROOT
 from federation.run.folder import RunFolder
@@ -100,10 +111,17 @@ class LocalFederation:
         self.cfg = options.run_config(self.layout)
         self.port = free_port()
         self.address = f"{LOOPBACK}:{self.port}"
+        """The SuperLink (Fleet, Control, Runtime APIs): loopback only, for ``flwr``."""
+        self.fleet_port = free_port()
+        self.fleet_address = f"{LOOPBACK}:{self.fleet_port}"
+        """The Fleet gateway: the one address the banks dial (Fleet calls only)."""
+        self.registry_port = free_port()
         self.sup = ProcessSupervisor(self.layout.processes, reap_orphans=reap_orphans)
         self.t0 = time.monotonic()
         self.milestone_at: dict[str, float] = {}
         self.certs: CertificatePaths | None = None
+        self.release_key = ReleasePaths(self.layout.release_key)
+        self.release: SignedRelease | None = None
 
     def say(self, text: str) -> None:
         """Progress line with the seconds since launch."""
@@ -143,9 +161,21 @@ class LocalFederation:
         self.layout.coordinator.mkdir(parents=True, exist_ok=True)
         self.layout.run_config_file.write_text(flat_toml(self.run_config_values()))
         stage_app(self.layout.app)
+        self.release = self.sign_release()
         self.layout.cli_home.mkdir(parents=True, exist_ok=True)
         (self.layout.cli_home / "config.toml").write_text(
             cli_config_toml(self.address, self.certs.ca_cert if self.certs else None))
+
+    def sign_release(self) -> SignedRelease:
+        """Bundle the staged app and sign it with the release key (``--certs``' or a new one)."""
+        if self.opt.certs is not None and ReleasePaths(self.opt.certs).private_key.is_file():
+            self.release_key = ReleasePaths(self.opt.certs.resolve())
+        else:
+            write_release_key(self.layout.release_key)
+        release = sign_app(self.layout.app, self.release_key.private_key, self.layout.release)
+        self.say(f"signed {release.app_spec} (sha256 {release.fab_sha256[:12]}) with "
+                 f"{release.key_id}")
+        return release
 
     def run_config_values(self) -> dict[str, Any]:
         """The run config handed to ``flwr run``."""
@@ -163,9 +193,11 @@ class LocalFederation:
                      "note: the banks' [policy] allows encrypted runs only, so they will refuse "
                      "this plain run; pass --allow-plain to let them accept it.")
         for bank in self.banks:
-            bank_node_toml(bank, self.cfg, coordinator=self.address, runtime_port=free_port(),
+            bank_node_toml(bank, self.cfg, coordinator=self.fleet_address,
+                           runtime_port=free_port(),
                            ca_cert=self.certs.ca_cert if self.certs else None,
                            auth_key=self.certs.node_key(bank.name) if self.certs else None,
+                           trusted_entities=self.release_key.trusted_entities,
                            allow_plain=self.opt.allow_plain)
 
     def certificates(self) -> CertificatePaths | None:
@@ -192,34 +224,47 @@ class LocalFederation:
 
     # ---------------------------------------------------------------- processes
     def start_superlink(self) -> None:
-        """Start the SuperLink (see :meth:`wait_for_superlink`)."""
+        """Start the app registry, the SuperLink on loopback and the Fleet gateway (see
+        :meth:`wait_for_superlink`)."""
         certs = self.certs
+        if self.release is None:
+            raise DeploymentError("sign the release before starting the SuperLink.")
         link = LinkSettings(LOOPBACK, self.port, certs.ca_cert if certs else None,
                             certs.server_cert if certs else None,
                             certs.server_key if certs else None, node_auth=certs is not None)
-        self.say(f"starting the SuperLink on {self.address} "
+        self.sup.start("registry", registry_command(self.registry_port, [self.release.folder]),
+                       log=self.layout.logs / "registry.log", env=runtime_env(self.layout.link_home),
+                       cwd=REPO_ROOT)
+        self.say(f"starting the SuperLink on {self.address} (loopback only) and the Fleet "
+                 f"gateway on {self.fleet_address} "
                  f"({'TLS + node authentication' if certs else 'INSECURE'}) ...")
         self.sup.start("superlink", superlink_command(link), log=self.layout.logs / "superlink.log",
-                       env=runtime_env(self.layout.link_home), cwd=self.layout.out)
+                       env=runtime_env(self.layout.link_home,
+                                       registry=registry_url(self.registry_port)),
+                       cwd=self.layout.out)
+        self.sup.start("gateway", gateway_command(self.fleet_address, self.address, link),
+                       log=self.layout.logs / "gateway.log", env=runtime_env(self.layout.link_home),
+                       cwd=REPO_ROOT)
 
     def wait_for_superlink(self) -> None:
-        """Wait until the SuperLink answers (with a verified TLS handshake when secure)."""
+        """Wait until the SuperLink and the gateway answer (verified TLS when secure)."""
         deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            self._check_alive(["superlink"])
-            if self._answers(self.certs):
-                self.say("the SuperLink answers")
-                return
-            time.sleep(POLL_S / 2)
-        raise DeploymentError(f"the SuperLink did not answer on {self.address} within "
-                              f"{READY_TIMEOUT_S:.0f} s:\n{self.sup.log_tail('superlink')}")
+        for name, port in (("superlink", self.port), ("gateway", self.fleet_port)):
+            while not self._answers(self.certs, port):
+                self._check_alive(["registry", "superlink", "gateway"])
+                if time.monotonic() > deadline:
+                    raise DeploymentError(
+                        f"the {name} did not answer on {LOOPBACK}:{port} within "
+                        f"{READY_TIMEOUT_S:.0f} s:\n{self.sup.log_tail(name)}")
+                time.sleep(POLL_S / 2)
+            self.say(f"the {name} answers")
 
-    def _answers(self, certs: CertificatePaths | None) -> bool:
+    def _answers(self, certs: CertificatePaths | None, port: int) -> bool:
         try:
             if certs is None:
-                socket.create_connection((LOOPBACK, self.port), timeout=1).close()
+                socket.create_connection((LOOPBACK, port), timeout=1).close()
             else:
-                check_tls(self.address, certs.ca_cert, timeout=1)
+                check_tls(f"{LOOPBACK}:{port}", certs.ca_cert, timeout=1)
             return True
         except TLSHandshakeError:
             raise
@@ -246,9 +291,12 @@ class LocalFederation:
                                   f"{self.sup.log_tail('register')}")
 
     def start_run(self) -> None:
-        """``flwr run . --stream`` against the SuperLink (ends when the run ends)."""
-        self.say("flwr run ...")
-        self.sup.start("flwr-run", run_command(self.layout.app, self.layout.run_config_file),
+        """``flwr run @publisher/app==version --stream`` on the loopback Control API (the
+        SuperLink fetches the signed release from the registry; ends when the run ends)."""
+        if self.release is None:
+            raise DeploymentError("sign the release before starting the run.")
+        self.say(f"flwr run {self.release.app_spec} ...")
+        self.sup.start("flwr-run", run_command(self.release.app_spec, self.layout.run_config_file),
                        env=runtime_env(self.layout.cli_home), cwd=self.layout.coordinator,
                        log=self.layout.logs / "flwr-run.log")
 
@@ -277,7 +325,7 @@ class LocalFederation:
             if time.monotonic() > deadline:
                 raise DeploymentError(f"the run did not finish within {self.opt.timeout:.0f} s "
                                       f"(logs in {self.layout.logs}).")
-            self._check_alive(["superlink", *(b.name for b in self.banks)])
+            self._check_alive(["superlink", "gateway", *(b.name for b in self.banks)])
             self._note_milestones()
             if tick % 8 == 0:
                 self.sup.refresh()

@@ -134,7 +134,7 @@ def bank_policy(cfg: RunConfig, *, allow_plain: bool = False) -> BankPolicy:
 
 def bank_node_toml(bank: BankFolder, cfg: RunConfig, *, coordinator: str, runtime_port: int,
                    ca_cert: Path | None, auth_key: Path | None,
-                   allow_plain: bool = False) -> Path:
+                   trusted_entities: Path | None = None, allow_plain: bool = False) -> Path:
     """Write bank ``bank``'s ``node.toml`` (the file a real bank would write by hand), with
     its ``[policy]`` written out (:func:`bank_policy`)."""
     policy = bank_policy(cfg, allow_plain=allow_plain)
@@ -153,6 +153,8 @@ def bank_node_toml(bank: BankFolder, cfg: RunConfig, *, coordinator: str, runtim
     }
     if cfg.id_col:
         sections["data"]["id-col"] = cfg.id_col
+    if trusted_entities is not None:
+        sections["keys"]["trusted-entities"] = str(trusted_entities)
     if ca_cert is None or auth_key is None:
         sections["coordinator"]["insecure"] = True
     else:

@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fedcredit node: {role} -> {launch.config.coordinator} "
           f"({'INSECURE, no TLS' if launch.config.insecure else 'TLS + node authentication'})",
           flush=True)
+    if launch.config.trusted_entities is None:
+        print("WARNING: no '[keys] trusted-entities': this node runs any app bundle the "
+              "coordinator sends; set it to the federation's trusted-entities.yaml.", flush=True)
     if args.check:
         return 0
     exec_node(launch)

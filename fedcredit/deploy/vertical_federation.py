@@ -77,7 +77,8 @@ class PartyFolder:
 
 
 def party_node_toml(party: PartyFolder, cfg: VerticalConfig, *, coordinator: str,
-                    runtime_port: int, ca_cert: Path | None, auth_key: Path | None) -> Path:
+                    runtime_port: int, ca_cert: Path | None, auth_key: Path | None,
+                    trusted_entities: Path | None = None) -> Path:
     """Write ``party``'s ``node.toml`` (the file the institution would write by hand)."""
     node: dict[str, str | int | bool] = {"role": party.role, "name": party.name}
     data: dict[str, str | int | bool] = {"path": str(party.data), "id-col": cfg.id_col}
@@ -89,9 +90,12 @@ def party_node_toml(party: PartyFolder, cfg: VerticalConfig, *, coordinator: str
         "runtime": {"port": runtime_port}}
     if ca_cert is None or auth_key is None:
         sections["coordinator"]["insecure"] = True
-        del sections["keys"]
     else:
         sections["keys"] = {"root-certificates": str(ca_cert), "auth-private-key": str(auth_key)}
+    if trusted_entities is not None:
+        sections["keys"]["trusted-entities"] = str(trusted_entities)
+    if not sections["keys"]:
+        del sections["keys"]
     text = "".join(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in body.items())
                    + "\n" for name, body in sections.items())
     return write_private(party.node_toml, text.encode(), force=True)
@@ -148,10 +152,11 @@ class VerticalLocalFederation(LocalFederation):
             shutil.rmtree(staged)
         for party in (bank, center):
             party.data.chmod(0o600)
-            party_node_toml(party, self.vcfg, coordinator=self.address,
+            party_node_toml(party, self.vcfg, coordinator=self.fleet_address,
                             runtime_port=free_port(),
                             ca_cert=self.certs.ca_cert if self.certs else None,
-                            auth_key=self.certs.node_key(party.name) if self.certs else None)
+                            auth_key=self.certs.node_key(party.name) if self.certs else None,
+                            trusted_entities=self.release_key.trusted_entities)
 
     def payload(self, coordinator: RunResults, run_id: int,
                 row: Mapping[str, Any]) -> RunResults:

@@ -16,9 +16,10 @@ Each bank (and the credit center) runs its node from its own file and reads noth
     root-certificates = "/etc/fedcredit/ca.pem"      # the federation CA (public)
     auth-private-key = "/etc/fedcredit/bank-0.key"   # this node's authentication key
     paillier-dir = "/etc/fedcredit/keys"             # key-ceremony folder (encrypted runs)
+    trusted-entities = "/etc/fedcredit/trusted-entities.yaml"  # release key: signed apps only
 
     [coordinator]
-    address = "center.example.org:9093"              # the SuperLink, host:port
+    address = "center.example.org:9093"              # the Fleet gateway, host:port
 
     [runtime]                                        # optional
     port = 9094                        # local port between the SuperNode and its ClientApps
@@ -56,7 +57,8 @@ DEFAULT_RUNTIME_PORT = 9094
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "node": {"role": str, "name": str, "bank-index": int},
     "data": {"path": str, "id-col": str, "target": str},
-    "keys": {"root-certificates": str, "auth-private-key": str, "paillier-dir": str},
+    "keys": {"root-certificates": str, "auth-private-key": str, "paillier-dir": str,
+             "trusted-entities": str},
     "coordinator": {"address": str, "insecure": bool},
     "runtime": {"port": int},
     "policy": {"aggregation": list, "min-contributors": int, "release-model": bool,
@@ -95,6 +97,9 @@ class NodeConfig:
         SuperLink address, ``host:port``.
     insecure : bool
         No TLS and no node authentication (explicit opt-in, test beds only).
+    trusted_entities : Path or None
+        Flower's trusted-entities YAML with the federation's release key: the SuperNode then
+        runs only app bundles signed with it (``fedcredit release-key``). None: any bundle.
     runtime_port : int
         Local port of the SuperNode's app runtime API.
     policy : BankPolicy
@@ -113,6 +118,7 @@ class NodeConfig:
     paillier_dir: Path | None
     coordinator: str
     insecure: bool = False
+    trusted_entities: Path | None = None
     runtime_port: int = DEFAULT_RUNTIME_PORT
     policy: BankPolicy = DEFAULT_POLICY
     schema_version: int = 1
@@ -269,6 +275,7 @@ def _build(source: Path, values: Mapping[tuple[str, str], Any]) -> NodeConfig:
         paillier_dir=_path(source, values.get(("keys", "paillier-dir"))),
         coordinator=address,
         insecure=bool(values.get(("coordinator", "insecure"), False)),
+        trusted_entities=_path(source, values.get(("keys", "trusted-entities"))),
         runtime_port=int(values.get(("runtime", "port"), DEFAULT_RUNTIME_PORT)),
         policy=_policy(source, values),
     )
@@ -290,7 +297,8 @@ def check_files(cfg: NodeConfig) -> None:
     Reads only the header line of the node's own data file.
     """
     files = {("data", "path"): cfg.data_path, ("keys", "root-certificates"):
-             cfg.root_certificates, ("keys", "auth-private-key"): cfg.auth_private_key}
+             cfg.root_certificates, ("keys", "auth-private-key"): cfg.auth_private_key,
+             ("keys", "trusted-entities"): cfg.trusted_entities}
     for (section, key), path in files.items():
         if path is not None and not path.is_file():
             raise NodeConfigError(f"{cfg.source}: setting '[{section}] {key}' points to "
