@@ -65,3 +65,15 @@ class PlaintextShapeError(ProtocolError):
     The key holder refuses to return or use it: a peer that packs other values (e.g. the key
     holder's own per-row ciphertexts) into the spare bits would otherwise read them back.
     """
+
+
+class SecretSharingError(ProtocolError):
+    """Shamir shares are too few, duplicated or inconsistent to reconstruct the secret."""
+
+
+class MaskingRefusedError(ProtocolError):
+    """A masking party refuses a request that would unmask an individual input.
+
+    Raised when the coordinator asks a bank for both the self-mask share and the pairwise-key
+    share of one peer (in one request or across requests), or lists too few survivors.
+    """
