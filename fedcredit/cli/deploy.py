@@ -6,6 +6,8 @@
   ``.pub`` file goes to the credit center, to be registered with ``flwr supernode register``.
 * ``node`` (each institution): validate ``node.toml``, check TLS against the coordinator,
   and run the SuperNode. See docs/deployment.md.
+* ``release-key`` (whoever signs releases): the federation's Ed25519 release key and the
+  ``trusted-entities.yaml`` every node gets; ``sign-app`` bundles the app and signs it.
 """
 
 from __future__ import annotations
@@ -109,11 +111,48 @@ def node(
     exec_node(launch)
 
 
+def release_key(
+    out: Path = typer.Option(..., help="Folder (0700): release.key (keep offline), release.pub, trusted-entities.yaml."),
+    force: bool = typer.Option(False, help="Replace an existing release key."),
+) -> None:
+    """Create the federation's release key (Ed25519) and the nodes' trusted-entities file.
+
+    Every node sets [keys] trusted-entities to OUT/trusted-entities.yaml and then runs only
+    app bundles signed with OUT/release.key (fedcredit sign-app). Keep release.key offline.
+    """
+    from fedcredit.deploy.release import write_release_key
+
+    paths = write_release_key(out, force=force)
+    console.print(f"release key (keep offline): {paths.private_key}")
+    console.print(f"trusted entities (give to every node): {paths.trusted_entities}")
+    console.print(f"public key: {paths.public_key.read_text().strip()}", markup=False)
+
+
+def sign_app(
+    key: Path = typer.Option(..., help="The release key (release.key from fedcredit release-key)."),
+    out: Path = typer.Option(..., help="Folder for app.fab and release.json (the app registry serves it)."),
+    app_dir: Path = typer.Option(Path("."), "--app", help="The app's folder (its pyproject.toml)."),
+) -> None:
+    """Bundle the Flower app (as flwr build does) and sign it with the release key.
+
+    Serve OUT with python -m fedcredit.deploy.app_registry --port P OUT, start the SuperLink
+    with FLWR_SUPERGRID_API_URL=http://127.0.0.1:P and run flwr run @publisher/name==version.
+    """
+    from fedcredit.deploy.release import sign_app as sign
+
+    release = sign(app_dir.resolve(), key, out)
+    console.print(f"signed {release.app_spec}: {release.fab} (sha256 {release.fab_sha256})",
+                  markup=False)
+    console.print(f"key id {release.key_id}; run it with: flwr run {release.app_spec} "
+                  "<connection>", markup=False)
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``certs``, ``node-key`` and ``node`` to ``app``.
+    """Add ``certs``, ``node-key``, ``node``, ``release-key`` and ``sign-app`` to ``app``.
 
     Usage in ``fedcredit/cli/main.py``: ``from fedcredit.cli.deploy import register as register_deploy``
     then ``register_deploy(app)``.
     """
-    for name, command in (("certs", certs), ("node-key", node_key), ("node", node)):
+    for name, command in (("certs", certs), ("node-key", node_key), ("node", node),
+                          ("release-key", release_key), ("sign-app", sign_app)):
         app.command(name, help=help_text(command.__doc__))(command)

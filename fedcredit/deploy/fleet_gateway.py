@@ -22,6 +22,7 @@ Run as ``python -m fedcredit.deploy.fleet_gateway --listen HOST:PORT --superlink
 from __future__ import annotations
 
 import argparse
+import ssl
 import sys
 
 import httpx
@@ -44,7 +45,8 @@ HOP_HEADERS = frozenset({"host", "connection", "keep-alive", "transfer-encoding"
 
 def create_gateway(upstream: str, ca_cert: str | None) -> Starlette:
     """The gateway app forwarding the Fleet calls to ``upstream`` (``https://127.0.0.1:P``)."""
-    client = httpx.AsyncClient(base_url=upstream, verify=ca_cert or False, timeout=None)
+    verify = ssl.create_default_context(cafile=ca_cert) if ca_cert else False
+    client = httpx.AsyncClient(base_url=upstream, verify=verify, timeout=None)
 
     async def forward(request: Request) -> Response:
         call = request.path_params["call"]
