@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from federation.errors import ConfigError
 from federation.steps.secure_sum import SUMMATION_SCHEMES, summation_scheme
+from protocols.paillier.keys import DEFAULT_KEY_BITS
 
 if TYPE_CHECKING:
     from federation.run.config import RunConfig
@@ -37,7 +38,7 @@ ENCRYPTED_MODES = tuple(name for name, scheme in SUMMATION_SCHEMES.items()
 LEAST_CONTRIBUTORS = 2
 """A sum of one contribution is that bank's vector: no policy may allow opening it."""
 DEFAULT_MIN_CONTRIBUTORS = 3
-DEFAULT_MIN_KEY_BITS = 2048
+DEFAULT_MIN_KEY_BITS = DEFAULT_KEY_BITS
 NODE_KEYS = {"aggregation": "policy-aggregation", "min_contributors": "policy-min-contributors",
              "release_model": "policy-release-model", "short_exponents": "policy-short-exponents",
              "min_key_bits": "policy-min-key-bits"}
