@@ -63,6 +63,7 @@ from protocols.errors import MalformedMessageError
 from server.audit import AuditLog, sha256_hex
 from server.errors import FederationError, RunInterrupted
 from server.exchange import Exchange, Observer, StepOutcome
+from server.roster import load_roster, rostered_node_ids
 
 JOIN_TIMEOUT_S = 120.0
 METRIC_TOLERANCE = 1e-9
@@ -131,16 +132,22 @@ def config_hash(cfg: RunConfig) -> str:
     return sha256_hex(json.dumps(cfg.to_user_config(), sort_keys=True).encode("utf-8"))
 
 
-def wait_for_banks(grid: Grid, banks: int, timeout_s: float = JOIN_TIMEOUT_S) -> list[int]:
-    """Node ids of the first ``banks`` banks to connect; error if they do not all join."""
+def wait_for_banks(grid: Grid, banks: int, timeout_s: float = JOIN_TIMEOUT_S, *,
+                   roster: frozenset[bytes] | None = None) -> list[int]:
+    """Node ids of the first ``banks`` banks to connect; error if they do not all join.
+
+    With a ``roster`` (:mod:`server.roster`) only nodes whose registered key is in it count;
+    any other node the SuperLink knows is never sent work.
+    """
     deadline = time.monotonic() + timeout_s
     while True:
-        nodes = sorted(grid.get_node_ids())
+        nodes = rostered_node_ids(grid.get_nodes(), roster)
         if len(nodes) >= banks:
             return nodes[:banks]
         if time.monotonic() > deadline:
-            raise FederationError(
-                f"only {len(nodes)} of {banks} bank nodes joined within {timeout_s:.0f} s.")
+            where = "" if roster is None else " from the federation's roster"
+            raise FederationError(f"only {len(nodes)} of {banks} bank nodes{where} joined "
+                                  f"within {timeout_s:.0f} s.")
         time.sleep(0.05)
 
 
@@ -181,7 +188,8 @@ class HorizontalRun:
         """Called with the rounds (trees) done after each one, evaluated or not."""
         self.state = state or FederatedResult(run_id=secrets.token_hex(8))
         self.combiner = coordinator_summation(cfg)
-        self.ex = Exchange(grid, wait_for_banks(grid, cfg.banks), run_id=self.state.run_id,
+        self.ex = Exchange(grid, wait_for_banks(grid, cfg.banks, roster=load_roster(cfg.keys_dir)),
+                           run_id=self.state.run_id,
                            key_fingerprint=self.combiner.key_fingerprint,
                            registry=load_signing_registry(cfg.keys_dir) if cfg.keys_dir else None,
                            timeout_s=cfg.round_timeout, observer=observer)

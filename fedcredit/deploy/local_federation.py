@@ -70,6 +70,7 @@ from fedcredit.deploy.local_parties import (
     bank_node_toml,
     distribute_keys,
     write_bank_slices,
+    write_roster,
 )
 from fedcredit.deploy.processes import ProcessSupervisor
 from fedcredit.deploy.release import ReleasePaths, SignedRelease, sign_app, write_release_key
@@ -187,6 +188,9 @@ class LocalFederation:
         write_bank_slices(self.cfg, self.banks)
         distribute_keys(self.cfg, self.layout.out / "ceremony", self.layout.coordinator_keys,
                         self.banks)
+        if self.certs is not None:
+            write_roster(self.layout.coordinator_keys,
+                         [self.certs.node_pub(b.name) for b in self.banks])
         if not summation_scheme(self.cfg.aggregation).needs_paillier_key:
             self.say("WARNING: --allow-plain: the banks accept a plain run; the coordinator "
                      "sees every bank's aggregates." if self.opt.allow_plain else

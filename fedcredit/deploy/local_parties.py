@@ -119,6 +119,18 @@ def distribute_keys(cfg: RunConfig, ceremony: Path, coordinator_keys: Path,
     shutil.rmtree(ceremony)
 
 
+def write_roster(coordinator_keys: Path, node_keys: list[Path]) -> Path:
+    """The coordinator's roster: a copy of each bank's node public key in
+    ``<keys>/roster/`` (:mod:`server.roster`); the coordinator sends work to these only."""
+    from server.roster import ROSTER_DIR
+
+    roster = coordinator_keys / ROSTER_DIR
+    roster.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for key in node_keys:
+        shutil.copy2(key, roster / key.name)
+    return roster
+
+
 def bank_policy(cfg: RunConfig, *, allow_plain: bool = False) -> BankPolicy:
     """The ``[policy]`` the launcher, as the operator of every bank, writes for them.
 
