@@ -26,6 +26,7 @@ from federation.data.table import CreditTable
 from federation.data.vertical_data import AlignedParty, align, load_party, prepare
 from federation.errors import DataError
 from federation.run.vertical_config import VerticalConfig
+from protocols.errors import KeyMismatchError
 from protocols.paillier.keys import generate_paillier_keypair, public_key_from_bytes, public_key_to_bytes
 from protocols.psi.ecdh import Identifier
 from protocols.vertical_lr.messages import (
@@ -109,10 +110,21 @@ def start_training(cfg: VerticalConfig, role: str, aligned: AlignedParty, *, run
                    private_key: PaillierPrivateKey,
                    peer_public_key: bytes) -> tuple[VerticalParty, VerticalLRState]:
     """The public LR config both parties agree, this party's inputs (own training rows, own
-    key, the peer's public key) and its starting weights (zero)."""
+    key, the peer's public key) and its starting weights (zero).
+
+    Raises
+    ------
+    KeyMismatchError
+        The peer's Paillier modulus is shorter than the run's ``vertical-key-bits`` (which
+        this party's policy has checked): a deviating peer cannot lower the key size.
+    """
     config = VerticalLRConfig(run_id, rows, bank_features, center_features, cfg.batch_size,
                               cfg.learning_rate, cfg.l2, cfg.seed)
     peer = public_key_from_bytes(peer_public_key)
+    if peer.n.bit_length() < cfg.key_bits:
+        raise KeyMismatchError(f"the peer's Paillier key has {peer.n.bit_length()} bits, fewer "
+                               f"than the run's vertical-key-bits = {cfg.key_bits}; the peer "
+                               "must generate its key at the run's size.")
     if role == ROLE_BANK:
         party = make_bank_party(aligned.x_train, labels_of(aligned.y_train), config=config,
                                 private_key=private_key, peer_public_key=peer,
