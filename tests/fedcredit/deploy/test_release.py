@@ -127,3 +127,28 @@ def test_the_superlink_gets_the_signature_from_the_registry(
     assert _verify_fab(Fab("", content, _format_verification(verifications)), entities)
     with pytest.raises(ValueError, match="not found"):
         request_download_link(app_id, "9.9.9", registry + FETCH_PATH, "fab_url")
+
+
+def test_cli_release_key_and_sign_app(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from fedcredit.cli.deploy import register
+
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    runner = CliRunner()
+    res = runner.invoke(app, ["release-key", "--out", str(tmp_path / "key")])
+    assert res.exit_code == 0, res.output
+    assert "trusted-entities.yaml" in "".join(res.output.split())  # rich wraps long lines
+    staged = stage_app(tmp_path / "app")
+    res = runner.invoke(app, ["sign-app", "--key", str(tmp_path / "key" / "release.key"),
+                              "--app", str(staged), "--out", str(tmp_path / "signed")])
+    assert res.exit_code == 0, res.output
+    release = read_release(tmp_path / "signed")
+    assert f"flwrrun{release.app_spec}" in "".join(res.output.split())
+    assert flower_verifies(release, ReleasePaths(tmp_path / "key").trusted_entities)
+    res = runner.invoke(app, ["sign-app", "--key", str(tmp_path / "key" / "release.pub"),
+                              "--app", str(staged), "--out", str(tmp_path / "bad")])
+    assert isinstance(res.exception, ReleaseError)
