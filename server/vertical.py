@@ -162,7 +162,22 @@ class VerticalRun:
         by_role = {r.text(Field.ROLE): r for r in replies.values()}
         self.result.bank_rows = by_role[ROLE_BANK].int(Field.ROWS)
         self.result.center_rows = by_role[ROLE_CENTER].int(Field.ROWS)
+        self._check_batch_before_psi()
         return {role: r.blob(Field.PUBLIC_KEY) for role, r in by_role.items()}
+
+    def _check_batch_before_psi(self) -> None:
+        """Refuse a batch larger than any intersection of the two files could train on, before
+        the PSI spends minutes (an intersection has at most the smaller file's rows)."""
+        if self.cfg.model != "lr":
+            return
+        rows = min(self.result.bank_rows, self.result.center_rows)
+        most = math.ceil(rows * (1.0 - self.cfg.test_fraction))
+        if self.cfg.batch_size > most:
+            raise FederationError(
+                f"--batch-size {self.cfg.batch_size} is larger than the training rows any "
+                f"intersection of these files can give (at most about {most}: {rows} rows x "
+                f"(1 - test fraction {self.cfg.test_fraction:g})); use --batch-size {most} "
+                "or less.")
 
     def psi(self) -> None:
         """Four relayed PSI stages; both parties learn the intersection, we its size."""
@@ -193,6 +208,11 @@ class VerticalRun:
         """Agree the public LR config and hand each party its peer's public key."""
         res = self.result
         least = min_batch_rows(len(res.bank_features), len(res.center_features))
+        if self.cfg.model == "lr" and least <= res.train_rows < self.cfg.batch_size:
+            raise FederationError(
+                f"--batch-size {self.cfg.batch_size} is larger than the {res.train_rows} "
+                f"training rows of the intersection; use --batch-size between {least} and "
+                f"{res.train_rows}.")
         if self.cfg.model == "lr" and (self.cfg.batch_size < least or res.train_rows < least):
             raise FederationError(
                 f"batch size {self.cfg.batch_size} is too small for {len(res.center_features)} "

@@ -31,3 +31,18 @@ def test_secureboost_runs_are_not_held_to_the_lr_batch_bound() -> None:
     run.cfg = VerticalConfig(batch_size=16, model="secureboost")
     with pytest.raises(AttributeError):  # got past the check, to the (absent) grid
         run.start({"bank": b"", "center": b""})
+
+
+def test_a_batch_larger_than_the_intersection_names_the_option_and_the_largest_value() -> None:
+    run = _run(6000, 4)  # 5,000 training rows
+    with pytest.raises(FederationError, match="--batch-size between .* and 5000"):
+        run.start({"bank": b"", "center": b""})
+
+
+def test_a_batch_no_intersection_can_fill_is_refused_before_the_psi() -> None:
+    run = _run(1024, 4)  # the default batch on a 1,000-row pair
+    run.result.bank_rows, run.result.center_rows = 1000, 1200
+    with pytest.raises(FederationError, match="use --batch-size 700 or less"):
+        run._check_batch_before_psi()
+    run.result.bank_rows = run.result.center_rows = 2000  # up to 1,400 training rows: go on
+    run._check_batch_before_psi()
