@@ -176,6 +176,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
     raw = read_bytes(path)
     if not raw.strip():
         raise DataError(f"{path}: file is empty; expected a header line and at least one row.")
+    _refuse_binary(path, raw)
     try:
         text_head = raw[:65536].decode("utf-8")
         encoding = "utf-8-sig"
@@ -203,6 +204,25 @@ def _read_raw(path: Path) -> pd.DataFrame:
     return frame
 
 
+_BINARY_KINDS = (
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an Excel .xls workbook (or another OLE2 document)"),
+    (b"PAR1", "a Parquet file"),
+    (b"%PDF", "a PDF document"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+)
+
+
+def _refuse_binary(path: Path, raw: bytes) -> None:
+    """Name a spreadsheet or other binary file given as a CSV (else pandas' tokenizer error)."""
+    kind = next((what for magic, what in _BINARY_KINDS if raw.startswith(magic)), None)
+    if kind is None and b"\x00" in raw[:4096]:
+        kind = "a binary file (it holds NUL bytes; a UTF-16 export is one)"
+    if kind is not None:
+        raise DataError(f"{path}: this is {kind}, not a CSV text file. Save or export the sheet "
+                        "as CSV (comma, semicolon or tab separated, UTF-8) and pass that file.")
+
+
 def _row_ref(position: int) -> str:
     """Human row reference: 1-based data row and the file line it sits on (header is line 1)."""
     return f"row {position + 1} (line {position + 2})"
@@ -222,6 +242,12 @@ def _parse_target(
     as_num = pd.to_numeric(text, errors="coerce")
     keys = as_num.map(lambda v: f"{v:g}") if as_num.notna().all() else text.str.lower()
     distinct = sorted(keys.unique())
+    if len(distinct) == 1:
+        raise DataError(
+            f"{where}: column '{name}': target has a single value in all {len(keys)} rows; "
+            "a model needs both defaulted and repaid rows. Check that the "
+            "file holds both kinds of loans, or choose the label column with --target."
+        )
     if len(distinct) != 2:
         shown = ", ".join(distinct[:6]) + (" ..." if len(distinct) > 6 else "")
         raise DataError(

@@ -62,6 +62,26 @@ def test_target_not_binary(tmp_path: Path) -> None:
         load_credit_csv(path, target="t")
 
 
+def test_a_target_of_one_class_says_so(tmp_path: Path) -> None:
+    path = write(tmp_path, "a,t\n1,0\n2,0\n3,0\n")
+    with pytest.raises(DataError, match="target has a single value in all 3 rows") as caught:
+        load_credit_csv(path, target="t")
+    assert "not binary" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("head", "kind"), [
+    (b"PK\x03\x04\x14\x00\x06\x00", "ZIP archive (an Excel .xlsx workbook is one)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "Excel .xls workbook"),
+    ("a,t\n1,0\n".encode("utf-16"), "binary file"),
+])
+def test_a_spreadsheet_renamed_csv_is_named(tmp_path: Path, head: bytes, kind: str) -> None:
+    path = tmp_path / "loans.csv"
+    path.write_bytes(head + b"rest of the workbook" * 10)
+    with pytest.raises(DataError, match="export the sheet as CSV") as caught:
+        load_credit_csv(path, target="t")
+    assert kind in str(caught.value) and "tokeniz" not in str(caught.value)
+
+
 def test_missing_target_value_names_row(tmp_path: Path) -> None:
     path = write(tmp_path, "a,t\n1,0\n2,\n")
     with pytest.raises(DataError, match="column 't', row 2 \\(line 3\\): target is missing"):
