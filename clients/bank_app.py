@@ -20,7 +20,7 @@ from federation.data.quality import assert_ready
 from federation.errors import ConfigError
 from federation.ml.preprocess import local_schema
 from federation.run.config import RunConfig
-from federation.run.key_store import load_public_key
+from federation.run.key_store import check_bank_signing, load_public_key
 from federation.run.policy import (
     BankPolicy,
     PolicyRefusal,
@@ -38,6 +38,7 @@ from federation.steps.horizontal_bank import (
     seal_stats,
     sealed_histograms,
     sign_sealed,
+    witness_audit_head,
 )
 from federation.steps.opened_sums import OpenedSums
 from federation.steps.secure_sum import Sealed, summation_scheme
@@ -51,6 +52,7 @@ from federation.wire.records import (
     STEP_SCHEMA,
     STEP_STATS,
     STEP_TRAIN,
+    audit_head_of,
     layout_of,
     reply,
     reply_content,
@@ -68,12 +70,15 @@ def own_data(cfg: RunConfig, context: Context) -> BankData:
     """This node's rows.
 
     Deployment: the node config names the bank's own file (``data-path``) and its index
-    (``bank-index``). Simulation: partition ``partition-id`` of the configured data set.
+    (``bank-index``); its key folder (``keys-dir``) must hold its signing key and the
+    registry. Simulation: partition ``partition-id`` of the configured data set.
     """
     node = context.node_config
     if "data-path" in node:
         if "bank-index" not in node:
             raise ConfigError("node config has 'data-path' but no 'bank-index'; set both.")
+        # fail closed: a deployed bank without its signing key and the registry never runs
+        check_bank_signing(str(node.get("keys-dir", "")), int(node["bank-index"]))
         return bank_data_from_file(str(node["data-path"]), cfg, int(node["bank-index"]))
     if "partition-id" not in node:
         raise ConfigError(
@@ -159,6 +164,9 @@ class _Request:
         self.round = self.step.round
         self.data = own_data(self.cfg, context)
         self.content = msg.content
+        self.node_id = context.node_id
+        witness_audit_head(self.cfg, self.data.bank, audit_head_of(msg.content),
+                           node_id=self.node_id)
 
     def preprocessing(self) -> tuple[Any, float]:
         stats_sum = sealed_of(self.content, KEY_STATS_SUM)
@@ -177,7 +185,8 @@ class _Request:
                      n_examples: int, metrics: dict[str, Any] | None = None) -> Message:
         """Reply with the sealed vector and the bank's signature over it (for ``step``)."""
         claim = sign_sealed(self.cfg, self.data.bank, sealed, run_id=self.run_id,
-                            step=step.message_type, round_index=round_index)
+                            step=step.message_type, round_index=round_index,
+                            node_id=self.node_id)
         return reply(msg, reply_content(bank=self.data.bank, n_examples=n_examples,
                                         sealed=sealed, signature=claim, metrics=metrics))
 

@@ -4,7 +4,10 @@ Each line is one JSON record with a sequence number, the hash of the previous re
 own hash (SHA-256 over the canonical JSON of every other field). Changing any byte, removing a
 record or reordering records breaks the chain at the first affected record;
 :func:`verify_audit` names it. The run's checkpoint stores the head hash, so a log cut short
-at its tail is caught too.
+at its tail is caught too - by a reader who trusts the coordinator's folder. Against the
+coordinator itself, the heads the banks signed and keep in their own folders
+(:mod:`federation.run.audit_heads`) are the reference: :func:`verify_bank_heads` catches a cut
+tail or a rewritten (and re-hashed) record at any position a bank witnessed.
 """
 
 from __future__ import annotations
@@ -12,12 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from federation.errors import ConfigError
+from federation.run.audit_heads import KeptHead
 from federation.run.folder import RunFolder
+from protocols.identity.head_signing import AuditHead, InvalidHeadSignatureError, verify_head
 
 GENESIS = "0" * 64
 SCHEMA_VERSION = 1
@@ -39,7 +47,7 @@ class AuditLog:
     def __init__(self, folder: str | Path) -> None:
         self.path = RunFolder(Path(folder)).audit
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.seq, self.head = 0, GENESIS
+        self.seq, self.head, self.round = 0, GENESIS, 0
         if self.path.exists():
             records = _read(self.path)
             if records:
@@ -49,6 +57,7 @@ class AuditLog:
                     raise ConfigError(f"{self.path}: the last record is damaged; check the log "
                                       "with `fedcredit audit verify` before resuming the run.")
                 self.seq, self.head = seq + 1, head
+                self.round = _last_round(r for _, r in records)
 
     def append(self, kind: str, **fields: Any) -> str:
         """Append one record; returns its hash (the new head)."""
@@ -60,7 +69,23 @@ class AuditLog:
             handle.flush()
             os.fsync(handle.fileno())
         self.seq, self.head = self.seq + 1, record["hash"]
+        self.round = _last_round([record], self.round)
         return self.head
+
+    def announced(self, run_id: str) -> AuditHead | None:
+        """The head every request carries for the banks to sign (None before any record)."""
+        if self.seq == 0:
+            return None
+        return AuditHead(run_id, self.seq - 1, self.round, self.head)
+
+
+def _last_round(records: Iterable[dict[str, Any]], start: int = 0) -> int:
+    """The round the latest record that names one is about (0 before the first round)."""
+    found = start
+    for record in records:
+        if type(record.get("round")) is int:
+            found = record["round"]
+    return found
 
 
 @dataclass(frozen=True)
@@ -117,3 +142,54 @@ def verify_audit(folder: str | Path, *, must_contain: str | None = None,
         return AuditVerdict(False, len(records), "the log ends before the last record the run "
                             "reported (records were cut from the end).", len(records))
     return AuditVerdict(True, len(records), f"{len(records)} records, chain intact.")
+
+
+def verify_bank_heads(folder: str | Path, heads: Sequence[Sequence[KeptHead]],
+                      registry: Mapping[int, Ed25519PublicKey]) -> AuditVerdict:
+    """Check the log of ``folder`` against the heads the banks signed and kept.
+
+    ``heads``: one list per bank file (:func:`federation.run.audit_heads.read_heads`);
+    ``registry``: the banks' public signing keys. Each bank file must hold at least one head of
+    this log's run; each such head must carry a valid signature of the bank it names, and the
+    log must hold, at that head's position, a record with that hash. A head beyond the log's
+    end means records were cut; another hash there means the log was rewritten from there,
+    even when the chain itself was re-hashed. Run :func:`verify_audit` first: this checks
+    the witnessed positions only.
+    """
+    records = [r for _, r in _read(RunFolder(Path(folder)).audit)] \
+        if RunFolder(Path(folder)).audit.exists() else []
+    run_id = next((r.get("run_id") for r in records if isinstance(r.get("run_id"), str)), None)
+    checked = 0
+    for number, kept_heads in enumerate(heads, start=1):
+        mine = [k for k in kept_heads if k.statement.head.run_id == run_id]
+        if not mine:
+            return AuditVerdict(False, len(records), f"bank heads file {number} holds no head "
+                                f"of this log's run ({run_id}): the log was replaced, or the "
+                                "file is of another run.", 0)
+        for kept in mine:
+            problem = _witness_problem(records, kept, registry)
+            if problem is not None:
+                return AuditVerdict(False, len(records), problem,
+                                    min(kept.statement.head.seq, len(records)))
+            checked += 1
+    return AuditVerdict(True, len(records), f"{len(records)} records; {checked} heads signed "
+                        f"by {len(heads)} banks found in place.")
+
+
+def _witness_problem(records: Sequence[dict[str, Any]], kept: KeptHead,
+                     registry: Mapping[int, Ed25519PublicKey]) -> str | None:
+    """One line saying how the log contradicts a kept head, or None when it agrees."""
+    s, head = kept.statement, kept.statement.head
+    if s.bank not in registry:
+        return f"bank {s.bank} kept a head for round {head.round} but has no registered key."
+    try:
+        verify_head(registry[s.bank], kept.signature, s)
+    except InvalidHeadSignatureError as exc:
+        return str(exc)
+    if head.seq >= len(records):
+        return (f"round {head.round}: bank {s.bank} signed record {head.seq}, but the log "
+                f"ends after {len(records)} records (records were cut from the end).")
+    if records[head.seq].get("hash") != head.head:
+        return (f"round {head.round}: record {head.seq} is not the one bank {s.bank} signed "
+                "(the log was rewritten from there).")
+    return None

@@ -1,8 +1,9 @@
 """Sending one request to every bank and admitting their replies.
 
-A reply is admitted when it arrived before the deadline, carries no error, and (when the run
-has a signing registry) its sealed vector is signed by the bank it claims to come from, for
-this run, step and round, and is the first such update from that bank. Everything else is
+A reply is admitted when it arrived before the deadline, carries no error, and its sealed
+vector is signed by the bank it claims to come from (its key in the run's signing registry,
+which every run must have), for this run, step, round and the Flower node it arrived from, and
+is the first such update from that bank. Everything else is
 recorded as a dropout or a rejection with a named reason; the step goes on as long as at
 least ``required`` banks were admitted.
 """
@@ -60,7 +61,7 @@ class Exchange:
     """One coordinator's channel to its banks for the whole run."""
 
     def __init__(self, grid: Grid, nodes: list[int], *, run_id: str, key_fingerprint: str,
-                 registry: dict[int, Ed25519PublicKey] | None, timeout_s: float,
+                 registry: dict[int, Ed25519PublicKey], timeout_s: float,
                  observer: Observer | None = None) -> None:
         self.grid, self.nodes, self.observer = grid, nodes, observer
         self.registry, self.fingerprint, self.timeout_s = registry, key_fingerprint, timeout_s
@@ -116,18 +117,18 @@ class Exchange:
         outcome.replies.append(reply)
 
     def _check_signature(self, reply: Message, step: str, sealed_round: int) -> None:
-        """Signature over (claimed run, step, round, bank, key, payload), then replay guard."""
+        """Signature over (claimed run, step, round, bank, sending node, key, payload), then
+        the replay guard."""
         sealed = sealed_of(reply.content)
         if sealed is None:
             raise ProtocolError("reply lacks its sealed vector.")
-        if self.registry is None:
-            return
         bank = bank_of(reply.content)
         if bank not in self.registry:
             raise ProtocolError(f"bank {bank} has no registered signing key; refusing its update.")
         claim = signature_of(reply.content)
         statement = statement_for(run_id=claim.run_id, step=claim.step, round=claim.round,
-                                  bank=bank, key_fingerprint=self.fingerprint,
+                                  bank=bank, node_id=reply.metadata.src_node_id,
+                                  key_fingerprint=self.fingerprint,
                                   payload=sealed.payload)
         verify_update(self.registry[bank], claim.signature, statement)
         self.guard.check(statement, expected_step=step, expected_round=sealed_round)

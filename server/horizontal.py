@@ -30,7 +30,7 @@ from flwr.serverapp import Grid
 
 from federation.ml.preprocess import FeatureLayout, Preprocessor, merge_schemas
 from federation.run.config import RunConfig
-from federation.run.key_store import load_signing_registry
+from federation.run.key_store import require_signing_registry
 from federation.steps.secure_sum import (
     KIND_COUNTS,
     KIND_STATS,
@@ -188,18 +188,19 @@ class HorizontalRun:
         """Called with the rounds (trees) done after each one, evaluated or not."""
         self.state = state or FederatedResult(run_id=secrets.token_hex(8))
         self.combiner = coordinator_summation(cfg)
+        registry = require_signing_registry(cfg.keys_dir)  # before waiting: no run without it
         self.ex = Exchange(grid, wait_for_banks(grid, cfg.banks, roster=load_roster(cfg.keys_dir)),
                            run_id=self.state.run_id,
                            key_fingerprint=self.combiner.key_fingerprint,
-                           registry=load_signing_registry(cfg.keys_dir) if cfg.keys_dir else None,
-                           timeout_s=cfg.round_timeout, observer=observer)
+                           registry=registry, timeout_s=cfg.round_timeout, observer=observer)
         self.audit = AuditLog(audit_dir or cfg.out)
         self.config_hash = config_hash(cfg)
 
     def request(self, round_index: int, **sums: Sealed | None) -> Any:
         present = {k: v for k, v in sums.items() if v is not None}
         return request_content(self.cfg, run_id=self.state.run_id, round_index=round_index,
-                               layout=self.state.layout, sums=present)
+                               layout=self.state.layout, sums=present,
+                               audit=self.audit.announced(self.state.run_id))
 
     def _combine(self, outcome: StepOutcome, kind: str, round_index: int) -> Sealed:
         sealed = []

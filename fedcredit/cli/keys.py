@@ -9,6 +9,11 @@ Typical ceremony (bank A generates, bank B receives)::
         --expected-fingerprint <hex announced by A>
     fedcredit keys fingerprint keys/b        # compare with A over a trusted channel
 
+Signing keys (every bank, every run; the coordinator refuses unsigned updates)::
+
+    fedcredit keys init-signing --name bank-0 --bank-index 0 --out keys/bank-0   # at each bank
+    fedcredit keys signing-registry --out keys/signing-registry.json b0.pub b1.pub ...
+
 Only ``paillier.pub`` ever goes to the coordinator. Every expected failure prints one line
 and exits with status 2.
 """
@@ -29,6 +34,14 @@ from federation.run.folder import (
     IDENTITY_PUBLIC_FILE,
     PAILLIER_PRIVATE_FILE,
     PAILLIER_PUBLIC_FILE,
+    SIGNING_KEY_FILE,
+    SIGNING_PUBLIC_FILE,
+)
+from federation.run.signing_keys import (
+    new_signing_key,
+    registry_to_bytes,
+    signing_public_from_bytes,
+    signing_public_to_bytes,
 )
 from protocols.errors import FedCreditError
 from protocols.paillier.keys import (
@@ -213,3 +226,36 @@ def fingerprint(
     with _one_line_errors():
         public_key = public_key_from_bytes(_in_dir(path, PAILLIER_PUB_FILE).read_bytes())
     console.print(key_fingerprint(public_key))
+
+
+@keys_app.command("init-signing")
+def init_signing(
+    name: str = typer.Option(..., help="Bank name (as in its node.toml [node] name)."),
+    bank_index: int = typer.Option(..., help="The bank's position in the run (0..K-1)."),
+    out: Path = typer.Option(..., help="The bank's own key folder (KEYS/bank-<index>)."),
+    passphrase_env: str = typer.Option(DEFAULT_PASSPHRASE_ENV, help=_PASS_HELP),
+    force: bool = typer.Option(False, help=_FORCE_HELP),
+) -> None:
+    """Create this bank's Ed25519 signing key (signs its updates and the audit heads)."""
+    with _one_line_errors():
+        sealed, public = new_signing_key(name, bank_index, _passphrase(passphrase_env))
+        _write([(out / SIGNING_KEY_FILE, sealed, True),
+                (out / SIGNING_PUBLIC_FILE, signing_public_to_bytes(public), False)], force=force)
+    console.print(f"signing key of {name} (bank {bank_index}): fingerprint {public.fingerprint}")
+    console.print(f"send {out / SIGNING_PUBLIC_FILE} to the registry's assembler; compare the "
+                  "fingerprint over a second channel")
+
+
+@keys_app.command("signing-registry")
+def signing_registry(
+    pubs: list[Path] = typer.Argument(..., help="Every bank's signing.pub (or its folder)."),
+    out: Path = typer.Option(..., help="signing-registry.json to write."),
+    force: bool = typer.Option(False, help=_FORCE_HELP),
+) -> None:
+    """Assemble signing-registry.json; the coordinator and every bank hold a copy."""
+    with _one_line_errors():
+        publics = [signing_public_from_bytes(_in_dir(p, SIGNING_PUBLIC_FILE).read_bytes())
+                   for p in pubs]
+        _write([(out, registry_to_bytes(publics), False)], force=force)
+    for public in sorted(publics, key=lambda p: p.bank):
+        console.print(f"bank {public.bank} ({escape(public.name)}): {public.fingerprint}")

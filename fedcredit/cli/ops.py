@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -47,16 +48,50 @@ def check(
 
 
 @audit_app.command("verify")
-def verify(run_dir: Path = typer.Argument(..., help="Run folder holding audit.jsonl.")) -> None:
-    """Check the run's hash-chained audit log; exits 1 naming the first broken record."""
+def verify(
+    run_dir: Path = typer.Argument(..., help="Run folder holding audit.jsonl."),
+    bank_heads: list[Path] = typer.Option(  # noqa: B008 (typer's option declaration)
+        [], help="A bank's audit-heads.jsonl (or its folder); repeat for every bank."),
+    signing_registry: Path | None = typer.Option(
+        None, help="signing-registry.json (default: RUN_DIR/keys/signing-registry.json)."),
+) -> None:
+    """Check the run's hash-chained audit log; exits 1 naming the first broken record.
+
+    With --bank-heads, also checks every head the banks signed and kept in their own folders:
+    a log cut short or rewritten (even re-hashed) is reported with the round concerned.
+    """
     from server.audit import verify_audit
 
     folder = RunFolder(run_dir)
     verdict = verify_audit(run_dir, must_contain=_json_field(folder.checkpoint, "audit_head"),
                            final_head=_reported_head(folder))
+    if verdict.ok and bank_heads:
+        verdict = _against_bank_heads(folder, bank_heads, signing_registry)
     style = "green" if verdict.ok else "bold red"
-    console.print(f"[{style}]{'intact' if verdict.ok else 'BROKEN'}[/]: {verdict.message}")
+    console.print(f"[{style}]{'intact' if verdict.ok else 'BROKEN'}[/]: {verdict.message}",
+                  soft_wrap=True)
     raise typer.Exit(code=0 if verdict.ok else 1)
+
+
+def _against_bank_heads(folder: RunFolder, paths: list[Path], registry: Path | None) -> Any:
+    """The log checked against the banks' kept heads (an unreadable file is a failed check)."""
+    from federation.errors import ConfigError
+    from federation.run.audit_heads import read_heads
+    from federation.run.folder import AUDIT_HEADS_FILE
+    from federation.run.key_store import signing_registry_from_file
+    from protocols.errors import FedCreditError
+    from server.audit import AuditVerdict, verify_bank_heads
+
+    registry_file = registry or folder.keys.signing_registry
+    try:
+        if not registry_file.exists():
+            raise ConfigError(f"{registry_file} not found; pass --signing-registry with the "
+                              "federation's signing-registry.json.")
+        keys = signing_registry_from_file(registry_file)
+        heads = [read_heads(p / AUDIT_HEADS_FILE if p.is_dir() else p) for p in paths]
+    except (FedCreditError, OSError) as exc:
+        return AuditVerdict(False, 0, str(exc))
+    return verify_bank_heads(folder.path, heads, keys)
 
 
 def _reported_head(folder: RunFolder) -> str | None:

@@ -56,12 +56,16 @@ def run_federation(
 ) -> FederatedResult:
     """Run the horizontal federation in Flower's simulation engine and return its result.
 
-    With ``resume`` the coordinator continues from the checkpoint in ``cfg.out``.
+    With ``resume`` the coordinator continues from the checkpoint in ``cfg.out``. A fresh run
+    without a key folder gets the simulation's key ceremony in ``out/keys`` first: every run
+    signs its updates, simulated or deployed.
     """
     from flwr.simulation import run_simulation  # heavy import, only when simulating
 
     from clients.app import app as client_app
 
+    if not cfg.keys_dir and not resume:
+        cfg = fresh_run_folder(cfg, lambda _: None)
     quiet_runtime()
     sink: dict[str, FederatedResult] = {}
     server_app = make_server_app(replace(cfg, resume=resume), sink=sink, on_round=on_round,

@@ -45,6 +45,8 @@ PAILLIER_WRAPPED_FILE = "paillier.wrapped"
 IDENTITY_PRIVATE_FILE = "identity.key"
 IDENTITY_PUBLIC_FILE = "identity.pub"
 SIGNING_KEY_FILE = "signing.key"
+SIGNING_PUBLIC_FILE = "signing.pub"
+AUDIT_HEADS_FILE = "audit-heads.jsonl"
 PASSPHRASE_FILE = "passphrase"
 
 
@@ -91,6 +93,17 @@ class BankKeys:
     def passphrase(self) -> Path:
         """Simulation only: the bank's passphrase (mode 0600)."""
         return self.path / PASSPHRASE_FILE
+
+    @property
+    def signing_public(self) -> Path:
+        """The public half of the signing key (``fedcredit keys init-signing``)."""
+        return self.path / SIGNING_PUBLIC_FILE
+
+    @property
+    def audit_heads(self) -> Path:
+        """The audit-chain heads this bank signed, one JSON line per head
+        (:mod:`federation.run.audit_heads`)."""
+        return self.path / AUDIT_HEADS_FILE
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,6 @@ from functools import lru_cache
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from federation.errors import ConfigError
@@ -38,9 +37,15 @@ from federation.run.folder import (
     BankKeys,
     KeyFolder,
 )
+from federation.run.signing_keys import (
+    SIGNING_KIND,
+    new_signing_key,
+    registry_to_bytes,
+    signing_public_to_bytes,
+)
 from protocols.errors import KeyCeremonyError
-from protocols.identity.envelopes import open_with_passphrase, seal_with_passphrase
-from protocols.identity.signing import public_key_from_hex, public_key_hex
+from protocols.identity.envelopes import open_with_passphrase
+from protocols.identity.signing import public_key_from_hex
 from protocols.paillier.keys import (
     DEFAULT_KEY_BITS,
     check_key_size,
@@ -61,7 +66,6 @@ from protocols.paillier.keys import (
 PUBLIC_FILE = PAILLIER_PUBLIC_FILE
 REGISTRY_FILE = SIGNING_REGISTRY_FILE
 SIGNING_FILE = SIGNING_KEY_FILE
-SIGNING_KIND = "fedcredit-ed25519-signing-key"
 PASSPHRASE_ENV = "FEDCREDIT_KEY_PASSPHRASE"
 LOAD_MIN_KEY_BITS = DEFAULT_KEY_BITS
 """Smallest Paillier modulus a loader accepts when the caller gives no ``min_bits`` (a bank's
@@ -106,18 +110,17 @@ def provision_simulation_keys(keys_dir: str | Path, banks: int, *, bits: int = 2
     """
     keys = KeyFolder(Path(keys_dir))
     keys.path.mkdir(parents=True, exist_ok=True)
-    registry = {}
-    for bank in range(banks):
+    publics = []
+    for bank in range(banks):  # what `fedcredit keys init-signing` does at each bank
         files = keys.bank(bank)
         passphrase = secrets.token_urlsafe(24)
         write_private(files.passphrase, passphrase.encode())
-        signing = Ed25519PrivateKey.generate()
-        raw = signing.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        write_private(files.signing_key,
-                       seal_with_passphrase(raw, passphrase, kind=SIGNING_KIND,
-                                            scrypt_log2_n=SIMULATION_SCRYPT_LOG2_N))
-        registry[str(bank)] = public_key_hex(signing.public_key())
-    keys.signing_registry.write_text(json.dumps(registry, indent=1))
+        sealed, public = new_signing_key(f"bank-{bank}", bank, passphrase,
+                                         scrypt_log2_n=SIMULATION_SCRYPT_LOG2_N)
+        write_private(files.signing_key, sealed)
+        files.signing_public.write_bytes(signing_public_to_bytes(public))
+        publics.append(public)
+    keys.signing_registry.write_bytes(registry_to_bytes(publics))  # `keys signing-registry`
     if not paillier:
         return ""
     public_key, private_key = generate_paillier_keypair(bits)
@@ -208,11 +211,58 @@ def load_signing_registry(keys_dir: str | Path) -> dict[int, Ed25519PublicKey] |
     path = KeyFolder(Path(keys_dir)).signing_registry
     if not str(keys_dir) or not path.exists():
         return None
+    return signing_registry_from_file(path)
+
+
+def signing_registry_from_file(path: Path) -> dict[int, Ed25519PublicKey]:
+    """A ``signing-registry.json`` file (``{"<bank>": "<Ed25519 public key hex>"}``).
+
+    Raises
+    ------
+    ConfigError
+        The file is not a registry of Ed25519 public keys by bank index.
+    """
     try:
         raw = json.loads(path.read_text())
         return {int(bank): public_key_from_hex(text) for bank, text in raw.items()}
     except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise ConfigError(f"{path} is not a valid signing registry; redo the key ceremony.") from exc
+
+
+def require_signing_registry(keys_dir: str | Path) -> dict[int, Ed25519PublicKey]:
+    """The registry a run needs: every run, simulated or deployed, checks bank signatures.
+
+    Raises
+    ------
+    ConfigError
+        The run names no key folder, or it holds no ``signing-registry.json`` (fail closed:
+        an unsigned or replayed update is never admitted for want of a registry).
+    """
+    registry = load_signing_registry(keys_dir) if str(keys_dir) else None
+    if registry is None:
+        raise ConfigError(f"the run's key folder ('keys-dir') holds no {SIGNING_REGISTRY_FILE}; "
+                          "every run checks bank signatures: assemble it with `fedcredit keys "
+                          "signing-registry` from each bank's signing.pub.")
+    return registry
+
+
+def check_bank_signing(keys_dir: str, bank: int) -> None:
+    """A deployed bank's refusal to run without its signing key and the registry.
+
+    Raises
+    ------
+    ConfigError
+        One line naming the missing file by role (never a local path: it reaches the
+        coordinator); ``fedcredit keys init-signing`` and ``signing-registry`` make them.
+    """
+    files = bank_keys(keys_dir, bank) if keys_dir else None
+    if files is None or not files.signing_key.exists():
+        raise ConfigError(f"this bank has no signing key ({SIGNING_KEY_FILE} in its key folder "
+                          "bank-<index>/); create it with `fedcredit keys init-signing` and "
+                          "send signing.pub to the coordinator for the registry.")
+    if not KeyFolder(Path(keys_dir)).signing_registry.exists():
+        raise ConfigError(f"this bank's key folder holds no {SIGNING_REGISTRY_FILE}; copy the "
+                          "federation's registry (`fedcredit keys signing-registry`) there.")
 
 
 @lru_cache(maxsize=8)

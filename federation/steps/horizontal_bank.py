@@ -16,13 +16,16 @@ import hashlib
 from typing import Any
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from federation.data.bank_data import BankData
+from federation.errors import ConfigError
 from federation.ml.aggregation import flatten, unflatten
 from federation.ml.metrics import HIST_BINS, auc_ks_from_histograms
 from federation.ml.preprocess import FeatureLayout, Preprocessor, combine_stats, local_stats_vector
+from federation.run.audit_heads import witness
 from federation.run.config import RunConfig
-from federation.run.key_store import load_signing_key
+from federation.run.key_store import bank_keys, load_signing_key
 from federation.steps.secure_sum import (
     KIND_COUNTS,
     KIND_STATS,
@@ -32,6 +35,7 @@ from federation.steps.secure_sum import (
 )
 from federation.wire.records import METRIC_AUC, METRIC_EVAL_ROUND, METRIC_KS, SignatureClaim
 from protocols.errors import FedCreditError, ProtocolError
+from protocols.identity.head_signing import AuditHead
 from protocols.identity.signing import sign_update, statement_for
 
 _PREP_CACHE: dict[tuple[str, str], tuple[Preprocessor, float]] = {}
@@ -48,16 +52,41 @@ def check_not_dropped(cfg: RunConfig, bank: int, round_number: int) -> None:
                                "(drop-schedule fault injection).")
 
 
-def sign_sealed(cfg: RunConfig, bank: int, sealed: Sealed, *, run_id: str, step: str,
-                round_index: int) -> SignatureClaim | None:
-    """Sign a sealed vector for (run, step, round); None when the run has no signing keys."""
+def _signing_key(cfg: RunConfig, bank: int) -> Ed25519PrivateKey:
     key = load_signing_key(cfg.keys_dir, bank)
-    if key is None:
-        return None
+    if key is None:  # fail closed: the coordinator refuses unsigned updates anyway
+        raise ConfigError("this bank has no signing key in the run's key folder; every run "
+                          "signs its updates (`fedcredit keys init-signing`).")
+    return key
+
+
+def sign_sealed(cfg: RunConfig, bank: int, sealed: Sealed, *, run_id: str, step: str,
+                round_index: int, node_id: int) -> SignatureClaim:
+    """Sign a sealed vector for (run, step, round, this Flower node).
+
+    Raises
+    ------
+    ConfigError
+        The bank has no signing key (no update ever leaves unsigned).
+    """
     statement = statement_for(run_id=run_id, step=step, round=round_index, bank=bank,
+                              node_id=node_id,
                               key_fingerprint=bank_summation(cfg, bank).key_fingerprint,
                               payload=sealed.payload)
-    return SignatureClaim(run_id, step, round_index, sign_update(key, statement))
+    return SignatureClaim(run_id, step, round_index,
+                          sign_update(_signing_key(cfg, bank), statement))
+
+
+def witness_audit_head(cfg: RunConfig, bank: int, head: AuditHead | None, *,
+                       node_id: int) -> None:
+    """Sign the coordinator's announced audit head and keep it in this bank's own key folder
+    (``bank-<k>/audit-heads.jsonl``, :mod:`federation.run.audit_heads`); nothing to do when
+    the request announces none. Raises HeadEquivocationError when the coordinator shows a
+    different hash for a record this bank already signed."""
+    if head is None:
+        return
+    witness(bank_keys(cfg.keys_dir, bank).audit_heads, _signing_key(cfg, bank), head,
+            bank=bank, node_id=node_id)
 
 
 def seal_stats(cfg: RunConfig, data: BankData, layout: FeatureLayout, *, run_id: str) -> Sealed:

@@ -22,7 +22,8 @@ from federation.ml.preprocess import FeatureLayout, LocalSchema, Preprocessor
 from federation.run.config import RunConfig
 from federation.steps.secure_sum import Sealed
 from federation.wire.message_types import MessageType
-from protocols.errors import MalformedMessageError
+from protocols.errors import MalformedMessageError, ProtocolError
+from protocols.identity.head_signing import AuditHead
 from protocols.identity.signing import InvalidSignatureError
 
 STEP_SCHEMA = MessageType("query", "schema")  # preprocessing 1: column kinds, category names
@@ -44,12 +45,15 @@ KEY_WEIGHTS = "weights"  # ArrayRecord: released final weights
 KEY_RELEASE = "release"  # ConfigRecord: released preprocessor json
 KEY_RELEASED_HIST = "released-histograms"  # ArrayRecord: summed (bad, good) test histograms
 KEY_SIGNATURE = "signature"  # ConfigRecord: the bank's signature over its sealed vector
+KEY_AUDIT_HEAD = "audit-head"  # ConfigRecord: the head of the coordinator's audit log
 
 FIELD_RUN_ID = "run-id"  # step and signature records
 FIELD_ROUND = "round"  # step and signature records
 FIELD_LAYOUT = "layout"  # step record: the agreed feature layout (JSON)
 FIELD_STEP = "step"  # signature record: the message type signed for
 FIELD_SIGNATURE = "signature"  # signature record: the Ed25519 signature
+FIELD_SEQ = "seq"  # audit-head record: the last record's sequence number
+FIELD_HEAD = "head"  # audit-head record: its hash
 FIELD_SCHEMA = "schema"  # schema record: the column schema (JSON)
 FIELD_PREPROCESSOR = "preprocessor"  # release record: the preprocessor (JSON)
 METRIC_BANK = "bank"  # metrics record: the bank's index
@@ -84,15 +88,31 @@ class StepInfo:
 
 def request_content(
     cfg: RunConfig, *, run_id: str, round_index: int = 0, layout: FeatureLayout | None = None,
-    sums: Mapping[str, Sealed] | None = None,
+    sums: Mapping[str, Sealed] | None = None, audit: AuditHead | None = None,
 ) -> RecordDict:
-    """Coordinator -> bank: run config, step details and combined sealed vectors."""
+    """Coordinator -> bank: run config, step details, combined sealed vectors and the head of
+    the coordinator's audit log (which the bank signs and keeps)."""
     step = StepInfo(run_id, round_index, layout.to_json() if layout is not None else None)
     content = RecordDict({KEY_RUN: ConfigRecord(cfg.to_user_config()),
                           KEY_STEP: step_to_record(step)})
     for key, sealed in (sums or {}).items():
         content[key] = sealed_to_record(sealed)
+    if audit is not None:
+        content[KEY_AUDIT_HEAD] = ConfigRecord({FIELD_RUN_ID: audit.run_id, FIELD_SEQ: audit.seq,
+                                                FIELD_ROUND: audit.round, FIELD_HEAD: audit.head})
     return content
+
+
+def audit_head_of(content: RecordDict) -> AuditHead | None:
+    """The audit head a request announces (None when it carries none); a malformed one raises
+    MalformedMessageError."""
+    if KEY_AUDIT_HEAD not in content.config_records:
+        return None
+    rec: dict[str, Any] = dict(content.config_records[KEY_AUDIT_HEAD])
+    try:
+        return AuditHead(rec[FIELD_RUN_ID], rec[FIELD_SEQ], rec[FIELD_ROUND], rec[FIELD_HEAD])
+    except (KeyError, ProtocolError) as exc:
+        raise MalformedMessageError(f"the request's audit head is malformed: {exc}") from exc
 
 
 def run_config_of(content: RecordDict) -> RunConfig:

@@ -1,9 +1,10 @@
 """Signed, round-bound updates: Ed25519 signatures and a replay guard.
 
 Protocol step: each bank signs every sealed vector it sends over the statement
-``(run id, step, round, bank, key fingerprint, SHA-256 of the payload)``; the coordinator
-verifies it against the bank's registered public key and refuses an update whose signature
-is wrong, that belongs to another run, that replays an earlier round or step, or that
+``(run id, step, round, bank, Flower node id, key fingerprint, SHA-256 of the payload)``; the
+coordinator verifies it against the bank's registered public key, with the node id it saw the
+reply come from (``src_node_id``), and refuses an update whose signature is wrong, that belongs
+to another run, that replays an earlier round or step, that another node relays, or that
 duplicates one the same bank already sent in this step.
 
 Security assumption: each bank's Ed25519 signing key stays on its node and the coordinator
@@ -23,8 +24,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from protocols.errors import ProtocolError, StaleRoundError
 
-SCHEMA_VERSION = 1
-DOMAIN = "fedcredit-update-v1"
+SCHEMA_VERSION = 2
+DOMAIN = "fedcredit-update-v2"
+"""Version 2 binds the Flower node id of the sender (version 1 did not)."""
 
 
 class InvalidSignatureError(ProtocolError):
@@ -43,6 +45,7 @@ class UpdateStatement:
     step: str
     round: int
     bank: int
+    node_id: int
     key_fingerprint: str
     payload_sha256: str
     schema_version: int = SCHEMA_VERSION
@@ -50,15 +53,16 @@ class UpdateStatement:
     def to_bytes(self) -> bytes:
         """Canonical encoding, domain-separated."""
         doc = {"domain": DOMAIN, "v": self.schema_version, "run": self.run_id, "step": self.step,
-               "round": self.round, "bank": self.bank, "fp": self.key_fingerprint,
+               "round": self.round, "bank": self.bank, "node": self.node_id,
+               "fp": self.key_fingerprint,
                "payload": self.payload_sha256}
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
-def statement_for(*, run_id: str, step: str, round: int, bank: int, key_fingerprint: str,
-                  payload: bytes) -> UpdateStatement:
-    """The statement over an actual payload."""
-    return UpdateStatement(run_id, step, round, bank, key_fingerprint,
+def statement_for(*, run_id: str, step: str, round: int, bank: int, node_id: int,
+                  key_fingerprint: str, payload: bytes) -> UpdateStatement:
+    """The statement over an actual payload, sent from Flower node ``node_id``."""
+    return UpdateStatement(run_id, step, round, bank, node_id, key_fingerprint,
                            hashlib.sha256(payload).hexdigest())
 
 
@@ -75,8 +79,8 @@ def verify_update(public_key: Ed25519PublicKey, signature: bytes,
     except (InvalidSignature, TypeError, ValueError) as exc:
         raise InvalidSignatureError(
             f"bank {statement.bank}: signature of its '{statement.step}' update for round "
-            f"{statement.round} does not verify; the update is dropped (check that the bank "
-            "uses the signing key registered in the key ceremony)."
+            f"{statement.round} does not verify for the node it came from; the update is dropped "
+            "(check that the bank uses the signing key registered in the key ceremony)."
         ) from exc
 
 

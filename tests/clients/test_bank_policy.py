@@ -78,6 +78,36 @@ def test_a_deployed_bank_never_takes_its_key_folder_from_the_run_config(tmp_path
         schema(_request(cfg, STEP_SCHEMA), _context())
 
 
+def provision_signing_only(folder) -> None:
+    """Bank 0's signing key and the registry (a deployed bank refuses to run without them)."""
+    from federation.run.key_store import provision_simulation_keys
+
+    provision_simulation_keys(folder, 1, paillier=False)
+
+
+def test_a_deployed_bank_without_its_signing_key_or_the_registry_refuses_to_run(
+        tmp_path) -> None:
+    """Fail closed: before its data is read, a deployed bank checks for its signing key and
+    the registry in its own key folder (never the run config's); the line names no path."""
+    from federation.errors import ConfigError, DataError
+
+    cfg = RunConfig(banks=3, release_model=False)
+    node = _context(**{"keys-dir": str(tmp_path), "policy-aggregation": "plain"})
+    with pytest.raises(ConfigError, match="no signing key") as refused:
+        schema(_request(cfg, STEP_SCHEMA), node)
+    assert str(tmp_path) not in str(refused.value)
+    provision_signing_only(tmp_path)
+    KeyFolder(tmp_path).signing_registry.unlink()
+    with pytest.raises(ConfigError, match="holds no signing-registry.json"):
+        schema(_request(cfg, STEP_SCHEMA), node)
+    provision_signing_only(tmp_path)
+    with pytest.raises(DataError, match="bank.csv"):  # with both it reads its own file
+        schema(_request(cfg, STEP_SCHEMA), node)
+    with pytest.raises(ConfigError, match="no signing key"):  # the coordinator's keys-dir
+        schema(_request(replace(cfg, keys_dir=str(tmp_path)), STEP_SCHEMA),
+               _context(**{"policy-aggregation": "plain"}))
+
+
 def _one_bank_sum() -> object:
     """One bank's sealed update, forwarded as if it were the combined sum."""
     return PlainSum().seal(np.arange(4.0), kind=KIND_WEIGHTS, run_id="run-1", round=2)
@@ -109,6 +139,7 @@ def test_two_sums_of_a_round_differing_by_one_bank_are_refused(tmp_path) -> None
                                    run_id="run-1", round=2)
 
     cfg = RunConfig(aggregation="paillier", banks=4, release_model=False)
+    provision_signing_only(tmp_path)
     node = _context(**{"keys-dir": str(tmp_path), "policy-min-key-bits": 512})
     with pytest.raises(Exception) as first:
         train(_request(cfg, STEP_TRAIN, **{KEY_WEIGHTS_SUM: total((0, 1, 2, 3))}), node)

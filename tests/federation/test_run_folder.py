@@ -47,7 +47,8 @@ def test_the_key_ceremony_writes_the_files_the_folder_names(tmp_path: Path) -> N
     provision_simulation_keys(keys.path, 2)
     named = {keys.paillier_public, keys.signing_registry, keys.bank(0).paillier_key,
              *(p for k in (0, 1) for p in (keys.bank(k).identity_key, keys.bank(k).identity_public,
-                                           keys.bank(k).signing_key, keys.bank(k).passphrase)),
+                                           keys.bank(k).signing_key, keys.bank(k).passphrase,
+                                           keys.bank(k).signing_public)),
              keys.bank(1).paillier_wrapped}
     assert {p for p in keys.path.rglob("*") if p.is_file()} == named
 

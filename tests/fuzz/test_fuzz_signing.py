@@ -34,7 +34,7 @@ from protocols.identity.signing import (
 )
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
-CLAIM = {"run_id": "run-1", "step": "train", "round": 3, "bank": 2,
+CLAIM = {"run_id": "run-1", "step": "train", "round": 3, "bank": 2, "node_id": 7,
          "key_fingerprint": "ab" * 32}
 
 
@@ -61,7 +61,7 @@ def test_garbage_signatures_and_claims_fail_with_invalid_signature(data, fuzz,
     forged = data.draw(fuzz.bytes_like(signature, max_size=96))
     claim = {**CLAIM, **data.draw(st.fixed_dictionaries({}, optional={
         "run_id": st.text(max_size=20), "step": st.text(max_size=10),
-        "round": st.integers(), "bank": st.integers(),
+        "round": st.integers(), "bank": st.integers(), "node_id": st.integers(),
         "key_fingerprint": st.text(max_size=64)}))}
     received = statement_for(payload=data.draw(st.sampled_from([payload, b"", b"other"])),
                              **claim)

@@ -23,7 +23,8 @@ KEY = Ed25519PrivateKey.generate()
 
 
 def statement(payload: bytes = b"ciphertexts", **kw):
-    base = dict(run_id="run-1", step="train", round=3, bank=2, key_fingerprint="ab" * 32)
+    base = dict(run_id="run-1", step="train", round=3, bank=2, node_id=7,
+                key_fingerprint="ab" * 32)
     return statement_for(payload=payload, **{**base, **kw})
 
 
@@ -36,7 +37,7 @@ def test_sign_verify_round_trip(payload: bytes, rnd: int, bank: int) -> None:
 
 @pytest.mark.parametrize("change", [
     {"payload": b"other ciphertexts"}, {"round": 4}, {"run_id": "run-2"}, {"bank": 1},
-    {"step": "evaluate"}, {"key_fingerprint": "cd" * 32},
+    {"step": "evaluate"}, {"key_fingerprint": "cd" * 32}, {"node_id": 8},
 ])
 def test_any_change_breaks_the_signature(change: dict) -> None:
     signature = sign_update(KEY, statement())

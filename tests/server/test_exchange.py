@@ -21,14 +21,18 @@ REGISTRY = {bank: key.public_key() for bank, key in KEYS.items()}
 
 def signed_reply(bank: int, *, run_id: str = "run", step: str = "train", rnd: int = 2,
                  key: Ed25519PrivateKey | None = None, node: int | None = None,
-                 value: float = 1.0):
+                 value: float = 1.0, signed_for: int | None = None):
+    """A bank's reply arriving from ``node`` (default 100 + bank), signed for the node
+    ``signed_for`` (default: the one it arrives from)."""
+    node = 100 + bank if node is None else node
     sealed = PlainSum().seal(np.full(3, value), kind=KIND_WEIGHTS, run_id=run_id, round=rnd)
-    stmt = statement_for(run_id=run_id, step=step, round=rnd, bank=bank, key_fingerprint="plain",
-                         payload=sealed.payload)
+    stmt = statement_for(run_id=run_id, step=step, round=rnd, bank=bank,
+                         node_id=node if signed_for is None else signed_for,
+                         key_fingerprint="plain", payload=sealed.payload)
     claim = SignatureClaim(run_id, step, rnd, sign_update(key or KEYS[bank], stmt))
     content = reply_content(bank=bank, n_examples=10, sealed=sealed, signature=claim)
     return SimpleNamespace(content=content, has_error=lambda: False,
-                           metadata=SimpleNamespace(src_node_id=100 + bank if node is None else node))
+                           metadata=SimpleNamespace(src_node_id=node))
 
 
 class FakeGrid:
@@ -75,6 +79,28 @@ def test_forged_replayed_foreign_and_duplicate_updates_are_rejected() -> None:
     errors = {d["node"]: d["error"] for d in out.rejected}
     assert errors == {101: "InvalidSignatureError", 102: "StaleRoundError",
                       103: "StaleRoundError", 104: "DuplicateUpdateError"}
+
+
+def test_a_signed_reply_relayed_by_another_node_or_unsigned_is_refused() -> None:
+    """The signature binds the Flower node the reply comes from: bank 1's genuine signed
+    update, sent by node 102 (a malicious bank, or a coordinator replaying it as another
+    node's), does not verify; an unsigned update is refused too (no registry-less path)."""
+    from federation.wire.records import reply_content as unsigned_content
+
+    sealed = PlainSum().seal(np.full(3, 1.0), kind=KIND_WEIGHTS, run_id="run", round=2)
+    unsigned = SimpleNamespace(content=unsigned_content(bank=3, n_examples=10, sealed=sealed),
+                               has_error=lambda: False, metadata=SimpleNamespace(src_node_id=103))
+    replies = [signed_reply(0), signed_reply(1, node=102, signed_for=101), unsigned]
+    out = ask(exchange(replies), required=1)
+    assert [r.content["metrics"]["bank"] for r in out.replies] == [0]
+    errors = {d["node"]: d["error"] for d in out.rejected}
+    assert errors == {102: "InvalidSignatureError", 103: "InvalidSignatureError"}
+
+
+def test_a_reply_replayed_in_a_later_round_is_refused() -> None:
+    """Round 1's genuinely signed update, replayed from the same node in round 2."""
+    out = ask(exchange([signed_reply(0), signed_reply(1, rnd=1)]), required=1)
+    assert {d["node"]: d["error"] for d in out.rejected} == {101: "StaleRoundError"}
 
 
 def test_missing_and_failed_banks_are_dropouts_until_too_few_remain() -> None:
