@@ -73,3 +73,107 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     (tmp_path / AUDIT_FILE).write_text(text)
     bad = runner.invoke(app, ["audit", "verify", str(tmp_path)])
     assert bad.exit_code == 1 and "record 3" in bad.output
+
+
+# --- Heads the banks signed and keep in their own folders (issue 12, part 7) ---------------
+
+def witnessed_run(tmp_path: Path, rounds: int = 4):
+    """A coordinator's log of ``rounds`` rounds, every head announced to two banks, which sign
+    and keep it in their own folders (as each request does in a run)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from federation.run.audit_heads import witness
+
+    keys = {bank: Ed25519PrivateKey.generate() for bank in (0, 1)}
+    files = {bank: tmp_path / f"bank-{bank}" / "audit-heads.jsonl" for bank in keys}
+    log, run_dir = AuditLog(tmp_path / "run"), tmp_path / "run"
+    log.append("preprocess", run_id="run-a", banks=[0, 1])
+    for rnd in range(1, rounds + 1):
+        for bank, key in keys.items():  # the request of round `rnd` carries the head so far
+            witness(files[bank], key, log.announced("run-a"), bank=bank, node_id=100 + bank)
+        log.append("round", run_id="run-a", round=rnd, model_hash=f"{rnd:064x}")
+    log.append("finalize", run_id="run-a", rounds=rounds)
+    registry = {bank: key.public_key() for bank, key in keys.items()}
+    return run_dir, files, registry
+
+
+def rewrite_and_rehash(run_dir: Path, index: int, **changes) -> None:
+    """What a deviating coordinator can do to its own log: edit record ``index`` and re-hash
+    the chain from there, so that the chain alone verifies."""
+    from server.audit import _record_hash
+
+    records = [json.loads(line) for line in lines(run_dir)]
+    records[index].update(changes)
+    for i in range(index, len(records)):
+        records[i]["prev"] = records[i - 1]["hash"] if i else "0" * 64
+        records[i]["hash"] = _record_hash(records[i])
+    (run_dir / AUDIT_FILE).write_text("".join(
+        json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records))
+
+
+def check_heads(run_dir: Path, files: dict, registry: dict):
+    from federation.run.audit_heads import read_heads
+    from server.audit import verify_bank_heads
+
+    return verify_bank_heads(run_dir, [read_heads(f) for f in files.values()], registry)
+
+
+def test_the_intact_log_agrees_with_every_head_the_banks_signed(tmp_path: Path) -> None:
+    run_dir, files, registry = witnessed_run(tmp_path)
+    verdict = check_heads(run_dir, files, registry)
+    assert verdict.ok and "8 heads signed by 2 banks" in verdict.message
+
+
+def test_a_log_cut_after_round_2_fails_against_the_bank_heads_naming_the_round(
+        tmp_path: Path) -> None:
+    run_dir, files, registry = witnessed_run(tmp_path)
+    (run_dir / AUDIT_FILE).write_text("".join(lines(run_dir)[:3]))  # preprocess, rounds 1-2
+    assert verify_audit(run_dir).ok  # the chain alone (and no checkpoint) cannot tell
+    verdict = check_heads(run_dir, files, registry)
+    assert not verdict.ok
+    assert verdict.message.startswith("round 3: bank 0 signed record 3")
+    assert "records were cut" in verdict.message
+
+
+def test_a_rewritten_and_rehashed_record_fails_against_the_bank_heads(tmp_path: Path) -> None:
+    run_dir, files, registry = witnessed_run(tmp_path)
+    rewrite_and_rehash(run_dir, 2, model_hash="f" * 64)  # round 2's record
+    assert verify_audit(run_dir).ok  # re-hashed: the chain itself is consistent
+    verdict = check_heads(run_dir, files, registry)
+    assert not verdict.ok and verdict.first_broken == 2
+    assert verdict.message == ("round 2: record 2 is not the one bank 0 signed (the log was "
+                               "rewritten from there).")
+
+
+def test_a_changed_head_file_a_foreign_key_or_another_runs_log_fail(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    run_dir, files, registry = witnessed_run(tmp_path)
+    other = {**registry, 1: Ed25519PrivateKey.generate().public_key()}
+    assert "does not verify" in check_heads(run_dir, files, other).message
+    text = files[0].read_text()
+    files[0].write_text(text.replace('"round":2', '"round":7', 1))
+    assert "does not verify" in check_heads(run_dir, files, registry).message
+    files[0].write_text(text)
+    rewrite_and_rehash(run_dir, 0, run_id="run-b")  # a whole new log under another run id
+    verdict = check_heads(run_dir, files, registry)
+    assert not verdict.ok and "holds no head of this log's run" in verdict.message
+
+
+def test_audit_verify_cli_with_bank_heads(tmp_path: Path) -> None:
+    from fedcredit.cli.main import app
+
+    run_dir, files, registry = witnessed_run(tmp_path)
+    registry_file = tmp_path / "signing-registry.json"
+    from protocols.identity.signing import public_key_hex
+
+    registry_file.write_text(json.dumps({str(b): public_key_hex(k) for b, k in registry.items()}))
+    args = ["audit", "verify", str(run_dir), "--signing-registry", str(registry_file),
+            "--bank-heads", str(files[0].parent), "--bank-heads", str(files[1])]
+    intact = CliRunner().invoke(app, args)
+    assert intact.exit_code == 0 and "8 heads signed by 2 banks" in intact.output
+    (run_dir / AUDIT_FILE).write_text("".join(lines(run_dir)[:2]))
+    cut = CliRunner().invoke(app, args)
+    assert cut.exit_code == 1 and "BROKEN" in cut.output and "round 2" in cut.output
+    missing = CliRunner().invoke(app, args[:3] + args[5:])  # no registry in RUN/keys either
+    assert missing.exit_code == 1 and "--signing-registry" in missing.output
