@@ -72,5 +72,8 @@ def test_stop_after_round_3_of_6_and_resume_gives_the_uninterrupted_model(
         np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-9)
     res_a = json.loads((tmp_path / "a" / "results.json").read_text())
     assert [h["round"] for h in res_a["history"]] == [1, 2, 3, 4, 5, 6]
-    verify = run_cli("audit", "verify", str(tmp_path / "a"))
-    assert verify.returncode == 0 and "intact" in verify.stdout
+    heads = [arg for k in range(3)  # each bank signed the heads it was shown, resume included
+             for arg in ("--bank-heads", str(tmp_path / "a" / "keys" / f"bank-{k}"))]
+    verify = run_cli("audit", "verify", str(tmp_path / "a"), *heads)
+    assert verify.returncode == 0 and "intact" in verify.stdout, verify.stdout
+    assert "heads signed by 3 banks found in place" in verify.stdout
