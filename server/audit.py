@@ -28,6 +28,7 @@ from federation.run.folder import RunFolder
 from protocols.identity.head_signing import AuditHead, InvalidHeadSignatureError, verify_head
 
 GENESIS = "0" * 64
+RESERVED = frozenset({"v", "seq", "kind", "prev", "hash"})
 SCHEMA_VERSION = 1
 
 
@@ -60,7 +61,17 @@ class AuditLog:
                 self.round = _last_round(r for _, r in records)
 
     def append(self, kind: str, **fields: Any) -> str:
-        """Append one record; returns its hash (the new head)."""
+        """Append one record; returns its hash (the new head).
+
+        Raises
+        ------
+        ValueError
+            A field would overwrite the chain's own (``v``, ``seq``, ``kind``, ``prev``,
+            ``hash``): the record would no longer verify.
+        """
+        if RESERVED & fields.keys():
+            raise ValueError(f"audit record fields {sorted(RESERVED & fields.keys())} are the "
+                             "chain's own; rename them.")
         record = {"v": SCHEMA_VERSION, "seq": self.seq, "kind": kind, **fields, "prev": self.head}
         record["hash"] = _record_hash(record)
         line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"

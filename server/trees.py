@@ -182,7 +182,7 @@ class TreeRun(HorizontalRun):
         assert st.level_sum is not None and st.tree_state is not None
         head = self.audit.append(
             "tree", run_id=st.run_id, round=trees, config_hash=self.config_hash,
-            banks=list(banks), seq=st.tree_seq,
+            banks=list(banks), request_seq=st.tree_seq,
             state_hash=sha256_hex(st.tree_state), level_hash=sha256_hex(st.level_sum.payload))
         if self.on_checkpoint is not None:
             self.on_checkpoint(st, head)

@@ -177,3 +177,10 @@ def test_audit_verify_cli_with_bank_heads(tmp_path: Path) -> None:
     assert cut.exit_code == 1 and "BROKEN" in cut.output and "round 2" in cut.output
     missing = CliRunner().invoke(app, args[:3] + args[5:])  # no registry in RUN/keys either
     assert missing.exit_code == 1 and "--signing-registry" in missing.output
+
+
+def test_a_field_named_like_the_chains_own_is_refused(tmp_path: Path) -> None:
+    """A boosted-tree record once carried ``seq=`` (its request number), which overwrote the
+    chain's sequence number: every tree run's log failed verification."""
+    with pytest.raises(ValueError, match=r"\['seq'\]"):
+        AuditLog(tmp_path).append("tree", round=1, seq=3)
