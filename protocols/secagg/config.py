@@ -21,6 +21,7 @@ TAG_BYTES = 16
 MAX_PARTIES = 2**16 - 1
 
 
+# slots=False: the cached properties (ring, tag, graph) live in the instance dict.
 @dataclass(frozen=True, slots=False)
 class MaskingConfig:
     """Parameters of one masked summation.

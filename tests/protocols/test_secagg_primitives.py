@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import gmpy2
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -64,6 +65,10 @@ def test_t_minus_1_shares_fit_every_secret(secret: bytes, other: bytes, t: int) 
     points = [(s.index, s.value) for s in shares] + [(0, int.from_bytes(other, "big"))]
     forged = Share(index=t + 5, value=_lagrange_at(points, t + 5))
     assert combine_shares([*shares, forged], threshold=t) == other
+
+
+def test_field_is_the_smallest_prime_above_2_256() -> None:
+    assert PRIME == int(gmpy2.next_prime(2**256))
 
 
 def test_too_few_or_inconsistent_shares_are_refused() -> None:
