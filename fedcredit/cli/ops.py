@@ -27,11 +27,14 @@ def check(
 
     Nothing is sent anywhere; the same check runs when a bank node joins a federation.
     """
+    from federation.data.quality import RULES as QUALITY_RULES
     from federation.data.quality import quality_report
 
     report = quality_report(data, target=target, id_col=id_col)
-    console.print(f"[bold]{report.source}[/]: {report.rows} rows"
-                  + (f", bad rate {report.bad_rate:.1%}" if report.bad_rate is not None else ""))
+    size = "not loaded" if report.rows is None else f"{report.rows} rows"
+    console.print(f"[bold]{report.source}[/]: {size}"
+                  + (f", bad rate {report.bad_rate:.1%}" if report.bad_rate is not None else ""),
+                  soft_wrap=True)
     if report.columns:
         table = Table()
         for name in ("column", "kind", "missing", "out of range"):
@@ -44,6 +47,8 @@ def check(
         console.print(f"[yellow]warning:[/] {line}")
     for line in report.blocking:
         console.print(f"[bold red]blocking:[/] {line}", soft_wrap=True)
+    console.print("rules: " + "; ".join(f"{name}: {rule}" for name, rule in QUALITY_RULES),
+                  style="dim", soft_wrap=True)
     raise typer.Exit(code=0 if report.ok else 1)
 
 

@@ -18,7 +18,18 @@ from federation.data.uscc import find_invalid_codes
 from federation.errors import DataError
 
 EXTREME_IQR = 10.0
+MISSING_WARN = 0.2
 USCC_SHARE = 0.5
+RULES = (
+    ("missing", f"a column with at least {MISSING_WARN:.0%} of its cells empty is a warning"),
+    ("out of range", f"a numeric value more than {EXTREME_IQR:g} interquartile ranges below the "
+                     "first or above the third quartile, or a negative value in a column whose "
+                     "values are otherwise at least 99 % non-negative (columns of 20 values or "
+                     "more); a warning"),
+    ("blocking", "the file cannot be loaded (format, target, ID column), or a file keyed by "
+                 "unified social credit codes holds an invalid or repeated code"),
+)
+"""What ``fedcredit check`` calls each problem: ``(name, rule)``, printed with the report."""
 
 
 @dataclass(frozen=True)
@@ -36,7 +47,8 @@ class QualityReport:
     """Everything ``fedcredit check`` prints."""
 
     source: str
-    rows: int = 0
+    rows: int | None = None
+    """Data rows; None when the file could not be loaded (see ``blocking``)."""
     bad_rate: float | None = None
     columns: tuple[ColumnQuality, ...] = ()
     invalid_ids: int = 0
@@ -95,7 +107,7 @@ def report_for(table: CreditTable) -> QualityReport:
                 for c in table.categorical.columns]
     invalid, dup, blocking = id_problems(table)
     warnings = [f"column '{c.name}' is {c.missing_rate:.0%} missing" for c in columns
-                if c.missing_rate >= 0.2]
+                if c.missing_rate >= MISSING_WARN]
     warnings += [f"column '{c.name}' has {c.out_of_range} out-of-range values" for c in columns
                  if c.out_of_range]
     warnings += [f"text column '{c}' ignored: every value is distinct" for c in table.dropped]

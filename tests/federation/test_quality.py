@@ -49,3 +49,14 @@ def test_check_cli_exit_codes(tmp_path: Path, data_dir: Path) -> None:
     bad.write_text("ID,a,t\n1,5,0\n1,6,1\n")
     result = runner.invoke(app, ["check", "--data", str(bad), "--target", "t"])
     assert result.exit_code == 1 and "duplicate ID" in result.output
+
+
+def test_check_cli_says_a_file_was_not_loaded_and_defines_its_rules(data_dir: Path) -> None:
+    from fedcredit.cli.main import app
+
+    result = CliRunner().invoke(app, ["check", "--data", str(data_dir / "german_credit.csv"),
+                                      "--target", "default"])  # misnamed target
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1 and "not loaded" in said and "0 rows" not in said
+    assert "target column 'default' not found" in said
+    assert "out of range: a numeric value more than 10 interquartile ranges" in said
