@@ -46,7 +46,8 @@ class AuditHead:
                 or type(self.round) is not int:
             raise ProtocolError("audit head: 'run-id' must be text, 'seq' an integer >= 0 and "
                                 "'round' an integer.")
-        if not isinstance(self.head, str) or len(self.head) != 64:
+        if not isinstance(self.head, str) or len(self.head) != 64 \
+                or not set(self.head) <= set("0123456789abcdef"):
             raise ProtocolError("audit head: 'head' must be a 64-digit SHA-256 hex string.")
 
 

@@ -79,3 +79,25 @@ def test_a_request_carries_the_head_and_a_malformed_one_is_refused() -> None:
     content.config_records[KEY_AUDIT_HEAD]["seq"] = -2
     with pytest.raises(MalformedMessageError, match="audit head"):
         audit_head_of(content)
+
+
+_VALUES = st.one_of(st.none(), st.integers(-2, 2**63 - 1), st.text(max_size=70), st.booleans(),
+                    st.binary(max_size=8), st.floats(allow_nan=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(fields=st.dictionaries(st.sampled_from(["run-id", "seq", "round", "head", "other"]),
+                              _VALUES, max_size=5))
+def test_any_audit_head_record_from_the_coordinator_is_read_or_refused_by_name(fields) -> None:
+    """The head is data from another party: whatever the record holds, the bank either reads
+    a valid head or raises MalformedMessageError (never another error)."""
+    from flwr.app import ConfigRecord
+
+    content = request_content(RunConfig(), run_id="run-1")
+    content.config_records[KEY_AUDIT_HEAD] = ConfigRecord(
+        {k: v for k, v in fields.items() if v is not None})
+    try:
+        got = audit_head_of(content)
+    except MalformedMessageError:
+        return
+    assert got is not None and int(got.head, 16) >= 0 and got.seq >= 0
