@@ -78,7 +78,8 @@ def test_no_process_is_left_running(deployed: tuple[dict, Path]) -> None:
     results, out = deployed
     records = assert_all_stopped(out)
     names = {r.name.split("/")[0] for r in records}
-    assert {"superlink", "flwr-run", "register", "bank-0", "bank-1", "bank-2"} <= names
+    assert {"superlink", "gateway", "registry", "flwr-run", "register", "bank-0", "bank-1",
+            "bank-2"} <= names
     assert any(r.name.endswith("/child") for r in records)  # SuperExec & app processes
     assert {n["pid"] for n in results["deployment"]["nodes"]} <= {r.pid for r in records}
 
@@ -86,7 +87,10 @@ def test_no_process_is_left_running(deployed: tuple[dict, Path]) -> None:
 def test_each_party_holds_only_its_own_files(deployed: tuple[dict, Path]) -> None:
     _, out = deployed
     coordinator_keys = out / "coordinator" / "keys"
-    assert sorted(p.name for p in coordinator_keys.iterdir() if p.is_dir()) == []
+    # no bank's secret folder; the roster holds the banks' public node keys only
+    assert sorted(p.name for p in coordinator_keys.iterdir() if p.is_dir()) == ["roster"]
+    assert sorted(p.name for p in (coordinator_keys / "roster").iterdir()) == [
+        f"bank-{k}.pub" for k in range(BANKS)]
     assert not (out / "coordinator" / "run" / "bank.csv").exists()
     rows = 0
     for k in range(BANKS):
