@@ -16,7 +16,7 @@ Kinds fix the encoding: ``stats`` (wide exact fixed point), ``weights`` (values 
 ``gradients``: every value must be a multiple of ``2**-f`` (``f`` = the run's public
 ``gradient_bits``) with ``|v| < 2**GRADIENT_VALUE_BITS`` (so ``|x| < 2**(s - 1)`` for
 ``x = v * 2**f`` and the slot width ``s = f + GRADIENT_VALUE_BITS + 1``,
-:func:`gradient_slot_bits`); anything else (off the grid, too large, NaN or infinite) is
+:mod:`federation.steps.gradient_grid`); anything else (off the grid, too large, NaN or infinite) is
 refused, never rounded. Under Paillier a bank packs ``u = x + 2**(s - 1)`` as an unsigned
 ``s``-bit integer; the banks decode the sum of ``N`` contributions as
 ``(S - N * 2**(s - 1)) * 2**-f`` in exact integers and refuse a total of ``2**53`` units or
@@ -50,6 +50,17 @@ from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from federation.errors import ConfigError
 from federation.run.key_store import load_bank_private_key, load_public_key
+from federation.steps.gradient_grid import (
+    FLOAT64_EXACT_LIMIT,
+    GRADIENT_VALUE_BITS,
+    GradientGridError,
+    check_gradient_bits,
+    gradient_offset,
+    gradient_slot_bits,
+    gradient_units,
+    gradients_from_units,
+    off_grid,
+)
 from protocols.aggregation.contribution_tags import ContributorsError as ContributorsError
 from protocols.aggregation.contribution_tags import (
     check_count,
@@ -84,13 +95,6 @@ KINDS = (KIND_STATS, KIND_WEIGHTS, KIND_COUNTS, KIND_GRADIENTS)
 WEIGHT_CLIP = 16.0
 WEIGHT_BITS = 24
 COUNT_BITS = 20
-MAX_GRADIENT_BITS = 30
-"""Finer gradients would need packed slots wider than the codec's 48 bits."""
-GRADIENT_VALUE_BITS = 17
-"""One contribution of a ``gradients`` vector is below ``2**17`` in absolute value (a bank's
-gradient sum over at most 131,072 rows of a node, its score counts, its validation loss)."""
-FLOAT64_EXACT_LIMIT = 1 << 53
-"""A gradient sum of this many ``2**-f`` units or more is not exact in float64; refused."""
 DEFAULT_GRADIENT_BITS = 30
 """Used only when a caller builds a scheme by hand; runs pass ``RunConfig.gradient_bits``."""
 
@@ -129,84 +133,6 @@ def _plain_values(sealed: Sealed) -> np.ndarray:
         raise MalformedMessageError(f"plain sealed vector holds {len(sealed.payload)} bytes, "
                                     f"not the {8 * sealed.length} of {sealed.length} float64s.")
     return np.frombuffer(sealed.payload, dtype=np.float64)
-
-
-class GradientGridError(ProtocolError):
-    """A gradient value or sum is off the ``2**-f`` grid, out of range or not finite."""
-
-
-def gradient_slot_bits(gradient_bits: int) -> int:
-    """Packed slot width of one ``gradients`` value at ``gradient_bits`` (sign included)."""
-    return _gradient_bits(gradient_bits) + GRADIENT_VALUE_BITS + 1
-
-
-def gradient_offset(gradient_bits: int) -> int:
-    """The offset ``2**(s - 1)`` that makes a signed slot value unsigned."""
-    return 1 << (gradient_slot_bits(gradient_bits) - 1)
-
-
-def _gradient_bits(bits: int) -> int:
-    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= MAX_GRADIENT_BITS:
-        raise ConfigError(f"setting 'gradient-bits' is {bits!r:.40}; choose an int in "
-                          f"1..{MAX_GRADIENT_BITS}.")
-    return bits
-
-
-def gradient_units(values: np.ndarray, *, gradient_bits: int) -> np.ndarray:
-    """The exact integers ``x = v * 2**gradient_bits`` of gradient values (``int64``).
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        Float gradient or hessian sums, each a multiple of ``2**-gradient_bits``.
-    gradient_bits : int
-        The run's public quantisation ``f``.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``int64`` integers with ``|x| < gradient_offset(gradient_bits)``.
-
-    Raises
-    ------
-    GradientGridError
-        A value is not finite, not on the grid, or too large for one slot.
-    """
-    arr = np.asarray(values, dtype=np.float64).ravel()
-    bad = _off_grid(arr, gradient_bits, gradient_offset(gradient_bits))
-    if bad.any():
-        idx = int(np.flatnonzero(bad)[0])
-        raise GradientGridError(
-            f"gradient value {arr[idx]!r} at index {idx} is not a finite multiple of "
-            f"2**-{gradient_bits} below 2**{GRADIENT_VALUE_BITS}; round the "
-            "gradients with the run's gradient bits, or lower --gradient-bits.")
-    return np.ldexp(arr, gradient_bits).astype(np.int64)
-
-
-def _off_grid(values: np.ndarray, gradient_bits: int, limit: int) -> np.ndarray:
-    """Mask of values that are not finite multiples of ``2**-f`` below ``limit * 2**-f``."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        scaled = np.ldexp(values, _gradient_bits(gradient_bits))  # exact power-of-two scaling
-        return np.asarray(~np.isfinite(scaled) | (np.abs(scaled) >= limit)
-                          | (scaled != np.trunc(scaled)))
-
-
-def gradients_from_units(units: np.ndarray, *, gradient_bits: int) -> np.ndarray:
-    """The float64 values ``x * 2**-gradient_bits`` of exact integer sums, refusing inexact ones.
-
-    Raises
-    ------
-    GradientGridError
-        A sum reaches ``2**53`` units, which float64 cannot hold exactly.
-    """
-    ints = np.asarray(units, dtype=np.int64)
-    over = np.abs(ints) >= FLOAT64_EXACT_LIMIT
-    if over.any():
-        idx = int(np.flatnonzero(over)[0])
-        raise GradientGridError(
-            f"gradient sum at index {idx} reaches 2**53 units of 2**-{gradient_bits}, beyond "
-            "exact float64; lower --gradient-bits or use fewer rows per node.")
-    return np.ldexp(ints.astype(np.float64), -_gradient_bits(gradient_bits))
 
 
 def _check(sealed: Sealed, kind: str, scheme: str, length: int | None) -> None:
@@ -270,7 +196,7 @@ class PlainSum:
     scheme = "plain"
 
     def __init__(self, *, gradient_bits: int = DEFAULT_GRADIENT_BITS) -> None:
-        self.gradient_bits = _gradient_bits(gradient_bits)
+        self.gradient_bits = check_gradient_bits(gradient_bits)
 
     @property
     def key_fingerprint(self) -> str:
@@ -293,7 +219,7 @@ class PlainSum:
     def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
         _check(sealed, kind, self.scheme, None)
         values = _plain_values(sealed).copy()
-        if kind == KIND_GRADIENTS and _off_grid(values, self.gradient_bits,
+        if kind == KIND_GRADIENTS and off_grid(values, self.gradient_bits,
                                                 FLOAT64_EXACT_LIMIT).any():
             raise GradientGridError(
                 f"a plain gradient sum is not a finite multiple of 2**-{self.gradient_bits} "
@@ -312,7 +238,7 @@ class PaillierCoordinatorSum:
                  gradient_bits: int = DEFAULT_GRADIENT_BITS) -> None:
         self.public_key = public_key
         self.max_parties = max_parties
-        self.gradient_bits = _gradient_bits(gradient_bits)
+        self.gradient_bits = check_gradient_bits(gradient_bits)
         self.scheme = f"paillier-{int(public_key.n).bit_length()}"
 
     @property

@@ -10,20 +10,22 @@ from hypothesis import strategies as st
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from federation.errors import ConfigError
-from federation.steps.secure_sum import (
+from federation.steps.gradient_grid import (
     GRADIENT_VALUE_BITS,
-    KIND_COUNTS,
-    KIND_GRADIENTS,
-    KINDS,
     GradientGridError,
-    PaillierBankSum,
-    PaillierCoordinatorSum,
-    PlainSum,
-    Sealed,
     gradient_offset,
     gradient_slot_bits,
     gradient_units,
     gradients_from_units,
+)
+from federation.steps.secure_sum import (
+    KIND_COUNTS,
+    KIND_GRADIENTS,
+    KINDS,
+    PaillierBankSum,
+    PaillierCoordinatorSum,
+    PlainSum,
+    Sealed,
 )
 from protocols.errors import PackingOverflowError, ProtocolError
 from protocols.paillier.keys import generate_paillier_keypair
