@@ -74,7 +74,10 @@ def load_checkpoint(folder: str | Path) -> tuple[RunConfig, FederatedResult, str
         doc = json.loads(path.read_text(encoding="utf-8"))
         if doc.get("v") != SCHEMA_VERSION:
             raise ValueError(f"checkpoint version {doc.get('v')}")
-        cfg = RunConfig.from_user_config(doc["config"])
+        settings = dict(doc["config"])
+        # a checkpoint of a release before --early-stopping-metric stopped on the log-loss
+        settings.setdefault("early-stopping-metric", "logloss")
+        cfg = RunConfig.from_user_config(settings)
         state = FederatedResult(
             run_id=doc["run_id"],
             layout=FeatureLayout.from_json(doc["layout"]) if doc["layout"] else None,

@@ -79,3 +79,21 @@ def test_the_checkpoint_keeps_the_tree_state(tmp_path) -> None:
     assert loaded_cfg == cfg and head == "head"
     assert (loaded.bins_sum, loaded.level_sum) == (state.bins_sum, state.level_sum)
     assert (loaded.tree_state, loaded.tree_seq, loaded.tree_banks) == (b"\x81{}", 7, (0, 2))
+
+
+def test_a_checkpoint_from_before_the_stopping_metric_keeps_stopping_on_the_log_loss(
+        tmp_path) -> None:
+    import json
+
+    from federation.run.config import RunConfig
+    from federation.run.folder import RunFolder
+    from server.checkpoint import load_checkpoint, save_checkpoint
+
+    cfg = RunConfig(model="gbdt", trees=4, early_stopping_rounds=2, out=str(tmp_path))
+    save_checkpoint(tmp_path, cfg, FederatedResult(run_id="r"), "head")
+    assert load_checkpoint(tmp_path)[0].early_stopping_metric == "auc"
+    path = RunFolder(tmp_path).checkpoint
+    doc = json.loads(path.read_text())
+    del doc["config"]["early-stopping-metric"]  # as the previous release wrote it
+    path.write_text(json.dumps(doc))
+    assert load_checkpoint(tmp_path)[0].early_stopping_metric == "logloss"
