@@ -57,15 +57,17 @@ def run_federation(
     """Run the horizontal federation in Flower's simulation engine and return its result.
 
     With ``resume`` the coordinator continues from the checkpoint in ``cfg.out``. A fresh run
-    without a key folder gets the simulation's key ceremony in ``out/keys`` first: every run
-    signs its updates, simulated or deployed.
+    without a key folder gets the simulation's key ceremony in ``out/keys`` first (every run
+    signs its updates, simulated or deployed); a resumed one without a key folder reuses
+    ``out/keys``, the keys its first part ran with.
     """
     from flwr.simulation import run_simulation  # heavy import, only when simulating
 
     from clients.app import app as client_app
 
-    if not cfg.keys_dir and not resume:
-        cfg = fresh_run_folder(cfg, lambda _: None)
+    if not cfg.keys_dir:
+        cfg = (replace(cfg, keys_dir=str(RunFolder(Path(cfg.out)).keys.path)) if resume
+               else fresh_run_folder(cfg, lambda _: None))
     quiet_runtime()
     sink: dict[str, FederatedResult] = {}
     server_app = make_server_app(replace(cfg, resume=resume), sink=sink, on_round=on_round,
