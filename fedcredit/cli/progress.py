@@ -13,8 +13,6 @@ flushed at once::
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Protocol, TextIO
 
 from rich.console import Console
@@ -120,11 +118,3 @@ class RunProgress:
         if stage != self._stage or tenth > self._tenth:
             self._line(f"{stage}: {done}/{total}")
         self._stage, self._tenth = stage, tenth
-
-
-@contextmanager
-def run_progress(console: Console, *, total: int, unit: str, done: int = 0,
-                 ) -> Iterator[RunProgress]:
-    """A :class:`RunProgress` for the ``with`` block (the bar is closed at its end)."""
-    with RunProgress(console, total=total, unit=unit, done=done) as progress:
-        yield progress

@@ -11,7 +11,7 @@ from rich.table import Table
 from typer import Option as Opt
 
 from fedcredit.cli.products import help_text
-from fedcredit.cli.progress import run_progress
+from fedcredit.cli.progress import RunProgress
 from federation.run.config import GBDT_LEARNING_RATE, RunConfig
 from federation.run.folder import RunFolder
 from federation.run.results import HorizontalResults
@@ -114,7 +114,7 @@ def run_with_progress(cfg: RunConfig, *, resume: bool, done: int = 0) -> None:
     console.print(f"[bold]fedcredit simulate[/]: {cfg.data_path} | {cfg.banks} banks | "
                   f"{shape} | {cfg.partition} | aggregation={cfg.aggregation}")
     unit = "tree" if cfg.model == "gbdt" else "round"
-    with run_progress(console, total=cfg.rounds_planned, unit=unit, done=done) as progress:
+    with RunProgress(console, total=cfg.rounds_planned, unit=unit, done=done) as progress:
         results = run_simulate(cfg, on_round=progress.round, resume=resume,
                                on_progress=progress.advance, on_phase=progress.stage)
     print_results(results, RunFolder(Path(cfg.out)).results)

@@ -11,7 +11,7 @@ from rich.table import Table
 from typer import Option as Opt
 
 from fedcredit.cli.products import help_text
-from fedcredit.cli.progress import run_progress
+from fedcredit.cli.progress import RunProgress
 from federation.run.folder import RunFolder
 from federation.run.results import Metrics, VerticalResults
 from federation.run.vertical_config import DEFAULT_ENTERPRISES, DEFAULT_OVERLAP, VerticalConfig
@@ -83,7 +83,7 @@ def vertical(
         learning_rate=learning_rate, l2=l2, bins=bins, binning=binning, key_bits=key_bits,
         seed=seed, out=str(out), model=model, trees=trees, depth=depth, tree_bins=tree_bins,
         tree_learning_rate=tree_learning_rate)
-    with run_progress(console, total=1, unit="step") as progress:
+    with RunProgress(console, total=1, unit="step") as progress:
         results = run_vertical(cfg, on_progress=progress.steps)
     print_vertical(results, RunFolder(out).results)
 
