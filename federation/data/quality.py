@@ -18,14 +18,16 @@ from federation.data.uscc import find_invalid_codes
 from federation.errors import DataError
 
 EXTREME_IQR = 10.0
+RANGE_MIN_VALUES = 20  # columns with fewer present values are not judged
+NEGATIVE_SHARE = 0.01  # a negative value is out of range where negatives are rarer than this
 MISSING_WARN = 0.2
 USCC_SHARE = 0.5
 RULES = (
     ("missing", f"a column with at least {MISSING_WARN:.0%} of its cells empty is a warning"),
     ("out of range", f"a numeric value more than {EXTREME_IQR:g} interquartile ranges below the "
                      "first or above the third quartile, or a negative value in a column whose "
-                     "values are otherwise at least 99 % non-negative (columns of 20 values or "
-                     "more); a warning"),
+                     f"values are otherwise at least {1 - NEGATIVE_SHARE:.0%} non-negative "
+                     f"(columns of {RANGE_MIN_VALUES} values or more); a warning"),
     ("blocking", "the file cannot be loaded (format, target, ID column), or a file keyed by "
                  "unified social credit codes holds an invalid or repeated code"),
 )
@@ -65,13 +67,13 @@ class QualityReport:
 def out_of_range_count(values: np.ndarray) -> int:
     """Values beyond 10 IQR from the quartiles, or negative where >= 99% are non-negative."""
     x = values[~np.isnan(values)]
-    if x.size < 20:
+    if x.size < RANGE_MIN_VALUES:
         return 0
     q1, q3 = np.percentile(x, [25, 75])
     iqr = q3 - q1
     extreme = ((x < q1 - EXTREME_IQR * iqr) | (x > q3 + EXTREME_IQR * iqr)) if iqr > 0 else \
         np.zeros(x.size, bool)
-    negative = x < 0 if 0 < (x < 0).mean() < 0.01 else np.zeros(x.size, bool)
+    negative = x < 0 if 0 < (x < 0).mean() < NEGATIVE_SHARE else np.zeros(x.size, bool)
     return int((extreme | negative).sum())
 
 
