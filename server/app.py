@@ -14,7 +14,7 @@ from flwr.serverapp import Grid, ServerApp
 from federation.run.config import RunConfig, run_mode
 from federation.run.folder import RunFolder
 from federation.run.vertical_config import VerticalConfig, vertical_config_from_run_config
-from server.checkpoint import load_checkpoint, save_checkpoint
+from server.checkpoint import open_run_folder, save_checkpoint
 from server.horizontal import FederatedResult, Observer, RoundRecord, run_horizontal
 from server.results import write_federated_only
 from server.trees import run_trees
@@ -37,7 +37,8 @@ def make_server_app(
 
     With ``cfg`` None the settings come from Flower's run config (``pyproject.toml`` or
     ``flwr run --run-config``). With ``resume`` in the settings the checkpoint in ``out`` is
-    continued; otherwise a previous run's checkpoint and audit log there are removed.
+    continued (its audit log reconciled with it); otherwise a previous run's checkpoint and
+    audit log there are removed; either way the folder is checked writable with room first.
     ``on_round`` gets each evaluation, ``on_progress`` the rounds (trees) done after each.
     With ``sink`` the result is handed back in-process; otherwise it is written to ``out``.
     """
@@ -50,13 +51,7 @@ def make_server_app(
             return
         run_cfg = cfg or RunConfig.from_user_config(dict(context.run_config))
         out = Path(run_cfg.out)
-        state = None
-        if run_cfg.resume:
-            _, state, _ = load_checkpoint(out)
-        else:
-            folder = RunFolder(out)
-            for path in (folder.checkpoint, folder.audit):
-                path.unlink(missing_ok=True)
+        state = open_run_folder(out, run_cfg)  # room, stale files, audit reconciled
         workflow = run_trees if run_cfg.model == "gbdt" else run_horizontal
         result = workflow(
             grid, run_cfg, state=state, on_round=on_round, observer=observer,

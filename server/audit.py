@@ -8,6 +8,11 @@ at its tail is caught too - by a reader who trusts the coordinator's folder. Aga
 coordinator itself, the heads the banks signed and keep in their own folders
 (:mod:`federation.run.audit_heads`) are the reference: :func:`verify_bank_heads` catches a cut
 tail or a rewritten (and re-hashed) record at any position a bank witnessed.
+
+Records are written ahead of the checkpoint that commits them; a ``rollback`` record
+(:data:`ROLLBACK_KIND`, appended by :func:`server.checkpoint.reconcile_audit` on resume) voids
+the ones a crash left after the last checkpoint, naming their sequence numbers: the log is
+never rewritten, so every head a bank signed stays in place.
 """
 
 from __future__ import annotations
@@ -22,14 +27,20 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from federation.errors import ConfigError
+from federation.errors import ConfigError, RunFolderError
 from federation.run.audit_heads import KeptHead
 from federation.run.folder import RunFolder
 from protocols.identity.head_signing import AuditHead, InvalidHeadSignatureError, verify_head
 
 GENESIS = "0" * 64
+ROLLBACK_KIND = "rollback"
+"""A record voiding the ones after a checkpoint that never landed (:mod:`server.checkpoint`)."""
 RESERVED = frozenset({"v", "seq", "kind", "prev", "hash"})
 SCHEMA_VERSION = 1
+
+
+class AuditWriteError(RunFolderError):
+    """A record could not be appended (disk full, permissions); one line, with what to do."""
 
 
 def sha256_hex(data: bytes) -> str:
@@ -43,12 +54,18 @@ def _record_hash(record: dict[str, Any]) -> str:
 
 
 class AuditLog:
-    """Appends hash-chained records to ``DIR/audit.jsonl`` (fsync'd after each record)."""
+    """Appends hash-chained records to ``DIR/audit.jsonl`` (fsync'd after each record).
+
+    Opening a log whose last line was cut mid-write (no final newline: a crash or a full disk
+    during :meth:`append`) drops that torn line first; it never got a hash anyone saw.
+    ``torn_bytes`` says how many bytes were dropped.
+    """
 
     def __init__(self, folder: str | Path) -> None:
         self.path = RunFolder(Path(folder)).audit
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.seq, self.head, self.round = 0, GENESIS, 0
+        self.torn_bytes = _drop_torn_line(self.path)
         if self.path.exists():
             records = _read(self.path)
             if records:
@@ -75,19 +92,60 @@ class AuditLog:
         record = {"v": SCHEMA_VERSION, "seq": self.seq, "kind": kind, **fields, "prev": self.head}
         record["hash"] = _record_hash(record)
         line = json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
-            handle.flush()
-            os.fsync(handle.fileno())
+        size = self.path.stat().st_size if self.path.exists() else 0
+        try:
+            with open(self.path, "a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            _cut_back(self.path, size)
+            raise AuditWriteError(
+                f"cannot append to {self.path}: {exc.strerror or exc}; the log is as it was "
+                "before this record. Free room (or fix permissions) there, then resume the "
+                "run.") from exc
         self.seq, self.head = self.seq + 1, record["hash"]
         self.round = _last_round([record], self.round)
         return self.head
+
+    def after(self, head: str) -> list[int]:
+        """Sequence numbers of the records after the one whose hash is ``head`` (all of them
+        when ``head`` is absent)."""
+        records = [r for _, r in _read(self.path)] if self.path.exists() else []
+        hashes = [r.get("hash") for r in records]
+        start = hashes.index(head) + 1 if head in hashes else 0
+        return [int(r["seq"]) for r in records[start:] if type(r.get("seq")) is int]
 
     def announced(self, run_id: str) -> AuditHead | None:
         """The head every request carries for the banks to sign (None before any record)."""
         if self.seq == 0:
             return None
         return AuditHead(run_id, self.seq - 1, self.round, self.head)
+
+
+def _cut_back(path: Path, size: int) -> None:
+    """Best effort: truncate a failed append back to ``size`` bytes (else the torn line is
+    dropped on the next open)."""
+    try:
+        with open(path, "r+b") as handle:
+            handle.truncate(size)
+    except OSError:
+        pass
+
+
+def _drop_torn_line(path: Path) -> int:
+    """Cut a last line that lacks its newline (an interrupted append); bytes removed."""
+    if not path.exists():
+        return 0
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    keep = data.rfind(b"\n") + 1
+    with open(path, "r+b") as handle:
+        handle.truncate(keep)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return len(data) - keep
 
 
 def _last_round(records: Iterable[dict[str, Any]], start: int = 0) -> int:
