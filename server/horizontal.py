@@ -37,7 +37,9 @@ from federation.steps.secure_sum import (
     KIND_WEIGHTS,
     Sealed,
     coordinator_summation,
+    summation_scheme,
 )
+from federation.wire.message_types import MessageType
 from federation.wire.records import (
     KEY_HIST_SUM,
     KEY_STATS_SUM,
@@ -58,11 +60,14 @@ from federation.wire.records import (
     schema_of,
     sealed_of,
 )
+from federation.wire.secagg import session_name
 from federation.wire.trees import TreeRelease
 from protocols.errors import MalformedMessageError
 from server.audit import AuditLog, sha256_hex
+from server.calibration import agreed_calibration
 from server.errors import FederationError, RunInterrupted
 from server.exchange import Exchange, Observer, StepOutcome
+from server.masking import CoordinatorMasking
 from server.roster import load_roster, rostered_node_ids
 
 JOIN_TIMEOUT_S = 120.0
@@ -113,6 +118,9 @@ class FederatedResult:
     """Boosted trees: the released model (when the run allows it)."""
     trees_kept: int = 0
     """Boosted trees: the trees early stopping kept (0: every tree grown); set at finalize."""
+    calibration: tuple[Any, str, int] | None = None
+    """The calibration map every bank fitted (PlattMap, rows fitted on, their count); set at
+    finalize (:mod:`server.calibration`)."""
 
     @property
     def final(self) -> RoundRecord | None:
@@ -195,6 +203,8 @@ class HorizontalRun:
                            registry=registry, timeout_s=cfg.round_timeout, observer=observer)
         self.audit = AuditLog(audit_dir or cfg.out)
         self.config_hash = config_hash(cfg)
+        self.masking = (CoordinatorMasking(self.ex, cfg, self.combiner, run_id=self.state.run_id)
+                        if summation_scheme(cfg.aggregation).masked else None)
 
     def request(self, round_index: int, **sums: Sealed | None) -> Any:
         present = {k: v for k, v in sums.items() if v is not None}
@@ -213,6 +223,23 @@ class HorizontalRun:
         return self.combiner.combine(sealed, kind=kind, length=None, run_id=self.state.run_id,
                                      round=round_index)
 
+    def _sealed_step(self, step: MessageType, contents: Callable[[], Any], kind: str,
+                     sealed_round: int) -> tuple[StepOutcome, Sealed]:
+        """Ask a sealed step and combine the admitted vectors; under a masked scheme the
+        session's envelopes travel with the request and the unmask step follows."""
+        need = self.cfg.required_banks
+        if self.masking is None:
+            outcome = self.ex.ask(step, contents, required=need, sealed_round=sealed_round)
+            return outcome, self._combine(outcome, kind, sealed_round)
+        name = session_name(kind, sealed_round)
+        if name not in self.masking.sessions:
+            self.masking.open([name], contents)
+        outcome = self.ex.ask(step, contents, required=need, sealed_round=sealed_round,
+                              extra=self.masking.envelopes(name))
+        total = self._combine(outcome, kind, sealed_round)
+        return outcome, self.masking.unmask(name, outcome, total, contents,
+                                            round_index=sealed_round)
+
     def _note(self, outcome: StepOutcome, round_number: int) -> None:
         for item in outcome.dropped + outcome.rejected:
             self.state.dropouts.append({"round": round_number, **item})
@@ -222,10 +249,10 @@ class HorizontalRun:
         st, need = self.state, self.cfg.required_banks
         schema = self.ex.ask(STEP_SCHEMA, lambda: self.request(0), required=need)
         st.layout = merge_schemas([schema_of(r.content) for r in schema.replies])
-        stats = self.ex.ask(STEP_STATS, lambda: self.request(0), required=need, sealed_round=0)
+        stats, stats_sum = self._sealed_step(STEP_STATS, lambda: self.request(0), KIND_STATS, 0)
         st.train_rows = {bank_of(r.content): int(metrics_of(r.content)[METRIC_EXAMPLES])
                          for r in stats.replies}
-        st.stats_sum = self._combine(stats, KIND_STATS, 0)
+        st.stats_sum = stats_sum
         self._note(schema, 0)
         self._note(stats, 0)
         self.audit.append("preprocess", run_id=st.run_id, config_hash=self.config_hash,
@@ -234,17 +261,18 @@ class HorizontalRun:
 
     def one_round(self, rnd: int) -> None:
         """Train, combine, evaluate; record the previous round's metrics; audit; checkpoint."""
-        st, need = self.state, self.cfg.required_banks
+        st = self.state
         started = time.perf_counter()
-        train = self.ex.ask(STEP_TRAIN, lambda: self.request(rnd, **{
+        if self.masking is not None:  # both sessions of the round in one advert/share exchange
+            self.masking.open([session_name(KIND_WEIGHTS, rnd + 1),
+                               session_name(KIND_COUNTS, rnd + 1)],
+                              lambda: self.request(rnd, **{KEY_STATS_SUM: st.stats_sum}))
+        train, st.weights_sum = self._sealed_step(STEP_TRAIN, lambda: self.request(rnd, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
-            KEY_HIST_SUM: st.hist_sum}), required=need, sealed_round=rnd + 1)
+            KEY_HIST_SUM: st.hist_sum}), KIND_WEIGHTS, rnd + 1)
         self._record(train)
-        st.weights_sum = self._combine(train, KIND_WEIGHTS, rnd + 1)
-        evaluate = self.ex.ask(STEP_EVALUATE, lambda: self.request(rnd + 1, **{
-            KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum}),
-            required=need, sealed_round=rnd + 1)
-        st.hist_sum = self._combine(evaluate, KIND_COUNTS, rnd + 1)
+        evaluate, st.hist_sum = self._sealed_step(STEP_EVALUATE, lambda: self.request(rnd + 1, **{
+            KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum}), KIND_COUNTS, rnd + 1)
         st.rounds_done = rnd + 1
         st.round_seconds.append(time.perf_counter() - started)
         st.round_banks.append(len(train.replies))
@@ -276,6 +304,7 @@ class HorizontalRun:
         if release is not None:
             st.weights, st.preprocessor = release
         st.histograms = released_histograms_of(final.replies[0].content)
+        st.calibration = agreed_calibration(final.replies)
         self.audit.append("finalize", run_id=st.run_id, rounds=st.rounds_done,
                           model_released=release is not None,
                           final_auc=st.history[-1].auc if st.history else None)

@@ -85,6 +85,43 @@ class ScoreHistograms:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrationBin:
+    """One PD band of the held-out rows: calibrated PD range, rows, defaults, mean PD and
+    default rate (the points of a calibration figure)."""
+
+    lo: float
+    hi: float
+    rows: int
+    defaults: int
+    mean_pd: float
+    observed_rate: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Calibration:
+    """The calibration map the run fitted and how well it does on the held-out rows.
+
+    ``method`` names the map (``platt``: ``PD = sigmoid(slope * logit + intercept)``, its
+    parameters in ``map``), ``fitted_on`` the rows it was fitted on (``fit_rows`` of them;
+    never the rows it is measured on). ``rows``, ``mean_pd`` (calibrated), ``observed_rate``,
+    ``brier``, ``uncalibrated_mean_pd`` (the model's raw probabilities) and ``bins`` (PD bands
+    in increasing order, empty ones left out) are measured on the held-out rows. Scoring a
+    file with the run's model applies ``map`` (:mod:`federation.scorecard.scoring`).
+    """
+
+    method: Literal["platt", "isotonic"]
+    fitted_on: str
+    rows: int
+    mean_pd: float
+    observed_rate: float
+    brier: float
+    uncalibrated_mean_pd: float
+    map: dict[str, float]
+    bins: tuple[CalibrationBin, ...]
+    fit_rows: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BankBaseline:
     """One bank alone, and every model on that bank's own test rows."""
 
@@ -235,6 +272,7 @@ class HorizontalResults(_ResultsDocument):
     wall_seconds: float | None = None
     config: UserConfig | None = None
     trees: TreeSummary | None = None
+    calibration: Calibration | None = None
     startup_seconds: float | None = field(default=None, metadata=WRITTEN_WITH_DEPLOYMENT)
     federation_ready_seconds: float | None = field(default=None,
                                                    metadata=WRITTEN_WITH_DEPLOYMENT)
@@ -255,6 +293,7 @@ class VerticalResults(_ResultsDocument):
     psi: PsiSummary
     federated: Metrics
     score_histograms: ScoreHistograms | None = None
+    calibration: Calibration | None = None
     iv: dict[str, float]
     epochs: int
     epoch_seconds: tuple[float, ...]

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from federation.data.bank_data import BankData
 from federation.errors import ConfigError
 from federation.ml.aggregation import flatten, unflatten
+from federation.ml.calibration import CalibrationError, fit_platt
 from federation.ml.metrics import HIST_BINS, auc_ks_from_histograms
 from federation.ml.preprocess import FeatureLayout, Preprocessor, combine_stats, local_stats_vector
 from federation.run.audit_heads import witness
@@ -33,7 +34,16 @@ from federation.steps.secure_sum import (
     Sealed,
     bank_summation,
 )
-from federation.wire.records import METRIC_AUC, METRIC_EVAL_ROUND, METRIC_KS, SignatureClaim
+from federation.wire.records import (
+    METRIC_AUC,
+    METRIC_CAL_INTERCEPT,
+    METRIC_CAL_ROWS,
+    METRIC_CAL_SLOPE,
+    METRIC_EVAL_ROUND,
+    METRIC_KS,
+    SignatureClaim,
+)
+from protocols.aggregation.secure_aggregation import PlaintextMask
 from protocols.errors import FedCreditError, ProtocolError
 from protocols.identity.head_signing import AuditHead
 from protocols.identity.signing import sign_update, statement_for
@@ -89,10 +99,13 @@ def witness_audit_head(cfg: RunConfig, bank: int, head: AuditHead | None, *,
             bank=bank, node_id=node_id)
 
 
-def seal_stats(cfg: RunConfig, data: BankData, layout: FeatureLayout, *, run_id: str) -> Sealed:
-    """Preprocessing step 2: the bank's stats vector, sealed."""
+def seal_stats(cfg: RunConfig, data: BankData, layout: FeatureLayout, *, run_id: str,
+               mask: PlaintextMask | None = None) -> Sealed:
+    """Preprocessing step 2: the bank's stats vector, sealed (``mask``: its SecAgg+ session's
+    plaintext mask under a masked scheme)."""
     vector = local_stats_vector(data.train, layout)
-    return bank_summation(cfg, data.bank).seal(vector, kind=KIND_STATS, run_id=run_id, round=0)
+    return bank_summation(cfg, data.bank).seal(vector, kind=KIND_STATS, run_id=run_id, round=0,
+                                               mask=mask)
 
 
 def open_preprocessing(
@@ -127,12 +140,31 @@ def open_weights(
 def histogram_metrics(
     cfg: RunConfig, bank: int, hist_sum: Sealed | None, *, run_id: str, round_index: int
 ) -> dict[str, Any]:
-    """Global AUC/KS from the combined score histograms (empty when there are none yet)."""
+    """Global AUC/KS from the combined score histograms (empty when there are none yet) and,
+    after the last round, the calibration map fitted on the combined training-row histograms
+    (every bank opens the same sums, so every bank reports the same map)."""
     if hist_sum is None:
         return {}
-    auc, ks = auc_ks_from_histograms(*open_histograms(cfg, bank, hist_sum, run_id=run_id,
-                                                      round_index=round_index))
-    return {METRIC_AUC: auc, METRIC_KS: ks, METRIC_EVAL_ROUND: round_index}
+    opened = bank_summation(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
+                                            round=round_index)
+    auc, ks = auc_ks_from_histograms(*_split_counts(opened, 0))
+    metrics: dict[str, Any] = {METRIC_AUC: auc, METRIC_KS: ks, METRIC_EVAL_ROUND: round_index}
+    if opened.size == 4 * HIST_BINS:
+        bad, good = _split_counts(opened, 1)
+        try:
+            pd_map = fit_platt(bad, good)
+        except CalibrationError:  # too few rows of one class: the run reports no calibration
+            return metrics
+        metrics.update({METRIC_CAL_SLOPE: pd_map.slope, METRIC_CAL_INTERCEPT: pd_map.intercept,
+                        METRIC_CAL_ROWS: int(bad.sum() + good.sum())})
+    return metrics
+
+
+def _split_counts(opened: np.ndarray, part: int) -> tuple[np.ndarray, np.ndarray]:
+    """(bad, good) counts of part 0 (test rows) or 1 (training rows, last round only)."""
+    at = 2 * HIST_BINS * part
+    return (opened[at:at + HIST_BINS].astype(np.int64),
+            opened[at + HIST_BINS:at + 2 * HIST_BINS].astype(np.int64))
 
 
 def open_histograms(
@@ -141,14 +173,16 @@ def open_histograms(
     """The summed (bad, good) test-score histograms of all banks."""
     opened = bank_summation(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
                                             round=round_index)
-    return opened[:HIST_BINS].astype(np.int64), opened[HIST_BINS:].astype(np.int64)
+    return _split_counts(opened, 0)
 
 
 def local_update(
     cfg: RunConfig, data: BankData, prep: Preprocessor, total_rows: float,
     weights: list[np.ndarray], *, run_id: str, round_index: int,
+    mask: PlaintextMask | None = None,
 ) -> Sealed:
-    """Train locally from the global weights; seal ``[(n_k/N) w_k, n_k/N]``."""
+    """Train locally from the global weights; seal ``[(n_k/N) w_k, n_k/N]`` (masked with
+    ``mask`` under a masked scheme)."""
     from federation.ml.training import train_round
 
     new, n_rows = train_round(cfg, prep, data.train, weights, round_index=round_index,
@@ -156,16 +190,37 @@ def local_update(
     share = n_rows / total_rows
     vector = np.append(flatten(new) * share, share)
     return bank_summation(cfg, data.bank).seal(vector, kind=KIND_WEIGHTS, run_id=run_id,
-                                               round=round_index + 1)
+                                               round=round_index + 1, mask=mask)
 
 
 def sealed_histograms(
     cfg: RunConfig, data: BankData, prep: Preprocessor, weights: list[np.ndarray], *,
-    run_id: str, round_index: int,
+    run_id: str, round_index: int, mask: PlaintextMask | None = None,
 ) -> Sealed:
-    """Score the bank's test rows with the global model; seal per-class histograms."""
+    """Score the bank's test rows with the global model; seal per-class histograms. After the
+    last round the training rows' histograms follow (the calibration map is fitted on their
+    sum, :mod:`federation.ml.calibration`), so the map is never fitted on the test rows."""
     from federation.ml.training import evaluate_histograms
 
-    bad, good = evaluate_histograms(cfg, prep, data.test, weights)
-    return bank_summation(cfg, data.bank).seal(np.concatenate([bad, good]), kind=KIND_COUNTS,
-                                               run_id=run_id, round=round_index + 1)
+    parts = list(evaluate_histograms(cfg, prep, data.test, weights))
+    if round_index + 1 == cfg.rounds_planned:
+        parts += evaluate_histograms(cfg, prep, data.train, weights)
+    return bank_summation(cfg, data.bank).seal(np.concatenate(parts), kind=KIND_COUNTS,
+                                               run_id=run_id, round=round_index + 1, mask=mask)
+
+
+def sealed_length(cfg: RunConfig, data: BankData, kind: str, sealed_round: int, *,
+                  layout: FeatureLayout, prep: Preprocessor | None) -> int:
+    """Values in the vector this bank seals for ``kind`` in ``sealed_round`` (what a SecAgg+
+    session's mask length follows from; equal at every bank, checked by the coordinator)."""
+    if kind == KIND_STATS:
+        return int(local_stats_vector(data.train, layout).size)
+    if kind == KIND_WEIGHTS:
+        if prep is None:
+            raise ProtocolError("a weights masking session needs the combined stats first.")
+        from federation.ml.training import make_model
+
+        return sum(int(np.asarray(w).size)
+                   for w in make_model(cfg, prep.n_features).get_weights()) + 1
+    # the last round's histograms also carry the training rows' (calibration)
+    return (4 if sealed_round == cfg.rounds_planned else 2) * HIST_BINS

@@ -61,6 +61,9 @@ METRIC_EXAMPLES = "num-examples"  # metrics record: rows behind the reply
 METRIC_AUC = "auc"  # metrics record: global AUC opened from the combined histograms
 METRIC_KS = "ks"  # metrics record: global KS opened from the combined histograms
 METRIC_EVAL_ROUND = "eval-round"  # metrics record: the round those histograms belong to
+METRIC_CAL_SLOPE = "cal-slope"  # metrics record: calibration map fitted on the opened sums
+METRIC_CAL_INTERCEPT = "cal-intercept"  # metrics record: its intercept
+METRIC_CAL_ROWS = "cal-rows"  # metrics record: the rows it was fitted on
 
 
 @dataclass(frozen=True)
