@@ -4,7 +4,8 @@ Commands live in small modules that register themselves here: ``simulate`` and `
 (fedcredit/cli/simulate.py), ``check`` and ``audit`` (fedcredit/cli/ops.py), ``score``, ``report`` and
 ``export-scorecard`` (fedcredit/cli/products.py), ``certs``, ``node-key`` and ``node``
 (fedcredit/cli/deploy.py), ``vertical`` and ``generate`` (fedcredit/cli/vertical.py), ``keys``
-(fedcredit/cli/keys.py), ``datasets`` (fedcredit/cli/datasets.py).
+(fedcredit/cli/keys.py), ``datasets`` (fedcredit/cli/datasets.py), ``serve`` and
+``service-key`` (fedcredit/cli/serve.py), ``models`` (fedcredit/cli/models.py).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from rich.console import Console
 from fedcredit.cli.datasets import register as register_datasets
 from fedcredit.cli.deploy import register as register_deploy
 from fedcredit.cli.keys import keys_app
+from fedcredit.cli.models import register as register_models
 from fedcredit.cli.ops import register as register_ops
 from fedcredit.cli.products import register as register_products
+from fedcredit.cli.serve import register as register_serve
 from fedcredit.cli.simulate import register as register_simulate
 from fedcredit.cli.vertical import register as register_vertical
 from protocols.errors import FedCreditError
@@ -43,6 +46,8 @@ register_products(app)
 register_deploy(app)
 register_datasets(app)
 app.add_typer(keys_app, name="keys")
+register_serve(app)
+register_models(app)
 
 
 def main() -> None:

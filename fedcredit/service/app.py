@@ -1,0 +1,180 @@
+"""The app factory: one FastAPI app per institution, its role's routes plus the common ones.
+
+Every route goes through :func:`answer`: the handler returns a payload or raises
+:class:`Refusal`; :func:`answer` turns either into the response body, writes the query-log row
+(with the body's hash) and waits for its commit, updates the metrics, then sends the body. An
+unexpected exception becomes a logged 500 with a JSON body and no traceback. ``/healthz`` and
+``/metrics`` are not logged (they are not queries).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from fedcredit.service.auth import ApiKeys, Caller
+from fedcredit.service.errors import Refusal
+from fedcredit.service.metrics import CONTENT_TYPE, ServiceMetrics
+from fedcredit.service.query_log import QueryLog, QueryRecord, open_engine
+from fedcredit.service.rate_limit import RateLimiter
+from fedcredit.service.registry import ModelHolder, ModelRegistry, ServedModel
+from fedcredit.service.settings import ServiceSettings
+
+logger = logging.getLogger("fedcredit.service")
+JSON_TYPE = "application/json"
+
+
+@dataclass
+class QueryContext:
+    """What a handler learns about its request, for the log row (filled as it goes)."""
+
+    endpoint: str
+    institution: str = "unauthenticated"
+    uscc: str | None = None
+    rows: int = 1
+    purpose: str | None = None
+    model_version: str | None = None
+    subjects: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    """A non-JSON answer (the HTML report)."""
+
+    body: bytes
+    media_type: str
+
+
+@dataclass
+class ServiceCore:
+    """Everything the routes share: settings, keys, limiter, log, metrics, the served model."""
+
+    settings: ServiceSettings
+    keys: ApiKeys
+    limiter: RateLimiter
+    log: QueryLog
+    metrics: ServiceMetrics
+    holder: ModelHolder
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def authorise(self, request: Request, scope: str, ctx: QueryContext) -> Caller:
+        """Authenticate, then rate-limit, the caller (401/403/429 as :class:`Refusal`)."""
+        caller = self.keys.authenticate(request.headers.get("authorization"), scope)
+        ctx.institution = caller.institution
+        self.limiter.take(caller.institution)
+        return caller
+
+    def served(self) -> tuple[ServedModel, Any]:
+        """The ``(model, prepared table)`` pair a request uses throughout."""
+        return self.holder.served
+
+
+def _error_body(refusal: Refusal) -> dict[str, Any]:
+    error: dict[str, Any] = {"cause": refusal.cause, "message": refusal.message}
+    if refusal.field:
+        error["field"] = refusal.field
+    if refusal.retry_after_s is not None:
+        error["retry_after_s"] = round(refusal.retry_after_s, 3)
+    return {"error": error}
+
+
+async def answer(core: ServiceCore, ctx: QueryContext,
+                 handler: Callable[[], Awaitable[dict[str, Any] | Page]]) -> Response:
+    """Run ``handler``, log the outcome, and return the response (see the module docstring)."""
+    started = time.perf_counter()
+    headers: dict[str, str] = {}
+    media_type, status, cause = JSON_TYPE, 200, "ok"
+    try:
+        result = await handler()
+        if isinstance(result, Page):
+            body, media_type = result.body, result.media_type
+        else:
+            body = json.dumps(result, separators=(",", ":")).encode()
+    except Refusal as refusal:
+        status, cause = refusal.status, refusal.cause
+        body = json.dumps(_error_body(refusal)).encode()
+        if refusal.retry_after_s is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(refusal.retry_after_s)))
+    except Exception:  # noqa: BLE001 (the answer is a logged 500, never a traceback)
+        logger.exception("unexpected failure on %s", ctx.endpoint)
+        status, cause = 500, "internal_error"
+        body = json.dumps({"error": {"cause": cause, "message": "the service failed on this "
+                                     "request; the operator finds it in the query log and the "
+                                     "service's log by its time."}}).encode()
+    await core.log.record(QueryRecord(
+        datetime.now(UTC), core.settings.institution, ctx.institution, ctx.endpoint, ctx.uscc,
+        ctx.rows, ctx.purpose, ctx.model_version, status, cause,
+        hashlib.sha256(body).hexdigest(), ctx.subjects))
+    core.metrics.observe(ctx.endpoint, status, cause, time.perf_counter() - started)
+    return Response(body, status_code=status, headers=headers, media_type=media_type)
+
+
+async def _reload_loop(core: ServiceCore) -> None:
+    while True:
+        await asyncio.sleep(core.settings.reload_seconds)
+        try:
+            if await asyncio.to_thread(core.holder.refresh):
+                model = core.holder.served[0]
+                core.metrics.model_version.labels(model.name).set(model.version)
+                logger.warning("now serving %s", model.label)
+        except Exception:  # noqa: BLE001 (keep serving the loaded version)
+            logger.exception("reloading the model failed; still serving the loaded version")
+
+
+def create_app(settings: ServiceSettings) -> FastAPI:
+    """The institution's app: its role's routes, ``/healthz`` and ``/metrics``.
+
+    Loads the promoted model and prepares the party's table before returning, so a bad
+    registry, data file or key file stops ``serve`` with one line instead of failing requests.
+    """
+    from fedcredit.service import bank_routes, center_routes
+
+    role = bank_routes if settings.role == "bank" else center_routes
+    holder = ModelHolder(ModelRegistry(settings.registry), settings.model,
+                         interval_s=settings.reload_seconds,
+                         prepare=lambda m: role.prepare(settings, m))
+    role.check_part(settings, holder.served[0])
+    core = ServiceCore(settings, ApiKeys.load(settings.api_keys),
+                       RateLimiter(settings.rate_limit, settings.rate_burst),
+                       QueryLog(open_engine(settings.database_url)), ServiceMetrics(), holder)
+    core.metrics.model_version.labels(settings.model).set(holder.served[0].version)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await role.start(core)
+        reloader = asyncio.create_task(_reload_loop(core))
+        try:
+            yield
+        finally:
+            reloader.cancel()
+            await role.stop(core)
+            core.log.close()
+
+    app = FastAPI(title=f"fedcredit {settings.role} service ({settings.institution})",
+                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.core = core
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        model = core.holder.served[0]
+        return JSONResponse({"status": "ok", "role": settings.role,
+                             "institution": settings.institution, "model_version": model.label})
+
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        return Response(core.metrics.exposition(), media_type=CONTENT_TYPE)
+
+    role.add_routes(app, core)
+    return app

@@ -1,0 +1,226 @@
+"""A bank's routes: scores for its applications, the enterprise report, query history.
+
+``POST /v1/score`` (scope ``score``): ``{"uscc": ..., "purpose": ..., "features": {...}}``
+(``features`` optional: without it the bank's own table is keyed by the USCC) -> P(default),
+points, grade, reason codes and the model version. ``POST /v1/score/batch``: ``{"purpose": ...,
+"rows": [{"uscc": ..., "features": {...}}, ...]}`` up to ``max-batch-rows``, one center call
+for the whole batch. With a split model the bank adds the center's partial logit and its
+published reasons; with a whole model it scores alone. ``GET /v1/enterprises/{uscc}/report``
+and ``/queries`` (scope ``operator``).
+
+Security assumption: the applicant's features stay at the bank; only USCCs and the purpose go
+to the center, and the center's features reach the caller only as the center's reason texts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from fedcredit.service.app import Page, QueryContext, ServiceCore, answer
+from fedcredit.service.center_client import CenterAnswer, CenterClient
+from fedcredit.service.center_routes import history
+from fedcredit.service.errors import Refusal, ServiceConfigError
+from fedcredit.service.inputs import check_purpose, check_rows, check_uscc, parse_body
+from fedcredit.service.model_parts import DEFAULT_REASONS, design_rows, part_reasons
+from fedcredit.service.registry import ServedModel
+from fedcredit.service.report_page import render_report
+from fedcredit.service.settings import ServiceSettings
+from fedcredit.service.tables import PartyTable, load_party_table
+
+CENTER = "center"
+
+
+def check_part(settings: ServiceSettings, model: ServedModel) -> None:
+    """A bank serves a whole model or the bank part of a split one."""
+    if model.part == CENTER:
+        raise ServiceConfigError(f"{settings.source}: the registry's '{model.label}' is the "
+                                 "center's part; promote the bank's with --part bank (or "
+                                 "--part whole for a model the bank serves alone).")
+
+
+def prepare(settings: ServiceSettings, model: ServedModel) -> PartyTable:
+    """The bank's own table in its part's layout (keyed look-ups need no parsing)."""
+    return load_party_table(model, settings.node.data_path, id_col=settings.node.id_col,
+                            target=settings.node.target)
+
+
+async def start(core: ServiceCore) -> None:
+    """Open the keep-alive client of the center."""
+    settings = core.settings
+    assert settings.center_key is not None
+    key = settings.center_key.read_text(encoding="utf-8").strip()
+    ca = settings.node.root_certificates if settings.center_url.startswith("https") else None
+    core.extras[CENTER] = CenterClient(settings.center_url, key,
+                                       timeout_s=settings.center_timeout, ca_file=ca)
+
+
+async def stop(core: ServiceCore) -> None:
+    """Close the center client."""
+    await core.extras[CENTER].close()
+
+
+@dataclass(frozen=True)
+class _BankPart:
+    """The bank's side of a batch: which rows it could score, their logits and reasons."""
+
+    known: np.ndarray
+    logit: np.ndarray
+    reasons: list[list[list[object]]]
+
+
+def _bank_part(model: ServedModel, table: PartyTable, rows: list[dict[str, Any]],
+               codes: list[str], where: list[str]) -> _BankPart:
+    n = len(rows)
+    known, logit = np.zeros(n, dtype=bool), np.zeros(n)
+    reasons: list[list[list[object]]] = [[] for _ in range(n)]
+    given = [i for i, r in enumerate(rows) if r.get("features") is not None]
+    for i in given:
+        if not isinstance(rows[i]["features"], dict):
+            raise Refusal(422, "invalid_features", f"field '{where[i]}' must be an object of "
+                          "column: value.", field=where[i])
+    if given:
+        x = design_rows(model.card, [rows[i]["features"] for i in given], [where[i] for i in given])
+        published = part_reasons(model.card, x)
+        logit[given], known[given] = model.card.log_odds(x), True
+        for j, i in enumerate(given):
+            reasons[i] = [[str(t), float(p)] for t, p in
+                          zip(published.text[j], published.points_lost[j], strict=True) if t]
+    for i, code in enumerate(codes):
+        if rows[i].get("features") is None and (pos := table.index.get(code)) is not None:
+            known[i], logit[i], reasons[i] = True, table.partial_logit[pos], table.reasons[pos]
+    return _BankPart(known, logit, reasons)
+
+
+def _merged(bank: list[list[object]], center: list[list[object]]) -> list[dict[str, object]]:
+    tagged = [(str(t), float(p), "bank") for t, p in bank if isinstance(p, (int, float))] + \
+             [(str(t), float(p), CENTER) for t, p in center if isinstance(p, (int, float))]
+    tagged.sort(key=lambda r: -r[1])
+    return [{"reason": t, "points_lost": round(p, 2), "source": s}
+            for t, p, s in tagged[:DEFAULT_REASONS]]
+
+
+async def _score(core: ServiceCore, rows: list[dict[str, Any]], codes: list[str], purpose: str,
+                 where: list[str]) -> tuple[ServedModel, list[dict[str, Any]], str | None]:
+    """Score ``rows``; per row a result or ``{"status": "not_found", "missing_at": ...}``."""
+    model, table = core.served()
+    bank = _bank_part(model, table, rows, codes, where)
+    center: CenterAnswer | None = None
+    if model.part == "bank":
+        center = await core.extras[CENTER].partial_scores(codes, purpose=purpose, model=model.name)
+        if center.model_id != model.model_id:
+            raise Refusal(503, "model_mismatch", "the credit center serves another promotion of "
+                          f"model '{model.name}' ({center.model_version}); retry once both "
+                          "parties have promoted the same run.", retry_after_s=10.0)
+    logit = bank.logit.copy()
+    found = bank.known.copy()
+    if center is not None:
+        center_found = np.asarray(center.found, dtype=bool)
+        logit[center_found] += np.asarray([center.partial_logit[i] for i in
+                                           np.flatnonzero(center_found)], dtype=np.float64)
+        found &= center_found
+    points = model.card.scale.points_from_log_odds(logit)
+    grades = model.card.grades.assign(points)
+    probability = 1.0 / (1.0 + np.exp(-logit))
+    results: list[dict[str, Any]] = []
+    for i, code in enumerate(codes):
+        if not found[i]:
+            results.append({"uscc": code, "status": "not_found",
+                            "missing_at": "bank" if not bank.known[i] else CENTER})
+            continue
+        results.append({"uscc": code, "status": "ok", "probability": round(float(probability[i]), 6),
+                        "points": round(float(points[i]), 2), "grade": str(grades[i]),
+                        "reasons": _merged(bank.reasons[i], center.reasons[i] if center else [])})
+    core.metrics.rows.inc(len(codes))
+    return model, results, center.model_version if center else None
+
+
+async def score_one(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -> dict[str, Any]:
+    """``POST /v1/score``: one enterprise (404 when a party does not know it)."""
+    ctx.uscc = check_uscc(doc.get("uscc"), "uscc")
+    ctx.purpose = check_purpose(doc.get("purpose"))
+    ctx.model_version = core.served()[0].label
+    model, results, center_version = await _score(core, [doc], [ctx.uscc], ctx.purpose,
+                                                  ["features"])
+    ctx.model_version = model.label
+    result = results[0]
+    if result["status"] != "ok":
+        party = ("this bank's table (send 'features' instead)" if result["missing_at"] == "bank"
+                 else "the credit center")
+        raise Refusal(404, "unknown_enterprise", f"the enterprise of field 'uscc' is unknown to "
+                      f"{party}.", field="uscc")
+    del result["status"]
+    return {**result, "purpose": ctx.purpose, "model_version": model.label,
+            "center_model_version": center_version}
+
+
+async def score_batch(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -> dict[str, Any]:
+    """``POST /v1/score/batch``: up to ``max-batch-rows`` enterprises, one center call."""
+    rows = check_rows(doc.get("rows"), field="rows", limit=core.settings.max_batch_rows)
+    ctx.rows = len(rows)
+    ctx.purpose = check_purpose(doc.get("purpose"))
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise Refusal(422, "invalid_rows", f"field 'rows[{i}]' must be an object.",
+                          field=f"rows[{i}]")
+    codes = [check_uscc(r.get("uscc"), f"rows[{i}].uscc") for i, r in enumerate(rows)]
+    ctx.subjects = tuple(codes)
+    ctx.model_version = core.served()[0].label
+    model, results, center_version = await _score(
+        core, rows, codes, ctx.purpose, [f"rows[{i}].features" for i in range(len(rows))])
+    ctx.model_version = model.label
+    return {"purpose": ctx.purpose, "model_version": model.label,
+            "center_model_version": center_version, "results": results}
+
+
+async def report(core: ServiceCore, request: Request, uscc: str, ctx: QueryContext) -> Page:
+    """``GET /v1/enterprises/{uscc}/report``: score now, and the bank's log of the enterprise."""
+    core.authorise(request, "operator", ctx)
+    ctx.uscc = check_uscc(uscc, "uscc")
+    ctx.purpose = "enterprise-self-query"
+    model, results, _ = await _score(core, [{}], [uscc], ctx.purpose, ["features"])
+    ctx.model_version = model.label
+    score = None
+    if results[0]["status"] == "ok":
+        score = {**results[0], "model_version": model.label}
+    rows = await asyncio.to_thread(core.log.history, uscc)
+    html = render_report(uscc, core.settings.institution, score, rows, now=datetime.now(UTC))
+    return Page(html.encode("utf-8"), "text/html; charset=utf-8")
+
+
+def add_routes(app: FastAPI, core: ServiceCore) -> None:
+    """Register the bank's routes on ``app``."""
+
+    async def scored(request: Request, endpoint: str, scope: str, fn: Any) -> Response:
+        ctx = QueryContext(endpoint)
+
+        async def handle() -> dict[str, Any]:
+            core.authorise(request, scope, ctx)
+            doc = parse_body(await request.body(), max_bytes=core.settings.max_body_bytes)
+            return await fn(core, doc, ctx)
+
+        return await answer(core, ctx, handle)
+
+    @app.post("/v1/score")
+    async def score(request: Request) -> Response:
+        return await scored(request, "score", "score", score_one)
+
+    @app.post("/v1/score/batch")
+    async def batch(request: Request) -> Response:
+        return await scored(request, "score-batch", "score", score_batch)
+
+    @app.get("/v1/enterprises/{uscc}/report")
+    async def report_page(uscc: str, request: Request) -> Response:
+        ctx = QueryContext("enterprise-report")
+        return await answer(core, ctx, lambda: report(core, request, uscc, ctx))
+
+    @app.get("/v1/enterprises/{uscc}/queries")
+    async def queries(uscc: str, request: Request) -> Response:
+        ctx = QueryContext("enterprise-queries")
+        return await answer(core, ctx, lambda: history(core, request, uscc, ctx))

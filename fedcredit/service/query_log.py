@@ -1,0 +1,227 @@
+"""The query log: one row per request, refused ones included, in a real database.
+
+Step: every answer a service gives (the score, a partial score, a refusal) is first written to
+the log, then sent: a caller never holds an answer the log does not. A row records who asked
+(``institution``), when, about which enterprise (``uscc``; a batch's enterprises go to
+``query_subjects``), why (``purpose``), the model version, the outcome (HTTP status and cause)
+and the SHA-256 of the response body, so a disputed answer can be matched to its row.
+
+Writes go through one writer thread that commits whatever rows are waiting in one transaction
+(group commit): each request still waits for its own row's commit, but 16 concurrent requests
+cost one commit, not 16. SQLite runs in WAL mode with ``synchronous=NORMAL`` (a committed row
+survives the process being killed; a power cut may lose the last commits); any SQLAlchemy URL
+works, e.g. ``postgresql+psycopg://user@host/db``.
+
+Security assumption: the log is the institution's own; it holds identifiers and outcomes, never
+the features or scores themselves (only the hash of the response).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+)
+
+from fedcredit.service.errors import ServiceConfigError
+
+metadata = MetaData()
+queries = Table(
+    "queries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("node", String(64), nullable=False),
+    Column("institution", String(64), nullable=False),
+    Column("endpoint", String(64), nullable=False),
+    Column("uscc", String(18), index=True),
+    Column("rows", Integer, nullable=False),
+    Column("purpose", String(32)),
+    Column("model_version", String(80)),
+    Column("status", Integer, nullable=False),
+    Column("outcome", String(32), nullable=False),
+    Column("response_sha256", String(64), nullable=False),
+)
+query_subjects = Table(
+    "query_subjects", metadata,
+    Column("query_id", Integer, ForeignKey("queries.id"), nullable=False, index=True),
+    Column("uscc", String(18), nullable=False, index=True),
+)
+GROUP_LIMIT = 512
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRecord:
+    """One request as logged (``subjects``: a batch's enterprises; ``uscc`` is then None)."""
+
+    at: datetime
+    node: str
+    institution: str
+    endpoint: str
+    uscc: str | None
+    rows: int
+    purpose: str | None
+    model_version: str | None
+    status: int
+    outcome: str
+    response_sha256: str
+    subjects: tuple[str, ...] = ()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url`` with the log's tables created (SQLite: WAL mode)."""
+    try:
+        engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    except Exception as exc:  # noqa: BLE001 (SQLAlchemy raises several kinds for a bad URL)
+        raise ServiceConfigError(f"setting '[service] database' is not a usable SQLAlchemy URL "
+                                 f"({type(exc).__name__}); e.g. sqlite:///queries.db or "
+                                 "postgresql+psycopg://user@host/db.") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    metadata.create_all(engine)
+    return engine
+
+
+class QueryLog:
+    """The log of one institution's service, written by one group-commit thread."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._queue: queue.Queue[tuple[QueryRecord, Callable[[BaseException | None], None]] | None]
+        self._queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="query-log", daemon=True)
+        self._thread.start()
+
+    async def record(self, row: QueryRecord) -> None:
+        """Write ``row`` and return once it is committed (raises if the commit failed)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def finish(error: BaseException | None) -> None:
+            def settle() -> None:
+                if done.done():
+                    return
+                if error is None:
+                    done.set_result(None)
+                else:
+                    done.set_exception(error)
+            loop.call_soon_threadsafe(settle)
+
+        self._queue.put((row, finish))
+        await done
+
+    def record_now(self, row: QueryRecord) -> None:
+        """Write ``row`` from a thread that has no event loop (blocking)."""
+        finished = threading.Event()
+        errors: list[BaseException] = []
+
+        def finish(error: BaseException | None) -> None:
+            if error is not None:
+                errors.append(error)
+            finished.set()
+
+        self._queue.put((row, finish))
+        finished.wait()
+        if errors:
+            raise errors[0]
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            while len(group) < GROUP_LIMIT:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)
+                    break
+                group.append(item)
+            error = self._commit([row for row, _ in group])
+            for _, finish in group:
+                finish(error)
+
+    def _commit(self, rows: Sequence[QueryRecord]) -> BaseException | None:
+        try:
+            with self.engine.begin() as conn:
+                plain = [_values(r) for r in rows if not r.subjects]
+                if plain:  # one executemany for the single queries
+                    conn.execute(insert(queries), plain)
+                for row in rows:  # a batch's own INSERT: its id links its subjects
+                    if row.subjects:
+                        key = conn.execute(insert(queries).values(**_values(row)))
+                        query_id = key.inserted_primary_key
+                        assert query_id is not None
+                        conn.execute(insert(query_subjects), [
+                            {"query_id": query_id[0], "uscc": u} for u in row.subjects])
+            return None
+        except Exception as exc:  # noqa: BLE001 (any database failure fails these rows' requests)
+            return exc
+
+    def close(self) -> None:
+        """Write what is waiting, stop the writer and release the database."""
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+        self.engine.dispose()
+
+    def count(self) -> int:
+        """Number of logged requests."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(queries)).scalar_one())
+
+    def history(self, uscc: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The enterprise's queries, newest first: single queries and batches that named it."""
+        in_batch = select(query_subjects.c.query_id).where(query_subjects.c.uscc == uscc)
+        stmt = (select(queries.c.id, queries.c.at, queries.c.institution, queries.c.endpoint,
+                       queries.c.purpose, queries.c.model_version, queries.c.status,
+                       queries.c.outcome)
+                .where((queries.c.uscc == uscc) | queries.c.id.in_(in_batch))
+                .order_by(queries.c.id.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [_history_row(r._mapping) for r in conn.execute(stmt)]
+
+
+def _values(row: QueryRecord) -> dict[str, Any]:
+    return {f: getattr(row, f) for f in _COLUMNS}
+
+
+_COLUMNS = tuple(f.name for f in fields(QueryRecord) if f.name != "subjects")
+
+
+def _history_row(row: Any) -> dict[str, Any]:
+    at: datetime = row["at"]
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return {"id": row["id"], "at": at.isoformat(timespec="milliseconds"),
+            "institution": row["institution"], "endpoint": row["endpoint"],
+            "purpose": row["purpose"], "model_version": row["model_version"],
+            "status": row["status"], "outcome": row["outcome"]}

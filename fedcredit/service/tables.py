@@ -1,0 +1,59 @@
+"""Each party's own rows, prepared for the served model part (built at load and at each reload).
+
+The center computes its partial logit and published reasons for every enterprise of its table
+once per promoted version, so a query is a dictionary look-up. The bank keeps its design matrix
+so a query keyed by USCC needs no parsing. Both run on the owner's node only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fedcredit.service.model_parts import PublishedReasons, part_reasons
+from fedcredit.service.registry import ServedModel
+from federation.data.table import load_credit_csv
+
+
+@dataclass(frozen=True)
+class PartyTable:
+    """A party's rows in its model part's layout.
+
+    Attributes
+    ----------
+    index : dict
+        USCC -> row position.
+    x : (n, F) float array
+        Design matrix of the part's columns.
+    partial_logit : (n,) float array
+        ``x @ w`` of the part (plus the intercept for the bank's or a whole model).
+    reasons : list
+        Per row, the part's published reasons as ``[[text, points_lost], ...]``.
+    """
+
+    index: dict[str, int]
+    x: np.ndarray
+    partial_logit: np.ndarray
+    reasons: list[list[list[object]]]
+
+
+def _reason_lists(published: PublishedReasons) -> list[list[list[object]]]:
+    return [[[str(t), round(float(p), 4)] for t, p in zip(text_row, lost_row, strict=True) if t]
+            for text_row, lost_row in zip(published.text, published.points_lost, strict=True)]
+
+
+def load_party_table(model: ServedModel, data: Path, *, id_col: str, target: str | None) -> PartyTable:
+    """Read the party's CSV and score its part for every row.
+
+    Raises
+    ------
+    DataError, SchemaError
+        The file is unreadable or lacks a column of the part (named by the loader).
+    """
+    table = load_credit_csv(data, target=target, id_col=id_col or None)
+    x = model.card.preprocessor().transform(table).astype(np.float64)
+    ids = table.ids if table.ids is not None else np.array([], dtype=object)
+    return PartyTable({str(u): i for i, u in enumerate(ids)}, x, model.card.log_odds(x),
+                      _reason_lists(part_reasons(model.card, x)))
