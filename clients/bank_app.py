@@ -37,11 +37,28 @@ from federation.steps.horizontal_bank import (
     open_weights,
     seal_stats,
     sealed_histograms,
+    sealed_length,
     sign_sealed,
     witness_audit_head,
 )
+from federation.steps.masking import (
+    SessionMask,
+    envelopes,
+    mask_modulus,
+    open_session,
+    plaintext_count,
+    session_config,
+    share_keys,
+)
 from federation.steps.opened_sums import OpenedSums
-from federation.steps.secure_sum import Sealed, summation_scheme
+from federation.steps.secure_sum import (
+    KIND_COUNTS,
+    KIND_STATS,
+    KIND_WEIGHTS,
+    Sealed,
+    bank_summation,
+    summation_scheme,
+)
 from federation.wire.message_types import MessageType, handles
 from federation.wire.records import (
     KEY_HIST_SUM,
@@ -60,10 +77,19 @@ from federation.wire.records import (
     sealed_of,
     step_of,
 )
+from federation.wire.secagg import (
+    STEP_SECAGG,
+    MaskingBundle,
+    bundle_of,
+    parse_session,
+    session_name,
+    with_bundle,
+)
 from federation.wire.trees import KEY_BINS_SUM, KEY_LEVEL_SUM
-from protocols.errors import MalformedMessageError
+from protocols.errors import MalformedMessageError, ProtocolError
+from protocols.secagg.messages import UnmaskRequest, message_from_bytes, message_to_bytes
 
-app = ClientApp()
+app = ClientApp(mods=[record_wire_mod])  # records only when the node config asks
 
 
 def own_data(cfg: RunConfig, context: Context) -> BankData:
@@ -190,6 +216,19 @@ class _Request:
         return reply(msg, reply_content(bank=self.data.bank, n_examples=n_examples,
                                         sealed=sealed, signature=claim, metrics=metrics))
 
+    def session_mask(self, context: Context, kind: str, sealed_round: int) -> SessionMask | None:
+        """The SecAgg+ mask of the session summing this step's vector (None when the run
+        does not mask): this bank's session keys and the envelopes the request routed to it."""
+        if not summation_scheme(self.cfg.aggregation).masked:
+            return None
+        name = session_name(kind, sealed_round)
+        blobs = bundle_of(self.content).envelopes.get(name)
+        if blobs is None:
+            raise MalformedMessageError(f"request lacks the share envelopes of masking session "
+                                        f"'{name}'; the masking steps come first.")
+        return SessionMask(node_state.get(context, _session_key(self.run_id, name)),
+                           envelopes(blobs), name=name)
+
     def metrics(self) -> dict[str, Any]:
         return histogram_metrics(self.cfg, self.data.bank, sealed_of(self.content, KEY_HIST_SUM),
                                  run_id=self.run_id, round_index=self.round)
@@ -209,7 +248,9 @@ def schema(msg: Message, context: Context) -> Message:
 def stats(msg: Message, context: Context) -> Message:
     """Preprocessing step 2: sealed counts, sums, sums of squares, category counts."""
     req = _Request(msg, context)
-    sealed = seal_stats(req.cfg, req.data, layout_of(req.step), run_id=req.run_id)
+    mask = req.session_mask(context, KIND_STATS, 0)
+    sealed = seal_stats(req.cfg, req.data, layout_of(req.step), run_id=req.run_id, mask=mask)
+    _keep(context, req.run_id, mask)
     return req.signed_reply(msg, sealed, STEP_STATS, 0, req.data.train.n_rows)
 
 
@@ -219,8 +260,10 @@ def train(msg: Message, context: Context) -> Message:
     req = _Request(msg, context)
     check_not_dropped(req.cfg, req.data.bank, req.round + 1)
     prep, total_rows = req.preprocessing()
+    mask = req.session_mask(context, KIND_WEIGHTS, req.round + 1)
     sealed = local_update(req.cfg, req.data, prep, total_rows, req.weights(prep),
-                          run_id=req.run_id, round_index=req.round)
+                          run_id=req.run_id, round_index=req.round, mask=mask)
+    _keep(context, req.run_id, mask)
     return req.signed_reply(msg, sealed, STEP_TRAIN, req.round + 1, req.data.train.n_rows,
                             metrics=req.metrics())
 
@@ -231,8 +274,10 @@ def evaluate(msg: Message, context: Context) -> Message:
     req = _Request(msg, context)
     check_not_dropped(req.cfg, req.data.bank, req.round)
     prep, _ = req.preprocessing()
+    mask = req.session_mask(context, KIND_COUNTS, req.round)
     sealed = sealed_histograms(req.cfg, req.data, prep, req.weights(prep), run_id=req.run_id,
-                               round_index=req.round - 1)
+                               round_index=req.round - 1, mask=mask)
+    _keep(context, req.run_id, mask)
     return req.signed_reply(msg, sealed, STEP_EVALUATE, req.round, req.data.test.n_rows)
 
 
@@ -249,3 +294,61 @@ def finalize(msg: Message, context: Context) -> Message:
     return reply(msg, reply_content(bank=req.data.bank, n_examples=req.data.test.n_rows,
                                     metrics=req.metrics(), release=release,
                                     released_histograms=histograms))
+
+
+def _session_key(run_id: str, name: str) -> str:
+    """Node-state name of this bank's masking client for session ``name`` of a run."""
+    return f"secagg/{run_id}/{name}"
+
+
+def _keep(context: Context, run_id: str, mask: SessionMask | None) -> None:
+    """Store a session's client after masking (it now refuses to mask again)."""
+    if mask is not None:
+        node_state.put(context, **{_session_key(run_id, mask.name): mask.client})
+
+
+@handles(app, STEP_SECAGG)
+def secagg(msg: Message, context: Context) -> Message:
+    """SecAgg+ steps 0, 1 and 3 of the sessions the request names: advertise fresh keys,
+    share them with the neighbours among the forwarded adverts, reveal the shares the unmask
+    request asks for (only with at least ``min-contributors`` survivors)."""
+    req = _Request(msg, context)
+    if not summation_scheme(req.cfg.aggregation).masked:
+        raise ProtocolError(f"aggregation '{req.cfg.aggregation}' does not mask; refusing a "
+                            "masking step.")
+    bundle = bundle_of(msg.content)
+    summation = bank_summation(req.cfg, req.data.bank)
+    adverts: dict[str, tuple[bytes, ...]] = {}
+    lengths: dict[str, int] = {}
+    for name in bundle.advertise:
+        kind, sealed_round = parse_session(name)
+        prep = None if kind == KIND_STATS else req.preprocessing()[0]
+        n_values = sealed_length(req.cfg, req.data, kind, sealed_round, layout=layout_of(req.step),
+                                 prep=prep)
+        lengths[name] = plaintext_count(summation, kind, n_values)
+        config = session_config(n_banks=req.cfg.banks, modulus=mask_modulus(summation),
+                                length=lengths[name], run_id=req.run_id, kind=kind,
+                                round_index=sealed_round)
+        key = _session_key(req.run_id, name)
+        client = open_session(node_state.get(context, key) if node_state.has(context, key)
+                              else None, config, req.data.bank)
+        adverts[name] = (message_to_bytes(client.advertise()),)
+        node_state.put(context, **{key: client})
+    shares: dict[str, tuple[bytes, ...]] = {}
+    for name, blobs in bundle.adverts.items():
+        client = node_state.get(context, _session_key(req.run_id, name))
+        shares[name] = tuple(message_to_bytes(s) for s in share_keys(client, blobs))
+        node_state.put(context, **{_session_key(req.run_id, name): client})
+    revealed: dict[str, bytes] = {}
+    for name, blob in bundle.unmask.items():
+        request = message_from_bytes(blob)
+        if not isinstance(request, UnmaskRequest):
+            raise ProtocolError(f"masking session '{name}': the unmask request is another "
+                                "message.")
+        check_contributors(req.policy, len(request.survivors) + 1, f"masking session {name}")
+        client = node_state.get(context, _session_key(req.run_id, name))
+        revealed[name] = message_to_bytes(client.unmask(request))
+        node_state.put(context, **{_session_key(req.run_id, name): client})
+    content = reply_content(bank=req.data.bank, n_examples=req.data.train.n_rows)
+    return reply(msg, with_bundle(content, MaskingBundle(adverts=adverts, lengths=lengths,
+                                                         shares=shares, unmask=revealed)))

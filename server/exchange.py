@@ -69,13 +69,15 @@ class Exchange:
         self.run_id = run_id
 
     def ask(self, step: MessageType, contents: Callable[[], Any], *, required: int,
-            sealed_round: int | None = None) -> StepOutcome:
+            sealed_round: int | None = None,
+            extra: Callable[[int, Any], Any] | None = None) -> StepOutcome:
         """Send ``contents()`` to every bank as ``step``; admit replies; fail below ``required``.
 
+        ``extra(node, content)`` adds what only that node receives (its SecAgg+ envelopes).
         Dropouts, rejections and signatures name the step by its ``message_type``.
         """
         message_type = step.message_type
-        requests = self._requests(message_type, contents)
+        requests = self._requests(message_type, contents, extra)
         self._observe("request", requests)
         replies = list(self.grid.send_and_receive(requests, timeout=self.timeout_s))
         self._observe("reply", replies)
@@ -96,9 +98,11 @@ class Exchange:
         outcome.replies.sort(key=lambda r: bank_of(r.content))
         return outcome
 
-    def _requests(self, message_type: str, contents: Callable[[], Any]) -> list[Message]:
+    def _requests(self, message_type: str, contents: Callable[[], Any],
+                  extra: Callable[[int, Any], Any] | None = None) -> list[Message]:
         """One request per bank node (contents built afresh for each)."""
-        return [Message(contents(), dst_node_id=n, message_type=message_type) for n in self.nodes]
+        return [Message(contents() if extra is None else extra(n, contents()), dst_node_id=n,
+                        message_type=message_type) for n in self.nodes]
 
     def _admit(self, reply: Message, step: str, sealed_round: int | None,
                outcome: StepOutcome) -> None:

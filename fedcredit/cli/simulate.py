@@ -48,7 +48,7 @@ def simulate(
     early_stopping_metric: str = Opt(H.early_stopping_metric, help="gbdt: auc (the federated AUC of the held-out rows, from sealed score histograms: 2,048 more sealed values a tree) or logloss (exact sealed log-loss sums: 2 values a tree)."),
     eval_every: int = Opt(H.eval_every, help="gbdt: take the federated test AUC/KS after every N-th tree and for the final model (1 = every tree; under Paillier the test-score counts are about a fifth of a tree's ciphertexts)."),
     seed: int = Opt(H.seed, help="Seed of the split, initial weights and batch order."),
-    aggregation: str = Opt(H.aggregation, help="plain (coordinator sees updates) or paillier (coordinator sees only ciphertexts)."),
+    aggregation: str = Opt(H.aggregation, help="plain (coordinator sees updates), paillier (coordinator sees only ciphertexts), secagg (SecAgg+ pairwise masks: coordinator sees only sums; fast) or paillier-secagg (masks under Paillier: no bank can open another's update)."),
     keys_dir: Path | None = Opt(None, help="Key-ceremony folder (default: a fresh ceremony in OUT/keys)."),
     key_bits: int = Opt(H.key_bits, help="Paillier modulus size for a fresh ceremony (>= 2048)."),
     min_banks: int = Opt(H.min_banks, help="Banks that must answer each step (0 = all); late or failed banks are recorded and skipped."),

@@ -23,7 +23,7 @@ from federation.steps.secure_sum import summation_scheme  # the scheme owns its 
 SCHEMA_VERSION = 1
 MODEL_KINDS = ("lr", "mlp", "gbdt")
 STRATEGIES = ("fedavg", "fedprox")
-AGGREGATIONS = ("plain", "paillier")
+AGGREGATIONS = ("plain", "paillier", "secagg", "paillier-secagg")
 DEFAULT_DATA = "uci"
 """The embedded UCI default-of-credit-card-clients set (:mod:`federation.data.embedded`)."""
 DEFAULT_TARGET = "default_next_month"
@@ -133,6 +133,14 @@ class RunConfig:
                               "tests only).")
         if self.model == "gbdt":
             self.gbdt_config()  # validates the tree settings, naming the option
+            if scheme.masked:
+                raise ConfigError(f"setting 'aggregation' is '{self.aggregation}', which boosted "
+                                  "trees do not support yet; use --aggregation paillier with "
+                                  "--model gbdt.")
+        if scheme.masked and self.banks < 3:
+            raise ConfigError(f"setting 'aggregation' is '{self.aggregation}', which needs at "
+                              f"least 3 banks (the run has {self.banks}); add banks or use "
+                              "paillier.")
         _whole("early-stopping-rounds", self.early_stopping_rounds, 0,
                "give the trees without validation gain before stopping (0: off).")
         if self.early_stopping_rounds and self.model != "gbdt":

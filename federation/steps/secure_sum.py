@@ -43,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
@@ -70,7 +70,12 @@ from protocols.aggregation.contribution_tags import (
     seal_tag,
 )
 from protocols.aggregation.packing import PackingCodec
-from protocols.aggregation.secure_aggregation import decrypt_sum, encrypt_update, encrypted_sum
+from protocols.aggregation.secure_aggregation import (
+    PlaintextMask,
+    decrypt_sum,
+    encrypt_update,
+    encrypted_sum,
+)
 from protocols.aggregation.serde import encrypted_vector_from_bytes, encrypted_vector_to_bytes
 from protocols.aggregation.wide_sum import (
     WideEncryptedVector,
@@ -177,8 +182,10 @@ class BankSummation(Protocol):
         """What signatures bind as the aggregation key (the scheme name when there is none)."""
         ...
 
-    def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
-        """The bank's vector, sealed for this run and round."""
+    def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
+             mask: PlaintextMask | None = None) -> Sealed:
+        """The bank's vector, sealed for this run and round (``mask``: the SecAgg+ session's
+        plaintext mask, for the masked schemes only)."""
         ...
 
     def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
@@ -203,7 +210,11 @@ class PlainSum:
         """No key: signatures bind the scheme name instead."""
         return self.scheme
 
-    def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
+    def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
+             mask: PlaintextMask | None = None) -> Sealed:
+        if mask is not None:
+            raise ProtocolError("plain aggregation does not mask; the run config asked for "
+                                "masking under another scheme.")
         arr = np.asarray(values, dtype=np.float64).ravel()
         if kind == KIND_GRADIENTS:
             gradient_units(arr, gradient_bits=self.gradient_bits)
@@ -334,14 +345,16 @@ class PaillierBankSum(PaillierCoordinatorSum):
         self._tag_key = derive_tag_key(b"".join(
             v.to_bytes((v.bit_length() + 7) // 8, "big") for v in sorted((p, q))))
 
-    def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
-        """Seal ``values`` plus this bank's secret tag; the box travels in ``contributors``."""
+    def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
+             mask: PlaintextMask | None = None) -> Sealed:
+        """Seal ``values`` plus this bank's secret tag; the box travels in ``contributors``.
+        ``mask`` (``paillier-secagg``) masks the plaintexts modulo ``n`` before encryption."""
         tag = draw_tag(_tag_bits(kind, self.gradient_bits))
         box = seal_tag(self._tag_key, bank=self.bank, tag=tag, run_id=run_id, kind=kind,
                        round=round)
         sealed = self._seal(np.append(np.asarray(values, dtype=np.float64).ravel(),
                                       _tag_value(kind, tag, self.gradient_bits)),
-                            kind=kind, run_id=run_id, round=round)
+                            kind=kind, run_id=run_id, round=round, mask=mask)
         return Sealed(kind, sealed.scheme, sealed.length - TAG_SLOTS, 1, sealed.payload,
                       contributors=box)
 
@@ -369,11 +382,19 @@ class PaillierBankSum(PaillierCoordinatorSum):
                 "use it.")
         return values[:-1]
 
-    def _seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int) -> Sealed:
+    def plaintext_count(self, kind: str, n_values: int) -> int:
+        """Paillier plaintexts a sealed vector of ``n_values`` values (plus the tag) takes:
+        the length of a SecAgg+ session's masks under this scheme."""
+        if kind == KIND_STATS:
+            return n_values + TAG_SLOTS
+        return self.codec(kind).n_ciphertexts(n_values + TAG_SLOTS)
+
+    def _seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
+              mask: PlaintextMask | None = None) -> Sealed:
         arr = np.asarray(values).ravel()
         if kind == KIND_STATS:
             wide = encrypt_wide(arr, public_key=self.public_key, run_id=run_id, round=round,
-                                table=key_holder_table_for(self.private_key))
+                                table=key_holder_table_for(self.private_key), mask=mask)
             return Sealed(kind, self.scheme, arr.size, 1, wide_to_bytes(wide))
         if kind == KIND_COUNTS:
             arr = np.asarray(np.rint(arr), dtype=np.int64)
@@ -382,7 +403,7 @@ class PaillierBankSum(PaillierCoordinatorSum):
                 gradient_offset(self.gradient_bits)
         vec = encrypt_update(arr, public_key=self.public_key, codec=self.codec(kind),
                              run_id=run_id, round=round,
-                             table=key_holder_table_for(self.private_key))
+                             table=key_holder_table_for(self.private_key), mask=mask)
         return Sealed(kind, self.scheme, arr.size, 1, encrypted_vector_to_bytes(vec))
 
     def _open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
@@ -422,6 +443,9 @@ class SummationScheme:
     min_key_bits: int
     bank: Callable[[RunConfig, int], BankSummation] = field(repr=False)
     coordinator: Callable[[RunConfig], CoordinatorSummation] = field(repr=False)
+    masked: bool = False
+    """SecAgg+ masks every sum (:mod:`federation.steps.masking`): the run adds the masking
+    steps around each sealed step."""
 
 
 def _plain_bank(cfg: RunConfig, bank: int) -> BankSummation:
@@ -442,11 +466,21 @@ def _paillier_coordinator(cfg: RunConfig) -> CoordinatorSummation:
                                   gradient_bits=cfg.gradient_bits)
 
 
+def _secagg_role(cfg: RunConfig, bank: int = 0) -> Any:
+    from federation.steps.masking import SecAggSum  # masking builds on this module
+
+    return SecAggSum()
+
+
 SUMMATION_SCHEMES = {scheme.name: scheme for scheme in (
     SummationScheme("plain", needs_paillier_key=False, min_key_bits=0, bank=_plain_bank,
                     coordinator=_plain_coordinator),
     SummationScheme("paillier", needs_paillier_key=True, min_key_bits=2048,
                     bank=_paillier_bank, coordinator=_paillier_coordinator),
+    SummationScheme("secagg", needs_paillier_key=False, min_key_bits=0, bank=_secagg_role,
+                    coordinator=_secagg_role, masked=True),
+    SummationScheme("paillier-secagg", needs_paillier_key=True, min_key_bits=2048,
+                    bank=_paillier_bank, coordinator=_paillier_coordinator, masked=True),
 )}
 """Every accepted ``aggregation`` name (``federation.run.config.AGGREGATIONS``) and its scheme."""
 
@@ -457,7 +491,7 @@ def summation_scheme(aggregation: str) -> SummationScheme:
     Parameters
     ----------
     aggregation : str
-        ``RunConfig.aggregation`` (``plain`` or ``paillier``).
+        ``RunConfig.aggregation`` (``plain``, ``paillier``, ``secagg`` or ``paillier-secagg``).
 
     Returns
     -------

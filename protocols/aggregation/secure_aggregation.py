@@ -23,7 +23,7 @@ coordinator + bank collusion. Decrypted sums reveal exactly the aggregate, nothi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from gmpy2 import mpz
@@ -44,6 +44,9 @@ from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.fast import RandomizerTable, RandomSource, encrypt_packed
 from protocols.paillier.keys import key_fingerprint
 
+PlaintextMask = Callable[[list[int]], list[int]]
+"""Maps packed plaintexts to masked ones modulo ``n`` (SecAgg+ under Paillier)."""
+
 __all__ = ["EncryptedVector", "encrypt_update", "encrypted_sum", "decrypt_sum"]
 
 
@@ -58,7 +61,8 @@ def encrypt_update(values: Sequence[float] | np.ndarray, *, public_key: Paillier
                    codec: PackingCodec, run_id: str, round: int,
                    rng: RandomSource | None = None, table: RandomizerTable | None = None,
                    short_exponent: bool = False,
-                   rounding_rng: np.random.Generator | None = None) -> EncryptedVector:
+                   rounding_rng: np.random.Generator | None = None,
+                   mask: PlaintextMask | None = None) -> EncryptedVector:
     """Step 1 (bank): clip, quantise, pack and encrypt one update.
 
     Parameters
@@ -80,6 +84,9 @@ def encrypt_update(values: Sequence[float] | np.ndarray, *, public_key: Paillier
         (:mod:`protocols.paillier.fast`).
     rounding_rng : numpy.random.Generator, optional
         Enables unbiased stochastic rounding.
+    mask : callable, optional
+        SecAgg+ under Paillier: maps the packed plaintexts to masked ones (modulo ``n``)
+        before encryption (:mod:`protocols.secagg.paillier_masking`).
 
     Raises
     ------
@@ -90,6 +97,8 @@ def encrypt_update(values: Sequence[float] | np.ndarray, *, public_key: Paillier
     """
     _check_codec_key(codec, public_key)
     plaintexts = codec.pack(values, rounding_rng=rounding_rng)
+    if mask is not None:
+        plaintexts = mask(plaintexts)
     ciphertexts = encrypt_packed(plaintexts, public_key, rng=rng, table=table,
                                  short_exponent=short_exponent)
     return EncryptedVector(scheme=codec.scheme_id, key_fingerprint=key_fingerprint(public_key),

@@ -14,7 +14,7 @@ once per run), so one value per ciphertext costs little.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,9 +66,12 @@ class WideEncryptedVector:
 
 def encrypt_wide(values: Sequence[float] | np.ndarray, *, public_key: PaillierPublicKey,
                  run_id: str, round: int,
-                 table: RandomizerTable | None = None) -> WideEncryptedVector:
+                 table: RandomizerTable | None = None,
+                 mask: Callable[[list[int]], list[int]] | None = None) -> WideEncryptedVector:
     """Bank step: encode each value as signed fixed point and encrypt it (``table``: a
-    precomputed randomizer table, e.g. the key holder's; the cached public one by default)."""
+    precomputed randomizer table, e.g. the key holder's; the cached public one by default;
+    ``mask``: SecAgg+ under Paillier, maps the plaintexts to masked ones modulo ``n`` before
+    encryption)."""
     n = int(public_key.n)
     limit = n // 4
     plaintexts = []
@@ -79,6 +82,8 @@ def encrypt_wide(values: Sequence[float] | np.ndarray, *, public_key: PaillierPu
         if abs(scaled) >= limit:
             raise PackingOverflowError(f"value {idx} ({value:g}) is too large for the key.")
         plaintexts.append(scaled % n)
+    if mask is not None:
+        plaintexts = mask(plaintexts)
     return WideEncryptedVector(key_fingerprint(public_key), run_id, round,
                                tuple(encrypt_packed(plaintexts, public_key, table=table)))
 

@@ -262,6 +262,29 @@ class MaskingClient:
             seed_shares=tuple((v, self._held[v][0]) for v in request.survivors),
             key_shares=tuple((v, self._held[v][1]) for v in request.dropped))
 
+    @property
+    def answered(self) -> bool:
+        """Whether this bank already revealed shares (:meth:`unmask`) in this round."""
+        return self._answered
+
+    def __getstate__(self) -> dict[str, object]:
+        """Picklable state for the node's own storage between messages (keys as raw bytes;
+        the Shamir ``rng`` is not kept: a restored client draws from the system source)."""
+        state = dict(self.__dict__)
+        state["_cipher_key"] = raw_private(self._cipher_key)
+        state["_mask_key"] = raw_private(self._mask_key)
+        state["_rng"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        restored = dict(state)
+        for name in ("_cipher_key", "_mask_key"):
+            raw = restored[name]
+            if not isinstance(raw, bytes):
+                raise TypeError(f"masking client state {name} is not raw key bytes")
+            restored[name] = X25519PrivateKey.from_private_bytes(raw)
+        self.__dict__.update(restored)
+
     def _check_tag(self, tag: bytes) -> None:
         if tag != self.config.tag:
             raise StaleRoundError("message of another run, round or parameter set")

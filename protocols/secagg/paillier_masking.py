@@ -43,7 +43,7 @@ from protocols.paillier.keys import key_fingerprint
 from protocols.secagg.client import MaskingClient
 from protocols.secagg.messages import SealedShares
 
-__all__ = ["encrypt_masked_update", "remove_masks"]
+__all__ = ["encrypt_masked_update", "remove_masks", "remove_residual"]
 
 
 def _check_config(client: MaskingClient, public_key: PaillierPublicKey, n_plaintexts: int,
@@ -106,11 +106,26 @@ def remove_masks(total: EncryptedVector, residual: np.ndarray, *,
     if len(residual) != len(total.ciphertexts):
         raise VectorLengthError(f"residual mask has {len(residual)} elements for "
                                 f"{len(total.ciphertexts)} ciphertexts")
-    n = mpz(public_key.n)
-    nsq = n * n
-    cleared = tuple(int(mpz(c) * (1 + ((-int(r)) % n) * n) % nsq)
-                    for c, r in zip(total.ciphertexts, residual, strict=True))
+    cleared = remove_residual(total.ciphertexts, residual, public_key=public_key)
     return EncryptedVector(scheme=total.scheme, key_fingerprint=total.key_fingerprint,
                            codec_digest=total.codec_digest, run_id=total.run_id,
                            round=total.round, length=total.length, ciphertexts=cleared,
                            n_parties=total.n_parties)
+
+
+def remove_residual(ciphertexts: Sequence[int], residual: Sequence[int] | np.ndarray, *,
+                    public_key: PaillierPublicKey) -> tuple[int, ...]:
+    """Step 2 over raw ciphertexts (packed or one value each): ``c_i * (1 + (n - R_i) n)``.
+
+    Raises
+    ------
+    VectorLengthError
+        ``residual`` has another length than ``ciphertexts``.
+    """
+    if len(residual) != len(ciphertexts):
+        raise VectorLengthError(f"residual mask has {len(residual)} elements for "
+                                f"{len(ciphertexts)} ciphertexts")
+    n = mpz(public_key.n)
+    nsq = n * n
+    return tuple(int(mpz(c) * (1 + ((-int(r)) % n) * n) % nsq)
+                 for c, r in zip(ciphertexts, residual, strict=True))

@@ -1,0 +1,217 @@
+"""SecAgg+ masking of the horizontal sums: session parameters, a bank's steps, the plain ring.
+
+Two aggregation modes mask every sum of a FedAvg run (stats, weighted updates, histograms):
+
+- ``secagg``: masking only. A bank encodes its vector as exact fixed point in limbs of
+  ``Z_{2**64}`` (:mod:`protocols.secagg.fixed_point`) and adds its SecAgg+ masks; the
+  coordinator adds the masked vectors, removes the residual mask after the unmask step and
+  so learns the sum (and only the sum) of the surviving banks. Fast; no Paillier key.
+- ``paillier-secagg``: the masks are added modulo ``n`` to the Paillier plaintexts before
+  encryption (:mod:`protocols.secagg.paillier_masking`); the coordinator removes the residual
+  from the product ciphertexts and still sees only ciphertexts. A bank holding the private key
+  that decrypts one bank's ciphertext reads uniform noise modulo ``n``: no bank is a decryption
+  oracle for another's update.
+
+Session ``<kind>:<round>`` (:mod:`federation.wire.secagg`) has its own
+:class:`~protocols.secagg.config.MaskingConfig` bound to the run id, kind and round; parties are
+the bank indices ``0..K-1``. Security assumption: honest-but-curious coordinator colluding with
+fewer than ``t`` banks of any neighbourhood (Bell et al. 2020); adverts are not signed and there
+is no consistency round, so an actively deviating coordinator is not covered (docs/security.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+from phe.paillier import PaillierPublicKey
+
+from federation.steps.secure_sum import (
+    KIND_GRADIENTS,
+    TAG_SLOTS,
+    BankSummation,
+    CoordinatorSummation,
+    PaillierCoordinatorSum,
+    Sealed,
+    _check,
+)
+from protocols.aggregation.serde import encrypted_vector_from_bytes, encrypted_vector_to_bytes
+from protocols.aggregation.wide_sum import wide_from_bytes, wide_to_bytes
+from protocols.errors import MaskingRefusedError, ProtocolError
+from protocols.secagg.client import MaskingClient
+from protocols.secagg.config import MaskingConfig
+from protocols.secagg.fixed_point import decode_limb_sum, encode_limbs, limb_count
+from protocols.secagg.graph import default_degree
+from protocols.secagg.messages import SealedShares, message_from_bytes
+from protocols.secagg.paillier_masking import remove_residual
+
+WORD_MODULUS = 2**64
+LEAST_MASKED_BANKS = 3
+"""SecAgg+ needs ``t >= 2`` shares from ``k >= t`` neighbours: at least three banks."""
+
+
+def masking_parameters(n_banks: int) -> tuple[int, int]:
+    """``(degree k, threshold t)`` for ``n_banks``: ``k`` from
+    :func:`~protocols.secagg.graph.default_degree` (made even when ``n`` is odd) and
+    ``t = floor(k/2) + 1``, so every bank tolerates ``k - t`` dropped neighbours while a
+    minority of its neighbourhood can rebuild none of its secrets.
+
+    Raises
+    ------
+    MaskingRefusedError
+        Fewer than :data:`LEAST_MASKED_BANKS` banks.
+    """
+    if n_banks < LEAST_MASKED_BANKS:
+        raise MaskingRefusedError(f"masked aggregation needs at least {LEAST_MASKED_BANKS} "
+                                  f"banks, the run has {n_banks}.")
+    degree = default_degree(n_banks)
+    if degree % 2 and n_banks % 2:
+        degree -= 1
+    return degree, max(2, degree // 2 + 1)
+
+
+def session_config(*, n_banks: int, modulus: int, length: int, run_id: str, kind: str,
+                   round_index: int) -> MaskingConfig:
+    """The public parameters of the session summing ``kind`` vectors of round ``round_index``."""
+    degree, threshold = masking_parameters(n_banks)
+    return MaskingConfig(n_parties=n_banks, degree=degree, threshold=threshold,
+                         modulus=modulus, length=length, run_id=f"{run_id}|{kind}",
+                         round=round_index)
+
+
+def mask_modulus(summation: BankSummation | CoordinatorSummation) -> int:
+    """``M`` of the mask ring: ``2**64`` for ``secagg``, the Paillier ``n`` otherwise."""
+    public_key = getattr(summation, "public_key", None)
+    if isinstance(public_key, PaillierPublicKey):
+        return int(public_key.n)
+    return WORD_MODULUS
+
+
+def plaintext_count(summation: BankSummation, kind: str, n_values: int) -> int:
+    """Mask elements for a sealed vector of ``n_values`` values under ``summation``."""
+    count = getattr(summation, "plaintext_count", None)
+    if count is None:
+        raise ProtocolError(f"aggregation scheme '{summation.scheme}' cannot be masked.")
+    return int(count(kind, n_values))
+
+
+def open_session(previous: MaskingClient | None, config: MaskingConfig, bank: int,
+                 ) -> MaskingClient:
+    """Step 0 at a bank: fresh keys for a session (its advert is ``client.advertise()``).
+
+    Raises
+    ------
+    MaskingRefusedError
+        This bank already revealed shares in this session: masking the same input again
+        under new keys could let the coordinator combine two sessions' reveals.
+    """
+    if previous is not None and previous.config.tag == config.tag and previous.answered:
+        raise MaskingRefusedError("the coordinator re-opened a masking session this bank "
+                                  "already unmasked; refusing to mask the same sum twice.")
+    return MaskingClient(config, bank)
+
+
+def share_keys(client: MaskingClient, adverts: Sequence[bytes]) -> tuple[SealedShares, ...]:
+    """Step 1 at a bank: shares for each neighbour among the forwarded adverts (the
+    coordinator forwards every bank's advert; this bank keeps its neighbours' only)."""
+    parsed = [message_from_bytes(blob) for blob in adverts]
+    mine = [a for a in parsed if getattr(a, "sender", None) in client.neighbours]
+    return client.share_keys(mine)  # type: ignore[arg-type]  # checked by share_keys
+
+
+def envelopes(blobs: Sequence[bytes]) -> list[SealedShares]:
+    """Decoded share envelopes (anything else is refused)."""
+    out = []
+    for blob in blobs:
+        message = message_from_bytes(blob)
+        if not isinstance(message, SealedShares):
+            raise ProtocolError("a share envelope of the masking session is another message.")
+        out.append(message)
+    return out
+
+
+class SessionMask:
+    """Step 2 at a bank: the plaintext mask of one session (callable once)."""
+
+    def __init__(self, client: MaskingClient, sealed: Sequence[SealedShares], *,
+                 name: str) -> None:
+        self.client, self.sealed, self.name = client, list(sealed), name
+
+    def __call__(self, plaintexts: list[int]) -> list[int]:
+        return [int(y) for y in self.client.mask(plaintexts, self.sealed)]
+
+
+class SecAggSum:
+    """``secagg``: masked fixed point in ``Z_{2**64}``; both roles.
+
+    ``seal`` needs the session's mask; ``combine`` adds masked vectors (still masked);
+    :func:`remove_residual_sealed` then leaves the exact sum, which ``open`` decodes.
+    """
+
+    scheme = "secagg"
+
+    @property
+    def key_fingerprint(self) -> str:
+        """No key: signatures bind the scheme name."""
+        return self.scheme
+
+    def plaintext_count(self, kind: str, n_values: int) -> int:
+        """Ring elements of a sealed vector of ``n_values`` values."""
+        return limb_count(n_values)
+
+    def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
+             mask: SessionMask | None = None) -> Sealed:
+        if kind == KIND_GRADIENTS:
+            raise ProtocolError("secagg does not sum boosted-tree gradients; use paillier.")
+        if mask is None:
+            raise ProtocolError("secagg seals masked vectors only; the request carried no "
+                                "share envelopes for this sum.")
+        arr = np.asarray(values, dtype=np.float64).ravel()
+        masked = np.array(mask([int(w) for w in encode_limbs(arr)]), dtype=np.uint64)
+        return Sealed(kind, self.scheme, arr.size, 1, masked.tobytes())
+
+    def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,
+                round: int) -> Sealed:
+        expected = length if length is not None else sealed[0].length
+        total = np.zeros(limb_count(expected), dtype=np.uint64)
+        for s in sealed:
+            _check(s, kind, self.scheme, expected)
+            total += _words(s, expected)  # uint64 wraps modulo 2**64, the ring's addition
+        return Sealed(kind, self.scheme, expected, sum(s.parties for s in sealed),
+                      total.tobytes())
+
+    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
+        _check(sealed, kind, self.scheme, None)
+        return decode_limb_sum(_words(sealed, sealed.length), parties=sealed.parties)
+
+
+def _words(sealed: Sealed, length: int) -> np.ndarray:
+    if len(sealed.payload) != 8 * limb_count(length):
+        raise ProtocolError(f"secagg vector holds {len(sealed.payload)} bytes, not the "
+                            f"{8 * limb_count(length)} of {length} values.")
+    return np.frombuffer(sealed.payload, dtype=np.uint64)
+
+
+def remove_residual_sealed(combiner: CoordinatorSummation, total: Sealed, residual: np.ndarray,
+                           *, run_id: str, round: int) -> Sealed:
+    """The coordinator's last step: ``total`` minus the residual mask (still sealed under
+    Paillier; the plain sum under ``secagg``)."""
+    if isinstance(combiner, SecAggSum):
+        words = _words(total, total.length) - np.asarray(residual, dtype=np.uint64)
+        return replace(total, payload=words.tobytes())
+    if not isinstance(combiner, PaillierCoordinatorSum):
+        raise ProtocolError(f"aggregation scheme '{combiner.scheme}' cannot be masked.")
+    key = combiner.public_key
+    if total.kind == "stats":
+        wide = wide_from_bytes(total.payload)
+        cleared = replace(wide, ciphertexts=remove_residual(wide.ciphertexts, residual,
+                                                            public_key=key))
+        return replace(total, payload=wide_to_bytes(cleared))
+    codec = combiner.codec(total.kind)
+    vec = encrypted_vector_from_bytes(total.payload, public_key=key,
+                                      expected_length=total.length + TAG_SLOTS, run_id=run_id,
+                                      round=round, codec=codec)
+    cleared_vec = replace(vec, ciphertexts=remove_residual(vec.ciphertexts, residual,
+                                                           public_key=key))
+    return replace(total, payload=encrypted_vector_to_bytes(cleared_vec))

@@ -1,0 +1,170 @@
+"""The coordinator's part of SecAgg+ in a horizontal run (``secagg``, ``paillier-secagg``).
+
+For each masking session (one sum, :mod:`federation.wire.secagg`): ask every bank to advertise
+keys (step 0), forward every advert to every bank and collect the sealed share envelopes
+(step 1), route each bank's envelopes with the sealed step's request (step 2, the banks mask),
+then send each surviving bank its unmask request (step 3), rebuild the residual mask and remove
+it from the combined sum. Security assumption: honest-but-curious coordinator (it routes
+adverts unsigned and runs no consistency round); it learns the survivors' sum under
+``secagg`` and nothing but ciphertexts under ``paillier-secagg``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flwr.app import RecordDict
+
+from federation.run.config import RunConfig
+from federation.steps.masking import mask_modulus, remove_residual_sealed, session_config
+from federation.steps.secure_sum import CoordinatorSummation, Sealed
+from federation.wire.records import bank_of
+from federation.wire.secagg import (
+    STEP_SECAGG,
+    MaskingBundle,
+    bundle_of,
+    parse_session,
+    with_bundle,
+)
+from protocols.errors import ProtocolError
+from protocols.secagg.config import MaskingConfig
+from protocols.secagg.messages import (
+    KeyAdvert,
+    SealedShares,
+    UnmaskReply,
+    message_from_bytes,
+    message_to_bytes,
+)
+from protocols.secagg.unmasking import residual_mask, unmask_requests
+from server.errors import FederationError
+from server.exchange import Exchange, StepOutcome
+
+Contents = Callable[[], RecordDict]
+
+
+@dataclass
+class MaskingSession:
+    """What the coordinator holds of one session: public keys and sealed envelopes only."""
+
+    name: str
+    config: MaskingConfig
+    adverts: dict[int, KeyAdvert]
+    advert_blobs: tuple[bytes, ...]
+    sharers: set[int] = field(default_factory=set)
+    envelopes: dict[int, list[bytes]] = field(default_factory=dict)
+
+
+class CoordinatorMasking:
+    """SecAgg+ sessions of one run, driven through the run's :class:`Exchange`."""
+
+    def __init__(self, ex: Exchange, cfg: RunConfig, combiner: CoordinatorSummation, *,
+                 run_id: str) -> None:
+        self.ex, self.cfg, self.combiner, self.run_id = ex, cfg, combiner, run_id
+        self.sessions: dict[str, MaskingSession] = {}
+        self.node_bank: dict[int, int] = {}
+
+    def open(self, names: list[str], contents: Contents) -> None:
+        """Steps 0 and 1 for ``names`` (one advert and one share exchange for all of them)."""
+        need = self.cfg.required_banks
+        advertised = self.ex.ask(STEP_SECAGG, lambda: with_bundle(
+            contents(), MaskingBundle(advertise=tuple(names))), required=need)
+        adverts: dict[str, dict[int, KeyAdvert]] = {name: {} for name in names}
+        blobs: dict[str, dict[int, bytes]] = {name: {} for name in names}
+        lengths: dict[str, set[int]] = {name: set() for name in names}
+        for reply in advertised.replies:
+            bank = bank_of(reply.content)
+            self.node_bank[reply.metadata.src_node_id] = bank
+            bundle = bundle_of(reply.content)
+            for name in names:
+                sent = bundle.adverts.get(name, ())
+                advert = message_from_bytes(sent[0]) if len(sent) == 1 else None
+                if not isinstance(advert, KeyAdvert) or advert.sender != bank or \
+                        name not in bundle.lengths:
+                    raise FederationError(f"bank {bank} answered masking session '{name}' "
+                                          "without one key advert of its own and a length.")
+                adverts[name][bank] = advert
+                blobs[name][bank] = sent[0]
+                lengths[name].add(bundle.lengths[name])
+        for name in names:
+            if len(lengths[name]) != 1:
+                raise FederationError(f"banks computed different vector lengths for masking "
+                                      f"session '{name}' ({sorted(lengths[name])}); they run "
+                                      "different settings or releases.")
+            kind, sealed_round = parse_session(name)
+            config = session_config(n_banks=self.cfg.banks, modulus=mask_modulus(self.combiner),
+                                    length=lengths[name].pop(), run_id=self.run_id, kind=kind,
+                                    round_index=sealed_round)
+            if any(a.tag != config.tag for a in adverts[name].values()):
+                raise FederationError(f"a key advert of masking session '{name}' is bound to "
+                                      "other parameters.")
+            self.sessions[name] = MaskingSession(name, config, adverts[name],
+                                                 tuple(blobs[name][b] for b in sorted(blobs[name])))
+        shared = self.ex.ask(STEP_SECAGG, lambda: with_bundle(contents(), MaskingBundle(
+            adverts={name: self.sessions[name].advert_blobs for name in names})), required=need)
+        for reply in shared.replies:
+            bank = bank_of(reply.content)
+            bundle = bundle_of(reply.content)
+            for name in names:
+                self._route(self.sessions[name], bank, bundle.shares.get(name, ()))
+
+    def _route(self, session: MaskingSession, bank: int, blobs: tuple[bytes, ...]) -> None:
+        for blob in blobs:
+            message = message_from_bytes(blob)
+            if not isinstance(message, SealedShares) or message.sender != bank or \
+                    message.tag != session.config.tag:
+                raise FederationError(f"bank {bank} sent a share envelope of masking session "
+                                      f"'{session.name}' that is not its own.")
+            session.envelopes.setdefault(message.recipient, []).append(blob)
+        session.sharers.add(bank)
+
+    def envelopes(self, name: str) -> Callable[[int, RecordDict], RecordDict]:
+        """Step 2: adds to each bank's request the envelopes addressed to it."""
+        session = self.sessions[name]
+
+        def add(node: int, content: RecordDict) -> RecordDict:
+            bank = self.node_bank.get(node)
+            mine = tuple(session.envelopes.get(bank, [])) if bank is not None else ()
+            return with_bundle(content, MaskingBundle(envelopes={name: mine}))
+
+        return add
+
+    def unmask(self, name: str, outcome: StepOutcome, total: Sealed, contents: Contents, *,
+               round_index: int) -> Sealed:
+        """Step 3: reveal requests to the survivors, the residual mask, the unmasked sum."""
+        session = self.sessions.pop(name)
+        survivors = {bank_of(r.content) for r in outcome.replies}
+        requests = {r.recipient: message_to_bytes(r) for r in unmask_requests(
+            session.config, sharers=session.sharers, survivors=survivors)}
+
+        def add(node: int, content: RecordDict) -> RecordDict:
+            bank = self.node_bank.get(node)
+            if bank not in requests:
+                return content
+            return with_bundle(content, MaskingBundle(unmask={name: requests[bank]}))
+
+        answered = self.ex.ask(STEP_SECAGG, contents, required=self.cfg.required_banks,
+                               extra=add)
+        replies: list[UnmaskReply] = []
+        for reply in answered.replies:
+            blob = bundle_of(reply.content).unmask.get(name)
+            if blob is None:
+                continue
+            message = message_from_bytes(blob)
+            if not isinstance(message, UnmaskReply) or message.sender != bank_of(reply.content):
+                raise FederationError(f"bank {bank_of(reply.content)} answered the unmask "
+                                      f"request of '{name}' with another bank's shares.")
+            replies.append(message)
+        try:
+            residual = residual_mask(session.config, adverts=session.adverts,
+                                     sharers=session.sharers, survivors=survivors,
+                                     replies=replies)
+        except ProtocolError as exc:
+            raise FederationError(f"masking session '{name}' cannot be unmasked: {exc}") from exc
+        return remove_residual_sealed(self.combiner, total, residual, run_id=self.run_id,
+                                      round=round_index)
+
+    def summary(self) -> dict[str, Any]:
+        """Public masking parameters for the audit log."""
+        return {"scheme": self.combiner.scheme, "banks": self.cfg.banks}

@@ -1,0 +1,163 @@
+"""SecAgg+ masking of the horizontal sums, run with the functions the bank and the coordinator
+apps call (in process, no Flower): the unmasked sum equals the sum of the surviving banks'
+vectors with 30 % of the banks dropping after sharing their keys, under ``secagg`` and
+``paillier-secagg``; a bank holding the Paillier key that opens another bank's single sealed
+vector reads noise; clients survive the node-state pickling between messages."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from federation.steps.masking import (
+    SecAggSum,
+    SessionMask,
+    envelopes,
+    mask_modulus,
+    masking_parameters,
+    open_session,
+    plaintext_count,
+    remove_residual_sealed,
+    session_config,
+    share_keys,
+)
+from federation.steps.secure_sum import (
+    KIND_COUNTS,
+    KIND_STATS,
+    KIND_WEIGHTS,
+    TAG_SLOTS,
+    BankSummation,
+    PaillierBankSum,
+    PaillierCoordinatorSum,
+    Sealed,
+)
+from protocols.aggregation.serde import encrypted_vector_from_bytes
+from protocols.errors import MaskingRefusedError
+from protocols.paillier.decrypt import decrypt_raw_many
+from protocols.paillier.keys import generate_paillier_keypair
+from protocols.secagg.messages import message_from_bytes, message_to_bytes
+from protocols.secagg.unmasking import residual_mask, unmask_requests
+
+BANKS = 10
+DROPPED = (2, 5, 7)  # 30 % drop after sharing their keys
+RUN = "run-masking-test"
+
+
+@pytest.fixture(scope="module")
+def keypair():  # noqa: ANN201 - phe types
+    return generate_paillier_keypair(1024, allow_insecure_test_key=True)
+
+
+def _vectors(kind: str, length: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(5)
+    if kind == KIND_COUNTS:
+        return [rng.integers(0, 50, size=length).astype(np.float64) for _ in range(BANKS)]
+    if kind == KIND_STATS:  # wide values: sums of squares of balances
+        return [rng.normal(0, 1e6, size=length) ** 2 for _ in range(BANKS)]
+    return [rng.normal(0, 0.5, size=length) for _ in range(BANKS)]
+
+
+def _masked_sum(banks: list[BankSummation], coordinator: object, kind: str,
+                vectors: list[np.ndarray], dropped: tuple[int, ...] = DROPPED,
+                ) -> tuple[Sealed, list[Sealed]]:
+    """One session end to end: advertise, share, mask (dropouts skip), unmask, remove."""
+    length = plaintext_count(banks[0], kind, vectors[0].size)
+    config = session_config(n_banks=BANKS, modulus=mask_modulus(banks[0]), length=length,
+                            run_id=RUN, kind=kind, round_index=1)
+    clients = [open_session(None, config, b) for b in range(BANKS)]
+    adverts = [message_to_bytes(c.advertise()) for c in clients]
+    routed: dict[int, list[bytes]] = {}
+    for client in clients:
+        for envelope in share_keys(client, adverts):
+            routed.setdefault(envelope.recipient, []).append(message_to_bytes(envelope))
+    clients = [pickle.loads(pickle.dumps(c)) for c in clients]  # node state between messages
+    sealed = {}
+    for b, client in enumerate(clients):
+        if b in dropped:
+            continue
+        mask = SessionMask(client, envelopes(routed[b]), name=f"{kind}:1")
+        sealed[b] = banks[b].seal(vectors[b], kind=kind, run_id=RUN, round=1, mask=mask)
+    total = coordinator.combine(list(sealed.values()), kind=kind, length=None,  # type: ignore[attr-defined]
+                                run_id=RUN, round=1)
+    survivors = set(sealed)
+    replies = [clients[r.recipient].unmask(message_from_bytes(message_to_bytes(r)))
+               for r in unmask_requests(config, sharers=range(BANKS), survivors=survivors)]
+    residual = residual_mask(config, adverts={b: c.advertise() for b, c in enumerate(clients)},
+                             sharers=range(BANKS), survivors=survivors, replies=replies)
+    return remove_residual_sealed(coordinator, total, residual, run_id=RUN, round=1), \
+        list(sealed.values())
+
+
+@pytest.mark.parametrize("kind,length,tolerance", [(KIND_WEIGHTS, 40, 1e-9),
+                                                   (KIND_COUNTS, 64, 0.0),
+                                                   (KIND_STATS, 12, 1e-6)])
+def test_secagg_sum_of_survivors_is_exact(kind: str, length: int, tolerance: float) -> None:
+    vectors = _vectors(kind, length)
+    scheme = SecAggSum()
+    unmasked, _ = _masked_sum([scheme] * BANKS, scheme, kind, vectors)
+    expected = np.sum([v for b, v in enumerate(vectors) if b not in DROPPED], axis=0)
+    opened = scheme.open(unmasked, kind=kind, run_id=RUN, round=1)
+    assert unmasked.parties == BANKS - len(DROPPED)
+    np.testing.assert_allclose(opened, expected, rtol=0, atol=tolerance * max(1.0, abs(expected).max()))
+
+
+def test_secagg_single_masked_vector_is_not_the_input() -> None:
+    vectors = _vectors(KIND_COUNTS, 64)
+    scheme = SecAggSum()
+    _, sealed = _masked_sum([scheme] * BANKS, scheme, KIND_COUNTS, vectors, dropped=())
+    words = np.frombuffer(sealed[0].payload, dtype=np.uint64)
+    # unmasked limbs are below 2**48; masked ones spread over the whole 64-bit ring
+    assert (words >= 2**48).mean() > 0.9
+
+
+def test_paillier_secagg_exact_with_dropouts_and_one_ciphertext_is_noise(keypair) -> None:  # noqa: ANN001
+    public, private = keypair
+    banks: list[BankSummation] = [PaillierBankSum(private, BANKS, bank=b) for b in range(BANKS)]
+    coordinator = PaillierCoordinatorSum(public, BANKS)
+    for kind, length in ((KIND_COUNTS, 40), (KIND_STATS, 6), (KIND_WEIGHTS, 30)):
+        vectors = _vectors(kind, length)
+        unmasked, sealed = _masked_sum(banks, coordinator, kind, vectors)
+        expected = np.sum([v for b, v in enumerate(vectors) if b not in DROPPED], axis=0)
+        opened = banks[0].open(unmasked, kind=kind, run_id=RUN, round=1)  # tags verified
+        bound = 2 * 16.0 / 2**24 * BANKS if kind == KIND_WEIGHTS else 1e-6 * abs(expected).max()
+        assert np.abs(opened - expected).max() <= bound
+    # a bank with the private key opens bank 0's single weights ciphertext: noise mod n
+    codec = coordinator.codec(KIND_WEIGHTS)
+    vec = encrypted_vector_from_bytes(sealed[0].payload, public_key=public,
+                                      expected_length=sealed[0].length + TAG_SLOTS, run_id=RUN,
+                                      round=1, codec=codec)
+    raw = decrypt_raw_many(list(vec.ciphertexts), private)
+    unmasked_plain = codec.pack(np.append(vectors[0], 0.0))
+    n_bits = int(public.n).bit_length()
+    assert all(int(v).bit_length() > n_bits - 16 for v in raw)  # uniform in Z_n, not packed
+    assert all(int(v).bit_length() < n_bits - 64 for v in unmasked_plain)
+    with pytest.raises(Exception):  # noqa: B017 - any refusal: not a valid one-party sum
+        banks[1].open(sealed[0], kind=KIND_WEIGHTS, run_id=RUN, round=1)
+
+
+def test_a_bank_refuses_to_reopen_a_session_it_unmasked() -> None:
+    scheme = SecAggSum()
+    config = session_config(n_banks=3, modulus=mask_modulus(scheme), length=3, run_id=RUN,
+                            kind=KIND_WEIGHTS, round_index=2)
+    clients = [open_session(None, config, b) for b in range(3)]
+    adverts = [message_to_bytes(c.advertise()) for c in clients]
+    routed: dict[int, list[bytes]] = {}
+    for client in clients:
+        for envelope in share_keys(client, adverts):
+            routed.setdefault(envelope.recipient, []).append(message_to_bytes(envelope))
+    for b, client in enumerate(clients):
+        SessionMask(client, envelopes(routed[b]), name="weights:2")([1, 2, 3])
+    request = unmask_requests(config, sharers=range(3), survivors=range(3))[0]
+    clients[0].unmask(request)
+    with pytest.raises(MaskingRefusedError):
+        open_session(clients[0], config, 0)
+    assert open_session(clients[1], config, 1) is not clients[1]  # not unmasked: fresh keys
+
+
+@pytest.mark.parametrize("banks,degree,threshold", [(3, 2, 2), (10, 9, 5), (100, 22, 12)])
+def test_masking_parameters(banks: int, degree: int, threshold: int) -> None:
+    assert masking_parameters(banks) == (degree, threshold)
+    with pytest.raises(MaskingRefusedError):
+        masking_parameters(2)
