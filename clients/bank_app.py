@@ -89,7 +89,7 @@ from federation.wire.trees import KEY_BINS_SUM, KEY_LEVEL_SUM
 from protocols.errors import MalformedMessageError, ProtocolError
 from protocols.secagg.messages import UnmaskRequest, message_from_bytes, message_to_bytes
 
-app = ClientApp(mods=[record_wire_mod])  # records only when the node config asks
+app = ClientApp()
 
 
 def own_data(cfg: RunConfig, context: Context) -> BankData:
