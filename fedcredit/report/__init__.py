@@ -1,4 +1,9 @@
-"""``fedcredit report``: the self-contained HTML validation report of a run and its figures.
+"""``fedcredit report``: the self-contained HTML validation report of a run.
 
-May import ``federation`` and ``protocols``; it reads a run folder, never a party's rows.
+May import ``federation`` and ``protocols``; it reads a run folder (``results.json`` and, for a
+horizontal LR, the released model), never a party's rows. ``html`` assembles the page;
+``summary``, ``validation`` and ``model_section`` write its sections; ``statistics`` computes
+intervals, cut-offs, gains and calibration bands from the summed score histograms;
+``figures`` draws; ``page`` holds the tagged-number and table helpers; ``names`` the model
+labels shared with the CLI; ``context`` the run identity facts gathered when it is written.
 """

@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from fedcredit.report.statistics import CalibrationBand  # noqa: E402
 from federation.ml.credit_metrics import ks_curve_from_histograms, roc_curve_from_histograms  # noqa: E402
 from federation.ml.metrics import LOGIT_RANGE  # noqa: E402
 from federation.run.results import BankBaseline, RoundEntry  # noqa: E402
@@ -55,19 +56,24 @@ def roc_figure(bad: np.ndarray, good: np.ndarray, auc: float | None) -> bytes:
 
 
 def ks_figure(bad: np.ndarray, good: np.ndarray, scale: ScorecardScale, *,
-              logit_range: float = LOGIT_RANGE) -> bytes:
-    """Cumulative shares of bads and goods by score, with the KS gap marked."""
+              ks: float | None = None, logit_range: float = LOGIT_RANGE) -> bytes:
+    """Cumulative shares of bads and goods by score, with the largest gap marked.
+
+    The legend gives ``ks`` (the KS of the report's tables) when known, so figure and table
+    show one number; the line is drawn where the binned curves are furthest apart.
+    """
     scores = histogram_bin_scores(scale, len(bad), logit_range=logit_range)[::-1]  # ascending
     cum_bad, cum_good = ks_curve_from_histograms(np.asarray(bad)[::-1], np.asarray(good)[::-1])
     used = np.flatnonzero(np.asarray(bad)[::-1] + np.asarray(good)[::-1])
     lo, hi = used[0], used[-1] + 1
     gap = np.abs(cum_bad - cum_good)
     at = int(np.argmax(gap))
+    shown = gap[at] if ks is None else ks
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
     ax.plot(scores[lo:hi], cum_bad[lo:hi], color="#d73027", lw=2, label="bads")
     ax.plot(scores[lo:hi], cum_good[lo:hi], color="#1a9850", lw=2, label="goods")
     ax.vlines(scores[at], cum_good[at], cum_bad[at], color="black", lw=1.5,
-              label=f"KS {gap[at]:.4f} at {scores[at]:.0f} points")
+              label=f"KS {shown:.4f} at {scores[at]:.0f} points")
     ax.set(xlabel="score (points)", ylabel="cumulative share", title="KS curve", ylim=(0, 1.01))
     ax.legend(loc="lower right")
     return to_png(fig)
@@ -128,10 +134,10 @@ def auc_rounds_figure(history: Sequence[RoundEntry], centralized: float | None,
 
 
 def banks_figure(per_bank: Sequence[BankBaseline]) -> bytes:
-    """Per bank: AUC on its own test rows of local-only, federated and centralised models."""
-    series = (([b.own_test_auc for b in per_bank], "local-only", "#e66101"),
-              ([b.federated_own_test_auc for b in per_bank], "federated", "#2b5797"),
-              ([b.centralized_own_test_auc for b in per_bank], "centralised", "#7b3294"))
+    """Per bank: own-test AUC (on that bank's test rows) of each model."""
+    series = (([b.own_test_auc for b in per_bank], "local-only own-test", "#e66101"),
+              ([b.federated_own_test_auc for b in per_bank], "federated own-test", "#2b5797"),
+              ([b.centralized_own_test_auc for b in per_bank], "centralised own-test", "#7b3294"))
     x = np.arange(len(per_bank))
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(4.6, 1.2 * len(per_bank) + 2), 4.2))
@@ -139,8 +145,8 @@ def banks_figure(per_bank: Sequence[BankBaseline]) -> bytes:
         values = [np.nan if v is None else v for v in aucs]
         ax.bar(x + (j - 1) * width, values, width, label=label, color=colour)
     ax.set_xticks(x, [f"bank {b.bank}" for b in per_bank])
-    ax.set(ylabel="AUC on the bank's own test rows", ylim=(0.5, 1.0),
-           title="Local-only vs federated vs centralised")
+    ax.set(ylabel="own-test AUC (the bank's own test rows)", ylim=(0.5, 1.0),
+           title="Own-test AUC per bank")
     ax.legend(loc="upper right", fontsize="small")
     return to_png(fig)
 
@@ -162,4 +168,36 @@ def gain_figure(gain: Mapping[str, float], *, top: int = 25) -> bytes:
     fig, ax = plt.subplots(figsize=(6.4, 0.3 * len(items) + 1.4))
     ax.barh([k for k, _ in items], [v for _, v in items], color="#2b5797")
     ax.set(xlabel="total split gain", title="Feature importance (boosted trees)")
+    return to_png(fig)
+
+
+def calibration_figure(bands: Sequence[CalibrationBand], *, calibrated: bool) -> bytes:
+    """Observed default rate against mean PD per band, with the diagonal (perfect calibration)."""
+    pd = np.array([b.mean_pd for b in bands])
+    observed = np.array([b.observed_rate for b in bands])
+    rows = np.array([b.rows for b in bands], dtype=np.float64)
+    top = float(max(pd.max(initial=0.0), observed.max(initial=0.0), 0.05)) * 1.1
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    ax.plot([0, top], [0, top], color="grey", ls="--", lw=1, label="perfect calibration")
+    label = "calibrated PD" if calibrated else "model PD (not calibrated)"
+    ax.scatter(pd, observed, s=20 + 180 * rows / max(rows.max(initial=1.0), 1.0),
+               color="#2b5797", alpha=0.8, label=label, zorder=3)
+    ax.plot(pd, observed, color="#2b5797", lw=1)
+    ax.set(xlabel="mean predicted PD of the band", ylabel="observed default rate",
+           title="Calibration", xlim=(0, top), ylim=(0, top))
+    ax.legend(loc="upper left", fontsize="small")
+    return to_png(fig)
+
+
+def cap_figure(rows_share: np.ndarray, bads_share: np.ndarray, bad_rate: float,
+               gini: float | None) -> bytes:
+    """Cumulative accuracy profile (gains): share of bads caught by the riskiest rows."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    label = "federated" + (f" (accuracy ratio {gini:.4f})" if gini is not None else "")
+    ax.plot(rows_share, bads_share, color="#2b5797", lw=2, label=label)
+    ax.plot([0, bad_rate, 1], [0, 1, 1], color="#1a9850", lw=1, ls="-.", label="perfect model")
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="random")
+    ax.set(xlabel="share of test rows, riskiest first", ylabel="share of bads caught",
+           title="Gains (CAP) curve", xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize="small")
     return to_png(fig)

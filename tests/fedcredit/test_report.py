@@ -33,7 +33,8 @@ from federation.scorecard.scale import RiskGrades, ScorecardScale, grade_table_f
 from federation.scorecard.scoring import RunFolderError
 
 REPO = Path(__file__).resolve().parents[2]
-ALL_FIGURES = {"fig-roc", "fig-ks", "fig-score-grades", "fig-auc-rounds", "fig-banks"}
+ALL_FIGURES = {"fig-roc", "fig-ks", "fig-score-grades", "fig-gains", "fig-calibration",
+               "fig-auc-rounds", "fig-banks"}
 
 
 def products_app() -> typer.Typer:
@@ -170,25 +171,72 @@ def test_report_of_a_deployment_run_without_baselines(run_dir: Path) -> None:
     assert "No baselines" in build_report(results) and "paillier" in build_report(results)
 
 
+CHROMIUM = pytest.mark.skipif(shutil.which("chromium") is None,
+                              reason="chromium not installed: apt-get install chromium to run "
+                                     "this test")
+
+
+FRAME = ("<!DOCTYPE html><html><body style='margin:0'><script>window.addEventListener('message',"
+         "e=>document.body.insertAdjacentHTML('beforeend',e.data));</script><iframe "
+         "src='{src}' style='border:0;width:{width}px;height:900px'></iframe></body></html>")
+
+
+def render(tmp_path: Path, html: str, probe: str, *, width: int | None = None) -> str:
+    """The DOM of ``html`` with ``probe`` run after load, from headless Chromium.
+
+    With ``width`` the page loads in an iframe that wide (headless Chromium's window is at
+    least 500 px), and ``probe`` posts its findings to the frame's parent as HTML.
+    """
+    page = tmp_path / "report.html"
+    page.write_text(html.replace("</body>", probe + "</body>"), encoding="utf-8")
+    shown = page
+    if width is not None:
+        shown = tmp_path / "frame.html"
+        shown.write_text(FRAME.format(src=page.name, width=width), encoding="utf-8")
+    proc = subprocess.run(
+        [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
+         "--hide-scrollbars", "--virtual-time-budget=5000", "--dump-dom", shown.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    return proc.stdout + "\n" + proc.stderr[-2000:]
+
+
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("chromium") is None,
-                    reason="chromium not installed: apt-get install chromium to run this test")
+@CHROMIUM
 def test_report_renders_in_headless_chromium(tmp_path: Path, report_html: str) -> None:
     probe = ("<script>window.addEventListener('load',()=>{const i=[...document.querySelectorAll"
              "('img.figure')];const d=document.createElement('div');d.id='render-check';"
              "d.dataset.total=i.length;d.dataset.loaded=i.filter(x=>x.complete&&x.naturalWidth>0)"
              ".length;document.body.appendChild(d);});</script>")
-    page = tmp_path / "report.html"
-    page.write_text(report_html.replace("</body>", probe + "</body>"), encoding="utf-8")
-    proc = subprocess.run(
-        [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-         "--no-first-run", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120)
-    found = re.search(r'id="render-check" data-total="(\d+)" data-loaded="(\d+)"', proc.stdout)
-    assert found, proc.stderr[-2000:]
+    dom = render(tmp_path, report_html, probe)
+    found = re.search(r'id="render-check" data-total="(\d+)" data-loaded="(\d+)"', dom)
+    assert found, dom[-2000:]
     assert found.groups() == (str(len(ALL_FIGURES)), str(len(ALL_FIGURES)))
+
+
+@pytest.mark.slow
+@CHROMIUM
+def test_report_fits_a_phone_width_without_sideways_scrolling(tmp_path: Path,
+                                                             report_html: str) -> None:
+    """At 390 px the page never scrolls sideways: wide tables scroll inside their own box and
+    figures shrink to the width."""
+    probe = ("<script>window.addEventListener('load',()=>{const e=document.documentElement;"
+             "const wide=[...document.querySelectorAll('body *')].filter(x=>!x.closest('.scroll')"
+             "&&x.getBoundingClientRect().right>e.clientWidth+1).map(x=>x.tagName+'#'+x.id);"
+             "const d=document.createElement('div');d.id='width-check';"
+             "d.dataset.viewport=e.clientWidth;d.dataset.page=e.scrollWidth;"
+             "d.dataset.body=document.body.scrollWidth;d.dataset.wide=wide.slice(0,5).join(',');"
+             "d.dataset.tables=document.querySelectorAll('.scroll > table').length;"
+             "parent.postMessage(d.outerHTML,'*');});</script>")
+    dom = render(tmp_path, report_html, probe, width=390)
+    found = re.search(r'id="width-check" data-viewport="(\d+)" data-page="(\d+)" '
+                      r'data-body="(\d+)" data-wide="([^"]*)" data-tables="(\d+)"', dom)
+    assert found, dom[-2000:]
+    viewport, page_width, body_width, wide, tables = found.groups()
+    assert int(viewport) <= 400, viewport  # the window really is phone-sized
+    assert int(page_width) <= int(viewport) and int(body_width) <= int(viewport), found.groups()
+    assert wide == "" and int(tables) >= 8
 
 
 @pytest.mark.slow

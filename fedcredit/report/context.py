@@ -1,0 +1,95 @@
+"""What the report says about a run beyond its ``results.json``: when, with what, on which files.
+
+The run's identity section needs facts the results document may not hold: when the file was
+written (its modification time), which fedcredit release wrote the report, and a fingerprint
+of each data file the run names. They are gathered here, once, by :func:`run_context` when
+``fedcredit report RUN_DIR`` runs, and every one is labelled in the page for what it is: a
+file's SHA-256 is of the file found at the recorded path **when the report was written**
+(the run itself does not record one), so a changed file shows up as a different hash next
+to the same path, not as proof of what the run read.
+
+Security: hashing reads the data file's bytes on the machine that writes the report (the
+coordinator's machine holds no bank file, so there it says "not found here"); no row, value or
+path leaves through the hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import metadata
+from importlib.resources import files
+from pathlib import Path
+
+from federation.data.embedded import PACKAGE, find_embedded
+from federation.run.folder import RunFolder
+from federation.run.results import HorizontalResults, RunResults
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class DataFingerprint:
+    """One data file the run names: its role, the recorded path and its SHA-256 (or None)."""
+
+    role: str
+    path: str
+    sha256: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """Facts about a run folder gathered when the report is written (see the module doc)."""
+
+    results_written: str | None = None
+    report_version: str | None = None
+    data_files: tuple[DataFingerprint, ...] = ()
+    run_dir: Path | None = None
+
+
+def fedcredit_version() -> str | None:
+    """The installed fedcredit release (None when not installed as a package)."""
+    try:
+        return metadata.version("fedcredit")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def file_sha256(path: str) -> str | None:
+    """SHA-256 of ``path`` (or of the embedded data set it names); None when not readable."""
+    embedded = find_embedded(path)
+    try:
+        if embedded is not None:
+            return hashlib.sha256(files(PACKAGE).joinpath(embedded.file).read_bytes()).hexdigest()
+        digest = hashlib.sha256()
+        with Path(path).open("rb") as handle:
+            while block := handle.read(CHUNK):
+                digest.update(block)
+        return digest.hexdigest()
+    except OSError:
+        return None
+
+
+def data_paths(results: RunResults) -> list[tuple[str, str]]:
+    """``(role, path)`` of each data file the results name (empty paths left out)."""
+    if isinstance(results, HorizontalResults):
+        named = [("data set", results.dataset)]
+    else:
+        named = [("bank file", results.bank_data or str(results.config.get("bank-data") or "")),
+                 ("credit-center file",
+                  results.center_data or str(results.config.get("center-data") or ""))]
+    return [(role, str(path)) for role, path in named if path]
+
+
+def run_context(run_dir: Path, results: RunResults) -> RunContext:
+    """The facts of :class:`RunContext` for ``run_dir`` (its results already read)."""
+    stamp = None
+    try:
+        mtime = RunFolder(run_dir).results.stat().st_mtime
+        stamp = datetime.fromtimestamp(mtime, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except OSError:
+        pass
+    prints = tuple(DataFingerprint(role, path, file_sha256(path))
+                   for role, path in data_paths(results))
+    return RunContext(stamp, fedcredit_version(), prints, run_dir)
