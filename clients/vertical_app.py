@@ -210,7 +210,8 @@ def score_step(msg: Message, context: Context) -> Message:
     report = vertical_bank.held_out_scores(aligned, party, weights, step.blob(Field.BLOB))
     return vertical_reply(msg, {Field.AUC: report.auc, Field.KS: report.ks,
                                 Field.HIST_BAD: report.hist_bad,
-                                Field.HIST_GOOD: report.hist_good})
+                                Field.HIST_GOOD: report.hist_good,
+                                Field.CAL_BAD: report.cal_bad, Field.CAL_GOOD: report.cal_good})
 
 
 @handles(app, V_BIN)

@@ -132,7 +132,8 @@ def tree_score(msg: Message, context: Context) -> Message:
     if role == ROLE_CENTER:
         return vertical_reply(msg, blob_fields(vertical_trees.center_branches(
             node_state.get(context, CENTER_TREES))))
-    auc, ks, bad, good = vertical_trees.bank_score(node_state.get(context, BANK_TREES),
-                                                   step.blob(Field.BLOB))
-    return vertical_reply(msg, {Field.AUC: auc, Field.KS: ks, Field.HIST_BAD: bad,
-                                Field.HIST_GOOD: good})
+    report = vertical_trees.bank_score(node_state.get(context, BANK_TREES),
+                                       step.blob(Field.BLOB))
+    return vertical_reply(msg, {Field.AUC: report.auc, Field.KS: report.ks,
+                                Field.HIST_BAD: report.hist_bad, Field.HIST_GOOD: report.hist_good,
+                                Field.CAL_BAD: report.cal_bad, Field.CAL_GOOD: report.cal_good})

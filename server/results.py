@@ -9,13 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from federation.ml.calibration import PLATT, CalibrationError, PlattMap, check_calibration
 from federation.ml.metrics import LOGIT_RANGE
 from federation.run.config import RunConfig
 from federation.run.folder import RunFolder, atomic_write_text
 from federation.run.results import (
-    Calibration,
-    CalibrationBin,
     HorizontalResults,
     Metrics,
     RoundEntry,
@@ -23,6 +20,7 @@ from federation.run.results import (
     TreeSummary,
 )
 from federation.steps.tree_bank import tree_model_of
+from server.calibration import calibration_section
 from server.horizontal import FederatedResult
 
 
@@ -71,27 +69,6 @@ def histogram_section(histograms: tuple[Any, Any] | None) -> ScoreHistograms | N
         return None
     bad, good = histograms
     return ScoreHistograms.from_counts(bad, good, logit_range=LOGIT_RANGE)
-
-
-def calibration_section(fitted: tuple[PlattMap, str, int] | None,
-                        held_out: tuple[Any, Any] | None) -> Calibration | None:
-    """The ``calibration`` section: the fitted map (with the rows it was fitted on and their
-    count) measured on the held-out (bad, good) logit-bin counts; None without either, or
-    when the held-out counts hold no row."""
-    if fitted is None or held_out is None:
-        return None
-    pd_map, fitted_on, fit_rows = fitted
-    try:
-        check = check_calibration(pd_map, *held_out, logit_range=LOGIT_RANGE)
-    except CalibrationError:
-        return None
-    return Calibration(
-        method=PLATT, fitted_on=fitted_on, fit_rows=fit_rows, rows=check.rows,
-        mean_pd=check.mean_pd, observed_rate=check.observed_rate, brier=check.brier,
-        uncalibrated_mean_pd=check.uncalibrated_mean_pd, map=pd_map.as_dict(),
-        bins=tuple(CalibrationBin(lo=b.lo, hi=b.hi, rows=b.rows, defaults=b.defaults,
-                                  mean_pd=b.mean_pd, observed_rate=b.observed_rate)
-                   for b in check.bands))
 
 
 def save_model(out: Path, result: FederatedResult) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from flwr.app import Message
 from flwr.serverapp import Grid
 
-from federation.run.results import Metrics, PsiSummary, VerticalResults
+from federation.run.results import Calibration, Metrics, PsiSummary, VerticalResults
 from federation.run.vertical_config import VerticalConfig
 from federation.wire.message_types import MessageType
 from federation.wire.records import StepFields
@@ -62,6 +62,7 @@ from federation.wire.vertical import (
     vertical_request,
 )
 from protocols.vertical_lr.config import min_batch_rows
+from server.calibration import held_out_calibration
 from server.errors import FederationError
 from server.exchange import Observer, remote_reason
 from server.horizontal import wait_for_banks
@@ -89,6 +90,8 @@ class VerticalResult:
     epoch_seconds: list[float] = field(default_factory=list)
     histograms: tuple[list[int], list[int]] | None = None
     """Per-class held-out score histograms reported by the bank (logit bins)."""
+    calibration: Calibration | None = None
+    """The calibration map fitted on one held-out half, measured on the other."""
     bytes_relayed: int = 0
 
 
@@ -299,7 +302,7 @@ class VerticalRun:
             center.blob(Field.BLOB))})[ROLE_BANK]
         self.result.auc = bank.number(Field.AUC)
         self.result.ks = bank.number(Field.KS)
-        self.result.histograms = (bank.counts(Field.HIST_BAD), bank.counts(Field.HIST_GOOD))
+        self._held_out(bank)
 
     def score(self) -> None:
         """Held-out AUC/KS through the protected scoring path."""
@@ -307,7 +310,14 @@ class VerticalRun:
         bank = self.exchange(V_SCORE, {ROLE_BANK: blob_fields(center.blob(Field.BLOB))})[ROLE_BANK]
         self.result.auc = bank.number(Field.AUC)
         self.result.ks = bank.number(Field.KS)
+        self._held_out(bank)
+
+    def _held_out(self, bank: StepFields) -> None:
+        """The bank's held-out histograms, and the calibration fitted on their first half."""
         self.result.histograms = (bank.counts(Field.HIST_BAD), bank.counts(Field.HIST_GOOD))
+        fit = ((bank.counts(Field.CAL_BAD), bank.counts(Field.CAL_GOOD))
+               if Field.CAL_BAD in bank else None)
+        self.result.calibration = held_out_calibration(self.result.histograms, fit)
 
     def run(self) -> VerticalResult:
         """The whole vertical run."""
@@ -337,6 +347,7 @@ def result_payload(cfg: VerticalConfig, result: VerticalResult) -> VerticalResul
                        intersection=result.intersection, seconds=result.psi_seconds),
         federated=Metrics(auc=result.auc, ks=result.ks),
         score_histograms=histogram_section(result.histograms),
+        calibration=result.calibration,
         iv=dict(result.iv), epochs=cfg.epochs, epoch_seconds=tuple(result.epoch_seconds),
         train_rows=result.train_rows, test_rows=result.test_rows,
         bank_features=tuple(result.bank_features),

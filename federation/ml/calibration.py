@@ -35,7 +35,7 @@ from typing import Final
 import numpy as np
 
 from federation.errors import DataError
-from federation.ml.metrics import HIST_BINS, LOGIT_RANGE
+from federation.ml.metrics import HIST_BINS, LOGIT_RANGE, score_histograms
 
 PLATT: Final = "platt"
 MIN_CLASS_ROWS: Final = 5
@@ -141,6 +141,48 @@ def fit_platt(bad: np.ndarray, good: np.ndarray, *,
         if np.max(np.abs(shrink * step)) < 1e-10:
             break
     return PlattMap(slope=float(params[0]), intercept=float(params[1]))
+
+
+def calibration_rows(y: np.ndarray) -> np.ndarray:
+    """The held-out rows a vertical run fits its map on (a boolean mask): every other bad row
+    and every other good row, in the order of the run's salted split.
+
+    Stratified by class, so the half the map is fitted on and the half it is measured on have
+    the same default rate up to one row; the check then measures the map, not how the two
+    halves' default rates happened to differ.
+    """
+    y = np.asarray(y).astype(bool)
+    rank = np.empty(y.size, dtype=np.int64)
+    for cls in (True, False):
+        rank[y == cls] = np.arange(int(np.sum(y == cls)))
+    return rank % 2 == 0
+
+
+def calibration_counts(y: np.ndarray, probability: np.ndarray) -> tuple[list[int], list[int]]:
+    """(bad, good) logit-bin counts of the :func:`calibration_rows` half of held-out rows."""
+    fit = calibration_rows(y)
+    bad, good = score_histograms(np.asarray(y)[fit], np.asarray(probability)[fit])
+    return [int(v) for v in bad], [int(v) for v in good]
+
+
+def fit_and_hold_out(held_bad: np.ndarray, held_good: np.ndarray, fit_bad: np.ndarray,
+                     fit_good: np.ndarray, *, logit_range: float = LOGIT_RANGE,
+                     ) -> tuple[PlattMap, tuple[np.ndarray, np.ndarray]]:
+    """Fit on the calibration half's counts; return the map and the other half's counts
+    (all held-out counts minus the fit half's), which it is measured on.
+
+    Raises
+    ------
+    CalibrationError
+        The fit half has too few rows of a class (:func:`fit_platt`).
+    ValueError
+        The fit counts exceed the held-out counts in some bin.
+    """
+    hb, hg = _counts(held_bad, held_good)
+    fb, fg = _counts(fit_bad, fit_good)
+    if hb.shape != fb.shape or (fb > hb).any() or (fg > hg).any():
+        raise ValueError("the calibration half's counts are not part of the held-out counts.")
+    return fit_platt(fb, fg, logit_range=logit_range), (hb - fb, hg - fg)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

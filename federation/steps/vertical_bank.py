@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from federation.data.vertical_data import AlignedParty
+from federation.ml.calibration import calibration_counts
 from federation.ml.metrics import ks_statistic, roc_auc, score_histograms
 from federation.ml.vertical_binning import iv_from_counts, local_iv
 from federation.steps.vertical_party import labels_of, received_ciphertexts
@@ -42,6 +43,9 @@ class HeldOutReport:
     ks: float
     hist_bad: list[int]
     hist_good: list[int]
+    cal_bad: list[int]
+    """Counts of the calibration half of the held-out rows (:mod:`federation.ml.calibration`)."""
+    cal_good: list[int]
 
 
 def psi_start(ids: Sequence[psi.Identifier]) -> tuple[psi.PsiInitiatorState, bytes]:
@@ -90,4 +94,5 @@ def held_out_scores(aligned: AlignedParty, party: VerticalParty, weights: np.nda
     y_test = labels_of(aligned.y_test)
     bad, good = score_histograms(y_test, p)
     return HeldOutReport(roc_auc(y_test, p), ks_statistic(y_test, p),
-                         [int(v) for v in bad], [int(v) for v in good])
+                         [int(v) for v in bad], [int(v) for v in good],
+                         *calibration_counts(y_test, p))

@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from phe.paillier import PaillierPrivateKey, PaillierPublicKey
 
 from federation.errors import DataError
+from federation.ml.calibration import calibration_counts
 from federation.ml.gbdt import (
     BinEdges,
     GBDTConfig,
@@ -47,6 +48,7 @@ from federation.ml.gbdt import (
 from federation.ml.gbdt.histograms import GRAD, HESS
 from federation.ml.gbdt.trainer import Split, goes_left
 from federation.ml.metrics import auc_ks_from_histograms, score_histograms
+from federation.steps.vertical_bank import HeldOutReport
 from protocols.errors import MalformedMessageError
 from protocols.paillier.fast import key_holder_table_for
 from protocols.secureboost.packing import GHPacking
@@ -299,12 +301,14 @@ def center_branches(center: CenterTrees) -> bytes:
     return np.packbits(np.concatenate(masks)).tobytes() if masks else b""
 
 
-def bank_score(bank: BankTrees, branches: bytes) -> tuple[float, float, list[int], list[int]]:
-    """The test rows' AUC/KS and score histograms (the center answering at its nodes)."""
+def bank_score(bank: BankTrees, branches: bytes) -> HeldOutReport:
+    """The test rows' AUC/KS and score histograms, and the counts of their calibration half
+    (the center answering at its nodes)."""
     margins = bank_margins(bank, branches)
-    bad, good = score_histograms(bank.y_test, 1.0 / (1.0 + np.exp(-margins)))
+    p = 1.0 / (1.0 + np.exp(-margins))
+    bad, good = score_histograms(bank.y_test, p)
     auc, ks = auc_ks_from_histograms(bad, good)
-    return auc, ks, bad.tolist(), good.tolist()
+    return HeldOutReport(auc, ks, bad.tolist(), good.tolist(), *calibration_counts(bank.y_test, p))
 
 
 def bank_margins(bank: BankTrees, branches: bytes) -> NDArray[np.float64]:

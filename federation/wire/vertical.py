@@ -107,6 +107,8 @@ class Field:
     KS: Final = "ks"  # bank's score reply
     HIST_BAD: Final = "hist_bad"  # bank's score reply: held-out score histogram, bad rows
     HIST_GOOD: Final = "hist_good"  # bank's score reply: held-out score histogram, good rows
+    CAL_BAD: Final = "cal_bad"  # bank's score reply: the calibration half's histogram, bad rows
+    CAL_GOOD: Final = "cal_good"  # bank's score reply: the calibration half's histogram, good
     IV_JSON: Final = "iv_json"  # binning reply (stage 3): the IV table as a JSON object
     POSITIONS: Final = "positions"  # tree start: split positions per center feature
     CATEGORICAL: Final = "categorical"  # tree start: 1 per categorical center feature, else 0

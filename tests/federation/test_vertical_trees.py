@@ -53,7 +53,8 @@ def test_message_steps_grow_the_joined_trees_and_score_like_them() -> None:
     for ours, theirs in zip(bank.trees, joined.trees, strict=True):
         assert np.array_equal(ours.feature, theirs.feature)
         assert np.array_equal(ours.value, theirs.value)
-    auc, ks, bad, good = vt.bank_score(bank, vt.center_branches(center))
+    report = vt.bank_score(bank, vt.center_branches(center))
+    auc, ks, bad, good = report.auc, report.ks, report.hist_bad, report.hist_good
     expected = score_histograms(y_t, 1 / (1 + np.exp(-joined.predict_margin(
         np.hstack([bank_t, center_t])))))
     assert (bad, good) == (expected[0].tolist(), expected[1].tolist())

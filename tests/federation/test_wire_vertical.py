@@ -45,7 +45,8 @@ WIRE_MESSAGE_TYPES = [
 WIRE_FIELD_NAMES = {
     "role", "rows", "public_key", "stage", "blob", "size", "run-id", "train_rows", "test_rows",
     "features", "bank-features", "center-features", "peer-public-key", "batches", "epoch",
-    "batch", "opened", "updates", "auc", "ks", "hist_bad", "hist_good", "iv_json",
+    "batch", "opened", "updates", "auc", "ks", "hist_bad", "hist_good", "cal_bad", "cal_good",
+    "iv_json",
     "positions", "categorical", "assignment", "build", "count", "splits_json", "split_ids", "done",
 }
 ACCESSORS = {"blob", "int", "text", "number", "counts", "texts"}  # StepFields readers
