@@ -71,8 +71,9 @@ class ServiceCore:
 
     def authorise(self, request: Request, scope: str, ctx: QueryContext) -> Caller:
         """Authenticate, then rate-limit, the caller (401/403/429 as :class:`Refusal`)."""
-        caller = self.keys.authenticate(request.headers.get("authorization"), scope)
+        caller = self.keys.identify(request.headers.get("authorization"))
         ctx.institution = caller.institution
+        caller.require(scope)
         self.limiter.take(caller.institution)
         return caller
 
@@ -86,7 +87,7 @@ def _error_body(refusal: Refusal) -> dict[str, Any]:
     if refusal.field:
         error["field"] = refusal.field
     if refusal.retry_after_s is not None:
-        error["retry_after_s"] = round(refusal.retry_after_s, 3)
+        error["retry_after_s"] = math.ceil(refusal.retry_after_s * 1000) / 1000
     return {"error": error}
 
 

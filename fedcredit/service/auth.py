@@ -69,6 +69,12 @@ class Caller:
     institution: str
     scopes: tuple[str, ...]
 
+    def require(self, scope: str) -> None:
+        """Refuse (403) unless the caller's key has ``scope``."""
+        if scope not in self.scopes:
+            raise Refusal(403, "forbidden", f"this key may not use this endpoint (needs scope "
+                          f"'{scope}'); ask the operator for a key with that scope.")
+
 
 class ApiKeys:
     """The hashed keys a service accepts (read once at start)."""
@@ -90,13 +96,13 @@ class ApiKeys:
                                      "`fedcredit service-key`.") from exc
         return cls(entries)
 
-    def authenticate(self, authorization: str | None, scope: str) -> Caller:
-        """The caller of a request with this ``Authorization`` header, allowed ``scope``.
+    def identify(self, authorization: str | None) -> Caller:
+        """The institution whose key the ``Authorization`` header carries.
 
         Raises
         ------
         Refusal
-            401 without a bearer key or with an unknown one; 403 when the key lacks ``scope``.
+            401 without a bearer key or with an unknown one.
         """
         if not authorization or not authorization.startswith("Bearer "):
             raise Refusal(401, "unauthenticated", "send 'Authorization: Bearer <API key>'; ask "
@@ -106,9 +112,6 @@ class ApiKeys:
         if entry is None or not hmac.compare_digest(entry.sha256, digest):
             raise Refusal(401, "unknown_key", "the API key is not known here (revoked or "
                           "mistyped); ask the institution's operator for a key.")
-        if scope not in entry.scopes:
-            raise Refusal(403, "forbidden", f"this key may not use this endpoint (needs scope "
-                          f"'{scope}'); ask the operator for a key with that scope.")
         return Caller(entry.institution, entry.scopes)
 
 

@@ -162,8 +162,9 @@ async def score_one(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -
 
 async def score_batch(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -> dict[str, Any]:
     """``POST /v1/score/batch``: up to ``max-batch-rows`` enterprises, one center call."""
-    rows = check_rows(doc.get("rows"), field="rows", limit=core.settings.max_batch_rows)
-    ctx.rows = len(rows)
+    raw = doc.get("rows")
+    ctx.rows = len(raw) if isinstance(raw, list) else 0  # logged even when refused
+    rows = check_rows(raw, field="rows", limit=core.settings.max_batch_rows)
     ctx.purpose = check_purpose(doc.get("purpose"))
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
