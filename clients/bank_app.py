@@ -15,6 +15,7 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
 from clients import node_state
+from clients.wire_recorder import record_wire_mod
 from federation.data.bank_data import BankData, bank_data, bank_data_from_file
 from federation.data.quality import assert_ready
 from federation.errors import ConfigError
@@ -89,7 +90,7 @@ from federation.wire.trees import KEY_BINS_SUM, KEY_LEVEL_SUM
 from protocols.errors import MalformedMessageError, ProtocolError
 from protocols.secagg.messages import UnmaskRequest, message_from_bytes, message_to_bytes
 
-app = ClientApp()
+app = ClientApp(mods=[record_wire_mod])  # records only when the node config asks
 
 
 def own_data(cfg: RunConfig, context: Context) -> BankData:

@@ -1,4 +1,5 @@
-"""``fedcredit check`` (a node's data quality) and ``fedcredit audit verify`` (a run's log)."""
+"""``fedcredit check`` (a node's data quality) and ``fedcredit audit verify`` (a run's log);
+``fedcredit audit wire`` lives in fedcredit/cli/wire_audit.py."""
 
 from __future__ import annotations
 
@@ -126,5 +127,8 @@ def _json_field(path: Path, *keys: str) -> str | None:
 
 def register(app: typer.Typer) -> None:
     """Add ``check`` and ``audit`` to ``app``."""
+    from fedcredit.cli.wire_audit import register as register_wire
+
     app.command("check", help=help_text(check.__doc__))(check)
+    register_wire(audit_app)
     app.add_typer(audit_app, name="audit")

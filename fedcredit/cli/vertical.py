@@ -60,6 +60,7 @@ def vertical(
     tree_bins: int = Opt(V.tree_bins, help="secureboost: quantile bins per feature (2..255)."),
     tree_learning_rate: float = Opt(V.tree_learning_rate, help="secureboost: shrinkage of every tree."),
     out: Path = Opt(Path(V.out), help="Run folder for results.json."),
+    record_wire: bool = Opt(False, "--record-wire", help="Write every message both parties get and send to OUT/wire.jsonl (check it with `fedcredit audit wire`)."),
 ) -> None:
     """Vertical federated credit model: a bank and the credit center, same enterprises,
     different features.
@@ -84,7 +85,7 @@ def vertical(
         seed=seed, out=str(out), model=model, trees=trees, depth=depth, tree_bins=tree_bins,
         tree_learning_rate=tree_learning_rate)
     with RunProgress(console, total=1, unit="step") as progress:
-        results = run_vertical(cfg, on_progress=progress.steps)
+        results = run_vertical(cfg, on_progress=progress.steps, record_wire=record_wire)
     print_vertical(results, RunFolder(out).results)
 
 

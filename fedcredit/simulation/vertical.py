@@ -43,18 +43,23 @@ def make_vertical_server_app(cfg: VerticalConfig, sink: dict[str, VerticalResult
 
 def run_vertical_federation(cfg: VerticalConfig, *,
                             on_progress: Callable[[str, int, int], None] | None = None,
-                            observer: Observer | None = None) -> VerticalResult:
-    """Two SuperNodes (partition 0 = bank, 1 = center) and the coordinator, simulated."""
+                            observer: Observer | None = None,
+                            record_wire: Path | None = None) -> VerticalResult:
+    """Two SuperNodes (partition 0 = bank, 1 = center) and the coordinator, simulated.
+
+    With ``record_wire`` both parties append the messages they get and send to that file."""
     from flwr.simulation import run_simulation
 
     from clients.app import app as client_app
+    from clients.wire_recorder import RecordingClientApp
     from server.errors import FederationError
 
     quiet_runtime()
     sink: dict[str, VerticalResult] = {}
     run_simulation(
         server_app=make_vertical_server_app(cfg, sink, on_progress=on_progress, observer=observer),
-        client_app=client_app, num_supernodes=2,
+        client_app=RecordingClientApp(client_app, record_wire) if record_wire else client_app,
+        num_supernodes=2,
         backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                         "init_args": {"num_cpus": 2, "num_gpus": 0, "include_dashboard": False,
                                       "log_to_driver": False}},
@@ -128,13 +133,18 @@ def _tree_baselines(cfg: VerticalConfig, b: AlignedParty, c: AlignedParty, y_tra
 
 
 def run_vertical(cfg: VerticalConfig, *,
-                 on_progress: Callable[[str, int, int], None] | None = None) -> VerticalResults:
-    """The whole job: federation, baselines, ``out/results.json``."""
+                 on_progress: Callable[[str, int, int], None] | None = None,
+                 record_wire: bool = False) -> VerticalResults:
+    """The whole job: federation, baselines, ``out/results.json`` (and with ``record_wire``
+    both parties' messages in ``out/wire.jsonl``)."""
     started = time.perf_counter()
     bank = load_party(cfg.bank_data, id_col=cfg.id_col, target=cfg.target,
                       positive_label=cfg.positive_label or None)  # bad input stops here
     load_party(cfg.center_data, id_col=cfg.id_col, target=None)
-    result = run_vertical_federation(cfg, on_progress=on_progress)
+    wire = RunFolder(Path(cfg.out)).wire if record_wire else None
+    if wire is not None:
+        wire.unlink(missing_ok=True)
+    result = run_vertical_federation(cfg, on_progress=on_progress, record_wire=wire)
     base = vertical_baselines(cfg, result.run_id)
     results = replace(
         result_payload(cfg, result), centralized=base.centralized, bank_only=base.bank_only,

@@ -8,6 +8,7 @@ coordinator's ``out``, the local launcher's ``OUT``) holds::
     preprocessor.json   the shared schema and standardisation (horizontal runs)
     checkpoint.json     the coordinator's state after the last round (server.checkpoint)
     audit.jsonl         the hash-chained audit log (server.audit)
+    wire.jsonl          ``--record-wire``: every message the nodes saw (federation.wire.transcript)
     report.html         ``fedcredit report``
     scorecard.json      ``fedcredit export-scorecard``
     processes.json      the local launcher: every process it started
@@ -33,6 +34,7 @@ XGBOOST_MODEL_FILE = "model.xgboost.json"
 PREPROCESSOR_FILE = "preprocessor.json"
 CHECKPOINT_FILE = "checkpoint.json"
 AUDIT_FILE = "audit.jsonl"
+WIRE_FILE = "wire.jsonl"
 REPORT_FILE = "report.html"
 SCORECARD_FILE = "scorecard.json"
 PROCESSES_FILE = "processes.json"
@@ -172,6 +174,11 @@ class RunFolder:
     def audit(self) -> Path:
         """``audit.jsonl``: the hash-chained audit log."""
         return self.path / AUDIT_FILE
+
+    @property
+    def wire(self) -> Path:
+        """``wire.jsonl``: the nodes' wire transcript (``--record-wire``)."""
+        return self.path / WIRE_FILE
 
     @property
     def report(self) -> Path:
