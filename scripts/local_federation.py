@@ -5,6 +5,8 @@
 
     .venv/bin/python scripts/local_federation.py --mode vertical --out runs/local-vertical
 
+    .venv/bin/python scripts/local_federation.py --resume runs/local
+
 The vertical job runs one bank and one credit-center node (synthetic pair of --rows rows per
 party unless --bank-data/--center-data are given), 1 epoch of batch 128 by default.
 Everything runs on loopback over TLS with node authentication (fresh certificates in
@@ -12,6 +14,14 @@ OUT/certs unless --certs names a folder from ``fedcredit certs``); ``--insecure`
 off and must be given explicitly. Writes OUT/results.json like ``fedcredit simulate`` (plus
 startup time and the deployment facts) and stops every process it started, also on failure
 or Ctrl-C (their PIDs are listed in OUT/processes.json). Exit status 2 on a failed run.
+
+Faults: a bank process that exits is reported and the run goes on with the others while
+``--min-banks`` answer (default max(3, ceil(2K/3))); each step waits at most
+``--round-timeout`` s for a bank. A run that fails after its first checkpoint prints the
+command that continues it: ``--resume OUT`` restarts every process with the first launch's
+certificates, keys and options and continues from the last checkpoint (the coordinator
+verifies its audit log against the checkpoint first); the model equals that of an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -24,11 +34,18 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fedcredit.deploy.launch_plan import LAUNCH_DEFAULTS, LOCAL_DATA, LOCAL_TARGET  # noqa: E402
+from fedcredit.deploy.launch_plan import (  # noqa: E402
+    LAUNCH_DEFAULTS,
+    LOCAL_DATA,
+    LOCAL_TARGET,
+    Layout,
+    load_launch,
+    resume_hint,
+)
 from fedcredit.deploy.local_federation import LaunchOptions, LocalFederation  # noqa: E402
 from fedcredit.deploy.processes import become_subreaper  # noqa: E402
 from fedcredit.deploy.vertical_federation import VerticalLocalFederation  # noqa: E402
-from federation.run.config import AGGREGATIONS  # noqa: E402
+from federation.run.config import AGGREGATIONS, RunConfig  # noqa: E402
 from federation.run.folder import RunFolder  # noqa: E402
 from federation.run.results import VerticalResults  # noqa: E402
 from federation.run.vertical_config import VerticalConfig  # noqa: E402
@@ -43,7 +60,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "one credit-center node with different columns of shared entities.")
     p.add_argument("--banks", type=int, default=None,
                    help="Number of bank nodes (horizontal; required there).")
-    p.add_argument("--out", type=Path, required=True, help="New, empty run folder.")
+    p.add_argument("--out", type=Path, default=None, help="New, empty run folder.")
+    p.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                   help="Continue the run of a previous launch's --out folder from its last "
+                        "checkpoint (same certificates, keys and options; other options but "
+                        "--timeout are ignored).")
     p.add_argument("--data", default=LOCAL_DATA,
                    help="Credit CSV split into the banks' own files, or an embedded data set: "
                         f"uci, german (default: {LOCAL_DATA}).")
@@ -72,6 +93,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=LAUNCH_DEFAULTS["epochs"], help="Vertical: training epochs.")
     p.add_argument("--batch-size", type=int, default=LAUNCH_DEFAULTS["batch_size"],
                    help="Vertical: mini-batch size.")
+    p.add_argument("--min-banks", type=int, default=RUN_DEFAULTS.min_banks,
+                   help="Banks that must answer each step (0: max(3, ceil(2K/3)), never below "
+                        "the banks' [policy] min-contributors).")
+    p.add_argument("--round-timeout", type=float, default=RUN_DEFAULTS.round_timeout,
+                   help="Seconds the coordinator waits for a bank's answer to one step.")
     p.add_argument("--timeout", type=float, default=LAUNCH_DEFAULTS["timeout"],
                    help="Give up after this many s.")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -89,40 +115,66 @@ def _extra(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+RUN_DEFAULTS = RunConfig()
+
+
 def _interrupt(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _reliability(args: argparse.Namespace) -> dict[str, Any]:
+    """``--min-banks``/``--round-timeout`` as run-config settings (horizontal runs)."""
+    if args.mode == "vertical":
+        return {}
+    return {"min-banks": args.min_banks, "round-timeout": args.round_timeout}
+
+
+def _print_resume(out: Path) -> None:
+    """After a failure past the first checkpoint: the command that continues the run."""
+    if Layout(out.resolve()).checkpoint.is_file():
+        print(f"the run has a checkpoint; continue it with:\n  {resume_hint(out)}",
+              file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the launcher; 0 on a completed run, 2 on failure, 130 on interrupt."""
     args = parse_args(argv)
     vertical = args.mode == "vertical"
-    if not vertical and args.banks is None:
+    if (args.out is None) == (args.resume is None):
+        print("error: give --out for a new launch, or --resume RUN_DIR to continue one.",
+              file=sys.stderr)
+        return 2
+    if not vertical and args.banks is None and args.resume is None:
         print("error: --banks is required for a horizontal federation.", file=sys.stderr)
         return 2
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
+    out = args.out or args.resume
     try:
-        options = LaunchOptions(
+        options = load_launch(args.resume, timeout=args.timeout) if args.resume else \
+            LaunchOptions(
             banks=args.banks or 1, out=args.out, data_path=args.data,
             target=args.target or (VerticalConfig().target if vertical else LOCAL_TARGET),
             id_col=args.id_col,
             rounds=args.rounds, aggregation=args.aggregation, seed=args.seed,
             insecure=args.insecure, allow_plain=args.allow_plain, certs=args.certs,
             timeout=args.timeout,
-            extra=_extra(args.set), mode=args.mode, bank_data=args.bank_data,
-            center_data=args.center_data, rows=args.rows, epochs=args.epochs,
-            batch_size=args.batch_size)
+            extra={**_reliability(args), **_extra(args.set)}, mode=args.mode,
+            bank_data=args.bank_data, center_data=args.center_data, rows=args.rows,
+            epochs=args.epochs, batch_size=args.batch_size)
+        vertical = options.mode == "vertical"
         kind = VerticalLocalFederation if vertical else LocalFederation
         launcher = kind(options, reap_orphans=become_subreaper())
         results = launcher.run()
     except FedCreditError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        _print_resume(out)
         return 2
     except KeyboardInterrupt:
         print("interrupted; every process started was stopped.", file=sys.stderr)
+        _print_resume(out)
         return 130
-    fed, path = results.federated, RunFolder(args.out).results
+    fed, path = results.federated, RunFolder(out).results
     if isinstance(results, VerticalResults):
         print(f"vertical: intersection {results.psi.intersection}; federated AUC "
               f"{fed.auc:.4f} KS {fed.ks:.4f}; centralized AUC "

@@ -84,9 +84,10 @@ def node(
 
     Validates every setting (a wrong or missing one stops here, naming it), checks the TLS
     handshake with the coordinator against the configured CA, then runs flower-supernode
-    with TLS, the node's authentication key and its node config.
+    with TLS, the node's authentication key and its node config (restarted after a crash,
+    it retries until the SuperLink lets the previous session go: ``[coordinator] rejoin-wait``).
     """
-    from fedcredit.deploy.node_runner import exec_node, prepare_node
+    from fedcredit.deploy.node_runner import prepare_node, run_node
 
     launch = prepare_node(config)
     cfg = launch.config
@@ -108,7 +109,7 @@ def node(
     if check:
         console.print("configuration and TLS OK.")
         raise typer.Exit(code=0)
-    exec_node(launch)
+    raise typer.Exit(code=run_node(launch))  # rejoins after a crash
 
 
 def release_key(

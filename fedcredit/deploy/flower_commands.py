@@ -78,6 +78,9 @@ class LinkSettings:
     server_cert: Path | None
     server_key: Path | None
     node_auth: bool = True
+    database: Path | None = None
+    """SQLite file of the SuperLink's state (runs, messages, registered node keys); None keeps
+    it in memory, lost when the SuperLink stops."""
 
     def __post_init__(self) -> None:
         given = [p is not None for p in (self.ca_cert, self.server_cert, self.server_key)]
@@ -104,6 +107,8 @@ def superlink_command(link: LinkSettings) -> list[str]:
         cmd += ["--insecure"]
     if link.node_auth:
         cmd += ["--enable-supernode-auth"]
+    if link.database is not None:
+        cmd += ["--database", str(link.database)]
     return cmd
 
 
@@ -113,7 +118,8 @@ def supernode_command(node: NodeConfig, node_config_file: Path) -> list[str]:
     ``node_config_file`` is a flat TOML file with :meth:`NodeConfig.to_flower_node_config`.
     """
     cmd = [flower_bin("flower-supernode"), "--superlink", node.coordinator,
-           "--node-config", str(node_config_file), "--port", str(node.runtime_port)]
+           "--node-config", str(node_config_file), "--port", str(node.runtime_port),
+           "--max-retries", str(node.max_retries), "--max-wait-time", str(node.max_wait_s)]
     if node.insecure:
         cmd += ["--insecure"]
     else:

@@ -6,7 +6,12 @@ under ``OUT``; :func:`run_config_values` is the run config handed to ``flwr run`
 
 from __future__ import annotations
 
+import errno
+import json
+import os
+import shutil
 import socket
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -24,8 +29,12 @@ RUN_DEFAULTS = RunConfig()
 LOCAL_DATA = "german"
 """The local launcher's default data set, embedded (small: a quick demonstration of a deployment)."""
 LOCAL_TARGET = "bad"
+LAUNCH_FILE = "launch.json"
+LAUNCH_SCHEMA_VERSION = 1
+OUT_ROOM_BYTES = 64 * 2**20
+"""Free space ``OUT`` needs before a launch: bank slices, keys, logs, checkpoints."""
 RUN_KEYS = ("data-path", "target", "id-col", "banks", "rounds", "aggregation", "seed",
-            "keys-dir", "out")
+            "keys-dir", "out", "min-banks", "round-timeout")
 """Run-config keys the launcher always sets (each must exist in pyproject's app config)."""
 
 
@@ -86,6 +95,21 @@ class Layout:
         return self.out / "superlink" / "flwr-home"
 
     @property
+    def link_database(self) -> Path:
+        """The SuperLink's state (runs, registered node keys): survives a SuperLink restart."""
+        return self.out / "superlink" / "state.db"
+
+    @property
+    def launch_file(self) -> Path:
+        """``launch.json``: the options of the first launch, read back by ``--resume``."""
+        return self.out / LAUNCH_FILE
+
+    @property
+    def checkpoint(self) -> Path:
+        """The coordinator's last checkpoint (what ``--resume`` continues from)."""
+        return RunFolder(self.coordinator_run).checkpoint
+
+    @property
     def logs(self) -> Path:
         """One log file per process started."""
         return self.out / "logs"
@@ -116,6 +140,10 @@ class LaunchOptions:
     files (both empty: a synthetic pair of ``rows`` rows per side is staged), ``epochs`` and
     ``batch_size`` the training, ``extra`` further vertical settings (e.g. ``{"l2": 0.01}``);
     ``banks``, ``data_path``, ``rounds`` and ``aggregation`` are then unused.
+
+    ``resume`` continues the run of a previous launch into the same ``out`` from its last
+    checkpoint, with the same certificates, keys, bank folders and options
+    (:func:`load_launch`).
     """
 
     banks: int
@@ -137,6 +165,7 @@ class LaunchOptions:
     rows: int = 500
     epochs: int = 1
     batch_size: int = 128
+    resume: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in ("horizontal", "vertical"):
@@ -159,7 +188,8 @@ class LaunchOptions:
         return replace(cfg, data_path=data_path,
                        target=self.target, id_col=self.id_col, banks=self.banks,
                        rounds=self.rounds, aggregation=self.aggregation, seed=self.seed,
-                       keys_dir=str(layout.coordinator_keys), out=str(layout.coordinator_run))
+                       keys_dir=str(layout.coordinator_keys), out=str(layout.coordinator_run),
+                       resume=self.resume)
 
 
 LAUNCH_DEFAULTS: dict[str, Any] = {f.name: f.default for f in fields(LaunchOptions)
@@ -175,10 +205,91 @@ def free_port(host: str = LOOPBACK) -> int:
 
 
 def check_out_folder(out: Path) -> None:
-    """``out`` must be new or empty (a previous run's checkpoint there would be resumed)."""
+    """``out`` must be new or empty (a previous run's checkpoint there would be resumed),
+    writable, with room (:func:`check_writable`)."""
     out = out.resolve()
     if out.exists() and any(out.iterdir()):
-        raise DeploymentError(f"--out {out} is not empty; choose a new folder.")
+        hint = (f", or continue its run with --resume {out}"
+                if Layout(out).checkpoint.is_file() else "")
+        raise DeploymentError(f"--out {out} is not empty; choose a new folder{hint}.")
+    check_writable(out)
+
+
+def check_writable(out: Path, need_bytes: int = OUT_ROOM_BYTES) -> None:
+    """Create ``out`` if needed, write and remove a probe, and check its free space.
+
+    Raises
+    ------
+    DeploymentError
+        One line naming the folder and what to do (never a traceback).
+    """
+    probe = out / ".write-probe.tmp"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"\0" * 4096)
+        probe.unlink()
+        free = shutil.disk_usage(out).free
+    except OSError as exc:
+        try:
+            probe.unlink(missing_ok=True)
+        except OSError:
+            pass
+        what = "has no room left" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else \
+            "is not writable"
+        raise DeploymentError(f"--out {out} {what} ({exc.strerror or exc}); choose a folder "
+                              "this user can write to.") from None
+    if free < need_bytes:
+        raise DeploymentError(f"--out {out} has {free / 2**20:.1f} MiB free; a launch needs "
+                              f"at least {need_bytes / 2**20:.0f} MiB. Free room there or "
+                              "choose another folder.")
+
+
+def save_launch(options: LaunchOptions, layout: Layout) -> Path:
+    """Write ``launch.json`` (the options ``--resume`` reads back), fsync'd."""
+    doc: dict[str, Any] = {"v": LAUNCH_SCHEMA_VERSION}
+    for f in fields(LaunchOptions):
+        value = getattr(options, f.name)
+        doc[f.name] = str(value) if isinstance(value, Path) else \
+            dict(value) if isinstance(value, Mapping) else value
+    doc["resume"] = False
+    path = layout.launch_file
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(doc, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return path
+
+
+def load_launch(out: Path, *, timeout: float | None = None) -> LaunchOptions:
+    """The options of the launch into ``out``, set to resume its run.
+
+    Raises
+    ------
+    DeploymentError
+        ``out`` holds no launch, or its run wrote no checkpoint yet (one line, with what to do).
+    """
+    layout = Layout(out.resolve())
+    if not layout.launch_file.is_file():
+        raise DeploymentError(f"--resume {out}: no {LAUNCH_FILE} there; give the --out folder "
+                              "of a previous launch.")
+    if not layout.checkpoint.is_file():
+        raise DeploymentError(f"--resume {out}: its run wrote no checkpoint (it stopped "
+                              "before round 1 ended); start it afresh in a new folder.")
+    try:
+        doc = json.loads(layout.launch_file.read_text(encoding="utf-8"))
+        if doc.pop("v", None) != LAUNCH_SCHEMA_VERSION:
+            raise ValueError("unknown version")
+        doc["out"] = layout.out
+        doc["certs"] = Path(doc["certs"]) if doc.get("certs") else None
+        options = LaunchOptions(**{**doc, "resume": True})
+    except (ValueError, TypeError) as exc:
+        raise DeploymentError(f"--resume {out}: {LAUNCH_FILE} is damaged ({exc}).") from None
+    return replace(options, timeout=timeout) if timeout is not None else options
+
+
+def resume_hint(out: Path) -> str:
+    """The command that continues the run of ``out`` from its last checkpoint."""
+    return f"{sys.executable} scripts/local_federation.py --resume {out.resolve()}"
 
 
 def app_config_keys(app_dir: Path = REPO_ROOT) -> set[str]:
@@ -190,7 +301,7 @@ def app_config_keys(app_dir: Path = REPO_ROOT) -> set[str]:
 def run_config_values(cfg: RunConfig, options: LaunchOptions) -> dict[str, Any]:
     """The run config sent with ``flwr run`` (fails naming a key pyproject lacks)."""
     known = app_config_keys()
-    wanted = {*RUN_KEYS, *options.extra}
+    wanted = {*RUN_KEYS, *options.extra, *(("resume",) if options.resume else ())}
     missing = sorted(k for k in wanted if k not in known)
     if missing:
         raise DeploymentError(f"pyproject.toml [tool.flwr.app.config] lacks {', '.join(missing)}"

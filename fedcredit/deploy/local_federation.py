@@ -17,11 +17,20 @@ TLS with node authentication (unless ``insecure`` is asked for explicitly). Step
    for the banks), then
    ``flwr supernode register`` for each bank's public key, then each bank node the way a bank
    starts it (``fedcredit node``, i.e. :mod:`fedcredit.deploy.node_runner`);
-4. wait for the run to end while every process stays up, check its status with ``flwr ls``,
-   read the coordinator's ``results.json``, add timings and the deployment facts, write
-   ``OUT/results.json``;
+4. wait for the run to end, check its status with ``flwr ls``, read the coordinator's
+   ``results.json``, add timings and the deployment facts, write ``OUT/results.json``. A bank
+   process that exits is reported, not fatal: the coordinator goes on with the others while
+   ``min-banks`` of them answer (as in a real deployment, where the credit center cannot see
+   the banks' processes); the SuperLink or the gateway exiting ends the launch;
 5. stop every process started (also on an error, a timeout or Ctrl-C) and record their PIDs
    in ``OUT/processes.json``.
+
+Fault tolerance: the SuperLink keeps its state in ``OUT/superlink/state.db`` (``--database``),
+the bank nodes retry a lost coordinator a bounded time (``[coordinator] max-retries``,
+``max-wait-time`` in their ``node.toml``), and ``OUT/launch.json`` records the options so that
+``--resume OUT`` (:meth:`LocalFederation.run` with ``resume``) restarts every process with the
+same certificates, keys and bank folders and continues the coordinator's run from its last
+checkpoint (the ServerApp verifies the audit chain against the checkpoint's head first).
 
 Timings in ``results.json`` (seconds since launch, observed in the banks' SuperNode logs):
 ``federation_ready_seconds`` until the coordinator's first request reaches a bank,
@@ -62,8 +71,10 @@ from fedcredit.deploy.launch_plan import (
     LaunchOptions,
     Layout,
     check_out_folder,
+    check_writable,
     free_port,
     run_config_values,
+    save_launch,
 )
 from fedcredit.deploy.local_parties import (
     BankFolder,
@@ -123,6 +134,9 @@ class LocalFederation:
         self.certs: CertificatePaths | None = None
         self.release_key = ReleasePaths(self.layout.release_key)
         self.release: SignedRelease | None = None
+        self.exited_banks: dict[str, int] = {}
+        """Bank processes that exited during the run, with their exit status."""
+        self.link_state_existed = False
 
     def say(self, text: str) -> None:
         """Progress line with the seconds since launch."""
@@ -155,9 +169,15 @@ class LocalFederation:
 
     # ---------------------------------------------------------------- preparation
     def prepare_coordinator(self) -> None:
-        """Certificates, the run config and the ``flwr`` CLI's connection."""
-        check_out_folder(self.opt.out)
-        self.layout.out.mkdir(parents=True, exist_ok=True)
+        """Certificates, the run config and the ``flwr`` CLI's connection (a resume reuses the
+        first launch's certificates and keys)."""
+        if self.opt.resume:
+            check_writable(self.layout.out)
+            self.say(f"resuming the run in {self.layout.coordinator_run} from its checkpoint")
+        else:
+            check_out_folder(self.opt.out)
+            self.layout.out.mkdir(parents=True, exist_ok=True)
+            save_launch(self.opt, self.layout)
         self.certs = self.certificates()
         self.layout.coordinator.mkdir(parents=True, exist_ok=True)
         self.layout.run_config_file.write_text(flat_toml(self.run_config_values()))
@@ -171,7 +191,7 @@ class LocalFederation:
         """Bundle the staged app and sign it with the release key (``--certs``' or a new one)."""
         if self.opt.certs is not None and ReleasePaths(self.opt.certs).private_key.is_file():
             self.release_key = ReleasePaths(self.opt.certs.resolve())
-        else:
+        elif not (self.opt.resume and self.release_key.private_key.is_file()):
             write_release_key(self.layout.release_key)
         release = sign_app(self.layout.app, self.release_key.private_key, self.layout.release)
         self.say(f"signed {release.app_spec} (sha256 {release.fab_sha256[:12]}) with "
@@ -184,13 +204,16 @@ class LocalFederation:
 
     def prepare_banks(self) -> None:
         """Each bank's data slice, key share and ``node.toml``; the coordinator's keys."""
-        self.say(f"writing {self.opt.banks} bank data slices and key shares ...")
-        write_bank_slices(self.cfg, self.banks)
-        distribute_keys(self.cfg, self.layout.out / "ceremony", self.layout.coordinator_keys,
-                        self.banks)
-        if self.certs is not None:
-            write_roster(self.layout.coordinator_keys,
-                         [self.certs.node_pub(b.name) for b in self.banks])
+        if self.opt.resume:
+            self.say("reusing the banks' data slices and key shares")
+        else:
+            self.say(f"writing {self.opt.banks} bank data slices and key shares ...")
+            write_bank_slices(self.cfg, self.banks)
+            distribute_keys(self.cfg, self.layout.out / "ceremony",
+                            self.layout.coordinator_keys, self.banks)
+            if self.certs is not None:
+                write_roster(self.layout.coordinator_keys,
+                             [self.certs.node_pub(b.name) for b in self.banks])
         if not summation_scheme(self.cfg.aggregation).needs_paillier_key:
             self.say("WARNING: --allow-plain: the banks accept a plain run; the coordinator "
                      "sees every bank's aggregates." if self.opt.allow_plain else
@@ -210,6 +233,8 @@ class LocalFederation:
             self.say("WARNING: --insecure: no TLS and no node authentication; every byte "
                      "between the nodes and the SuperLink travels in clear text.")
             return None
+        if self.opt.certs is None and self.opt.resume:
+            return CertificatePaths(self.layout.certs)
         if self.opt.certs is None:
             names = tuple(b.name for b in self.banks)
             self.say("issuing a CA, the SuperLink certificate and bank authentication keys ...")
@@ -235,7 +260,10 @@ class LocalFederation:
             raise DeploymentError("sign the release before starting the SuperLink.")
         link = LinkSettings(LOOPBACK, self.port, certs.ca_cert if certs else None,
                             certs.server_cert if certs else None,
-                            certs.server_key if certs else None, node_auth=certs is not None)
+                            certs.server_key if certs else None, node_auth=certs is not None,
+                            database=self.layout.link_database)
+        self.link_state_existed = self.layout.link_database.is_file()
+        self.layout.link_database.parent.mkdir(parents=True, exist_ok=True)
         self.sup.start("registry", registry_command(self.registry_port, [self.release.folder]),
                        log=self.layout.logs / "registry.log", env=runtime_env(self.layout.link_home),
                        cwd=REPO_ROOT)
@@ -280,6 +308,9 @@ class LocalFederation:
     def register_nodes(self) -> None:
         """Register every bank's public key (``flwr supernode register``, one CLI process)."""
         if self.certs is None:
+            return
+        if self.link_state_existed:
+            self.say("the SuperLink's database still holds the registered node keys")
             return
         self.say(f"registering {len(self.banks)} node authentication keys ...")
         argv = [sys.executable, "-m", "fedcredit.deploy.register_nodes",
@@ -329,7 +360,8 @@ class LocalFederation:
             if time.monotonic() > deadline:
                 raise DeploymentError(f"the run did not finish within {self.opt.timeout:.0f} s "
                                       f"(logs in {self.layout.logs}).")
-            self._check_alive(["superlink", "gateway", *(b.name for b in self.banks)])
+            self._check_alive(["superlink", "gateway"])
+            self._note_exits()
             self._note_milestones()
             if tick % 8 == 0:
                 self.sup.refresh()
@@ -340,6 +372,16 @@ class LocalFederation:
         if self.sup.exited("flwr-run") != 0 or match is None:
             raise DeploymentError(f"flwr run failed:\n{self.sup.log_tail('flwr-run')}")
         return int(match.group(1))
+
+    def _note_exits(self) -> None:
+        """Report each bank process that exited (once); the run goes on without it."""
+        for bank in self.banks:
+            code = self.sup.exited(bank.name)
+            if code is not None and bank.name not in self.exited_banks:
+                self.exited_banks[bank.name] = code
+                self.say(f"{bank.name} exited (status {code}); the coordinator goes on with "
+                         f"the other banks while min-banks = {self.cfg.required_banks} of "
+                         f"{self.opt.banks} answer (its log: {self.sup.logs[bank.name]})")
 
     def _note_milestones(self) -> None:
         """Report milestones the bank logs show, with the time they were first seen."""
@@ -373,7 +415,8 @@ class LocalFederation:
             if time.monotonic() > deadline:
                 raise DeploymentError(f"run {run_id} is still {row.get('status')} after "
                                       f"{self.opt.timeout:.0f} s (logs in {self.layout.logs}).")
-            self._check_alive(["superlink", *(b.name for b in self.banks)])
+            self._check_alive(["superlink"])
+            self._note_exits()
             time.sleep(2.0)
 
     def collect(self, run_id: int) -> RunResults:

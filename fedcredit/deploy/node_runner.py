@@ -2,8 +2,17 @@
 
 The runner reads only the node's own TOML file (and the header of its own data file), does
 one TLS handshake with the coordinator using the configured CA (a wrong CA stops it here with
-a clear message instead of an endless retry), writes the Flower node config, and replaces
-itself with ``flower-supernode`` (same PID, so signals reach Flower directly).
+a clear message instead of an endless retry), writes the Flower node config, and runs
+``flower-supernode`` as its child (SIGTERM, SIGINT and SIGHUP are passed on; the runner exits
+with the SuperNode's status).
+
+Rejoin after a crash (Flower 1.42): a SuperNode that stops cleanly deactivates its session at
+the SuperLink; one that is killed does not, and the SuperLink keeps the session online until
+two heartbeats are missed (up to 60 s). A node restarted with the same key within that window
+is refused ("SuperNode with node ID ... could not be activated", Flower exit code 305). The runner then
+starts the SuperNode again every :data:`REJOIN_RETRY_S` seconds for up to ``[coordinator]
+rejoin-wait`` seconds; once the SuperLink has let the old session go, the node activates under
+its old node ID and answers the coordinator's next request.
 
 Also runnable as ``python -m fedcredit.deploy.node_runner --config node.toml`` (the local
 launcher starts its bank nodes this way).
@@ -13,15 +22,27 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 from fedcredit.deploy.certs import write_private
 from fedcredit.deploy.flower_commands import flat_toml, runtime_env, supernode_command
 from fedcredit.deploy.tls_check import check_tls
 from federation.run.node_config import NodeConfig, load_node_config
 from protocols.errors import FedCreditError
+
+ACTIVATION_REFUSED = "could not be activated"
+"""Flower 1.42's message when the SuperLink still holds this node's previous session."""
+CONNECTION_ERROR_EXIT = 305 % 256
+"""Flower's exit code 305 (the SuperNode could not start its connection) as the process's
+exit status (8 bits: 49)."""
+REJOIN_RETRY_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,11 +78,49 @@ def prepare_node(config_path: str | Path, *, check_connection: bool = True) -> N
     return NodeLaunch(cfg, supernode_command(cfg, node_file), runtime_env(home))
 
 
-def exec_node(launch: NodeLaunch) -> None:
-    """Replace this process with the SuperNode (never returns)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execvpe(launch.argv[0], launch.argv, launch.env)
+def run_once(launch: NodeLaunch) -> tuple[int, bool, bool]:
+    """Run the SuperNode to its end, echoing its output; (status, activation refused,
+    stopped by a signal to this runner)."""
+    child = subprocess.Popen(launch.argv, env=launch.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1)
+    signalled: list[int] = []
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        signalled.append(signum)
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward)
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    refused = False
+    try:
+        for line in child.stdout or ():
+            refused = refused or ACTIVATION_REFUSED in line
+            sys.stdout.write(line)
+            sys.stdout.flush()
+        status = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return status, refused, bool(signalled)
+
+
+def run_node(launch: NodeLaunch, *, retry_s: float = REJOIN_RETRY_S,
+             once: Callable[[NodeLaunch], tuple[int, bool, bool]] = run_once,
+             sleep: Callable[[float], None] = time.sleep,
+             clock: Callable[[], float] = time.monotonic) -> int:
+    """Run the SuperNode; while the SuperLink refuses its activation because the session of
+    this node's crashed predecessor is still online, start it again (see the module
+    docstring) until ``rejoin_wait_s`` has passed. Returns the SuperNode's exit status."""
+    deadline = clock() + launch.config.rejoin_wait_s
+    while True:
+        status, refused, signalled = once(launch)
+        if signalled or status != CONNECTION_ERROR_EXIT or not refused or clock() >= deadline:
+            return status
+        print(f"fedcredit node: the SuperLink still holds this node's previous session (it "
+              f"lets it go after two missed heartbeats); starting again in {retry_s:.0f} s",
+              flush=True)
+        sleep(retry_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
               "coordinator sends; set it to the federation's trusted-entities.yaml.", flush=True)
     if args.check:
         return 0
-    exec_node(launch)
-    return 0  # unreachable
+    return run_node(launch)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,11 @@ from functools import lru_cache
 
 import numpy as np
 
+from federation.data.cell_errors import wire_safe
 from federation.data.partition import BankSplit, split_banks
+from federation.data.quality import assert_ready
 from federation.data.table import CreditTable, load_credit_csv
-from federation.errors import ConfigError
+from federation.errors import ConfigError, DataError
 from federation.run.config import RunConfig, resolve_data_path
 
 DEFAULT_SIZE_COLUMNS = ("LIMIT_BAL", "loan_amount", "credit_amount")
@@ -95,5 +97,19 @@ def _own_file_data(path: str, cfg: RunConfig, bank: int) -> BankData:
 
 
 def bank_data_from_file(path: str, cfg: RunConfig, bank: int) -> BankData:
-    """A deployed bank's rows: its own file, split into train/test with the run's seed."""
-    return _own_file_data(path, cfg, bank)
+    """A deployed bank's rows: its own file, split into train/test with the run's seed, and
+    through the quality gate of ``fedcredit check``.
+
+    Raises
+    ------
+    DataError
+        In the form that may leave the bank (:func:`~federation.data.cell_errors.wire_safe`:
+        file role, column, row and rule; no cell value, no local path); the full message goes
+        to the bank's own log.
+    """
+    try:
+        data = _own_file_data(path, cfg, bank)
+        assert_ready(data.train)
+    except DataError as exc:
+        raise wire_safe(exc, path) from None
+    return data

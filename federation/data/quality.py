@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from federation.data.cell_errors import CellError
 from federation.data.table import CreditTable, load_credit_csv
 from federation.data.uscc import find_invalid_codes
 from federation.errors import DataError
@@ -84,11 +85,16 @@ def id_problems(table: CreditTable) -> tuple[int, int, list[str]]:
     found = find_invalid_codes(table.ids, report_duplicates=True)
     dup = sum(1 for _, _, reason in found if "repeat" in reason or "duplicate" in reason)
     invalid = len(found) - dup
-    messages = [f"{table.source}: ID column, row {row}: {code!r} is not a valid unified social "
-                f"credit code ({reason})" for row, code, reason in found[:1]]
-    if messages and len(found) > 1:
-        messages[0] += f"; {len(found)} problem IDs in all"
-    return invalid, dup, messages
+    return invalid, dup, [str(_id_error(table.source, found))] if found else []
+
+
+def _id_error(where: str, found: list[tuple[int, str, str]]) -> CellError:
+    """The first invalid or repeated credit code as a :class:`CellError`: the code and the
+    reason (which quotes its characters) are local detail, never in the public form."""
+    row, code, reason = found[0]
+    more = f"; {len(found)} problem IDs in all" if len(found) > 1 else ""
+    return CellError(where, "ID", "{value} is not a valid unified social credit code (GB "
+                     f"32100-2015){more}", position=row - 1, value=f"{code!r} ({reason})")
 
 
 def quality_report(path: str | Path, *, target: str, id_col: str | None = None) -> QualityReport:
@@ -122,4 +128,8 @@ def assert_ready(table: CreditTable) -> None:
     """Before joining a federation: raise DataError on any blocking problem."""
     report = report_for(table)
     if not report.ok:
+        found = find_invalid_codes(table.ids, report_duplicates=True) \
+            if table.ids is not None else []
+        if found:
+            raise _id_error(table.source, found)
         raise DataError(report.blocking[0])

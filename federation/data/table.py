@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from federation.data.cell_errors import CellError, row_ref
 from federation.data.embedded import embedded_file, find_embedded, known_names, read_bytes, source_name
 from federation.errors import DataError, SchemaError
 
@@ -223,9 +224,7 @@ def _refuse_binary(path: Path, raw: bytes) -> None:
                         "as CSV (comma, semicolon or tab separated, UTF-8) and pass that file.")
 
 
-def _row_ref(position: int) -> str:
-    """Human row reference: 1-based data row and the file line it sits on (header is line 1)."""
-    return f"row {position + 1} (line {position + 2})"
+_row_ref = row_ref
 
 
 def _parse_target(
@@ -248,12 +247,9 @@ def _parse_target(
             "a model needs both defaulted and repaid rows. Check that the "
             "file holds both kinds of loans, or choose the label column with --target."
         )
-    if len(distinct) != 2:
-        shown = ", ".join(distinct[:6]) + (" ..." if len(distinct) > 6 else "")
-        raise DataError(
-            f"{where}: column '{name}': target is not binary ({len(distinct)} distinct values: "
-            f"{shown}). Choose a 0/1 column with --target."
-        )
+    if len(distinct) != 2:  # the values themselves are the bank's data: counted, not shown
+        raise CellError(where, name, f"target is not binary ({len(distinct)} distinct values)",
+                        advice="Choose a 0/1 column with --target.")
     bad = _positive_value(distinct, keys, positive, where, name)
     return (keys == bad).to_numpy(dtype=np.int8)
 
@@ -265,10 +261,8 @@ def _positive_value(
     if positive:
         wanted = positive.strip().lower()
         if wanted not in distinct:
-            raise DataError(
-                f"{where}: column '{name}': --positive-label '{positive}' is not one of its "
-                f"values ({', '.join(distinct)})."
-            )
+            raise CellError(where, name, f"--positive-label '{positive}' is not one of its "
+                            "values {value}", value=f"({', '.join(distinct)})")
         return wanted
     if set(distinct) == {"0", "1"}:
         return "1"
@@ -294,11 +288,9 @@ def _parse_ids(values: pd.Series, missing: pd.Series, where: str, name: str) -> 
     if dup.any():
         pos = int(np.flatnonzero(dup)[0])
         first = int(np.flatnonzero((ids == ids.iloc[pos]).to_numpy())[0])
-        raise DataError(
-            f"{where}: column '{name}', {_row_ref(pos)}: duplicate ID {ids.iloc[pos]!r} "
-            f"(first seen at {_row_ref(first)}; {int(dup.sum())} duplicates in all). "
-            "IDs must be unique per row."
-        )
+        raise CellError(where, name, "duplicate ID {value} (first seen at "
+                        f"{_row_ref(first)}; {int(dup.sum())} duplicates in all)", position=pos,
+                        value=repr(ids.iloc[pos]), advice="IDs must be unique per row.")
     return ids.to_numpy(dtype=str)
 
 
@@ -336,11 +328,10 @@ def _split_features(
             numeric[col] = parsed
         elif present and (present - int(bad.sum())) / present >= NUMERIC_SHARE_FOR_TYPO:
             pos = int(np.flatnonzero(bad)[0])
-            raise DataError(
-                f"{where}: column '{col}', {_row_ref(pos)}: value {text.iloc[pos]!r} is not a "
-                f"number ({int(bad.sum())} such values in this numeric column). Fix the value, "
-                "or leave the cell empty for a missing value."
-            )
+            raise CellError(where, col, "value {value} is not a number "
+                            f"({int(bad.sum())} such values in this numeric column)",
+                            position=pos, value=repr(text.iloc[pos]),
+                            advice="Fix the value, or leave the cell empty for a missing value.")
         else:
             categorical[col] = _blank_where(text_miss, text.to_numpy(dtype=object))
     for col, values in numeric.items():

@@ -18,6 +18,7 @@ from federation.data.partition import SCHEMES
 from federation.errors import ConfigError
 from federation.ml.gbdt.config import GBDTConfig, check_stopping_metric
 from federation.ml.gbdt.gradients import LOSS_BITS
+from federation.run.policy import DEFAULT_MIN_CONTRIBUTORS
 from federation.steps.secure_sum import summation_scheme  # the scheme owns its key-size rule
 
 SCHEMA_VERSION = 1
@@ -32,13 +33,22 @@ GBDT_LEARNING_RATE = 0.1
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def default_min_banks(banks: int) -> int:
+    """``min-banks = 0``: ``max(3, ceil(2K/3))`` of ``K`` banks, at most ``K``.
+
+    A run goes on when up to a third of its banks drop out, but never with fewer than the
+    default ``[policy] min-contributors`` (3), so no bank with the default policy refuses it.
+    """
+    return min(banks, max(DEFAULT_MIN_CONTRIBUTORS, -(-2 * banks // 3)))
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Settings of one horizontal federated run (all parties see the same values).
 
     ``keys_dir`` is the key-ceremony folder (Paillier key, signing keys); ``release_model``
     lets the banks hand the final global model to the coordinator at the end of the run.
-    ``min_banks`` (0 = all) banks must answer each step within ``round_timeout`` seconds;
+    ``min_banks`` (0 = :func:`default_min_banks`) must answer each step within ``round_timeout`` s;
     late or failed banks are recorded and the round goes on without them.
     Fault injection for simulations and tests: ``drop_schedule`` ("3:1,4;5:2" = in round 3
     banks 1 and 4 vanish, in round 5 bank 2) and ``halt_after`` (the coordinator stops, as if
@@ -163,8 +173,9 @@ class RunConfig:
 
     @property
     def required_banks(self) -> int:
-        """Banks that must answer each step (``min_banks``, 0 meaning all)."""
-        return self.min_banks or self.banks
+        """Banks that must answer each step: ``min_banks``, or with 0 the dropout-tolerant
+        default :func:`default_min_banks`."""
+        return self.min_banks or default_min_banks(self.banks)
 
     def dropped_banks(self, round_number: int) -> set[int]:
         """Banks the drop schedule makes vanish in ``round_number`` (1-based)."""

@@ -20,6 +20,10 @@ Each bank (and the credit center) runs its node from its own file and reads noth
 
     [coordinator]
     address = "center.example.org:9093"              # the Fleet gateway, host:port
+    max-retries = 60                   # optional: reconnection attempts after a lost link
+    max-wait-time = 900.0              # optional: seconds of retrying before giving up
+    rejoin-wait = 90.0                 # optional: seconds a restarted node waits for the
+                                       # SuperLink to let its previous session go
 
     [runtime]                                        # optional
     port = 9094                        # local port between the SuperNode and its ClientApps
@@ -33,6 +37,13 @@ Each bank (and the credit center) runs its node from its own file and reads noth
 
 A missing ``[policy]`` table or setting takes the safe default shown above
 (:data:`~federation.run.policy.DEFAULT_POLICY`); the coordinator cannot change it.
+
+``max-retries`` and ``max-wait-time`` bound how long the SuperNode keeps dialling a coordinator
+that is gone (Flower's ``--max-retries``/``--max-wait-time``; unbounded in Flower by default):
+after a coordinator crash the node exits with an error instead of retrying forever, and its
+service manager restarts it (docs/deployment.md). ``rejoin-wait`` is how long ``fedcredit
+node`` retries when the SuperLink still holds the session of this node's previous, crashed
+process (Flower 1.42 refuses the activation until two heartbeats, 60 s, are missed).
 
 A wrong or missing setting raises :class:`NodeConfigError` naming it as ``[section] key``.
 ``[coordinator] insecure = true`` (no TLS, no node authentication) is for a throwaway test
@@ -54,12 +65,17 @@ from federation.run.policy import DEFAULT_POLICY, TOML_KEYS, BankPolicy, PolicyE
 
 ROLES = ("bank", "center")
 DEFAULT_RUNTIME_PORT = 9094
+DEFAULT_MAX_RETRIES = 60
+DEFAULT_MAX_WAIT_S = 900.0
+DEFAULT_REJOIN_WAIT_S = 90.0
+"""Above Flower 1.42's heartbeat patience (2 missed heartbeats of 30 s) plus a margin."""
 _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
     "node": {"role": str, "name": str, "bank-index": int},
     "data": {"path": str, "id-col": str, "target": str},
     "keys": {"root-certificates": str, "auth-private-key": str, "paillier-dir": str,
              "trusted-entities": str},
-    "coordinator": {"address": str, "insecure": bool},
+    "coordinator": {"address": str, "insecure": bool, "max-retries": int,
+                    "max-wait-time": (int, float), "rejoin-wait": (int, float)},
     "runtime": {"port": int},
     "policy": {"aggregation": list, "min-contributors": int, "release-model": bool,
                "short-exponents": bool, "min-key-bits": int},
@@ -102,6 +118,12 @@ class NodeConfig:
         runs only app bundles signed with it (``fedcredit release-key``). None: any bundle.
     runtime_port : int
         Local port of the SuperNode's app runtime API.
+    max_retries, max_wait_s : int, float
+        Bounds of the SuperNode's reconnection attempts (``[coordinator] max-retries``,
+        ``max-wait-time``).
+    rejoin_wait_s : float
+        How long ``fedcredit node`` retries an activation the SuperLink refuses because it
+        still holds this node's previous session (``[coordinator] rejoin-wait``).
     policy : BankPolicy
         What the node accepts from the coordinator (``[policy]``; safe defaults).
     """
@@ -121,6 +143,9 @@ class NodeConfig:
     trusted_entities: Path | None = None
     runtime_port: int = DEFAULT_RUNTIME_PORT
     policy: BankPolicy = DEFAULT_POLICY
+    max_retries: int = DEFAULT_MAX_RETRIES
+    max_wait_s: float = DEFAULT_MAX_WAIT_S
+    rejoin_wait_s: float = DEFAULT_REJOIN_WAIT_S
     schema_version: int = 1
 
     def __post_init__(self) -> None:
@@ -143,6 +168,11 @@ class NodeConfig:
         if self.role == "center" and not self.id_col:
             raise NodeConfigError(f"{where}: setting '[data] id-col' is missing; the center "
                                   "aligns entities by their key column.")
+        for key, value in (("max-retries", self.max_retries), ("max-wait-time", self.max_wait_s),
+                           ("rejoin-wait", self.rejoin_wait_s)):
+            if value < 0 or (key != "rejoin-wait" and value == 0):
+                raise NodeConfigError(f"{where}: setting '[coordinator] {key}' must be "
+                                      f"positive (got {value}); it bounds the retries.")
         if not 0 < self.runtime_port < 65536:
             raise NodeConfigError(f"{where}: setting '[runtime] port' must be 1..65535 "
                                   f"(got {self.runtime_port}).")
@@ -234,9 +264,10 @@ def _typed_values(source: Path, raw: Mapping[str, Any]) -> dict[tuple[str, str],
             if kind is None:
                 raise NodeConfigError(f"{source}: unknown setting '[{section}] {key}'; "
                                       f"known: {', '.join(_SCHEMA[section])}.")
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
+                named = "number" if isinstance(kind, tuple) else kind.__name__
                 raise NodeConfigError(f"{source}: setting '[{section}] {key}' must be "
-                                      f"{getattr(kind, '__name__', kind)} (got {value!r}).")
+                                      f"{named} (got {value!r:.40}).")
             values[(section, key)] = value
     return values
 
@@ -278,6 +309,9 @@ def _build(source: Path, values: Mapping[tuple[str, str], Any]) -> NodeConfig:
         trusted_entities=_path(source, values.get(("keys", "trusted-entities"))),
         runtime_port=int(values.get(("runtime", "port"), DEFAULT_RUNTIME_PORT)),
         policy=_policy(source, values),
+        max_retries=int(values.get(("coordinator", "max-retries"), DEFAULT_MAX_RETRIES)),
+        max_wait_s=float(values.get(("coordinator", "max-wait-time"), DEFAULT_MAX_WAIT_S)),
+        rejoin_wait_s=float(values.get(("coordinator", "rejoin-wait"), DEFAULT_REJOIN_WAIT_S)),
     )
 
 

@@ -170,7 +170,7 @@ def check_run_config(policy: BankPolicy, cfg: RunConfig) -> None:
                       "ask the coordinator for a run with release-model = false or change the "
                       "bank's policy")
     if cfg.required_banks < policy.min_contributors:
-        setting = "min-banks" if cfg.min_banks else "banks"
+        setting = "min-banks" if cfg.required_banks < cfg.banks else "banks"
         raise _refuse(setting, cfg.required_banks,
                       f"[policy] min-contributors = {policy.min_contributors}",
                       "a sum of so few banks exposes each of them; ask the coordinator for "

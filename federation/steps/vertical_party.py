@@ -22,6 +22,7 @@ from typing import cast
 import numpy as np
 from phe.paillier import PaillierPrivateKey
 
+from federation.data.cell_errors import wire_safe
 from federation.data.table import CreditTable
 from federation.data.vertical_data import AlignedParty, align, load_party, prepare
 from federation.errors import DataError
@@ -69,9 +70,14 @@ def own_table(cfg: VerticalConfig, role: str, data_path: str | None = None) -> C
     """This party's file, checked: ``data_path`` (a deployed node's own file) or, in
     simulation, the config's file for ``role``. Only the bank's file is read with labels."""
     path = data_path or (cfg.bank_data if role == ROLE_BANK else cfg.center_data)
-    return load_party(str(path), id_col=cfg.id_col,
-                      target=cfg.target if role == ROLE_BANK else None,
-                      positive_label=cfg.positive_label or None)
+    try:
+        return load_party(str(path), id_col=cfg.id_col,
+                          target=cfg.target if role == ROLE_BANK else None,
+                          positive_label=cfg.positive_label or None)
+    except DataError as exc:
+        if data_path is None:  # a simulation: the researcher's own files, shown in full
+            raise
+        raise wire_safe(exc, data_path, f"the {role}'s data file") from None  # leaves the node
 
 
 def own_ids(cfg: VerticalConfig, role: str, data_path: str | None = None) -> list[Identifier]:

@@ -101,7 +101,7 @@ def test_a_deployed_bank_without_its_signing_key_or_the_registry_refuses_to_run(
     with pytest.raises(ConfigError, match="holds no signing-registry.json"):
         schema(_request(cfg, STEP_SCHEMA), node)
     provision_signing_only(tmp_path)
-    with pytest.raises(DataError, match="bank.csv"):  # with both it reads its own file
+    with pytest.raises(DataError, match="the bank's data file"):  # with both it reads its file
         schema(_request(cfg, STEP_SCHEMA), node)
     with pytest.raises(ConfigError, match="no signing key"):  # the coordinator's keys-dir
         schema(_request(replace(cfg, keys_dir=str(tmp_path)), STEP_SCHEMA),
@@ -144,7 +144,7 @@ def test_two_sums_of_a_round_differing_by_one_bank_are_refused(tmp_path) -> None
     with pytest.raises(Exception) as first:
         train(_request(cfg, STEP_TRAIN, **{KEY_WEIGHTS_SUM: total((0, 1, 2, 3))}), node)
     assert not isinstance(first.value, (PolicyRefusal, OverlappingSumsError))
-    assert "bank.csv" in str(first.value)  # it got as far as reading its own file
+    assert "the bank's data file" in str(first.value)  # it got as far as reading its file
     with pytest.raises(OverlappingSumsError, match="different set of banks"):
         train(_request(cfg, STEP_TRAIN, **{KEY_WEIGHTS_SUM: total((0, 1, 2))}), node)
     with pytest.raises(OverlappingSumsError):  # another claimed run id does not reset it

@@ -94,6 +94,11 @@ def test_a_center_without_labels_is_accepted(folder: Path) -> None:
     ({"coordinator__insecure": True}, "[keys] auth-private-key"),
     ({"coordinator__insecure": "yes"}, "[coordinator] insecure"),
     ({"runtime__port": 0}, "[runtime] port"),
+    ({"coordinator__max_retries": 0}, "[coordinator] max-retries"),
+    ({"coordinator__max_retries": True}, "[coordinator] max-retries"),
+    ({"coordinator__max_wait_time": "10m"}, "[coordinator] max-wait-time"),
+    ({"coordinator__max_wait_time": -5.0}, "[coordinator] max-wait-time"),
+    ({"coordinator__rejoin_wait": -1}, "[coordinator] rejoin-wait"),
     ({"data__tagret": "bad"}, "[data] tagret"),
     ({"extra__key": 1}, "[extra]"),
 ])
@@ -171,3 +176,15 @@ def test_cli_node_check_prints_the_banks_policy(folder: Path,
     assert res.exit_code == 0, res.output
     assert ("policy: aggregation paillier; sums of >= 3 banks; release-model refused; short "
             "exponents refused; keys >= 2048 bits") in " ".join(res.output.split())
+
+
+def test_the_node_retries_a_lost_coordinator_a_bounded_time(folder: Path) -> None:
+    default = supernode_command(load_node_config(write_toml(folder, BASE)), folder / "n.toml")
+    assert default[default.index("--max-retries") + 1] == "60"
+    assert default[default.index("--max-wait-time") + 1] == "900.0"
+    cfg = load_node_config(write_toml(folder, variant(
+        coordinator__max_retries=5, coordinator__max_wait_time=30, coordinator__rejoin_wait=0)))
+    argv = supernode_command(cfg, folder / "n.toml")
+    assert argv[argv.index("--max-retries") + 1] == "5"
+    assert argv[argv.index("--max-wait-time") + 1] == "30.0"
+    assert cfg.rejoin_wait_s == 0.0
