@@ -42,11 +42,14 @@ from federation.wire.records import (
 from server.errors import FederationError
 
 FITTED_ON_TRAINING: Final = "training rows (summed histograms)"
+FITTED_ON_VALIDATION: Final = "validation rows (summed histograms)"
+"""Boosted trees with early stopping: the validation rows the banks hold out."""
 FITTED_ON_HALF: Final = "held-out rows, calibration half (every other row)"
 MAP_TOLERANCE: Final = 1e-9
 
 
-def agreed_calibration(replies: Sequence[Any]) -> tuple[PlattMap, str, int] | None:
+def agreed_calibration(replies: Sequence[Any], *, fitted_on: str = FITTED_ON_TRAINING,
+                       ) -> tuple[PlattMap, str, int] | None:
     """The calibration map (with what it was fitted on and how many rows) that every
     replying bank reported; None when no bank reported one.
 
@@ -68,7 +71,7 @@ def agreed_calibration(replies: Sequence[Any]) -> tuple[PlattMap, str, int] | No
             or m[2] != first[2] for m in maps):
         raise FederationError("banks fitted different calibration maps from the same combined "
                               "histograms; a bank or the channel is faulty.")
-    return PlattMap(slope=first[0], intercept=first[1]), FITTED_ON_TRAINING, first[2]
+    return PlattMap(slope=first[0], intercept=first[1]), fitted_on, first[2]
 
 
 def held_out_calibration(held_out: tuple[list[int], list[int]],

@@ -47,6 +47,7 @@ from federation.wire.trees import (
     state_of,
 )
 from server.audit import sha256_hex
+from server.calibration import FITTED_ON_TRAINING, FITTED_ON_VALIDATION, agreed_calibration
 from server.errors import FederationError, RunInterrupted
 from server.exchange import StepOutcome
 from server.horizontal import (
@@ -210,6 +211,8 @@ class TreeRun(HorizontalRun):
         self._record(final)
         st.tree_release = release_of(final.replies[0].content)
         st.histograms = released_histograms_of(final.replies[0].content)
+        st.calibration = agreed_calibration(final.replies, fitted_on=(
+            FITTED_ON_VALIDATION if self.cfg.early_stopping_rounds else FITTED_ON_TRAINING))
         self.audit.append("finalize", run_id=st.run_id, rounds=st.rounds_done,
                           model_released=st.tree_release is not None,
                           final_auc=st.final.auc if st.final else None, trees_kept=st.trees_kept)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from federation.errors import ConfigError
+from federation.ml.calibration import PlattMap
 from federation.ml.metrics import LOGIT_RANGE
 
 DEFAULT_CUTOFFS = (560.0, 540.0, 520.0, 500.0)
@@ -192,17 +193,22 @@ def grade_table(
 
 
 def histogram_bin_scores(scale: ScorecardScale, bins: int, *,
-                         logit_range: float = LOGIT_RANGE) -> np.ndarray:
-    """Points at the centre of each logit bin of :func:`federation.ml.metrics.score_histograms`."""
+                         logit_range: float = LOGIT_RANGE,
+                         calibration: PlattMap | None = None) -> np.ndarray:
+    """Points at the centre of each logit bin of :func:`federation.ml.metrics.score_histograms`
+    (of the calibrated PD when the run's ``calibration`` map is given)."""
     edges = np.linspace(-logit_range, logit_range, bins + 1)
-    return scale.points_from_log_odds((edges[:-1] + edges[1:]) / 2.0)
+    centres = (edges[:-1] + edges[1:]) / 2.0
+    return scale.points_from_log_odds(centres if calibration is None
+                                      else calibration.log_odds(centres))
 
 
 def grade_table_from_histograms(
     grades: RiskGrades, scale: ScorecardScale, bad: np.ndarray, good: np.ndarray, *,
-    logit_range: float = LOGIT_RANGE,
+    logit_range: float = LOGIT_RANGE, calibration: PlattMap | None = None,
 ) -> list[GradeSummary]:
-    """Grade table from summed per-class logit histograms (no row-level scores needed).
+    """Grade table from summed per-class logit histograms (no row-level scores needed); with
+    the run's ``calibration`` map the grades are of the calibrated PD (as scoring assigns them).
 
     Each bin is graded at its centre, so a bin straddling a cut-off (width
     ``2 * logit_range / bins`` logit, 0.68 points at the default scale with 1,024 bins) counts
@@ -210,7 +216,8 @@ def grade_table_from_histograms(
     """
     bad = np.asarray(bad, dtype=np.float64)
     good = np.asarray(good, dtype=np.float64)
-    idx = grades.index(histogram_bin_scores(scale, bad.size, logit_range=logit_range))
+    idx = grades.index(histogram_bin_scores(scale, bad.size, logit_range=logit_range,
+                                            calibration=calibration))
     k = len(grades.labels)
     counts = np.bincount(idx, weights=bad + good, minlength=k)
     return _summaries(grades, counts, np.bincount(idx, weights=bad, minlength=k))

@@ -11,6 +11,12 @@ LR and trees, torch only for the MLP); :func:`score_file` runs the whole job fro
 the bank's own node. Reason codes: points lost against the typical applicant for LR
 (:mod:`~federation.scorecard.reason_codes`), Saabas path contributions for trees
 (:mod:`~federation.scorecard.tree_reasons`); the MLP has none.
+
+Calibration: when ``results.json`` carries the run's calibration map
+(:mod:`federation.ml.calibration`), every probability, score, grade and reason code is of the
+calibrated PD: an LR's weights become ``slope * w`` and ``slope * b + intercept`` (its
+scorecard is the calibrated one), a tree's or MLP's log-odds ``slope * m + intercept`` (tree
+reasons in points scaled by ``slope``). A run folder written before calibration scores raw.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import pandas as pd
 
 from federation.data.table import CreditTable
 from federation.errors import RunFolderError
+from federation.ml.calibration import PLATT, PlattMap
 from federation.ml.credit_metrics import brier_score, psi_against_reference
 from federation.ml.gbdt import GBDTModel, ModelFormatError
 from federation.ml.metrics import roc_auc, score_histograms
@@ -67,6 +74,18 @@ class RunModel:
         """Whether this is a boosted-tree model (scored on raw tree inputs)."""
         return self.tree_model is not None
 
+    @property
+    def calibration(self) -> PlattMap | None:
+        """The run's calibration map (None for a run folder written before calibration)."""
+        section = self.results.calibration if self.results is not None else None
+        if section is None or section.method != PLATT:
+            return None
+        try:
+            return PlattMap.from_dict(section.map)
+        except ValueError as exc:
+            raise RunFolderError(f"{self.directory}: results.json's calibration map is "
+                                 f"unusable ({exc})") from exc
+
     def inputs(self, table: CreditTable) -> np.ndarray:
         """The model's input matrix of ``table``: raw tree inputs for trees, else the design."""
         if self.tree_model is not None:
@@ -81,7 +100,13 @@ class RunModel:
                 "export as a scorecard; score files with `fedcredit score --model "
                 f"{self.directory}` (trees, reason codes and all), or train with --model lr to "
                 "export a scorecard.")
-        return LinearScorecard.from_lr(self.preprocessor, list(self.weights), scale=scale,
+        weights = list(self.weights)
+        pd_map = self.calibration
+        if pd_map is not None and len(weights) == 2:  # sigmoid(a (Wx + b) + c): still an LR
+            weights = [pd_map.slope * np.asarray(weights[0], dtype=np.float64),
+                       pd_map.slope * np.asarray(weights[1], dtype=np.float64)
+                       + pd_map.intercept]
+        return LinearScorecard.from_lr(self.preprocessor, weights, scale=scale,
                                        grades=grades, target=self.target, id_column=self.id_col)
 
 
@@ -179,12 +204,15 @@ def _mlp_log_odds(model: RunModel, x: np.ndarray) -> np.ndarray:
 
 
 def _tree_scores(model: GBDTModel, x: np.ndarray, names: tuple[str, ...], *,
-                 scale: ScorecardScale, reasons: int) -> tuple[np.ndarray, np.ndarray]:
-    """Log-odds and (n, reasons) Saabas reason texts of raw tree rows."""
+                 scale: ScorecardScale, reasons: int,
+                 slope: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Margins and (n, reasons) Saabas reason texts of raw tree rows (``slope``: the
+    calibration map's, so the reasons' points are of the calibrated log-odds)."""
     if reasons <= 0:
         return tree_margins(model, x), np.empty((len(x), 0), dtype=object)
     parts = saabas_contributions(model, x)
-    return parts.margin, tree_reason_codes(parts, names, factor=scale.factor, k=reasons).text
+    return parts.margin, tree_reason_codes(parts, names, factor=scale.factor * slope,
+                                           k=reasons).text
 
 
 def score_rows(
@@ -196,17 +224,21 @@ def score_rows(
     ``x`` is :meth:`RunModel.inputs` of the rows. LR and trees are vectorised numpy (no
     torch); tree reasons are Saabas contributions; an MLP has no reason codes (empty strings).
     """
+    pd_map = model.calibration
+    slope = pd_map.slope if pd_map is not None else 1.0
     if model.tree_model is not None:
         log_odds, text = _tree_scores(model.tree_model, x,
-                                      tree_feature_names(model.preprocessor), scale=scale,
-                                      reasons=reasons)
+                                      tree_feature_names(model.preprocessor),
+                                      scale=scale, reasons=reasons, slope=slope)
     elif model.kind == "lr":
-        card = model.scorecard(scale, grades)
-        log_odds = card.log_odds(x)
+        card = model.scorecard(scale, grades)  # calibrated weights already
+        log_odds, pd_map = card.log_odds(x), None
         text = reason_codes(card, x, k=reasons).text if reasons > 0 else np.empty((len(x), 0))
     else:
         log_odds = _mlp_log_odds(model, x)
         text = np.full((len(x), max(reasons, 0)), "", dtype=object)
+    if pd_map is not None:
+        log_odds = pd_map.log_odds(log_odds)
     score = scale.points_from_log_odds(log_odds)
     return ScoredRows(1.0 / (1.0 + np.exp(-log_odds)), score, grades.assign(score), text)
 
@@ -247,6 +279,11 @@ def _psi_vs_development(model: RunModel, probability: np.ndarray) -> float | Non
     if hist is None:
         return None
     reference = np.asarray(hist.bad, dtype=np.float64) + np.asarray(hist.good, np.float64)
+    pd_map = model.calibration
+    if pd_map is not None and pd_map.slope != 0:  # the histograms hold the raw model's scores
+        p = np.clip(probability, 1e-15, 1 - 1e-15)
+        probability = 1.0 / (1.0 + np.exp(-(np.log(p) - np.log1p(-p) - pd_map.intercept)
+                                          / pd_map.slope))
     _, actual = score_histograms(np.zeros(probability.size), probability, bins=reference.size)
     return psi_against_reference(reference, actual)
 

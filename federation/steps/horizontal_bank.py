@@ -150,21 +150,27 @@ def histogram_metrics(
     auc, ks = auc_ks_from_histograms(*_split_counts(opened, 0))
     metrics: dict[str, Any] = {METRIC_AUC: auc, METRIC_KS: ks, METRIC_EVAL_ROUND: round_index}
     if opened.size == 4 * HIST_BINS:
-        bad, good = _split_counts(opened, 1)
-        try:
-            pd_map = fit_platt(bad, good)
-        except CalibrationError:  # too few rows of one class: the run reports no calibration
-            return metrics
-        metrics.update({METRIC_CAL_SLOPE: pd_map.slope, METRIC_CAL_INTERCEPT: pd_map.intercept,
-                        METRIC_CAL_ROWS: int(bad.sum() + good.sum())})
+        metrics |= calibration_metrics(opened[2 * HIST_BINS:])
     return metrics
+
+
+def calibration_metrics(counts: np.ndarray) -> dict[str, Any]:
+    """The calibration map fitted on opened (bad, good) counts of the fit rows, as the metrics
+    a bank reports (empty when a class has too few rows: the run reports no calibration)."""
+    bad, good = (np.maximum(c, 0) for c in _split_counts(counts, 0))  # DP noise can go below 0
+    try:
+        pd_map = fit_platt(bad, good)
+    except CalibrationError:
+        return {}
+    return {METRIC_CAL_SLOPE: pd_map.slope, METRIC_CAL_INTERCEPT: pd_map.intercept,
+            METRIC_CAL_ROWS: int(bad.sum() + good.sum())}
 
 
 def _split_counts(opened: np.ndarray, part: int) -> tuple[np.ndarray, np.ndarray]:
     """(bad, good) counts of part 0 (test rows) or 1 (training rows, last round only)."""
     at = 2 * HIST_BINS * part
-    return (opened[at:at + HIST_BINS].astype(np.int64),
-            opened[at + HIST_BINS:at + 2 * HIST_BINS].astype(np.int64))
+    return (np.rint(opened[at:at + HIST_BINS]).astype(np.int64),
+            np.rint(opened[at + HIST_BINS:at + 2 * HIST_BINS]).astype(np.int64))
 
 
 def open_histograms(

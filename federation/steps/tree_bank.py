@@ -84,7 +84,11 @@ from federation.ml.tree_features import (
     validation_rows,
 )
 from federation.run.config import RunConfig
-from federation.steps.horizontal_bank import check_not_dropped, open_preprocessing
+from federation.steps.horizontal_bank import (
+    calibration_metrics,
+    check_not_dropped,
+    open_preprocessing,
+)
 from federation.steps.secure_sum import KIND_COUNTS, KIND_GRADIENTS, Sealed, bank_summation
 from federation.steps.shared_state import bank_state_sealer
 from federation.wire.records import METRIC_AUC, METRIC_EVAL_ROUND, METRIC_KS
@@ -231,7 +235,15 @@ def _evaluation_parts(cfg: RunConfig, state: BoostState) -> tuple[bool, bool]:
 
 def _eval_length(cfg: RunConfig, state: BoostState) -> int:
     test, valid = _evaluation_parts(cfg, state)
-    return (EVAL_LENGTH if test else 0) + (_valid_length(cfg) if valid else 0)
+    return ((EVAL_LENGTH if test else 0) + (_valid_length(cfg) if valid else 0)
+            + (EVAL_LENGTH if _calibration_part(state) else 0))
+
+
+def _calibration_part(state: BoostState) -> bool:
+    """Whether the vector sealed with ``state`` ends with the per-class score histograms of
+    the rows the calibration map is fitted on (the validation rows with early stopping, else
+    the training rows): with the final model's evaluation only."""
+    return state.growing is None
 
 
 def _valid_length(cfg: RunConfig) -> int:
@@ -335,6 +347,8 @@ def _evaluation(cfg: RunConfig, state: BoostState, opened: NDArray[np.float64],
         at = EVAL_LENGTH if test else 0
         metrics[METRIC_VALID_LOSS] = validation_score(opened[at:at + _valid_length(cfg)],
                                                       cfg.early_stopping_metric)
+    if _calibration_part(state):
+        metrics |= calibration_metrics(opened[-EVAL_LENGTH:])
     return metrics
 
 
@@ -397,7 +411,7 @@ def tree_level(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: str,
     if growing is not None:
         parts.append(_local_level(cfg, data, ctx, state, growing, run_id=run_id))
     test, valid = _evaluation_parts(cfg, state)
-    if test or valid:
+    if test or valid or _calibration_part(state):
         parts.append(_score_counts(cfg, data, ctx, state, run_id=run_id, test=test, valid=valid))
     vector = np.concatenate(parts) if parts else np.zeros(0)
     sealed = bank_summation(cfg, data.bank).seal(vector, kind=KIND_GRADIENTS, run_id=run_id,
@@ -451,6 +465,11 @@ def _score_counts(cfg: RunConfig, data: BankData, ctx: TreeContext, state: Boost
     if held is not None:
         valid_margins = _margins(state, held.X, run_id=run_id, bank=data.bank, part="valid")
         parts.append(validation_parts(held.y, valid_margins, cfg.early_stopping_metric))
+    if _calibration_part(state):  # the calibration map's fit rows
+        fit, held = _training_rows(cfg, data, ctx.prep, run_id=run_id)
+        rows, part = (held, "valid") if held is not None else (fit, "calibration")
+        margins = _margins(state, rows.X, run_id=run_id, bank=data.bank, part=part)
+        parts += [h.astype(np.float64) for h in score_histograms(rows.y, sigmoid(margins))]
     return np.concatenate(parts)
 
 
