@@ -37,7 +37,8 @@ FEATURE_RUN = 16
 FEATURE_DISTINCT = 8
 NUMERIC_VIEWS = (("float64", "<f8"), ("float32", "<f4"), ("int64", "<i8"), ("int32", "<i4"),
                  ("int8", "i1"))
-_NUMBER = re.compile(rb"-?\d+(?:\.(\d+))?(?:[eE][-+]?\d+)?")
+# a number standing on its own: not a digit group inside hex, base64 or a word
+_NUMBER = re.compile(rb"(?<![0-9A-Za-z_.])-?\d+(?:\.(\d+))?(?:[eE][-+]?\d+)?(?![0-9A-Za-z_])")
 _BITS = re.compile(rb"[01]{%d,}" % LABEL_WINDOW)
 _DIGITS = re.compile(rb"\d{%d,}" % (ID_WINDOW * 2))
 

@@ -147,6 +147,7 @@ VERTICAL_FIELDS: dict[str, tuple[frozenset[str], int]] = {
     vertical.Field.OPENED: (_BYTES, BLOB), vertical.Field.UPDATES: (_INT, SCALAR),
     vertical.Field.AUC: (_FLOAT, SCALAR), vertical.Field.KS: (_FLOAT, SCALAR),
     vertical.Field.HIST_BAD: (_INTS, JSON_DOC), vertical.Field.HIST_GOOD: (_INTS, JSON_DOC),
+    vertical.Field.CAL_BAD: (_INTS, JSON_DOC), vertical.Field.CAL_GOOD: (_INTS, JSON_DOC),
     vertical.Field.IV_JSON: (_TEXT, JSON_DOC), vertical.Field.POSITIONS: (_BYTES, BLOB),
     vertical.Field.CATEGORICAL: (_INTS, JSON_DOC), vertical.Field.ASSIGNMENT: (_BYTES, BLOB),
     vertical.Field.BUILD: (_INTS, JSON_DOC), vertical.Field.COUNT: (_INT, SCALAR),
