@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score, roc_curve
@@ -43,3 +44,35 @@ def test_histograms_from_several_banks_give_the_union_auc() -> None:
 def test_single_class_gives_nan() -> None:
     assert np.isnan(roc_auc(np.zeros(5), np.arange(5)))
     assert np.isnan(auc_ks_from_histograms(np.zeros(4), np.ones(4))[0])
+
+
+def _binned(y: np.ndarray, bins: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    return (np.bincount(bins[y], minlength=n_bins), np.bincount(bins[~y], minlength=n_bins))
+
+
+@pytest.mark.parametrize("shape", ["usual", "inverted", "crossing"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_histogram_auc_and_ks_equal_sklearns_on_the_binned_scores(shape: str, seed: int) -> None:
+    """Scores that are bin numbers lose nothing to binning, so the histogram AUC and KS must
+    equal scikit-learn's exactly: with bad rows scoring higher (usual), lower (inverted: the KS
+    is the largest gap the other way round) and with crossing score distributions (the largest
+    gap may lie on either side)."""
+    rng = np.random.default_rng(seed)
+    n_bins, n = 64, 3000
+    y = rng.random(n) < 0.25
+    if shape == "usual":
+        center, spread = 32 + 6 * y, np.full(n, 8.0)
+    elif shape == "inverted":
+        center, spread = 32 - 6 * y, np.full(n, 8.0)
+    else:  # bad rows: wide around the middle; good rows: narrow and a little above it
+        center, spread = np.where(y, 30.0, 35.0), np.where(y, 14.0, 4.0)
+    bins = np.clip(np.round(rng.normal(center, spread)), 0, n_bins - 1).astype(np.int64)
+    auc, ks = auc_ks_from_histograms(*_binned(y, bins, n_bins))
+    fpr, tpr, _ = roc_curve(y, bins)
+    assert auc == pytest.approx(roc_auc_score(y, bins), abs=1e-12)
+    assert ks == pytest.approx(np.max(np.abs(tpr - fpr)), abs=1e-12)
+    if shape == "inverted":
+        assert auc < 0.5 and ks > 0.2
+    if shape == "crossing":
+        gaps = tpr - fpr
+        assert gaps.max() > 0.05 and gaps.min() < -0.05  # the curves do cross

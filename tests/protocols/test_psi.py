@@ -259,3 +259,30 @@ def test_protocols_psi_imports_no_heavy_frameworks() -> None:
             "assert not bad, bad")
     repo_root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=repo_root)
+
+
+# --- The sort is the shuffle (issue 17, part 4) ---------------------------------------------
+
+def test_blinded_sets_are_sent_sorted_and_independent_of_input_order() -> None:
+    """Both parties send their blinded sets sorted, so the bytes on the wire do not depend on
+    the order of the input rows: a party's row order (and with it the labels or features in
+    that order) cannot be read off the position of a point."""
+    ids = [f"9144030{i:011d}" for i in range(60)]
+    shuffled = random.Random(7).sample(ids, len(ids))
+    peer = ids[::3] + [f"9135010{i:011d}" for i in range(20)]
+    session = new_psi_session(seeded(1))
+    sent = []
+    for own in (ids, shuffled, sorted(ids, reverse=True)):
+        state, first = initiator_start(own, session, rng=seeded(2), workers=1)
+        points = split_points(first.blinded)
+        assert points == sorted(points)
+        _, reply = responder_reply(peer, first, rng=seeded(3), workers=1)
+        assert split_points(reply.blinded) == sorted(split_points(reply.blinded))
+        result, _ = initiator_finish(state, reply, workers=1)
+        assert list(result.indices) == sorted(result.indices)
+        assert set(result.ids) == set(ids[::3])
+        sent.append((first.blinded, reply.blinded))
+    assert sent[0] == sent[1] == sent[2]
+    _, reply_of_peer_shuffled = responder_reply(list(reversed(peer)), initiator_start(
+        ids, session, rng=seeded(2), workers=1)[1], rng=seeded(3), workers=1)
+    assert reply_of_peer_shuffled.blinded == sent[0][1]

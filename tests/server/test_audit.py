@@ -184,3 +184,41 @@ def test_a_field_named_like_the_chains_own_is_refused(tmp_path: Path) -> None:
     chain's sequence number: every tree run's log failed verification."""
     with pytest.raises(ValueError, match=r"\['seq'\]"):
         AuditLog(tmp_path).append("tree", round=1, seq=3)
+
+
+# --- Linkage (issue 17, part 4): each record names its predecessor's hash -------------------
+
+def test_every_record_names_the_previous_records_hash(tmp_path: Path) -> None:
+    heads = make_log(tmp_path, 4)
+    records = [json.loads(line) for line in lines(tmp_path)]
+    assert [r["prev"] for r in records] == ["0" * 64] + heads[:-1]
+    assert [r["hash"] for r in records] == heads
+
+
+def test_a_record_edited_and_rehashed_alone_breaks_the_link_to_the_next(tmp_path: Path) -> None:
+    """Edit record 2 and recompute its own hash: the record is self-consistent, but record 3
+    still names the old hash, so the chain breaks there."""
+    from server.audit import _record_hash
+
+    make_log(tmp_path)
+    records = [json.loads(line) for line in lines(tmp_path)]
+    records[2]["model_hash"] = "e" * 64
+    records[2]["hash"] = _record_hash(records[2])
+    (tmp_path / AUDIT_FILE).write_text("".join(
+        json.dumps(r, sort_keys=True, separators=(",", ":")) + "\n" for r in records))
+    verdict = verify_audit(tmp_path)
+    assert not verdict.ok and verdict.first_broken == 3
+    assert "does not follow the previous record" in verdict.message
+
+
+def test_rewriting_every_later_hash_passes_the_chain_but_not_the_bank_heads(
+        tmp_path: Path) -> None:
+    """The same edit with every later record re-hashed too: the chain alone cannot tell, the
+    heads the banks kept outside the log can (and so can the head the run reported)."""
+    run_dir, files, registry = witnessed_run(tmp_path)
+    reported = json.loads(lines(run_dir)[-1])["hash"]
+    rewrite_and_rehash(run_dir, 2, model_hash="e" * 64)
+    assert verify_audit(run_dir).ok
+    assert not verify_audit(run_dir, final_head=reported).ok
+    verdict = check_heads(run_dir, files, registry)
+    assert not verdict.ok and verdict.first_broken == 2
