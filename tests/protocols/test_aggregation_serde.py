@@ -99,10 +99,16 @@ def test_corrupted_bytes_never_leak_low_level_errors(vector, data) -> None:
     raw = bytearray(encrypted_vector_to_bytes(vector))
     pos = data.draw(st.integers(0, 90))  # header region
     raw[pos] ^= data.draw(st.integers(1, 255))
+    # the intact encoding parses (a parser that refuses everything fails here) ...
+    assert encrypted_vector_from_bytes_unchecked(encrypted_vector_to_bytes(vector)) == vector
     try:
-        encrypted_vector_from_bytes_unchecked(bytes(raw))
+        parsed = encrypted_vector_from_bytes_unchecked(bytes(raw))
     except MalformedMessageError:
-        pass
+        return
+    # ... and a corrupted one that parses says exactly what its bytes say: it is not the
+    # original, and it encodes back to the same bytes (nothing defaulted or dropped)
+    assert parsed != vector
+    assert encrypted_vector_to_bytes(parsed) == bytes(raw)
 
 
 def test_bad_magic_version_and_fields_are_malformed(vector) -> None:
