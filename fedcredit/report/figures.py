@@ -20,13 +20,10 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from fedcredit.report.statistics import CalibrationBand  # noqa: E402
 from federation.ml.credit_metrics import ks_curve_from_histograms, roc_curve_from_histograms  # noqa: E402
-from federation.ml.metrics import LOGIT_RANGE  # noqa: E402
 from federation.run.results import BankBaseline, RoundEntry  # noqa: E402
 from federation.scorecard.scale import (  # noqa: E402
     GradeSummary,
     RiskGrades,
-    ScorecardScale,
-    histogram_bin_scores,
 )
 
 GRADE_COLOURS = ("#1a9850", "#91cf60", "#fee08b", "#fc8d59", "#d73027", "#7f0000", "#4d0000")
@@ -55,14 +52,14 @@ def roc_figure(bad: np.ndarray, good: np.ndarray, auc: float | None) -> bytes:
     return to_png(fig)
 
 
-def ks_figure(bad: np.ndarray, good: np.ndarray, scale: ScorecardScale, *,
-              ks: float | None = None, logit_range: float = LOGIT_RANGE) -> bytes:
+def ks_figure(bad: np.ndarray, good: np.ndarray, bin_scores: np.ndarray, *,
+              ks: float | None = None) -> bytes:
     """Cumulative shares of bads and goods by score, with the largest gap marked.
 
     The legend gives ``ks`` (the KS of the report's tables) when known, so figure and table
     show one number; the line is drawn where the binned curves are furthest apart.
     """
-    scores = histogram_bin_scores(scale, len(bad), logit_range=logit_range)[::-1]  # ascending
+    scores = np.asarray(bin_scores)[::-1]  # ascending
     cum_bad, cum_good = ks_curve_from_histograms(np.asarray(bad)[::-1], np.asarray(good)[::-1])
     used = np.flatnonzero(np.asarray(bad)[::-1] + np.asarray(good)[::-1])
     lo, hi = used[0], used[-1] + 1
@@ -90,11 +87,14 @@ def _score_bins(scores: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def score_grade_figure(
-    bad: np.ndarray, good: np.ndarray, scale: ScorecardScale, grades: RiskGrades,
-    grade_rows: Sequence[GradeSummary], *, logit_range: float = LOGIT_RANGE,
+    bad: np.ndarray, good: np.ndarray, bin_scores: np.ndarray, grades: RiskGrades,
+    grade_rows: Sequence[GradeSummary],
 ) -> bytes:
-    """Score distribution coloured by grade, and size and default rate per grade."""
-    scores = histogram_bin_scores(scale, len(bad), logit_range=logit_range)
+    """Score distribution coloured by grade, and size and default rate per grade.
+
+    ``bin_scores`` are the points of each histogram bin (after the calibration map, if any).
+    """
+    scores = np.asarray(bin_scores)
     edges, counts = _score_bins(scores, np.asarray(bad, float) + np.asarray(good, float))
     centres = (edges[:-1] + edges[1:]) / 2
     colours = [GRADE_COLOURS[i % len(GRADE_COLOURS)] for i in grades.index(centres)]

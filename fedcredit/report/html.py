@@ -15,14 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from fedcredit.report import figures as figs
 from fedcredit.report import names
 from fedcredit.report.context import RunContext, run_context
 from fedcredit.report.model_section import iv_section, model_section, trees_section
 from fedcredit.report.page import figure_html, note, page, value_at
-from fedcredit.report.statistics import cap_curve
+from fedcredit.report.statistics import cap_curve, grade_table_from_scores
 from fedcredit.report.summary import (
     banks_section,
     history_section,
@@ -33,6 +31,7 @@ from fedcredit.report.summary import (
 from fedcredit.report.validation import (
     ScoreView,
     calibration_bands,
+    calibration_map,
     calibration_of,
     calibration_section,
     cutoff_section,
@@ -42,12 +41,7 @@ from fedcredit.report.validation import (
 )
 from federation.run.folder import RunFolder, atomic_write_text
 from federation.run.results import HorizontalResults, RunResults, VerticalResults, read_results
-from federation.scorecard.scale import (
-    GradeSummary,
-    RiskGrades,
-    ScorecardScale,
-    grade_table_from_histograms,
-)
+from federation.scorecard.scale import GradeSummary, RiskGrades, ScorecardScale
 
 __all__ = ["build_report", "load_results", "value_at", "write_report"]
 
@@ -64,12 +58,12 @@ def score_view(r: RunResults, scale: ScorecardScale, grades: RiskGrades) -> Scor
     hist = r.score_histograms
     if hist is None or sum(hist.bad) == 0 or sum(hist.good) == 0:
         return None
-    return ScoreView(hist, scale, grades)
+    return ScoreView(hist, scale, grades, calibration_map(r))
 
 
 def _curve_specs(r: RunResults, view: ScoreView, grade_rows: list[GradeSummary]
                  ) -> list[FigureSpec]:
-    bad, good, span = view.bad, view.good, view.logit_range
+    bad, good = view.bad, view.good
     auc, ks = value_at(r, ("federated", "auc")), value_at(r, ("federated", "ks"))
     rows = names.test_rows_phrase(r)
     x, y = cap_curve(bad, good)
@@ -79,11 +73,10 @@ def _curve_specs(r: RunResults, view: ScoreView, grade_rows: list[GradeSummary]
          "histograms).", lambda: figs.roc_figure(bad, good, auc)),
         ("fig-ks", "KS curve", "Cumulative shares of bads and goods by score; the vertical line "
          "marks the KS of the Summary table.",
-         lambda: figs.ks_figure(bad, good, view.scale, ks=ks, logit_range=span)),
+         lambda: figs.ks_figure(bad, good, view.scores, ks=ks)),
         ("fig-score-grades", "Score distribution by grade", f"Rows of {rows} by score, coloured "
          "by grade, and each grade's size and default rate.",
-         lambda: figs.score_grade_figure(bad, good, view.scale, view.grades, grade_rows,
-                                         logit_range=span)),
+         lambda: figs.score_grade_figure(bad, good, view.scores, view.grades, grade_rows)),
         ("fig-gains", "Gains (CAP) curve", "Share of all bads among the riskiest rows; the "
          "accuracy ratio is the Gini of the Summary table.",
          lambda: figs.cap_figure(x, y, bad_rate, None if auc is None else 2 * auc - 1)),
@@ -144,8 +137,8 @@ def build_report(
     scale, grades = scale or ScorecardScale(), grades or RiskGrades()
     context = context or RunContext()
     view = score_view(results, scale, grades)
-    grade_rows = ([] if view is None else grade_table_from_histograms(
-        grades, scale, view.bad, view.good, logit_range=view.logit_range))
+    grade_rows = ([] if view is None else
+                  grade_table_from_scores(grades, view.scores, view.bad, view.good))
     specs = figure_specs(results, view, grade_rows)
     figures = "".join(figure_html(i, alt, cap, draw()) for i, alt, cap, draw in specs)
     curves = ([grade_section(view, grade_rows), cutoff_section(view), gains_section(view)]
@@ -154,7 +147,8 @@ def build_report(
                     "cut-offs and gains omitted.")])
     parts = [summary_section(results), "<h2>Figures</h2>", f'<div id="figures">{figures}</div>',
              *curves, calibration_section(results, view), stability_section(results),
-             model_section(results, context.run_dir, scale, grades), trees_section(results),
+             model_section(results, context.run_dir, scale, grades,
+                           calibration_map(results)), trees_section(results),
              history_section(results), banks_section(results), iv_section(results),
              identity_section(results, context), settings_section(results)]
     return page(title or _title(results), "".join(parts))
@@ -172,7 +166,3 @@ def write_report(
     atomic_write_text(path, html)
     return path
 
-
-def grade_rates(rows: list[GradeSummary]) -> np.ndarray:
-    """Default rate per grade (NaN for an empty grade), best grade first."""
-    return np.array([r.default_rate for r in rows])

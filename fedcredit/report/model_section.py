@@ -13,8 +13,11 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
+import numpy as np
+
 from fedcredit.report.page import derived, note, num, table, value_at
 from federation.errors import FedCreditError
+from federation.ml.calibration import PlattMap
 from federation.run.results import HorizontalResults, RunResults, TreeSummary, VerticalResults
 from federation.scorecard.linear import LinearScorecard
 from federation.scorecard.scale import RiskGrades, ScorecardScale
@@ -57,26 +60,45 @@ def trees_section(r: RunResults) -> str:
                + table(["feature", "total gain"], rows, "gain") if rows else ""))
 
 
-def _scorecard_tables(card: LinearScorecard) -> str:
+def _scorecard_tables(card: LinearScorecard, pd_map: PlattMap | None) -> str:
+    """Coefficients and points; with a Platt map also the points after calibration.
+
+    The calibrated log-odds are ``slope * (model log-odds) + intercept``, so a feature's
+    calibrated points are ``slope`` times its model points, and the base points move by the
+    map's intercept.
+    """
+    slope = None if pd_map is None else pd_map.slope
+
+    def after(points: float) -> list[str]:
+        return [] if slope is None else [derived(f"{slope * points:+.2f}", "model-cal-points")]
+
     numeric = [[escape(n.feature), derived(f"{n.mean:.4g}", "model-mean"),
                 derived(f"{n.std:.4g}", "model-std"),
                 derived(f"{n.coefficient:+.4f}", "model-coefficient"),
-                derived(f"{n.points_per_unit:+.2f}", "model-points")] for n in card.numeric]
+                derived(f"{n.points_per_unit:+.2f}", "model-points"), *after(n.points_per_unit)]
+               for n in card.numeric]
     categories = [[escape(f"{c.feature} = {b.category}"),
                    derived(f"{b.coefficient:+.4f}", "model-coefficient"),
-                   derived(f"{b.points:+.2f}", "model-points")]
+                   derived(f"{b.points:+.2f}", "model-points"), *after(b.points)]
                   for c in card.categorical for b in c.bins]
     base = (f"<p>Intercept {derived(f'{card.intercept:+.4f}', 'model-intercept')}; base points "
             f"(every standardised feature at its mean, no category) "
-            f"{derived(f'{card.base_points:.2f}', 'model-base-points')}.</p>")
-    return (base + table(["numeric feature", "mean", "std", "coefficient",
-                          "points per std above the mean"], numeric, "coefficients")
-            + (table(["category", "coefficient", "points"], categories, "category-points")
-               if categories else ""))
+            f"{derived(f'{card.base_points:.2f}', 'model-base-points')}")
+    if pd_map is not None:
+        scale = card.scale
+        calibrated_base = scale.offset - scale.factor * float(
+            pd_map.log_odds(np.array([card.intercept]))[0])
+        base += (f"; after calibration {derived(f'{calibrated_base:.2f}', 'model-cal-base')}")
+    extra = [] if slope is None else ["points after calibration"]
+    return (base + ".</p>"
+            + table(["numeric feature", "mean", "std", "coefficient",
+                     "points per std above the mean", *extra], numeric, "coefficients")
+            + (table(["category", "coefficient", "points", *extra], categories,
+                     "category-points") if categories else ""))
 
 
 def model_section(r: RunResults, run_dir: Path | None, scale: ScorecardScale,
-                  grades: RiskGrades) -> str:
+                  grades: RiskGrades, pd_map: PlattMap | None = None) -> str:
     """The model's coefficients and points, its tree importance, or why neither is shown."""
     head = '<h2 id="model">The model</h2>'
     if isinstance(r, VerticalResults):
@@ -101,10 +123,11 @@ def model_section(r: RunResults, run_dir: Path | None, scale: ScorecardScale,
         return head + note("Coefficients: not available. The run folder holds no released "
                            "model (model.npz and preprocessor.json): a deployed coordinator "
                            "or a run with release-model off keeps the model at the banks.")
-    return (head + _scorecard_tables(card)
+    return (head + _scorecard_tables(card, pd_map)
             + note("The logistic regression on the standardised features, as `fedcredit "
                    "export-scorecard` writes it: points = -factor x coefficient (more points, "
-                   "less risk)."))
+                   "less risk)" + ("; after calibration each is multiplied by the Platt "
+                                   "map's slope." if pd_map is not None else ".")))
 
 
 def iv_section(r: RunResults) -> str:

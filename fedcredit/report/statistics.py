@@ -28,7 +28,7 @@ import numpy as np
 
 from federation.ml.credit_metrics import equal_mass_groups
 from federation.ml.metrics import auc_ks_from_histograms
-from federation.scorecard.scale import GradeSummary, ScorecardScale, histogram_bin_scores
+from federation.scorecard.scale import GradeSummary, RiskGrades
 
 CONFIDENCE = 0.95
 SMALL_SAMPLE_CLASS_ROWS = 100
@@ -134,26 +134,42 @@ def _cutoff_row(scores: np.ndarray, b: np.ndarray, g: np.ndarray, cutoff: float)
                      1.0 - bads / float(b.sum()))
 
 
-def cutoff_table(bad: Counts, good: Counts, scale: ScorecardScale,
-                 cutoffs: Sequence[float], *, logit_range: float) -> list[CutoffRow]:
-    """Approval and bad rate at each score cut-off (each bin scored at its centre)."""
+def cutoff_table(bad: Counts, good: Counts, scores: np.ndarray,
+                 cutoffs: Sequence[float]) -> list[CutoffRow]:
+    """Approval and bad rate at each score cut-off (``scores``: the points of each bin)."""
     b, g = _counts(bad, good)
-    scores = histogram_bin_scores(scale, b.size, logit_range=logit_range)
-    return [_cutoff_row(scores, b, g, float(c)) for c in cutoffs]
+    return [_cutoff_row(np.asarray(scores), b, g, float(c)) for c in cutoffs]
 
 
-def approval_table(bad: Counts, good: Counts, scale: ScorecardScale, *,
-                   logit_range: float, targets: Sequence[float] = APPROVAL_TARGETS,
-                   ) -> list[CutoffRow]:
-    """The cut-off (a bin-centre score) approving at least each target share of the rows."""
+def approval_table(bad: Counts, good: Counts, scores: np.ndarray, *,
+                   targets: Sequence[float] = APPROVAL_TARGETS) -> list[CutoffRow]:
+    """The cut-off (a bin's score) approving at least each target share of the rows.
+
+    ``scores`` are the points of each bin, falling as the bins' risk rises.
+    """
     b, g = _counts(bad, good)
-    scores = histogram_bin_scores(scale, b.size, logit_range=logit_range)
     share = np.cumsum(b + g) / (b + g).sum()  # least risky first: bins in score order
     rows = []
     for target in targets:
         at = min(int(np.searchsorted(share, target - 1e-12)), b.size - 1)
-        rows.append(_cutoff_row(scores, b, g, float(scores[at])))
+        rows.append(_cutoff_row(np.asarray(scores), b, g, float(scores[at])))
     return rows
+
+
+def grade_table_from_scores(grades: RiskGrades, scores: np.ndarray, bad: Counts,
+                            good: Counts) -> list[GradeSummary]:
+    """Rows, bads and default rate per grade, each bin graded at its score."""
+    b, g = _counts(bad, good)
+    idx = grades.index(np.asarray(scores))
+    k = len(grades.labels)
+    counts = np.bincount(idx, weights=b + g, minlength=k)
+    bads = np.bincount(idx, weights=b, minlength=k)
+    total = max(float(counts.sum()), 1.0)
+    out = []
+    for i, (label, low, high) in enumerate(grades.bands()):
+        n, nb = int(round(counts[i])), int(round(bads[i]))
+        out.append(GradeSummary(label, low, high, n, nb, n / total, nb / n if n else math.nan))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,8 @@ from fedcredit.report.statistics import (
     histogram_calibration,
     hosmer_lemeshow,
 )
-from federation.run.results import RunResults, ScoreHistograms, VerticalResults
+from federation.ml.calibration import PLATT, PlattMap, bin_centres
+from federation.run.results import Calibration, RunResults, ScoreHistograms, VerticalResults
 from federation.scorecard.scale import GradeSummary, RiskGrades, ScorecardScale
 
 NOT_CALIBRATED = "Not calibrated (run predates calibration)"
@@ -36,11 +37,17 @@ NOT_CALIBRATED = "Not calibrated (run predates calibration)"
 
 @dataclass(frozen=True, slots=True)
 class ScoreView:
-    """The federated model's test-score histograms with the scale and grades of the report."""
+    """The federated model's test-score histograms with the scale and grades of the report.
+
+    ``pd_map`` is the run's calibration map (None for runs that predate calibration): the
+    histograms count the model's raw logits, and a bin's PD, points and grade are those of
+    its centre after the map, as ``fedcredit score`` grades a row.
+    """
 
     hist: ScoreHistograms
     scale: ScorecardScale
     grades: RiskGrades
+    pd_map: PlattMap | None = None
 
     @property
     def bad(self) -> np.ndarray:
@@ -57,10 +64,29 @@ class ScoreView:
         """Half-width of the logit range the bins cover."""
         return float(self.hist.range[1])
 
+    @property
+    def log_odds(self) -> np.ndarray:
+        """Log-odds of default of each bin centre (calibrated where the run has a map)."""
+        centres = bin_centres(self.hist.bins, logit_range=self.logit_range)
+        return centres if self.pd_map is None else self.pd_map.log_odds(centres)
 
-def calibration_of(r: RunResults) -> Any:
+    @property
+    def scores(self) -> np.ndarray:
+        """Points of each bin (falling as the bins' risk rises)."""
+        return self.scale.points_from_log_odds(self.log_odds)
+
+
+def calibration_of(r: RunResults) -> Calibration | None:
     """``results.calibration`` (None for runs that predate calibration)."""
-    return getattr(r, "calibration", None)
+    return r.calibration
+
+
+def calibration_map(r: RunResults) -> PlattMap | None:
+    """The run's Platt map (None without calibration or for another method)."""
+    cal = r.calibration
+    if cal is None or cal.method != PLATT:
+        return None
+    return PlattMap.from_dict(cal.map)
 
 
 def _band(lo: float, hi: float) -> str:
@@ -92,13 +118,17 @@ def grade_section(view: ScoreView, rows: Sequence[GradeSummary]) -> str:
                f"rows; default rate rising from best to worst grade: "
                f"{derived('yes' if monotone else 'no', 'grades-monotone')}.")
     return ('<h2 id="grades">Risk grades</h2>'
-            + table(["grade", "score", "PD at the scale", "test rows", "share", "bads",
+            + table(["grade", "score", "PD range", "test rows", "share", "bads",
                      "default rate", "cumulative rows", "cumulative bad rate"], body, "grades")
             + f"<p>{verdict}</p>"
             + note(f"Scale: {view.scale.base_score:g} points at {view.scale.base_odds:g}:1 "
-                   f"good:bad odds, {view.scale.pdo:g} points to double the odds. Grades from the "
-                   "summed test-score histograms (each bin graded at its centre). Cumulative: "
-                   "this grade and every better one, i.e. approving down to this grade."))
+                   f"good:bad odds, {view.scale.pdo:g} points to double the odds, applied to "
+                   + ("the calibrated PDs (the run's calibration map, as `fedcredit score` "
+                      "grades a row)" if view.pd_map is not None else
+                      "the model's raw PDs (the run predates calibration)")
+                   + ". Grades from the summed test-score histograms (each bin graded at its "
+                   "centre). Cumulative: this grade and every better one, i.e. approving down "
+                   "to this grade."))
 
 
 def _cutoff_rows(rows: Sequence[Any], scale: ScorecardScale, kind: str) -> list[list[str]]:
@@ -114,9 +144,8 @@ def cutoff_section(view: ScoreView) -> str:
     """Approval rate and bad rate of the approved at each grade cut-off and approval target."""
     header = ["approve scores >=", "PD at the cut-off", "approved rows", "approval rate",
               "bad rate of the approved", "bads declined"]
-    at_grades = cutoff_table(view.bad, view.good, view.scale, view.grades.cutoffs,
-                             logit_range=view.logit_range)
-    at_targets = approval_table(view.bad, view.good, view.scale, logit_range=view.logit_range)
+    at_grades = cutoff_table(view.bad, view.good, view.scores, view.grades.cutoffs)
+    at_targets = approval_table(view.bad, view.good, view.scores)
     return ('<h2 id="cutoffs">Cut-offs</h2><h3>At the grade cut-offs</h3>'
             + table(header, _cutoff_rows(at_grades, view.scale, "cut"), "cutoffs")
             + "<h3>At target approval rates</h3>"

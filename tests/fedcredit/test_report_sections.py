@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pytest
 
-import federation.run.results as results_module
 from fedcredit.cli.simulate import console as simulate_console
 from fedcredit.cli.simulate import print_results
 from fedcredit.cli.vertical import console as vertical_console
@@ -25,8 +24,9 @@ from fedcredit.cli.vertical import print_vertical
 from fedcredit.report import figures as figs
 from fedcredit.report import html as report_html
 from fedcredit.report.html import build_report
-from fedcredit.report.statistics import histogram_calibration
+from fedcredit.report.statistics import grade_table_from_scores, histogram_calibration
 from federation.data.embedded import PACKAGE, find_embedded
+from federation.ml.calibration import PlattMap, bin_centres
 from federation.ml.metrics import LOGIT_RANGE, auc_ks_from_histograms, score_histograms
 from federation.run.results import (
     AuditRef,
@@ -39,6 +39,8 @@ from federation.run.results import (
     ScoreHistograms,
     VerticalResults,
 )
+from federation.scorecard.scale import RiskGrades, ScorecardScale
+from server.calibration import calibration_section
 
 from .test_report import invoke, parse
 
@@ -223,68 +225,54 @@ def test_one_name_per_number_in_the_cli_and_the_report(tmp_path: Path,
             assert auc in line and (ks == "" or ks in line), (label, line)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Bin:
-    lo: float
-    hi: float
-    rows: int
-    defaults: int
-    mean_pd: float
-    observed_rate: float
+def calibrated(results: Any, y: np.ndarray, logit: np.ndarray, pd_map: PlattMap) -> Any:
+    """``results`` with its test histograms of the raw ``logit`` and the ``calibration``
+    section the run would write for ``pd_map`` (measured on the same rows)."""
+    bad, good = score_histograms(y, 1 / (1 + np.exp(-logit)))
+    auc, ks = auc_ks_from_histograms(bad, good)
+    return replace(results, score_histograms=ScoreHistograms.from_counts(
+        bad, good, logit_range=LOGIT_RANGE), federated=Metrics(auc=auc, ks=ks),
+        calibration=calibration_section((pd_map, "training rows (summed histograms)", 9999),
+                                        (bad, good)))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Calibration:
-    method: str
-    fitted_on: str
-    rows: int
-    mean_pd: float
-    observed_rate: float
-    brier: float
-    uncalibrated_mean_pd: float
-    map: dict[str, float]
-    bins: tuple[_Bin, ...]
+def shrunk_sample(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, PlattMap]:
+    """Labels from PDs whose logits the model shrinks fivefold (as the vertical Taylor-loss
+    LR does), and the Platt map that undoes it."""
+    rng = np.random.default_rng(seed)
+    true_logit = rng.normal(-1.6, 1.3, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-true_logit))).astype(int)
+    return y, true_logit / 5, PlattMap(slope=5.0, intercept=0.0)
 
 
-def calibration_section_of(y: np.ndarray, pd: np.ndarray) -> Any:
-    """The agreed ``results.calibration`` section for held-out rows ``y`` with PDs ``pd``."""
-    edges = np.linspace(0, 1, 11)
-    ids = np.clip(np.searchsorted(edges, pd, side="right") - 1, 0, 9)
-    bins = [dict(lo=float(edges[k]), hi=float(edges[k + 1]), rows=int((ids == k).sum()),
-                 defaults=int(y[ids == k].sum()), mean_pd=float(pd[ids == k].mean()),
-                 observed_rate=float(y[ids == k].mean())) for k in range(10) if (ids == k).any()]
-    doc = dict(method="platt", fitted_on="validation", rows=int(y.size),
-               mean_pd=float(pd.mean()), observed_rate=float(y.mean()),
-               brier=float(np.mean((pd - y) ** 2)), uncalibrated_mean_pd=0.45,
-               map={"a": 1.0, "b": 0.0}, bins=bins)
-    real = getattr(results_module, "Calibration", None)
-    if real is not None:  # the typed section, once federation/run/results.py has it
-        return results_module.results_from_dict({"calibration": doc}).calibration  # type: ignore[union-attr]
-    return _Calibration(**{**doc, "bins": tuple(_Bin(**b) for b in bins)})
-
-
-def with_calibration(results: Any, calibration: Any) -> Any:
-    if "calibration" in {f for f in type(results).__dataclass_fields__}:
-        return replace(results, calibration=calibration)
-
-    @dataclass(frozen=True, slots=True, kw_only=True)
-    class Calibrated(type(results)):  # type: ignore[misc]
-        calibration: Any = None
-
-    fields = {f: getattr(results, f) for f in type(results).__dataclass_fields__}
-    return Calibrated(**fields, calibration=calibration)
+def page_numbers(html: str) -> tuple[dict[tuple[Any, ...], str], dict[str, list[str]]]:
+    keyed: dict[tuple[Any, ...], str] = {}
+    derived: dict[str, list[str]] = {}
+    for a, text in parse(html).numbers:
+        if "data-key" in a:
+            keyed[tuple(json.loads(a["data-key"]))] = text
+        else:
+            derived.setdefault(a["data-derived"], []).append(text)
+    return keyed, derived
 
 
 @pytest.mark.parametrize("kind", ["horizontal", "vertical"])
-def test_a_calibrated_run_shows_its_bands_near_the_diagonal(kind: str, no_drawing: None) -> None:
-    y, pd = sample(5000, 4)
+def test_a_calibrated_run_has_populated_monotone_grades_and_bands_near_the_diagonal(
+        kind: str, no_drawing: None) -> None:
+    y, logit, pd_map = shrunk_sample(5000, 4)
     base = horizontal_results() if kind == "horizontal" else vertical_results()
-    results = with_calibration(base, calibration_section_of(y, pd))
-    html = build_report(results)
+    raw = calibrated(base, y, logit, pd_map)
+    _, before = page_numbers(build_report(replace(raw, calibration=None)))
+    assert int(before["grades-populated"][0]) <= 3  # raw shrunk PDs: (almost) all in D or E
+    html = build_report(raw)
     assert "not-calibrated" not in html and "fig-calibration" in parse(html).figures
-    page = parse(html)
-    keyed = {tuple(json.loads(a["data-key"])): t for a, t in page.numbers if "data-key" in a}
-    cal = results.calibration
+    keyed, derived = page_numbers(html)
+    assert int(derived["grades-populated"][0]) == 5 and derived["grades-monotone"] == ["yes"]
+    scores = ScorecardScale().points_from_log_odds(pd_map.log_odds(bin_centres()))
+    hist = raw.score_histograms
+    grades = grade_table_from_scores(RiskGrades(), scores, hist.bad, hist.good)
+    assert derived["grade-count"] == [f"{g.count:,}" for g in grades]
+    cal = raw.calibration
     assert keyed[("calibration", "method")] == "platt"
     assert keyed[("calibration", "brier")] == f"{cal.brier:.4f}"
     assert keyed[("calibration", "mean_pd")] == f"{cal.mean_pd:.2%}"
@@ -293,8 +281,8 @@ def test_a_calibrated_run_shows_its_bands_near_the_diagonal(kind: str, no_drawin
               float(keyed[("calibration", "bins", i, "observed_rate")].rstrip("%")) / 100,
               int(keyed[("calibration", "bins", i, "rows")].replace(",", "")))
              for i in range(len(cal.bins))]
-    assert sum(n for _, _, n in shown) == 5000
+    assert len(shown) >= 8 and sum(n for _, _, n in shown) == 5000
     for mean_pd, observed, n in shown:  # near the diagonal: within 3 standard errors
         se = math.sqrt(max(mean_pd * (1 - mean_pd), 1e-4) / n)
         assert abs(observed - mean_pd) < max(3 * se, 0.01), (mean_pd, observed, n)
-    assert "Hosmer-Lemeshow over the" in html
+    assert "Hosmer-Lemeshow over the" in html and "the calibrated PDs" in html

@@ -17,6 +17,7 @@ from fedcredit.report.statistics import (
     cumulative_grades,
     cutoff_table,
     gains_table,
+    grade_table_from_scores,
     grades_monotone,
     histogram_calibration,
     hosmer_lemeshow,
@@ -24,7 +25,13 @@ from fedcredit.report.statistics import (
     small_sample,
 )
 from federation.ml.metrics import LOGIT_RANGE, auc_ks_from_histograms, roc_auc, score_histograms
-from federation.scorecard.scale import GradeSummary, ScorecardScale, histogram_bin_scores
+from federation.scorecard.scale import (
+    GradeSummary,
+    RiskGrades,
+    ScorecardScale,
+    grade_table_from_histograms,
+    histogram_bin_scores,
+)
 
 
 def delong_rows(y: np.ndarray, s: np.ndarray) -> float:
@@ -92,11 +99,11 @@ def test_cut_offs_count_the_rows_at_or_above_the_score() -> None:
     good[600], bad[600] = 4, 6    # high risk: low score
     scores = histogram_bin_scores(scale, 1024, logit_range=LOGIT_RANGE)
     between = (scores[100] + scores[600]) / 2
-    low, mid = cutoff_table(bad, good, scale, [scores[600] - 1, between], logit_range=LOGIT_RANGE)
+    low, mid = cutoff_table(bad, good, scores, [scores[600] - 1, between])
     assert (low.approved, low.approval_rate, low.bads_declined) == (20, 1.0, 0.0)
     assert (mid.approved, mid.approved_bads, mid.approval_rate) == (10, 2, 0.5)
     assert mid.approved_bad_rate == pytest.approx(0.2) and mid.bads_declined == pytest.approx(0.75)
-    half, *_ = approval_table(bad, good, scale, logit_range=LOGIT_RANGE, targets=(0.5,))
+    half, *_ = approval_table(bad, good, scores, targets=(0.5,))
     assert half.cutoff == pytest.approx(scores[100]) and half.approval_rate == 0.5
 
 
@@ -140,6 +147,14 @@ def test_chi2_survival_matches_scipy(x: float, dof: int) -> None:
 def test_hosmer_lemeshow_needs_three_bands() -> None:
     assert hosmer_lemeshow([10, 10], [1, 2], [0.1, 0.2]) is None
     assert isinstance(CalibrationBand(0, 1, 1, 0, 0.5, 0.0).mean_pd, float)
+
+
+def test_grades_from_bin_scores_equal_the_scorecard_grades_of_the_histograms() -> None:
+    y, pd = calibrated_sample(3000, 6)
+    bad, good = score_histograms(y, pd)
+    scale, grades = ScorecardScale(), RiskGrades()
+    ours = grade_table_from_scores(grades, histogram_bin_scores(scale, 1024), bad, good)
+    assert ours == grade_table_from_histograms(grades, scale, bad, good)
 
 
 def test_cumulative_grades_and_monotone_rates() -> None:
