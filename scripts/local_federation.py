@@ -129,6 +129,11 @@ def _reliability(args: argparse.Namespace) -> dict[str, Any]:
     return {"min-banks": args.min_banks, "round-timeout": args.round_timeout}
 
 
+def _auc(metrics: Any) -> str:
+    """A baseline's AUC, or n/a when the results hold none."""
+    return "n/a" if metrics is None else f"{metrics.auc:.4f}"
+
+
 def _print_resume(out: Path) -> None:
     """After a failure past the first checkpoint: the command that continues the run."""
     if Layout(out.resolve()).checkpoint.is_file():
@@ -175,11 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         _print_resume(out)
         return 130
     fed, path = results.federated, RunFolder(out).results
+    if fed is None:  # a results format where the federated metrics may be absent
+        print(f"the run completed without federated metrics; results: {path}")
+        return 0
     if isinstance(results, VerticalResults):
         print(f"vertical: intersection {results.psi.intersection}; federated AUC "
               f"{fed.auc:.4f} KS {fed.ks:.4f}; centralized AUC "
-              f"{results.centralized.auc:.4f}; bank-only AUC "
-              f"{results.bank_only.auc:.4f}; wall {results.wall_seconds:.1f} s; "
+              f"{_auc(results.centralized)}; bank-only AUC "
+              f"{_auc(results.bank_only)}; wall {results.wall_seconds:.1f} s; "
               f"results: {path}")
         return 0
     startup = "n/a" if results.startup_seconds is None else f"{results.startup_seconds:.1f} s"

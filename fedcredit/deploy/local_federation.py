@@ -162,6 +162,9 @@ class LocalFederation:
             return self.collect(run_id)
         finally:
             self.say("stopping every process started ...")
+            # banks first, while the SuperLink can still record their clean deactivation
+            # (a node restarted later is then not refused for its stale session)
+            self.sup.stop_many([b.name for b in self.banks])
             self.sup.stop_all()
             left = self.sup.running()
             if left:
@@ -174,6 +177,7 @@ class LocalFederation:
         if self.opt.resume:
             check_writable(self.layout.out)
             self.say(f"resuming the run in {self.layout.coordinator_run} from its checkpoint")
+            self._keep_previous_logs()
         else:
             check_out_folder(self.opt.out)
             self.layout.out.mkdir(parents=True, exist_ok=True)
@@ -186,6 +190,16 @@ class LocalFederation:
         self.layout.cli_home.mkdir(parents=True, exist_ok=True)
         (self.layout.cli_home / "config.toml").write_text(
             cli_config_toml(self.address, self.certs.ca_cert if self.certs else None))
+
+    def _keep_previous_logs(self) -> None:
+        """Move the interrupted launch's logs aside (``logs.1``, ``logs.2``, ...), so that
+        this launch's milestones are read from its own logs."""
+        if not self.layout.logs.is_dir():
+            return
+        number = 1
+        while self.layout.logs.with_name(f"logs.{number}").exists():
+            number += 1
+        self.layout.logs.rename(self.layout.logs.with_name(f"logs.{number}"))
 
     def sign_release(self) -> SignedRelease:
         """Bundle the staged app and sign it with the release key (``--certs``' or a new one)."""

@@ -9,10 +9,13 @@ with the SuperNode's status).
 Rejoin after a crash (Flower 1.42): a SuperNode that stops cleanly deactivates its session at
 the SuperLink; one that is killed does not, and the SuperLink keeps the session online until
 two heartbeats are missed (up to 60 s). A node restarted with the same key within that window
-is refused ("SuperNode with node ID ... could not be activated", Flower exit code 305). The runner then
-starts the SuperNode again every :data:`REJOIN_RETRY_S` seconds for up to ``[coordinator]
-rejoin-wait`` seconds; once the SuperLink has let the old session go, the node activates under
-its old node ID and answers the coordinator's next request.
+is refused (the node prints "[code: 2004] Failed to activate SuperNode" and exits with
+Flower's exit code 305; the SuperLink logs "SuperNode with node ID ... could not be
+activated"). The runner then starts the SuperNode again every :data:`REJOIN_RETRY_S` seconds
+for up to ``[coordinator] rejoin-wait`` seconds; once the SuperLink has let the old session go,
+the node activates under its old node ID and answers the coordinator's next request. Flower
+gives an unregistered key the same code, so such a node fails after ``rejoin-wait`` seconds
+instead of at once.
 
 Also runnable as ``python -m fedcredit.deploy.node_runner --config node.toml`` (the local
 launcher starts its bank nodes this way).
@@ -37,8 +40,9 @@ from fedcredit.deploy.tls_check import check_tls
 from federation.run.node_config import NodeConfig, load_node_config
 from protocols.errors import FedCreditError
 
-ACTIVATION_REFUSED = "could not be activated"
-"""Flower 1.42's message when the SuperLink still holds this node's previous session."""
+ACTIVATION_REFUSED = "Failed to activate SuperNode"
+"""What a Flower 1.42 SuperNode prints (error code 2004) when the SuperLink refuses to activate
+it: its previous session is still online, or (the same code) its key is not registered."""
 CONNECTION_ERROR_EXIT = 305 % 256
 """Flower's exit code 305 (the SuperNode could not start its connection) as the process's
 exit status (8 bits: 49)."""

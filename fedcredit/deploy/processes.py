@@ -85,6 +85,17 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` now (children first)."""
+    children, found = _children_map(), []
+    stack = list(children.get(pid, []))
+    while stack:
+        child = stack.pop(0)
+        found.append(child)
+        stack.extend(children.get(child, []))
+    return found
+
+
 def load_records(path: Path) -> list[ProcessRecord]:
     """Records written by :meth:`ProcessSupervisor.save`."""
     return [ProcessRecord(**item) for item in json.loads(path.read_text())["processes"]]
@@ -184,6 +195,12 @@ class ProcessSupervisor:
         self.refresh()
         prefix = (name, f"{name}/child")
         self._terminate([r for r in self.seen.values() if r.name in prefix], grace)
+
+    def stop_many(self, names: Sequence[str], *, grace: float = 5.0) -> None:
+        """SIGTERM the named processes and their children together, SIGKILL after ``grace``."""
+        self.refresh()
+        prefixes = {p for name in names for p in (name, f"{name}/child")}
+        self._terminate([r for r in self.seen.values() if r.name in prefixes], grace)
 
     def stop_all(self, *, grace: float = 5.0) -> None:
         """SIGTERM every recorded process and its process group, wait up to ``grace`` s,

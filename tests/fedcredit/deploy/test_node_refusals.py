@@ -86,7 +86,7 @@ def _node_toml(link: Link, name: str, ca: Path, german: Path) -> Path:
         "data": {"path": str(german), "target": "bad"},
         "keys": {"root-certificates": str(ca),
                  "auth-private-key": str(link.certs.node_key(name))},
-        "coordinator": {"address": link.address},
+        "coordinator": {"address": link.address, "rejoin-wait": 0},  # refusals, not rejoins
         "runtime": {"port": free_port()},
     })
 

@@ -44,7 +44,7 @@ REFUSED_TWICE = f"""
     starts = int(open(path).read()) + 1 if os.path.exists(path) else 1
     open(path, "w").write(str(starts))
     if starts <= 2:
-        print("[code: 412] SuperNode with node ID 7 {ACTIVATION_REFUSED}.")
+        print("[code: 2004] {ACTIVATION_REFUSED}.")
         sys.exit({CONNECTION_ERROR_EXIT})
     print("joined")
 """

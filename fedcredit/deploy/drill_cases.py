@@ -1,0 +1,231 @@
+"""The fault drills themselves (see :mod:`fedcredit.deploy.fault_drills` for what each checks).
+
+Each function runs one drill in its own folder below ``base`` and returns a
+:class:`~fedcredit.deploy.fault_drills.DrillResult`; a drill that cannot run here (no right
+to mount a tmpfs) returns ``passed=False`` with a note saying so, never a fake pass.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from fedcredit.deploy.errors import DeploymentError
+from fedcredit.deploy.fault_drills import (
+    BAD_CELL,
+    BANK,
+    DrillOptions,
+    DrillResult,
+    Launch,
+    audit_records,
+    dropouts,
+    kill_tree,
+    leaks,
+    process_pid,
+    remove,
+    restart_bank,
+    rounded,
+    rounds_done,
+    same_model,
+    trained_in_round_after,
+)
+from fedcredit.deploy.launch_plan import Layout
+from server.audit import verify_audit
+
+REJOIN_DELAY_S = 10.0
+TMPFS_BYTES = 40 * 2**20
+"""Above the coordinator's 32 MiB room check, so the run starts; then filled."""
+
+
+def baseline(base: Path, opt: DrillOptions) -> DrillResult:
+    """The uninterrupted run the other drills compare their model with."""
+    out = base / "baseline"
+    remove(out)
+    launch = Launch(["--out", str(out), *opt.launch_args()], base / "baseline.log")
+    code = launch.wait(opt.timeout)
+    return DrillResult("baseline", code == 0, recover_s=rounded(time.monotonic() - launch.t0),
+                       note=f"exit {code}; uninterrupted wall time in recover_s")
+
+
+def kill_bank(base: Path, opt: DrillOptions, *, restart: bool = False) -> DrillResult:
+    """SIGKILL bank ``BANK`` after round 1 (and, with ``restart``, start it again)."""
+    name = "restart-bank" if restart else "kill-bank"
+    out = base / name
+    remove(out)
+    launch = Launch(["--out", str(out), *opt.launch_args()], base / f"{name}.log")
+    launch.until(lambda: rounds_done(out) >= 1, opt.timeout, "round 1 checkpoint")
+    kill_tree(process_pid(out, f"bank-{BANK}"))
+    killed, done_at = time.monotonic(), rounds_done(out)
+    node: subprocess.Popen[bytes] | None = None
+    try:
+        if restart:
+            time.sleep(REJOIN_DELAY_S)
+            node = restart_bank(out, BANK, Layout(out).logs / f"bank-{BANK}-restarted.log")
+        detected = launch.until(lambda: bool(dropouts(out)), opt.timeout, "recorded dropout")
+        recovered = None
+        if restart:
+            recovered = launch.until(lambda: trained_in_round_after(out, BANK, done_at + 1),
+                                     opt.timeout, f"bank {BANK} training again")
+        code = launch.wait(opt.timeout)
+    finally:
+        if node is not None:
+            kill_tree(node.pid)
+            node.wait(timeout=30)
+    end = recovered if restart else time.monotonic()
+    dropped = dropouts(out)
+    passed = code == 0 and bool(dropped) and (not restart or recovered is not None)
+    return DrillResult(name, passed, rounded(detected - killed), rounded((end or killed) - killed),
+                       note=f"exit {code}; killed after round {done_at}; dropouts: "
+                            f"{dropped[:2]}"[:400])
+
+
+def superlink_resume(base: Path, opt: DrillOptions, reference: Path | None) -> DrillResult:
+    """SIGKILL the SuperLink after round 2; ``--resume``; compare with ``reference``."""
+    out = base / "superlink-resume"
+    remove(out)
+    first = Launch(["--out", str(out), *opt.launch_args()], base / "superlink-resume.log")
+    first.until(lambda: rounds_done(out) >= min(2, opt.rounds - 1), opt.timeout,
+                "round 2 checkpoint")
+    kill_tree(process_pid(out, "superlink"))
+    killed = time.monotonic()
+    code = first.wait(opt.timeout)
+    detected = time.monotonic()
+    hinted = "--resume" in first.text()
+    second = Launch(["--resume", str(out), "--timeout", str(opt.timeout)],
+                    base / "superlink-resume.resumed.log")
+    resumed = second.wait(opt.timeout)
+    equal = same_model(out, reference) if reference is not None and resumed == 0 else None
+    intact = verify_audit(Layout(out).coordinator_run).ok
+    passed = code != 0 and hinted and resumed == 0 and intact and equal is not False
+    return DrillResult("superlink-resume", passed, rounded(detected - killed),
+                       rounded(time.monotonic() - killed), equal,
+                       f"first launch exit {code} (resume command printed: {hinted}); resumed "
+                       f"exit {resumed}; audit chain intact: {intact}")
+
+
+def disk_full(base: Path, opt: DrillOptions, reference: Path | None) -> DrillResult:
+    """The coordinator's folder on a tmpfs filled after round 1; resume once room is freed."""
+    out = base / "disk-full"
+    remove(out)
+    launch = Launch(["--out", str(out), *opt.launch_args()], base / "disk-full.log")
+    run_dir = Layout(out).coordinator_run
+    launch.until(lambda: Layout(out).coordinator.is_dir(), 120, "coordinator folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_BYTES}", "tmpfs",
+                              str(run_dir)], capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        launch.proc.terminate()
+        launch.wait(60)
+        return DrillResult("disk-full", False, note="skipped: mounting a small tmpfs needs "
+                           f"root here ({mounted.stderr.strip()[:120]}); the ENOSPC path is "
+                           "covered by tests/server/test_checkpoint.py")
+    try:
+        return _fill_and_resume(base, opt, launch, out, run_dir, reference)
+    finally:
+        subprocess.run(["umount", "-l", str(run_dir)], check=False, capture_output=True)
+
+
+def _fill_and_resume(base: Path, opt: DrillOptions, launch: Launch, out: Path, run_dir: Path,
+                     reference: Path | None) -> DrillResult:
+    launch.until(lambda: rounds_done(out) >= 1, opt.timeout, "round 1 checkpoint")
+    filler = run_dir / "filler"
+    with open(filler, "wb") as handle:  # leave a few KiB: the audit record fits, not the checkpoint
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+                handle.flush()
+        except OSError:
+            pass
+    filler.write_bytes(filler.read_bytes()[:-3 * 4096])
+    full = time.monotonic()
+    code = launch.wait(opt.timeout)
+    detected = time.monotonic()
+    text = launch.text()
+    one_line = "Traceback" not in text.split("error:", 1)[-1].splitlines()[0] \
+        if "error:" in text else False
+    kinds = [r.get("kind") for r in audit_records(out)]
+    filler.unlink()
+    second = Launch(["--resume", str(out), "--timeout", str(opt.timeout)],
+                    base / "disk-full.resumed.log")
+    resumed = second.wait(opt.timeout)
+    equal = same_model(out, reference) if reference is not None and resumed == 0 else None
+    after = [r.get("kind") for r in audit_records(out)]
+    intact = verify_audit(run_dir).ok
+    stale = sorted(p.name for p in run_dir.glob("*.tmp"))
+    passed = code != 0 and one_line and resumed == 0 and intact and not stale and \
+        equal is not False
+    return DrillResult("disk-full", passed, rounded(detected - full),
+                       rounded(time.monotonic() - full), equal,
+                       f"first launch exit {code}, one-line error: {one_line}; audit kinds at "
+                       f"the failure {kinds[-3:]}, after resume rollback records "
+                       f"{after.count('rollback')}; resumed exit {resumed}; chain intact: "
+                       f"{intact}; stale temporaries: {stale}")
+
+
+def bad_file(base: Path, opt: DrillOptions) -> DrillResult:
+    """A non-numeric cell in bank ``BANK``'s file; it must not leave the bank."""
+    out = base / "bad-file"
+    remove(out)
+    launch = Launch(["--out", str(out), *opt.launch_args()], base / "bad-file.log")
+    bank = Layout(out).bank(BANK)
+    launch.until(lambda: "the gateway answers" in launch.text(), 300, "slices written")
+    _spoil_cell(bank.data, row=12)
+    spoiled = time.monotonic()
+    detected = launch.until(lambda: bool(dropouts(out)), opt.timeout, "recorded dropout")
+    code = launch.wait(opt.timeout)
+    reasons = " ".join(str(d.get("reason", "")) for d in dropouts(out))
+    layout = Layout(out)
+    found = leaks(out, [BAD_CELL], allowed=[bank.root, layout.logs / f"{bank.name}.log"])
+    coordinator_side = [layout.coordinator, *(layout.logs / f"{name}.log" for name in
+                                              ("flwr-run", "superlink", "gateway"))]
+    found += [f for f in leaks(out, [str(bank.data)], allowed=[])
+              if any((out / f).is_relative_to(c) for c in coordinator_side)]
+    found += [str(launch.log)] if BAD_CELL in launch.text() else []
+    named = "the bank's data file" in reasons and "row 13" in reasons
+    passed = code == 0 and named and not found
+    return DrillResult("bad-file", passed, rounded(detected - spoiled),
+                       note=f"exit {code}; reason at the coordinator: {reasons[:200]}; value or "
+                            f"path found outside the bank: {found}")
+
+
+def _spoil_cell(path: Path, *, row: int) -> None:
+    """Put :data:`BAD_CELL` into the first numeric column of data row ``row`` (0-based)."""
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    column = next(i for i, v in enumerate(rows[1]) if _number(v))
+    rows[row + 1][column] = BAD_CELL
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+DRILLS: dict[str, Callable[..., DrillResult]] = {
+    "kill-bank": kill_bank,
+    "restart-bank": lambda base, opt, _ref: kill_bank(base, opt, restart=True),
+    "superlink-resume": superlink_resume,
+    "disk-full": disk_full,
+    "bad-file": bad_file,
+}
+"""Drill name -> function(base, options, reference run folder or None)."""
+
+
+def run_drill(name: str, base: Path, opt: DrillOptions, reference: Path | None) -> DrillResult:
+    """Run one drill; a drill that breaks down is a failed drill with the reason."""
+    started = time.monotonic()
+    try:
+        if name in ("kill-bank", "bad-file"):
+            return DRILLS[name](base, opt)
+        return DRILLS[name](base, opt, reference)
+    except DeploymentError as exc:
+        return DrillResult(name, False, note=f"drill broke down after "
+                           f"{time.monotonic() - started:.0f} s: {exc}"[:400])
