@@ -138,18 +138,23 @@ def score(
 
 
 def report(
-    run_dir: Path = typer.Argument(..., help="Run folder written by `fedcredit simulate --out DIR`."),
+    run_dir: Path = typer.Argument(..., help="Run folder of `fedcredit simulate`, `fedcredit "
+                                   "vertical`, `fedcredit deploy` or the local launcher (its "
+                                   "--out folder, holding results.json)."),
     out: Path | None = typer.Option(None, "--out", help="HTML file (default: RUN_DIR/report.html)."),
     base_score: float = BASE_SCORE, base_odds: float = BASE_ODDS, pdo: float = PDO,
     grades: str = GRADE_CUTOFFS,
 ) -> None:
-    """Write one self-contained HTML report of a run (figures embedded, no external files).
+    """Write one self-contained HTML validation report of a run (figures embedded, no
+    external files), for horizontal, vertical and deployed runs alike.
 
-    ROC and KS curves, score distribution by grade, AUC per round, local-only vs federated vs
-    centralised per bank, information value where the run binned features, and the run's
-    settings and privacy mode; for a boosted-tree run (--model gbdt) also the trees, depth,
-    bins, learning rate, the lossless check (same trees as centralised) and feature importance
-    by total split gain. Every number comes from RUN_DIR/results.json.
+    AUC/KS/Gini of every model under the CLI's names, with 95% intervals for the federated
+    model (DeLong; stratified bootstrap) and a small-sample warning; ROC, KS, gains (CAP) and
+    calibration figures; grades with bads and cumulative bad rates; approval and bad rate at
+    each cut-off; calibration bands, Brier score and Hosmer-Lemeshow (on calibrated PDs where
+    the run calibrated them); the model (LR coefficients and points, tree gain, IV); rounds,
+    banks, the run's identity, settings and privacy mode. Every number comes from
+    RUN_DIR/results.json (and, for an LR, the released model): no row is needed.
     """
     from fedcredit.report.html import write_report
 
