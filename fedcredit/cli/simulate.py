@@ -51,7 +51,7 @@ def simulate(
     aggregation: str = Opt(H.aggregation, help="plain (coordinator sees updates), paillier (coordinator sees only ciphertexts), secagg (SecAgg+ pairwise masks: coordinator sees only sums; fast) or paillier-secagg (masks under Paillier: no bank can open another's update)."),
     keys_dir: Path | None = Opt(None, help="Key-ceremony folder (default: a fresh ceremony in OUT/keys)."),
     key_bits: int = Opt(H.key_bits, help="Paillier modulus size for a fresh ceremony (>= 2048)."),
-    min_banks: int = Opt(H.min_banks, help="Banks that must answer each step (0 = all); late or failed banks are recorded and skipped."),
+    min_banks: int = Opt(H.min_banks, help="Banks that must answer each step (0 = max(3, ceil(2K/3)), at most K); late or failed banks are recorded and skipped."),
     round_timeout: float = Opt(H.round_timeout, help="Seconds to wait for the banks' answers in each step."),
     drop_schedule: str = Opt(H.drop_schedule, help="Fault injection: 'ROUND:BANK,BANK;...' makes banks vanish in those rounds."),
     halt_after: int = Opt(H.halt_after, help="Fault injection: stop the coordinator after this round (resume with 'fedcredit resume')."),
