@@ -9,8 +9,8 @@ file's SHA-256 is of the file found at the recorded path **when the report was w
 to the same path, not as proof of what the run read.
 
 Security: hashing reads the data file's bytes on the machine that writes the report (the
-coordinator's machine holds no bank file, so there it says "not found here"); no row, value or
-path leaves through the hash.
+coordinator's machine holds no bank file, so there it says "not found here"); the digest of the
+whole file identifies it without revealing a row.
 """
 
 from __future__ import annotations

@@ -58,7 +58,8 @@ def score_view(r: RunResults, scale: ScorecardScale, grades: RiskGrades) -> Scor
     hist = r.score_histograms
     if hist is None or sum(hist.bad) == 0 or sum(hist.good) == 0:
         return None
-    return ScoreView(hist, scale, grades, calibration_map(r))
+    fitted_on = "" if r.calibration is None else r.calibration.fitted_on
+    return ScoreView(hist, scale, grades, calibration_map(r), fitted_on)
 
 
 def _curve_specs(r: RunResults, view: ScoreView, grade_rows: list[GradeSummary]

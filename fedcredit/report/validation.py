@@ -48,6 +48,7 @@ class ScoreView:
     scale: ScorecardScale
     grades: RiskGrades
     pd_map: PlattMap | None = None
+    fitted_on: str = ""
 
     @property
     def bad(self) -> np.ndarray:
@@ -116,19 +117,32 @@ def grade_section(view: ScoreView, rows: Sequence[GradeSummary]) -> str:
     monotone = grades_monotone(rows)
     verdict = (f"{derived(str(populated), 'grades-populated')} of {len(rows)} grades hold test "
                f"rows; default rate rising from best to worst grade: "
-               f"{derived('yes' if monotone else 'no', 'grades-monotone')}.")
+               f"{derived('yes' if monotone else 'no', 'grades-monotone')}"
+               f"{escape(_inversion(rows))}.")
     return ('<h2 id="grades">Risk grades</h2>'
             + table(["grade", "score", "PD range", "test rows", "share", "bads",
                      "default rate", "cumulative rows", "cumulative bad rate"], body, "grades")
             + f"<p>{verdict}</p>"
             + note(f"Scale: {view.scale.base_score:g} points at {view.scale.base_odds:g}:1 "
                    f"good:bad odds, {view.scale.pdo:g} points to double the odds, applied to "
-                   + ("the calibrated PDs (the run's calibration map, as `fedcredit score` "
-                      "grades a row)" if view.pd_map is not None else
+                   + (f"the calibrated PDs (the run's calibration map, fitted on "
+                      f"{view.fitted_on}, as `fedcredit score` grades a row)"
+                      if view.pd_map is not None else
                       "the model's raw PDs (the run predates calibration)")
                    + ". Grades from the summed test-score histograms (each bin graded at its "
                    "centre). Cumulative: this grade and every better one, i.e. approving down "
                    "to this grade."))
+
+
+def _inversion(rows: Sequence[GradeSummary]) -> str:
+    """The first pair of grades whose default rates fall from the worse to the better one."""
+    filled = [g for g in rows if g.count and not math.isnan(g.default_rate)]
+    for better, worse in zip(filled, filled[1:], strict=False):
+        if better.default_rate > worse.default_rate:
+            return (f" ({better.grade}: {better.default_rate:.1%} of {better.count:,} rows, above "
+                    f"{worse.grade}: {worse.default_rate:.1%} of {worse.count:,}; with few rows "
+                    "per grade such inversions can be chance)")
+    return ""
 
 
 def _cutoff_rows(rows: Sequence[Any], scale: ScorecardScale, kind: str) -> list[list[str]]:
@@ -251,5 +265,6 @@ def stability_section(r: RunResults) -> str:
     return ('<h2 id="stability">Stability</h2>'
             + note("PSI between training and test scores: not available. results.json holds "
                    "the summed test-score histograms only; the training rows' score "
-                   "distribution is not collected from the banks, so the coordinator cannot "
-                   "compare the two." + scorer))
+                   "distribution is never released to the coordinator (in a calibrated "
+                   "horizontal run only the banks open its sum, to fit the map), so the "
+                   "report cannot compare the two." + scorer))
