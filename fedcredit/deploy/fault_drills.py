@@ -48,6 +48,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from fedcredit.deploy.errors import DeploymentError
+from fedcredit.deploy.flower_commands import runtime_env
 from fedcredit.deploy.launch_plan import Layout
 from fedcredit.deploy.processes import descendants, load_records
 from federation.run.config import REPO_ROOT
@@ -209,7 +210,7 @@ def same_model(a: Path, b: Path) -> bool:
 def restart_bank(out: Path, index: int, log: Path) -> subprocess.Popen[bytes]:
     """Start bank ``index`` again the way a bank does (``fedcredit node`` on its node.toml)."""
     bank = Layout(out).bank(index)
-    env = {**os.environ, "FLWR_HOME": str(bank.flwr_home), "PYTHONUNBUFFERED": "1"}
+    env = runtime_env(bank.flwr_home)  # as the launcher started it
     with open(log, "ab") as handle:
         return subprocess.Popen([sys.executable, "-m", "fedcredit.deploy.node_runner",
                                  "--config", str(bank.node_toml)], env=env, cwd=REPO_ROOT,
