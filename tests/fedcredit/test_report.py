@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 import re
 import shutil
@@ -26,10 +27,12 @@ from typer.testing import CliRunner
 
 from fedcredit.cli.products import register
 from fedcredit.report.html import build_report, load_results, value_at
+from fedcredit.report.statistics import grade_table_from_scores
 from federation.data.table import load_credit_csv
+from federation.ml.calibration import PlattMap, bin_centres
 from federation.run.results import PsiSummary, VerticalResults
 from federation.scorecard.linear import LinearScorecard
-from federation.scorecard.scale import RiskGrades, ScorecardScale, grade_table_from_histograms
+from federation.scorecard.scale import RiskGrades, ScorecardScale
 from federation.scorecard.scoring import RunFolderError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -129,10 +132,37 @@ def test_report_numbers_come_from_results_json(run_dir: Path, report_html: str) 
         derived.setdefault(a.get("data-derived"), []).append(text)
     assert derived["gini"][0] == f"{2 * results['federated']['auc'] - 1:.4f}"
     hist = results["score_histograms"]
-    grades = grade_table_from_histograms(RiskGrades(), ScorecardScale(), hist["bad"], hist["good"])
+    pd_map = PlattMap.from_dict(results["calibration"]["map"])  # grades of calibrated PDs
+    scores = ScorecardScale().points_from_log_odds(pd_map.log_odds(bin_centres()))
+    grades = grade_table_from_scores(RiskGrades(), scores, hist["bad"], hist["good"])
     assert derived["grade-count"] == [f"{g.count:,}" for g in grades]
     assert sum(g.count for g in grades) == sum(hist["bad"]) + sum(hist["good"])
     assert derived["grade-default-rate"] == [f"{g.default_rate:.1%}" for g in grades]
+
+
+@pytest.mark.slow
+def test_a_real_run_has_populated_monotone_grades_and_calibration_near_the_diagonal(
+        run_dir: Path, report_html: str) -> None:
+    """Issue 13's 'done when' on a real `fedcredit simulate` run: the numbers behind the
+    calibration figure are the run's held-out calibration bands, near the diagonal."""
+    cal = json.loads((run_dir / "results.json").read_text())["calibration"]
+    page = parse(report_html)
+    assert "fig-calibration" in page.figures and "not-calibrated" not in report_html
+    derived: dict[str, list[str]] = {}
+    keyed = {}
+    for a, text in page.numbers:
+        if "data-key" in a:
+            keyed[tuple(json.loads(a["data-key"]))] = text
+        else:
+            derived.setdefault(a["data-derived"], []).append(text)
+    assert int(derived["grades-populated"][0]) >= 4 and derived["grades-monotone"] == ["yes"]
+    rows = cal["rows"]
+    assert abs(cal["mean_pd"] - cal["observed_rate"]) < 3 * math.sqrt(0.25 / rows)
+    for i, band in enumerate(cal["bins"]):
+        assert keyed[("calibration", "bins", i, "mean_pd")] == f"{band['mean_pd']:.2%}"
+        assert keyed[("calibration", "bins", i, "observed_rate")] == f"{band['observed_rate']:.2%}"
+        se = math.sqrt(max(band["mean_pd"] * (1 - band["mean_pd"]), 0.01) / band["rows"])
+        assert abs(band["observed_rate"] - band["mean_pd"]) < 3 * se, band
 
 
 @pytest.mark.slow
@@ -166,9 +196,11 @@ def test_iv_chart_only_where_binning_ran(run_dir: Path) -> None:
 def test_report_of_a_deployment_run_without_baselines(run_dir: Path) -> None:
     results = replace(load_results(run_dir), centralized=None, local_only=None,
                       score_histograms=None, aggregation="paillier")
-    page = parse(build_report(results))
-    assert page.figures == ["fig-auc-rounds"]
-    assert "No baselines" in build_report(results) and "paillier" in build_report(results)
+    html = build_report(results)
+    assert parse(html).figures == ["fig-calibration", "fig-auc-rounds"]  # no histograms
+    assert "No baselines" in html and "paillier" in html and "ROC, KS, grades" in html
+    bare = build_report(replace(results, calibration=None))
+    assert parse(bare).figures == ["fig-auc-rounds"] and "not-calibrated" in bare
 
 
 CHROMIUM = pytest.mark.skipif(shutil.which("chromium") is None,
