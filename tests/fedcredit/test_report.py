@@ -33,7 +33,7 @@ from federation.ml.calibration import PlattMap, bin_centres
 from federation.run.results import PsiSummary, VerticalResults
 from federation.scorecard.linear import LinearScorecard
 from federation.scorecard.scale import RiskGrades, ScorecardScale
-from federation.scorecard.scoring import RunFolderError
+from federation.scorecard.scoring import RunFolderError, load_run_model
 
 REPO = Path(__file__).resolve().parents[2]
 ALL_FIGURES = {"fig-roc", "fig-ks", "fig-score-grades", "fig-gains", "fig-calibration",
@@ -175,6 +175,26 @@ def test_report_is_self_contained_with_every_figure(report_html: str) -> None:
         assert base64.b64decode(img["src"].split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert page.outside == []
     assert "plain</b>: Plain aggregation" in report_html
+
+
+@pytest.mark.slow
+def test_the_model_section_shows_the_released_lr_as_export_scorecard_does(
+        run_dir: Path, report_html: str) -> None:
+    results = load_results(run_dir)
+    assert results.calibration is not None
+    card = load_run_model(run_dir).scorecard(ScorecardScale(), RiskGrades())
+    slope = PlattMap.from_dict(results.calibration.map).slope
+    derived: dict[str, list[str]] = {}
+    for a, text in parse(report_html).numbers:
+        derived.setdefault(a.get("data-derived", ""), []).append(text)
+    coefficients = [n.coefficient for n in card.numeric] + [
+        b.coefficient for c in card.categorical for b in c.bins]
+    points = [n.points_per_unit for n in card.numeric] + [
+        b.points for c in card.categorical for b in c.bins]
+    assert derived["model-coefficient"] == [f"{c:+.4f}" for c in coefficients]
+    assert derived["model-points"] == [f"{p:+.2f}" for p in points]
+    assert derived["model-cal-points"] == [f"{slope * p:+.2f}" for p in points]
+    assert derived["model-base-points"] == [f"{card.base_points:.2f}"]
 
 
 @pytest.mark.slow

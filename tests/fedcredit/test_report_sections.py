@@ -215,8 +215,10 @@ def test_one_name_per_number_in_the_cli_and_the_report(tmp_path: Path,
                                                        no_drawing: None) -> None:
     """Every model row of the report's Summary is printed by the CLI under the same name with
     the same AUC (and KS where the CLI prints one)."""
+    secureboost = replace(vertical_results(), config={"model": "secureboost"})
     cases = ((horizontal_results(), simulate_console, print_results),
-             (vertical_results(), vertical_console, print_vertical))
+             (vertical_results(), vertical_console, print_vertical),
+             (secureboost, vertical_console, print_vertical))
     for results, console, show in cases:
         lines = _cli_lines(console, lambda r=results, s=show: s(r, tmp_path / "results.json"))
         for label, auc, _, ks, _, _ in summary_rows(build_report(results)):
