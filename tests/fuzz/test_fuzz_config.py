@@ -26,6 +26,8 @@ def test_run_config_from_user_config_raises_only_named_errors(data, fuzz) -> Non
         fuzz.record_like(valid),
         fuzz.json_docs(valid),  # a checkpoint's JSON: None, nested lists and tables too
         st.dictionaries(st.sampled_from(sorted(valid)), fuzz.json_values, max_size=4)))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert RunConfig.from_user_config(valid).to_user_config() == valid
     try:
         cfg = RunConfig.from_user_config(values)
     except FedCreditError:
@@ -38,6 +40,8 @@ def test_run_config_from_user_config_raises_only_named_errors(data, fuzz) -> Non
 @given(data=st.data())
 def test_feature_layout_json_raises_only_named_errors(data, fuzz) -> None:
     text = data.draw(fuzz.json_text(json.loads(LAYOUT.to_json())))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert FeatureLayout.from_json(LAYOUT.to_json()) == LAYOUT
     try:
         layout = FeatureLayout.from_json(text)
     except FedCreditError:
@@ -49,6 +53,8 @@ def test_feature_layout_json_raises_only_named_errors(data, fuzz) -> None:
 @given(data=st.data())
 def test_preprocessor_json_raises_only_named_errors(data, fuzz) -> None:
     text = data.draw(fuzz.json_text(json.loads(PREP.to_json())))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert Preprocessor.from_json(PREP.to_json()) == PREP
     try:
         prep = Preprocessor.from_json(text)
     except FedCreditError:
@@ -64,6 +70,8 @@ def test_vertical_run_config_raises_only_named_errors(data, fuzz) -> None:
     values = data.draw(st.one_of(
         fuzz.record_like(valid),
         st.dictionaries(st.sampled_from(sorted(valid)), fuzz.json_values, max_size=4)))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert VerticalConfig.from_user_config(valid).to_user_config() == valid
     try:
         cfg = VerticalConfig.from_user_config(values)
     except FedCreditError:

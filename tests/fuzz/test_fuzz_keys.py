@@ -78,8 +78,10 @@ def blobs(paillier_pair, identity_key) -> dict[str, bytes]:
 
 @settings(FUZZ, max_examples=300)
 @given(data=st.data())
-def test_public_key_files_raise_only_named_errors(data, fuzz, blobs) -> None:
+def test_public_key_files_raise_only_named_errors(data, fuzz, blobs, paillier_pair) -> None:
     valid = blobs["public"]
+    # the valid input parses (a decoder refusing everything fails here)
+    assert public_key_from_bytes(valid) == paillier_pair[0]
     try:
         key = public_key_from_bytes(data.draw(st.one_of(fuzz.json_like(json.loads(valid)),
                                                         fuzz.bytes_like(valid))))
@@ -97,10 +99,12 @@ def _private_docs(draw: st.DrawFn) -> dict:
 
 @settings(FUZZ, max_examples=400)
 @given(data=st.data())
-def test_private_key_payloads_raise_only_named_errors(data, fuzz, blobs) -> None:
+def test_private_key_payloads_raise_only_named_errors(data, fuzz, blobs, paillier_pair) -> None:
     valid = blobs["private"]
     blob = data.draw(st.one_of(fuzz.json_like(json.loads(valid)), fuzz.bytes_like(valid),
                                _private_docs().map(lambda d: json.dumps(d).encode())))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert private_key_from_bytes(valid) == paillier_pair[1]
     try:
         key = private_key_from_bytes(blob)
     except FedCreditError:
@@ -113,6 +117,8 @@ def test_private_key_payloads_raise_only_named_errors(data, fuzz, blobs) -> None
 @given(data=st.data())
 def test_identity_public_files_raise_only_named_errors(data, fuzz, blobs) -> None:
     valid = blobs["identity"]
+    # the valid input parses (a decoder refusing everything fails here)
+    assert identity_public_from_bytes(valid).public_key is not None
     try:
         identity = identity_public_from_bytes(data.draw(st.one_of(
             fuzz.json_like(json.loads(valid)), fuzz.bytes_like(valid))))
@@ -130,6 +136,10 @@ def test_sealed_envelopes_raise_only_named_errors(data, fuzz, blobs) -> None:
     blob = data.draw(st.one_of(fuzz.json_like(json.loads(valid)), fuzz.bytes_like(valid)))
     assume(_scrypt_is_cheap(blob))
     passphrase = data.draw(st.sampled_from([PASS, PASS + "!", "short"]))
+    # the valid input parses (a decoder refusing everything fails here)
+    opened = (open_private_key(valid, PASS) if name == "sealed"
+              else open_identity(valid, PASS)[1].public_key())
+    assert opened is not None
     try:
         if name == "sealed":
             key = open_private_key(blob, passphrase)
@@ -179,6 +189,9 @@ def test_wrapped_keys_raise_only_named_errors(data, fuzz, blobs, identity_key,
         blob = wrap_for_recipient(payload, identity_key.public_key(), kind=PRIVATE_KIND,
                                   context=context, random_bytes=_rand(5))
     expected = data.draw(st.sampled_from([None, key_fingerprint(paillier_pair[0])]))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert unwrap_private_key(valid, identity_key, expected_fingerprint=expected) \
+        == paillier_pair[1]
     try:
         context, _ = unwrap_as_recipient(blob, identity_key, kind=PRIVATE_KIND)
         assert isinstance(context, dict)

@@ -108,6 +108,8 @@ def _write(folder: Path, blob: bytes) -> Path:
 @given(data=st.data())
 def test_node_config_files_raise_only_named_errors(data, fuzz, node_dir) -> None:
     doc = tomllib.loads(VALID)
+    # the valid input parses (a decoder refusing everything fails here)
+    assert load_node_config(_write(node_dir, VALID.encode())).bank_index == 0
     blob = data.draw(st.one_of(
         fuzz.json_docs(doc).map(_toml),
         _with_paths(doc).flatmap(lambda d: fuzz.json_docs(d).map(_toml) | st.just(_toml(d))),

@@ -38,6 +38,8 @@ def test_unpack_sum_decodes_or_raises_named_errors(data) -> None:
     length = data.draw(st.one_of(st.integers(-3, 3 * codec.slots_per_ciphertext + 3),
                                  st.integers(-2**64, 2**64)))
     n_parties = data.draw(st.one_of(st.integers(1, codec.max_parties + 2), st.integers(1, 2**40)))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert codec.unpack_sum(codec.pack_quantized(np.zeros(3, dtype=np.uint64)), 3, 1).shape == (3,)
     try:
         sums = codec.unpack_sum(packed, length, n_parties)
     except FedCreditError:
@@ -55,6 +57,7 @@ def test_unpack_sum_refuses_parties_beyond_the_headroom(data) -> None:
     codec = data.draw(codecs())
     assume(codec.max_parties < 2**14)
     packed = codec.pack_quantized(np.zeros(3, dtype=np.uint64))
+    assert codec.unpack_sum(packed, 3, codec.max_parties).shape == (3,)  # within the headroom
     try:
         codec.unpack_sum(packed, 3, codec.max_parties + data.draw(st.integers(1, 2**20)))
     except FedCreditError:

@@ -44,6 +44,8 @@ def psi_run() -> dict:
 @given(data=st.data())
 def test_psi_parser_raises_only_named_errors(data, fuzz, psi_run) -> None:
     valid = psi_run[data.draw(st.sampled_from(["first", "reply", "final"]))]
+    # the valid input parses (a decoder refusing everything fails here)
+    assert psi_message_to_bytes(psi_message_from_bytes(valid)) == valid
     blob = data.draw(fuzz.bytes_like(valid))
     try:
         message = psi_message_from_bytes(blob)
@@ -58,6 +60,10 @@ def test_psi_parser_raises_only_named_errors(data, fuzz, psi_run) -> None:
 def test_psi_steps_raise_only_named_errors_on_received_messages(data, fuzz, psi_run) -> None:
     step = data.draw(st.sampled_from(["responder_reply", "initiator_finish", "responder_finish"]))
     valid = psi_run[data.draw(st.sampled_from(["first", "reply", "final"]))]
+    # the honest messages are taken (a step refusing everything fails here)
+    result, _ = initiator_finish(psi_run["state_a"], psi_message_from_bytes(psi_run["reply"]),
+                                 workers=1)
+    assert set(result.ids) == set(INITIATOR_IDS) & set(RESPONDER_IDS)
     try:
         message = psi_message_from_bytes(data.draw(fuzz.bytes_like(valid)))
         if step == "responder_reply":

@@ -69,6 +69,8 @@ def _json_field(draw: st.DrawFn, fuzz, valid: dict, field: str, doc) -> dict:
 @given(data=st.data())
 def test_sealed_records_raise_only_named_errors(data, fuzz) -> None:
     values = data.draw(fuzz.record_like(SEALED))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert sealed_to_record(sealed_of(_content(KEY_SEALED, SEALED))) == ConfigRecord(SEALED)
     kind = data.draw(st.sampled_from(["config", "config", "metric"]))
     try:
         content = _content(KEY_SEALED, values, kind)
@@ -86,6 +88,8 @@ def test_sealed_records_raise_only_named_errors(data, fuzz) -> None:
 @given(data=st.data())
 def test_signature_records_raise_only_named_errors(data, fuzz) -> None:
     content = _content(KEY_SIGNATURE, data.draw(fuzz.record_like(SIGNATURE)))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert signature_of(_content(KEY_SIGNATURE, SIGNATURE)).round == SIGNATURE["round"]
     if data.draw(st.integers(0, 9)) == 0:
         content = RecordDict({})
     try:
@@ -100,6 +104,8 @@ def test_signature_records_raise_only_named_errors(data, fuzz) -> None:
 def test_schema_records_raise_only_named_errors(data, fuzz) -> None:
     valid = {"schema": json.dumps(SCHEMA)}
     content = _content(KEY_SCHEMA, data.draw(_json_field(fuzz, valid, "schema", SCHEMA)))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert list(schema_of(_content(KEY_SCHEMA, valid)).numeric) == SCHEMA["numeric"]
     try:
         schema = schema_of(content)
     except FedCreditError:
@@ -114,6 +120,8 @@ def test_schema_records_raise_only_named_errors(data, fuzz) -> None:
 def test_run_config_records_raise_only_named_errors(data, fuzz) -> None:
     valid = RunConfig().to_user_config()
     content = _content(KEY_RUN, data.draw(fuzz.record_like(valid)))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert run_config_of(_content(KEY_RUN, valid)) == RunConfig()
     try:
         cfg = run_config_of(content)
     except FedCreditError:
@@ -126,6 +134,8 @@ def test_run_config_records_raise_only_named_errors(data, fuzz) -> None:
 def test_step_records_and_layouts_raise_only_named_errors(data, fuzz) -> None:
     valid = {"run-id": "run-1", "round": 2, "layout": LAYOUT.to_json()}
     values = data.draw(_json_field(fuzz, valid, "layout", json.loads(LAYOUT.to_json())))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert layout_of(step_of(_content(KEY_STEP, valid))) == LAYOUT
     try:
         step = step_of(_content(KEY_STEP, values))
         assert isinstance(step.run_id, str) and step.round >= 0
@@ -140,6 +150,9 @@ def test_step_records_and_layouts_raise_only_named_errors(data, fuzz) -> None:
 @given(data=st.data())
 def test_metric_records_raise_only_named_errors(data, fuzz) -> None:
     values = data.draw(fuzz.record_like(METRICS, metric=True))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert bank_of(_content(KEY_METRICS, METRICS, "metric")) == METRICS["bank"]
+    assert metrics_of(_content(KEY_METRICS, METRICS, "metric"))["auc"] == METRICS["auc"]
     try:
         metrics = metrics_of(_content(KEY_METRICS, values, "metric"))
         bank = bank_of(_content(KEY_METRICS, values, "metric"))
@@ -168,6 +181,10 @@ def _arrays(draw: st.DrawFn) -> ArrayRecord:
 def test_release_records_raise_only_named_errors(data, fuzz) -> None:
     valid = {"preprocessor": PREP.to_json()}
     release = data.draw(_json_field(fuzz, valid, "preprocessor", json.loads(PREP.to_json())))
+    # the valid input parses (a decoder refusing everything fails here)
+    intact = release_of(RecordDict({KEY_RELEASE: ConfigRecord(valid),
+                                    KEY_WEIGHTS: ArrayRecord([np.arange(3.0)])}))
+    assert intact is not None and intact[1] == PREP
     content = RecordDict({KEY_RELEASE: ConfigRecord(release)})
     weights = data.draw(st.sampled_from(["arrays", "config", "none"]))
     if weights == "arrays":
@@ -193,6 +210,10 @@ def test_released_histogram_records_raise_only_named_errors(data, fuzz) -> None:
                                   np.array([2**63], dtype=np.uint64), np.zeros((2, 2), int)]),
                  max_size=3).map(ArrayRecord),
         fuzz.record_like({"bad": [1, 2], "good": [3, 4]}).map(ConfigRecord)))
+    # the valid input parses (a decoder refusing everything fails here)
+    intact = released_histograms_of(RecordDict({KEY_RELEASED_HIST: ArrayRecord(
+        [np.arange(4, dtype=np.int64), np.ones(4, dtype=np.int64)])}))
+    assert intact is not None and intact[0].tolist() == [0, 1, 2, 3]
     try:
         released = released_histograms_of(RecordDict({KEY_RELEASED_HIST: record}))
     except FedCreditError:

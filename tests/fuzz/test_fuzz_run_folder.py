@@ -45,6 +45,10 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_damaged_run_folders_raise_only_named_errors(data, fuzz, run_dir) -> None:
     files = {RESULTS_FILE: json.dumps(RESULTS).encode(), MODEL_FILE: _npz(WEIGHTS),
              PREPROCESSOR_FILE: PREP.to_json().encode()}
+    # the valid input parses (a decoder refusing everything fails here)
+    for name, blob in files.items():
+        (run_dir / name).write_bytes(blob)
+    assert [w.tolist() for w in load_run_model(run_dir).weights] == [w.tolist() for w in WEIGHTS]
     damaged = data.draw(st.sampled_from(sorted(files)))
     if damaged == MODEL_FILE:
         files[damaged] = data.draw(st.one_of(
@@ -68,6 +72,9 @@ def test_damaged_run_folders_raise_only_named_errors(data, fuzz, run_dir) -> Non
 @settings(FUZZ, max_examples=150)
 @given(data=st.data())
 def test_damaged_results_files_raise_only_named_errors(data, fuzz, run_dir) -> None:
+    # the valid input parses (a decoder refusing everything fails here)
+    (run_dir / RESULTS_FILE).write_text(json.dumps(RESULTS))
+    assert isinstance(load_results(run_dir), HorizontalResults)
     (run_dir / RESULTS_FILE).write_bytes(data.draw(fuzz.json_like(RESULTS)))
     try:
         results = load_results(run_dir)
@@ -83,6 +90,8 @@ def test_damaged_scorecard_exports_raise_only_named_errors(data, fuzz) -> None:
     card = LinearScorecard.from_lr(PREP, WEIGHTS, scale=ScorecardScale(), grades=RiskGrades(),
                                    target="bad", id_column="ID")
     text = data.draw(fuzz.json_text(card.to_dict()))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert LinearScorecard.from_json(card.to_json()) == card
     try:
         loaded = LinearScorecard.from_json(text)
     except FedCreditError:

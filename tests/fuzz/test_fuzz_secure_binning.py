@@ -44,6 +44,9 @@ def binning(paillier_pair) -> dict[str, bytes]:
 def test_encrypted_labels_raise_only_named_errors(data, fuzz, binning, paillier_pair) -> None:
     valid = binning["labels"]
     blob = data.draw(st.one_of(fuzz.json_like(json.loads(valid)), fuzz.bytes_like(valid)))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert len(encrypted_labels_from_bytes(valid, public_key=paillier_pair[0], run_id="run-1",
+                                           n_rows=len(LABELS)).ciphertexts) == len(LABELS)
     try:
         labels = encrypted_labels_from_bytes(blob, public_key=paillier_pair[0], run_id="run-1",
                                              n_rows=len(LABELS))
@@ -58,6 +61,11 @@ def test_encrypted_bin_counts_raise_only_named_errors(data, fuzz, binning,
                                                       paillier_pair) -> None:
     valid = binning["counts"]
     blob = data.draw(st.one_of(fuzz.json_like(json.loads(valid)), fuzz.bytes_like(valid)))
+    # the valid input parses (a decoder refusing everything fails here)
+    intact = decrypt_bin_counts(encrypted_bin_counts_from_bytes(
+        valid, public_key=paillier_pair[0], run_id="run-1"), private_key=paillier_pair[1],
+        run_id="run-1", n_rows=len(LABELS))
+    assert all((bad + good).sum() == len(LABELS) for bad, good in intact.values())
     try:
         counts = encrypted_bin_counts_from_bytes(blob, public_key=paillier_pair[0],
                                                  run_id="run-1")

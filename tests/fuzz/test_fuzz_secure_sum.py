@@ -53,6 +53,8 @@ def sealed(bank) -> dict[str, Sealed]:
        version=st.one_of(st.just(1), st.integers(), st.text(max_size=3)))
 def test_sealed_vectors_validate_their_fields(kind, scheme, length, parties, payload,
                                               version) -> None:
+    # the valid input parses (a decoder refusing everything fails here)
+    assert Sealed(KINDS[0], "plain", 3, 1, b"\x00" * 24, 1).length == 3
     try:
         sealed = Sealed(kind, scheme, length, parties, payload, version)
     except FedCreditError:
@@ -86,6 +88,9 @@ def test_plain_open_and_combine_raise_only_named_errors(data, fuzz, sealed) -> N
     received = [data.draw(_malformed(fuzz, sealed[f"plain-{kind}"]))
                 for _ in range(data.draw(st.integers(1, 3)))]
     summer = PlainSum()
+    # the valid input parses (a decoder refusing everything fails here)
+    intact = sealed[f"plain-{kind}"]
+    assert summer.open(intact, kind=kind, run_id="run-1", round=2).shape == (intact.length,)
     try:
         opened = summer.open(received[0], kind=kind, run_id="run-1", round=2)
         assert opened.shape == (received[0].length,)
@@ -100,6 +105,9 @@ def test_plain_open_and_combine_raise_only_named_errors(data, fuzz, sealed) -> N
 def test_paillier_open_raises_only_named_errors(data, fuzz, sealed, bank) -> None:
     kind = data.draw(st.sampled_from(KINDS))
     received = data.draw(_malformed(fuzz, sealed[f"paillier-{kind}"]))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert np.allclose(bank.open(sealed[f"paillier-{kind}"], kind=kind, run_id="run-1",
+                                 round=2), VALUES[kind])
     try:
         opened = bank.open(received, kind=kind, run_id="run-1", round=2)
     except FedCreditError:
@@ -114,6 +122,9 @@ def test_paillier_combine_raises_only_named_errors(data, fuzz, sealed, paillier_
     kind = data.draw(st.sampled_from(KINDS))
     valid = sealed[f"paillier-{kind}"]
     received = [valid] * data.draw(st.integers(0, 2)) + [data.draw(_malformed(fuzz, valid))]
+    # the valid input parses (a decoder refusing everything fails here)
+    assert coordinator.combine([valid, valid], kind=kind, length=None, run_id="run-1",
+                               round=2).parties == 2 * valid.parties
     try:
         total = coordinator.combine(received, kind=kind, length=None, run_id="run-1", round=2)
     except FedCreditError:

@@ -38,6 +38,9 @@ def vector_bytes(paillier_pair) -> bytes:
 @given(data=st.data())
 def test_unchecked_vector_parser_raises_only_named_errors(data, fuzz, vector_bytes) -> None:
     blob = data.draw(fuzz.bytes_like(vector_bytes))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert encrypted_vector_to_bytes(encrypted_vector_from_bytes_unchecked(vector_bytes)) \
+        == vector_bytes
     try:
         vector = encrypted_vector_from_bytes_unchecked(blob)
     except FedCreditError:
@@ -51,6 +54,10 @@ def test_unchecked_vector_parser_raises_only_named_errors(data, fuzz, vector_byt
 def test_checked_vector_parser_raises_only_named_errors(data, fuzz, vector_bytes,
                                                        paillier_pair) -> None:
     blob = data.draw(fuzz.bytes_like(vector_bytes))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert encrypted_vector_from_bytes(vector_bytes, public_key=paillier_pair[0],
+                                       expected_length=LENGTH, run_id="run-1", round=7,
+                                       codec=CODEC).length == LENGTH
     try:
         vector = encrypted_vector_from_bytes(blob, public_key=paillier_pair[0],
                                              expected_length=LENGTH, run_id="run-1", round=7,
@@ -65,6 +72,8 @@ def test_checked_vector_parser_raises_only_named_errors(data, fuzz, vector_bytes
 def test_codec_parser_raises_only_named_errors(data, fuzz) -> None:
     valid = codec_to_bytes(CODEC)
     blob = data.draw(st.one_of(fuzz.json_like(json.loads(valid)), fuzz.bytes_like(valid)))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert codec_from_bytes(valid) == CODEC
     try:
         codec = codec_from_bytes(blob)
     except FedCreditError:

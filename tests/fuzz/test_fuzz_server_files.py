@@ -45,6 +45,9 @@ def checkpoint_doc(tmp_path_factory: pytest.TempPathFactory) -> dict:
 @settings(FUZZ, max_examples=400)
 @given(data=st.data())
 def test_damaged_checkpoints_raise_only_named_errors(data, fuzz, folder, checkpoint_doc) -> None:
+    # the valid input parses (a decoder refusing everything fails here)
+    (folder / CHECKPOINT_FILE).write_text(json.dumps(checkpoint_doc))
+    assert load_checkpoint(folder)[2] == "ab" * 32
     (folder / CHECKPOINT_FILE).write_bytes(data.draw(fuzz.json_like(checkpoint_doc)))
     try:
         cfg, state, head = load_checkpoint(folder)
@@ -90,8 +93,11 @@ def _damaged_log(draw: st.DrawFn, fuzz, valid: list[bytes]) -> bytes:
 @given(data=st.data())
 def test_damaged_audit_logs_get_a_verdict_never_an_exception(data, fuzz, folder,
                                                              audit_lines) -> None:
-    (folder / AUDIT_FILE).write_bytes(data.draw(_damaged_log(fuzz, audit_lines)))
     head = json.loads(audit_lines[-1])["hash"]
+    # the intact log verifies (a verifier refusing everything fails here)
+    (folder / AUDIT_FILE).write_bytes(b"".join(audit_lines))
+    assert verify_audit(folder, must_contain=head, final_head=head).ok
+    (folder / AUDIT_FILE).write_bytes(data.draw(_damaged_log(fuzz, audit_lines)))
     verdict = verify_audit(folder, must_contain=data.draw(st.sampled_from([None, head])),
                            final_head=data.draw(st.sampled_from([None, head])))
     assert isinstance(verdict, AuditVerdict)

@@ -44,6 +44,8 @@ def test_registered_key_hex_raises_only_named_errors(data, fuzz, signing_key) ->
     valid = public_key_hex(signing_key.public_key())
     text = data.draw(st.one_of(st.text(max_size=70), fuzz.bytes_like(valid.encode()).map(
         lambda b: b.decode("utf-8", errors="replace"))))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert public_key_hex(public_key_from_hex(valid)) == valid
     try:
         key = public_key_from_hex(text)
     except FedCreditError:
@@ -58,6 +60,7 @@ def test_garbage_signatures_and_claims_fail_with_invalid_signature(data, fuzz,
     payload = b"sealed payload"
     statement = statement_for(payload=payload, **CLAIM)
     signature = sign_update(signing_key, statement)
+    verify_update(signing_key.public_key(), signature, statement)  # the genuine one verifies
     forged = data.draw(fuzz.bytes_like(signature, max_size=96))
     claim = {**CLAIM, **data.draw(st.fixed_dictionaries({}, optional={
         "run_id": st.text(max_size=20), "step": st.text(max_size=10),
@@ -78,6 +81,8 @@ def test_signing_registry_files_raise_only_named_errors(data, fuzz, signing_key)
     valid = {"0": public_key_hex(signing_key.public_key()), "1": "11" * 32}
     blob = data.draw(fuzz.json_like(valid))
     with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / REGISTRY_FILE).write_text(json.dumps(valid))
+        assert sorted(load_signing_registry(folder) or {}) == [0, 1]  # the valid file loads
         (Path(folder) / REGISTRY_FILE).write_bytes(blob)
         try:
             registry = load_signing_registry(folder)
@@ -102,6 +107,10 @@ def test_signing_key_files_raise_only_named_errors(data, fuzz, signing_key) -> N
         (Path(folder) / "bank-0").mkdir()
         (Path(folder) / "bank-0" / SIGNING_FILE).write_bytes(blob)
         (Path(folder) / "bank-0" / "passphrase").write_text(passphrase)
+        (Path(folder) / "bank-0" / SIGNING_FILE).write_bytes(sealed)
+        assert load_signing_key.__wrapped__(folder, 0).private_bytes(  # the valid file loads
+            Encoding.Raw, PrivateFormat.Raw, NoEncryption()) == raw
+        (Path(folder) / "bank-0" / SIGNING_FILE).write_bytes(blob)
         try:
             key = load_signing_key.__wrapped__(folder, 0)  # past the lru_cache
         except FedCreditError:

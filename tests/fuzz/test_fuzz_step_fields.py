@@ -22,6 +22,12 @@ VALUES = st.one_of(SCALARS, st.lists(st.integers(-5, 5), max_size=5),
 @given(st.dictionaries(st.sampled_from(["blob", "stage", "run-id", "auc", "hist_bad", "features"]),
                        VALUES, max_size=6))
 def test_step_field_accessors_return_types_or_named_errors(values: dict) -> None:
+    # the valid input parses (a decoder refusing everything fails here)
+    valid = StepFields(ConfigRecord({"blob": b"\x01", "stage": 2, "run-id": "r", "auc": 0.5,
+                                     "hist_bad": [1, 2], "features": ["a"]}))
+    assert (valid.blob("blob"), valid.int("stage"), valid.text("run-id"), valid.number("auc"),
+            valid.counts("hist_bad"), valid.texts("features")) == (b"\x01", 2, "r", 0.5, [1, 2],
+                                                                   ["a"])
     try:
         fields = StepFields(ConfigRecord(values))
     except (TypeError, ValueError):
@@ -43,6 +49,8 @@ def test_step_field_accessors_return_types_or_named_errors(values: dict) -> None
                             st.dictionaries(st.text(max_size=5), inner, max_size=3)),
     max_leaves=10).map(lambda v: __import__("json").dumps(v))))
 def test_iv_table_parser_ends_in_named_errors(text: str) -> None:
+    # the valid input parses (a decoder refusing everything fails here)
+    assert parse_iv('{"age": 0.25, "region": 0.0}') == {"age": 0.25, "region": 0.0}
     try:
         table = parse_iv(text)
     except FedCreditError:

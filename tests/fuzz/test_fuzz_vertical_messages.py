@@ -49,6 +49,9 @@ def messages(paillier_pair) -> dict[str, bytes]:
 @given(data=st.data())
 def test_vertical_message_parser_raises_only_named_errors(data, fuzz, messages) -> None:
     blob = data.draw(fuzz.bytes_like(messages[data.draw(st.sampled_from(sorted(messages)))]))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert isinstance(parse_vertical_message(messages["ciphertexts"]), VerticalCiphertexts)
+    assert isinstance(parse_vertical_message(messages["opened"]), MaskedGradientValues)
     try:
         message = parse_vertical_message(blob)
     except FedCreditError:
@@ -62,6 +65,11 @@ def test_received_vertical_messages_raise_only_named_errors(data, fuzz, messages
                                                            paillier_pair) -> None:
     expected = data.draw(st.sampled_from(sorted(messages)))
     blob = data.draw(fuzz.bytes_like(messages[data.draw(st.sampled_from(sorted(messages)))]))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert vertical_ciphertexts_from_bytes(messages["ciphertexts"], public_key=paillier_pair[0],
+                                           kind=KIND_BANK_RESIDUALS, **STEP).length == 6
+    assert masked_values_from_bytes(messages["opened"], public_key=paillier_pair[0],
+                                    kind=KIND_CENTER_GRADIENT_OPENED, **STEP).length == 6
     try:
         if expected == "ciphertexts":
             message = vertical_ciphertexts_from_bytes(blob, public_key=paillier_pair[0],
@@ -81,6 +89,8 @@ def test_vertical_lr_config_raises_only_named_errors(data, fuzz) -> None:
         run_id="run-1", n_rows=5000, n_bank_features=4, n_center_features=6, batch_size=256,
         learning_rate=0.1, l2=1e-3, schedule_seed=7))
     blob = data.draw(st.one_of(fuzz.json_like(json.loads(valid)), fuzz.bytes_like(valid)))
+    # the valid input parses (a decoder refusing everything fails here)
+    assert vertical_config_to_bytes(vertical_config_from_bytes(valid)) == valid
     try:
         config = vertical_config_from_bytes(blob)
     except FedCreditError:

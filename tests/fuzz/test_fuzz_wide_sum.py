@@ -36,6 +36,11 @@ def test_wide_parser_and_receiver_checks_raise_only_named_errors(data, fuzz, wid
     blob = data.draw(st.one_of(fuzz.json_like(json.loads(wide_bytes)),
                                fuzz.bytes_like(wide_bytes)))
     public_key, private_key = paillier_pair
+    # the valid input parses (a decoder refusing everything fails here)
+    intact = wide_from_bytes(wide_bytes)
+    validate_wide(intact, public_key=public_key, expected_length=len(VALUES), run_id="run-1",
+                  round=0)
+    assert np.allclose(decrypt_wide(intact, private_key=private_key), VALUES)
     try:
         vector = wide_from_bytes(blob)
         assert isinstance(vector, WideEncryptedVector)
