@@ -24,10 +24,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from fedcredit.service.app import Page, QueryContext, ServiceCore, answer
-from fedcredit.service.center_client import CenterAnswer, CenterClient
+from fedcredit.service.center_client import CenterAnswer, CenterClient, CoalescingCenter
 from fedcredit.service.center_routes import history
 from fedcredit.service.errors import Refusal, ServiceConfigError
-from fedcredit.service.inputs import check_purpose, check_rows, check_uscc, parse_body
+from fedcredit.service.inputs import check_purpose, check_rows, check_uscc, check_usccs, parse_body
 from fedcredit.service.model_parts import DEFAULT_REASONS, design_rows, part_reasons
 from fedcredit.service.registry import ServedModel
 from fedcredit.service.report_page import render_report
@@ -35,6 +35,9 @@ from fedcredit.service.settings import ServiceSettings
 from fedcredit.service.tables import PartyTable, load_party_table
 
 CENTER = "center"
+COALESCER = "center-coalescer"
+BATCH_SECONDS_PER_ROW = 0.001
+"""A batch's center call may take ``center-timeout`` plus this per row."""
 
 
 def check_part(settings: ServiceSettings, model: ServedModel) -> None:
@@ -57,8 +60,8 @@ async def start(core: ServiceCore) -> None:
     assert settings.center_key is not None
     key = settings.center_key.read_text(encoding="utf-8").strip()
     ca = settings.node.root_certificates if settings.center_url.startswith("https") else None
-    core.extras[CENTER] = CenterClient(settings.center_url, key,
-                                       timeout_s=settings.center_timeout, ca_file=ca)
+    client = CenterClient(settings.center_url, key, timeout_s=settings.center_timeout, ca_file=ca)
+    core.extras[CENTER], core.extras[COALESCER] = client, CoalescingCenter(client)
 
 
 async def stop(core: ServiceCore) -> None:
@@ -106,6 +109,19 @@ def _merged(bank: list[list[object]], center: list[list[object]]) -> list[dict[s
             for t, p, s in tagged[:DEFAULT_REASONS]]
 
 
+async def _center_answer(core: ServiceCore, codes: list[str], purpose: str,
+                         model: str) -> CenterAnswer:
+    """One query goes through the coalescer; a batch is its own call, with a longer timeout."""
+    if len(codes) == 1:
+        row = await core.extras[COALESCER].partial_score(codes[0], purpose=purpose, model=model)
+        return CenterAnswer(row.model_version, row.model_id, [row.found], [row.partial_logit],
+                            [row.reasons])
+    timeout = core.settings.center_timeout + BATCH_SECONDS_PER_ROW * len(codes)
+    answer: CenterAnswer = await core.extras[CENTER].partial_scores(
+        codes, purpose=purpose, model=model, timeout_s=timeout)
+    return answer
+
+
 async def _score(core: ServiceCore, rows: list[dict[str, Any]], codes: list[str], purpose: str,
                  where: list[str]) -> tuple[ServedModel, list[dict[str, Any]], str | None]:
     """Score ``rows``; per row a result or ``{"status": "not_found", "missing_at": ...}``."""
@@ -113,7 +129,7 @@ async def _score(core: ServiceCore, rows: list[dict[str, Any]], codes: list[str]
     bank = _bank_part(model, table, rows, codes, where)
     center: CenterAnswer | None = None
     if model.part == "bank":
-        center = await core.extras[CENTER].partial_scores(codes, purpose=purpose, model=model.name)
+        center = await _center_answer(core, codes, purpose, model.name)
         if center.model_id != model.model_id:
             raise Refusal(503, "model_mismatch", "the credit center serves another promotion of "
                           f"model '{model.name}' ({center.model_version}); retry once both "
@@ -170,7 +186,7 @@ async def score_batch(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext)
         if not isinstance(row, dict):
             raise Refusal(422, "invalid_rows", f"field 'rows[{i}]' must be an object.",
                           field=f"rows[{i}]")
-    codes = [check_uscc(r.get("uscc"), f"rows[{i}].uscc") for i, r in enumerate(rows)]
+    codes = check_usccs([r.get("uscc") for r in rows], "rows[{i}].uscc")
     ctx.subjects = tuple(codes)
     ctx.model_version = core.served()[0].label
     model, results, center_version = await _score(

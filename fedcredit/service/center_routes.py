@@ -20,7 +20,7 @@ from fastapi.responses import Response
 
 from fedcredit.service.app import QueryContext, ServiceCore, answer
 from fedcredit.service.errors import Refusal, ServiceConfigError
-from fedcredit.service.inputs import check_purpose, check_rows, check_uscc, parse_body
+from fedcredit.service.inputs import check_purpose, check_rows, check_uscc, check_usccs, parse_body
 from fedcredit.service.registry import ServedModel
 from fedcredit.service.settings import ServiceSettings
 from fedcredit.service.tables import PartyTable, load_party_table
@@ -51,7 +51,7 @@ async def stop(core: ServiceCore) -> None:
 def _partial_scores(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -> dict[str, Any]:
     usccs = check_rows(doc.get("usccs"), field="usccs", limit=core.settings.max_batch_rows)
     ctx.purpose = check_purpose(doc.get("purpose"))
-    codes = [check_uscc(u, f"usccs[{i}]") for i, u in enumerate(usccs)]
+    codes = check_usccs(usccs, "usccs[{i}]")
     if len(codes) == 1:
         ctx.uscc = codes[0]
     else:

@@ -6,12 +6,17 @@ Every failure is a :class:`Refusal` naming the field and the rule, never echoing
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from fedcredit.service.errors import Refusal
 from federation.data.uscc import (
+    ORGANISATION_CODE_WEIGHTS,
     USCC_CHARSET,
     USCC_LENGTH,
+    USCC_WEIGHTS,
     organisation_code_check_character,
     uscc_check_character,
 )
@@ -46,6 +51,37 @@ def check_uscc(code: object, field: str) -> str:
                       f"credit code: it {rule}; correct it at its source.", field=field)
     assert isinstance(code, str)
     return code
+
+
+_VALUE = np.full(256, -1, dtype=np.int64)
+_VALUE[np.frombuffer(USCC_CHARSET.encode(), dtype=np.uint8)] = np.arange(len(USCC_CHARSET))
+_BASE36 = np.full(256, -1, dtype=np.int64)  # GB 11714 values: digits 0-9, A-Z 10-35
+_BASE36[np.frombuffer(b"0123456789", dtype=np.uint8)] = np.arange(10)
+_BASE36[np.frombuffer(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ", dtype=np.uint8)] = np.arange(10, 36)
+_ORG_CHECK = np.frombuffer(b"0123456789X0", dtype=np.uint8)  # index 11 - sum % 11 (1..11)
+
+
+def check_usccs(codes: Sequence[object], field: str) -> list[str]:
+    """Every code valid, checked with numpy (a batch of 10,000 in a few milliseconds).
+
+    The same rules as :func:`uscc_rule_broken` (a test draws codes that break each); the first
+    invalid code is refused with 422 naming ``field[i]`` (``field`` may hold ``{i}``).
+    """
+    if all(isinstance(c, str) and len(c) == USCC_LENGTH and c.isascii() for c in codes):
+        raw = np.frombuffer("".join(codes).encode("ascii"),  # type: ignore[arg-type]
+                            dtype=np.uint8).reshape(len(codes), USCC_LENGTH)
+        values = _VALUE[raw]
+        org = _BASE36[raw[:, 8:16]] @ np.asarray(ORGANISATION_CODE_WEIGHTS)
+        ok = ((values >= 0).all(axis=1) & ((raw[:, 2:8] >= 48) & (raw[:, 2:8] <= 57)).all(axis=1)
+              & (_ORG_CHECK[11 - org % 11] == raw[:, 16])
+              & ((31 - (values[:, :17] @ np.asarray(USCC_WEIGHTS)) % 31) % 31 == values[:, 17]))
+        bad = np.flatnonzero(~ok)
+        first = int(bad[0]) if bad.size else None
+    else:
+        first = next(i for i, c in enumerate(codes) if uscc_rule_broken(c) is not None)
+    if first is not None:
+        check_uscc(codes[first], field.format(i=first))
+    return list(codes)  # type: ignore[arg-type]
 
 
 def check_purpose(purpose: object, field: str = "purpose") -> str:

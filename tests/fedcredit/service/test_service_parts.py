@@ -10,10 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fedcredit.service.auth import ApiKeys, add_key
 from fedcredit.service.errors import Refusal, ServiceConfigError
-from fedcredit.service.inputs import check_purpose, check_rows, check_uscc, parse_body, uscc_rule_broken
+from fedcredit.service.inputs import (
+    check_purpose,
+    check_rows,
+    check_uscc,
+    check_usccs,
+    parse_body,
+    uscc_rule_broken,
+)
 from fedcredit.service.model_parts import design_rows
 from fedcredit.service.query_log import QueryLog, QueryRecord, open_engine
 from fedcredit.service.rate_limit import RateLimiter
@@ -172,3 +181,19 @@ def test_report_page_escapes_every_value() -> None:
     assert "<script>" not in page and "&lt;script&gt;" in page and "bank&amp;co" in page
     assert 'id="grade">&lt;b&gt;A&lt;/b&gt;<' in page and "580 points" in page
     assert "No score" in render_report(VALID, "bank-0", None, [], now=datetime.now(UTC))
+
+
+@settings(max_examples=100)
+@given(st.integers(0, 17), st.sampled_from("0123456789ABCDEFGHJKLMNPQRTUWXYZaIO"),
+       st.integers(0, 2**32 - 1))
+def test_vectorised_uscc_check_agrees_with_the_rules(position: int, char: str, seed: int) -> None:
+    codes = generate_usccs(20, np.random.default_rng(seed))
+    code = codes[seed % 20]
+    codes[seed % 20] = code[:position] + char + code[position + 1:]
+    broken = [i for i, c in enumerate(codes) if uscc_rule_broken(c) is not None]
+    if not broken:
+        assert check_usccs(codes, "rows[{i}].uscc") == codes
+        return
+    with pytest.raises(Refusal) as info:
+        check_usccs(codes, "rows[{i}].uscc")
+    assert info.value.field == f"rows[{broken[0]}].uscc"
