@@ -16,6 +16,7 @@ whole file identifies it without revealing a row.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
@@ -46,6 +47,9 @@ class RunContext:
     report_version: str | None = None
     data_files: tuple[DataFingerprint, ...] = ()
     run_dir: Path | None = None
+    audit_check: str | None = None
+    """``fedcredit audit verify``'s verdict on the folder's audit log (None: no log here)."""
+    audit_run_id: str | None = None
 
 
 def fedcredit_version() -> str | None:
@@ -82,6 +86,26 @@ def data_paths(results: RunResults) -> list[tuple[str, str]]:
     return [(role, str(path)) for role, path in named if path]
 
 
+def audit_facts(run_dir: Path, results: RunResults) -> tuple[str | None, str | None]:
+    """The audit log's verdict (as ``fedcredit audit verify`` gives it, against the head in
+    results.json) and the run id of its first record; ``(None, None)`` without a log."""
+    from server.audit import verify_audit
+
+    path = RunFolder(run_dir).audit
+    if not path.is_file():
+        return None, None
+    head = results.audit.head if isinstance(results, HorizontalResults) and results.audit else None
+    verdict = verify_audit(run_dir, final_head=head)
+    run_id = None
+    try:
+        with path.open("rb") as handle:
+            first = json.loads(handle.readline() or b"{}")
+        run_id = str(first["run_id"]) if isinstance(first, dict) and "run_id" in first else None
+    except (OSError, ValueError):
+        pass
+    return ("intact: " if verdict.ok else "BROKEN: ") + verdict.message, run_id
+
+
 def run_context(run_dir: Path, results: RunResults) -> RunContext:
     """The facts of :class:`RunContext` for ``run_dir`` (its results already read)."""
     stamp = None
@@ -92,4 +116,5 @@ def run_context(run_dir: Path, results: RunResults) -> RunContext:
         pass
     prints = tuple(DataFingerprint(role, path, file_sha256(path))
                    for role, path in data_paths(results))
-    return RunContext(stamp, fedcredit_version(), prints, run_dir)
+    check, run_id = audit_facts(run_dir, results)
+    return RunContext(stamp, fedcredit_version(), prints, run_dir, check, run_id)

@@ -135,12 +135,16 @@ def summary_section(r: RunResults) -> str:
 
 def identity_section(r: RunResults, context: RunContext) -> str:
     """When, with which release, on which data files the run was made; its audit head."""
-    rows = [["run id", num(r, "run_id") if isinstance(r, VerticalResults)
-             else num(r, "deployment", "run_id")],
+    run_id = (num(r, "run_id") if isinstance(r, VerticalResults)
+              else num(r, "deployment", "run_id") if r.deployment is not None
+              else escape(context.audit_run_id or NOT_RECORDED))
+    rows = [["run id", run_id],
             ["results.json written (file time)", escape(context.results_written or NOT_RECORDED)],
             ["fedcredit release of the run", escape(NOT_RECORDED) + " (results.json holds none)"],
             ["fedcredit release of this report", escape(context.report_version or NOT_RECORDED)],
-            ["audit log head (SHA-256)", num(r, "audit", "head")]]
+            ["audit log head (SHA-256)", num(r, "audit", "head")],
+            ["audit log check (fedcredit audit verify)",
+             escape(context.audit_check or "no audit.jsonl in the run folder")]]
     for fp in context.data_files:
         rows.append([escape(fp.role), f"<code>{escape(fp.path)}</code>"])
         rows.append([escape(f"{fp.role}: SHA-256 when this report was written"),

@@ -198,6 +198,25 @@ def test_the_model_section_shows_the_released_lr_as_export_scorecard_does(
 
 
 @pytest.mark.slow
+def test_the_run_identity_checks_the_audit_log(tmp_path: Path, run_dir: Path,
+                                               report_html: str) -> None:
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["audit"]["head"] in report_html and "intact: " in report_html
+    first = json.loads((run_dir / "audit.jsonl").read_text().splitlines()[0])
+    assert f"<td>{first['run_id']}</td>" in report_html
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    shutil.copy(run_dir / "results.json", copy)
+    lines = (run_dir / "audit.jsonl").read_text().splitlines()
+    lines[1] = lines[1].replace('"seq":1', '"seq":7')  # a record altered after the run
+    (copy / "audit.jsonl").write_text("\n".join(lines) + "\n")
+    result = invoke("report", str(copy))
+    assert result.exit_code == 0, result.output
+    said = (copy / "report.html").read_text()
+    assert "BROKEN: record 1" in said and "intact: " not in said
+
+
+@pytest.mark.slow
 def test_iv_chart_only_where_binning_ran(run_dir: Path) -> None:
     results = load_results(run_dir)  # a horizontal run: no IV (see the test above)
     with_iv = VerticalResults(
