@@ -55,6 +55,9 @@ def simulate(
     round_timeout: float = Opt(H.round_timeout, help="Seconds to wait for the banks' answers in each step."),
     drop_schedule: str = Opt(H.drop_schedule, help="Fault injection: 'ROUND:BANK,BANK;...' makes banks vanish in those rounds."),
     halt_after: int = Opt(H.halt_after, help="Fault injection: stop the coordinator after this round (resume with 'fedcredit resume')."),
+    dp_epsilon: float = Opt(H.dp_epsilon, help="Differential privacy (lr, mlp): each bank trains with DP-SGD and noises its score histograms and statistics so that the whole run meets this epsilon per bank and borrower (0 = off; results.json 'privacy')."),
+    dp_delta: float = Opt(H.dp_delta, help="The delta of --dp-epsilon (0 = 1 / (10 x the bank's training rows))."),
+    dp_clip: float = Opt(H.dp_clip, help="DP-SGD's per-sample gradient norm bound."),
     out: Path = Opt(Path(H.out), help="Run folder: results.json, model, checkpoint, audit.jsonl, keys/."),
     resume_dir: Path | None = Opt(None, "--resume", help="Continue the stopped run in this folder (its settings come from its checkpoint; other options are ignored)."),
 ) -> None:
@@ -81,7 +84,8 @@ def simulate(
         early_stopping_metric=early_stopping_metric, eval_every=eval_every,
         aggregation=aggregation, keys_dir=str(keys_dir or ""), key_bits=key_bits,
         min_banks=min_banks, round_timeout=round_timeout, drop_schedule=drop_schedule,
-        halt_after=halt_after, out=str(out),
+        halt_after=halt_after, dp_epsilon=dp_epsilon, dp_delta=dp_delta, dp_clip=dp_clip,
+        out=str(out),
     )
     run_with_progress(cfg, resume=False)
 

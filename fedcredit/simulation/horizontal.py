@@ -22,11 +22,18 @@ import numpy as np
 from fedcredit.simulation.trees import tree_baselines
 from federation.data.bank_data import bank_data, bank_splits, load_table
 from federation.ml.preprocess import pooled_preprocessor
-from federation.ml.training import auc_ks, fit_in_one_place, make_model
+from federation.ml.training import auc_ks, bank_privacy, fit_in_one_place, make_model
 from federation.run.config import RunConfig
 from federation.run.folder import RunFolder
 from federation.run.key_store import provision_simulation_keys
-from federation.run.results import AuditRef, BankBaseline, HorizontalResults, LocalOnly, Metrics
+from federation.run.results import (
+    AuditRef,
+    BankBaseline,
+    BankPrivacy,
+    HorizontalResults,
+    LocalOnly,
+    Metrics,
+)
 from federation.steps.secure_sum import summation_scheme
 from server.app import make_server_app
 from server.audit import AuditLog
@@ -130,6 +137,20 @@ def baselines(cfg: RunConfig, result: FederatedResult) -> tuple[Metrics, LocalOn
             LocalOnly(mean_auc=mean_auc, per_bank=tuple(per_bank)))
 
 
+def privacy_plans(cfg: RunConfig, train_rows: list[int]) -> tuple[BankPrivacy, ...] | None:
+    """Each bank's DP guarantee (``results.json`` ``privacy``; ``None`` without
+    ``--dp-epsilon``): the banks compute the same plans from the same settings and row counts.
+
+    Raises
+    ------
+    UnsupportableBudgetError
+        A bank cannot meet the requested epsilon (before any node starts).
+    """
+    if cfg.dp_epsilon <= 0:
+        return None
+    return tuple(bank_privacy(cfg, bank, rows) for bank, rows in enumerate(train_rows))
+
+
 def simulate(
     cfg: RunConfig,
     *,
@@ -147,7 +168,8 @@ def simulate(
     phase = on_phase or (lambda _: None)
     phase("checking data")
     table = load_table(cfg)  # a bad file or setting stops here, before any node starts
-    bank_splits(cfg)
+    splits = bank_splits(cfg)
+    privacy = privacy_plans(cfg, [len(s.train) for s in splits])  # an unmeetable epsilon too
     if not resume:
         cfg = fresh_run_folder(cfg, phase)
     phase("federated training")
@@ -169,7 +191,7 @@ def simulate(
         coordinator, dataset=str(cfg.data_path), target=cfg.target, rows=table.n_rows,
         features=features, trees=trees,
         strategy=cfg.strategy, centralized=centralized, local_only=local_only,
-        dropouts=tuple(result.dropouts), signed_updates=bool(cfg.keys_dir),
+        dropouts=tuple(result.dropouts), signed_updates=bool(cfg.keys_dir), privacy=privacy,
         audit=AuditRef(file=str(folder.audit), head=AuditLog(out).head),
         federated_seconds=fed_seconds, wall_seconds=time.perf_counter() - started)
     results.write(folder.results)

@@ -2,6 +2,10 @@
 
 Also the baselines that use exactly the same model and settings: centralised (one party
 holding every bank's training rows) and local-only (each bank alone).
+
+With ``dp_epsilon > 0`` a bank's local training is DP-SGD (:mod:`federation.ml.dp.sgd`) with
+the noise its plan chose (:func:`training_privacy`); the baselines stay non-private (they
+run in the researcher's process, for comparison only).
 """
 
 from __future__ import annotations
@@ -10,10 +14,18 @@ import numpy as np
 import torch
 
 from federation.data.table import CreditTable
+from federation.ml.dp.accountant import Mechanism, epsilon_opacus
+from federation.ml.dp.budget import (
+    TrainingPrivacy,
+    default_delta,
+    histogram_noise,
+    plan_training,
+)
 from federation.ml.metrics import ks_statistic, roc_auc, score_histograms
 from federation.ml.models import CreditModel
 from federation.ml.preprocess import Preprocessor
 from federation.run.config import RunConfig
+from federation.run.results import BankPrivacy
 
 
 def make_model(cfg: RunConfig, n_features: int) -> CreditModel:
@@ -32,12 +44,65 @@ def train_round(
     cfg: RunConfig, prep: Preprocessor, table: CreditTable, weights: list[np.ndarray], *,
     round_index: int, bank: int,
 ) -> tuple[list[np.ndarray], int]:
-    """Local training of one bank from the global ``weights``; returns new weights and n rows."""
+    """Local training of one bank from the global ``weights``; returns new weights and n rows.
+
+    Under DP (``cfg.dp_epsilon > 0``) the round is DP-SGD with the bank's plan; its sample
+    and noise are secret (not derived from the run's public seed).
+    """
     model = make_model(cfg, prep.n_features).set_weights(weights)
     anchor = weights if cfg.strategy == "fedprox" else None
+    if cfg.dp_epsilon > 0:
+        from federation.ml.dp.sgd import fit_private  # Opacus only in DP runs
+
+        fit_private(model, prep.transform(table), table.y, training_privacy(cfg, table.n_rows),
+                    steps=steps_per_round(cfg, table.n_rows), anchor=anchor,
+                    round_index=round_index)
+        return model.get_weights(), table.n_rows
     seed = (cfg.seed * 1_000_003 + round_index * 1009 + bank) % 2**32
     model.fit(prep.transform(table), table.y, anchor=anchor, round_index=round_index, seed=seed)
     return model.get_weights(), table.n_rows
+
+
+def steps_per_round(cfg: RunConfig, rows: int) -> int:
+    """SGD steps of one bank's round: ``local_epochs`` passes of ``batch_size`` rows, at least
+    the model's ``min_steps`` (as :meth:`CreditModel.fit` takes them)."""
+    min_steps = make_model(cfg, 1).min_steps
+    return max(cfg.local_epochs * max(1, -(-rows // cfg.batch_size)), min_steps)
+
+
+def bank_privacy(cfg: RunConfig, bank: int, train_rows: int) -> BankPrivacy:
+    """The ``results.json`` entry of a bank's guarantee: the larger epsilon of its training
+    path and its test rows' histogram path (disjoint rows, the same delta)."""
+    plan = training_privacy(cfg, train_rows)
+    z_hist = histogram_noise_of(cfg, train_rows)
+    hist_epsilon = epsilon_opacus((Mechanism(z_hist, 1.0, cfg.rounds),), plan.delta)
+    return BankPrivacy(bank=bank, epsilon=max(plan.epsilon, hist_epsilon), delta=plan.delta,
+                       noise_multiplier=plan.noise_multiplier, clip=plan.clip,
+                       sampling_rate=plan.sampling_rate, steps=plan.steps,
+                       accountant=plan.accountant,
+                       release_noise_multiplier=plan.stats_noise_multiplier,
+                       histogram_noise_multiplier=z_hist)
+
+
+def histogram_noise_of(cfg: RunConfig, train_rows: int) -> float:
+    """The noise multiplier of each of a bank's test-score histogram releases (one per round)
+    so that its test rows meet the run's (``dp_epsilon``, ``dp_delta``); the default delta is
+    that of the bank's training rows, as on its training path (the smaller, stricter one)."""
+    return histogram_noise(epsilon=cfg.dp_epsilon,
+                           delta=cfg.dp_delta or default_delta(train_rows), releases=cfg.rounds)
+
+
+def training_privacy(cfg: RunConfig, rows: int) -> TrainingPrivacy:
+    """The DP plan of a bank with ``rows`` training rows for the whole run (all rounds).
+
+    Raises
+    ------
+    UnsupportableBudgetError
+        The run's ``dp_epsilon`` cannot be met with usable noise for this bank.
+    """
+    return plan_training(epsilon=cfg.dp_epsilon, delta=cfg.dp_delta, clip=cfg.dp_clip,
+                         rows=rows, batch_size=cfg.batch_size,
+                         steps=cfg.rounds * steps_per_round(cfg, rows))
 
 
 def evaluate_histograms(

@@ -16,6 +16,7 @@ from typing import Any
 from federation.data.embedded import embedded_file, find_embedded, target_for
 from federation.data.partition import SCHEMES
 from federation.errors import ConfigError
+from federation.ml.dp.budget import check_budget
 from federation.ml.gbdt.config import GBDTConfig, check_stopping_metric
 from federation.ml.gbdt.gradients import LOSS_BITS
 from federation.run.policy import DEFAULT_MIN_CONTRIBUTORS
@@ -70,6 +71,11 @@ class RunConfig:
     2,048 counts are about a fifth of a tree's ciphertexts. Early stopping's validation sums
     travel after every tree regardless.
 
+    ``dp_epsilon > 0`` (LR and MLP) makes every bank train with DP-SGD and noise its score
+    histograms and preprocessing statistics so that the whole run meets (``dp_epsilon``,
+    ``dp_delta``) per bank and borrower (``dp_delta`` 0: 1 / (10 x the bank's rows));
+    ``dp_clip`` is the per-sample gradient norm bound (:mod:`federation.ml.dp`). 0 = off.
+
     ``data_path`` is a CSV file or an embedded data set's name (``uci``, ``german``). With an
     embedded set, a ``target`` left at the default (:data:`DEFAULT_TARGET`, the UCI set's
     column) becomes that set's own target: ``data_path="german"`` alone trains on ``bad``.
@@ -110,6 +116,9 @@ class RunConfig:
     early_stopping_rounds: int = 0
     early_stopping_metric: str = "auc"
     eval_every: int = 10
+    dp_epsilon: float = 0.0
+    dp_delta: float = 0.0
+    dp_clip: float = 1.0
     resume: bool = False
     out: str = "runs/latest"
     schema_version: int = SCHEMA_VERSION
@@ -158,6 +167,10 @@ class RunConfig:
         _whole("eval-every", self.eval_every, 1,
                "give how many trees apart the federated test AUC is taken (1: after every tree).")
         check_stopping_metric(self.early_stopping_metric)
+        check_budget(self.dp_epsilon, self.dp_delta, self.dp_clip)
+        if self.dp_epsilon > 0 and self.model == "gbdt":
+            raise ConfigError("setting 'dp-epsilon' works with --model lr or mlp (boosted "
+                              "trees have no differentially private mode yet).")
         if self.early_stopping_rounds and self.early_stopping_metric == "logloss" and \
                 self.gradient_bits < LOSS_BITS:
             raise ConfigError(f"setting 'early-stopping-rounds' needs --gradient-bits >= {LOSS_BITS} "

@@ -122,6 +122,30 @@ class Calibration:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BankPrivacy:
+    """One bank's differential-privacy guarantee in a ``--dp-epsilon`` run, and its mechanism.
+
+    ``epsilon`` (at ``delta``, by the ``accountant``) holds for every borrower of the bank:
+    the larger of its training rows' path (DP-SGD: ``steps`` steps at Poisson rate
+    ``sampling_rate``, per-sample clip ``clip``, noise multiplier ``noise_multiplier``, plus
+    the one-off releases at ``release_noise_multiplier``) and its test rows' path (one
+    score-histogram release per round at ``histogram_noise_multiplier``), which touch
+    disjoint rows (:mod:`federation.ml.dp.budget`).
+    """
+
+    bank: int
+    epsilon: float
+    delta: float
+    noise_multiplier: float
+    clip: float
+    sampling_rate: float
+    steps: int
+    accountant: str
+    release_noise_multiplier: float | None = None
+    histogram_noise_multiplier: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BankBaseline:
     """One bank alone, and every model on that bank's own test rows."""
 
@@ -273,6 +297,7 @@ class HorizontalResults(_ResultsDocument):
     config: UserConfig | None = None
     trees: TreeSummary | None = None
     calibration: Calibration | None = None
+    privacy: tuple[BankPrivacy, ...] | None = None
     startup_seconds: float | None = field(default=None, metadata=WRITTEN_WITH_DEPLOYMENT)
     federation_ready_seconds: float | None = field(default=None,
                                                    metadata=WRITTEN_WITH_DEPLOYMENT)

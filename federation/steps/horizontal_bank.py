@@ -22,12 +22,14 @@ from federation.data.bank_data import BankData
 from federation.errors import ConfigError
 from federation.ml.aggregation import flatten, unflatten
 from federation.ml.calibration import CalibrationError, fit_platt
+from federation.ml.dp.releases import consistent_stats, denoise_sum, noisy_histograms
 from federation.ml.metrics import HIST_BINS, auc_ks_from_histograms
 from federation.ml.preprocess import FeatureLayout, Preprocessor, combine_stats, local_stats_vector
 from federation.run.audit_heads import witness
 from federation.run.config import RunConfig
 from federation.run.key_store import bank_keys, load_signing_key
 from federation.steps.secure_sum import (
+    COUNT_BITS,
     KIND_COUNTS,
     KIND_STATS,
     KIND_WEIGHTS,
@@ -102,8 +104,16 @@ def witness_audit_head(cfg: RunConfig, bank: int, head: AuditHead | None, *,
 def seal_stats(cfg: RunConfig, data: BankData, layout: FeatureLayout, *, run_id: str,
                mask: PlaintextMask | None = None) -> Sealed:
     """Preprocessing step 2: the bank's stats vector, sealed (``mask``: its SecAgg+ session's
-    plaintext mask under a masked scheme)."""
-    vector = local_stats_vector(data.train, layout)
+    plaintext mask under a masked scheme). Under DP it is noised first, over values clipped
+    to bounds the bank picks privately (:mod:`federation.ml.dp.releases`)."""
+    if cfg.dp_epsilon > 0:
+        from federation.ml.dp.releases import noisy_stats_vector
+        from federation.ml.training import training_privacy
+
+        vector = noisy_stats_vector(data.train, layout, noise_multiplier=training_privacy(
+            cfg, data.train.n_rows).stats_noise_multiplier)
+    else:
+        vector = local_stats_vector(data.train, layout)
     return bank_summation(cfg, data.bank).seal(vector, kind=KIND_STATS, run_id=run_id, round=0,
                                                mask=mask)
 
@@ -115,6 +125,8 @@ def open_preprocessing(
     key = (run_id, hashlib.sha256(stats_sum.payload).hexdigest())
     if key not in _PREP_CACHE:
         total = bank_summation(cfg, bank).open(stats_sum, kind=KIND_STATS, run_id=run_id, round=0)
+        if cfg.dp_epsilon > 0:
+            total = consistent_stats(layout, total)
         _PREP_CACHE[key] = (combine_stats(layout, total), float(total[0]))
     return _PREP_CACHE[key]
 
@@ -147,6 +159,8 @@ def histogram_metrics(
         return {}
     opened = bank_summation(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
                                             round=round_index)
+    if cfg.dp_epsilon > 0:  # noisy sums under DP: the same estimates at every bank
+        opened = denoise_sum(opened, parties=hist_sum.parties)
     auc, ks = auc_ks_from_histograms(*_split_counts(opened, 0))
     metrics: dict[str, Any] = {METRIC_AUC: auc, METRIC_KS: ks, METRIC_EVAL_ROUND: round_index}
     if opened.size == 4 * HIST_BINS:
@@ -176,9 +190,12 @@ def _split_counts(opened: np.ndarray, part: int) -> tuple[np.ndarray, np.ndarray
 def open_histograms(
     cfg: RunConfig, bank: int, hist_sum: Sealed, *, run_id: str, round_index: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The summed (bad, good) test-score histograms of all banks."""
+    """The summed (bad, good) test-score histograms of all banks (under DP: denoised,
+    :func:`~federation.ml.dp.releases.denoise_sum`)."""
     opened = bank_summation(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
                                             round=round_index)
+    if cfg.dp_epsilon > 0:
+        opened = denoise_sum(opened, parties=hist_sum.parties)
     return _split_counts(opened, 0)
 
 
@@ -211,8 +228,21 @@ def sealed_histograms(
     parts = list(evaluate_histograms(cfg, prep, data.test, weights))
     if round_index + 1 == cfg.rounds_planned:
         parts += evaluate_histograms(cfg, prep, data.train, weights)
+    if cfg.dp_epsilon > 0:
+        parts = _noised(cfg, data, parts)
     return bank_summation(cfg, data.bank).seal(np.concatenate(parts), kind=KIND_COUNTS,
                                                run_id=run_id, round=round_index + 1, mask=mask)
+
+
+def _noised(cfg: RunConfig, data: BankData, parts: list[np.ndarray]) -> list[np.ndarray]:
+    """The histogram parts under DP: the test rows' with the noise of one of ``rounds``
+    releases (:func:`histogram_noise_of`), the training rows' with the plan's one-off noise."""
+    from federation.ml.training import histogram_noise_of, training_privacy
+
+    noise = [histogram_noise_of(cfg, data.train.n_rows),
+             training_privacy(cfg, data.train.n_rows).stats_noise_multiplier]
+    return [noisy_histograms(parts[i], parts[i + 1], noise_multiplier=noise[i // 2],
+                             most=2**COUNT_BITS - 1) for i in range(0, len(parts), 2)]
 
 
 def sealed_length(cfg: RunConfig, data: BankData, kind: str, sealed_round: int, *,
