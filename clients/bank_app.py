@@ -21,7 +21,12 @@ from federation.data.quality import assert_ready
 from federation.errors import ConfigError
 from federation.ml.preprocess import local_schema
 from federation.run.config import RunConfig
-from federation.run.key_store import check_bank_signing, load_public_key
+from federation.run.key_store import (
+    check_bank_signing,
+    load_public_key,
+    load_signing_key,
+    require_signing_registry,
+)
 from federation.run.policy import (
     BankPolicy,
     PolicyRefusal,
@@ -50,6 +55,7 @@ from federation.steps.masking import (
     plaintext_count,
     session_config,
     share_keys,
+    sign_advert,
 )
 from federation.steps.opened_sums import OpenedSums
 from federation.steps.secure_sum import (
@@ -74,6 +80,7 @@ from federation.wire.records import (
     layout_of,
     reply,
     reply_content,
+    rows_of,
     run_config_of,
     sealed_of,
     step_of,
@@ -206,7 +213,8 @@ class _Request:
     def weights(self, prep: Any) -> list:
         return open_weights(self.cfg, self.data.bank, prep,
                             sealed_of(self.content, KEY_WEIGHTS_SUM), run_id=self.run_id,
-                            round_index=self.round)
+                            round_index=self.round, rows=rows_of(self.content),
+                            total_rows=self.preprocessing()[1])
 
     def signed_reply(self, msg: Message, sealed: Sealed, step: MessageType, round_index: int,
                      n_examples: int, metrics: dict[str, Any] | None = None) -> Message:
@@ -320,8 +328,13 @@ def secagg(msg: Message, context: Context) -> Message:
     bundle = bundle_of(msg.content)
     summation = bank_summation(req.cfg, req.data.bank)
     adverts: dict[str, tuple[bytes, ...]] = {}
+    signatures: dict[str, tuple[bytes, ...]] = {}
     lengths: dict[str, int] = {}
     for name in bundle.advertise:
+        signing_key = load_signing_key(req.cfg.keys_dir, req.data.bank)
+        if signing_key is None:
+            raise ConfigError("this bank has no signing key in the run's key folder; every "
+                              "masking advert is signed (`fedcredit keys init-signing`).")
         kind, sealed_round = parse_session(name)
         prep = None if kind == KIND_STATS else req.preprocessing()[0]
         n_values = sealed_length(req.cfg, req.data, kind, sealed_round, layout=layout_of(req.step),
@@ -334,11 +347,15 @@ def secagg(msg: Message, context: Context) -> Message:
         client = open_session(node_state.get(context, key) if node_state.has(context, key)
                               else None, config, req.data.bank)
         adverts[name] = (message_to_bytes(client.advertise()),)
+        signatures[name] = (sign_advert(signing_key, adverts[name][0], run_id=req.run_id,
+                                        bank=req.data.bank, round_index=sealed_round),)
         node_state.put(context, **{key: client})
     shares: dict[str, tuple[bytes, ...]] = {}
     for name, blobs in bundle.adverts.items():
         client = node_state.get(context, _session_key(req.run_id, name))
-        shares[name] = tuple(message_to_bytes(s) for s in share_keys(client, blobs))
+        shares[name] = tuple(message_to_bytes(s) for s in share_keys(
+            client, blobs, bundle.signatures.get(name, ()),
+            require_signing_registry(req.cfg.keys_dir), run_id=req.run_id))
         node_state.put(context, **{_session_key(req.run_id, name): client})
     revealed: dict[str, bytes] = {}
     for name, blob in bundle.unmask.items():
@@ -351,5 +368,6 @@ def secagg(msg: Message, context: Context) -> Message:
         revealed[name] = message_to_bytes(client.unmask(request))
         node_state.put(context, **{_session_key(req.run_id, name): client})
     content = reply_content(bank=req.data.bank, n_examples=req.data.train.n_rows)
-    return reply(msg, with_bundle(content, MaskingBundle(adverts=adverts, lengths=lengths,
-                                                         shares=shares, unmask=revealed)))
+    return reply(msg, with_bundle(content, MaskingBundle(
+        adverts=adverts, signatures=signatures, lengths=lengths, shares=shares,
+        unmask=revealed)))

@@ -59,6 +59,7 @@ from federation.wire.records import (
     request_content,
     schema_of,
     sealed_of,
+    with_rows,
 )
 from federation.wire.secagg import session_name
 from federation.wire.trees import TreeRelease
@@ -99,6 +100,9 @@ class FederatedResult:
     round_banks: list[int] = field(default_factory=list)
     history: list[RoundRecord] = field(default_factory=list)
     train_rows: dict[int, int] = field(default_factory=dict)
+    weights_rows: int = 0
+    """Reported training rows of the banks in ``weights_sum`` (0: unknown, e.g. after a
+    resume; the banks then skip the weight-share check)."""
     dropouts: list[dict[str, Any]] = field(default_factory=list)
     preprocessor: Preprocessor | None = None
     weights: list[np.ndarray] = field(default_factory=list)
@@ -208,9 +212,13 @@ class HorizontalRun:
 
     def request(self, round_index: int, **sums: Sealed | None) -> Any:
         present = {k: v for k, v in sums.items() if v is not None}
-        return request_content(self.cfg, run_id=self.state.run_id, round_index=round_index,
-                               layout=self.state.layout, sums=present,
-                               audit=self.audit.announced(self.state.run_id))
+        content = request_content(self.cfg, run_id=self.state.run_id, round_index=round_index,
+                                  layout=self.state.layout, sums=present,
+                                  audit=self.audit.announced(self.state.run_id))
+        if KEY_WEIGHTS_SUM in present and self.state.weights_rows:
+            with_rows(content, total=sum(self.state.train_rows.values()),
+                      in_sum=self.state.weights_rows)
+        return content
 
     def _combine(self, outcome: StepOutcome, kind: str, round_index: int) -> Sealed:
         sealed = []
@@ -271,6 +279,7 @@ class HorizontalRun:
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
             KEY_HIST_SUM: st.hist_sum}), KIND_WEIGHTS, rnd + 1)
         self._record(train)
+        st.weights_rows = sum(st.train_rows.get(bank_of(r.content), 0) for r in train.replies)
         evaluate, st.hist_sum = self._sealed_step(STEP_EVALUATE, lambda: self.request(rnd + 1, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum}), KIND_COUNTS, rnd + 1)
         st.rounds_done = rnd + 1

@@ -4,9 +4,10 @@ For each masking session (one sum, :mod:`federation.wire.secagg`): ask every ban
 keys (step 0), forward every advert to every bank and collect the sealed share envelopes
 (step 1), route each bank's envelopes with the sealed step's request (step 2, the banks mask),
 then send each surviving bank its unmask request (step 3), rebuild the residual mask and remove
-it from the combined sum. Security assumption: honest-but-curious coordinator (it routes
-adverts unsigned and runs no consistency round); it learns the survivors' sum under
-``secagg`` and nothing but ciphertexts under ``paillier-secagg``.
+it from the combined sum. Adverts travel with their banks' signatures, which the banks check.
+Security assumption: a coordinator that sends every bank the same survivor list (there is no
+consistency round); it learns the survivors' sum under ``secagg`` and nothing but ciphertexts
+under ``paillier-secagg``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class MaskingSession:
     config: MaskingConfig
     adverts: dict[int, KeyAdvert]
     advert_blobs: tuple[bytes, ...]
+    signatures: tuple[bytes, ...]
+    """Each advert's signature by its bank (verified by the banks, not here)."""
     sharers: set[int] = field(default_factory=set)
     envelopes: dict[int, list[bytes]] = field(default_factory=dict)
 
@@ -72,6 +75,7 @@ class CoordinatorMasking:
             contents(), MaskingBundle(advertise=tuple(names))), required=need)
         adverts: dict[str, dict[int, KeyAdvert]] = {name: {} for name in names}
         blobs: dict[str, dict[int, bytes]] = {name: {} for name in names}
+        signed: dict[str, dict[int, bytes]] = {name: {} for name in names}
         lengths: dict[str, set[int]] = {name: set() for name in names}
         for reply in advertised.replies:
             bank = bank_of(reply.content)
@@ -86,6 +90,8 @@ class CoordinatorMasking:
                                           "without one key advert of its own and a length.")
                 adverts[name][bank] = advert
                 blobs[name][bank] = sent[0]
+                signature = bundle.signatures.get(name, ())
+                signed[name][bank] = signature[0] if len(signature) == 1 else b""
                 lengths[name].add(bundle.lengths[name])
         for name in names:
             if len(lengths[name]) != 1:
@@ -99,10 +105,14 @@ class CoordinatorMasking:
             if any(a.tag != config.tag for a in adverts[name].values()):
                 raise FederationError(f"a key advert of masking session '{name}' is bound to "
                                       "other parameters.")
+            order = sorted(blobs[name])
             self.sessions[name] = MaskingSession(name, config, adverts[name],
-                                                 tuple(blobs[name][b] for b in sorted(blobs[name])))
+                                                 tuple(blobs[name][b] for b in order),
+                                                 tuple(signed[name][b] for b in order))
         shared = self.ex.ask(STEP_SECAGG, lambda: with_bundle(contents(), MaskingBundle(
-            adverts={name: self.sessions[name].advert_blobs for name in names})), required=need)
+            adverts={name: self.sessions[name].advert_blobs for name in names},
+            signatures={name: self.sessions[name].signatures for name in names})),
+            required=need)
         for reply in shared.replies:
             bank = bank_of(reply.content)
             bundle = bundle_of(reply.content)

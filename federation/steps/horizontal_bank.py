@@ -33,9 +33,12 @@ from federation.steps.secure_sum import (
     KIND_COUNTS,
     KIND_STATS,
     KIND_WEIGHTS,
+    WEIGHT_BITS,
+    WEIGHT_CLIP,
     Sealed,
     bank_summation,
 )
+from federation.steps.weight_share import check_reported_rows, check_weight_mass
 from federation.wire.records import (
     METRIC_AUC,
     METRIC_CAL_INTERCEPT,
@@ -133,9 +136,13 @@ def open_preprocessing(
 
 def open_weights(
     cfg: RunConfig, bank: int, prep: Preprocessor, weights_sum: Sealed | None, *, run_id: str,
-    round_index: int,
+    round_index: int, rows: tuple[int, int] | None = None, total_rows: float = 0.0,
 ) -> list[np.ndarray]:
-    """Global weights: the initial model (seeded) or the opened weighted mean of last round."""
+    """Global weights: the initial model (seeded) or the opened weighted mean of last round.
+
+    With ``rows`` (the coordinator's reported-row sums: all banks, banks in this sum) and
+    ``total_rows`` (``N`` from the opened statistics), the weight mass must match the row
+    counts (:mod:`federation.steps.weight_share`), else WeightShareError."""
     from federation.ml.training import make_model  # torch only where a model is needed
 
     like = make_model(cfg, prep.n_features).get_weights()
@@ -146,6 +153,11 @@ def open_weights(
     mass = opened[-1]
     if not mass > 0:
         raise ProtocolError("the combined update carries no weight mass; no bank contributed.")
+    if rows is not None and total_rows > 0:
+        if cfg.dp_epsilon <= 0:  # noisy statistics under DP: their total is not exact
+            check_reported_rows(rows[0], total_rows)
+        check_weight_mass(float(mass), total_rows=total_rows, rows_in_sum=rows[1],
+                          parties=weights_sum.parties, step=2 * WEIGHT_CLIP / 2**WEIGHT_BITS)
     return unflatten(opened[:-1] / mass, like)
 
 

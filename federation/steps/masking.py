@@ -14,17 +14,20 @@ Two aggregation modes mask every sum of a FedAvg run (stats, weighted updates, h
 
 Session ``<kind>:<round>`` (:mod:`federation.wire.secagg`) has its own
 :class:`~protocols.secagg.config.MaskingConfig` bound to the run id, kind and round; parties are
-the bank indices ``0..K-1``. Security assumption: honest-but-curious coordinator colluding with
-fewer than ``t`` banks of any neighbourhood (Bell et al. 2020); adverts are not signed and there
-is no consistency round, so an actively deviating coordinator is not covered (docs/security.md).
+the bank indices ``0..K-1``. Every advert is signed with the bank's Ed25519 key and checked by
+its neighbours against the signing registry, so the coordinator cannot substitute its own keys.
+Security assumption: a coordinator colluding with fewer than ``t`` banks of any neighbourhood
+(Bell et al. 2020) that does not tell different banks different survivor lists (there is no
+consistency round, docs/security.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from phe.paillier import PaillierPublicKey
 
 from federation.steps.secure_sum import (
@@ -39,11 +42,18 @@ from federation.steps.secure_sum import (
 from protocols.aggregation.serde import encrypted_vector_from_bytes, encrypted_vector_to_bytes
 from protocols.aggregation.wide_sum import wide_from_bytes, wide_to_bytes
 from protocols.errors import MaskingRefusedError, ProtocolError
+from protocols.identity.signing import (
+    InvalidSignatureError,
+    UpdateStatement,
+    sign_update,
+    statement_for,
+    verify_update,
+)
 from protocols.secagg.client import MaskingClient
 from protocols.secagg.config import MaskingConfig
 from protocols.secagg.fixed_point import decode_limb_sum, encode_limbs, limb_count
 from protocols.secagg.graph import default_degree
-from protocols.secagg.messages import SealedShares, message_from_bytes
+from protocols.secagg.messages import KeyAdvert, SealedShares, message_from_bytes
 from protocols.secagg.paillier_masking import remove_residual
 
 WORD_MODULUS = 2**64
@@ -112,12 +122,54 @@ def open_session(previous: MaskingClient | None, config: MaskingConfig, bank: in
     return MaskingClient(config, bank)
 
 
-def share_keys(client: MaskingClient, adverts: Sequence[bytes]) -> tuple[SealedShares, ...]:
+ADVERT_STEP = "secagg-advert"
+"""The ``step`` an advert's signed statement names (run id, session round, bank, payload)."""
+
+
+def advert_statement(blob: bytes, *, run_id: str, bank: int, round_index: int,
+                     ) -> UpdateStatement:
+    """What a bank signs over its advert (the advert's round tag binds kind and parameters;
+    node id 0: banks do not know each other's Flower node ids)."""
+    return statement_for(run_id=run_id, step=ADVERT_STEP, round=round_index, bank=bank,
+                         node_id=0, key_fingerprint=ADVERT_STEP, payload=blob)
+
+
+def sign_advert(key: Ed25519PrivateKey, blob: bytes, *, run_id: str, bank: int,
+                round_index: int) -> bytes:
+    """Step 0 at a bank: its Ed25519 signature over its advert."""
+    return sign_update(key, advert_statement(blob, run_id=run_id, bank=bank,
+                                             round_index=round_index))
+
+
+def share_keys(client: MaskingClient, adverts: Sequence[bytes], signatures: Sequence[bytes],
+               registry: Mapping[int, Ed25519PublicKey], *, run_id: str,
+               ) -> tuple[SealedShares, ...]:
     """Step 1 at a bank: shares for each neighbour among the forwarded adverts (the
-    coordinator forwards every bank's advert; this bank keeps its neighbours' only)."""
-    parsed = [message_from_bytes(blob) for blob in adverts]
-    mine = [a for a in parsed if getattr(a, "sender", None) in client.neighbours]
-    return client.share_keys(mine)  # type: ignore[arg-type]  # checked by share_keys
+    coordinator forwards every bank's advert; this bank keeps its neighbours' only), once each
+    neighbour's advert verifies under that bank's key in the signing registry.
+
+    Raises
+    ------
+    InvalidSignatureError
+        A neighbour's advert is unsigned or its signature does not verify: the coordinator
+        substituted keys (it would then read the shares sealed for that "neighbour").
+    """
+    if len(signatures) != len(adverts):
+        raise InvalidSignatureError("the forwarded adverts and their signatures do not pair "
+                                    "up; refusing to share keys.")
+    mine = []
+    for blob, signature in zip(adverts, signatures, strict=True):
+        advert = message_from_bytes(blob)
+        if not isinstance(advert, KeyAdvert) or advert.sender not in client.neighbours:
+            continue
+        if advert.sender not in registry:
+            raise InvalidSignatureError(f"bank {advert.sender} has no registered signing key; "
+                                        "refusing to share keys with it.")
+        verify_update(registry[advert.sender], signature,
+                      advert_statement(blob, run_id=run_id, bank=advert.sender,
+                                       round_index=client.config.round))
+        mine.append(advert)
+    return client.share_keys(mine)
 
 
 def envelopes(blobs: Sequence[bytes]) -> list[SealedShares]:

@@ -46,6 +46,7 @@ KEY_RELEASE = "release"  # ConfigRecord: released preprocessor json
 KEY_RELEASED_HIST = "released-histograms"  # ArrayRecord: summed (bad, good) test histograms
 KEY_SIGNATURE = "signature"  # ConfigRecord: the bank's signature over its sealed vector
 KEY_AUDIT_HEAD = "audit-head"  # ConfigRecord: the head of the coordinator's audit log
+KEY_ROWS = "rows"  # ConfigRecord: reported training rows, all banks and those in the update sum
 
 FIELD_RUN_ID = "run-id"  # step and signature records
 FIELD_ROUND = "round"  # step and signature records
@@ -383,3 +384,26 @@ class StepFields:
         if not all(isinstance(v, str) for v in values):
             raise MalformedMessageError(f"step field '{name}' must hold strings.")
         return list(values)
+
+
+FIELD_ROWS_TOTAL = "total"  # rows record: the banks' reported training rows, all of them
+FIELD_ROWS_IN_SUM = "in-sum"  # rows record: those of the banks in the update sum
+
+
+def with_rows(content: RecordDict, *, total: int, in_sum: int) -> RecordDict:
+    """Add the row sums a bank checks the update sum's weight mass against
+    (:mod:`federation.steps.weight_share`)."""
+    content[KEY_ROWS] = ConfigRecord({FIELD_ROWS_TOTAL: int(total), FIELD_ROWS_IN_SUM: int(in_sum)})
+    return content
+
+
+def rows_of(content: RecordDict) -> tuple[int, int] | None:
+    """``(total, in_sum)`` of a request, None when it carries none."""
+    if KEY_ROWS not in content.config_records:
+        return None
+    rec = dict(content.config_records[KEY_ROWS])
+    total, in_sum = rec.get(FIELD_ROWS_TOTAL), rec.get(FIELD_ROWS_IN_SUM)
+    if not (_is_int(total) and _is_int(in_sum)) or not 0 <= in_sum <= total:
+        raise MalformedMessageError("the request's rows record needs integers 0 <= in-sum <= "
+                                    "total.")
+    return total, in_sum

@@ -7,8 +7,9 @@ the masking step (:data:`STEP_SECAGG`) and every sealed step under a masked sche
 - request: ``advertise`` (sessions to open), ``adverts`` (every bank's key advert, to share
   keys), ``envelopes`` (the share envelopes addressed to this bank, to mask), ``unmask`` (this
   bank's unmask request);
-- reply: ``adverts`` (this bank's advert) with ``lengths`` (the session's mask length it
-  computed), ``shares`` (its sealed share envelopes), ``unmask`` (its unmask reply).
+- reply: ``adverts`` (this bank's advert) and ``signatures`` (its Ed25519 signature over
+  it; the request of the share step forwards them beside the adverts) with ``lengths`` (the
+  session's mask length it computed), ``shares`` (its sealed share envelopes), ``unmask`` (its unmask reply).
 
 Messages inside are the byte codecs of :mod:`protocols.secagg.messages`; this module only
 checks the container (session names, types, sizes) and never parses a share.
@@ -34,7 +35,7 @@ MAX_MESSAGES = 2**16
 """At most one advert or envelope per bank of a federation (party ids are 16-bit)."""
 
 _SESSION = re.compile(r"^(stats|weights|counts):(\d{1,6})$")
-_FIELDS = ("advertise", "adverts", "lengths", "shares", "envelopes", "unmask")
+_FIELDS = ("advertise", "adverts", "signatures", "lengths", "shares", "envelopes", "unmask")
 
 
 def session_name(kind: str, round_index: int) -> str:
@@ -59,6 +60,8 @@ class MaskingBundle:
 
     advertise: tuple[str, ...] = ()
     adverts: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
+    signatures: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
+    """The Ed25519 signature of each advert (same order as ``adverts``)."""
     lengths: Mapping[str, int] = field(default_factory=dict)
     shares: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
     envelopes: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
@@ -77,7 +80,7 @@ class MaskingBundle:
                                         f"{MAX_SESSIONS}.")
         for name in names:
             parse_session(name)
-        for name in ("adverts", "shares", "envelopes"):
+        for name in ("adverts", "signatures", "shares", "envelopes"):
             for blobs in getattr(self, name).values():
                 if not isinstance(blobs, tuple) or len(blobs) > MAX_MESSAGES or \
                         not all(isinstance(b, bytes) for b in blobs):
@@ -99,7 +102,7 @@ class MaskingBundle:
 def bundle_to_record(bundle: MaskingBundle) -> ConfigRecord:
     """The bundle as a flat ConfigRecord (``<field>/<session>`` keys)."""
     values: dict[str, Any] = {"version": bundle.version, "advertise": list(bundle.advertise)}
-    for name in ("adverts", "shares", "envelopes"):
+    for name in ("adverts", "signatures", "shares", "envelopes"):
         for session, blobs in getattr(bundle, name).items():
             values[f"{name}/{session}"] = list(blobs)
     for session, length in bundle.lengths.items():

@@ -10,6 +10,7 @@ import pickle
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from federation.steps.masking import (
     SecAggSum,
@@ -22,6 +23,7 @@ from federation.steps.masking import (
     remove_residual_sealed,
     session_config,
     share_keys,
+    sign_advert,
 )
 from federation.steps.secure_sum import (
     KIND_COUNTS,
@@ -35,12 +37,15 @@ from federation.steps.secure_sum import (
 )
 from protocols.aggregation.serde import encrypted_vector_from_bytes
 from protocols.errors import MaskingRefusedError
+from protocols.identity.signing import InvalidSignatureError
 from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.keys import generate_paillier_keypair
 from protocols.secagg.messages import message_from_bytes, message_to_bytes
 from protocols.secagg.unmasking import residual_mask, unmask_requests
 
 BANKS = 10
+SIGNING = [Ed25519PrivateKey.generate() for _ in range(BANKS)]
+REGISTRY = {b: key.public_key() for b, key in enumerate(SIGNING)}
 DROPPED = (2, 5, 7)  # 30 % drop after sharing their keys
 RUN = "run-masking-test"
 
@@ -68,9 +73,11 @@ def _masked_sum(banks: list[BankSummation], coordinator: object, kind: str,
                             run_id=RUN, kind=kind, round_index=1)
     clients = [open_session(None, config, b) for b in range(BANKS)]
     adverts = [message_to_bytes(c.advertise()) for c in clients]
+    signatures = [sign_advert(SIGNING[b], blob, run_id=RUN, bank=b, round_index=1)
+                  for b, blob in enumerate(adverts)]
     routed: dict[int, list[bytes]] = {}
     for client in clients:
-        for envelope in share_keys(client, adverts):
+        for envelope in share_keys(client, adverts, signatures, REGISTRY, run_id=RUN):
             routed.setdefault(envelope.recipient, []).append(message_to_bytes(envelope))
     clients = [pickle.loads(pickle.dumps(c)) for c in clients]  # node state between messages
     sealed = {}
@@ -143,9 +150,11 @@ def test_a_bank_refuses_to_reopen_a_session_it_unmasked() -> None:
                             kind=KIND_WEIGHTS, round_index=2)
     clients = [open_session(None, config, b) for b in range(3)]
     adverts = [message_to_bytes(c.advertise()) for c in clients]
+    signatures = [sign_advert(SIGNING[b], blob, run_id=RUN, bank=b, round_index=2)
+                  for b, blob in enumerate(adverts)]
     routed: dict[int, list[bytes]] = {}
     for client in clients:
-        for envelope in share_keys(client, adverts):
+        for envelope in share_keys(client, adverts, signatures, REGISTRY, run_id=RUN):
             routed.setdefault(envelope.recipient, []).append(message_to_bytes(envelope))
     for b, client in enumerate(clients):
         SessionMask(client, envelopes(routed[b]), name="weights:2")([1, 2, 3])
@@ -161,3 +170,23 @@ def test_masking_parameters(banks: int, degree: int, threshold: int) -> None:
     assert masking_parameters(banks) == (degree, threshold)
     with pytest.raises(MaskingRefusedError):
         masking_parameters(2)
+
+
+def test_a_bank_refuses_an_advert_the_coordinator_substituted() -> None:
+    """Active coordinator: it replaces bank 1's advert by keys of its own (to read the shares
+    sealed for bank 1); bank 0 checks bank 1's signature and refuses to share."""
+    scheme = SecAggSum()
+    config = session_config(n_banks=3, modulus=mask_modulus(scheme), length=3, run_id=RUN,
+                            kind=KIND_WEIGHTS, round_index=2)
+    clients = [open_session(None, config, b) for b in range(3)]
+    adverts = [message_to_bytes(c.advertise()) for c in clients]
+    signatures = [sign_advert(SIGNING[b], blob, run_id=RUN, bank=b, round_index=2)
+                  for b, blob in enumerate(adverts)]
+    forged = open_session(None, config, 1)  # the coordinator's own keys, claiming to be bank 1
+    adverts[1] = message_to_bytes(forged.advertise())
+    with pytest.raises(InvalidSignatureError):
+        share_keys(clients[0], adverts, signatures, REGISTRY, run_id=RUN)
+    resigned = sign_advert(SIGNING[2], adverts[1], run_id=RUN, bank=1, round_index=2)
+    with pytest.raises(InvalidSignatureError):  # signed by another bank's key
+        share_keys(clients[0], adverts, [signatures[0], resigned, signatures[2]], REGISTRY,
+                   run_id=RUN)
