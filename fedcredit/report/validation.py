@@ -128,7 +128,9 @@ def grade_section(view: ScoreView, rows: Sequence[GradeSummary]) -> str:
                    + (f"the calibrated PDs (the run's calibration map, fitted on "
                       f"{view.fitted_on}, as `fedcredit score` grades a row)"
                       if view.pd_map is not None else
-                      "the model's raw PDs (the run predates calibration)")
+                      "the model's raw PDs (the run predates calibration)" if not view.fitted_on
+                      else "the model's raw PDs (the report applies Platt maps only; see "
+                      "Calibration for this run's map)")
                    + ". Grades from the summed test-score histograms (each bin graded at its "
                    "centre). Cumulative: this grade and every better one, i.e. approving down "
                    "to this grade."))
@@ -231,6 +233,7 @@ def calibration_section(r: RunResults, view: ScoreView | None) -> str:
     if cal is not None:
         facts = [["method", num(r, "calibration", "method")],
                  ["fitted on", num(r, "calibration", "fitted_on")],
+                 ["rows fitted on", num(r, "calibration", "fit_rows", spec=",")],
                  ["held-out rows", num(r, "calibration", "rows", spec=",")],
                  ["mean PD (calibrated)", num(r, "calibration", "mean_pd", spec=".2%")],
                  ["observed default rate", num(r, "calibration", "observed_rate", spec=".2%")],
