@@ -20,6 +20,9 @@ from federation.errors import ConfigError, DataError
 from federation.run.config import RunConfig, resolve_data_path
 
 DEFAULT_SIZE_COLUMNS = ("LIMIT_BAL", "loan_amount", "credit_amount")
+BANK_CACHE_SIZE = 4096
+"""Banks' tables a process keeps (a Flower simulation process hosts many banks; keyed by the
+whole run config, so another run or setting never gets them)."""
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,15 @@ def bank_splits(cfg: RunConfig) -> tuple[BankSplit, ...]:
 
 
 def bank_data(cfg: RunConfig, bank: int) -> BankData:
-    """Bank ``bank``'s own train/test tables."""
+    """Bank ``bank``'s own train/test tables (cut once per process for each run config: a
+    simulated bank answers every request from the same tables)."""
     if not 0 <= bank < cfg.banks:
         raise ConfigError(f"bank index {bank} is outside 0..{cfg.banks - 1}.")
+    return _bank_data(cfg, bank)
+
+
+@lru_cache(maxsize=BANK_CACHE_SIZE)
+def _bank_data(cfg: RunConfig, bank: int) -> BankData:
     table = load_table(cfg)
     split = bank_splits(cfg)[bank]
     return BankData(bank, table.subset(split.train), table.subset(split.test))

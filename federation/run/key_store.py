@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -72,6 +72,9 @@ LOAD_MIN_KEY_BITS = DEFAULT_KEY_BITS
 policy may raise it; only tests with small keys lower it, by monkeypatching)."""
 PUBLIC_ROLE = f"the banks' Paillier public key ({PAILLIER_PUBLIC_FILE})"
 PRIVATE_ROLE = "this bank's copy of the Paillier private key"
+KEY_CACHE_SIZE = 4096
+"""Opened keys a process keeps (a Flower simulation process hosts many banks: with fewer
+slots than banks every request would open its bank's key again, through scrypt)."""
 
 
 SIMULATION_SCRYPT_LOG2_N = 15
@@ -182,11 +185,25 @@ def load_bank_private_key(keys_dir: str, bank: int, *,
     Both the public key file and the private key must have at least ``min_bits`` bits
     (default :data:`LOAD_MIN_KEY_BITS`); otherwise :class:`KeyCeremonyError` names the key.
     """
-    return _load_bank_private_key(keys_dir, bank, _min_bits(min_bits))
+    return _load_bank_private_key(keys_dir, bank, _min_bits(min_bits),
+                                  _private_key_inputs(keys_dir, bank))
 
 
-@lru_cache(maxsize=8)
-def _load_bank_private_key(keys_dir: str, bank: int, min_bits: int) -> PaillierPrivateKey:
+def _private_key_inputs(keys_dir: str, bank: int) -> tuple[bytes, ...]:
+    """What bank ``bank``'s opened private key depends on: the bytes of its key files and its
+    passphrase. Part of the cache key, so a ceremony re-run into the same folder (or another
+    passphrase) is never answered from the cache."""
+    files = bank_keys(keys_dir, bank)
+    paths = (KeyFolder(Path(keys_dir)).paillier_public, files.paillier_key,
+             files.paillier_wrapped, files.identity_key)
+    return (*(p.read_bytes() if p.exists() else b"" for p in paths),
+            _passphrase(files.path).encode())
+
+
+@lru_cache(maxsize=KEY_CACHE_SIZE)
+def _load_bank_private_key(keys_dir: str, bank: int, min_bits: int,
+                           inputs: tuple[bytes, ...]) -> PaillierPrivateKey:
+    del inputs  # the cache key only (see _private_key_inputs); the files are read below
     files = bank_keys(keys_dir, bank)
     folder = files.path
     passphrase = _passphrase(folder)
@@ -265,15 +282,38 @@ def check_bank_signing(keys_dir: str, bank: int) -> None:
                           "federation's registry (`fedcredit keys signing-registry`) there.")
 
 
-@lru_cache(maxsize=8)
-def load_signing_key(keys_dir: str, bank: int) -> Ed25519PrivateKey | None:
-    """Bank ``bank``'s Ed25519 signing key, or None when the run has no signing keys."""
+def _signing_key_file(keys_dir: str, bank: int) -> tuple[str, bytes, str] | None:
+    """Bank ``bank``'s sealed signing key file (path, bytes, passphrase); None without one."""
     path = bank_keys(keys_dir, bank).signing_key
     if not keys_dir or not path.exists():
         return None
+    return str(path), path.read_bytes(), _passphrase(path.parent)
+
+
+def _open_signing_key(path: str, sealed: bytes, passphrase: str) -> Ed25519PrivateKey:
     try:
-        raw = open_with_passphrase(path.read_bytes(), _passphrase(path.parent), kind=SIGNING_KIND)
+        raw = open_with_passphrase(sealed, passphrase, kind=SIGNING_KIND)
         return Ed25519PrivateKey.from_private_bytes(raw)
     except (KeyCeremonyError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot open the signing key (wrong passphrase in "
                           f"{PASSPHRASE_ENV} or a damaged file).") from exc
+
+
+_open_signing_key_cached = lru_cache(maxsize=KEY_CACHE_SIZE)(_open_signing_key)
+
+
+def _read_signing_key(keys_dir: str, bank: int) -> Ed25519PrivateKey | None:
+    found = _signing_key_file(keys_dir, bank)
+    return None if found is None else _open_signing_key(*found)
+
+
+@wraps(_read_signing_key, assigned=(), updated=())  # __wrapped__: the uncached read
+def load_signing_key(keys_dir: str, bank: int) -> Ed25519PrivateKey | None:
+    """Bank ``bank``'s Ed25519 signing key, or None when the run has no signing keys.
+
+    Opened once per process for each content of the key file and passphrase (scrypt makes an
+    opening cost a tenth of a second or more; a simulation process hosts many banks, and
+    every request a bank answers is signed); a changed file or passphrase is opened afresh.
+    """
+    found = _signing_key_file(keys_dir, bank)
+    return None if found is None else _open_signing_key_cached(*found)

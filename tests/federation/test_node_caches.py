@@ -1,0 +1,96 @@
+"""Per-process caches of a bank node (issue 14, part 1): a simulation process hosting many
+banks opens each key and cuts each bank's tables once, and a changed key file, passphrase or
+run config is never answered from the cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from federation.data.bank_data import bank_data
+from federation.errors import ConfigError
+from federation.run import key_store
+from federation.run.config import RunConfig
+from federation.run.key_store import (
+    load_bank_private_key,
+    load_public_key,
+    load_signing_key,
+    provision_simulation_keys,
+)
+from protocols.paillier.keys import generate_paillier_keypair, key_fingerprint
+
+BANKS = 9
+"""More banks than the old cache held (8): each must stay opened."""
+
+
+def _public(key: object) -> bytes:
+    return key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)  # type: ignore[attr-defined]
+
+
+def test_every_banks_signing_key_is_opened_once_and_a_new_ceremony_is_reread(
+    tmp_path: Path,
+) -> None:
+    provision_simulation_keys(tmp_path, BANKS, paillier=False)
+    folder = str(tmp_path)
+    first = [load_signing_key(folder, b) for b in range(BANKS)]
+    assert [load_signing_key(folder, b) for b in range(BANKS)] == first  # same objects
+    assert all(load_signing_key(folder, b) is first[b] for b in range(BANKS))
+    provision_simulation_keys(tmp_path, BANKS, paillier=False)  # same folder, new keys
+    again = load_signing_key(folder, 3)
+    assert again is not None and _public(again) != _public(first[3])
+    fresh = load_signing_key.__wrapped__(folder, 3)
+    assert _public(fresh) == _public(again)
+
+
+def test_a_wrong_passphrase_is_refused_even_after_the_key_was_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    provision_simulation_keys(tmp_path, 3, paillier=False)
+    assert load_signing_key(str(tmp_path), 1) is not None
+    monkeypatch.setenv(key_store.PASSPHRASE_ENV, "not the bank's passphrase")
+    with pytest.raises(ConfigError, match="cannot open the signing key"):
+        load_signing_key(str(tmp_path), 1)
+
+
+def _small_ceremony(folder: Path, banks: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(key_store, "generate_paillier_keypair",
+                        lambda bits: generate_paillier_keypair(512, allow_insecure_test_key=True))
+    provision_simulation_keys(folder, banks, bits=512)
+
+
+def test_private_keys_are_cached_per_bank_and_reread_after_a_new_ceremony(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _small_ceremony(tmp_path, 3, monkeypatch)
+    folder = str(tmp_path)
+    keys = [load_bank_private_key(folder, b, min_bits=512) for b in range(3)]
+    assert len({key_fingerprint(k.public_key) for k in keys}) == 1
+    assert all(load_bank_private_key(folder, b, min_bits=512) is keys[b] for b in range(3))
+    _small_ceremony(tmp_path, 3, monkeypatch)  # the same folder gets another Paillier key
+    renewed = load_bank_private_key(folder, 2, min_bits=512)
+    assert key_fingerprint(renewed.public_key) != key_fingerprint(keys[2].public_key)
+    assert key_fingerprint(renewed.public_key) == \
+        key_fingerprint(load_public_key(folder, min_bits=512))
+
+
+def test_a_banks_tables_are_cut_once_per_run_config_and_not_shared_across_configs() -> None:
+    cfg = RunConfig(banks=BANKS, seed=3)
+    first = bank_data(cfg, 5)
+    assert bank_data(RunConfig(banks=BANKS, seed=3), 5) is first  # an equal config
+    other = bank_data(RunConfig(banks=BANKS, seed=4), 5)
+    assert other is not first
+    assert other.train.n_rows + other.test.n_rows > 0
+    assert sorted(other.train.y.tolist()) != sorted(first.train.y.tolist()) or \
+        not other.train.numeric.equals(first.train.numeric)
+    with pytest.raises(ConfigError, match="outside"):
+        bank_data(cfg, BANKS)
+
+
+def test_parsing_a_run_config_gives_back_the_same_config() -> None:
+    cfg = RunConfig(banks=7, rounds=3, aggregation="secagg", learning_rate=0.2, seed=11,
+                    release_model=False, drop_schedule="2:1")
+    assert RunConfig.from_user_config(cfg.to_user_config()) == cfg
+    with pytest.raises(ConfigError, match="unknown run-config setting 'nope'"):
+        RunConfig.from_user_config({**cfg.to_user_config(), "nope": 1})
