@@ -231,6 +231,7 @@ class RunConfig:
         if not isinstance(values, Mapping):
             raise ConfigError(f"a run config is a table of settings, got {type(values).__name__}.")
         known = {f.name: f for f in fields(cls)}
+        defaults = cls()  # once per parse: each node parses every request's run config
         kwargs: dict[str, Any] = {}
         for key, value in values.items():
             if is_mode_setting(str(key)):
@@ -238,7 +239,7 @@ class RunConfig:
             name = str(key).replace("-", "_")
             if name not in known:
                 raise ConfigError(f"unknown run-config setting '{key}'.")
-            kwargs[name] = _coerce(key, value, type(getattr(cls(), name)))
+            kwargs[name] = _coerce(key, value, type(getattr(defaults, name)))
         return cls(**kwargs)
 
 
