@@ -59,6 +59,7 @@ def simulate(
     dp_delta: float = Opt(H.dp_delta, help="The delta of --dp-epsilon (0 = 1 / (10 x the bank's training rows))."),
     dp_clip: float = Opt(H.dp_clip, help="DP-SGD's per-sample gradient norm bound."),
     out: Path = Opt(Path(H.out), help="Run folder: results.json, model, checkpoint, audit.jsonl, keys/."),
+    record_wire: bool = Opt(False, "--record-wire", help="Write every message the banks get and send to OUT/wire.jsonl (check it with `fedcredit audit wire`)."),
     resume_dir: Path | None = Opt(None, "--resume", help="Continue the stopped run in this folder (its settings come from its checkpoint; other options are ignored)."),
 ) -> None:
     """Run a horizontal federation of simulated banks and compare it with the baselines.
@@ -87,7 +88,7 @@ def simulate(
         halt_after=halt_after, dp_epsilon=dp_epsilon, dp_delta=dp_delta, dp_clip=dp_clip,
         out=str(out),
     )
-    run_with_progress(cfg, resume=False)
+    run_with_progress(cfg, resume=False, record_wire=record_wire)
 
 
 def resume(
@@ -109,8 +110,10 @@ def resume(
                       done=state.rounds_done)
 
 
-def run_with_progress(cfg: RunConfig, *, resume: bool, done: int = 0) -> None:
-    """Run (or resume) with a rich progress bar per round, then print the table."""
+def run_with_progress(cfg: RunConfig, *, resume: bool, done: int = 0,
+                      record_wire: bool = False) -> None:
+    """Run (or resume) with a rich progress bar per round, then print the table (with
+    ``record_wire`` the banks' messages go to OUT/wire.jsonl)."""
     from fedcredit.simulation.horizontal import simulate as run_simulate
 
     shape = (f"{cfg.trees} trees of depth {cfg.depth}, {cfg.bins} bins" if cfg.model == "gbdt"
@@ -120,7 +123,8 @@ def run_with_progress(cfg: RunConfig, *, resume: bool, done: int = 0) -> None:
     unit = "tree" if cfg.model == "gbdt" else "round"
     with RunProgress(console, total=cfg.rounds_planned, unit=unit, done=done) as progress:
         results = run_simulate(cfg, on_round=progress.round, resume=resume,
-                               on_progress=progress.advance, on_phase=progress.stage)
+                               on_progress=progress.advance, on_phase=progress.stage,
+                               record_wire=record_wire)
     print_results(results, RunFolder(Path(cfg.out)).results)
 
 

@@ -60,8 +60,12 @@ def run_federation(
     observer: Observer | None = None,
     resume: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    record_wire: Path | None = None,
 ) -> FederatedResult:
     """Run the horizontal federation in Flower's simulation engine and return its result.
+
+    With ``record_wire`` every bank appends the messages it gets and sends to that file
+    (``clients.wire_recorder``; ``fedcredit audit wire`` reads it).
 
     With ``resume`` the coordinator continues from the checkpoint in ``cfg.out``. A fresh run
     without a key folder gets the simulation's key ceremony in ``out/keys`` first (every run
@@ -71,6 +75,7 @@ def run_federation(
     from flwr.simulation import run_simulation  # heavy import, only when simulating
 
     from clients.app import app as client_app
+    from clients.wire_recorder import RecordingClientApp
 
     if not cfg.keys_dir:
         cfg = (replace(cfg, keys_dir=str(RunFolder(Path(cfg.out)).keys.path)) if resume
@@ -82,7 +87,7 @@ def run_federation(
     cpus = max(1, min(os.cpu_count() or 1, cfg.banks))
     run_simulation(
         server_app=server_app,
-        client_app=client_app,
+        client_app=RecordingClientApp(client_app, record_wire) if record_wire else client_app,
         num_supernodes=cfg.banks,
         backend_config={
             "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
@@ -158,8 +163,11 @@ def simulate(
     on_phase: Callable[[str], None] | None = None,
     resume: bool = False,
     on_progress: Callable[[int], None] | None = None,
+    record_wire: bool = False,
 ) -> HorizontalResults:
     """The main job: validate data, federate, compare with baselines, write ``out``.
+
+    ``record_wire`` writes every bank's messages to ``out/wire.jsonl`` (a fresh file).
 
     A fresh run runs the banks' key ceremony in ``out/keys`` (signing keys, and the Paillier
     key for ``paillier``) unless ``keys_dir`` names one; ``resume`` continues a stopped run.
@@ -173,7 +181,11 @@ def simulate(
     if not resume:
         cfg = fresh_run_folder(cfg, phase)
     phase("federated training")
-    result = run_federation(cfg, on_round=on_round, resume=resume, on_progress=on_progress)
+    wire = RunFolder(Path(cfg.out)).wire if record_wire else None
+    if wire is not None and not resume:
+        wire.unlink(missing_ok=True)
+    result = run_federation(cfg, on_round=on_round, resume=resume, on_progress=on_progress,
+                            record_wire=wire)
     fed_seconds = time.perf_counter() - started
     phase("centralised and local-only baselines")
     coordinator = coordinator_results(cfg, result)
