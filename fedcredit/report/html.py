@@ -96,9 +96,8 @@ def figure_specs(r: RunResults, view: ScoreView | None, grade_rows: list[GradeSu
                    "calibration): observed default rate against the model's raw PD per band.")
         specs.append(("fig-calibration", "Calibration: predicted vs observed default rate",
                       caption, lambda: figs.calibration_figure(bands, calibrated=calibrated)))
-    history = r.history if isinstance(r, HorizontalResults) else None
-    if history and isinstance(r, HorizontalResults):
-        step = "tree" if r.trees is not None else "round"
+    if isinstance(r, HorizontalResults) and r.history:
+        history, step = r.history, "tree" if r.trees is not None else "round"
         local = r.local_only.mean_auc if r.local_only else None
         specs.append(("fig-auc-rounds", f"AUC per {step}", f"Federated test AUC after each {step}; "
                       f"'{names.LOCAL_ONLY_MEAN}' as in the Summary table.",

@@ -157,14 +157,24 @@ def identity_section(r: RunResults, context: RunContext) -> str:
                    "verify RUN_DIR` checks the audit log against its head."))
 
 
+def _or_config(r: HorizontalResults, name: str, key: str) -> str:
+    """A run fact, or the run config's setting for it where the results leave it out."""
+    if value_at(r, (name,)) is None and value_at(r, ("config", key)) not in (None, ""):
+        return num(r, "config", key)
+    return num(r, name)
+
+
 def _horizontal_facts(r: HorizontalResults) -> list[list[str]]:
     deployed = "not recorded (a deployed coordinator holds no data)"
     unit = "trees" if r.trees is not None else "rounds"
-    return [["data set", num(r, "dataset")], ["target", num(r, "target", missing=deployed)],
+    target = (num(r, "target", missing=deployed) if r.target is not None
+              or not value_at(r, ("config", "target")) else num(r, "config", "target"))
+    return [["data set", _or_config(r, "dataset", "data-path")], ["target", target],
             ["rows", num(r, "rows", spec=",", missing=deployed)], ["banks", num(r, "banks")],
-            [unit, num(r, "rounds")], ["model", num(r, "model")],
-            ["partition", num(r, "partition")], ["strategy", num(r, "strategy")],
-            ["seed", num(r, "seed")],
+            [unit, num(r, "rounds")], ["model", _or_config(r, "model", "model")],
+            ["partition", _or_config(r, "partition", "partition")],
+            ["strategy", _or_config(r, "strategy", "strategy")],
+            ["seed", _or_config(r, "seed", "seed")],
             ["federated seconds", num(r, "federated_seconds", spec=".1f")],
             ["wall seconds", num(r, "wall_seconds", spec=".1f")]]
 
