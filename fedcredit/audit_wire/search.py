@@ -54,6 +54,15 @@ def numeric_views(raw: bytes) -> Iterator[tuple[str, np.ndarray]]:
             yield name, np.frombuffer(raw, dtype=code, count=usable, offset=offset)
 
 
+def member(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """``np.isin(values, pool)`` for a sorted, duplicate-free ``pool`` of the same dtype,
+    without sorting ``values`` (payloads are large, pools are built once)."""
+    if pool.size == 0 or values.size == 0:
+        return np.zeros(values.shape, dtype=bool)
+    at = np.minimum(np.searchsorted(pool, values), pool.size - 1)
+    return np.asarray(pool[at] == values)
+
+
 def runs(mask: np.ndarray, least: int) -> list[tuple[int, int]]:
     """``(start, stop)`` of every run of True in ``mask`` of length ``least`` or more."""
     if mask.size < least:
@@ -74,7 +83,7 @@ def label_match(values: np.ndarray, targets: LeakTargets) -> str | None:
     mask = (as_float == 0.0) | (as_float == 1.0)
     for start, stop in runs(mask, LABEL_WINDOW):
         keys = pack_windows(as_float[start:stop].astype(np.uint8))
-        hit = np.isin(keys, targets.label_keys)
+        hit = member(keys, targets.label_keys)
         if hit.any():
             return targets.label_orders.get(int(keys[np.argmax(hit)]), "labels")
     return None
@@ -89,7 +98,7 @@ def packed_label_match(raw: bytes, targets: LeakTargets) -> str | None:
         if usable < 1:
             continue
         words = np.frombuffer(raw, dtype=">u8", count=usable, offset=offset).astype(np.uint64)
-        hit = np.isin(words, targets.label_keys)
+        hit = member(words, targets.label_keys)
         if hit.any():
             return targets.label_orders.get(int(words[np.argmax(hit)]), "labels")
     return None
@@ -105,7 +114,7 @@ def feature_match(values: np.ndarray, targets: LeakTargets, *, single: bool) -> 
         values = values.astype(np.float64, copy=False)
     if pool.size == 0 or values.size < FEATURE_RUN:
         return False
-    mask = np.isin(values, pool)
+    mask = member(values, pool)
     return any(np.unique(values[a:b]).size >= FEATURE_DISTINCT
                for a, b in runs(mask, FEATURE_RUN))
 
@@ -116,7 +125,7 @@ def id_match(values: np.ndarray, targets: LeakTargets) -> bool:
         return False
     with np.errstate(invalid="ignore"):
         as_int = values.astype(np.int64, copy=False)
-    mask = np.isin(as_int, targets.id_keys)
+    mask = member(as_int, targets.id_keys)
     for start, stop in runs(mask, ID_WINDOW):
         chunk = as_int[start:stop].tolist()
         if any(tuple(chunk[i:i + ID_WINDOW]) in targets.id_windows
@@ -163,11 +172,11 @@ def text_feature_match(values: np.ndarray, decimals: np.ndarray, scaled: np.ndar
     """Feature values written as text: in repr (exact float64) or at fixed precision."""
     if values.size < FEATURE_RUN:
         return False
-    mask = np.isin(values, targets.feature_f64)
+    mask = member(values, targets.feature_f64)
     for d in range(MAX_DECIMALS + 1):
         at = decimals == d
         if at.any():
-            mask[at] |= np.isin(scaled[at], targets.feature_rounded[d])
+            mask[at] |= member(scaled[at], targets.feature_rounded[d])
     return any(np.unique(values[a:b]).size >= FEATURE_DISTINCT
                for a, b in runs(mask, FEATURE_RUN))
 
@@ -176,11 +185,12 @@ def text_id_match(text: bytes, targets: LeakTargets) -> bool:
     """IDs in text: a non-numeric ID anywhere, or :data:`ID_WINDOW` consecutive IDs written
     without separators."""
     if targets.id_texts:
-        length = min(len(t) for t in targets.id_texts)
+        sizes = sorted({len(t) for t in targets.id_texts})
+        alphabet = "".join(sorted({re.escape(c) for t in targets.id_texts for c in t}))
         decoded = text.decode("latin-1")
-        for match in re.finditer(f"[0-9A-Za-z]{{{length},}}", decoded):
+        for match in re.finditer(f"[{alphabet}]{{{sizes[0]},}}", decoded):
             token = match.group(0)
-            for size in {len(t) for t in targets.id_texts}:
+            for size in sizes:
                 if any(token[i:i + size] in targets.id_texts
                        for i in range(len(token) - size + 1)):
                     return True
