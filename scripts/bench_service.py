@@ -14,8 +14,10 @@ USCC, the vertical LR's two parts promoted, API keys, SQLite WAL query logs) as 
     the bank's query log (they must be equal: nothing lost).
 
 Writes ``--json PATH`` with ``single_qps_c{1,16,64}``, ``p50_ms_c*``, ``p99_ms_c*``,
-``batch_rows_per_s``, ``requests``, ``log_rows`` (and ``center_log_rows``, the machine's load
-average before and after, the settings). Example::
+``batch_rows_per_s``, ``requests``, ``log_rows`` (and ``center_log_rows``; the CPU time the two
+service processes used per query and per 1,000 batch rows, which the machine's other load
+does not inflate as much as wall time; the load average before and after; the settings).
+Example::
 
     .venv/bin/python scripts/bench_service.py --json runs/bench_service.json
 """
@@ -118,6 +120,16 @@ async def _batches(port: int, key: str, usccs: list[str], rows: int, repeat: int
     return rows / best, sent
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _services_cpu(*services: ServiceProcess) -> float:
+    return sum(_cpu_seconds(s.proc.pid) for s in services if s.proc is not None)
+
+
 def _count(db: Path) -> int:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
@@ -152,8 +164,13 @@ def main() -> None:
     requests = 0
     try:
         for level in (int(c) for c in args.concurrency.split(",")):
+            cpu_before, own_before = _services_cpu(bank, center), time.process_time()
             done, lat, sent, statuses = asyncio.run(_single(bed.bank_port, bed.app_key, usccs, level,
                                                    args.seconds, args.warmup))
+            service_cpu = _services_cpu(bank, center) - cpu_before
+            results[f"service_cpu_ms_per_query_c{level}"] = round(1000 * service_cpu / sent, 3)
+            results[f"loadgen_cpu_ms_per_query_c{level}"] = round(
+                1000 * (time.process_time() - own_before) / sent, 3)
             requests += sent
             ms = np.asarray(lat) * 1000
             results[f"single_qps_c{level}"] = round(done / args.seconds, 1)
@@ -161,9 +178,14 @@ def main() -> None:
             results[f"p99_ms_c{level}"] = round(float(np.percentile(ms, 99)), 2)
             results[f"statuses_c{level}"] = {str(k): v for k, v in sorted(statuses.items())}
             print(f"c={level}: {done / args.seconds:.0f} q/s, p50 {np.percentile(ms, 50):.1f} ms, "
-                  f"p99 {np.percentile(ms, 99):.1f} ms, statuses {statuses}", flush=True)
+                  f"p99 {np.percentile(ms, 99):.1f} ms, statuses {statuses}, services' CPU "
+                  f"{1000 * service_cpu / sent:.2f} ms/query", flush=True)
+        cpu_before = _services_cpu(bank, center)
         rows_per_s, sent = asyncio.run(_batches(bed.bank_port, bed.app_key, usccs,
                                                 min(args.batch_rows, len(usccs)), args.batches))
+        results["batch_service_cpu_ms_per_1000_rows"] = round(
+            1e6 * (_services_cpu(bank, center) - cpu_before)
+            / (sent * min(args.batch_rows, len(usccs))), 2)
         requests += sent
         results["batch_rows_per_s"] = round(rows_per_s)
         print(f"batch of {min(args.batch_rows, len(usccs))}: {rows_per_s:,.0f} rows/s", flush=True)

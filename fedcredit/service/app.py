@@ -3,7 +3,8 @@
 Every route goes through :func:`answer`: the handler returns a payload or raises
 :class:`Refusal`; :func:`answer` turns either into the response body, writes the query-log row
 (with the body's hash) and waits for its commit, updates the metrics, then sends the body. An
-unexpected exception becomes a logged 500 with a JSON body and no traceback. ``/healthz`` and
+unexpected exception becomes a logged 500 with a JSON body and no traceback; when the log
+cannot take the row, the answer is withheld and the caller gets 503 ``log_unavailable``. ``/healthz`` and
 ``/metrics`` are not logged (they are not queries).
 """
 
@@ -114,10 +115,18 @@ async def answer(core: ServiceCore, ctx: QueryContext,
         body = json.dumps({"error": {"cause": cause, "message": "the service failed on this "
                                      "request; the operator finds it in the query log and the "
                                      "service's log by its time."}}).encode()
-    await core.log.record(QueryRecord(
-        datetime.now(UTC), core.settings.institution, ctx.institution, ctx.endpoint, ctx.uscc,
-        ctx.rows, ctx.purpose, ctx.model_version, status, cause,
-        hashlib.sha256(body).hexdigest(), ctx.subjects))
+    try:
+        await core.log.record(QueryRecord(
+            datetime.now(UTC), core.settings.institution, ctx.institution, ctx.endpoint,
+            ctx.uscc, ctx.rows, ctx.purpose, ctx.model_version, status, cause,
+            hashlib.sha256(body).hexdigest(), ctx.subjects))
+    except Exception:  # noqa: BLE001 (no answer leaves without its log row)
+        logger.exception("the query log refused a row; answering 503")
+        core.metrics.observe(ctx.endpoint, 503, "log_unavailable", time.perf_counter() - started)
+        return JSONResponse({"error": {"cause": "log_unavailable", "message": "the query log "
+                                       "cannot record this request, so it is not answered; "
+                                       "retry later.", "retry_after_s": 5.0}},
+                            status_code=503, headers={"Retry-After": "5"})
     core.metrics.observe(ctx.endpoint, status, cause, time.perf_counter() - started)
     return Response(body, status_code=status, headers=headers, media_type=media_type)
 

@@ -13,12 +13,13 @@ feature value, only ``w_C . x_C`` and reason texts (see :mod:`fedcredit.service.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from fedcredit.service.app import QueryContext, ServiceCore, answer
+from fedcredit.service.app import JSON_TYPE, Page, QueryContext, ServiceCore, answer
 from fedcredit.service.errors import Refusal, ServiceConfigError
 from fedcredit.service.inputs import check_purpose, check_rows, check_uscc, check_usccs, parse_body
 from fedcredit.service.registry import ServedModel
@@ -48,7 +49,7 @@ async def stop(core: ServiceCore) -> None:
     """Nothing to close beyond the log."""
 
 
-def _partial_scores(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -> dict[str, Any]:
+def _partial_scores(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -> Page:
     usccs = check_rows(doc.get("usccs"), field="usccs", limit=core.settings.max_batch_rows)
     ctx.purpose = check_purpose(doc.get("purpose"))
     codes = check_usccs(usccs, "usccs[{i}]")
@@ -63,11 +64,13 @@ def _partial_scores(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -
                       f"serve (it serves '{model.name}').", field="model")
     positions = [table.index.get(code) for code in codes]
     core.metrics.rows.inc(len(codes))
-    return {"model_version": model.label, "model_id": model.model_id,
-            "found": [p is not None for p in positions],
-            "partial_logit": [None if p is None else float(table.partial_logit[p])
-                              for p in positions],
-            "reasons": [[] if p is None else table.reasons[p] for p in positions]}
+    # joined from the table's per-row JSON (the shape CenterClient reads): no per-request encoding
+    head = json.dumps({"model_version": model.label, "model_id": model.model_id})[:-1]
+    found = ",".join("false" if p is None else "true" for p in positions)
+    logits = ",".join("null" if p is None else table.logit_json[p] for p in positions)
+    reasons = ",".join("[]" if p is None else table.reasons_json[p] for p in positions)
+    body = f'{head},"found":[{found}],"partial_logit":[{logits}],"reasons":[{reasons}]}}'
+    return Page(body.encode(), JSON_TYPE)
 
 
 def add_routes(app: FastAPI, core: ServiceCore) -> None:
@@ -77,7 +80,7 @@ def add_routes(app: FastAPI, core: ServiceCore) -> None:
     async def partial_scores(request: Request) -> Response:
         ctx = QueryContext("partial-scores")
 
-        async def handle() -> dict[str, Any]:
+        async def handle() -> Page:
             core.authorise(request, "partial-score", ctx)
             doc = parse_body(await request.body(), max_bytes=core.settings.max_body_bytes)
             return _partial_scores(core, doc, ctx)

@@ -7,6 +7,7 @@ so a query keyed by USCC needs no parsing. Both run on the owner's node only.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +32,17 @@ class PartyTable:
         ``x @ w`` of the part (plus the intercept for the bank's or a whole model).
     reasons : list
         Per row, the part's published reasons as ``[[text, points_lost], ...]``.
+    logit_json, reasons_json : list of str
+        The same per row, already JSON-encoded: the center's answer to a batch of 10,000 is
+        joined from these, not encoded again per request.
     """
 
     index: dict[str, int]
     x: np.ndarray
     partial_logit: np.ndarray
     reasons: list[list[list[object]]]
+    logit_json: list[str]
+    reasons_json: list[str]
 
 
 def _reason_lists(published: PublishedReasons) -> list[list[list[object]]]:
@@ -55,5 +61,8 @@ def load_party_table(model: ServedModel, data: Path, *, id_col: str, target: str
     table = load_credit_csv(data, target=target, id_col=id_col or None)
     x = model.card.preprocessor().transform(table).astype(np.float64)
     ids = table.ids if table.ids is not None else np.array([], dtype=object)
-    return PartyTable({str(u): i for i, u in enumerate(ids)}, x, model.card.log_odds(x),
-                      _reason_lists(part_reasons(model.card, x)))
+    logit = model.card.log_odds(x)
+    reasons = _reason_lists(part_reasons(model.card, x))
+    return PartyTable({str(u): i for i, u in enumerate(ids)}, x, logit, reasons,
+                      [json.dumps(float(v)) for v in logit],
+                      [json.dumps(r, separators=(",", ":")) for r in reasons])

@@ -40,6 +40,8 @@ MODEL_NAME = "sme-default"
 class Testbed:
     """The files of a local pair (see the module docstring)."""
 
+    __test__ = False  # not a pytest test class despite its name
+
     folder: Path
     bank_config: Path
     center_config: Path

@@ -10,8 +10,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
+import shutil
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -279,3 +283,35 @@ def _wait_until(condition: object, timeout_s: float = 60.0) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.05)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None,
+                    reason="chromium not installed: apt-get install chromium to run this test")
+def test_the_report_page_renders_in_headless_chromium(pair: Pair, tmp_path: Path) -> None:
+    uscc = pair.bed.shared_usccs[15]
+    assert _score(pair, uscc).status_code == 200
+    reply = httpx.get(f"{pair.bed.bank_url}/v1/enterprises/{uscc}/report",
+                      headers=_auth(pair.bed.bank_operator_key), timeout=30)
+    assert reply.status_code == 200 and reply.headers["content-type"].startswith("text/html")
+    assert pair.bank_rows()[-1]["endpoint"] == "enterprise-report"
+    probe = ("<script>window.addEventListener('load',()=>{const d=document.createElement('div');"
+             "d.id='render-check';d.dataset.grade=document.getElementById('grade').textContent;"
+             "d.dataset.reasons=document.querySelectorAll('#reasons tbody tr').length;"
+             "d.dataset.history=document.querySelectorAll('#history tbody tr').length;"
+             "d.dataset.width=document.getElementById('history').getBoundingClientRect().width;"
+             "document.body.appendChild(d);});</script>")
+    page = tmp_path / "report.html"
+    page.write_text(reply.text.replace("</body>", probe + "</body>"), encoding="utf-8")
+    proc = subprocess.run(
+        [shutil.which("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+         "--no-first-run", "--disable-background-networking", "--disable-component-update",
+         "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    found = re.search(r'id="render-check" data-grade="([A-E])" data-reasons="(\d+)" '
+                      r'data-history="(\d+)" data-width="([\d.]+)"', proc.stdout)
+    assert found, proc.stderr[-2000:]
+    grade, reasons, history, width = found.groups()
+    assert grade == _score(pair, uscc).json()["grade"]
+    assert int(reasons) >= 1 and int(history) >= 1 and float(width) > 100
