@@ -12,6 +12,7 @@ from typer import Option as Opt
 
 from fedcredit.cli.products import help_text
 from fedcredit.cli.progress import RunProgress
+from fedcredit.simulation.local_summary import SUMMARY_ABOVE, LocalSummary, summarise_local
 from federation.run.config import GBDT_LEARNING_RATE, RunConfig
 from federation.run.folder import RunFolder
 from federation.run.results import HorizontalResults
@@ -146,9 +147,12 @@ def print_results(results: HorizontalResults, path: Path) -> None:
     fed, cen, local = results.federated, results.centralized, results.local_only
     table.add_row(f"federated ({results.aggregation})", f"{_n(fed.auc):.4f}", f"{_n(fed.ks):.4f}")
     table.add_row("centralised (pooled)", f"{_n(cen.auc):.4f}", f"{_n(cen.ks):.4f}")
-    for bank in local.per_bank:
-        table.add_row(f"local-only bank {bank.bank} ({bank.train_rows} rows)",
-                      f"{_n(bank.auc):.4f}", f"{_n(bank.ks):.4f}")
+    if len(local.per_bank) > SUMMARY_ABOVE:  # many banks: the spread, per bank in results.json
+        _local_summary_rows(table, summarise_local(local))
+    else:
+        for bank in local.per_bank:
+            table.add_row(f"local-only bank {bank.bank} ({bank.train_rows} rows)",
+                          f"{_n(bank.auc):.4f}", f"{_n(bank.ks):.4f}")
     table.add_row("local-only mean", f"{_n(local.mean_auc):.4f}", "")
     lr = results.trees.lr_reference if results.trees is not None else None
     if lr is not None:
@@ -168,6 +172,18 @@ def print_results(results: HorizontalResults, path: Path) -> None:
                       f"trees (largest test-margin gap {_n(results.trees.max_prediction_gap):.2e})")
     console.print(f"federated - centralised AUC: {_n(fed.auc) - _n(cen.auc):+.4f}; "
                   f"wall time {_n(results.wall_seconds):.1f} s; results: {path}")
+
+
+def _local_summary_rows(table: Table, summary: LocalSummary) -> None:
+    """Rows of the local-only models' spread and of the banks that gain from federating."""
+    for label, pick in (("min", "low"), ("median", "middle"), ("max", "high")):
+        auc = getattr(summary.auc, pick) if summary.auc else None
+        ks = getattr(summary.ks, pick) if summary.ks else None
+        table.add_row(f"local-only {label} of {summary.banks} banks", f"{_n(auc):.4f}",
+                      f"{_n(ks):.4f}")
+    share = "" if summary.gaining_share is None else f" ({summary.gaining_share:.0%})"
+    table.add_row(f"banks gaining from federation: {summary.gaining} of {summary.compared}"
+                  f"{share}", "", "")
 
 
 def register(app: typer.Typer) -> None:
