@@ -1,0 +1,263 @@
+"""Benchmark horizontal runs at scale: seconds per round against the number of simulated banks.
+
+One row per (banks, aggregation): a ``fedcredit`` horizontal run (LR, the embedded UCI rows
+spread over the banks, iid, seed 0) in Flower's simulation engine, and beside it, in the same
+invocation, the **floor**: Flower's own bare simulation of the same number of clients doing
+nothing (a trivial ServerApp/ClientApp pair run with ``flwr.simulation.run_simulation``, the
+same backend settings, the same number of request/reply exchanges per round as a plain run:
+train and evaluate).
+
+Each run is a child process of this script, so its resident memory can be measured: the peak,
+sampled every half second, of the summed RSS of the child and all its descendants (the Ray
+head, raylet and workers; shared pages count once per process, so this is an upper bound).
+
+Per row (``--json PATH``, list ``rows``): ``banks``, ``rounds``, ``aggregation``, ``wall_s``
+(the whole child: key ceremony, Ray start, preprocessing, rounds, finalize; no baselines),
+``keys_s`` (the key ceremony), ``seconds_per_round`` (mean of the coordinator's round times),
+``messages_per_round`` (requests the coordinator sent per round, counted from round 2 on),
+``seconds_per_message`` (per round / messages per round), ``floor_seconds_per_round`` and
+``floor_seconds_per_message`` (the bare Flower run's), ``overhead_per_message_s`` (the
+difference: what fedcredit adds to each message), ``peak_rss_mb``, ``floor_peak_rss_mb``,
+``auc`` (the federated test AUC of the last round) and ``timed_out`` (the row hit
+``--max-seconds``; its timings are then missing).
+
+Example::
+
+    .venv/bin/python scripts/bench_scale.py --banks 10 100 --rounds 5 \\
+        --aggregation plain paillier secagg --json runs/bench_scale.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+FLOOR_EXCHANGES = 2
+"""Request/reply exchanges per round of the floor: a plain round's train and evaluate steps."""
+SAMPLE_S = 0.5
+
+
+def _descendants(root: int) -> list[int]:
+    """``root`` and every process below it (from ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _rss_mb(pids: list[int]) -> float:
+    total_kb = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total_kb += int(line.split()[1])
+                    break
+        except OSError:
+            continue
+    return total_kb / 1024
+
+
+def run_child(args: list[str], max_seconds: float) -> tuple[dict[str, Any] | None, float]:
+    """Run ``python bench_scale.py --child ...`` in its own session; return its JSON result
+    (None when it failed or ran past ``max_seconds``) and the peak RSS of its process tree."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", *args]
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL,
+                                start_new_session=True, cwd=ROOT)
+        peak, deadline = 0.0, time.monotonic() + max_seconds
+        while proc.poll() is None:
+            peak = max(peak, _rss_mb(_descendants(proc.pid)))
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return None, peak
+            time.sleep(SAMPLE_S)
+        out.seek(0)
+        lines = [ln for ln in out.read().decode(errors="replace").splitlines()
+                 if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return None, peak
+    return json.loads(lines[-1]), peak
+
+
+def child_floor(banks: int, rounds: int) -> dict[str, Any]:
+    """Flower's bare simulation: ``banks`` clients answering empty messages, ``rounds`` rounds
+    of :data:`FLOOR_EXCHANGES` exchanges each; seconds of each round as the server saw them."""
+    from flwr.app import Context, Message, RecordDict
+    from flwr.clientapp import ClientApp
+    from flwr.serverapp import Grid, ServerApp
+    from flwr.simulation import run_simulation
+
+    from fedcredit.simulation.horizontal import quiet_runtime
+
+    client = ClientApp()
+
+    @client.query()
+    def nothing(msg: Message, context: Context) -> Message:
+        return Message(RecordDict(), reply_to=msg)
+
+    server = ServerApp()
+    seconds: list[float] = []
+
+    @server.main()
+    def main(grid: Grid, context: Context) -> None:
+        nodes: list[int] = []
+        while len(nodes) < banks:
+            nodes = list(grid.get_node_ids())
+            time.sleep(0.05)
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for _ in range(FLOOR_EXCHANGES):
+                replies = grid.send_and_receive([Message(RecordDict(), dst_node_id=n,
+                                                         message_type="query") for n in nodes])
+                if sum(1 for r in replies if not r.has_error()) != len(nodes):
+                    raise RuntimeError("a floor client failed")
+            seconds.append(time.perf_counter() - started)
+
+    quiet_runtime()
+    started = time.perf_counter()
+    run_simulation(server_app=server, client_app=client, num_supernodes=banks,
+                   backend_config=_backend(banks))
+    return {"wall_s": time.perf_counter() - started, "round_seconds": seconds,
+            "messages_per_round": FLOOR_EXCHANGES * banks}
+
+
+def _backend(banks: int) -> dict[str, Any]:
+    """The backend settings ``fedcredit simulate`` gives Flower (one CPU per client actor)."""
+    import logging
+
+    cpus = max(1, min(os.cpu_count() or 1, banks))
+    return {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+            "init_args": {"num_cpus": cpus, "num_gpus": 0, "include_dashboard": False,
+                          "log_to_driver": False, "logging_level": logging.ERROR}}
+
+
+def child_run(banks: int, rounds: int, aggregation: str, out: str) -> dict[str, Any]:
+    """One fedcredit horizontal run (key ceremony + federation, no baselines)."""
+    from fedcredit.simulation.horizontal import fresh_run_folder, run_federation
+    from federation.run.config import RunConfig
+
+    started = time.perf_counter()
+    cfg = fresh_run_folder(RunConfig(banks=banks, rounds=rounds, aggregation=aggregation,
+                                     model="lr", out=out), lambda _: None)
+    keys_s = time.perf_counter() - started
+    requests: list[int] = [0]
+    marks: dict[int, int] = {}
+
+    def observe(direction: str, message: Any) -> None:
+        if direction == "request":
+            requests[0] += 1
+
+    def mark(done: int) -> None:
+        marks.setdefault(done, requests[0])
+
+    result = run_federation(cfg, observer=observe, on_progress=mark)
+    later = [marks[r] - marks[r - 1] for r in range(2, rounds + 1) if r in marks and r - 1 in marks]
+    return {"wall_s": time.perf_counter() - started, "keys_s": keys_s,
+            "round_seconds": list(result.round_seconds),
+            "messages_per_round": (sum(later) / len(later)) if later else None,
+            "auc": result.history[-1].auc if result.history else None}
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def bench_row(banks: int, rounds: int, aggregation: str, floor: dict[str, Any] | None,
+              floor_rss: float, max_seconds: float) -> dict[str, Any]:
+    """One JSON row: a fedcredit run beside the floor of the same number of banks."""
+    with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
+        run, rss = run_child(["run", str(banks), str(rounds), aggregation, tmp], max_seconds)
+    row: dict[str, Any] = {"banks": banks, "rounds": rounds, "aggregation": aggregation,
+                           "timed_out": run is None, "peak_rss_mb": round(rss, 1),
+                           "floor_peak_rss_mb": round(floor_rss, 1)}
+    per_round = _mean(run["round_seconds"]) if run else None
+    floor_round = _mean(floor["round_seconds"]) if floor else None
+    per_message = (per_round / run["messages_per_round"]
+                   if run and per_round is not None and run["messages_per_round"] else None)
+    floor_message = (floor_round / floor["messages_per_round"]
+                     if floor and floor_round is not None else None)
+    row |= {
+        "wall_s": run["wall_s"] if run else None, "keys_s": run["keys_s"] if run else None,
+        "seconds_per_round": per_round, "messages_per_round": run and run["messages_per_round"],
+        "seconds_per_message": per_message, "floor_seconds_per_round": floor_round,
+        "floor_wall_s": floor["wall_s"] if floor else None,
+        "floor_seconds_per_message": floor_message,
+        "overhead_per_message_s": (per_message - floor_message
+                                   if per_message is not None and floor_message is not None
+                                   else None),
+        "auc": run["auc"] if run else None,
+    }
+    return row
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--banks", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--aggregation", nargs="+", default=["plain", "paillier", "secagg"])
+    parser.add_argument("--max-seconds", type=float, default=1800.0,
+                        help="Stop a run (row marked timed_out) after this many seconds.")
+    parser.add_argument("--json", type=Path, default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every row; print a table; write ``--json``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child":  # one measured run, its result as one JSON line
+        kind, banks, rounds = argv[1], int(argv[2]), int(argv[3])
+        result = (child_floor(banks, rounds) if kind == "floor"
+                  else child_run(banks, rounds, argv[4], argv[5]))
+        print(json.dumps(result))
+        return 0
+    args = parse_args(argv)
+    load_start = os.getloadavg()
+    rows = []
+    for banks in args.banks:
+        floor, floor_rss = run_child(["floor", str(banks), str(args.rounds)], args.max_seconds)
+        for aggregation in args.aggregation:
+            row = bench_row(banks, args.rounds, aggregation, floor, floor_rss, args.max_seconds)
+            rows.append(row)
+            print(f"{banks:>5} banks {aggregation:<9} s/round {_fmt(row['seconds_per_round'])} "
+                  f"(floor {_fmt(row['floor_seconds_per_round'])})  s/message "
+                  f"{_fmt(row['seconds_per_message'], 4)} (floor "
+                  f"{_fmt(row['floor_seconds_per_message'], 4)})  wall {_fmt(row['wall_s'], 1)} s"
+                  f"  peak RSS {row['peak_rss_mb']:.0f} MB"
+                  + ("  TIMED OUT" if row["timed_out"] else ""), flush=True)
+    result = {"command": " ".join(["scripts/bench_scale.py", *argv]), "cpus": os.cpu_count(),
+              "load_avg_start": load_start, "load_avg_end": os.getloadavg(), "rows": rows}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0 if all(not r["timed_out"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

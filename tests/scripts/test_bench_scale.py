@@ -1,0 +1,73 @@
+"""``scripts/bench_scale.py``: a row puts a run beside its floor per round and per message,
+a run that times out is marked so, and the memory probe sees a process tree (no simulation
+here: the children are faked; the script's real runs are what benchmarks/RESULTS.md reports)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.syspath_prepend(str(ROOT))
+    return importlib.import_module("scripts.bench_scale")
+
+
+def test_a_row_sets_the_run_beside_its_floor(bench: Any, monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    runs = {"floor": ({"wall_s": 9.0, "round_seconds": [0.5, 0.7],
+                       "messages_per_round": 2 * 10}, 300.0),
+            "run": ({"wall_s": 30.0, "keys_s": 2.0, "round_seconds": [2.0, 4.0],
+                     "messages_per_round": 20, "auc": 0.71}, 900.0)}
+    seen: list[list[str]] = []
+
+    def fake_child(args: list[str], max_seconds: float) -> tuple[dict[str, Any] | None, float]:
+        seen.append(args)
+        return runs[args[0]]
+
+    monkeypatch.setattr(bench, "run_child", fake_child)
+    out = tmp_path / "scale.json"
+    assert bench.main(["--banks", "10", "--rounds", "2", "--aggregation", "plain", "secagg",
+                       "--json", str(out)]) == 0
+    assert [a[0] for a in seen] == ["floor", "run", "run"]  # one floor per bank count
+    assert seen[1][1:4] == ["10", "2", "plain"] and seen[2][3] == "secagg"
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["banks"], r["aggregation"]) for r in rows] == [(10, "plain"), (10, "secagg")]
+    row = rows[0]
+    for key in ("banks", "rounds", "aggregation", "wall_s", "seconds_per_round",
+                "floor_seconds_per_round", "peak_rss_mb"):
+        assert key in row
+    assert row["seconds_per_round"] == pytest.approx(3.0)
+    assert row["floor_seconds_per_round"] == pytest.approx(0.6)
+    assert row["seconds_per_message"] == pytest.approx(3.0 / 20)
+    assert row["overhead_per_message_s"] == pytest.approx(3.0 / 20 - 0.6 / 20)
+    assert row["peak_rss_mb"] == 900.0 and row["floor_peak_rss_mb"] == 300.0
+    assert not row["timed_out"]
+
+
+def test_a_run_past_its_time_is_marked_and_fails_the_benchmark(
+    bench: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bench, "run_child", lambda args, s: (None, 50.0))
+    assert bench.main(["--banks", "3", "--rounds", "2", "--aggregation", "plain"]) == 1
+
+
+def test_the_memory_probe_sums_a_process_tree(bench: Any) -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        tree = bench._descendants(os.getpid())
+        assert os.getpid() in tree and child.pid in tree
+        assert bench._rss_mb(tree) > bench._rss_mb([child.pid]) > 1.0
+    finally:
+        child.kill()
+        child.wait()
