@@ -100,6 +100,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Seconds the coordinator waits for a bank's answer to one step.")
     p.add_argument("--timeout", type=float, default=LAUNCH_DEFAULTS["timeout"],
                    help="Give up after this many s.")
+    p.add_argument("--record-wire", action="store_true",
+                   help="Every node records the messages it gets and sends (OUT/bank-<k>/"
+                        "wire.jsonl, merged into OUT/wire.jsonl; `fedcredit audit wire`).")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="Further run-config setting, e.g. --set learning-rate=0.1.")
     return p.parse_args(argv)
@@ -166,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
             extra={**_reliability(args), **_extra(args.set)}, mode=args.mode,
             bank_data=args.bank_data, center_data=args.center_data, rows=args.rows,
-            epochs=args.epochs, batch_size=args.batch_size)
+            epochs=args.epochs, batch_size=args.batch_size, record_wire=args.record_wire)
         vertical = options.mode == "vertical"
         kind = VerticalLocalFederation if vertical else LocalFederation
         launcher = kind(options, reap_orphans=become_subreaper())

@@ -79,6 +79,7 @@ def node_key(
 def node(
     config: Path = typer.Option(..., "--config", help="This institution's node TOML file."),
     check: bool = typer.Option(False, "--check", help="Validate and test TLS, then exit without starting the node."),
+    record_wire: Path | None = typer.Option(None, "--record-wire", help="Append every message this node gets and sends to this file (check it with `fedcredit audit wire`)."),
 ) -> None:
     """Start this institution's node (a Flower SuperNode) from its TOML file.
 
@@ -89,7 +90,7 @@ def node(
     """
     from fedcredit.deploy.node_runner import prepare_node, run_node
 
-    launch = prepare_node(config)
+    launch = prepare_node(config, record_wire=record_wire)
     cfg = launch.config
     mode = "INSECURE (no TLS)" if cfg.insecure else "TLS + node authentication"
     console.print(f"{cfg.role} {cfg.name}: {cfg.data_path} -> {cfg.coordinator} [{mode}]")

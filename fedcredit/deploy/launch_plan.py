@@ -141,6 +141,9 @@ class LaunchOptions:
     ``batch_size`` the training, ``extra`` further vertical settings (e.g. ``{"l2": 0.01}``);
     ``banks``, ``data_path``, ``rounds`` and ``aggregation`` are then unused.
 
+    ``record_wire`` has every node record its messages (``bank-<k>/wire.jsonl``), merged
+    into ``OUT/wire.jsonl`` when the run ends.
+
     ``resume`` continues the run of a previous launch into the same ``out`` from its last
     checkpoint, with the same certificates, keys, bank folders and options
     (:func:`load_launch`).
@@ -165,6 +168,7 @@ class LaunchOptions:
     rows: int = 500
     epochs: int = 1
     batch_size: int = 128
+    record_wire: bool = False
     resume: bool = False
 
     def __post_init__(self) -> None:

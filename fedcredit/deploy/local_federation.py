@@ -49,6 +49,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 from fedcredit.deploy.app_bundle import stage_app
@@ -87,7 +88,7 @@ from fedcredit.deploy.processes import ProcessSupervisor
 from fedcredit.deploy.release import ReleasePaths, SignedRelease, sign_app, write_release_key
 from fedcredit.deploy.tls_check import check_tls
 from federation.run.config import REPO_ROOT
-from federation.run.folder import RunFolder
+from federation.run.folder import WIRE_FILE, RunFolder
 from federation.run.results import (
     Deployment,
     DeploymentNode,
@@ -97,6 +98,7 @@ from federation.run.results import (
 )
 from federation.steps.secure_sum import summation_scheme
 from federation.wire.records import STEP_SCHEMA, STEP_TRAIN
+from federation.wire.transcript import merge_transcripts
 
 READY_TIMEOUT_S = 30.0
 POLL_S = 0.25
@@ -169,6 +171,14 @@ class LocalFederation:
             left = self.sup.running()
             if left:
                 self.say(f"WARNING: still running: {', '.join(str(r.pid) for r in left)}")
+            if self.opt.record_wire:
+                merge_transcripts([self.wire_part(b.node_toml) for b in self.banks],
+                                  RunFolder(self.layout.out).wire)
+
+    @staticmethod
+    def wire_part(node_toml: Path) -> Path:
+        """A node's own transcript, beside its node.toml (``--record-wire``)."""
+        return node_toml.with_name(WIRE_FILE)
 
     # ---------------------------------------------------------------- preparation
     def prepare_coordinator(self) -> None:
@@ -355,6 +365,8 @@ class LocalFederation:
         for bank in self.banks:
             argv = [sys.executable, "-m", "fedcredit.deploy.node_runner", "--config",
                     str(bank.node_toml)]
+            if self.opt.record_wire:
+                argv += ["--record-wire", str(self.wire_part(bank.node_toml))]
             self.sup.start(bank.name, argv, env=runtime_env(bank.flwr_home), cwd=REPO_ROOT,
                            log=self.layout.logs / f"{bank.name}.log")
 

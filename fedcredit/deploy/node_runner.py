@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from clients.wire_recorder import RECORD_WIRE
 from fedcredit.deploy.certs import write_private
 from fedcredit.deploy.flower_commands import flat_toml, runtime_env, supernode_command
 from fedcredit.deploy.tls_check import check_tls
@@ -63,8 +64,13 @@ def flwr_home() -> Path:
     return Path(os.environ.get("FLWR_HOME") or Path.home() / ".flwr")
 
 
-def prepare_node(config_path: str | Path, *, check_connection: bool = True) -> NodeLaunch:
+def prepare_node(config_path: str | Path, *, check_connection: bool = True,
+                 record_wire: str | Path | None = None) -> NodeLaunch:
     """Validate the TOML, probe TLS, write the Flower node config; return the command.
+
+    ``record_wire``: the file this node appends every message it gets and sends to (the
+    node's own side of ``wire.jsonl``, for ``fedcredit audit wire``); the bank decides, never
+    the coordinator.
 
     Raises
     ------
@@ -77,8 +83,11 @@ def prepare_node(config_path: str | Path, *, check_connection: bool = True) -> N
     if check_connection and not cfg.insecure:
         check_tls(cfg.coordinator, str(cfg.root_certificates))
     home = flwr_home()
+    values: dict[str, str | int] = dict(cfg.to_flower_node_config())
+    if record_wire:
+        values[RECORD_WIRE] = str(Path(record_wire).resolve())
     node_file = write_private(home / "fedcredit" / f"{cfg.name}.node-config.toml",
-                              flat_toml(cfg.to_flower_node_config()).encode(), force=True)
+                              flat_toml(values).encode(), force=True)
     return NodeLaunch(cfg, supernode_command(cfg, node_file), runtime_env(home))
 
 
@@ -133,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True, help="The node's TOML file.")
     parser.add_argument("--check", action="store_true",
                         help="Validate and probe TLS, then exit without starting the node.")
+    parser.add_argument("--record-wire", default=None, metavar="FILE",
+                        help="Append every message this node gets and sends to FILE.")
     args = parser.parse_args(argv)
     try:
-        launch = prepare_node(args.config)
+        launch = prepare_node(args.config, record_wire=args.record_wire)
     except FedCreditError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

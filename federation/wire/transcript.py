@@ -182,3 +182,19 @@ def read_transcript(path: Path) -> Iterator[tuple[int, WireLine]]:
                     yield number, line_from_json(text)
                 except MalformedMessageError as exc:
                     raise MalformedMessageError(f"{path.name} line {number}: {exc}") from exc
+
+
+def merge_transcripts(parts: list[Path], into: Path) -> int:
+    """Write the lines of every existing file in ``parts`` (each node's own transcript of a
+    deployed run) into ``into``, node after node; returns the number of lines. A part that is
+    missing (a node that never answered) is skipped."""
+    count = 0
+    with into.open("w", encoding="utf-8") as out:
+        for part in parts:
+            if not part.is_file():
+                continue
+            for text in part.read_text(encoding="utf-8").splitlines():
+                if text.strip():
+                    out.write(text + "\n")
+                    count += 1
+    return count
