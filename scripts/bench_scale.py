@@ -110,6 +110,7 @@ def child_floor(banks: int, rounds: int) -> dict[str, Any]:
     from flwr.serverapp import Grid, ServerApp
     from flwr.simulation import run_simulation
 
+    from fedcredit.simulation.backend import simulation_backend
     from fedcredit.simulation.horizontal import quiet_runtime
 
     client = ClientApp()
@@ -139,19 +140,9 @@ def child_floor(banks: int, rounds: int) -> dict[str, Any]:
     quiet_runtime()
     started = time.perf_counter()
     run_simulation(server_app=server, client_app=client, num_supernodes=banks,
-                   backend_config=_backend(banks))
+                   backend_config=simulation_backend(banks))
     return {"wall_s": time.perf_counter() - started, "round_seconds": seconds,
             "messages_per_round": FLOOR_EXCHANGES * banks}
-
-
-def _backend(banks: int) -> dict[str, Any]:
-    """The backend settings ``fedcredit simulate`` gives Flower (one CPU per client actor)."""
-    import logging
-
-    cpus = max(1, min(os.cpu_count() or 1, banks))
-    return {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-            "init_args": {"num_cpus": cpus, "num_gpus": 0, "include_dashboard": False,
-                          "log_to_driver": False, "logging_level": logging.ERROR}}
 
 
 def child_run(banks: int, rounds: int, aggregation: str, out: str) -> dict[str, Any]:

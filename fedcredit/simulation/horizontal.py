@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fedcredit.simulation.backend import simulation_backend
 from fedcredit.simulation.trees import tree_baselines
 from federation.data.bank_data import bank_data, bank_splits, load_table
 from federation.ml.preprocess import pooled_preprocessor
@@ -84,16 +85,11 @@ def run_federation(
     sink: dict[str, FederatedResult] = {}
     server_app = make_server_app(replace(cfg, resume=resume), sink=sink, on_round=on_round,
                                  observer=observer, on_progress=on_progress)
-    cpus = max(1, min(os.cpu_count() or 1, cfg.banks))
     run_simulation(
         server_app=server_app,
         client_app=RecordingClientApp(client_app, record_wire) if record_wire else client_app,
         num_supernodes=cfg.banks,
-        backend_config={
-            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-            "init_args": {"num_cpus": cpus, "num_gpus": 0, "include_dashboard": False,
-                          "log_to_driver": False, "logging_level": logging.ERROR},
-        },
+        backend_config=simulation_backend(cfg.banks),  # this machine, or RAY_ADDRESS's cluster
     )
     if "result" not in sink:
         raise FederationError("the simulation ended without a result; rerun with --verbose.")
