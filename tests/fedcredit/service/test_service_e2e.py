@@ -183,14 +183,20 @@ def test_oversize_batch_is_413_and_a_batch_scores_each_row(pair: Pair) -> None:
     reply = httpx.post(pair.bed.bank_url + "/v1/score/batch", headers=_auth(pair.bed.app_key),
                        json={"purpose": PURPOSE, "rows": rows}, timeout=30)
     assert reply.status_code == 200
-    statuses = [r["status"] for r in reply.json()["results"]]
-    assert statuses == ["ok"] * 5 + ["not_found"]
+    results = reply.json()["results"]
+    assert [r["status"] for r in results] == ["ok"] * 5 + ["not_found"]
+    assert results[5]["missing_at"] == "center"
+    single = _score(pair, rows[0]["uscc"]).json()  # the batch's rows read as single answers
+    assert {k: single[k] for k in ("uscc", "probability", "points", "grade", "reasons")} == {
+        k: results[0][k] for k in ("uscc", "probability", "points", "grade", "reasons")}
     big = [{"uscc": pair.bed.shared_usccs[0]}] * 10_001
     reply = httpx.post(pair.bed.bank_url + "/v1/score/batch", headers=_auth(pair.bed.app_key),
                        json={"purpose": PURPOSE, "rows": big}, timeout=30)
     assert reply.status_code == 413 and reply.json()["error"]["field"] == "rows"
     last = pair.bank_rows()[-2:]
-    assert [(r["status"], r["rows"]) for r in last] == [(200, 6), (413, 10_001)]
+    assert [(r["status"], r["rows"]) for r in last] == [(200, 1), (413, 10_001)]
+    batch_row = pair.bank_rows()[-3]
+    assert (batch_row["endpoint"], batch_row["rows"], batch_row["uscc"]) == ("score-batch", 6, None)
 
 
 def test_query_history_and_metrics(pair: Pair) -> None:
