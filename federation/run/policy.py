@@ -19,6 +19,7 @@ owns no data and its only operator is the researcher running the simulation) tak
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,7 +42,7 @@ DEFAULT_MIN_CONTRIBUTORS = 3
 DEFAULT_MIN_KEY_BITS = DEFAULT_KEY_BITS
 NODE_KEYS = {"aggregation": "policy-aggregation", "min_contributors": "policy-min-contributors",
              "release_model": "policy-release-model", "short_exponents": "policy-short-exponents",
-             "min_key_bits": "policy-min-key-bits"}
+             "min_key_bits": "policy-min-key-bits", "max_epsilon": "policy-max-epsilon"}
 """Field -> node-config key (what ``fedcredit node`` passes to the SuperNode)."""
 TOML_KEYS = {field: key.removeprefix("policy-") for field, key in NODE_KEYS.items()}
 """Field -> setting name in the node TOML's ``[policy]`` table."""
@@ -72,6 +73,9 @@ class BankPolicy:
         Whether vertical runs may use short Paillier encryption exponents.
     min_key_bits : int
         Smallest Paillier modulus accepted, on loading key files and for generated keys.
+    max_epsilon : float
+        Horizontal runs must be differentially private with ``dp-epsilon`` at most this
+        (:mod:`federation.ml.dp`); 0 = no requirement.
     """
 
     aggregation: tuple[str, ...] = ENCRYPTED_MODES
@@ -79,6 +83,7 @@ class BankPolicy:
     release_model: bool = False
     short_exponents: bool = False
     min_key_bits: int = DEFAULT_MIN_KEY_BITS
+    max_epsilon: float = 0.0
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -91,6 +96,10 @@ class BankPolicy:
                 raise PolicyError(f"setting '[policy] {TOML_KEYS[name]}' is {value!r:.20}; "
                                   f"give an integer >= {least} (a sum of one bank is that "
                                   "bank's own vector).")
+        if isinstance(self.max_epsilon, bool) or not isinstance(self.max_epsilon, (int, float)) \
+                or not (math.isfinite(self.max_epsilon) and self.max_epsilon >= 0):
+            raise PolicyError(f"setting '[policy] max-epsilon' is {self.max_epsilon!r:.20}; give "
+                              "a number >= 0 (0: differential privacy not required).")
         for name in ("release_model", "short_exponents"):
             if not isinstance(getattr(self, name), bool):
                 raise PolicyError(f"setting '[policy] {TOML_KEYS[name]}' must be true or false.")
@@ -100,11 +109,15 @@ class BankPolicy:
 
     def to_node_config(self) -> dict[str, str | int | bool]:
         """The ``policy-*`` node-config values (a SuperNode's ``--node-config``)."""
-        return {NODE_KEYS["aggregation"]: ",".join(self.aggregation),
-                NODE_KEYS["min_contributors"]: self.min_contributors,
-                NODE_KEYS["release_model"]: self.release_model,
-                NODE_KEYS["short_exponents"]: self.short_exponents,
-                NODE_KEYS["min_key_bits"]: self.min_key_bits}
+        values: dict[str, str | int | bool] = {
+            NODE_KEYS["aggregation"]: ",".join(self.aggregation),
+            NODE_KEYS["min_contributors"]: self.min_contributors,
+            NODE_KEYS["release_model"]: self.release_model,
+            NODE_KEYS["short_exponents"]: self.short_exponents,
+            NODE_KEYS["min_key_bits"]: self.min_key_bits}
+        if self.max_epsilon:  # absent means 0, no requirement; as text, exactly
+            values[NODE_KEYS["max_epsilon"]] = repr(float(self.max_epsilon))
+        return values
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any]) -> BankPolicy:
@@ -144,7 +157,17 @@ def policy_of_node(node_config: Mapping[str, Any]) -> BankPolicy:
     if "aggregation" in present:
         present["aggregation"] = tuple(m.strip() for m in str(present["aggregation"]).split(",")
                                        if m.strip())
+    if "max_epsilon" in present:
+        present["max_epsilon"] = _number("max-epsilon", present["max_epsilon"])
     return BankPolicy(**present)
+
+
+def _number(name: str, value: Any) -> float:
+    """A node-config number written as text (or a number); PolicyError naming it otherwise."""
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise PolicyError(f"setting '[policy] {name}' is {value!r:.20}; give a number.") from exc
 
 
 def _refuse(setting: str, value: object, rule: str, advice: str) -> PolicyRefusal:
@@ -159,7 +182,7 @@ def check_run_config(policy: BankPolicy, cfg: RunConfig) -> None:
     ------
     PolicyRefusal
         One line naming the first setting refused: ``aggregation``, ``release-model``,
-        ``min-banks`` (or ``banks``), or ``key-bits``.
+        ``min-banks`` (or ``banks``), ``key-bits`` or ``dp-epsilon``.
     """
     if cfg.aggregation not in policy.aggregation:
         raise _refuse("aggregation", cfg.aggregation,
@@ -179,6 +202,10 @@ def check_run_config(policy: BankPolicy, cfg: RunConfig) -> None:
             cfg.key_bits < policy.min_key_bits:
         raise _refuse("key-bits", cfg.key_bits, f"[policy] min-key-bits = {policy.min_key_bits}",
                       "ask for a run with a larger key")
+    if policy.max_epsilon > 0 and not 0 < cfg.dp_epsilon <= policy.max_epsilon:
+        raise _refuse("dp-epsilon", cfg.dp_epsilon, f"[policy] max-epsilon = {policy.max_epsilon:g}",
+                      "ask the coordinator for a differentially private run with at most that "
+                      "epsilon, or change the bank's policy")
 
 
 def check_vertical_config(policy: BankPolicy, cfg: VerticalConfig) -> None:
