@@ -16,6 +16,8 @@ from federation.data.synthetic import write_enterprise_pair
 from federation.run.vertical_config import VerticalConfig
 from federation.wire.vertical import V_TREE_LEVEL
 
+from .calibration_checks import check_calibration
+
 pytestmark = pytest.mark.slow
 RUN_ID = "5eed000000000007"  # salts the split (see test_vertical_e2e.py)
 
@@ -43,6 +45,9 @@ def test_secureboost_matches_the_joined_trees_and_beats_the_bank_alone(run) -> N
     base = vertical_baselines(cfg, result.run_id)
     assert abs(result.auc - base.centralized.auc) < 0.01  # histogram AUC vs exact AUC
     assert result.auc > base.bank_only.auc + 0.02
+    cal = result.calibration  # fitted on one half of the held-out rows, measured on the other
+    assert cal is not None and cal.fit_rows is not None
+    check_calibration(cal, held_out_rows=result.test_rows - cal.fit_rows)
 
 
 def test_the_center_only_sees_ciphertexts_and_no_threshold_travels(run) -> None:

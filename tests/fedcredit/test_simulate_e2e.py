@@ -9,12 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from flwr.app import ArrayRecord, ConfigRecord, Message
+from flwr.app import Message
 
-from federation.data.bank_data import bank_data
 from federation.run.config import RunConfig
+from federation.run.folder import RunFolder
+from federation.run.results import HorizontalResults
+
+from .calibration_checks import check_calibration, check_grades
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,6 +65,12 @@ def test_simulate_cli_writes_results_and_matches_centralised(tmp_path: Path, dat
     assert res["federated"]["auc"] > 0.70
     assert abs(res["federated"]["auc"] - res["centralized"]["auc"]) < 0.02
     assert (out / "model.npz").exists() and (out / "preprocessor.json").exists()
+    results = HorizontalResults.read(out / "results.json")  # calibrated on the test rows
+    hist = results.score_histograms
+    assert hist is not None and results.calibration is not None
+    check_calibration(results.calibration, held_out_rows=sum(hist.bad) + sum(hist.good))
+    assert results.calibration.fit_rows == sum(b.train_rows for b in results.local_only.per_bank)
+    check_grades(results.calibration, hist)
 
 
 def test_bad_file_gets_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -83,54 +91,33 @@ def test_bad_setting_is_named(tmp_path: Path, data_dir: Path) -> None:
     assert "--partition-col 'purpose' is not a numeric column" in " ".join(proc.stderr.split())
 
 
-def _payloads(message: Message) -> tuple[list[np.ndarray], list[bytes], str]:
-    """Arrays, raw byte payloads and text of every record in a message."""
-    arrays, blobs, texts = [], [], []
-    if not message.has_content():
-        return arrays, blobs, ""
-    for rec in message.content.values():
-        if isinstance(rec, ArrayRecord):
-            arrays.extend(a.ravel() for a in rec.to_numpy_ndarrays())
-        elif isinstance(rec, ConfigRecord):
-            for value in dict(rec).values():
-                if isinstance(value, bytes):
-                    blobs.append(value)
-                else:
-                    texts.append(str(value))
-    return arrays, blobs, " ".join(texts)
-
-
-def record_run(cfg: RunConfig) -> tuple[object, list[tuple[str, Message]]]:
+def record_run(cfg: RunConfig, *, wire: bool = False,
+               ) -> tuple[object, list[tuple[str, Message]]]:
+    """Run a simulation; the coordinator's view of every message, and with ``wire`` the
+    banks' own transcript in ``cfg.out/wire.jsonl`` (what ``--record-wire`` writes)."""
     from fedcredit.simulation.horizontal import run_federation
 
     seen: list[tuple[str, Message]] = []
-    result = run_federation(cfg, observer=lambda d, m: seen.append((d, m)))
+    result = run_federation(cfg, observer=lambda d, m: seen.append((d, m)),
+                            record_wire=RunFolder(Path(cfg.out)).wire if wire else None)
     return result, seen
 
 
 @pytest.mark.slow
 def test_no_row_label_or_id_crosses_the_wire(tmp_path: Path, data_dir: Path) -> None:
-    """Record every message of a real (plain) simulation and search it for the banks' data."""
+    """Record every message of a real (plain) simulation at the banks and scan it for their
+    data (``fedcredit audit wire``: labels, feature values and IDs in every encoding it knows,
+    in file order and each bank's own row order)."""
+    from fedcredit.audit_wire.scan import audit_wire
+
     cfg = RunConfig(data_path=str(data_dir / "german_credit.csv"), target="bad", banks=3,
                     rounds=2, model="mlp", out=str(tmp_path))
-    result, seen = record_run(cfg)
+    result, seen = record_run(cfg, wire=True)
     assert len(result.history) == 2 and result.history[-1].auc > 0.6
     assert {d for d, _ in seen} == {"request", "reply"}
-    arrays, texts = [], []
-    for _, m in seen:
-        a, blobs, t = _payloads(m)
-        arrays.extend(a)
-        arrays.extend(np.frombuffer(b, dtype=np.float64) for b in blobs if len(b) % 8 == 0)
-        texts.append(t)
-    text = " ".join(texts)
-    assert arrays, "the plain run must carry payloads to check"
-    for bank in range(cfg.banks):
-        data = bank_data(cfg, bank)
-        for table in (data.train, data.test):
-            labels = table.y.astype(np.float64)
-            assert not any(a.size == labels.size and np.array_equal(a, labels) for a in arrays)
-            amounts = table.numeric["credit_amount"].to_numpy()  # 900+ distinct values
-            for a in arrays:  # no raw column (or a large part of it) appears in any payload
-                assert np.isin(amounts, a).mean() < 0.05
-            for row in range(0, table.n_rows, 25):  # IDs as they would be serialised
-                assert f"'{table.ids[row]}'" not in text and f'"{table.ids[row]}"' not in text
+    report = audit_wire(tmp_path, data_dir / "german_credit.csv", target="bad")
+    assert report.clean, [f.describe() for f in report.findings]
+    # the banks recorded every message the coordinator sent and got, with real payloads
+    assert report.messages == len(seen) and report.payload_bytes > 50_000
+    assert {f"bank {b} {part} rows" for b in range(3) for part in ("training", "test")} \
+        <= set(report.orders)

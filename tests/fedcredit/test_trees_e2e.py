@@ -27,7 +27,9 @@ from federation.run.results import TreeSummary
 from federation.steps.tree_bank import tree_model_of
 from federation.wire.records import sealed_from_record
 from federation.wire.trees import KEY_TREE_STATE, STEP_TREE_LEVEL
+from server.calibration import FITTED_ON_TRAINING, calibration_section
 
+from .calibration_checks import check_calibration
 from .test_simulate_e2e import _payloads, run_cli
 
 pytestmark = pytest.mark.slow
@@ -76,6 +78,9 @@ def test_federated_trees_equal_the_pooled_trees(plain) -> None:
     assert abs(result.history[-1].auc - centralized.auc) < 0.01  # histogram vs exact AUC
     assert result.history[-1].auc > 0.7
     assert len(local.per_bank) == cfg.banks
+    cal = calibration_section(result.calibration, result.histograms)  # fitted on training rows
+    assert cal is not None and cal.fitted_on == FITTED_ON_TRAINING
+    check_calibration(cal, held_out_rows=int(np.sum(result.histograms)))
 
 
 def test_no_row_label_or_id_crosses_the_wire(plain) -> None:

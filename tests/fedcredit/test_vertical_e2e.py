@@ -3,19 +3,25 @@ parity with the joined plaintext LR, better than bank-only, exact secure IV, not
 
 from __future__ import annotations
 
-import re
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from flwr.app import ArrayRecord, ConfigRecord, Message
+from flwr.app import Message
 
 import server.vertical
 from fedcredit.simulation.vertical import run_vertical_federation, vertical_baselines
 from federation.data.synthetic import write_enterprise_pair
 from federation.data.vertical_data import align, load_party, prepare
+from federation.ml.metrics import LOGIT_RANGE
 from federation.ml.vertical_binning import plaintext_iv
+from federation.run.folder import RunFolder
+from federation.run.results import ScoreHistograms
 from federation.run.vertical_config import VerticalConfig
+from server.vertical import result_payload
+
+from .calibration_checks import check_calibration, check_grades
 
 pytestmark = pytest.mark.slow  # every test shares one vertical simulation
 
@@ -41,8 +47,11 @@ def _run(tmp_path_factory: pytest.TempPathFactory):
     cfg = VerticalConfig(bank_data=str(bank), center_data=str(center), epochs=3,
                          batch_size=420, learning_rate=0.5, out=str(folder / "out"))
     seen: list[tuple[str, Message]] = []
-    result = run_vertical_federation(cfg, observer=lambda d, m: seen.append((d, m)))
+    out = RunFolder(Path(cfg.out))
+    result = run_vertical_federation(cfg, observer=lambda d, m: seen.append((d, m)),
+                                     record_wire=out.wire)
     assert result.run_id == RUN_ID
+    result_payload(cfg, result).write(out.results)  # what the scanner reads the split from
     yield cfg, result, seen
 
 
@@ -52,6 +61,22 @@ def test_federated_matches_joined_plaintext_and_beats_bank_only(run) -> None:
     base = vertical_baselines(cfg, result.run_id)
     assert abs(result.auc - base.centralized.auc) < 0.005
     assert result.auc > base.bank_only.auc + 0.05
+
+
+def test_calibration_undoes_the_taylor_shrinkage(run) -> None:
+    """The Taylor-loss LR's raw probabilities are far from default probabilities; the map
+    fitted on one held-out half brings the other half's mean PD to its default rate and
+    gives populated grades whose default rates rise from A to E."""
+    _, result, _ = run
+    cal = result.calibration
+    assert cal is not None and cal.fit_rows is not None
+    check_calibration(cal, held_out_rows=result.test_rows - cal.fit_rows)
+    assert abs(cal.uncalibrated_mean_pd - cal.observed_rate) > 0.05
+    assert abs(cal.mean_pd - cal.observed_rate) < abs(cal.uncalibrated_mean_pd
+                                                      - cal.observed_rate) / 2
+    assert cal.map["slope"] > 1.5  # shrunk logits are stretched back
+    bad, good = result.histograms
+    check_grades(cal, ScoreHistograms.from_counts(bad, good, logit_range=LOGIT_RANGE))
 
 
 def test_secure_iv_equals_plaintext_iv(run) -> None:
@@ -71,37 +96,16 @@ def test_secure_iv_equals_plaintext_iv(run) -> None:
         assert abs(result.iv[name] - value) < 1e-6, name
 
 
-def _blobs(message: Message) -> list[bytes]:
-    out = []
-    if not message.has_content():
-        return out
-    for record in message.content.values():
-        if isinstance(record, ConfigRecord):
-            for value in record.values():
-                out.append(value if isinstance(value, bytes) else str(value).encode())
-        elif isinstance(record, ArrayRecord):
-            out.extend(a.tobytes() for a in record.to_numpy_ndarrays())
-    return out
-
-
 def test_no_label_feature_or_id_crosses_the_wire(run) -> None:
+    """Both parties' transcripts, scanned for each party's file (``fedcredit audit wire``:
+    labels, feature values and IDs in every encoding it knows, in file order and in each
+    party's own order: the intersection sorted by ID, split by the run's salt)."""
+    from fedcredit.audit_wire.scan import audit_wire
+
     cfg, _, seen = run
-    bank = load_party(cfg.bank_data, id_col=cfg.id_col, target=cfg.target)
-    center = load_party(cfg.center_data, id_col=cfg.id_col, target=None)
-    wire = b"\n".join(b for _, m in seen for b in _blobs(m))
-    assert len(wire) > 100_000  # ciphertexts did travel
-    # IDs, delimited (inside hex ciphertext text a digit run may occur by chance)
-    for code in list(bank.ids[::25]) + list(center.ids[::25]):
-        assert not re.search(rb"(?<![0-9A-Za-z])" + code.encode() + rb"(?![0-9A-Za-z])", wire)
-    # labels in any usual binary encoding
-    y = bank.y[:64]
-    for dtype in (np.int8, np.int64, np.float64, np.float32):
-        assert y.astype(dtype).tobytes() not in wire
-    # raw feature values: bank deposits, center social-insurance headcount (binary and text forms)
-    for table, column in ((bank, "deposits"), (center, "social_insurance_headcount")):
-        values = np.unique(table.numeric[column].dropna().to_numpy())
-        values = values[np.abs(values) >= 10][:40]  # distinctive values (not 0, 1, ...)
-        assert values.size >= 20
-        for v in values:
-            assert np.float64(v).tobytes() not in wire
-            assert f"{v:.2f}".encode() not in wire
+    for path, target in ((cfg.bank_data, cfg.target), (cfg.center_data, None)):
+        report = audit_wire(Path(cfg.out), Path(path), target=target, id_col=cfg.id_col)
+        assert report.clean, [f.describe() for f in report.findings]
+        assert report.messages == len(seen) and report.payload_bytes > 100_000  # ciphertexts
+        role = "bank" if target else "center"
+        assert f"{role} training rows (ID order)" in report.orders
