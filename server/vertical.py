@@ -67,6 +67,7 @@ from server.errors import FederationError
 from server.exchange import Observer, remote_reason
 from server.horizontal import wait_for_banks
 from server.results import histogram_section
+from server.roster import load_roster
 
 STEP_TIMEOUT_S = 1800.0
 
@@ -117,7 +118,7 @@ class VerticalRun:
                  observer: Observer | None = None) -> None:
         self.grid, self.cfg, self.observer = grid, cfg, observer
         self.on_progress = on_progress or (lambda *_: None)
-        self.nodes = wait_for_banks(grid, 2)
+        self.nodes = wait_for_banks(grid, 2, roster=load_roster(cfg.keys_dir))
         self.role_node: dict[str, int] = {}
         self.result = VerticalResult(run_id=secrets.token_hex(8))
 

@@ -29,6 +29,7 @@ from fedcredit.deploy.errors import DeploymentError
 from fedcredit.deploy.flower_commands import toml_value
 from fedcredit.deploy.launch_plan import LaunchOptions, app_config_keys, free_port
 from fedcredit.deploy.local_federation import JOINED, LocalFederation
+from fedcredit.deploy.local_parties import write_roster
 from fedcredit.simulation.vertical import vertical_baselines
 from federation.data.embedded import read_bytes
 from federation.data.synthetic import write_enterprise_pair
@@ -124,7 +125,14 @@ class VerticalLocalFederation(LocalFederation):
 
     def run_config_values(self) -> dict[str, Any]:
         """``mode = "vertical"`` and the ``vertical-*`` settings (the parties' paths empty:
-        each node reads its own file from its node config)."""
+        each node reads its own file from its node config). With certificates the coordinator's
+        roster names the two parties' node keys (``vertical-keys-dir``): it sends work to no
+        other node."""
+        certs = getattr(self, "certs", None)
+        if certs is not None:
+            write_roster(self.layout.coordinator_keys,
+                         [certs.node_pub(party.name) for party in self.banks])
+            self.vcfg = replace(self.vcfg, keys_dir=str(self.layout.coordinator_keys))
         values = vertical_run_config(self.vcfg)
         missing = sorted(set(values) - app_config_keys())
         if missing:

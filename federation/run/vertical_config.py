@@ -38,6 +38,9 @@ class VerticalConfig:
     seed: int = 0
     out: str = "runs/vertical"
     model: str = "lr"
+    keys_dir: str = ""
+    """Deployment: the coordinator's key folder; its ``roster/`` holds the two parties' node
+    keys, and the coordinator sends work to no other node (:mod:`server.roster`)."""
     trees: int = 10
     depth: int = 3
     tree_bins: int = 32

@@ -65,3 +65,16 @@ def test_no_process_survives(deployed: tuple[dict, Path]) -> None:
     _, out = deployed
     names = {r.name for r in assert_all_stopped(out)}
     assert {"superlink", "flwr-run", "bank-0", "center"} <= names
+
+
+def test_the_coordinator_works_only_with_the_two_rostered_nodes(deployed: tuple[dict, Path],
+                                                                 ) -> None:
+    """The launcher writes a roster of the bank's and the center's node keys and names it in
+    the run config (``vertical-keys-dir``); the job completed, so the coordinator found both
+    parties among the rostered nodes (``server.roster``, as in horizontal runs)."""
+    _, out = deployed
+    rosters = list(out.rglob("roster"))
+    assert len(rosters) == 1
+    assert sorted(p.name for p in rosters[0].glob("*.pub")) == ["bank.pub", "center.pub"]
+    run_config = (out / "coordinator" / "run-config.toml").read_text()
+    assert f'vertical-keys-dir = "{rosters[0].parent}"' in run_config
