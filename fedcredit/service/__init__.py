@@ -16,6 +16,10 @@ the registry (:mod:`fedcredit.service.registry`, ``fedcredit models promote``) a
 reloaded when a new version is promoted. Callers authenticate with per-institution API keys
 stored hashed (:mod:`fedcredit.service.auth`; docs/service.md says why not mTLS).
 
+Part of the composition root: may import ``federation`` and ``protocols`` (and FastAPI,
+uvicorn, SQLAlchemy, httpx, prometheus-client); never ``clients`` or ``server`` (a service is
+not a Flower app).
+
 Security assumption: the bank and the center are honest-but-curious about each other; a bank
 learns the center's partial logit of each enterprise it queries (as in vertical-LR inference)
 and the center learns which bank asked about which enterprise and why (the query log a credit
