@@ -93,6 +93,7 @@ def test_in_process_federation_grows_the_pooled_trees(federation) -> None:
         assert any(np.isnan(X).any(axis=0))
         assert any(t.default_left[t.left >= 0].any() for t in model.trees)
     assert sum(int(h.sum()) for h in histograms) == sum(d.test.n_rows for d in datas)
+    _assert_calibration_fitted_on(metrics, model, X, y)  # no early stopping: training rows
 
 
 def test_a_state_from_the_same_or_a_later_request_is_refused(federation) -> None:
@@ -183,6 +184,18 @@ def test_early_stopping_stops_where_the_pooled_trainer_stops(data_dir: Path, met
     pooled.fit(X[~held], y[~held], row_ids=ids[~held], eval_set=(X[held], y[held]))
     assert same_trees(model, pooled.model_)
     assert len(pooled.validation_loss_) > len(model.trees)  # it grew past the best and cut back
+    _assert_calibration_fitted_on(metrics, model, X[held], y[held])  # the kept trees' map
+
+
+def _assert_calibration_fitted_on(metrics, model, X, y) -> None:
+    """Every bank reports the Platt map of the released model's scores on these pooled rows."""
+    from federation.ml.calibration import fit_platt
+    from federation.ml.metrics import score_histograms
+
+    expected = fit_platt(*score_histograms(y, 1 / (1 + np.exp(-model.predict_margin(X)))))
+    assert metrics["cal-rows"] == len(y)
+    assert metrics["cal-slope"] == pytest.approx(expected.slope, abs=1e-9)
+    assert metrics["cal-intercept"] == pytest.approx(expected.intercept, abs=1e-9)
 
 
 def test_early_stopping_is_refused_where_it_cannot_work() -> None:
