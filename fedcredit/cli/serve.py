@@ -54,6 +54,7 @@ def service_key(
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     out.touch(mode=0o600)
+    out.chmod(0o600)  # also when the file was there before
     out.write_text(key + "\n", encoding="utf-8")
     console.print(f"key for {institution} written to {out}", highlight=False)
 

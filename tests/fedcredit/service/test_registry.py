@@ -107,3 +107,30 @@ def test_a_damaged_promotion_keeps_the_loaded_version(tmp_path: Path, card: Line
     assert not holder.refresh() and holder.served[0].version == 1
     with pytest.raises(RegistryError, match="unreadable promoted model"):
         reg.load("m")
+
+
+def test_cli_promote_list_and_service_key(tmp_path: Path, card: LinearScorecard) -> None:
+    from typer.testing import CliRunner
+
+    from fedcredit.cli.main import app
+    from fedcredit.service.auth import ApiKeys
+
+    source = tmp_path / "scorecard.json"
+    source.write_text(card.to_json(), encoding="utf-8")
+    runner = CliRunner()
+    registry = str(tmp_path / "reg")
+    for _ in range(2):
+        result = runner.invoke(app, ["models", "promote", str(source), "--name", "m", "--registry",
+                                     registry, "--part", "center", "--center-columns",
+                                     "arrears,tax_grade"])
+        assert result.exit_code == 0, result.output
+    assert "promoted m/v2 (center part" in " ".join(result.output.split())
+    listed = runner.invoke(app, ["models", "list", "--name", "m", "--registry", registry]).output
+    assert "* m/v2  center" in listed and "  m/v1  center" in listed
+    keys = tmp_path / "keys.json"
+    result = runner.invoke(app, ["service-key", "--keys", str(keys), "--institution", "bank-0",
+                                 "--scope", "partial-score", "--out", str(tmp_path / "k")])
+    assert result.exit_code == 0, result.output
+    key = (tmp_path / "k").read_text(encoding="utf-8").strip()
+    assert ApiKeys.load(keys).identify(f"Bearer {key}").institution == "bank-0"
+    assert (tmp_path / "k").stat().st_mode & 0o077 == 0
