@@ -1,8 +1,10 @@
 """The products commands on a real `fedcredit simulate` run folder: report, score, export-scorecard.
 
 One simulation (german_credit.csv, 3 banks, 3 rounds) per module. The report's numbers are
-checked against results.json, its figures counted, and the page rendered once in headless
-Chromium where one is installed.
+checked against results.json (grades of the calibrated PDs, calibration bands near the
+diagonal, the LR as export-scorecard writes it, the audit log's verdict), its figures counted,
+and the page rendered in headless Chromium where one is installed: at desktop width, and at
+390 px, where the page must not scroll sideways.
 """
 
 from __future__ import annotations
