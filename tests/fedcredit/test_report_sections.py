@@ -31,6 +31,7 @@ from federation.ml.metrics import LOGIT_RANGE, auc_ks_from_histograms, score_his
 from federation.run.results import (
     AuditRef,
     BankBaseline,
+    Deployment,
     HorizontalResults,
     LocalOnly,
     Metrics,
@@ -190,12 +191,20 @@ def test_vertical_report_has_its_own_facts_and_the_tables_ks(
 
 
 def test_a_deployed_coordinators_results_say_what_is_not_recorded(no_drawing: None) -> None:
+    deployment = Deployment(engine="flower deployment runtime", tls=True, node_auth=True,
+                            superlink="127.0.0.1:9092", run_id="424242", status="finished",
+                            nodes=(), coordinator_results="c", logs="l", processes="p")
     results = replace(horizontal_results(), rows=None, target=None, centralized=None,
-                      local_only=None, audit=None)
+                      local_only=None, audit=None, deployment=deployment)
     html = build_report(results)
     assert [r[0] for r in summary_rows(html)] == ["federated (paillier)"]
     assert "not recorded (a deployed coordinator holds no data)" in html
     assert "No baselines in results.json" in html and "<h2>Banks</h2>" not in html
+    keyed, _ = page_numbers(html)
+    assert keyed[("deployment", "run_id")] == "424242"
+    assert keyed[("deployment", "status")] == "finished" and keyed[("deployment", "tls")] == "True"
+    vertical = build_report(replace(vertical_results(), deployment=deployment))
+    assert page_numbers(vertical)[0][("run_id",)] == "r1" and "flower deployment" in vertical
 
 
 def test_a_small_test_set_gets_a_warning(no_drawing: None) -> None:
