@@ -18,8 +18,8 @@ Per row (``--json PATH``, list ``rows``): ``banks``, ``rounds``, ``aggregation``
 ``seconds_per_message`` (per round / messages per round), ``floor_seconds_per_round`` and
 ``floor_seconds_per_message`` (the bare Flower run's), ``overhead_per_message_s`` (the
 difference: what fedcredit adds to each message), ``peak_rss_mb``, ``floor_peak_rss_mb``,
-``auc`` (the federated test AUC of the last round) and ``timed_out`` (the row hit
-``--max-seconds``; its timings are then missing).
+``auc`` (the federated test AUC of the last round) and ``timed_out`` (no result: the run hit
+``--max-seconds`` or failed twice; its timings are then missing).
 
 Example::
 
@@ -79,9 +79,20 @@ def _rss_mb(pids: list[int]) -> float:
     return total_kb / 1024
 
 
-def run_child(args: list[str], max_seconds: float) -> tuple[dict[str, Any] | None, float]:
+def run_child(args: list[str], max_seconds: float,
+              attempts: int = 2) -> tuple[dict[str, Any] | None, float]:
     """Run ``python bench_scale.py --child ...`` in its own session; return its JSON result
-    (None when it failed or ran past ``max_seconds``) and the peak RSS of its process tree."""
+    (None when it failed or ran past ``max_seconds``) and the peak RSS of its process tree.
+    A failed run is tried again (``attempts`` in all; on a loaded machine Ray's start-up can
+    exceed its fixed 30 s wait for the raylet); a timed-out one is not."""
+    for attempt in range(attempts):
+        result, peak, timed_out = _child_once(args, max_seconds)
+        if result is not None or timed_out or attempt == attempts - 1:
+            return result, peak
+    return None, 0.0
+
+
+def _child_once(args: list[str], max_seconds: float) -> tuple[dict[str, Any] | None, float, bool]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", *args]
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL,
@@ -92,14 +103,14 @@ def run_child(args: list[str], max_seconds: float) -> tuple[dict[str, Any] | Non
             if time.monotonic() > deadline:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-                return None, peak
+                return None, peak, True
             time.sleep(SAMPLE_S)
         out.seek(0)
         lines = [ln for ln in out.read().decode(errors="replace").splitlines()
                  if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
-        return None, peak
-    return json.loads(lines[-1]), peak
+        return None, peak, False
+    return json.loads(lines[-1]), peak, False
 
 
 def child_floor(banks: int, rounds: int) -> dict[str, Any]:
@@ -236,18 +247,25 @@ def main(argv: list[str] | None = None) -> int:
         for aggregation in args.aggregation:
             row = bench_row(banks, args.rounds, aggregation, floor, floor_rss, args.max_seconds)
             rows.append(row)
+            _write(args.json, argv, load_start, rows)  # what is measured so far
             print(f"{banks:>5} banks {aggregation:<9} s/round {_fmt(row['seconds_per_round'])} "
                   f"(floor {_fmt(row['floor_seconds_per_round'])})  s/message "
                   f"{_fmt(row['seconds_per_message'], 4)} (floor "
                   f"{_fmt(row['floor_seconds_per_message'], 4)})  wall {_fmt(row['wall_s'], 1)} s"
                   f"  peak RSS {row['peak_rss_mb']:.0f} MB"
                   + ("  TIMED OUT" if row["timed_out"] else ""), flush=True)
+    _write(args.json, argv, load_start, rows)
+    return 0 if all(not r["timed_out"] for r in rows) else 1
+
+
+def _write(path: Path | None, argv: list[str], load_start: tuple[float, ...],
+           rows: list[dict[str, Any]]) -> None:
+    if path is None:
+        return
     result = {"command": " ".join(["scripts/bench_scale.py", *argv]), "cpus": os.cpu_count(),
               "load_avg_start": load_start, "load_avg_end": os.getloadavg(), "rows": rows}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
-    return 0 if all(not r["timed_out"] for r in rows) else 1
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
