@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from flwr.app import ConfigRecord, Message
+from flwr.app import ArrayRecord, ConfigRecord, Message
 
 from fedcredit.simulation.horizontal import run_federation
 from fedcredit.simulation.trees import same_trees, tree_baselines
@@ -30,7 +30,7 @@ from federation.wire.trees import KEY_TREE_STATE, STEP_TREE_LEVEL
 from server.calibration import FITTED_ON_TRAINING, calibration_section
 
 from .calibration_checks import check_calibration
-from .test_simulate_e2e import _payloads, run_cli
+from .test_simulate_e2e import run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +43,24 @@ def _config(data_dir: Path, out: Path, **changes: object) -> RunConfig:
                      model="gbdt", trees=TREES, depth=3, bins=16, learning_rate=0.3,
                      eval_every=EVAL_EVERY, out=str(out))
     return dataclasses.replace(base, **changes)
+
+
+def _payloads(message: Message) -> tuple[list[np.ndarray], list[bytes], str]:
+    """Arrays, raw byte payloads and text of every record in a message (the helper this test
+    imported from test_simulate_e2e before that test moved to the wire scanner)."""
+    arrays, blobs, texts = [], [], []
+    if not message.has_content():
+        return arrays, blobs, ""
+    for rec in message.content.values():
+        if isinstance(rec, ArrayRecord):
+            arrays.extend(a.ravel() for a in rec.to_numpy_ndarrays())
+        elif isinstance(rec, ConfigRecord):
+            for value in dict(rec).values():
+                if isinstance(value, bytes):
+                    blobs.append(value)
+                else:
+                    texts.append(str(value))
+    return arrays, blobs, " ".join(texts)
 
 
 def _run(cfg: RunConfig) -> tuple[object, list[tuple[str, Message]]]:
