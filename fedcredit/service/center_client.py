@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import numpy as np
 
 from fedcredit.service.errors import Refusal
 
@@ -24,13 +25,39 @@ RETRY_AFTER_S = 2.0
 
 @dataclass(frozen=True)
 class CenterAnswer:
-    """The center's partial scores, aligned with the USCCs sent."""
+    """The center's partial scores, aligned with the USCCs sent.
+
+    ``reason_label`` (n, k) indexes ``labels`` (-1: no reason), ``reason_points`` (n, k) holds
+    the points each reason cost.
+    """
 
     model_version: str
     model_id: str
+    labels: tuple[str, ...]
     found: list[bool]
     partial_logit: list[float | None]
-    reasons: list[list[list[object]]]
+    reason_label: np.ndarray
+    reason_points: np.ndarray
+
+    def row(self, i: int) -> CenterAnswer:
+        """Row ``i`` alone (what one coalesced query gets)."""
+        return CenterAnswer(self.model_version, self.model_id, self.labels, [self.found[i]],
+                            [self.partial_logit[i]], self.reason_label[i:i + 1],
+                            self.reason_points[i:i + 1])
+
+
+def _parse_answer(doc: dict[str, object], n: int) -> CenterAnswer:
+    """The answer's fields, checked for shape (ValueError/KeyError/TypeError otherwise)."""
+    labels = tuple(str(t) for t in doc["labels"])  # type: ignore[attr-defined]
+    label = np.asarray(doc["reason_label"], dtype=np.int64)
+    points = np.asarray(doc["reason_points"], dtype=np.float64)
+    found, logits = list(doc["found"]), list(doc["partial_logit"])  # type: ignore[call-overload]
+    if label.ndim != 2 or label.shape != points.shape or not (
+            len(found) == len(logits) == label.shape[0] == n) or np.any(
+            label >= len(labels)) or np.any(label < -1):
+        raise ValueError("answer of the wrong shape")
+    return CenterAnswer(str(doc["model_version"]), str(doc["model_id"]), labels, found, logits,
+                        label, points)
 
 
 def _unavailable(why: str) -> Refusal:
@@ -77,27 +104,13 @@ class CenterClient:
         if reply.status_code != 200:
             raise _unavailable(f"HTTP {reply.status_code}")
         try:
-            doc = reply.json()
-            return CenterAnswer(str(doc["model_version"]), str(doc["model_id"]),
-                                list(doc["found"]), list(doc["partial_logit"]),
-                                list(doc["reasons"]))
+            return _parse_answer(reply.json(), len(usccs))
         except (ValueError, KeyError, TypeError):
             raise _unavailable("malformed answer") from None
 
     async def close(self) -> None:
         """Close the connections."""
         await self._client.aclose()
-
-
-@dataclass(frozen=True)
-class CenterRow:
-    """The center's answer for one USCC."""
-
-    model_version: str
-    model_id: str
-    found: bool
-    partial_logit: float | None
-    reasons: list[list[object]]
 
 
 class CoalescingCenter:
@@ -111,15 +124,15 @@ class CoalescingCenter:
 
     def __init__(self, client: CenterClient, *, max_in_flight: int = 4, max_rows: int = 512) -> None:
         self._client, self._max_in_flight, self._max_rows = client, max_in_flight, max_rows
-        self._pending: dict[tuple[str, str], list[tuple[str, asyncio.Future[CenterRow]]]] = {}
+        self._pending: dict[tuple[str, str], list[tuple[str, asyncio.Future[CenterAnswer]]]] = {}
         self._in_flight = 0
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def partial_score(self, uscc: str, *, purpose: str, model: str) -> CenterRow:
-        """The center's answer for one USCC (raises the call's Refusal)."""
+    async def partial_score(self, uscc: str, *, purpose: str, model: str) -> CenterAnswer:
+        """The center's answer for one USCC, as a one-row answer (raises the call's Refusal)."""
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[CenterRow] = loop.create_future()
+        future: asyncio.Future[CenterAnswer] = loop.create_future()
         self._pending.setdefault((purpose, model), []).append((uscc, future))
         if not self._scheduled:
             self._scheduled = True
@@ -142,17 +155,13 @@ class CoalescingCenter:
             task.add_done_callback(self._tasks.discard)
 
     async def _send(self, key: tuple[str, str],
-                    items: list[tuple[str, asyncio.Future[CenterRow]]]) -> None:
+                    items: list[tuple[str, asyncio.Future[CenterAnswer]]]) -> None:
         try:
             answer = await self._client.partial_scores([u for u, _ in items], purpose=key[0],
                                                        model=key[1])
-            if len(answer.found) != len(items):
-                raise _unavailable("answer of the wrong length")
             for i, (_, future) in enumerate(items):
                 if not future.done():
-                    future.set_result(CenterRow(answer.model_version, answer.model_id,
-                                                bool(answer.found[i]), answer.partial_logit[i],
-                                                answer.reasons[i]))
+                    future.set_result(answer.row(i))
         except BaseException as exc:  # noqa: BLE001 (every query of the call gets the failure)
             for _, future in items:
                 if not future.done():

@@ -3,8 +3,9 @@
 ``POST /v1/partial-scores`` (scope ``partial-score``): ``{"usccs": [...], "purpose": ...,
 "model": NAME}`` -> per USCC whether the center knows the enterprise, its partial logit under the
 center's part of the promoted model, and the reasons the center publishes for its own columns
-(columnar JSON). ``GET /v1/enterprises/{uscc}/queries`` (scope ``operator``): who asked about the
-enterprise, when and why, from the center's log.
+(columnar JSON: ``labels`` once, then per USCC the indices of its reasons and their points).
+``GET /v1/enterprises/{uscc}/queries`` (scope ``operator``): who asked about the enterprise,
+when and why, from the center's log.
 
 Security assumption: the center answers only keys of the federation's banks; it reveals no
 feature value, only ``w_C . x_C`` and reason texts (see :mod:`fedcredit.service.model_parts`).
@@ -65,11 +66,16 @@ def _partial_scores(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -
     positions = [table.index.get(code) for code in codes]
     core.metrics.rows.inc(len(codes))
     # joined from the table's per-row JSON (the shape CenterClient reads): no per-request encoding
-    head = json.dumps({"model_version": model.label, "model_id": model.model_id})[:-1]
+    head = json.dumps({"model_version": model.label, "model_id": model.model_id,
+                       "labels": list(table.reasons.labels)})[:-1]
+    k = table.reasons.label.shape[1]
+    none_label, none_points = json.dumps([-1] * k), json.dumps([0] * k)
     found = ",".join("false" if p is None else "true" for p in positions)
     logits = ",".join("null" if p is None else table.logit_json[p] for p in positions)
-    reasons = ",".join("[]" if p is None else table.reasons_json[p] for p in positions)
-    body = f'{head},"found":[{found}],"partial_logit":[{logits}],"reasons":[{reasons}]}}'
+    labels = ",".join(none_label if p is None else table.label_json[p] for p in positions)
+    points = ",".join(none_points if p is None else table.points_json[p] for p in positions)
+    body = (f'{head},"found":[{found}],"partial_logit":[{logits}],"reason_label":[{labels}],'
+            f'"reason_points":[{points}]}}')
     return Page(body.encode(), JSON_TYPE)
 
 

@@ -136,20 +136,27 @@ def _absent(field: str) -> Refusal:
 
 @dataclass(frozen=True, slots=True)
 class PublishedReasons:
-    """Reasons a part publishes per row: ``text`` and ``points_lost`` are (n, k), worst first
-    ("" and 0 where a row has fewer than k)."""
+    """Reasons a part publishes per row, worst first: ``label`` (n, k) indexes ``labels``
+    (-1 where a row has fewer than k reasons), ``points_lost`` (n, k) is 0 there."""
 
-    text: np.ndarray
+    labels: tuple[str, ...]
+    label: np.ndarray
     points_lost: np.ndarray
+
+    @property
+    def text(self) -> np.ndarray:
+        """The reasons as text ("" where none)."""
+        return np.asarray((*self.labels, ""), dtype=object)[self.label]
 
 
 def part_reasons(card: LinearScorecard, x: np.ndarray, k: int = DEFAULT_REASONS) -> PublishedReasons:
     """The ``k`` columns of this part that cost each row most points (none that raised it)."""
     lost, label_index, labels = contributions(card, x)
-    if lost.shape[1] == 0:
-        return PublishedReasons(np.full((len(x), 0), "", dtype=object), np.zeros((len(x), 0)))
+    n = len(x)
     order = np.argsort(lost, axis=1, kind="stable")[:, :k]
     worst = np.take_along_axis(lost, order, axis=1)
     is_reason = worst < -MIN_POINTS_LOST
-    text = np.asarray(labels, dtype=object)[np.take_along_axis(label_index, order, axis=1)]
-    return PublishedReasons(np.where(is_reason, text, ""), np.where(is_reason, -worst, 0.0))
+    label = np.where(is_reason, np.take_along_axis(label_index, order, axis=1), -1)
+    pad = ((0, 0), (0, k - order.shape[1]))  # fewer columns than k
+    return PublishedReasons(tuple(labels), np.pad(label, pad, constant_values=-1).reshape(n, k),
+                            np.pad(np.where(is_reason, -worst, 0.0), pad).reshape(n, k))

@@ -30,9 +30,9 @@ class PartyTable:
         Design matrix of the part's columns.
     partial_logit : (n,) float array
         ``x @ w`` of the part (plus the intercept for the bank's or a whole model).
-    reasons : list
-        Per row, the part's published reasons as ``[[text, points_lost], ...]``.
-    logit_json, reasons_json : list of str
+    reasons : PublishedReasons
+        The part's published reasons per row (label indices into ``reasons.labels``, points).
+    logit_json, label_json, points_json : list of str
         The same per row, already JSON-encoded: the center's answer to a batch of 10,000 is
         joined from these, not encoded again per request.
     """
@@ -40,14 +40,10 @@ class PartyTable:
     index: dict[str, int]
     x: np.ndarray
     partial_logit: np.ndarray
-    reasons: list[list[list[object]]]
+    reasons: PublishedReasons
     logit_json: list[str]
-    reasons_json: list[str]
-
-
-def _reason_lists(published: PublishedReasons) -> list[list[list[object]]]:
-    return [[[str(t), round(float(p), 4)] for t, p in zip(text_row, lost_row, strict=True) if t]
-            for text_row, lost_row in zip(published.text, published.points_lost, strict=True)]
+    label_json: list[str]
+    points_json: list[str]
 
 
 def load_party_table(model: ServedModel, data: Path, *, id_col: str, target: str | None) -> PartyTable:
@@ -62,7 +58,10 @@ def load_party_table(model: ServedModel, data: Path, *, id_col: str, target: str
     x = model.card.preprocessor().transform(table).astype(np.float64)
     ids = table.ids if table.ids is not None else np.array([], dtype=object)
     logit = model.card.log_odds(x)
-    reasons = _reason_lists(part_reasons(model.card, x))
+    reasons = part_reasons(model.card, x)
+    compact = (",", ":")
     return PartyTable({str(u): i for i, u in enumerate(ids)}, x, logit, reasons,
                       [json.dumps(float(v)) for v in logit],
-                      [json.dumps(r, separators=(",", ":")) for r in reasons])
+                      [json.dumps(row.tolist(), separators=compact) for row in reasons.label],
+                      [json.dumps(np.round(row, 4).tolist(), separators=compact)
+                       for row in reasons.points_lost])

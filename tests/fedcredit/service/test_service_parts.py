@@ -4,6 +4,7 @@ settings, the report page."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -197,3 +198,42 @@ def test_vectorised_uscc_check_agrees_with_the_rules(position: int, char: str, s
     with pytest.raises(Refusal) as info:
         check_usccs(codes, "rows[{i}].uscc")
     assert info.value.field == f"rows[{broken[0]}].uscc"
+
+
+def test_reasons_merge_both_parties_and_the_batch_json_equals_the_rows() -> None:
+    from fedcredit.service.bank_routes import _BankPart, _Reasons, _Scored
+    from fedcredit.service.center_client import CenterAnswer
+
+    rng = np.random.default_rng(3)
+    n = 50
+    bank = _BankPart(np.ones(n, bool), np.zeros(n), rng.integers(-1, 4, (n, 3)),
+                     rng.uniform(0, 40, (n, 3)))
+    center = CenterAnswer("m/v1", "id", ("tax grade: D", 'court "enforcement"'), [True] * n,
+                          [0.0] * n, rng.integers(-1, 2, (n, 3)), rng.uniform(0, 40, (n, 3)))
+    merged = _Reasons.merge(("a", "b", "c", "d"), bank, center)
+    for i in range(n):
+        pool = [(p, "abcd"[j]) for j, p in zip(bank.label[i], bank.points[i], strict=True)
+                if j >= 0] + [(p, center.labels[j]) for j, p in
+                              zip(center.reason_label[i], center.reason_points[i], strict=True)
+                              if j >= 0]
+        expected = [t for _, t in sorted(pool, key=lambda r: -r[0])[:3]]
+        assert [r["reason"] for r in merged.row(i)] == expected
+    found = rng.random(n) < 0.8
+    points = rng.uniform(450, 650, n)
+    scored = _Scored([VALID] * n, found, np.ones(n, bool), rng.random(n), points,
+                     RiskGrades().assign(points), merged, None, None)  # type: ignore[arg-type]
+    rows = json.loads(scored.rows_json())
+    assert len(rows) == n
+    for i, row in enumerate(rows):
+        want = scored.row(i)
+        assert row.keys() == want.keys()
+        for key, value in want.items():
+            if key == "reasons":
+                assert [(r["reason"], r["source"]) for r in row[key]] == [
+                    (r["reason"], r["source"]) for r in value]
+                assert [r["points_lost"] for r in row[key]] == pytest.approx(
+                    [r["points_lost"] for r in value], abs=0.005)
+            elif isinstance(value, float):
+                assert row[key] == pytest.approx(value, abs=1e-6)
+            else:
+                assert row[key] == value
