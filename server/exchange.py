@@ -11,7 +11,7 @@ least ``required`` banks were admitted.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,23 +70,31 @@ class Exchange:
 
     def ask(self, step: MessageType, contents: Callable[[], Any], *, required: int,
             sealed_round: int | None = None,
-            extra: Callable[[int, Any], Any] | None = None) -> StepOutcome:
-        """Send ``contents()`` to every bank as ``step``; admit replies; fail below ``required``.
+            extra: Callable[[int, Any], Any] | None = None,
+            only: Collection[int] | None = None) -> StepOutcome:
+        """Send ``contents()`` to every bank (or the nodes in ``only``) as ``step``; admit
+        replies; fail below ``required``.
 
         ``extra(node, content)`` adds what only that node receives (its SecAgg+ envelopes).
-        Dropouts, rejections and signatures name the step by its ``message_type``.
+        Each reply is matched to the bank node by the request it answers
+        (``reply_to_message_id``), so an error the SuperLink sends for an unreachable node is
+        recorded under that node, not the SuperLink's id. Dropouts, rejections and signatures
+        name the step by its ``message_type``.
         """
         message_type = step.message_type
-        requests = self._requests(message_type, contents, extra)
+        nodes = self.nodes if only is None else [n for n in self.nodes if n in set(only)]
+        requests = self._requests(message_type, contents, extra, nodes)
         self._observe("request", requests)
         replies = list(self.grid.send_and_receive(requests, timeout=self.timeout_s))
         self._observe("reply", replies)
+        asked = {r.metadata.message_id: r.metadata.dst_node_id for r in requests}
         outcome = StepOutcome([])
         answered = set()
         for reply in replies:
-            answered.add(reply.metadata.src_node_id)
-            self._admit(reply, message_type, sealed_round, outcome)
-        for node in self.nodes:
+            node = asked.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
+            answered.add(node)
+            self._admit(reply, message_type, sealed_round, outcome, node=node)
+        for node in nodes:
             if node not in answered:
                 outcome.dropped.append({"node": node, "step": message_type,
                                         "reason": f"no answer within {self.timeout_s:.0f} s"})
@@ -94,19 +102,20 @@ class Exchange:
             reasons = "; ".join(f"node {d['node']}: {d['reason']}"
                                 for d in outcome.dropped + outcome.rejected)
             raise FederationError(f"step '{message_type}': only {len(outcome.replies)} of "
-                                  f"{len(self.nodes)} banks usable, {required} required ({reasons}).")
+                                  f"{len(nodes)} banks usable, {required} required ({reasons}).")
         outcome.replies.sort(key=lambda r: bank_of(r.content))
         return outcome
 
     def _requests(self, message_type: str, contents: Callable[[], Any],
-                  extra: Callable[[int, Any], Any] | None = None) -> list[Message]:
+                  extra: Callable[[int, Any], Any] | None = None,
+                  nodes: list[int] | None = None) -> list[Message]:
         """One request per bank node (contents built afresh for each)."""
         return [Message(contents() if extra is None else extra(n, contents()), dst_node_id=n,
-                        message_type=message_type) for n in self.nodes]
+                        message_type=message_type)
+                for n in (self.nodes if nodes is None else nodes)]
 
     def _admit(self, reply: Message, step: str, sealed_round: int | None,
-               outcome: StepOutcome) -> None:
-        node = reply.metadata.src_node_id
+               outcome: StepOutcome, *, node: int) -> None:
         if reply.has_error():
             outcome.dropped.append({"node": node, "step": step,
                                     "reason": remote_reason(reply.error.reason)})

@@ -232,18 +232,21 @@ class HorizontalRun:
                                      round=round_index)
 
     def _sealed_step(self, step: MessageType, contents: Callable[[], Any], kind: str,
-                     sealed_round: int) -> tuple[StepOutcome, Sealed]:
-        """Ask a sealed step and combine the admitted vectors; under a masked scheme the
-        session's envelopes travel with the request and the unmask step follows."""
+                     sealed_round: int, *, only: set[int] | None = None,
+                     ) -> tuple[StepOutcome, Sealed]:
+        """Ask a sealed step (of the nodes in ``only``, default all) and combine the admitted
+        vectors; under a masked scheme the session's envelopes travel with the request and the
+        unmask step follows."""
         need = self.cfg.required_banks
         if self.masking is None:
-            outcome = self.ex.ask(step, contents, required=need, sealed_round=sealed_round)
+            outcome = self.ex.ask(step, contents, required=need, sealed_round=sealed_round,
+                                  only=only)
             return outcome, self._combine(outcome, kind, sealed_round)
         name = session_name(kind, sealed_round)
         if name not in self.masking.sessions:
             self.masking.open([name], contents)
         outcome = self.ex.ask(step, contents, required=need, sealed_round=sealed_round,
-                              extra=self.masking.envelopes(name))
+                              extra=self.masking.envelopes(name), only=only)
         total = self._combine(outcome, kind, sealed_round)
         return outcome, self.masking.unmask(name, outcome, total, contents,
                                             round_index=sealed_round)
@@ -280,8 +283,10 @@ class HorizontalRun:
             KEY_HIST_SUM: st.hist_sum}), KIND_WEIGHTS, rnd + 1)
         self._record(train)
         st.weights_rows = sum(st.train_rows.get(bank_of(r.content), 0) for r in train.replies)
+        trained = {r.metadata.src_node_id for r in train.replies}  # evaluate what they trained
         evaluate, st.hist_sum = self._sealed_step(STEP_EVALUATE, lambda: self.request(rnd + 1, **{
-            KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum}), KIND_COUNTS, rnd + 1)
+            KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum}), KIND_COUNTS, rnd + 1,
+            only=trained)
         st.rounds_done = rnd + 1
         st.round_seconds.append(time.perf_counter() - started)
         st.round_banks.append(len(train.replies))
@@ -290,6 +295,7 @@ class HorizontalRun:
         head = self.audit.append(
             "round", run_id=st.run_id, round=rnd + 1, config_hash=self.config_hash,
             banks=sorted(bank_of(r.content) for r in train.replies),
+            evaluated=sorted(bank_of(r.content) for r in evaluate.replies),
             nodes=sorted(r.metadata.src_node_id for r in train.replies),
             received={"train": _received(train), "evaluate": _received(evaluate)},
             dropped=train.dropped + evaluate.dropped, rejected=train.rejected + evaluate.rejected,

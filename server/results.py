@@ -36,6 +36,7 @@ def coordinator_results(cfg: RunConfig, result: FederatedResult) -> HorizontalRe
                                  banks=h.banks) for h in result.history),
         score_histograms=histogram_section(result.histograms),
         calibration=calibration_section(result.calibration, result.histograms),
+        dropouts=tuple(result.dropouts),
         trees=tree_summary(cfg, result), config=cfg.to_user_config())
 
 

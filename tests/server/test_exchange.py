@@ -32,7 +32,7 @@ def signed_reply(bank: int, *, run_id: str = "run", step: str = "train", rnd: in
     claim = SignatureClaim(run_id, step, rnd, sign_update(key or KEYS[bank], stmt))
     content = reply_content(bank=bank, n_examples=10, sealed=sealed, signature=claim)
     return SimpleNamespace(content=content, has_error=lambda: False,
-                           metadata=SimpleNamespace(src_node_id=node))
+                           metadata=SimpleNamespace(src_node_id=node, reply_to_message_id=""))
 
 
 class FakeGrid:
@@ -46,7 +46,7 @@ class FakeGrid:
 class OfflineExchange(Exchange):
     """Builds no Flower messages (they need a running Flower run context)."""
 
-    def _requests(self, message_type, contents):
+    def _requests(self, message_type, contents, extra=None, nodes=None):
         return []
 
 
@@ -89,7 +89,7 @@ def test_a_signed_reply_relayed_by_another_node_or_unsigned_is_refused() -> None
 
     sealed = PlainSum().seal(np.full(3, 1.0), kind=KIND_WEIGHTS, run_id="run", round=2)
     unsigned = SimpleNamespace(content=unsigned_content(bank=3, n_examples=10, sealed=sealed),
-                               has_error=lambda: False, metadata=SimpleNamespace(src_node_id=103))
+                               has_error=lambda: False, metadata=SimpleNamespace(src_node_id=103, reply_to_message_id=""))
     replies = [signed_reply(0), signed_reply(1, node=102, signed_for=101), unsigned]
     out = ask(exchange(replies), required=1)
     assert [r.content["metrics"]["bank"] for r in out.replies] == [0]
@@ -106,10 +106,40 @@ def test_a_reply_replayed_in_a_later_round_is_refused() -> None:
 def test_missing_and_failed_banks_are_dropouts_until_too_few_remain() -> None:
     failed = SimpleNamespace(has_error=lambda: True, content=None,
                              error=SimpleNamespace(reason="ClientAppException Message: disk full"),
-                             metadata=SimpleNamespace(src_node_id=101))
+                             metadata=SimpleNamespace(src_node_id=101, reply_to_message_id=""))
     out = ask(exchange([signed_reply(0), failed, signed_reply(2)]), required=2)
     assert len(out.replies) == 2
     reasons = {d["node"]: d["reason"] for d in out.dropped}
     assert reasons[101] == "disk full" and "no answer" in reasons[103]
     with pytest.raises(FederationError, match="only 2 of 4 banks usable, 3 required"):
         ask(exchange([signed_reply(0), failed, signed_reply(2)]), required=3)
+
+
+class AddressedExchange(Exchange):
+    """Requests with message ids, as the grid sets them when it pushes them."""
+
+    def _requests(self, message_type, contents, extra=None, nodes=None):
+        return [SimpleNamespace(metadata=SimpleNamespace(message_id=f"m{n}", dst_node_id=n))
+                for n in (self.nodes if nodes is None else nodes)]
+
+
+def test_an_unreachable_node_is_recorded_under_its_own_id_not_the_superlinks() -> None:
+    """Flower answers for a node it cannot reach with an error reply from the SuperLink
+    (node id 1); the exchange matches it to the request it answers."""
+    unavailable = SimpleNamespace(has_error=lambda: True, content=None,
+                                  error=SimpleNamespace(reason="Node Unavailable"),
+                                  metadata=SimpleNamespace(src_node_id=1,
+                                                           reply_to_message_id="m102"))
+    ex = AddressedExchange(FakeGrid([signed_reply(0), signed_reply(1), unavailable,
+                                     signed_reply(3)]), [100, 101, 102, 103], run_id="run",
+                           key_fingerprint="plain", registry=REGISTRY, timeout_s=5)
+    out = ask(ex)
+    assert out.dropped == [{"node": 102, "step": "train", "reason": "Node Unavailable"}]
+
+
+def test_only_the_named_nodes_are_asked() -> None:
+    ex = AddressedExchange(FakeGrid([signed_reply(0), signed_reply(2)]), [100, 101, 102, 103],
+                           run_id="run", key_fingerprint="plain", registry=REGISTRY, timeout_s=5)
+    from flwr.app import RecordDict
+    out = ex.ask(STEP_TRAIN, lambda: RecordDict(), required=2, sealed_round=2, only=[100, 102])
+    assert len(out.replies) == 2 and out.dropped == []  # 101 and 103 were not asked
