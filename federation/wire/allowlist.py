@@ -26,8 +26,9 @@ from typing import Any
 
 from federation.run.config import RunConfig
 from federation.run.vertical_config import VerticalConfig
-from federation.wire import records, trees, vertical
+from federation.wire import records, secagg, trees, vertical
 from federation.wire.transcript import KIND_ARRAY, KIND_CONFIG, KIND_METRIC, KINDS, WireValue
+from protocols.errors import MalformedMessageError
 
 ANY_KEY = "*"
 SCALAR = 8  # an int or float: 8 bytes; a bool: 1
@@ -64,7 +65,9 @@ def _types(steps: Iterable[Any]) -> frozenset[str]:
 
 
 HORIZONTAL_TYPES = _types((*records.HORIZONTAL_STEPS, trees.STEP_TREE_BINS, trees.STEP_TREE_LEVEL,
-                           trees.STEP_TREE_FINALIZE))
+                           trees.STEP_TREE_FINALIZE, secagg.STEP_SECAGG))
+SESSION_KEY = "/*"
+"""A key ending so stands for ``<field>/<any masking session>`` (:mod:`federation.wire.secagg`)."""
 VERTICAL_TYPES = _types(vertical.VERTICAL_STEPS)
 
 
@@ -126,6 +129,16 @@ def _horizontal_rows() -> list[Allowed]:
                 records.KEY_HIST_SUM, trees.KEY_BINS_SUM, trees.KEY_LEVEL_SUM):
         rows += _sealed_rows(h, key)
     rows += _metric_rows(h)
+    rows += _config_rows(h, records.KEY_ROWS, {records.FIELD_ROWS_TOTAL: (number, SCALAR),
+                                               records.FIELD_ROWS_IN_SUM: (number, SCALAR)})
+    rows += _config_rows(h, secagg.KEY_SECAGG, {  # masking bundles: SecAgg+ messages only
+        "version": (number, SCALAR), "advertise": (frozenset({"list[str]", "list[int]"}),
+                                                   SHORT_TEXT),
+        "adverts" + SESSION_KEY: (frozenset({"list[bytes]", "list[int]"}), BLOB),
+        "signatures" + SESSION_KEY: (frozenset({"list[bytes]", "list[int]"}), BLOB),
+        "shares" + SESSION_KEY: (frozenset({"list[bytes]", "list[int]"}), BLOB),
+        "envelopes" + SESSION_KEY: (frozenset({"list[bytes]", "list[int]"}), BLOB),
+        "lengths" + SESSION_KEY: (number, SCALAR), "unmask" + SESSION_KEY: (blob, BLOB)})
     rows += [Allowed(h, records.KEY_WEIGHTS, ANY_KEY, KIND_ARRAY, frozenset({"float64"}), BLOB),
              Allowed(h, records.KEY_RELEASED_HIST, ANY_KEY, KIND_ARRAY, frozenset({"int64"}),
                      BLOB)]
@@ -169,6 +182,20 @@ ALLOW_LIST: tuple[Allowed, ...] = (*_horizontal_rows(), *_vertical_rows())
 """Every value a fedcredit message may carry."""
 
 
+def _session_key_matches(pattern: str, key: str) -> bool:
+    """``adverts/*`` matches ``adverts/weights:3`` (a well-formed session name only)."""
+    if not pattern.endswith(SESSION_KEY):
+        return False
+    field, _, session = key.partition("/")
+    if field != pattern[:-len(SESSION_KEY)]:
+        return False
+    try:
+        secagg.parse_session(session)
+    except MalformedMessageError:
+        return False
+    return True
+
+
 def refusal(message_type: str, value: WireValue, allow: Iterable[Allowed] = ALLOW_LIST,
             ) -> str | None:
     """Why ``value`` (in a message of ``message_type``) is not allowed, or None when it is.
@@ -176,7 +203,7 @@ def refusal(message_type: str, value: WireValue, allow: Iterable[Allowed] = ALLO
     The reason names the rule: no row for the place, another kind or dtype, or the size
     bound; never the value."""
     rows = [r for r in allow if message_type in r.types and r.record == value.record
-            and r.key in (value.key, ANY_KEY)]
+            and (r.key in (value.key, ANY_KEY) or _session_key_matches(r.key, value.key))]
     if not rows:
         return f"no allow-list row for record '{value.record}' key '{value.key}' in " \
                f"'{message_type}' messages"
