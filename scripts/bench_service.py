@@ -29,6 +29,7 @@ import asyncio
 import json
 import os
 import shlex
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -207,6 +208,8 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    if args.folder is None:
+        shutil.rmtree(folder, ignore_errors=True)  # keep it with --folder (logs, databases)
     if results["log_rows"] != requests:
         raise SystemExit(f"log rows {results['log_rows']} != requests {requests}")
 
