@@ -89,7 +89,8 @@ def test_a_signed_reply_relayed_by_another_node_or_unsigned_is_refused() -> None
 
     sealed = PlainSum().seal(np.full(3, 1.0), kind=KIND_WEIGHTS, run_id="run", round=2)
     unsigned = SimpleNamespace(content=unsigned_content(bank=3, n_examples=10, sealed=sealed),
-                               has_error=lambda: False, metadata=SimpleNamespace(src_node_id=103, reply_to_message_id=""))
+                               has_error=lambda: False,
+                               metadata=SimpleNamespace(src_node_id=103, reply_to_message_id=""))
     replies = [signed_reply(0), signed_reply(1, node=102, signed_for=101), unsigned]
     out = ask(exchange(replies), required=1)
     assert [r.content["metrics"]["bank"] for r in out.replies] == [0]
