@@ -28,6 +28,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,29 +94,50 @@ def prepare_node(config_path: str | Path, *, check_connection: bool = True,
 
 def run_once(launch: NodeLaunch) -> tuple[int, bool, bool]:
     """Run the SuperNode to its end, echoing its output; (status, activation refused,
-    stopped by a signal to this runner)."""
+    stopped by a signal to this runner).
+
+    The SuperNode runs in its own process group: its app runtime (SuperExec) may outlive a
+    SuperNode that failed to connect and keep the output pipe open, so the runner waits for
+    the SuperNode itself, then ends what is left of its group.
+    """
     child = subprocess.Popen(launch.argv, env=launch.env, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1)
+                             stderr=subprocess.STDOUT, text=True, errors="replace", bufsize=1,
+                             process_group=0)
     signalled: list[int] = []
+    refused = threading.Event()
+
+    def pump() -> None:
+        for line in child.stdout or ():
+            if ACTIVATION_REFUSED in line:
+                refused.set()
+            sys.stdout.write(line)
+            sys.stdout.flush()
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         signalled.append(signum)
         if child.poll() is None:
             child.send_signal(signum)
 
+    reader = threading.Thread(target=pump, name="supernode-output", daemon=True)
+    reader.start()
     previous = {sig: signal.signal(sig, forward)
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    refused = False
     try:
-        for line in child.stdout or ():
-            refused = refused or ACTIVATION_REFUSED in line
-            sys.stdout.write(line)
-            sys.stdout.flush()
         status = child.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return status, refused, bool(signalled)
+        _end_group(child.pid)
+    reader.join(timeout=5.0)
+    return status, refused.is_set(), bool(signalled)
+
+
+def _end_group(pgid: int) -> None:
+    """SIGTERM what is left of the SuperNode's process group (it has exited)."""
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def run_node(launch: NodeLaunch, *, retry_s: float = REJOIN_RETRY_S,

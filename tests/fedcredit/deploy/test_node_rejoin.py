@@ -56,6 +56,24 @@ def test_a_refused_activation_is_retried_until_the_old_session_is_gone(tmp_path:
     assert status == 0 and (tmp_path / "starts").read_text() == "3" and waits == [0.5, 0.5]
 
 
+def test_a_helper_holding_the_output_open_does_not_stall_the_retry(tmp_path: Path) -> None:
+    body = f"""
+        import os, subprocess, sys
+        path = os.environ["STATE"]
+        starts = int(open(path).read()) + 1 if os.path.exists(path) else 1
+        open(path, "w").write(str(starts))
+        if starts == 1:  # like Flower's SuperExec: a child that outlives a failed SuperNode
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+            print("[code: 2004] {ACTIVATION_REFUSED}.", flush=True)
+            sys.exit({CONNECTION_ERROR_EXIT})
+        print("joined")
+    """
+    started = time.monotonic()
+    status = run_node(fake_node(tmp_path, body), retry_s=0.1, sleep=time.sleep)
+    assert status == 0 and (tmp_path / "starts").read_text() == "2"
+    assert time.monotonic() - started < 60
+
+
 def test_retries_stop_after_rejoin_wait(tmp_path: Path) -> None:
     now = [0.0]
 
