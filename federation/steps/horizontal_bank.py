@@ -13,6 +13,7 @@ element is the weighted mean of the banks that took part, even when some dropped
 from __future__ import annotations
 
 import hashlib
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -54,6 +55,22 @@ from protocols.identity.head_signing import AuditHead
 from protocols.identity.signing import sign_update, statement_for
 
 _PREP_CACHE: dict[tuple[str, str], tuple[Preprocessor, float]] = {}
+
+
+@lru_cache(maxsize=64)
+def _initial_weights(cfg: RunConfig, n_features: int) -> tuple[np.ndarray, ...]:
+    from federation.ml.training import make_model  # torch only where a model is needed
+
+    weights = tuple(np.asarray(w) for w in make_model(cfg, n_features).get_weights())
+    for w in weights:
+        w.setflags(write=False)
+    return weights
+
+
+def initial_weights(cfg: RunConfig, n_features: int) -> list[np.ndarray]:
+    """The run's initial model weights (seeded by ``cfg``; fresh copies). Built once per process
+    for each run config and feature count: every request a bank answers needs their shapes."""
+    return [w.copy() for w in _initial_weights(cfg, n_features)]
 
 
 class SimulatedDropout(FedCreditError):
@@ -143,9 +160,7 @@ def open_weights(
     With ``rows`` (the coordinator's reported-row sums: all banks, banks in this sum) and
     ``total_rows`` (``N`` from the opened statistics), the weight mass must match the row
     counts (:mod:`federation.steps.weight_share`), else WeightShareError."""
-    from federation.ml.training import make_model  # torch only where a model is needed
-
-    like = make_model(cfg, prep.n_features).get_weights()
+    like = initial_weights(cfg, prep.n_features)
     if weights_sum is None:
         return like
     opened = bank_summation(cfg, bank).open(weights_sum, kind=KIND_WEIGHTS, run_id=run_id,
@@ -266,9 +281,6 @@ def sealed_length(cfg: RunConfig, data: BankData, kind: str, sealed_round: int, 
     if kind == KIND_WEIGHTS:
         if prep is None:
             raise ProtocolError("a weights masking session needs the combined stats first.")
-        from federation.ml.training import make_model
-
-        return sum(int(np.asarray(w).size)
-                   for w in make_model(cfg, prep.n_features).get_weights()) + 1
+        return sum(int(w.size) for w in _initial_weights(cfg, prep.n_features)) + 1
     # the last round's histograms also carry the training rows' (calibration)
     return (4 if sealed_round == cfg.rounds_planned else 2) * HIST_BINS

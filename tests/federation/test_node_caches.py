@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -94,3 +95,19 @@ def test_parsing_a_run_config_gives_back_the_same_config() -> None:
     assert RunConfig.from_user_config(cfg.to_user_config()) == cfg
     with pytest.raises(ConfigError, match="unknown run-config setting 'nope'"):
         RunConfig.from_user_config({**cfg.to_user_config(), "nope": 1})
+
+
+def test_initial_weights_are_the_seeded_models_built_once_and_handed_out_as_copies() -> None:
+    from federation.ml.training import make_model
+    from federation.steps.horizontal_bank import initial_weights
+
+    cfg = RunConfig(banks=3, seed=5)
+    first = initial_weights(cfg, 7)
+    expected = make_model(cfg, 7).get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(first, expected, strict=True))
+    first[0][...] = 42.0  # a caller's copy is its own
+    again = initial_weights(cfg, 7)
+    assert all(np.array_equal(a, b) for a, b in zip(again, expected, strict=True))
+    other = initial_weights(RunConfig(banks=3, seed=6), 7)
+    assert not all(np.array_equal(a, b) for a, b in zip(other, expected, strict=True))
+    assert [w.shape for w in initial_weights(cfg, 9)] != [w.shape for w in expected]
