@@ -26,7 +26,8 @@ ENCRYPTED = RunConfig(aggregation="paillier", banks=3, release_model=False)
 
 
 def test_the_defaults_are_the_safe_ones() -> None:
-    assert DEFAULT_POLICY == BankPolicy(aggregation=("paillier",), min_contributors=3,
+    assert DEFAULT_POLICY == BankPolicy(aggregation=("paillier", "paillier-secagg"),
+                                        min_contributors=3,
                                         release_model=False, short_exponents=False,
                                         min_key_bits=2048)
 
@@ -77,7 +78,7 @@ def test_a_deviating_run_config_is_refused_in_one_line_naming_the_setting(
 
 
 def test_the_plain_refusal_names_the_policy_setting() -> None:
-    with pytest.raises(PolicyRefusal, match=r'\[policy\] aggregation = \["paillier"\]'):
+    with pytest.raises(PolicyRefusal, match=r'\[policy\] aggregation = \["paillier", "paillier-secagg"\]'):
         check_run_config(DEFAULT_POLICY, replace(ENCRYPTED, aggregation="plain"))
 
 

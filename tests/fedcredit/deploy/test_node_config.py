@@ -58,7 +58,7 @@ def test_a_valid_bank_file_loads_with_absolute_paths(folder: Path) -> None:
     assert cfg.to_flower_node_config() == {
         "role": "bank", "node-name": "bank-0", "data-path": str(folder / "bank.csv"),
         "bank-index": 0, "keys-dir": str(folder / "keys"), "id-col": "ID", "target": "bad",
-        "policy-aggregation": "paillier", "policy-min-contributors": 3,
+        "policy-aggregation": "paillier,paillier-secagg", "policy-min-contributors": 3,
         "policy-release-model": False, "policy-short-exponents": False,
         "policy-min-key-bits": 2048}  # no [policy] table: the safe defaults, written out
 
@@ -174,7 +174,7 @@ def test_cli_node_check_prints_the_banks_policy(folder: Path,
                                       coordinator__insecure=True))
     res = CliRunner().invoke(app, ["node", "--config", str(path), "--check"])
     assert res.exit_code == 0, res.output
-    assert ("policy: aggregation paillier; sums of >= 3 banks; release-model refused; short "
+    assert ("policy: aggregation paillier, paillier-secagg; sums of >= 3 banks; release-model refused; short "
             "exponents refused; keys >= 2048 bits") in " ".join(res.output.split())
 
 
