@@ -71,7 +71,8 @@ def test_bank_node_toml_is_a_valid_node_configuration(tmp_path: Path, german: Pa
     assert node.data_path == bank.data and not node.insecure
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     # the launcher writes the banks' [policy]: a plain run is refused unless --allow-plain
-    assert node.policy.aggregation == ("paillier",) and node.policy.min_contributors == 2
+    assert node.policy.aggregation == ("paillier", "paillier-secagg")
+    assert node.policy.min_contributors == 2
     with pytest.raises(PolicyRefusal, match="'aggregation' = plain"):
         check_run_config(node.policy, replace(cfg, aggregation="plain"))
     check_run_config(node.policy, replace(cfg, aggregation="paillier"))
@@ -79,7 +80,8 @@ def test_bank_node_toml_is_a_valid_node_configuration(tmp_path: Path, german: Pa
         bank, cfg, coordinator="127.0.0.1:9093", runtime_port=9101, ca_cert=tmp_path / "ca.pem",
         auth_key=tmp_path / "auth.key", allow_plain=True))
     check_run_config(permissive.policy, replace(cfg, aggregation="plain"))
-    assert "[policy]\naggregation = [\"plain\", \"paillier\"]" in path.read_text()
+    assert ("[policy]\naggregation = [\"plain\", \"paillier\", \"secagg\", "
+            "\"paillier-secagg\"]") in path.read_text()
 
 
 def test_the_staged_app_holds_the_sources_and_config_only(tmp_path: Path) -> None:
