@@ -210,6 +210,11 @@ def _check_security(cfg: NodeConfig) -> None:
         raise NodeConfigError(f"{where}: setting '[keys] auth-private-key' is missing; create "
                               "the node's key pair with `fedcredit node-key` and register its "
                               ".pub file at the credit center.")
+    if cfg.trusted_entities is None:  # fail closed: without it the node runs any app bundle
+        raise NodeConfigError(f"{where}: setting '[keys] trusted-entities' is missing; point "
+                              "it at the federation's trusted-entities.yaml (from `fedcredit "
+                              "release-key`), so this node runs only app bundles signed by the "
+                              "federation's release key.")
 
 
 def load_node_config(path: str | Path) -> NodeConfig:

@@ -30,6 +30,7 @@ target = "bad"
 [keys]
 root-certificates = "ca.pem"
 auth-private-key = "bank-0.key"
+trusted-entities = "trusted-entities.yaml"
 paillier-dir = "keys"
 
 [coordinator]
@@ -93,6 +94,7 @@ def node_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (folder / "empty.csv").write_bytes(b"")
     (folder / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
     (folder / "bank-0.key").write_text("key\n")
+    (folder / "trusted-entities.yaml").write_text("fedcredit-release: \"ssh-ed25519 AAAA\"\n")
     (folder / "keys").mkdir()
     assert load_node_config(_write(folder, VALID.encode())).bank_index == 0
     return folder

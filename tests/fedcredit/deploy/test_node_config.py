@@ -15,7 +15,8 @@ from federation.run.node_config import NodeConfigError, load_node_config
 BASE: dict[str, dict[str, Any]] = {
     "node": {"role": "bank", "name": "bank-0", "bank-index": 0},
     "data": {"path": "bank.csv", "id-col": "ID", "target": "bad"},
-    "keys": {"root-certificates": "ca.pem", "auth-private-key": "bank-0.key"},
+    "keys": {"root-certificates": "ca.pem", "auth-private-key": "bank-0.key",
+             "trusted-entities": "trusted-entities.yaml"},
     "coordinator": {"address": "center.example.org:9093"},
 }
 
@@ -33,6 +34,7 @@ def folder(tmp_path: Path) -> Path:
     (tmp_path / "bank.csv").write_text("ID,amount,bad\n1,100,0\n2,200,1\n")
     (tmp_path / "ca.pem").write_text("ca")
     (tmp_path / "bank-0.key").write_text("key")
+    (tmp_path / "trusted-entities.yaml").write_text('fedcredit-release: "ssh-ed25519 AAAA"\n')
     (tmp_path / "keys").mkdir()
     return tmp_path
 
@@ -87,6 +89,7 @@ def test_a_center_without_labels_is_accepted(folder: Path) -> None:
     ({"keys__root_certificates": None}, "[keys] root-certificates"),
     ({"keys__root_certificates": "nowhere.pem"}, "[keys] root-certificates"),
     ({"keys__auth_private_key": None}, "[keys] auth-private-key"),
+    ({"keys__trusted_entities": None}, "[keys] trusted-entities"),
     ({"keys__paillier_dir": "no-such-folder"}, "[keys] paillier-dir"),
     ({"coordinator__address": None}, "[coordinator] address"),
     ({"coordinator__address": "center.example.org"}, "[coordinator] address"),

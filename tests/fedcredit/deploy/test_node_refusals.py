@@ -23,6 +23,7 @@ from fedcredit.deploy.flower_commands import (
 )
 from fedcredit.deploy.launch_plan import free_port
 from fedcredit.deploy.processes import ProcessSupervisor, is_running
+from fedcredit.deploy.release import ReleasePaths, write_release_key
 from fedcredit.deploy.tls_check import check_tls
 
 from .conftest import REPO
@@ -81,11 +82,16 @@ def link(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Link]:
 def _node_toml(link: Link, name: str, ca: Path, german: Path) -> Path:
     folder = link.root / name
     folder.mkdir(exist_ok=True)
+    release = link.root / "release"
+    trusted = ReleasePaths(release).trusted_entities
+    if not trusted.exists():
+        write_release_key(release)
     return write_toml(folder, {
         "node": {"role": "bank", "name": name, "bank-index": 0},
         "data": {"path": str(german), "target": "bad"},
         "keys": {"root-certificates": str(ca),
-                 "auth-private-key": str(link.certs.node_key(name))},
+                 "auth-private-key": str(link.certs.node_key(name)),
+                 "trusted-entities": str(trusted)},
         "coordinator": {"address": link.address, "rejoin-wait": 0},  # refusals, not rejoins
         "runtime": {"port": free_port()},
     })
