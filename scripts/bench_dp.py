@@ -36,6 +36,7 @@ from federation.ml.training import auc_ks, make_model
 from federation.run.config import RunConfig
 
 EPSILONS = (0.5, 1.0, 3.0, 8.0, math.inf)
+RETRIES = 2
 
 
 def one_run(cfg: RunConfig) -> dict[str, Any]:
@@ -43,7 +44,15 @@ def one_run(cfg: RunConfig) -> dict[str, Any]:
     started = time.perf_counter()
     datas = [bank_data(cfg, b) for b in range(cfg.banks)]
     privacy = privacy_plans(cfg, [d.train.n_rows for d in datas])
-    result = run_federation(fresh_run_folder(cfg, lambda _: None))
+    for attempt in range(RETRIES + 1):  # Ray's start-up can time out on a loaded box
+        try:
+            result = run_federation(fresh_run_folder(cfg, lambda _: None))
+            break
+        except RuntimeError as exc:
+            if attempt == RETRIES:
+                raise
+            print(f"simulation runtime failed ({exc}); retrying", file=sys.stderr, flush=True)
+            cfg = replace(cfg, out=f"{cfg.out}-retry{attempt + 1}", keys_dir="")
     seconds = time.perf_counter() - started
     if result.preprocessor is None:
         raise RuntimeError("the run released no model; the benchmark needs release-model")
@@ -70,6 +79,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     private = [r for r in rows if r["epsilon"] != "inf"]
     base = next((r for r in rows if r["epsilon"] == "inf"), None)
@@ -84,6 +94,7 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
                    label="within 0.02 of it")
     ax.set_xscale("log")
     ax.set_xticks(eps, [f"{e:g}" for e in eps])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("epsilon per bank (delta as in the table)")
     ax.set_ylabel("AUC, union of the banks' test rows")
     ax.set_title(title, fontsize=10)
