@@ -64,8 +64,11 @@ def test_bank_node_toml_is_a_valid_node_configuration(tmp_path: Path, german: Pa
     bank.keys.mkdir()
     (tmp_path / "ca.pem").write_text("ca")
     (tmp_path / "auth.key").write_text("key")
+    trusted = tmp_path / "trusted-entities.yaml"
+    trusted.write_text('fedcredit-release: "ssh-ed25519 AAAA"\n')
     path = bank_node_toml(bank, cfg, coordinator="127.0.0.1:9093", runtime_port=9101,
-                          ca_cert=tmp_path / "ca.pem", auth_key=tmp_path / "auth.key")
+                          ca_cert=tmp_path / "ca.pem", auth_key=tmp_path / "auth.key",
+                          trusted_entities=trusted)
     node = load_node_config(path)
     assert (node.role, node.bank_index, node.runtime_port) == ("bank", 1, 9101)
     assert node.data_path == bank.data and not node.insecure
@@ -78,7 +81,7 @@ def test_bank_node_toml_is_a_valid_node_configuration(tmp_path: Path, german: Pa
     check_run_config(node.policy, replace(cfg, aggregation="paillier"))
     permissive = load_node_config(bank_node_toml(
         bank, cfg, coordinator="127.0.0.1:9093", runtime_port=9101, ca_cert=tmp_path / "ca.pem",
-        auth_key=tmp_path / "auth.key", allow_plain=True))
+        auth_key=tmp_path / "auth.key", trusted_entities=trusted, allow_plain=True))
     check_run_config(permissive.policy, replace(cfg, aggregation="plain"))
     assert ("[policy]\naggregation = [\"plain\", \"paillier\", \"secagg\", "
             "\"paillier-secagg\"]") in path.read_text()
