@@ -21,6 +21,7 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "bank.csv").write_text("ID,amount,bad\n1,100,0\n2,200,1\n")
     (tmp_path / "ca.pem").write_text("ca")
     (tmp_path / "bank-0.key").write_text("key")
+    (tmp_path / "trusted-entities.yaml").write_text('fedcredit-release: "ssh-ed25519 AAAA"\n')
     monkeypatch.setenv("FLWR_HOME", str(tmp_path / "home"))
     return tmp_path
 
