@@ -159,6 +159,12 @@ def print_results(results: HorizontalResults, path: Path) -> None:
         table.add_row("logistic regression, pooled (reference)", f"{_n(lr.auc):.4f}",
                       f"{_n(lr.ks):.4f}")
     console.print(table)
+    if results.privacy:
+        worst = max(results.privacy, key=lambda p: p.epsilon)
+        console.print(f"differential privacy: every bank's borrowers at epsilon <= "
+                      f"{worst.epsilon:.3g}, delta <= {max(p.delta for p in results.privacy):.2g} "
+                      f"({worst.accountant} accountant; results.json 'privacy'); the baselines "
+                      "are not private")
     if results.dropouts:
         console.print(f"[yellow]{len(results.dropouts)} late, failed or rejected bank "
                       "answers were skipped (see results.json 'dropouts' and audit.jsonl)[/]")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from federation.ml.dp.releases import group_centres
 from federation.ml.metrics import HIST_BINS
 from federation.ml.training import steps_per_round
 from federation.run.config import RunConfig
-from federation.run.results import HorizontalResults
+from federation.run.results import BankPrivacy, HorizontalResults, LocalOnly, Metrics
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -33,6 +34,23 @@ def test_an_unmeetable_epsilon_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert len(lines) == 1 and "Traceback" not in res.stderr
     assert "'dp-epsilon'" in lines[0] and "0.01" in lines[0] and "--rounds" in lines[0]
     assert not (out / "keys").exists()  # refused before the key ceremony and any node
+
+
+def test_the_table_states_the_guarantee(capsys: pytest.CaptureFixture[str]) -> None:
+    from fedcredit.cli.simulate import print_results
+
+    privacy = tuple(BankPrivacy(bank=b, epsilon=e, delta=2e-5, noise_multiplier=1.3, clip=1.0,
+                                sampling_rate=0.03, steps=500, accountant="rdp")
+                    for b, e in ((0, 2.91), (1, 2.97)))
+    results = HorizontalResults(
+        dataset="uci", banks=2, rounds=10, model="lr", aggregation="plain",
+        federated=Metrics(auc=0.72, ks=0.35), centralized=Metrics(auc=0.72, ks=0.38),
+        local_only=LocalOnly(mean_auc=0.71, per_bank=()), privacy=privacy)
+    print_results(results, Path("results.json"))
+    out = " ".join(capsys.readouterr().out.split())
+    assert "differential privacy: every bank's borrowers at epsilon <= 2.97, delta <= 2e-05" in out
+    print_results(replace(results, privacy=None), Path("results.json"))
+    assert "differential privacy" not in capsys.readouterr().out
 
 
 @pytest.mark.slow
