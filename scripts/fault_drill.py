@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Seconds one launch may take.")
     p.add_argument("--no-baseline", action="store_true",
                    help="Skip the uninterrupted run (model_equal is then null).")
+    p.add_argument("--reuse-baseline", action="store_true",
+                   help="Compare with OUT/baseline of an earlier call instead of running it "
+                        "again (same --banks, --rounds and data).")
     return p.parse_args(argv)
 
 
@@ -56,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results: list[DrillResult] = []
     reference = None
-    if not args.no_baseline:
+    if args.reuse_baseline and (args.out / "baseline" / "results.json").is_file():
+        reference = args.out / "baseline"
+    elif not args.no_baseline:
         results.append(baseline(args.out, opt))
         reference = args.out / "baseline" if results[-1].passed else None
         _report(results[-1])

@@ -8,6 +8,7 @@ to mount a tmpfs) returns ``passed=False`` with a note saying so, never a fake p
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -132,14 +133,15 @@ def _fill_and_resume(base: Path, opt: DrillOptions, launch: Launch, out: Path, r
                      reference: Path | None) -> DrillResult:
     launch.until(lambda: rounds_done(out) >= 1, opt.timeout, "round 1 checkpoint")
     filler = run_dir / "filler"
-    with open(filler, "wb") as handle:  # leave a few KiB: the audit record fits, not the checkpoint
-        try:
-            while True:
-                handle.write(b"\0" * 4096)
-                handle.flush()
-        except OSError:
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:  # fill the tmpfs, then give back a few KiB: the audit record fits, the checkpoint not
+        while os.write(fd, b"\0" * 4096):
             pass
-    filler.write_bytes(filler.read_bytes()[:-3 * 4096])
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    os.truncate(filler, max(0, filler.stat().st_size - 3 * 4096))
     full = time.monotonic()
     code = launch.wait(opt.timeout)
     detected = time.monotonic()
