@@ -18,6 +18,8 @@ Per row (``--json PATH``, list ``rows``): ``banks``, ``rounds``, ``aggregation``
 ``seconds_per_message`` (per round / messages per round), ``floor_seconds_per_round`` and
 ``floor_seconds_per_message`` (the bare Flower run's), ``overhead_per_message_s`` (the
 difference: what fedcredit adds to each message), ``peak_rss_mb``, ``floor_peak_rss_mb``,
+``round_seconds`` and ``later_seconds_per_round`` (rounds after the first: a process opens
+each bank's keys and imports torch in the first round it serves), ``floor_round_seconds``,
 ``auc`` (the federated test AUC of the last round) and ``timed_out`` (no result: the run hit
 ``--max-seconds`` or failed twice; its timings are then missing).
 
@@ -211,6 +213,10 @@ def bench_row(banks: int, rounds: int, aggregation: str, floor: dict[str, Any] |
                                    if per_message is not None and floor_message is not None
                                    else None),
         "auc": run["auc"] if run else None,
+        "round_seconds": run["round_seconds"] if run else None,
+        "later_seconds_per_round": (_mean(run["round_seconds"][1:])
+                                    if run and len(run["round_seconds"]) > 1 else None),
+        "floor_round_seconds": floor["round_seconds"] if floor else None,
     }
     return row
 

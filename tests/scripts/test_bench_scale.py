@@ -48,6 +48,7 @@ def test_a_row_sets_the_run_beside_its_floor(bench: Any, monkeypatch: pytest.Mon
                 "floor_seconds_per_round", "peak_rss_mb"):
         assert key in row
     assert row["seconds_per_round"] == pytest.approx(3.0)
+    assert row["later_seconds_per_round"] == pytest.approx(4.0)  # round 1 left out
     assert row["floor_seconds_per_round"] == pytest.approx(0.6)
     assert row["seconds_per_message"] == pytest.approx(3.0 / 20)
     assert row["overhead_per_message_s"] == pytest.approx(3.0 / 20 - 0.6 / 20)
