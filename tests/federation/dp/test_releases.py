@@ -49,12 +49,12 @@ def test_group_counts_sit_at_the_centres_with_the_offset_and_nothing_else() -> N
 def test_denoised_sum_of_banks_is_close_and_the_auc_follows() -> None:
     rng = np.random.default_rng(2)
     banks = [scores(rng, 1800) for _ in range(5)]
-    total = sum(noisy_histograms(b, g, noise_multiplier=5.0, most=2**20 - 1, rng=rng)
-                for b, g in banks)
+    total = np.sum([noisy_histograms(b, g, noise_multiplier=5.0, most=2**20 - 1, rng=rng)
+                    for b, g in banks], axis=0)
     est = denoise_sum(total, parties=5)
     assert est.min() >= 0
-    bad = sum(b for b, _ in banks)
-    good = sum(g for _, g in banks)
+    bad = np.sum([b for b, _ in banks], axis=0)
+    good = np.sum([g for _, g in banks], axis=0)
     exact_auc = auc_ks_from_histograms(bad, good)[0]
     noisy_auc = auc_ks_from_histograms(est[:HIST_BINS], est[HIST_BINS:])[0]
     assert abs(noisy_auc - exact_auc) < 0.02
@@ -102,7 +102,7 @@ def test_noised_stats_keep_the_layout_and_are_close_with_little_noise() -> None:
     rng = np.random.default_rng(5)
     n = 4000
     t = table({"amount": list(rng.uniform(900, 1000, n)), "age": list(rng.integers(20, 60, n))},
-              {"region": list(rng.choice(["north", "south", None], n))})
+              {"region": list(rng.choice(np.array(["north", "south", None], dtype=object), n))})
     layout = merge_schemas([local_schema(t)])
     exact = local_stats_vector(t, layout)
     noisy = noisy_stats_vector(t, layout, noise_multiplier=1e-6, rng=rng)
