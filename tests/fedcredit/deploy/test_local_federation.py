@@ -30,7 +30,8 @@ with scripts/local_federation.py); here only a guard against a hung start."""
 def deployed(tmp_path_factory: pytest.TempPathFactory, german: Path) -> tuple[dict, Path]:
     out = tmp_path_factory.mktemp("local-federation") / "run"
     return launch_to_results(out, "--banks", str(BANKS), "--rounds", str(ROUNDS), "--data",
-                             str(german), "--target", "bad", "--aggregation", "paillier"), out
+                             str(german), "--target", "bad", "--aggregation", "paillier",
+                             "--record-wire"), out
 
 
 def test_runs_to_completion_over_tls_with_node_authentication(
@@ -99,3 +100,23 @@ def test_each_party_holds_only_its_own_files(deployed: tuple[dict, Path]) -> Non
         assert stat.S_IMODE((bank / "node.toml").stat().st_mode) == 0o600
         rows += len((bank / "bank.csv").read_text().splitlines()) - 1
     assert rows == 1000
+
+
+def test_every_bank_recorded_its_own_side_and_none_leaks_its_file(
+    deployed: tuple[dict, Path],
+) -> None:
+    """``--record-wire``: each bank's node wrote its own transcript beside its node.toml, the
+    launcher merged them into OUT/wire.jsonl, and ``fedcredit audit wire`` finds nothing of
+    any bank's file in it (each bank's privacy officer can run the same on its own side)."""
+    from fedcredit.audit_wire.scan import audit_wire
+    from federation.wire.transcript import read_transcript
+
+    _, out = deployed
+    parts = [out / "nodes" / f"bank-{k}" / "wire.jsonl" for k in range(BANKS)]
+    merged = list(read_transcript(out / "wire.jsonl"))
+    assert all(p.is_file() for p in parts)
+    assert len(merged) == sum(len(list(read_transcript(p))) for p in parts) > 6 * ROUNDS
+    assert len({line.node for _, line in merged}) == BANKS  # one Flower node per bank
+    for k in range(BANKS):
+        report = audit_wire(out, out / "nodes" / f"bank-{k}" / "bank.csv", target="bad")
+        assert report.clean, [f.describe() for f in report.findings]
