@@ -194,10 +194,12 @@ def bad_file(base: Path, opt: DrillOptions) -> DrillResult:
 
 
 def _spoil_cell(path: Path, *, row: int) -> None:
-    """Put :data:`BAD_CELL` into the first numeric column of data row ``row`` (0-based)."""
+    """Put :data:`BAD_CELL` into the first numeric feature column (not the ID, whose values
+    are text, nor the target) of data row ``row`` (0-based)."""
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
-    column = next(i for i, v in enumerate(rows[1]) if _number(v))
+    column = next(i for i, (name, v) in enumerate(zip(rows[0], rows[1], strict=True))
+                  if _number(v) and name.lower() not in ("id", "uscc", "bad"))  # a feature
     rows[row + 1][column] = BAD_CELL
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows)
