@@ -124,7 +124,8 @@ def _horizontal_rows() -> list[Allowed]:
         trees.FIELD_STATE: (blob, BLOB), trees.FIELD_STATE_SEQ: (number, SCALAR)})
     rows += _config_rows(h, trees.KEY_TREE_MODEL, {
         trees.FIELD_MODEL: (text, JSON_DOC), trees.FIELD_EDGES: (text, JSON_DOC),
-        trees.FIELD_FEATURES: (text, JSON_DOC), trees.FIELD_PREPROCESSOR: (text, JSON_DOC)})
+        trees.FIELD_FEATURES: (frozenset({"list[str]"}), JSON_DOC),
+        trees.FIELD_PREPROCESSOR: (text, JSON_DOC)})
     for key in (records.KEY_SEALED, records.KEY_STATS_SUM, records.KEY_WEIGHTS_SUM,
                 records.KEY_HIST_SUM, trees.KEY_BINS_SUM, trees.KEY_LEVEL_SUM):
         rows += _sealed_rows(h, key)
