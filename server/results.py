@@ -13,6 +13,7 @@ from federation.ml.metrics import LOGIT_RANGE
 from federation.run.config import RunConfig
 from federation.run.folder import RunFolder, atomic_write_text
 from federation.run.results import (
+    BankPrivacy,
     HorizontalResults,
     Metrics,
     RoundEntry,
@@ -36,8 +37,19 @@ def coordinator_results(cfg: RunConfig, result: FederatedResult) -> HorizontalRe
                                  banks=h.banks) for h in result.history),
         score_histograms=histogram_section(result.histograms),
         calibration=calibration_section(result.calibration, result.histograms),
-        dropouts=tuple(result.dropouts),
+        dropouts=tuple(result.dropouts), privacy=privacy_section(cfg, result),
         trees=tree_summary(cfg, result), config=cfg.to_user_config())
+
+
+def privacy_section(cfg: RunConfig, result: FederatedResult) -> tuple[BankPrivacy, ...] | None:
+    """Each bank's DP guarantee under ``dp-epsilon`` (None without): the plan every bank
+    computes from the run settings and its reported training rows (the accountant is public;
+    row counts are reported in the clear, which DP does not cover)."""
+    if cfg.dp_epsilon <= 0 or not result.train_rows:
+        return None
+    from federation.ml.training import bank_privacy  # the accountant; torch loads only here
+
+    return tuple(bank_privacy(cfg, bank, rows) for bank, rows in sorted(result.train_rows.items()))
 
 
 def tree_summary(cfg: RunConfig, result: FederatedResult) -> TreeSummary | None:
