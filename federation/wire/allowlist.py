@@ -162,7 +162,7 @@ VERTICAL_FIELDS: dict[str, tuple[frozenset[str], int]] = {
     vertical.Field.AUC: (_FLOAT, SCALAR), vertical.Field.KS: (_FLOAT, SCALAR),
     vertical.Field.HIST_BAD: (_INTS, JSON_DOC), vertical.Field.HIST_GOOD: (_INTS, JSON_DOC),
     vertical.Field.CAL_BAD: (_INTS, JSON_DOC), vertical.Field.CAL_GOOD: (_INTS, JSON_DOC),
-    vertical.Field.IV_JSON: (_TEXT, JSON_DOC), vertical.Field.POSITIONS: (_BYTES, BLOB),
+    vertical.Field.IV_JSON: (_TEXT, JSON_DOC), vertical.Field.POSITIONS: (_INTS, JSON_DOC),
     vertical.Field.CATEGORICAL: (_INTS, JSON_DOC), vertical.Field.ASSIGNMENT: (_BYTES, BLOB),
     vertical.Field.BUILD: (_INTS, JSON_DOC), vertical.Field.COUNT: (_INT, SCALAR),
     vertical.Field.SPLITS: (_TEXT, JSON_DOC), vertical.Field.SPLIT_IDS: (_INTS, JSON_DOC),
