@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -58,7 +59,10 @@ LAUNCHER = REPO_ROOT / "scripts" / "local_federation.py"
 POLL_S = 0.5
 BANK = 1
 """The bank each drill hits (index)."""
-BAD_CELL = "twelve"
+BAD_CELL = f"twelve-{secrets.token_hex(4)}"
+"""The bad cell's text; random, so that the app's own source (bundled and copied to every
+node, and stored in the SuperLink's database) never holds it and a search for it finds only
+what the bank sent or logged."""
 SCHEMA_VERSION = 1
 
 
