@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fedcredit.deploy.drill_cases import DRILLS, baseline, run_drill  # noqa: E402
 from fedcredit.deploy.fault_drills import DrillOptions, DrillResult, write_results  # noqa: E402
+from federation.run.folder import RESULTS_FILE  # noqa: E402
 
 DEFAULTS = DrillOptions()
 
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results: list[DrillResult] = []
     reference = None
-    if args.reuse_baseline and (args.out / "baseline" / "results.json").is_file():
+    if args.reuse_baseline and (args.out / "baseline" / RESULTS_FILE).is_file():
         reference = args.out / "baseline"
     elif not args.no_baseline:
         results.append(baseline(args.out, opt))

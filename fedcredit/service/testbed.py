@@ -30,6 +30,7 @@ from federation.data.synthetic import CENTER_FEATURES, ID_COLUMN, TARGET_COLUMN,
 from federation.data.table import load_credit_csv
 from federation.ml.preprocess import pooled_preprocessor
 from federation.ml.taylor_lr import fit_taylor_lr
+from federation.run.folder import SCORECARD_FILE
 from federation.scorecard.linear import LinearScorecard
 from federation.scorecard.scale import RiskGrades, ScorecardScale
 
@@ -107,7 +108,7 @@ def build_testbed(folder: Path, *, enterprises: int = 2000, seed: int = 0,
     bank_df.to_csv(bank_csv, index=False)
     center_df.to_csv(center_csv, index=False)
     card = _fit_scorecard(folder, bank_csv, center_csv)
-    scorecard = folder / "scorecard.json"
+    scorecard = folder / SCORECARD_FILE
     scorecard.write_text(card.to_json(), encoding="utf-8")
     for party in ("bank", "center"):
         ModelRegistry(folder / party / "registry").promote(

@@ -21,6 +21,7 @@ from federation.wire.records import (
     step_of,
     step_to_record,
 )
+from federation.wire.secagg import STEP_SECAGG
 from federation.wire.trees import TREE_STEPS
 from protocols.errors import MalformedMessageError
 
@@ -36,7 +37,8 @@ def test_the_bank_app_handles_every_horizontal_step() -> None:
     from clients.app import app  # the one node app: FedAvg, tree and vertical handlers
 
     registered = set(app._registered_funcs)  # Flower's "<category>.<action|default>" keys
-    horizontal = {f"{s.category}.{s.action or 'default'}" for s in HORIZONTAL_STEPS + TREE_STEPS}
+    horizontal = {f"{s.category}.{s.action or 'default'}"
+                  for s in (*HORIZONTAL_STEPS, *TREE_STEPS, STEP_SECAGG)}
     assert horizontal <= registered
     # the vertical handlers (clients.vertical_app, registered on the same app) are all "v_" steps
     assert all(key.split(".", 1)[1].startswith("v_") for key in registered - horizontal)
