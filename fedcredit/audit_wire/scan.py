@@ -87,7 +87,8 @@ def _numeric_findings(raw: bytes, targets: LeakTargets) -> list[str]:
         if order:
             found.append(f"labels as {encoding} ({order})")
         if encoding in ("float64", "float32", "int64", "int32") and search.feature_match(
-                values, targets, single=encoding == "float32"):
+                values, targets, single=encoding == "float32",
+                counts=encoding in ("int64", "int32")):
             found.append(f"feature values as {encoding}")
         if encoding in ("int64", "int32") and search.id_match(values, targets):
             found.append(f"IDs as {encoding}")

@@ -104,8 +104,12 @@ def packed_label_match(raw: bytes, targets: LeakTargets) -> str | None:
     return None
 
 
-def feature_match(values: np.ndarray, targets: LeakTargets, *, single: bool) -> bool:
-    """Whether ``values`` holds a run of feature values (see the module docstring)."""
+def feature_match(values: np.ndarray, targets: LeakTargets, *, single: bool,
+                  counts: bool = False) -> bool:
+    """Whether ``values`` holds a run of feature values (see the module docstring). With
+    ``counts`` (a binary integer reading), values in ``0..targets.rows`` do not count: any
+    aggregate count of the file's rows (a summed histogram bin) lies there, and in a large
+    file nearly every such integer is also some cell's value."""
     if single:
         pool = targets.feature_f32
         values = values.astype(np.float32, copy=False)
@@ -115,6 +119,8 @@ def feature_match(values: np.ndarray, targets: LeakTargets, *, single: bool) -> 
     if pool.size == 0 or values.size < FEATURE_RUN:
         return False
     mask = member(values, pool)
+    if counts and targets.rows:
+        mask &= ~((values >= 0) & (values <= targets.rows))
     return any(np.unique(values[a:b]).size >= FEATURE_DISTINCT
                for a, b in runs(mask, FEATURE_RUN))
 

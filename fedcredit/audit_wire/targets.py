@@ -63,6 +63,9 @@ class LeakTargets:
     id_concat: dict[int, frozenset[str]]  # length -> windows of IDs written without separator
     orders: tuple[str, ...] = field(default=())
     columns: tuple[str, ...] = field(default=())
+    rows: int = 0
+    """Rows of the data file: no count of its rows exceeds it (binary integer runs of values
+    in ``0..rows`` read as counts, e.g. summed score histograms, not as feature values)."""
 
 
 def pack_windows(bits: np.ndarray, width: int = LABEL_WINDOW, *,
@@ -195,7 +198,7 @@ def build_targets(orders: list[RowOrder], preps: list[Preprocessor]) -> LeakTarg
     id_keys, id_windows, id_texts, id_concat = _id_targets(orders)
     return LeakTargets(label_keys, label_orders, f64, f32, rounded, id_keys, id_windows,
                        id_texts, id_concat, tuple(o.name for o in orders),
-                       tuple(base.numeric.columns))
+                       tuple(base.numeric.columns), rows=int(base.n_rows))
 
 
 def file_orders(table: CreditTable) -> list[RowOrder]:

@@ -222,3 +222,21 @@ def test_cli_exits_1_with_a_line_per_finding_and_0_with_a_summary(
 def test_a_run_without_a_transcript_is_named(tmp_path: Path) -> None:
     with pytest.raises(RunFolderError, match="--record-wire"):
         audit_wire(tmp_path, Path("german"), target="bad")
+
+
+def test_summed_counts_are_not_feature_values_but_large_integers_are(tmp_path: Path,
+                                                                    german: CreditTable) -> None:
+    """A released score histogram (int64 counts, all at most the file's rows) is no leak even
+    when every count is also some cell's value (on UCI nearly every integer is); the credit
+    amounts above the row count, as int64, still are."""
+    amounts = german.numeric["credit_amount"].to_numpy()
+    counts = np.sort(amounts[(amounts >= 100) & (amounts <= german.n_rows)])[:40]
+    big = amounts[amounts > german.n_rows][:40]
+    assert counts.size >= 16 and np.unique(counts).size >= 8 and big.size >= 16
+    targets = build_targets(file_orders(german), [])
+    quiet = scan_transcript(write_transcript(tmp_path / "counts.jsonl", [
+        RecordDict({"h": ArrayRecord([counts.astype(np.int64)])})]), targets, rows=1000)
+    assert [f.what for f in quiet.findings if "feature" in f.what] == []
+    loud = scan_transcript(write_transcript(tmp_path / "big.jsonl", [
+        RecordDict({"h": ArrayRecord([big.astype(np.int64)])})]), targets, rows=1000)
+    assert any("feature values as int64" in f.what for f in loud.findings)
