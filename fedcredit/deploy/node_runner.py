@@ -45,9 +45,9 @@ from protocols.errors import FedCreditError
 ACTIVATION_REFUSED = "Failed to activate SuperNode"
 """What a Flower 1.42 SuperNode prints (error code 2004) when the SuperLink refuses to activate
 it: its previous session is still online, or (the same code) its key is not registered."""
-CONNECTION_ERROR_EXIT = 305 % 256
-"""Flower's exit code 305 (the SuperNode could not start its connection) as the process's
-exit status (8 bits: 49)."""
+CONNECTION_ERROR_EXIT = 1
+"""The process exit status of a SuperNode that stops on an error: Flower 1.42 prints its exit
+code (305 here) but exits with status 1."""
 REJOIN_RETRY_S = 10.0
 
 
@@ -150,7 +150,7 @@ def run_node(launch: NodeLaunch, *, retry_s: float = REJOIN_RETRY_S,
     deadline = clock() + launch.config.rejoin_wait_s
     while True:
         status, refused, signalled = once(launch)
-        if signalled or status != CONNECTION_ERROR_EXIT or not refused or clock() >= deadline:
+        if signalled or status == 0 or not refused or clock() >= deadline:
             return status
         print(f"fedcredit node: the SuperLink still holds this node's previous session (it "
               f"lets it go after two missed heartbeats); starting again in {retry_s:.0f} s",

@@ -86,14 +86,15 @@ def test_retries_stop_after_rejoin_wait(tmp_path: Path) -> None:
     assert status == CONNECTION_ERROR_EXIT and (tmp_path / "starts").read_text() == "2"
 
 
-@pytest.mark.parametrize("body", [
-    f"import sys; print('[code: 401] public key not registered'); sys.exit({CONNECTION_ERROR_EXIT})",
-    f"import sys; print('{ACTIVATION_REFUSED}'); sys.exit(1)",
+@pytest.mark.parametrize("body, expected", [
+    (f"import sys; print('[code: 401] key not registered'); sys.exit({CONNECTION_ERROR_EXIT})",
+     CONNECTION_ERROR_EXIT),
+    (f"import sys; print('{ACTIVATION_REFUSED}'); sys.exit(0)", 0),
 ])
-def test_other_failures_are_not_retried(tmp_path: Path, body: str) -> None:
+def test_other_ends_are_not_retried(tmp_path: Path, body: str, expected: int) -> None:
     waits: list[float] = []
-    status = run_node(fake_node(tmp_path, body), sleep=waits.append)
-    assert status != 0 and waits == []
+    assert run_node(fake_node(tmp_path, body), sleep=waits.append) == expected
+    assert waits == []
 
 
 def test_a_signal_reaches_the_supernode_and_ends_the_runner(tmp_path: Path) -> None:
