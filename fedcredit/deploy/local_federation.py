@@ -157,9 +157,14 @@ class LocalFederation:
             self.start_superlink()
             self.prepare_banks()  # while the SuperLink boots
             self.wait_for_superlink()
-            self.start_run()  # the coordinator waits for the banks to join
-            self.register_nodes()
-            self.start_nodes()
+            if self.link_state_existed:  # resume: the SuperLink's state lists the old sessions
+                self.start_nodes()
+                self.wait_for_nodes()
+                self.start_run()
+            else:
+                self.start_run()  # the coordinator waits for the banks to join
+                self.register_nodes()
+                self.start_nodes()
             run_id = self.wait_for_run()
             return self.collect(run_id)
         finally:
@@ -369,6 +374,24 @@ class LocalFederation:
                 argv += ["--record-wire", str(self.wire_part(bank.node_toml))]
             self.sup.start(bank.name, argv, env=runtime_env(bank.flwr_home), cwd=REPO_ROOT,
                            log=self.layout.logs / f"{bank.name}.log")
+
+    def wait_for_nodes(self, timeout: float = 180.0) -> None:
+        """On resume, before ``flwr run``: wait until every bank node is active again.
+
+        The SuperLink's database still lists the nodes' previous sessions as online until
+        they miss two heartbeats; a coordinator started meanwhile would count them, send its
+        first request and get "Node Unavailable" back for nodes that are still re-activating
+        (``fedcredit node`` retries them, see :mod:`fedcredit.deploy.node_runner`).
+        """
+        deadline = time.monotonic() + timeout
+        logs = [self.sup.logs[b.name] for b in self.banks]
+        while not all(p.exists() and JOINED in p.read_text(errors="replace") for p in logs):
+            self._note_exits()
+            if time.monotonic() > deadline:
+                raise DeploymentError(f"not every bank node re-activated within {timeout:.0f} s "
+                                      f"(logs in {self.layout.logs}).")
+            time.sleep(POLL_S * 2)
+        self.say("every bank node is active again")
 
     def _check_alive(self, names: list[str]) -> None:
         for name in names:
