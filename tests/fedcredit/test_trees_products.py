@@ -52,7 +52,11 @@ def test_score_a_tree_run_end_to_end(tmp_path: Path, tree_run: Path, data_dir: P
     model = GBDTModel.from_json(folder.tree_model.read_text())
     prep = Preprocessor.from_json(folder.preprocessor.read_text())
     table = load_credit_csv(data_dir / "german_credit.csv", target="bad")
-    expected = model.predict_proba(tree_matrix(table, prep))
+    raw = model.predict_proba(tree_matrix(table, prep))
+    pd_map = load_run_model(tree_run).calibration  # the run's calibration map (issue 13)
+    assert pd_map is not None
+    expected = pd_map.pd(np.log(raw / (1 - raw)))
+    assert not np.allclose(expected, raw, atol=1e-3)  # scoring applies the map
     assert list(rows["id"]) == list(table.ids)
     np.testing.assert_allclose(rows["probability"], expected, atol=1e-6)
     np.testing.assert_allclose(rows["score"], ScorecardScale().points(expected), atol=0.01)
