@@ -40,6 +40,8 @@ from protocols.errors import MaskingRefusedError
 from protocols.identity.signing import InvalidSignatureError
 from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.keys import generate_paillier_keypair
+from protocols.secagg.client import MaskingClient
+from protocols.secagg.config import MaskingConfig
 from protocols.secagg.messages import message_from_bytes, message_to_bytes
 from protocols.secagg.unmasking import residual_mask, unmask_requests
 
@@ -64,6 +66,19 @@ def _vectors(kind: str, length: int) -> list[np.ndarray]:
     return [rng.normal(0, 0.5, size=length) for _ in range(BANKS)]
 
 
+def _shared(config: MaskingConfig) -> tuple[list[MaskingClient], dict[int, list[bytes]]]:
+    """Steps 0 and 1 for every party of ``config``: signed adverts, routed share envelopes."""
+    clients = [open_session(None, config, b) for b in range(config.n_parties)]
+    adverts = [message_to_bytes(c.advertise()) for c in clients]
+    signatures = [sign_advert(SIGNING[b], blob, run_id=RUN, bank=b, round_index=config.round)
+                  for b, blob in enumerate(adverts)]
+    routed: dict[int, list[bytes]] = {}
+    for client in clients:
+        for envelope in share_keys(client, adverts, signatures, REGISTRY, run_id=RUN):
+            routed.setdefault(envelope.recipient, []).append(message_to_bytes(envelope))
+    return clients, routed
+
+
 def _masked_sum(banks: list[BankSummation], coordinator: object, kind: str,
                 vectors: list[np.ndarray], dropped: tuple[int, ...] = DROPPED,
                 ) -> tuple[Sealed, list[Sealed]]:
@@ -71,14 +86,7 @@ def _masked_sum(banks: list[BankSummation], coordinator: object, kind: str,
     length = plaintext_count(banks[0], kind, vectors[0].size)
     config = session_config(n_banks=BANKS, modulus=mask_modulus(banks[0]), length=length,
                             run_id=RUN, kind=kind, round_index=1)
-    clients = [open_session(None, config, b) for b in range(BANKS)]
-    adverts = [message_to_bytes(c.advertise()) for c in clients]
-    signatures = [sign_advert(SIGNING[b], blob, run_id=RUN, bank=b, round_index=1)
-                  for b, blob in enumerate(adverts)]
-    routed: dict[int, list[bytes]] = {}
-    for client in clients:
-        for envelope in share_keys(client, adverts, signatures, REGISTRY, run_id=RUN):
-            routed.setdefault(envelope.recipient, []).append(message_to_bytes(envelope))
+    clients, routed = _shared(config)
     clients = [pickle.loads(pickle.dumps(c)) for c in clients]  # node state between messages
     sealed = {}
     for b, client in enumerate(clients):
@@ -148,14 +156,7 @@ def test_a_bank_refuses_to_reopen_a_session_it_unmasked() -> None:
     scheme = SecAggSum()
     config = session_config(n_banks=3, modulus=mask_modulus(scheme), length=3, run_id=RUN,
                             kind=KIND_WEIGHTS, round_index=2)
-    clients = [open_session(None, config, b) for b in range(3)]
-    adverts = [message_to_bytes(c.advertise()) for c in clients]
-    signatures = [sign_advert(SIGNING[b], blob, run_id=RUN, bank=b, round_index=2)
-                  for b, blob in enumerate(adverts)]
-    routed: dict[int, list[bytes]] = {}
-    for client in clients:
-        for envelope in share_keys(client, adverts, signatures, REGISTRY, run_id=RUN):
-            routed.setdefault(envelope.recipient, []).append(message_to_bytes(envelope))
+    clients, routed = _shared(config)
     for b, client in enumerate(clients):
         SessionMask(client, envelopes(routed[b]), name="weights:2")([1, 2, 3])
     request = unmask_requests(config, sharers=range(3), survivors=range(3))[0]
