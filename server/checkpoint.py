@@ -29,7 +29,6 @@ import base64
 import errno
 import json
 import os
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from typing import Any
 from federation.errors import ConfigError, RunFolderError
 from federation.ml.preprocess import FeatureLayout
 from federation.run.config import RunConfig
-from federation.run.folder import RunFolder
+from federation.run.folder import RunFolder, probe_writable
 from federation.steps.secure_sum import Sealed
 from server.audit import ROLLBACK_KIND, AuditLog, verify_audit
 from server.horizontal import FederatedResult, RoundRecord
@@ -153,21 +152,9 @@ def check_room(folder: str | Path, need_bytes: int = MIN_ROOM_BYTES) -> None:
         One line naming the folder and what to do.
     """
     path = Path(folder)
-    probe = path / f".write-probe{TEMP_SUFFIX}"
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(b"\0" * 4096)
-            handle.flush()
-            os.fsync(handle.fileno())
-        probe.unlink()
-        free = shutil.disk_usage(path).free
+        free = probe_writable(path)
     except OSError as exc:
-        try:
-            probe.unlink(missing_ok=True)
-        except OSError:
-            pass
         raise CheckpointError(f"run folder {path} is not writable ({exc.strerror or exc}); "
                               "give the coordinator a writable folder (setting 'out').") from exc
     if free < need_bytes:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import shutil
 import socket
 import sys
 import tomllib
@@ -22,7 +21,7 @@ from fedcredit.deploy.errors import DeploymentError
 from fedcredit.deploy.local_parties import BankFolder
 from federation.data.embedded import find_embedded
 from federation.run.config import REPO_ROOT, RunConfig, resolve_data_path
-from federation.run.folder import RunFolder
+from federation.run.folder import RunFolder, probe_writable
 
 LOOPBACK = "127.0.0.1"
 RUN_DEFAULTS = RunConfig()
@@ -227,17 +226,9 @@ def check_writable(out: Path, need_bytes: int = OUT_ROOM_BYTES) -> None:
     DeploymentError
         One line naming the folder and what to do (never a traceback).
     """
-    probe = out / ".write-probe.tmp"
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe.write_bytes(b"\0" * 4096)
-        probe.unlink()
-        free = shutil.disk_usage(out).free
+        free = probe_writable(out)
     except OSError as exc:
-        try:
-            probe.unlink(missing_ok=True)
-        except OSError:
-            pass
         what = "has no room left" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else \
             "is not writable"
         raise DeploymentError(f"--out {out} {what} ({exc.strerror or exc}); choose a folder "

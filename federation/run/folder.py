@@ -20,7 +20,9 @@ Every module that reads or writes one of these asks :class:`RunFolder` (or
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,26 @@ SIGNING_KEY_FILE = "signing.key"
 SIGNING_PUBLIC_FILE = "signing.pub"
 AUDIT_HEADS_FILE = "audit-heads.jsonl"
 PASSPHRASE_FILE = "passphrase"
+
+
+def probe_writable(folder: Path) -> int:
+    """Create ``folder`` if needed, write, fsync and remove a 4 KiB probe file there; return the
+    folder's free bytes. A read-only mount, missing permissions or an exhausted quota raise
+    OSError here (the caller names the folder and what to do), not at the first real write."""
+    probe = folder / ".write-probe.tmp"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(b"\0" * 4096)
+            handle.flush()
+            os.fsync(handle.fileno())
+        probe.unlink()
+        return shutil.disk_usage(folder).free
+    except OSError:
+        with contextlib.suppress(OSError):
+            probe.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:
