@@ -28,6 +28,7 @@ import numpy as np
 
 from federation.ml.credit_metrics import equal_mass_groups
 from federation.ml.metrics import auc_ks_from_histograms
+from federation.run.results import CalibrationBin
 from federation.scorecard.scale import GradeSummary, RiskGrades
 
 CONFIDENCE = 0.95
@@ -240,16 +241,9 @@ def grades_monotone(rows: Sequence[GradeSummary]) -> bool:
     return all(a <= b for a, b in zip(rates, rates[1:], strict=False))
 
 
-@dataclass(frozen=True, slots=True)
-class CalibrationBand:
-    """Rows with a PD in ``[lo, hi]``: their mean PD and observed default rate."""
-
-    lo: float
-    hi: float
-    rows: int
-    defaults: int
-    mean_pd: float
-    observed_rate: float
+CalibrationBand = CalibrationBin
+"""Rows with a PD in ``[lo, hi]``: their mean PD and observed default rate (the results
+file's calibration bin, also for bands the report computes from raw histograms)."""
 
 
 def histogram_calibration(bad: Counts, good: Counts, *, logit_range: float,
@@ -271,9 +265,10 @@ def histogram_calibration(bad: Counts, good: Counts, *, logit_range: float,
         rows = float(n[sel].sum())
         if rows <= 0:
             continue
-        out.append(CalibrationBand(float(pd[sel].min()), float(pd[sel].max()), int(round(rows)),
-                                   int(round(b[sel].sum())), float((n * pd)[sel].sum() / rows),
-                                   float(b[sel].sum() / rows)))
+        out.append(CalibrationBand(lo=float(pd[sel].min()), hi=float(pd[sel].max()),
+                                   rows=int(round(rows)), defaults=int(round(b[sel].sum())),
+                                   mean_pd=float((n * pd)[sel].sum() / rows),
+                                   observed_rate=float(b[sel].sum() / rows)))
     return out, brier
 
 

@@ -209,8 +209,7 @@ def calibration_bands(r: RunResults, view: ScoreView | None) -> list[Calibration
     model's bands from the histograms (empty when neither is available)."""
     cal = calibration_of(r)
     if cal is not None:
-        return [CalibrationBand(float(b.lo), float(b.hi), int(b.rows), int(b.defaults),
-                                float(b.mean_pd), float(b.observed_rate)) for b in cal.bins]
+        return list(cal.bins)
     if view is None:
         return []
     return histogram_calibration(view.bad, view.good, logit_range=view.logit_range)[0]

@@ -146,7 +146,8 @@ def test_chi2_survival_matches_scipy(x: float, dof: int) -> None:
 
 def test_hosmer_lemeshow_needs_three_bands() -> None:
     assert hosmer_lemeshow([10, 10], [1, 2], [0.1, 0.2]) is None
-    assert isinstance(CalibrationBand(0, 1, 1, 0, 0.5, 0.0).mean_pd, float)
+    assert isinstance(CalibrationBand(lo=0, hi=1, rows=1, defaults=0, mean_pd=0.5,
+                                      observed_rate=0.0).mean_pd, float)
 
 
 def test_grades_from_bin_scores_equal_the_scorecard_grades_of_the_histograms() -> None:
