@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from flwr.app import RecordDict
 
@@ -174,7 +173,3 @@ class CoordinatorMasking:
             raise FederationError(f"masking session '{name}' cannot be unmasked: {exc}") from exc
         return remove_residual_sealed(self.combiner, total, residual, run_id=self.run_id,
                                       round=round_index)
-
-    def summary(self) -> dict[str, Any]:
-        """Public masking parameters for the audit log."""
-        return {"scheme": self.combiner.scheme, "banks": self.cfg.banks}
