@@ -75,6 +75,6 @@ def test_the_coordinator_works_only_with_the_two_rostered_nodes(deployed: tuple[
     _, out = deployed
     rosters = list(out.rglob("roster"))
     assert len(rosters) == 1
-    assert sorted(p.name for p in rosters[0].glob("*.pub")) == ["bank.pub", "center.pub"]
+    assert sorted(p.name for p in rosters[0].glob("*.pub")) == ["bank-0.pub", "center.pub"]
     run_config = (out / "coordinator" / "run-config.toml").read_text()
     assert f'vertical-keys-dir = "{rosters[0].parent}"' in run_config
