@@ -20,11 +20,13 @@ from fedcredit.report import names
 from fedcredit.report.context import RunContext, run_context
 from fedcredit.report.model_section import iv_section, model_section, trees_section
 from fedcredit.report.page import figure_html, note, page, value_at
+from fedcredit.report.privacy_section import privacy_section
 from fedcredit.report.statistics import cap_curve, grade_table_from_scores
 from fedcredit.report.summary import (
     banks_section,
     history_section,
     identity_section,
+    many_banks,
     settings_section,
     summary_section,
 )
@@ -104,7 +106,7 @@ def figure_specs(r: RunResults, view: ScoreView | None, grade_rows: list[GradeSu
                       lambda: figs.auc_rounds_figure(history, value_at(r, ("centralized", "auc")),
                                                      local)))
     per_bank = value_at(r, ("local_only", "per_bank"))
-    if per_bank:
+    if per_bank and not many_banks(r):
         specs.append(("fig-banks", "Own-test AUC per bank", "Own-test AUC: each model on each "
                       "bank's own test rows (the Banks table); not the Summary's local-only "
                       "rows, which are on all banks' test rows.", lambda: figs.banks_figure(per_bank)))
@@ -147,6 +149,7 @@ def build_report(
                     "cut-offs and gains omitted.")])
     parts = [summary_section(results), "<h2>Figures</h2>", f'<div id="figures">{figures}</div>',
              *curves, calibration_section(results, view), stability_section(results),
+             privacy_section(results),
              model_section(results, context.run_dir, scale, grades,
                            calibration_map(results)), trees_section(results),
              history_section(results), banks_section(results), iv_section(results),

@@ -18,6 +18,8 @@ BANK_ONLY = "bank only"
 LOCAL_ONLY_MEAN = "local-only mean"
 LR_REFERENCE = "logistic regression, pooled (reference)"
 SECUREBOOST = "secureboost"
+BANKS_GAINING = "banks gaining from federation"
+"""Beyond a dozen banks: banks whose own test rows the federated model scores better."""
 
 HORIZONTAL_TEST_ROWS = "the union of the banks' test rows"
 VERTICAL_TEST_ROWS = "the held-out part of the intersection"
@@ -41,6 +43,11 @@ def aggregation_mode(results: HorizontalResults) -> str | None:
 def local_only_bank_label(bank: int, train_rows: int) -> str:
     """Bank ``bank``'s own model, AUC/KS on all banks' test rows (the CLI's row label)."""
     return f"local-only bank {bank} ({train_rows} rows)"
+
+
+def local_only_spread_label(label: str, banks: int) -> str:
+    """``local-only min of 20 banks`` (``label``: min, median or max; the CLI's row label)."""
+    return f"local-only {label} of {banks} banks"
 
 
 def test_rows_phrase(results: RunResults) -> str:

@@ -19,6 +19,12 @@ from fedcredit.report.statistics import (
     ks_interval,
     small_sample,
 )
+from fedcredit.simulation.local_summary import (
+    SUMMARY_ABOVE,
+    LocalSummary,
+    Spread,
+    summarise_local,
+)
 from federation.run.results import HorizontalResults, RunResults, VerticalResults
 
 PRIVACY_MODES = {
@@ -85,18 +91,48 @@ def _model_rows(r: RunResults) -> list[list[str]]:
     if r.centralized is not None:
         rows.append([escape(names.CENTRALISED_POOLED), num(r, "centralized", "auc", spec=".4f"),
                      "", num(r, "centralized", "ks", spec=".4f"), "", _gini(r, "centralized")])
-    if r.local_only is not None:
+    if r.local_only is not None and many_banks(r):
+        rows += _local_spread_rows(summarise_local(r.local_only))
+    elif r.local_only is not None:
         for i, bank in enumerate(r.local_only.per_bank):
             at: tuple[str | int, ...] = ("local_only", "per_bank", i)
             rows.append([escape(names.local_only_bank_label(bank.bank, bank.train_rows)),
                          num(r, *at, "auc", spec=".4f"), "", num(r, *at, "ks", spec=".4f"), "",
                          _gini(r, *at)])
+    if r.local_only is not None:
         rows.append([escape(names.LOCAL_ONLY_MEAN), num(r, "local_only", "mean_auc", spec=".4f"),
                      "", "", "", ""])
     if r.trees is not None and r.trees.lr_reference is not None:
         at = ("trees", "lr_reference")
         rows.append([escape(names.LR_REFERENCE), num(r, *at, "auc", spec=".4f"), "",
                      num(r, *at, "ks", spec=".4f"), "", _gini(r, *at)])
+    return rows
+
+
+def many_banks(r: RunResults) -> bool:
+    """More banks than the CLI lists one by one: the report then summarises the local-only
+    models (:mod:`fedcredit.simulation.local_summary`) and keeps per-bank detail in
+    results.json."""
+    return (isinstance(r, HorizontalResults) and r.local_only is not None
+            and len(r.local_only.per_bank) > SUMMARY_ABOVE)
+
+
+def _spread_cell(spread: Spread | None, pick: str, kind: str) -> str:
+    value = None if spread is None else getattr(spread, pick)
+    return NOT_RECORDED if value is None else derived(f"{value:.4f}", kind)
+
+
+def _local_spread_rows(summary: LocalSummary) -> list[list[str]]:
+    """min / median / max of the banks' own models and the banks gaining from federation,
+    under the CLI's labels."""
+    rows = [[escape(names.local_only_spread_label(label, summary.banks)),
+             _spread_cell(summary.auc, pick, f"local-{pick}-auc"), "",
+             _spread_cell(summary.ks, pick, f"local-{pick}-ks"), "", ""]
+            for label, pick in (("min", "low"), ("median", "middle"), ("max", "high"))]
+    share = "" if summary.gaining_share is None else f" ({summary.gaining_share:.0%})"
+    rows.append([names.BANKS_GAINING + ": " + derived(f"{summary.gaining}", "banks-gaining")
+                 + " of " + derived(f"{summary.compared}", "banks-compared") + escape(share),
+                 "", "", "", "", ""])
     return rows
 
 
@@ -126,7 +162,12 @@ def summary_section(r: RunResults) -> str:
                           "histograms are in results.json."))
     if isinstance(r, HorizontalResults) and r.centralized is None:
         parts.append(note("No baselines in results.json (a deployed coordinator holds no data)."))
-    if isinstance(r, HorizontalResults) and r.local_only is not None:
+    if many_banks(r):
+        parts.append(note("Local-only min / median / max: the spread of the banks' own models, "
+                          "each on all banks' test rows (as the CLI prints it); a bank gains "
+                          "from federation when the federated model scores its own test rows "
+                          "with a higher AUC than its own model does."))
+    elif isinstance(r, HorizontalResults) and r.local_only is not None:
         parts.append(note("Local-only bank K: bank K's own model on all banks' test rows (as "
                           "the CLI prints it); its AUC on bank K's own test rows is in the "
                           "Banks table as own-test AUC."))
@@ -243,6 +284,11 @@ def banks_section(r: RunResults) -> str:
     """Per bank: sizes, and AUC of each model on all banks' tests and on its own test rows."""
     if not isinstance(r, HorizontalResults) or r.local_only is None:
         return ""
+    if many_banks(r):
+        return ("<h2>Banks</h2>" + note(
+            f"{len(r.local_only.per_bank)} banks: the Summary shows the spread of their own "
+            "models and how many gain from federating; each bank's sizes and own-test AUCs are "
+            "in results.json ('local_only.per_bank')."))
     rows = []
     for i in range(len(r.local_only.per_bank)):
         at: tuple[str | int, ...] = ("local_only", "per_bank", i)
