@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import math
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
@@ -103,18 +103,18 @@ async def answer(core: ServiceCore, ctx: QueryContext,
         if isinstance(result, Page):
             body, media_type = result.body, result.media_type
         else:
-            body = json.dumps(result, separators=(",", ":")).encode()
+            body = orjson.dumps(result)
     except Refusal as refusal:
         status, cause = refusal.status, refusal.cause
-        body = json.dumps(_error_body(refusal)).encode()
+        body = orjson.dumps(_error_body(refusal))
         if refusal.retry_after_s is not None:
             headers["Retry-After"] = str(max(1, math.ceil(refusal.retry_after_s)))
     except Exception:  # noqa: BLE001 (the answer is a logged 500, never a traceback)
         logger.exception("unexpected failure on %s", ctx.endpoint)
         status, cause = 500, "internal_error"
-        body = json.dumps({"error": {"cause": cause, "message": "the service failed on this "
-                                     "request; the operator finds it in the query log and the "
-                                     "service's log by its time."}}).encode()
+        body = orjson.dumps({"error": {"cause": cause, "message": "the service failed on this "
+                                       "request; the operator finds it in the query log and the "
+                                       "service's log by its time."}})
     try:
         await core.log.record(QueryRecord(
             datetime.now(UTC), core.settings.institution, ctx.institution, ctx.endpoint,

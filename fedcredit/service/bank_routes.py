@@ -15,7 +15,7 @@ to the center, and the center's features reach the caller only as the center's r
 from __future__ import annotations
 
 import asyncio
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,7 +24,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from fedcredit.service.app import JSON_TYPE, Page, QueryContext, ServiceCore, answer
+from fedcredit.service.app import Page, QueryContext, ServiceCore, answer
 from fedcredit.service.center_client import CenterAnswer, CenterClient, CoalescingCenter
 from fedcredit.service.center_routes import history
 from fedcredit.service.errors import Refusal, ServiceConfigError
@@ -83,24 +83,26 @@ class _BankPart:
 
 
 def _bank_part(model: ServedModel, table: PartyTable, rows: list[dict[str, Any]],
-               codes: list[str], where: list[str]) -> _BankPart:
+               codes: list[str], where: Callable[[int], str]) -> _BankPart:
     n, k = len(rows), table.reasons.label.shape[1]
     known, logit = np.zeros(n, dtype=bool), np.zeros(n)
     label, points = np.full((n, k), -1, dtype=np.int64), np.zeros((n, k))
     given = [i for i, r in enumerate(rows) if r.get("features") is not None]
     for i in given:
         if not isinstance(rows[i]["features"], dict):
-            raise Refusal(422, "invalid_features", f"field '{where[i]}' must be an object of "
-                          "column: value.", field=where[i])
+            raise Refusal(422, "invalid_features", f"field '{where(i)}' must be an object of "
+                          "column: value.", field=where(i))
     if given:
-        x = design_rows(model.card, [rows[i]["features"] for i in given], [where[i] for i in given])
+        x = design_rows(model.card, [rows[i]["features"] for i in given], [where(i) for i in given])
         published = part_reasons(model.card, x, k)
         logit[given], known[given] = model.card.log_odds(x), True
         label[given], points[given] = published.label, published.points_lost
-    keyed = [(i, pos) for i, code in enumerate(codes) if rows[i].get("features") is None
-             and (pos := table.index.get(code)) is not None]
-    if keyed:
-        mine, theirs = np.array(keyed).T
+    at = table.positions(codes)
+    if given:
+        at[given] = -1  # sent features win over the bank's own row
+    mine = np.flatnonzero(at >= 0)
+    if mine.size:
+        theirs = at[mine]
         known[mine], logit[mine] = True, table.partial_logit[theirs]
         label[mine], points[mine] = table.reasons.label[theirs], table.reasons.points_lost[theirs]
     return _BankPart(known, logit, label, points)
@@ -133,16 +135,13 @@ class _Reasons:
         source = tuple("bank" if j < len(bank_labels) else CENTER for j in range(len(labels)))
         return cls(labels, source, top_label, np.where(top_label >= 0, top, 0.0))
 
-    def row(self, i: int) -> list[dict[str, object]]:
-        """Row ``i``'s reasons as dicts."""
-        return [{"reason": self.labels[j], "points_lost": round(float(p), 2),
-                 "source": self.source[j]}
-                for j, p in zip(self.label[i], self.points[i], strict=True) if j >= 0]
-
-    def fragments(self) -> list[str]:
-        """Per label, the JSON of a reason up to its points (``{"reason":...,"points_lost":``)."""
-        return [f'{{"reason":{json.dumps(t)},"source":"{s}","points_lost":'
-                for t, s in zip(self.labels, self.source, strict=True)]
+    def rows(self) -> list[list[dict[str, object]]]:
+        """Every row's reasons as dicts (points rounded to 2 decimals)."""
+        text, source = self.labels, self.source
+        return [[{"reason": text[j], "points_lost": p, "source": source[j]}
+                 for j, p in zip(labels, points, strict=True) if j >= 0]
+                for labels, points in zip(self.label.tolist(),
+                                          np.round(self.points, 2).tolist(), strict=True)]
 
 
 @dataclass(frozen=True)
@@ -159,33 +158,21 @@ class _Scored:
     model: ServedModel
     center_version: str | None
 
-    def row(self, i: int) -> dict[str, Any]:
-        """Row ``i`` as a JSON-ready dict."""
-        if not self.found[i]:
-            return {"uscc": self.codes[i], "status": "not_found",
-                    "missing_at": "bank" if not self.known_at_bank[i] else CENTER}
-        return {"uscc": self.codes[i], "status": "ok",
-                "probability": round(float(self.probability[i]), 6),
-                "points": round(float(self.points[i]), 2), "grade": str(self.grades[i]),
-                "reasons": self.reasons.row(i)}
-
-    def rows_json(self) -> str:
-        """Every row as a JSON array, the values of ``[row(i) ...]``, assembled from formatted
-        fields (a batch of 10,000 costs a few ms, not a generic encoder's ~0.1 s)."""
-        fragment = self.reasons.fragments()
-        grade_json = {g: json.dumps(str(g)) for g in set(self.grades.tolist())}
-        parts = []
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row as a JSON-ready dict (built column-wise: a batch of 10,000 in a few ms)."""
+        reasons = self.reasons.rows()
+        probability = np.round(self.probability, 6).tolist()
+        points = np.round(self.points, 2).tolist()
+        grades = [str(g) for g in self.grades.tolist()]
+        out: list[dict[str, Any]] = []
         for i, code in enumerate(self.codes):
-            if not self.found[i]:
-                parts.append(json.dumps(self.row(i), separators=(",", ":")))
-                continue
-            reasons = ",".join(f"{fragment[j]}{p:.2f}}}" for j, p in
-                               zip(self.reasons.label[i].tolist(),
-                                   self.reasons.points[i].tolist(), strict=True) if j >= 0)
-            parts.append(f'{{"uscc":"{code}","status":"ok","probability":{self.probability[i]:.6f},'
-                         f'"points":{self.points[i]:.2f},"grade":{grade_json[self.grades[i]]},'
-                         f'"reasons":[{reasons}]}}')
-        return "[" + ",".join(parts) + "]"
+            if self.found[i]:
+                out.append({"uscc": code, "status": "ok", "probability": probability[i],
+                            "points": points[i], "grade": grades[i], "reasons": reasons[i]})
+            else:
+                out.append({"uscc": code, "status": "not_found",
+                            "missing_at": "bank" if not self.known_at_bank[i] else CENTER})
+        return out
 
 
 async def _center_answer(core: ServiceCore, codes: list[str], purpose: str,
@@ -202,7 +189,7 @@ async def _center_answer(core: ServiceCore, codes: list[str], purpose: str,
 
 
 async def _score(core: ServiceCore, rows: list[dict[str, Any]], codes: list[str], purpose: str,
-                 where: list[str]) -> _Scored:
+                 where: Callable[[int], str]) -> _Scored:
     """Score ``rows``: the bank's part, plus the center's for a split model."""
     model, table = core.served()
     bank = _bank_part(model, table, rows, codes, where)
@@ -216,10 +203,8 @@ async def _score(core: ServiceCore, rows: list[dict[str, Any]], codes: list[str]
     logit = bank.logit.copy()
     found = bank.known.copy()
     if center is not None:
-        center_found = np.asarray(center.found, dtype=bool)
-        logit[center_found] += np.asarray([center.partial_logit[i] for i in
-                                           np.flatnonzero(center_found)], dtype=np.float64)
-        found &= center_found
+        logit += np.where(center.found, center.partial_logit, 0.0)
+        found &= center.found
     points = model.card.scale.points_from_log_odds(logit)
     core.metrics.rows.inc(len(codes))
     return _Scored(codes, found, bank.known, 1.0 / (1.0 + np.exp(-logit)), points,
@@ -233,10 +218,10 @@ async def score_one(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -
     ctx.uscc = check_uscc(doc.get("uscc"), "uscc")
     ctx.purpose = check_purpose(doc.get("purpose"))
     ctx.model_version = core.served()[0].label
-    scored = await _score(core, [doc], [ctx.uscc], ctx.purpose, ["features"])
+    scored = await _score(core, [doc], [ctx.uscc], ctx.purpose, lambda _: "features")
     model, center_version = scored.model, scored.center_version
     ctx.model_version = model.label
-    result = scored.row(0)
+    result = scored.rows()[0]
     if result["status"] != "ok":
         party = ("this bank's table (send 'features' instead)" if result["missing_at"] == "bank"
                  else "the credit center")
@@ -247,7 +232,8 @@ async def score_one(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -
             "center_model_version": center_version}
 
 
-async def score_batch(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -> Page:
+async def score_batch(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext
+                      ) -> dict[str, Any]:
     """``POST /v1/score/batch``: up to ``max-batch-rows`` enterprises, one center call."""
     raw = doc.get("rows")
     ctx.rows = len(raw) if isinstance(raw, list) else 0  # logged even when refused
@@ -260,12 +246,10 @@ async def score_batch(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext)
     codes = check_usccs([r.get("uscc") for r in rows], "rows[{i}].uscc")
     ctx.subjects = tuple(codes)
     ctx.model_version = core.served()[0].label
-    scored = await _score(core, rows, codes, ctx.purpose,
-                          [f"rows[{i}].features" for i in range(len(rows))])
+    scored = await _score(core, rows, codes, ctx.purpose, "rows[{}].features".format)
     ctx.model_version = scored.model.label
-    head = json.dumps({"purpose": ctx.purpose, "model_version": scored.model.label,
-                       "center_model_version": scored.center_version})[:-1]
-    return Page(f'{head},"results":{scored.rows_json()}}}'.encode(), JSON_TYPE)
+    return {"purpose": ctx.purpose, "model_version": scored.model.label,
+            "center_model_version": scored.center_version, "results": scored.rows()}
 
 
 async def report(core: ServiceCore, request: Request, uscc: str, ctx: QueryContext) -> Page:
@@ -273,11 +257,11 @@ async def report(core: ServiceCore, request: Request, uscc: str, ctx: QueryConte
     core.authorise(request, "operator", ctx)
     ctx.uscc = check_uscc(uscc, "uscc")
     ctx.purpose = "enterprise-self-query"
-    scored = await _score(core, [{}], [uscc], ctx.purpose, ["features"])
+    scored = await _score(core, [{}], [uscc], ctx.purpose, lambda _: "features")
     ctx.model_version = scored.model.label
     score = None
     if scored.found[0]:
-        score = {**scored.row(0), "model_version": scored.model.label}
+        score = {**scored.rows()[0], "model_version": scored.model.label}
     rows = await asyncio.to_thread(core.log.history, uscc)
     html = render_report(uscc, core.settings.institution, score, rows, now=datetime.now(UTC))
     return Page(html.encode("utf-8"), "text/html; charset=utf-8")
@@ -296,13 +280,15 @@ def add_routes(app: FastAPI, core: ServiceCore) -> None:
 
         return await answer(core, ctx, handle)
 
-    @app.post("/v1/score")
     async def score(request: Request) -> Response:
         return await scored(request, "score", "score", score_one)
 
-    @app.post("/v1/score/batch")
     async def batch(request: Request) -> Response:
         return await scored(request, "score-batch", "score", score_batch)
+
+    # plain Starlette routes: the hot paths skip FastAPI's per-request dependency solving
+    app.router.add_route("/v1/score", score, methods=["POST"])
+    app.router.add_route("/v1/score/batch", batch, methods=["POST"])
 
     @app.get("/v1/enterprises/{uscc}/report")
     async def report_page(uscc: str, request: Request) -> Response:

@@ -1,63 +1,29 @@
-"""The bank's client of the center's partial-score endpoint (HTTP keep-alive, JSON).
+"""The bank's client of the center's partial-score endpoint (HTTP/1.1 keep-alive pool).
 
-Step: the bank sends the USCCs, the purpose and the model name; the center answers its partial
-logit and published reasons per USCC (columnar JSON). Any failure to reach the center, a timeout
-or a 5xx becomes a 503 refusal with a retry hint, so the bank's caller and the bank's log both
-say the center was unreachable. Security assumption: the bank authenticates with its API key,
-over TLS when ``center-url`` is https (verified against the federation CA of the node TOML).
+Step: the bank sends the USCCs, the purpose and the model name (JSON); the center answers its
+partial logit, published reasons and (trees) branch bits per USCC as one binary frame
+(:mod:`fedcredit.service.partial_wire`). Any failure to reach the center, a timeout or a 5xx
+becomes a 503 refusal with a retry hint, so the bank's caller and the bank's log both say the
+center was unreachable. Security assumption: the bank authenticates with its API key, over TLS
+when ``center-url`` is https (verified against the federation CA of the node TOML).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-import numpy as np
+import orjson
 
 from fedcredit.service.errors import Refusal
+from fedcredit.service.http_pool import HttpPool, HttpUnavailable
+from fedcredit.service.partial_wire import MEDIA_TYPE, CenterAnswer, answer_from_bytes
+from protocols.errors import MalformedMessageError
+
+__all__ = ["PARTIAL_SCORES_PATH", "CenterAnswer", "CenterClient", "CoalescingCenter"]
 
 PARTIAL_SCORES_PATH = "/v1/partial-scores"
 RETRY_AFTER_S = 2.0
-
-
-@dataclass(frozen=True)
-class CenterAnswer:
-    """The center's partial scores, aligned with the USCCs sent.
-
-    ``reason_label`` (n, k) indexes ``labels`` (-1: no reason), ``reason_points`` (n, k) holds
-    the points each reason cost.
-    """
-
-    model_version: str
-    model_id: str
-    labels: tuple[str, ...]
-    found: list[bool]
-    partial_logit: list[float | None]
-    reason_label: np.ndarray
-    reason_points: np.ndarray
-
-    def row(self, i: int) -> CenterAnswer:
-        """Row ``i`` alone (what one coalesced query gets)."""
-        return CenterAnswer(self.model_version, self.model_id, self.labels, [self.found[i]],
-                            [self.partial_logit[i]], self.reason_label[i:i + 1],
-                            self.reason_points[i:i + 1])
-
-
-def _parse_answer(doc: dict[str, object], n: int) -> CenterAnswer:
-    """The answer's fields, checked for shape (ValueError/KeyError/TypeError otherwise)."""
-    labels = tuple(str(t) for t in doc["labels"])  # type: ignore[attr-defined]
-    label = np.asarray(doc["reason_label"], dtype=np.int64)
-    points = np.asarray(doc["reason_points"], dtype=np.float64)
-    found, logits = list(doc["found"]), list(doc["partial_logit"])  # type: ignore[call-overload]
-    if label.ndim != 2 or label.shape != points.shape or not (
-            len(found) == len(logits) == label.shape[0] == n) or np.any(
-            label >= len(labels)) or np.any(label < -1):
-        raise ValueError("answer of the wrong shape")
-    return CenterAnswer(str(doc["model_version"]), str(doc["model_id"]), labels, found, logits,
-                        label, points)
 
 
 def _unavailable(why: str) -> Refusal:
@@ -69,12 +35,11 @@ class CenterClient:
     """Keep-alive HTTP client of one center."""
 
     def __init__(self, url: str, api_key: str, *, timeout_s: float,
-                 ca_file: Path | None = None) -> None:
-        verify: bool | str = str(ca_file) if ca_file is not None else True
-        self._client = httpx.AsyncClient(
-            base_url=url, timeout=timeout_s, verify=verify,
-            headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+                 ca_file: Path | None = None, max_connections: int = 16) -> None:
+        self.timeout_s = timeout_s
+        self._pool = HttpPool(url, headers={"Authorization": f"Bearer {api_key}",
+                                            "Accept": MEDIA_TYPE},
+                              ca_file=ca_file, max_connections=max_connections)
 
     async def partial_scores(self, usccs: list[str], *, purpose: str, model: str,
                              timeout_s: float | None = None) -> CenterAnswer:
@@ -86,31 +51,36 @@ class CenterClient:
             503 (retry hint) when the center cannot be reached, times out, fails, or refuses
             the bank's key (a configuration problem the bank's operator must fix).
         """
-        body = json.dumps({"usccs": usccs, "purpose": purpose, "model": model})
+        body = orjson.dumps({"usccs": usccs, "purpose": purpose, "model": model})
         try:
-            reply = await self._client.post(PARTIAL_SCORES_PATH, content=body,
-                                            timeout=timeout_s or self._client.timeout)
-        except httpx.TimeoutException:
-            raise _unavailable("timed out") from None
-        except httpx.TransportError as exc:
-            raise _unavailable(type(exc).__name__) from None
-        if reply.status_code in (401, 403):
+            reply = await self._pool.post(PARTIAL_SCORES_PATH, body,
+                                          timeout_s=timeout_s or self.timeout_s)
+        except HttpUnavailable as exc:
+            raise _unavailable(str(exc)) from None
+        if reply.status in (401, 403):
             raise Refusal(503, "center_refused", "the credit center refuses this bank's key; "
                           "the bank's operator must renew '[service] center-key'.",
                           retry_after_s=60.0)
-        if reply.status_code == 429:
+        if reply.status == 429:
             raise Refusal(503, "center_busy", "the credit center rate-limits this bank; retry "
-                          "later.", retry_after_s=float(reply.headers.get("Retry-After", "1")))
-        if reply.status_code != 200:
-            raise _unavailable(f"HTTP {reply.status_code}")
+                          "later.", retry_after_s=_seconds(reply.headers.get("retry-after")))
+        if reply.status != 200:
+            raise _unavailable(f"HTTP {reply.status}")
         try:
-            return _parse_answer(reply.json(), len(usccs))
-        except (ValueError, KeyError, TypeError):
+            return answer_from_bytes(reply.body, len(usccs))
+        except MalformedMessageError:
             raise _unavailable("malformed answer") from None
 
     async def close(self) -> None:
         """Close the connections."""
-        await self._client.aclose()
+        await self._pool.close()
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return max(0.0, float(value or "1"))
+    except ValueError:
+        return 1.0
 
 
 class CoalescingCenter:

@@ -3,7 +3,7 @@
 ``POST /v1/partial-scores`` (scope ``partial-score``): ``{"usccs": [...], "purpose": ...,
 "model": NAME}`` -> per USCC whether the center knows the enterprise, its partial logit under the
 center's part of the promoted model, and the reasons the center publishes for its own columns
-(columnar JSON: ``labels`` once, then per USCC the indices of its reasons and their points).
+(one binary frame, one array per column: :mod:`fedcredit.service.partial_wire`).
 ``GET /v1/enterprises/{uscc}/queries`` (scope ``operator``): who asked about the enterprise,
 when and why, from the center's log.
 
@@ -14,15 +14,15 @@ feature value, only ``w_C . x_C`` and reason texts (see :mod:`fedcredit.service.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from fedcredit.service.app import JSON_TYPE, Page, QueryContext, ServiceCore, answer
+from fedcredit.service.app import Page, QueryContext, ServiceCore, answer
 from fedcredit.service.errors import Refusal, ServiceConfigError
 from fedcredit.service.inputs import check_purpose, check_rows, check_uscc, check_usccs, parse_body
+from fedcredit.service.partial_wire import MEDIA_TYPE, answer_to_bytes
 from fedcredit.service.registry import ServedModel
 from fedcredit.service.settings import ServiceSettings
 from fedcredit.service.tables import PartyTable, load_party_table
@@ -63,26 +63,13 @@ def _partial_scores(core: ServiceCore, doc: dict[str, Any], ctx: QueryContext) -
     if doc.get("model") != model.name:
         raise Refusal(404, "unknown_model", f"field 'model' names a model this center does not "
                       f"serve (it serves '{model.name}').", field="model")
-    positions = [table.index.get(code) for code in codes]
     core.metrics.rows.inc(len(codes))
-    # joined from the table's per-row JSON (the shape CenterClient reads): no per-request encoding
-    head = json.dumps({"model_version": model.label, "model_id": model.model_id,
-                       "labels": list(table.reasons.labels)})[:-1]
-    k = table.reasons.label.shape[1]
-    none_label, none_points = json.dumps([-1] * k), json.dumps([0] * k)
-    found = ",".join("false" if p is None else "true" for p in positions)
-    logits = ",".join("null" if p is None else table.logit_json[p] for p in positions)
-    labels = ",".join(none_label if p is None else table.label_json[p] for p in positions)
-    points = ",".join(none_points if p is None else table.points_json[p] for p in positions)
-    body = (f'{head},"found":[{found}],"partial_logit":[{logits}],"reason_label":[{labels}],'
-            f'"reason_points":[{points}]}}')
-    return Page(body.encode(), JSON_TYPE)
+    return Page(answer_to_bytes(table.answer(codes, model.label, model.model_id)), MEDIA_TYPE)
 
 
 def add_routes(app: FastAPI, core: ServiceCore) -> None:
     """Register the center's routes on ``app``."""
 
-    @app.post("/v1/partial-scores")
     async def partial_scores(request: Request) -> Response:
         ctx = QueryContext("partial-scores")
 
@@ -92,6 +79,9 @@ def add_routes(app: FastAPI, core: ServiceCore) -> None:
             return _partial_scores(core, doc, ctx)
 
         return await answer(core, ctx, handle)
+
+    # a plain Starlette route: the hot path skips FastAPI's per-request dependency solving
+    app.router.add_route("/v1/partial-scores", partial_scores, methods=["POST"])
 
     @app.get("/v1/enterprises/{uscc}/queries")
     async def queries(uscc: str, request: Request) -> Response:

@@ -5,11 +5,11 @@ Every failure is a :class:`Refusal` naming the field and the rule, never echoing
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 
 from fedcredit.service.errors import Refusal
 from federation.data.uscc import (
@@ -98,8 +98,8 @@ def parse_body(body: bytes, *, max_bytes: int) -> dict[str, Any]:
     if len(body) > max_bytes:
         raise Refusal(413, "too_large", f"request body over {max_bytes} bytes; split it.")
     try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
+        doc = orjson.loads(body)
+    except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
         raise Refusal(422, "invalid_json", "the body must be a JSON object.", field="body") from None
     if not isinstance(doc, dict):
         raise Refusal(422, "invalid_json", "the body must be a JSON object.", field="body")

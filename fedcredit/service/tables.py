@@ -1,19 +1,19 @@
 """Each party's own rows, prepared for the served model part (built at load and at each reload).
 
 The center computes its partial logit and published reasons for every enterprise of its table
-once per promoted version, so a query is a dictionary look-up. The bank keeps its design matrix
-so a query keyed by USCC needs no parsing. Both run on the owner's node only.
+once per promoted version, so a query is a dictionary look-up and a few array indexings. The
+bank keeps its design matrix so a query keyed by USCC needs no parsing. Both run on the owner's node only.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from fedcredit.service.model_parts import PublishedReasons, part_reasons
+from fedcredit.service.partial_wire import CenterAnswer
 from fedcredit.service.registry import ServedModel
 from federation.data.table import load_credit_csv
 
@@ -32,18 +32,29 @@ class PartyTable:
         ``x @ w`` of the part (plus the intercept for the bank's or a whole model).
     reasons : PublishedReasons
         The part's published reasons per row (label indices into ``reasons.labels``, points).
-    logit_json, label_json, points_json : list of str
-        The same per row, already JSON-encoded: the center's answer to a batch of 10,000 is
-        joined from these, not encoded again per request.
     """
 
     index: dict[str, int]
     x: np.ndarray
     partial_logit: np.ndarray
     reasons: PublishedReasons
-    logit_json: list[str]
-    label_json: list[str]
-    points_json: list[str]
+
+    def positions(self, codes: list[str]) -> np.ndarray:
+        """Row position of each USCC (-1: not in the table)."""
+        get = self.index.get
+        return np.fromiter((get(c, -1) for c in codes), dtype=np.int64, count=len(codes))
+
+    def answer(self, codes: list[str], model_version: str, model_id: str) -> CenterAnswer:
+        """The center's answer for ``codes``: array look-ups, no per-row encoding."""
+        at = self.positions(codes)
+        found = at >= 0
+        row = np.where(found, at, 0)
+        k = self.reasons.label.shape[1]
+        return CenterAnswer(model_version, model_id, self.reasons.labels, found,
+                            np.where(found, self.partial_logit[row], 0.0),
+                            np.where(found[:, None], self.reasons.label[row], -1).reshape(-1, k),
+                            np.where(found[:, None], self.reasons.points_lost[row],
+                                     0.0).reshape(-1, k))
 
 
 def load_party_table(model: ServedModel, data: Path, *, id_col: str, target: str | None) -> PartyTable:
@@ -59,9 +70,4 @@ def load_party_table(model: ServedModel, data: Path, *, id_col: str, target: str
     ids = table.ids if table.ids is not None else np.array([], dtype=object)
     logit = model.card.log_odds(x)
     reasons = part_reasons(model.card, x)
-    compact = (",", ":")
-    return PartyTable({str(u): i for i, u in enumerate(ids)}, x, logit, reasons,
-                      [json.dumps(float(v)) for v in logit],
-                      [json.dumps(row.tolist(), separators=compact) for row in reasons.label],
-                      [json.dumps(np.round(row, 4).tolist(), separators=compact)
-                       for row in reasons.points_lost])
+    return PartyTable({str(u): i for i, u in enumerate(ids)}, x, logit, reasons)

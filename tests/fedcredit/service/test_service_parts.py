@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -200,40 +201,40 @@ def test_vectorised_uscc_check_agrees_with_the_rules(position: int, char: str, s
     assert info.value.field == f"rows[{broken[0]}].uscc"
 
 
-def test_reasons_merge_both_parties_and_the_batch_json_equals_the_rows() -> None:
+def test_reasons_merge_both_parties_and_the_rows_carry_them() -> None:
     from fedcredit.service.bank_routes import _BankPart, _Reasons, _Scored
-    from fedcredit.service.center_client import CenterAnswer
+    from fedcredit.service.partial_wire import CenterAnswer
 
     rng = np.random.default_rng(3)
     n = 50
     bank = _BankPart(np.ones(n, bool), np.zeros(n), rng.integers(-1, 4, (n, 3)),
                      rng.uniform(0, 40, (n, 3)))
-    center = CenterAnswer("m/v1", "id", ("tax grade: D", 'court "enforcement"'), [True] * n,
-                          [0.0] * n, rng.integers(-1, 2, (n, 3)), rng.uniform(0, 40, (n, 3)))
+    center = CenterAnswer("m/v1", "id", ("tax grade: D", 'court "enforcement"'), np.ones(n, bool),
+                          np.zeros(n), rng.integers(-1, 2, (n, 3)), rng.uniform(0, 40, (n, 3)))
     merged = _Reasons.merge(("a", "b", "c", "d"), bank, center)
+    merged_rows = merged.rows()
     for i in range(n):
-        pool = [(p, "abcd"[j]) for j, p in zip(bank.label[i], bank.points[i], strict=True)
-                if j >= 0] + [(p, center.labels[j]) for j, p in
-                              zip(center.reason_label[i], center.reason_points[i], strict=True)
-                              if j >= 0]
-        expected = [t for _, t in sorted(pool, key=lambda r: -r[0])[:3]]
-        assert [r["reason"] for r in merged.row(i)] == expected
+        pool = [(p, "abcd"[j], "bank") for j, p in
+                zip(bank.label[i], bank.points[i], strict=True) if j >= 0] + [
+            (p, center.labels[j], "center") for j, p in
+            zip(center.reason_label[i], center.reason_points[i], strict=True) if j >= 0]
+        expected = sorted(pool, key=lambda r: -r[0])[:3]
+        assert [(r["reason"], r["source"]) for r in merged_rows[i]] == [
+            (t, s) for _, t, s in expected]
+        assert [r["points_lost"] for r in merged_rows[i]] == pytest.approx(
+            [p for p, _, _ in expected], abs=0.005)
     found = rng.random(n) < 0.8
     points = rng.uniform(450, 650, n)
-    scored = _Scored([VALID] * n, found, np.ones(n, bool), rng.random(n), points,
+    probability = rng.random(n)
+    scored = _Scored([VALID] * n, found, np.ones(n, bool), probability, points,
                      RiskGrades().assign(points), merged, None, None)  # type: ignore[arg-type]
-    rows = json.loads(scored.rows_json())
+    rows = json.loads(orjson.dumps(scored.rows()))
     assert len(rows) == n
     for i, row in enumerate(rows):
-        want = scored.row(i)
-        assert row.keys() == want.keys()
-        for key, value in want.items():
-            if key == "reasons":
-                assert [(r["reason"], r["source"]) for r in row[key]] == [
-                    (r["reason"], r["source"]) for r in value]
-                assert [r["points_lost"] for r in row[key]] == pytest.approx(
-                    [r["points_lost"] for r in value], abs=0.005)
-            elif isinstance(value, float):
-                assert row[key] == pytest.approx(value, abs=1e-6)
-            else:
-                assert row[key] == value
+        if not found[i]:
+            assert row == {"uscc": VALID, "status": "not_found", "missing_at": "center"}
+            continue
+        assert row["probability"] == pytest.approx(probability[i], abs=1e-6)
+        assert row["points"] == pytest.approx(points[i], abs=0.005)
+        assert row["grade"] == str(RiskGrades().assign(points[i:i + 1])[0])
+        assert row["reasons"] == merged_rows[i]
