@@ -38,8 +38,8 @@ from federation.steps.horizontal_bank import (
     check_not_dropped,
     histogram_metrics,
     local_update,
-    open_histograms,
     open_preprocessing,
+    open_released_histograms,
     open_weights,
     seal_stats,
     sealed_histograms,
@@ -297,8 +297,8 @@ def finalize(msg: Message, context: Context) -> Message:
     prep, _ = req.preprocessing()
     release = (req.weights(prep), prep) if req.cfg.release_model else None
     hist_sum = sealed_of(req.content, KEY_HIST_SUM)
-    histograms = (open_histograms(req.cfg, req.data.bank, hist_sum, run_id=req.run_id,
-                                  round_index=req.round)
+    histograms = (open_released_histograms(req.cfg, req.data.bank, hist_sum, run_id=req.run_id,
+                                           round_index=req.round)
                   if req.cfg.release_model and hist_sum is not None else None)
     return reply(msg, reply_content(bank=req.data.bank, n_examples=req.data.test.n_rows,
                                     metrics=req.metrics(), release=release,

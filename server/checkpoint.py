@@ -40,6 +40,7 @@ from federation.run.folder import RunFolder, probe_writable
 from federation.steps.secure_sum import Sealed
 from server.audit import ROLLBACK_KIND, AuditLog, verify_audit
 from server.horizontal import FederatedResult, RoundRecord
+from server.participation import Participation
 
 SCHEMA_VERSION = 1
 TEMP_SUFFIX = ".tmp"
@@ -80,6 +81,7 @@ def save_checkpoint(folder: str | Path, cfg: RunConfig, state: FederatedResult,
         "stats_sum": _sealed_doc(state.stats_sum), "weights_sum": _sealed_doc(state.weights_sum),
         "hist_sum": _sealed_doc(state.hist_sum), "rounds_done": state.rounds_done,
         "round_seconds": state.round_seconds, "round_banks": state.round_banks,
+        "participation": [asdict(p) for p in state.participation],
         "history": [asdict(h) for h in state.history],
         "train_rows": {str(k): v for k, v in state.train_rows.items()},
         "dropouts": state.dropouts, "audit_head": audit_head,
@@ -250,6 +252,7 @@ def load_checkpoint(folder: str | Path) -> tuple[RunConfig, FederatedResult, str
             hist_sum=_sealed_from(doc["hist_sum"]), rounds_done=int(doc["rounds_done"]),
             round_seconds=list(doc["round_seconds"]), round_banks=list(doc["round_banks"]),
             history=[RoundRecord(**h) for h in doc["history"]],
+            participation=[Participation(**p) for p in doc.get("participation", [])],
             train_rows={int(k): int(v) for k, v in doc["train_rows"].items()},
             dropouts=list(doc.get("dropouts", [])),
             bins_sum=_sealed_from(doc.get("bins_sum")),

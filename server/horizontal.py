@@ -7,6 +7,10 @@ score their test rows with the new model and seal score histograms -> combined, 
 back to the banks with the next request, and every bank reports the same global AUC/KS. A
 final step collects the last round's AUC/KS and, if the run allows it, the released model.
 
+Partial participation (``fraction-fit`` < 1, :mod:`server.participation`): each round's train
+request goes to a seeded sample of the banks, and its evaluation to those that trained (the
+last round's to every bank); the audit's round record and the history name them.
+
 Reliability: a step goes on when at least ``min_banks`` banks answer in time with a valid,
 signed, fresh update; the others are recorded. After every round the coordinator appends a
 hash-chained audit record and writes a checkpoint, so a crashed run resumes where it stopped.
@@ -56,6 +60,7 @@ from federation.wire.records import (
     metrics_of,
     release_of,
     released_histograms_of,
+    released_training_scores_of,
     request_content,
     schema_of,
     sealed_of,
@@ -69,6 +74,7 @@ from server.calibration import agreed_calibration
 from server.errors import FederationError, RunInterrupted
 from server.exchange import Exchange, Observer, StepOutcome
 from server.masking import CoordinatorMasking
+from server.participation import Participation, sample_banks
 from server.roster import load_roster, rostered_node_ids
 
 JOIN_TIMEOUT_S = 120.0
@@ -84,6 +90,15 @@ class RoundRecord:
     ks: float
     seconds: float
     banks: int
+    sampled: tuple[int, ...] = ()
+    trained: tuple[int, ...] = ()
+    evaluated: tuple[int, ...] = ()
+    """The round's banks (:class:`~server.participation.Participation`; empty in a checkpoint
+    written before they were recorded)."""
+
+    def __post_init__(self) -> None:
+        for name in ("sampled", "trained", "evaluated"):  # a checkpoint gives lists back
+            object.__setattr__(self, name, tuple(int(b) for b in getattr(self, name)))
 
 
 @dataclass
@@ -98,6 +113,8 @@ class FederatedResult:
     rounds_done: int = 0
     round_seconds: list[float] = field(default_factory=list)
     round_banks: list[int] = field(default_factory=list)
+    participation: list[Participation] = field(default_factory=list)
+    """Who was sampled, trained and evaluated in each round done (in order)."""
     history: list[RoundRecord] = field(default_factory=list)
     train_rows: dict[int, int] = field(default_factory=dict)
     weights_rows: int = 0
@@ -108,6 +125,8 @@ class FederatedResult:
     weights: list[np.ndarray] = field(default_factory=list)
     histograms: tuple[np.ndarray, np.ndarray] | None = None
     """Summed (bad, good) test-score histograms of the last round, released by the banks."""
+    training_scores: np.ndarray | None = None
+    """Summed training-score counts (both classes) the banks released beside them (PSI)."""
     bins_sum: Sealed | None = None
     """Boosted trees: combined sealed fine counts and label sums."""
     level_sum: Sealed | None = None
@@ -207,6 +226,8 @@ class HorizontalRun:
                            registry=registry, timeout_s=cfg.round_timeout, observer=observer)
         self.audit = AuditLog(audit_dir or cfg.out)
         self.config_hash = config_hash(cfg)
+        self.bank_nodes: dict[int, int] = {}
+        """Bank -> Flower node, learnt from the banks' replies (to send a sample its requests)."""
         self.masking = (CoordinatorMasking(self.ex, cfg, self.combiner, run_id=self.state.run_id)
                         if summation_scheme(cfg.aggregation).masked else None)
 
@@ -233,11 +254,11 @@ class HorizontalRun:
 
     def _sealed_step(self, step: MessageType, contents: Callable[[], Any], kind: str,
                      sealed_round: int, *, only: set[int] | None = None,
-                     ) -> tuple[StepOutcome, Sealed]:
-        """Ask a sealed step (of the nodes in ``only``, default all) and combine the admitted
-        vectors; under a masked scheme the session's envelopes travel with the request and the
-        unmask step follows."""
-        need = self.cfg.required_banks
+                     required: int | None = None) -> tuple[StepOutcome, Sealed]:
+        """Ask a sealed step (of the nodes in ``only``, default all; ``required`` replies,
+        default the run's) and combine the admitted vectors; under a masked scheme the
+        session's envelopes travel with the request and the unmask step follows."""
+        need = self.cfg.required_banks if required is None else required
         if self.masking is None:
             outcome = self.ex.ask(step, contents, required=need, sealed_round=sealed_round,
                                   only=only)
@@ -260,6 +281,7 @@ class HorizontalRun:
         st, need = self.state, self.cfg.required_banks
         schema = self.ex.ask(STEP_SCHEMA, lambda: self.request(0), required=need)
         st.layout = merge_schemas([schema_of(r.content) for r in schema.replies])
+        self._learn_nodes(schema)
         stats, stats_sum = self._sealed_step(STEP_STATS, lambda: self.request(0), KIND_STATS, 0)
         st.train_rows = {bank_of(r.content): int(metrics_of(r.content)[METRIC_EXAMPLES])
                          for r in stats.replies}
@@ -270,32 +292,68 @@ class HorizontalRun:
                           banks=sorted(st.train_rows), received=_received(stats),
                           stats_hash=sha256_hex(st.stats_sum.payload))
 
+    def _learn_nodes(self, outcome: StepOutcome) -> None:
+        for reply in outcome.replies:
+            self.bank_nodes[bank_of(reply.content)] = reply.metadata.src_node_id
+
+    def _sample(self, round_number: int) -> tuple[tuple[int, ...], set[int] | None]:
+        """The round's sampled banks and their nodes (None: every node, as F = 1 asks)."""
+        sampled = sample_banks(self.cfg, round_number)
+        if len(sampled) == self.cfg.banks:
+            return sampled, None
+        if not self.bank_nodes:  # resumed: learn the nodes' banks again (an unsealed step)
+            self._learn_nodes(self.ex.ask(STEP_SCHEMA, lambda: self.request(0),
+                                          required=self.cfg.required_banks))
+        for bank in sampled:
+            if bank not in self.bank_nodes:
+                self.state.dropouts.append({"round": round_number, "bank": bank,
+                                            "step": STEP_TRAIN.message_type,
+                                            "reason": "sampled, but its node never answered"})
+        return sampled, {self.bank_nodes[b] for b in sampled if b in self.bank_nodes}
+
+    def _evaluated_nodes(self, train: StepOutcome, sampled_nodes: set[int] | None,
+                         rnd: int) -> set[int]:
+        """Nodes asked to evaluate: those that trained, plus in the last round of a sampled
+        run every bank not sampled (the reported AUC/KS is then on every bank's test rows)."""
+        trained = {r.metadata.src_node_id for r in train.replies}
+        if sampled_nodes is None or rnd + 1 < self.cfg.rounds_planned:
+            return trained
+        return trained | (set(self.ex.nodes) - sampled_nodes)
+
     def one_round(self, rnd: int) -> None:
         """Train, combine, evaluate; record the previous round's metrics; audit; checkpoint."""
         st = self.state
         started = time.perf_counter()
+        sampled, sampled_nodes = self._sample(rnd + 1)
+        need = self.cfg.round_required_banks if sampled_nodes is not None else None
         if self.masking is not None:  # both sessions of the round in one advert/share exchange
             self.masking.open([session_name(KIND_WEIGHTS, rnd + 1),
                                session_name(KIND_COUNTS, rnd + 1)],
                               lambda: self.request(rnd, **{KEY_STATS_SUM: st.stats_sum}))
         train, st.weights_sum = self._sealed_step(STEP_TRAIN, lambda: self.request(rnd, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
-            KEY_HIST_SUM: st.hist_sum}), KIND_WEIGHTS, rnd + 1)
+            KEY_HIST_SUM: st.hist_sum}), KIND_WEIGHTS, rnd + 1, only=sampled_nodes,
+            required=need)
         self._record(train)
+        self._learn_nodes(train)
         st.weights_rows = sum(st.train_rows.get(bank_of(r.content), 0) for r in train.replies)
-        trained = {r.metadata.src_node_id for r in train.replies}  # evaluate what they trained
+        asked = self._evaluated_nodes(train, sampled_nodes, rnd)  # evaluate what they trained
         evaluate, st.hist_sum = self._sealed_step(STEP_EVALUATE, lambda: self.request(rnd + 1, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum}), KIND_COUNTS, rnd + 1,
-            only=trained)
+            only=asked, required=need if rnd + 1 < self.cfg.rounds_planned else None)
         st.rounds_done = rnd + 1
         st.round_seconds.append(time.perf_counter() - started)
         st.round_banks.append(len(train.replies))
+        taking_part = Participation(sampled=sampled,
+                                    trained=tuple(bank_of(r.content) for r in train.replies),
+                                    evaluated=tuple(bank_of(r.content) for r in evaluate.replies))
+        st.participation.append(taking_part)
         self._note(train, rnd + 1)
         self._note(evaluate, rnd + 1)
         head = self.audit.append(
             "round", run_id=st.run_id, round=rnd + 1, config_hash=self.config_hash,
-            banks=sorted(bank_of(r.content) for r in train.replies),
-            evaluated=sorted(bank_of(r.content) for r in evaluate.replies),
+            sampled=list(taking_part.sampled), banks=list(taking_part.trained),
+            evaluated=list(taking_part.evaluated),
             nodes=sorted(r.metadata.src_node_id for r in train.replies),
             received={"train": _received(train), "evaluate": _received(evaluate)},
             dropped=train.dropped + evaluate.dropped, rejected=train.rejected + evaluate.rejected,
@@ -319,6 +377,7 @@ class HorizontalRun:
         if release is not None:
             st.weights, st.preprocessor = release
         st.histograms = released_histograms_of(final.replies[0].content)
+        st.training_scores = released_training_scores_of(final.replies[0].content)
         st.calibration = agreed_calibration(final.replies)
         self.audit.append("finalize", run_id=st.run_id, rounds=st.rounds_done,
                           model_released=release is not None,
@@ -330,8 +389,10 @@ class HorizontalRun:
             return
         st = self.state
         number = len(st.history) + 1
+        who = st.participation[number - 1] if number <= len(st.participation) else None
         record = RoundRecord(number, agreed[0], agreed[1], st.round_seconds[number - 1],
-                             st.round_banks[number - 1])
+                             st.round_banks[number - 1],
+                             *((who.sampled, who.trained, who.evaluated) if who else ()))
         st.history.append(record)
         if self.on_round is not None:
             self.on_round(record)

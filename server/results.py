@@ -17,6 +17,7 @@ from federation.run.results import (
     HorizontalResults,
     Metrics,
     RoundEntry,
+    ScoreCounts,
     ScoreHistograms,
     TreeSummary,
 )
@@ -34,11 +35,21 @@ def coordinator_results(cfg: RunConfig, result: FederatedResult) -> HorizontalRe
         aggregation=cfg.aggregation, partition=cfg.partition, seed=cfg.seed,
         federated=Metrics(auc=last.auc if last else None, ks=last.ks if last else None),
         history=tuple(RoundEntry(round=h.round, auc=h.auc, ks=h.ks, seconds=h.seconds,
-                                 banks=h.banks) for h in result.history),
+                                 banks=h.banks, sampled=h.sampled or None,
+                                 trained=h.trained or None, evaluated=h.evaluated or None)
+                      for h in result.history),
         score_histograms=histogram_section(result.histograms),
+        training_scores=training_scores_section(result.training_scores),
         calibration=calibration_section(result.calibration, result.histograms),
         dropouts=tuple(result.dropouts), privacy=privacy_section(cfg, result),
         trees=tree_summary(cfg, result), config=cfg.to_user_config())
+
+
+def training_scores_section(counts: Any) -> ScoreCounts | None:
+    """The summed training-score counts the banks released (None without)."""
+    if counts is None:
+        return None
+    return ScoreCounts.from_counts(counts, logit_range=LOGIT_RANGE)
 
 
 def privacy_section(cfg: RunConfig, result: FederatedResult) -> tuple[BankPrivacy, ...] | None:

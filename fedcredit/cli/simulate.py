@@ -53,6 +53,7 @@ def simulate(
     keys_dir: Path | None = Opt(None, help="Key-ceremony folder (default: a fresh ceremony in OUT/keys)."),
     key_bits: int = Opt(H.key_bits, help="Paillier modulus size for a fresh ceremony (>= 2048)."),
     min_banks: int = Opt(H.min_banks, help="Banks that must answer each step (0 = max(3, ceil(2K/3)), at most K); late or failed banks are recorded and skipped."),
+    fraction_fit: float = Opt(H.fraction_fit, help="Partial participation: share F of the banks asked to train in each round, sampled afresh (seeded by --seed and the round); at least 3 (and --min-banks), and max(3, ceil(2S/3)) of the S sampled must answer. Plain or paillier, lr or mlp; preprocessing and the last round's evaluation keep every bank."),
     round_timeout: float = Opt(H.round_timeout, help="Seconds to wait for the banks' answers in each step."),
     drop_schedule: str = Opt(H.drop_schedule, help="Fault injection: 'ROUND:BANK,BANK;...' makes banks vanish in those rounds."),
     halt_after: int = Opt(H.halt_after, help="Fault injection: stop the coordinator after this round (resume with 'fedcredit resume')."),
@@ -85,7 +86,7 @@ def simulate(
         early_stopping_rounds=early_stopping_rounds,
         early_stopping_metric=early_stopping_metric, eval_every=eval_every,
         aggregation=aggregation, keys_dir=str(keys_dir or ""), key_bits=key_bits,
-        min_banks=min_banks, round_timeout=round_timeout, drop_schedule=drop_schedule,
+        min_banks=min_banks, fraction_fit=fraction_fit, round_timeout=round_timeout, drop_schedule=drop_schedule,
         halt_after=halt_after, dp_epsilon=dp_epsilon, dp_delta=dp_delta, dp_clip=dp_clip,
         out=str(out),
     )

@@ -21,6 +21,7 @@ from fedcredit.report.context import RunContext, run_context
 from fedcredit.report.model_section import iv_section, model_section, trees_section
 from fedcredit.report.page import figure_html, note, page, value_at
 from fedcredit.report.privacy_section import privacy_section
+from fedcredit.report.stability import stability_section
 from fedcredit.report.statistics import cap_curve, grade_table_from_scores
 from fedcredit.report.summary import (
     banks_section,
@@ -39,7 +40,6 @@ from fedcredit.report.validation import (
     cutoff_section,
     gains_section,
     grade_section,
-    stability_section,
 )
 from federation.run.folder import RunFolder, atomic_write_text
 from federation.run.results import HorizontalResults, RunResults, VerticalResults, read_results
@@ -148,7 +148,9 @@ def build_report(
               [note("No score histograms with both classes in results.json: ROC, KS, grades, "
                     "cut-offs and gains omitted.")])
     parts = [summary_section(results), "<h2>Figures</h2>", f'<div id="figures">{figures}</div>',
-             *curves, calibration_section(results, view), stability_section(results),
+             *curves, calibration_section(results, view),
+             stability_section(results, None if view is None else view.bad + view.good,
+                               None if view is None else view.scores, grades),
              privacy_section(results),
              model_section(results, context.run_dir, scale, grades,
                            calibration_map(results)), trees_section(results),

@@ -1,4 +1,4 @@
-"""Report sections a model validation team reads: grades, cut-offs, gains, calibration, stability.
+"""Report sections a model validation team reads: grades, cut-offs, gains and calibration.
 
 All of them come from the federated model's summed test-score histograms
 (``results.score_histograms``) and, where the run calibrated its PDs, from
@@ -29,7 +29,7 @@ from fedcredit.report.statistics import (
     hosmer_lemeshow,
 )
 from federation.ml.calibration import PLATT, PlattMap, bin_centres
-from federation.run.results import Calibration, RunResults, ScoreHistograms, VerticalResults
+from federation.run.results import Calibration, RunResults, ScoreHistograms
 from federation.scorecard.scale import GradeSummary, RiskGrades, ScorecardScale
 
 NOT_CALIBRATED = "Not calibrated (run predates calibration)"
@@ -257,16 +257,3 @@ def calibration_section(r: RunResults, view: ScoreView | None) -> str:
             f"{escape(_hl_text(bands))}</p>"
             + note("Bands of about a tenth of the test rows from the summed test-score "
                    "histograms (each bin at its centre's PD)."))
-
-
-def stability_section(r: RunResults) -> str:
-    """PSI between the training and test score distributions, where the run has both."""
-    scorer = ("" if isinstance(r, VerticalResults) else
-              " To check a new population, `fedcredit score --model RUN_DIR --data FILE` "
-              "prints the PSI of its scores against these test scores.")
-    return ('<h2 id="stability">Stability</h2>'
-            + note("PSI between training and test scores: not available. results.json holds "
-                   "the summed test-score histograms only; the training rows' score "
-                   "distribution is never released to the coordinator (in a calibrated "
-                   "horizontal run only the banks open its sum, to fit the map), so the "
-                   "report cannot compare the two." + scorer))

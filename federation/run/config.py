@@ -8,6 +8,7 @@ the setting and the accepted values.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -43,6 +44,16 @@ def default_min_banks(banks: int) -> int:
     return min(banks, max(DEFAULT_MIN_CONTRIBUTORS, -(-2 * banks // 3)))
 
 
+def sampled_count(banks: int, fraction_fit: float, min_banks: int = 0) -> int:
+    """Banks asked to train in each round under ``fraction-fit = F`` (partial participation).
+
+    ``S = ceil(F x K)``, but never fewer than the default ``[policy] min-contributors`` (3) nor
+    ``min-banks``, and at most ``K``; ``F = 1`` gives ``K``: every bank, every round.
+    """
+    least = max(DEFAULT_MIN_CONTRIBUTORS, min_banks)
+    return min(banks, max(least, math.ceil(fraction_fit * banks - 1e-9)))
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Settings of one horizontal federated run (all parties see the same values).
@@ -51,6 +62,9 @@ class RunConfig:
     lets the banks hand the final global model to the coordinator at the end of the run.
     ``min_banks`` (0 = :func:`default_min_banks`) must answer each step within ``round_timeout`` s;
     late or failed banks are recorded and the round goes on without them.
+    ``fraction_fit = F`` < 1 (LR and MLP, plain or Paillier sums) asks only a seeded sample of
+    :func:`sampled_count` banks to train in each round (:attr:`round_required_banks` of them
+    must answer); preprocessing, the last round's evaluation and finalize keep every bank.
     Fault injection for simulations and tests: ``drop_schedule`` ("3:1,4;5:2" = in round 3
     banks 1 and 4 vanish, in round 5 bank 2) and ``halt_after`` (the coordinator stops, as if
     crashed, after checkpointing that round). ``resume`` continues from the checkpoint in
@@ -103,6 +117,7 @@ class RunConfig:
     key_bits: int = 2048
     release_model: bool = True
     min_banks: int = 0
+    fraction_fit: float = 1.0
     round_timeout: float = 900.0
     drop_schedule: str = ""
     halt_after: int = 0
@@ -140,6 +155,7 @@ class RunConfig:
         if not 0 <= self.min_banks <= self.banks:
             raise ConfigError(f"setting 'min-banks' must be in 0..{self.banks} (got {self.min_banks}).")
         _positive("round-timeout", self.round_timeout)
+        self._check_fraction_fit(scheme_masked=summation_scheme(self.aggregation).masked)
         self.dropped_banks(1)  # validates drop-schedule
         if not self.mu >= 0:  # also refuses NaN
             raise ConfigError(f"setting 'mu' must be >= 0 (got {self.mu}).")
@@ -183,6 +199,33 @@ class RunConfig:
                 f"run config schema_version {self.schema_version} is not supported "
                 f"(this build reads {SCHEMA_VERSION}); upgrade every node to the same release."
             )
+
+    def _check_fraction_fit(self, *, scheme_masked: bool) -> None:
+        """Refuse a ``fraction-fit`` outside (0, 1], or below 1 where rounds need every bank."""
+        if not 0.0 < self.fraction_fit <= 1.0:  # also refuses NaN
+            raise ConfigError(f"setting 'fraction-fit' must be in (0, 1] (got {self.fraction_fit}).")
+        if self.fraction_fit == 1.0:
+            return
+        if scheme_masked:
+            raise ConfigError(f"setting 'fraction-fit' is {self.fraction_fit:g}, but aggregation "
+                              f"'{self.aggregation}' masks each round among every bank; use "
+                              "--fraction-fit 1 or --aggregation paillier.")
+        if self.model == "gbdt":
+            raise ConfigError(f"setting 'fraction-fit' is {self.fraction_fit:g}; boosted trees "
+                              "grow each tree with every bank: use --fraction-fit 1 with "
+                              "--model gbdt.")
+
+    @property
+    def sampled_banks(self) -> int:
+        """Banks asked to train each round (:func:`sampled_count`; ``banks`` when F = 1)."""
+        return sampled_count(self.banks, self.fraction_fit, self.min_banks)
+
+    @property
+    def round_required_banks(self) -> int:
+        """Replies a round's train and evaluate steps need: the dropout rule of
+        :attr:`required_banks` applied to the :attr:`sampled_banks` (``min_banks`` if set,
+        which the sample never undercuts); equal to :attr:`required_banks` when F = 1."""
+        return self.min_banks or default_min_banks(self.sampled_banks)
 
     @property
     def required_banks(self) -> int:

@@ -52,13 +52,20 @@ class Metrics:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RoundEntry:
-    """The federated model after one round: AUC/KS, seconds, banks that took part."""
+    """The federated model after one round: AUC/KS, seconds, banks that took part.
+
+    ``sampled``, ``trained`` and ``evaluated`` name the banks asked to train (every bank unless
+    ``fraction-fit`` < 1), whose updates and whose test histograms were admitted (absent in a
+    file written before they were recorded, and for boosted trees)."""
 
     round: int
     auc: float | None
     ks: float | None
     seconds: float
     banks: int
+    sampled: tuple[int, ...] | None = None
+    trained: tuple[int, ...] | None = None
+    evaluated: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +89,28 @@ class ScoreHistograms:
         """The section for (bad, good) counts of equal logit bins over ``[-r, r]``."""
         return cls(scale="logit", range=(-logit_range, logit_range), bins=int(len(bad)),
                    bad=tuple(int(v) for v in bad), good=tuple(int(v) for v in good))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScoreCounts:
+    """Summed training-score counts (both classes, the logit bins of the test histograms):
+    what the banks release so that the report can compare the training and test score
+    distributions (PSI); a sum over two or more banks, never one bank's own."""
+
+    scale: str
+    range: tuple[float, float]
+    bins: int
+    rows: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.rows) != self.bins:
+            raise ValueError(f"holds {len(self.rows)} counts for {self.bins} bins")
+
+    @classmethod
+    def from_counts(cls, counts: Sequence[Any], *, logit_range: float) -> ScoreCounts:
+        """The section for counts of equal logit bins over ``[-r, r]``."""
+        return cls(scale="logit", range=(-logit_range, logit_range), bins=int(len(counts)),
+                   rows=tuple(int(v) for v in counts))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -287,6 +316,7 @@ class HorizontalResults(_ResultsDocument):
     federated: Metrics | None = None
     history: tuple[RoundEntry, ...] | None = None
     score_histograms: ScoreHistograms | None = None
+    training_scores: ScoreCounts | None = None
     centralized: Metrics | None = None
     local_only: LocalOnly | None = None
     dropouts: tuple[Dropout, ...] | None = None

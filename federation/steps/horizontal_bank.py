@@ -55,6 +55,9 @@ from protocols.identity.head_signing import AuditHead
 from protocols.identity.signing import sign_update, statement_for
 
 _PREP_CACHE: dict[tuple[str, str], tuple[Preprocessor, float]] = {}
+MIN_RELEASE_PARTIES = 2
+"""Fewest banks in a sum before its training-score counts are released (a sum of one bank's
+rows would be that bank's own distribution)."""
 
 
 @lru_cache(maxsize=64)
@@ -214,11 +217,17 @@ def _split_counts(opened: np.ndarray, part: int) -> tuple[np.ndarray, np.ndarray
             np.rint(opened[at + HIST_BINS:at + 2 * HIST_BINS]).astype(np.int64))
 
 
-def open_histograms(
+def open_released_histograms(
     cfg: RunConfig, bank: int, hist_sum: Sealed, *, run_id: str, round_index: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """The summed (bad, good) test-score histograms of all banks (under DP: denoised,
-    :func:`~federation.ml.dp.releases.denoise_sum`)."""
+) -> tuple[np.ndarray, ...]:
+    """What a bank releases at the end: the summed (bad, good) test-score histograms and,
+    when the last round's sum also holds the training rows' histograms of at least
+    :data:`MIN_RELEASE_PARTIES` banks, their summed training-score counts (both classes
+    together: what the report's train-vs-test stability (PSI) needs, and no more).
+
+    Security: like the test histograms, the training counts are a sum over banks (under DP
+    noised by each bank before sealing); one bank's own distribution is never released.
+    """
     opened = bank_summation(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
                                             round=round_index)
     if cfg.dp_epsilon > 0:

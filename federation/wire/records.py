@@ -44,6 +44,7 @@ KEY_HIST_SUM = "hist-sum"  # ConfigRecord: combined sealed score histograms
 KEY_WEIGHTS = "weights"  # ArrayRecord: released final weights
 KEY_RELEASE = "release"  # ConfigRecord: released preprocessor json
 KEY_RELEASED_HIST = "released-histograms"  # ArrayRecord: summed (bad, good) test histograms
+# and, in a horizontal LR/MLP run of 2+ banks, the summed training-score counts (PSI)
 KEY_SIGNATURE = "signature"  # ConfigRecord: the bank's signature over its sealed vector
 KEY_AUDIT_HEAD = "audit-head"  # ConfigRecord: the head of the coordinator's audit log
 KEY_ROWS = "rows"  # ConfigRecord: reported training rows, all banks and those in the update sum
@@ -155,7 +156,7 @@ def reply_content(
     signature: SignatureClaim | None = None, schema: LocalSchema | None = None,
     metrics: Mapping[str, float] | None = None,
     release: tuple[list[np.ndarray], Preprocessor] | None = None,
-    released_histograms: tuple[np.ndarray, np.ndarray] | None = None,
+    released_histograms: tuple[np.ndarray, ...] | None = None,
 ) -> RecordDict:
     """Bank -> coordinator: a sealed vector, public metrics, or the final model release."""
     values: dict[str, Any] = {METRIC_BANK: bank, METRIC_EXAMPLES: n_examples, **(metrics or {})}
@@ -216,7 +217,19 @@ def _is_names(value: Any) -> bool:
 
 
 def released_histograms_of(content: RecordDict) -> tuple[np.ndarray, np.ndarray] | None:
-    """The summed test-score histograms a bank released at the end, if any."""
+    """The summed (bad, good) test-score histograms a bank released at the end, if any."""
+    arrays = _released_arrays(content)
+    return None if arrays is None else (arrays[0], arrays[1])
+
+
+def released_training_scores_of(content: RecordDict) -> np.ndarray | None:
+    """The summed training-score counts (both classes) a bank released beside the test
+    histograms, if any (the train-vs-test stability of the report)."""
+    arrays = _released_arrays(content)
+    return None if arrays is None or len(arrays) < 3 else arrays[2]
+
+
+def _released_arrays(content: RecordDict) -> list[np.ndarray] | None:
     if KEY_RELEASED_HIST not in content:
         return None
     record = content[KEY_RELEASED_HIST]
@@ -224,11 +237,13 @@ def released_histograms_of(content: RecordDict) -> tuple[np.ndarray, np.ndarray]
         arrays = record.to_numpy_ndarrays() if isinstance(record, ArrayRecord) else []
     except (TypeError, ValueError, EOFError, OSError) as exc:
         raise MalformedMessageError(f"released histograms do not decode: {exc}") from exc
-    if len(arrays) != 2 or arrays[0].shape != arrays[1].shape or arrays[0].ndim != 1 or not all(
+    if len(arrays) not in (2, 3) or arrays[0].ndim != 1 or any(
+            a.shape != arrays[0].shape for a in arrays) or not all(
             a.dtype.kind in "iu" and np.can_cast(a.dtype, np.int64) and (a >= 0).all()
             for a in arrays):
-        raise MalformedMessageError("released histograms must be two count vectors of one length.")
-    return arrays[0].astype(np.int64), arrays[1].astype(np.int64)
+        raise MalformedMessageError("released histograms must be two (or, with the training "
+                                    "scores, three) count vectors of one length.")
+    return [a.astype(np.int64) for a in arrays]
 
 
 def release_of(content: RecordDict) -> tuple[list[np.ndarray], Preprocessor] | None:

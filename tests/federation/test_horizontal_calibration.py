@@ -56,3 +56,33 @@ def test_too_few_fit_rows_or_noisy_counts() -> None:
     noisy = np.concatenate([bad, good])
     noisy[10] = -1.4  # DP noise below zero counts as none
     assert calibration_metrics(noisy)["cal-rows"] == 293
+
+
+def test_the_release_adds_the_summed_training_scores_of_two_or_more_banks() -> None:
+    """The finalize reply carries the test histograms and the pooled training-score counts
+    (both classes together) through the wire record; a one-bank sum releases no training
+    counts (that would be the bank's own distribution)."""
+    from federation.steps.horizontal_bank import open_released_histograms
+    from federation.wire.records import (
+        released_histograms_of,
+        released_training_scores_of,
+        reply_content,
+    )
+
+    cfg = RunConfig(rounds=2)
+    tests, trains = [scored(800, s) for s in (1, 2)], [scored(3000, s) for s in (3, 4)]
+    total = summed(*[(*t, *f) for t, f in zip(tests, trains, strict=True)])
+    released = open_released_histograms(cfg, 0, total, run_id=RUN, round_index=2)
+    content = reply_content(bank=0, n_examples=800, released_histograms=released)
+    bad, good = released_histograms_of(content) or (None, None)
+    assert np.array_equal(bad, tests[0][0] + tests[1][0])
+    assert np.array_equal(good, tests[0][1] + tests[1][1])
+    expected = sum(b + g for b, g in trains)
+    assert np.array_equal(released_training_scores_of(content), expected)
+    one_bank = summed((*tests[0], *trains[0]))
+    alone = open_released_histograms(cfg, 0, one_bank, run_id=RUN, round_index=2)
+    assert len(alone) == 2
+    assert released_training_scores_of(reply_content(bank=0, n_examples=800,
+                                                     released_histograms=alone)) is None
+    earlier = open_released_histograms(cfg, 0, summed(*tests), run_id=RUN, round_index=1)
+    assert len(earlier) == 2
