@@ -49,6 +49,7 @@ from federation.steps.horizontal_bank import (
 )
 from federation.steps.masking import (
     SessionMask,
+    check_attestations,
     envelopes,
     mask_modulus,
     open_session,
@@ -56,6 +57,7 @@ from federation.steps.masking import (
     session_config,
     share_keys,
     sign_advert,
+    sign_survivors,
 )
 from federation.steps.opened_sums import OpenedSums
 from federation.steps.secure_sum import (
@@ -95,7 +97,12 @@ from federation.wire.secagg import (
 )
 from federation.wire.trees import KEY_BINS_SUM, KEY_LEVEL_SUM
 from protocols.errors import MalformedMessageError, ProtocolError
-from protocols.secagg.messages import UnmaskRequest, message_from_bytes, message_to_bytes
+from protocols.secagg.messages import (
+    UnmaskRequest,
+    message_from_bytes,
+    message_to_bytes,
+    survivors_from_bytes,
+)
 
 app = ClientApp(mods=[record_wire_mod])  # records only when the node config asks
 
@@ -357,6 +364,18 @@ def secagg(msg: Message, context: Context) -> Message:
             client, blobs, bundle.signatures.get(name, ()),
             require_signing_registry(req.cfg.keys_dir), run_id=req.run_id))
         node_state.put(context, **{_session_key(req.run_id, name): client})
+    attested: dict[str, tuple[bytes, ...]] = {}
+    for name, listed in bundle.survivors.items():
+        if name in bundle.unmask:
+            continue  # the list travels again with the unmask request
+        signing_key = load_signing_key(req.cfg.keys_dir, req.data.bank)
+        if signing_key is None:
+            raise ConfigError("this bank has no signing key in the run's key folder; the "
+                              "survivor list is signed (`fedcredit keys init-signing`).")
+        client = node_state.get(context, _session_key(req.run_id, name))
+        attested[name] = (sign_survivors(signing_key, client, survivors_from_bytes(listed),
+                                         run_id=req.run_id),)
+        node_state.put(context, **{_session_key(req.run_id, name): client})
     revealed: dict[str, bytes] = {}
     for name, blob in bundle.unmask.items():
         request = message_from_bytes(blob)
@@ -365,9 +384,15 @@ def secagg(msg: Message, context: Context) -> Message:
                                 "message.")
         check_contributors(req.policy, len(request.survivors) + 1, f"masking session {name}")
         client = node_state.get(context, _session_key(req.run_id, name))
+        if name not in bundle.survivors:
+            raise ProtocolError(f"masking session '{name}': the unmask request comes without "
+                                "the signed survivor list; refusing to reveal.")
+        check_attestations(client, survivors_from_bytes(bundle.survivors[name]),
+                           bundle.attestations.get(name, ()),
+                           require_signing_registry(req.cfg.keys_dir), run_id=req.run_id)
         revealed[name] = message_to_bytes(client.unmask(request))
         node_state.put(context, **{_session_key(req.run_id, name): client})
     content = reply_content(bank=req.data.bank, n_examples=req.data.train.n_rows)
     return reply(msg, with_bundle(content, MaskingBundle(
         adverts=adverts, signatures=signatures, lengths=lengths, shares=shares,
-        unmask=revealed)))
+        unmask=revealed, attestations=attested)))

@@ -3,11 +3,14 @@
 For each masking session (one sum, :mod:`federation.wire.secagg`): ask every bank to advertise
 keys (step 0), forward every advert to every bank and collect the sealed share envelopes
 (step 1), route each bank's envelopes with the sealed step's request (step 2, the banks mask),
-then send each surviving bank its unmask request (step 3), rebuild the residual mask and remove
-it from the combined sum. Adverts travel with their banks' signatures, which the banks check.
-Security assumption: a coordinator that sends every bank the same survivor list (there is no
-consistency round); it learns the survivors' sum under ``secagg`` and nothing but ciphertexts
-under ``paillier-secagg``.
+have the survivors sign the survivor list (step 2b, the consistency round), then send each
+surviving bank its unmask request with the list and every survivor's signature (step 3),
+rebuild the residual mask and remove it from the combined sum. Adverts travel with their
+banks' signatures, which the banks check; a bank reveals only for the one list it signed and
+only with ``t`` signatures of its neighbourhood on it.
+Security assumption: fewer than ``t`` banks of a neighbourhood collude with the coordinator; it
+learns the survivors' sum under ``secagg`` and nothing but ciphertexts under
+``paillier-secagg``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,12 @@ from dataclasses import dataclass, field
 from flwr.app import RecordDict
 
 from federation.run.config import RunConfig
-from federation.steps.masking import mask_modulus, remove_residual_sealed, session_config
+from federation.steps.masking import (
+    attestation_quorum,
+    mask_modulus,
+    remove_residual_sealed,
+    session_config,
+)
 from federation.steps.secure_sum import CoordinatorSummation, Sealed
 from federation.wire.records import bank_of
 from federation.wire.secagg import (
@@ -36,6 +44,7 @@ from protocols.secagg.messages import (
     UnmaskReply,
     message_from_bytes,
     message_to_bytes,
+    survivors_to_bytes,
 )
 from protocols.secagg.unmasking import residual_mask, unmask_requests
 from server.errors import FederationError
@@ -139,11 +148,35 @@ class CoordinatorMasking:
 
         return add
 
+    def _attest(self, session: MaskingSession, listed: bytes, survivors: set[int],
+                contents: Contents) -> tuple[bytes, ...]:
+        """Step 2b: every survivor signs the survivor list; the signatures in list order
+        (empty for a survivor that did not answer). The banks check them; this only fails early
+        when fewer than the quorum signed."""
+        name = session.name
+        nodes = [node for node, bank in self.node_bank.items() if bank in survivors]
+        signed = self.ex.ask(STEP_SECAGG, lambda: with_bundle(contents(), MaskingBundle(
+            survivors={name: listed})), required=min(self.cfg.required_banks, len(survivors)),
+            only=nodes)
+        by_bank: dict[int, bytes] = {}
+        for reply in signed.replies:
+            signature = bundle_of(reply.content).attestations.get(name, ())
+            if len(signature) == 1:
+                by_bank[bank_of(reply.content)] = signature[0]
+        quorum = attestation_quorum(session.config.n_parties, session.config.threshold)
+        if len(by_bank) < quorum:
+            raise FederationError(f"masking session '{name}': {len(by_bank)} banks signed the "
+                                  f"survivor list, {quorum} needed before any bank reveals "
+                                  "shares; too many banks dropped in this round.")
+        return tuple(by_bank.get(bank, b"") for bank in sorted(survivors))
+
     def unmask(self, name: str, outcome: StepOutcome, total: Sealed, contents: Contents, *,
                round_index: int) -> Sealed:
         """Step 3: reveal requests to the survivors, the residual mask, the unmasked sum."""
         session = self.sessions.pop(name)
         survivors = {bank_of(r.content) for r in outcome.replies}
+        listed = survivors_to_bytes(sorted(survivors))
+        attestations = self._attest(session, listed, survivors, contents)
         requests = {r.recipient: message_to_bytes(r) for r in unmask_requests(
             session.config, sharers=session.sharers, survivors=survivors)}
 
@@ -151,7 +184,9 @@ class CoordinatorMasking:
             bank = self.node_bank.get(node)
             if bank not in requests:
                 return content
-            return with_bundle(content, MaskingBundle(unmask={name: requests[bank]}))
+            return with_bundle(content, MaskingBundle(
+                unmask={name: requests[bank]}, survivors={name: listed},
+                attestations={name: attestations}))
 
         answered = self.ex.ask(STEP_SECAGG, contents, required=self.cfg.required_banks,
                                extra=add)

@@ -16,9 +16,12 @@ Session ``<kind>:<round>`` (:mod:`federation.wire.secagg`) has its own
 :class:`~protocols.secagg.config.MaskingConfig` bound to the run id, kind and round; parties are
 the bank indices ``0..K-1``. Every advert is signed with the bank's Ed25519 key and checked by
 its neighbours against the signing registry, so the coordinator cannot substitute its own keys.
+Before any bank reveals shares, the consistency round (step 2b) has every surviving bank sign
+the survivor list it is told; a bank reveals only for the one list it signed, and only once
+:func:`attestation_quorum` banks signed the same list.
 Security assumption: a coordinator colluding with fewer than ``t`` banks of any neighbourhood
-(Bell et al. 2020) that does not tell different banks different survivor lists (there is no
-consistency round, docs/security.md).
+and, when it deviates, fewer than ``2T - N`` banks of the federation (Bell et al. 2020; the
+consistency check of Bonawitz et al. 2017; docs/security.md).
 """
 
 from __future__ import annotations
@@ -53,7 +56,12 @@ from protocols.secagg.client import MaskingClient
 from protocols.secagg.config import MaskingConfig
 from protocols.secagg.fixed_point import decode_limb_sum, encode_limbs, limb_count
 from protocols.secagg.graph import default_degree
-from protocols.secagg.messages import KeyAdvert, SealedShares, message_from_bytes
+from protocols.secagg.messages import (
+    KeyAdvert,
+    SealedShares,
+    message_from_bytes,
+    survivors_to_bytes,
+)
 from protocols.secagg.paillier_masking import remove_residual
 
 WORD_MODULUS = 2**64
@@ -170,6 +178,80 @@ def share_keys(client: MaskingClient, adverts: Sequence[bytes], signatures: Sequ
                                        round_index=client.config.round))
         mine.append(advert)
     return client.share_keys(mine)
+
+
+SURVIVORS_STEP = "secagg-survivors"
+"""The ``step`` a survivor list's signed statement names (step 2b, the consistency round)."""
+
+
+def survivors_statement(survivors: Sequence[int], *, run_id: str, bank: int, tag: bytes,
+                        round_index: int) -> UpdateStatement:
+    """What a bank signs over the survivor list of a session (the payload binds the session
+    tag and the canonical list)."""
+    return statement_for(run_id=run_id, step=SURVIVORS_STEP, round=round_index, bank=bank,
+                         node_id=0, key_fingerprint=SURVIVORS_STEP,
+                         payload=tag + survivors_to_bytes(list(survivors)))
+
+
+def sign_survivors(key: Ed25519PrivateKey, client: MaskingClient, survivors: Sequence[int],
+                   *, run_id: str) -> bytes:
+    """Step 2b at a bank: sign the survivor list it is told (one list per session, one that
+    names this bank; :meth:`~protocols.secagg.client.MaskingClient.attest` refuses others)."""
+    ids = client.attest(survivors)
+    return sign_update(key, survivors_statement(ids, run_id=run_id, bank=client.party,
+                                                tag=client.config.tag,
+                                                round_index=client.config.round))
+
+
+def attestation_quorum(n_parties: int, threshold: int) -> int:
+    """Signatures a survivor list needs before any bank reveals: ``max(t, ceil(2N/3))``.
+
+    Honest banks sign one list per session, so two lists that each carry ``T`` signatures share
+    at least ``2T - N`` signers: with ``T = ceil(2N/3)`` a coordinator needs ``c >= 2T - N``
+    (about ``N/3``) colluding banks, each signing both lists, to show different banks different
+    lists (one that keeps bank ``u`` and one that drops it, to rebuild both of ``u``'s secrets).
+    The price: a sum needs ``T`` surviving banks (the default ``min-banks`` asks as many)."""
+    return max(threshold, -(-2 * n_parties // 3))
+
+
+def check_attestations(client: MaskingClient, survivors: Sequence[int],
+                       signatures: Sequence[bytes], registry: Mapping[int, Ed25519PublicKey],
+                       *, run_id: str) -> int:
+    """Step 3 at a bank, before it reveals: the unmask request's survivor list is the one this
+    bank signed and carries at least :func:`attestation_quorum` valid signatures of the
+    federation's banks (``signatures[i]`` is ``survivors[i]``'s, empty where a bank did not
+    sign). Returns the number of valid signatures.
+
+    Raises
+    ------
+    MaskingRefusedError
+        No list signed yet, another list, or too few signatures: the coordinator may be telling
+        banks different lists (it would rebuild both secrets of one bank).
+    """
+    ids = tuple(sorted({int(i) for i in survivors}))
+    if client.attested is None:
+        raise MaskingRefusedError("asked to reveal shares before this bank signed a survivor "
+                                  "list; the consistency step comes first.")
+    if ids != client.attested or len(signatures) != len(ids):
+        raise MaskingRefusedError("the unmask request carries another survivor list than the "
+                                  "one this bank signed; refusing to reveal.")
+    valid = 0
+    for bank, signature in zip(ids, signatures, strict=True):
+        if not signature or bank not in registry:
+            continue
+        try:
+            verify_update(registry[bank], signature, survivors_statement(
+                ids, run_id=run_id, bank=bank, tag=client.config.tag,
+                round_index=client.config.round))
+        except InvalidSignatureError:
+            continue
+        valid += 1
+    quorum = attestation_quorum(client.config.n_parties, client.config.threshold)
+    if valid < quorum:
+        raise MaskingRefusedError(f"only {valid} banks signed the survivor list, {quorum} "
+                                  "needed; refusing to reveal (too many banks dropped, or the "
+                                  "coordinator tells banks different lists).")
+    return valid
 
 
 def envelopes(blobs: Sequence[bytes]) -> list[SealedShares]:

@@ -139,7 +139,9 @@ def _horizontal_rows() -> list[Allowed]:
         "signatures" + SESSION_KEY: (frozenset({"list[bytes]", "list[int]"}), BLOB),
         "shares" + SESSION_KEY: (frozenset({"list[bytes]", "list[int]"}), BLOB),
         "envelopes" + SESSION_KEY: (frozenset({"list[bytes]", "list[int]"}), BLOB),
-        "lengths" + SESSION_KEY: (number, SCALAR), "unmask" + SESSION_KEY: (blob, BLOB)})
+        "attestations" + SESSION_KEY: (frozenset({"list[bytes]", "list[int]"}), BLOB),
+        "lengths" + SESSION_KEY: (number, SCALAR), "unmask" + SESSION_KEY: (blob, BLOB),
+        "survivors" + SESSION_KEY: (blob, BLOB)})
     rows += [Allowed(h, records.KEY_WEIGHTS, ANY_KEY, KIND_ARRAY, frozenset({"float64"}), BLOB),
              Allowed(h, records.KEY_RELEASED_HIST, ANY_KEY, KIND_ARRAY, frozenset({"int64"}),
                      BLOB)]

@@ -5,11 +5,14 @@ the masking step (:data:`STEP_SECAGG`) and every sealed step under a masked sche
 :class:`MaskingBundle` in the ``secagg`` record, and so does the bank's reply:
 
 - request: ``advertise`` (sessions to open), ``adverts`` (every bank's key advert, to share
-  keys), ``envelopes`` (the share envelopes addressed to this bank, to mask), ``unmask`` (this
-  bank's unmask request);
+  keys), ``envelopes`` (the share envelopes addressed to this bank, to mask), ``survivors``
+  (the survivor list to sign: the consistency step; again with the unmask request),
+  ``attestations`` (with the unmask request: every survivor's signature over that list, in
+  list order), ``unmask`` (this bank's unmask request);
 - reply: ``adverts`` (this bank's advert) and ``signatures`` (its Ed25519 signature over
   it; the request of the share step forwards them beside the adverts) with ``lengths`` (the
-  session's mask length it computed), ``shares`` (its sealed share envelopes), ``unmask`` (its unmask reply).
+  session's mask length it computed), ``shares`` (its sealed share envelopes),
+  ``attestations`` (its signature over the survivor list), ``unmask`` (its unmask reply).
 
 Messages inside are the byte codecs of :mod:`protocols.secagg.messages`; this module only
 checks the container (session names, types, sizes) and never parses a share.
@@ -34,8 +37,12 @@ MAX_SESSIONS = 8
 MAX_MESSAGES = 2**16
 """At most one advert or envelope per bank of a federation (party ids are 16-bit)."""
 
-_SESSION = re.compile(r"^(stats|weights|counts):(\d{1,6})$")
-_FIELDS = ("advertise", "adverts", "signatures", "lengths", "shares", "envelopes", "unmask")
+_SESSION = re.compile(r"^(stats|weights|counts|gradients):(\d{1,6})$")
+"""``gradients:<seq>``: the boosted-tree vector sealed by level request ``seq``
+(:mod:`federation.steps.tree_masking`); the other kinds: FedAvg and the trees' bins (``counts:0``)."""
+_FIELDS = ("advertise", "adverts", "signatures", "lengths", "shares", "envelopes", "unmask",
+           "survivors", "attestations")
+_BLOB_LISTS = ("adverts", "signatures", "shares", "envelopes", "attestations")
 
 
 def session_name(kind: str, round_index: int) -> str:
@@ -66,6 +73,10 @@ class MaskingBundle:
     shares: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
     envelopes: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
     unmask: Mapping[str, bytes] = field(default_factory=dict)
+    survivors: Mapping[str, bytes] = field(default_factory=dict)
+    """The survivor list of a session (``protocols.secagg.messages.survivors_to_bytes``)."""
+    attestations: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict)
+    """Signatures over the survivor list: the bank's own (reply), every survivor's (request)."""
     version: int = BUNDLE_VERSION
 
     def __post_init__(self) -> None:
@@ -80,7 +91,7 @@ class MaskingBundle:
                                         f"{MAX_SESSIONS}.")
         for name in names:
             parse_session(name)
-        for name in ("adverts", "signatures", "shares", "envelopes"):
+        for name in _BLOB_LISTS:
             for blobs in getattr(self, name).values():
                 if not isinstance(blobs, tuple) or len(blobs) > MAX_MESSAGES or \
                         not all(isinstance(b, bytes) for b in blobs):
@@ -90,8 +101,9 @@ class MaskingBundle:
             if isinstance(length, bool) or not isinstance(length, int) or not 0 < length < 2**31:
                 raise MalformedMessageError("masking bundle field 'lengths' must hold positive "
                                             "integers.")
-        if not all(isinstance(b, bytes) for b in self.unmask.values()):
-            raise MalformedMessageError("masking bundle field 'unmask' must hold bytes.")
+        for name in ("unmask", "survivors"):
+            if not all(isinstance(b, bytes) for b in getattr(self, name).values()):
+                raise MalformedMessageError(f"masking bundle field '{name}' must hold bytes.")
 
     @property
     def empty(self) -> bool:
@@ -102,13 +114,14 @@ class MaskingBundle:
 def bundle_to_record(bundle: MaskingBundle) -> ConfigRecord:
     """The bundle as a flat ConfigRecord (``<field>/<session>`` keys)."""
     values: dict[str, Any] = {"version": bundle.version, "advertise": list(bundle.advertise)}
-    for name in ("adverts", "signatures", "shares", "envelopes"):
+    for name in _BLOB_LISTS:
         for session, blobs in getattr(bundle, name).items():
             values[f"{name}/{session}"] = list(blobs)
     for session, length in bundle.lengths.items():
         values[f"lengths/{session}"] = length
-    for session, blob in bundle.unmask.items():
-        values[f"unmask/{session}"] = blob
+    for name in ("unmask", "survivors"):
+        for session, blob in getattr(bundle, name).items():
+            values[f"{name}/{session}"] = blob
     return ConfigRecord(values)
 
 

@@ -14,6 +14,10 @@ Protocol (bank ``u`` with neighbours ``N(u)`` in the public graph, threshold ``t
 3. ``unmask``: told which neighbours survived (sent ``y``) and which dropped, reveal ``b_v``'s
    share for each survivor and ``s_v``'s share for each dropout. A bank answers once per round,
    never for a peer in both lists, and only if at least ``t`` banks (itself included) survive.
+2b. ``attest`` (consistency round, between 2 and 3): sign the survivor list the coordinator
+   announces, at most one list per session and only one naming this bank; step 3 then
+   reveals only for a request consistent with that list (the signatures are checked by the
+   caller, :func:`federation.steps.masking.check_attestations`).
 
 Security
 --------
@@ -23,8 +27,10 @@ reveal the share of one secret per peer only. If ``u`` survived, ``s_u`` stays s
 pairwise masks with its honest neighbours hide ``y_u``; if ``u`` dropped, its ``y_u`` never
 entered the sum. Hence the coordinator learns only the sum of the survivors' inputs
 (Bell et al. 2020, Thm. 3.6, for a graph where colluders do not cover a neighbourhood).
-An *active* coordinator that sends different survivor lists to different banks needs the
-signed consistency round of the paper, which this module does not implement (docs/security.md).
+An *active* coordinator that sends different survivor lists to different banks is held by the
+consistency round (2b): an honest bank signs one list per session and reveals only for that
+list, once a quorum of the federation signed the same list (Bonawitz et al. 2017's consistency
+check; :func:`federation.steps.masking.attestation_quorum`, docs/security.md).
 """
 
 from __future__ import annotations
@@ -114,6 +120,7 @@ class MaskingClient:
         self._adverts: dict[int, KeyAdvert] = {}
         self._held: dict[int, tuple[Share, Share]] = {}
         self._answered = False
+        self._attested: tuple[int, ...] | None = None
 
     def advertise(self) -> KeyAdvert:
         """Step 0: the two public keys."""
@@ -229,6 +236,38 @@ class MaskingClient:
         return MaskedInput(sender=self.party, tag=self.config.tag,
                            values=self.mask(values, sealed))
 
+    def attest(self, survivors: Sequence[int]) -> tuple[int, ...]:
+        """Step 2b: the survivor list this bank signs (sorted, deduplicated).
+
+        Raises
+        ------
+        MaskingRefusedError
+            This bank has not masked yet, the list leaves it out although it masked, or the
+            coordinator asks it to sign a second, different list in this session.
+        ProtocolError
+            A bank number outside the session's parties.
+        """
+        ids = tuple(sorted({int(i) for i in survivors}))
+        if any(not 0 <= i < self.config.n_parties for i in ids):
+            raise ProtocolError("the survivor list names a bank outside this session")
+        if not self._held:
+            raise MaskingRefusedError("this bank has not masked its input in this session; "
+                                      "there is no survivor list to sign yet")
+        if self.party not in ids:
+            raise MaskingRefusedError("the survivor list leaves out this bank, which masked "
+                                      "its input; refusing to sign it")
+        previous = self.__dict__.get("_attested")
+        if previous is not None and previous != ids:
+            raise MaskingRefusedError("asked to sign a second, different survivor list in this "
+                                      "session; the coordinator tells banks different lists")
+        self._attested = ids
+        return ids
+
+    @property
+    def attested(self) -> tuple[int, ...] | None:
+        """The survivor list this bank signed in step 2b (None before)."""
+        return self.__dict__.get("_attested")
+
     def unmask(self, request: UnmaskRequest) -> UnmaskReply:
         """Step 3: seed shares of surviving neighbours, key shares of dropped ones.
 
@@ -256,6 +295,11 @@ class MaskingClient:
         unknown = set(request.survivors + request.dropped) - set(self._held)
         if unknown:
             raise ProtocolError(f"this bank holds no shares of {sorted(unknown)}")
+        attested = self.attested
+        if attested is not None and (not set(request.survivors) <= set(attested)
+                                     or set(request.dropped) & set(attested)):
+            raise MaskingRefusedError("the unmask request contradicts the survivor list this "
+                                      "bank signed; refusing to reveal")
         self._answered = True
         return UnmaskReply(
             sender=self.party, tag=self.config.tag,

@@ -146,6 +146,23 @@ def _read_ids(reader: ByteReader) -> tuple[int, ...]:
     return tuple(reader.uint(2) for _ in range(reader.uint(2)))
 
 
+def survivors_to_bytes(ids: tuple[int, ...] | list[int]) -> bytes:
+    """Canonical bytes of a survivor list (step 2b signs them): sorted, distinct 16-bit ids."""
+    ordered = tuple(sorted({int(i) for i in ids}))
+    _check_ids(ordered, "survivor list")
+    return _ids_to_bytes(ordered)
+
+
+def survivors_from_bytes(data: bytes) -> tuple[int, ...]:
+    """The survivor list of :func:`survivors_to_bytes`; MalformedMessageError unless canonical."""
+    reader = ByteReader(data, "survivor list")
+    ids = _read_ids(reader)
+    reader.finish()
+    if list(ids) != sorted(set(ids)):
+        raise MalformedMessageError("survivor list is not sorted and distinct")
+    return ids
+
+
 def _shares_to_bytes(group: tuple[tuple[int, Share], ...]) -> bytes:
     return len(group).to_bytes(2, "big") + b"".join(
         owner.to_bytes(2, "big") + share_to_bytes(share) for owner, share in group)

@@ -2,7 +2,8 @@
 apps call (in process, no Flower): the unmasked sum equals the sum of the surviving banks'
 vectors with 30 % of the banks dropping after sharing their keys, under ``secagg`` and
 ``paillier-secagg``; a bank holding the Paillier key that opens another bank's single sealed
-vector reads noise; clients survive the node-state pickling between messages."""
+vector reads noise; clients survive the node-state pickling between messages; the consistency
+round stops a coordinator that tells banks different survivor lists."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from federation.steps.masking import (
     SecAggSum,
     SessionMask,
+    attestation_quorum,
+    check_attestations,
     envelopes,
     mask_modulus,
     masking_parameters,
@@ -24,6 +27,7 @@ from federation.steps.masking import (
     session_config,
     share_keys,
     sign_advert,
+    sign_survivors,
 )
 from federation.steps.secure_sum import (
     KIND_COUNTS,
@@ -42,7 +46,8 @@ from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.keys import generate_paillier_keypair
 from protocols.secagg.client import MaskingClient
 from protocols.secagg.config import MaskingConfig
-from protocols.secagg.messages import message_from_bytes, message_to_bytes
+from protocols.secagg.messages import UnmaskRequest, message_from_bytes, message_to_bytes
+from protocols.secagg.shamir import combine_shares
 from protocols.secagg.unmasking import residual_mask, unmask_requests
 
 BANKS = 10
@@ -97,8 +102,12 @@ def _masked_sum(banks: list[BankSummation], coordinator: object, kind: str,
     total = coordinator.combine(list(sealed.values()), kind=kind, length=None,  # type: ignore[attr-defined]
                                 run_id=RUN, round=1)
     survivors = set(sealed)
-    replies = [clients[r.recipient].unmask(message_from_bytes(message_to_bytes(r)))
-               for r in unmask_requests(config, sharers=range(BANKS), survivors=survivors)]
+    listed = sorted(survivors)
+    signed = [sign_survivors(SIGNING[b], clients[b], listed, run_id=RUN) for b in listed]
+    replies = []
+    for r in unmask_requests(config, sharers=range(BANKS), survivors=survivors):
+        check_attestations(clients[r.recipient], listed, signed, REGISTRY, run_id=RUN)
+        replies.append(clients[r.recipient].unmask(message_from_bytes(message_to_bytes(r))))
     residual = residual_mask(config, adverts={b: c.advertise() for b, c in enumerate(clients)},
                              sharers=range(BANKS), survivors=survivors, replies=replies)
     return remove_residual_sealed(coordinator, total, residual, run_id=RUN, round=1), \
@@ -160,6 +169,7 @@ def test_a_bank_refuses_to_reopen_a_session_it_unmasked() -> None:
     for b, client in enumerate(clients):
         SessionMask(client, envelopes(routed[b]), name="weights:2")([1, 2, 3])
     request = unmask_requests(config, sharers=range(3), survivors=range(3))[0]
+    sign_survivors(SIGNING[0], clients[0], [0, 1, 2], run_id=RUN)
     clients[0].unmask(request)
     with pytest.raises(MaskingRefusedError):
         open_session(clients[0], config, 0)
@@ -191,3 +201,100 @@ def test_a_bank_refuses_an_advert_the_coordinator_substituted() -> None:
     with pytest.raises(InvalidSignatureError):  # signed by another bank's key
         share_keys(clients[0], adverts, [signatures[0], resigned, signatures[2]], REGISTRY,
                    run_id=RUN)
+
+
+def _masked_session(n_banks: int = BANKS) -> tuple[MaskingConfig, list[MaskingClient]]:
+    """A ``secagg`` session where every bank has shared keys and masked a small vector."""
+    scheme = SecAggSum()
+    config = session_config(n_banks=n_banks, modulus=mask_modulus(scheme), length=4,
+                            run_id=RUN, kind=KIND_WEIGHTS, round_index=3)
+    clients, routed = _shared(config)
+    for b, client in enumerate(clients):
+        SessionMask(client, envelopes(routed[b]), name="weights:3")([b, 1, 2, 3])
+    return config, clients
+
+
+def test_a_bank_signs_one_survivor_list_that_names_it() -> None:
+    config, clients = _masked_session()
+    fresh = open_session(None, config, 4)
+    with pytest.raises(MaskingRefusedError, match="not masked"):
+        sign_survivors(SIGNING[4], fresh, range(BANKS), run_id=RUN)
+    with pytest.raises(MaskingRefusedError, match="leaves out"):
+        sign_survivors(SIGNING[0], clients[0], range(1, BANKS), run_id=RUN)
+    sign_survivors(SIGNING[1], clients[1], range(BANKS), run_id=RUN)
+    sign_survivors(SIGNING[1], clients[1], range(BANKS), run_id=RUN)  # the same list again
+    with pytest.raises(MaskingRefusedError, match="second, different"):
+        sign_survivors(SIGNING[1], clients[1], [1, 2, 3, 4, 5, 6, 7], run_id=RUN)
+    restored = pickle.loads(pickle.dumps(clients[1]))  # node state between messages
+    assert restored.attested == tuple(range(BANKS))
+
+
+def test_a_bank_reveals_only_for_its_signed_list_with_a_quorum() -> None:
+    config, clients = _masked_session()
+    quorum = attestation_quorum(BANKS, config.threshold)
+    assert quorum == 7
+    survivors = list(range(BANKS))
+    signed = [sign_survivors(SIGNING[b], clients[b], survivors, run_id=RUN) for b in survivors]
+    assert check_attestations(clients[0], survivors, signed, REGISTRY, run_id=RUN) == BANKS
+    short = [sig if b < quorum - 1 else b"" for b, sig in enumerate(signed)]
+    with pytest.raises(MaskingRefusedError, match=f"6 banks signed .* {quorum} needed"):
+        check_attestations(clients[0], survivors, short, REGISTRY, run_id=RUN)
+    forged = [SIGNING[0].sign(b"x" * 8) if b >= 3 else sig for b, sig in enumerate(signed)]
+    with pytest.raises(MaskingRefusedError, match="3 banks signed"):  # bad ones not counted
+        check_attestations(clients[0], survivors, forged, REGISTRY, run_id=RUN)
+    with pytest.raises(MaskingRefusedError, match="another survivor list"):
+        check_attestations(clients[0], survivors[1:], signed[1:], REGISTRY, run_id=RUN)
+    contradicting = UnmaskRequest(recipient=0, tag=config.tag, survivors=tuple(range(1, 9)),
+                                  dropped=(9,))  # bank 9 is on the list bank 0 signed
+    with pytest.raises(MaskingRefusedError, match="contradicts"):
+        clients[0].unmask(contradicting)
+
+
+def _split_view_attack(consistency: bool) -> tuple[int, int]:
+    """An active coordinator with one colluding bank (1) targets bank 0 in a 10-bank session:
+    banks 2-5 are told bank 0 survived (they reveal shares of its self-mask seed), banks 6-9
+    that it dropped (they reveal shares of its pairwise key). Returns how many shares of each
+    secret the coordinator collects (the colluder adds its own)."""
+    config, clients = _masked_session()
+    everyone, without_0 = list(range(BANKS)), list(range(1, BANKS))
+    seeds, keys = 1, 1  # the colluder's own share of each secret
+    groups = ((range(2, 6), everyone), (range(6, 10), without_0))
+    lists: dict[int, tuple[list[int], list[bytes]]] = {}
+    for banks, listed in groups:
+        signers = [*banks, 1] + ([0] if 0 in listed else [])  # the colluder signs both
+        by_bank = {b: sign_survivors(SIGNING[b], clients[b] if b != 1 else
+                                     pickle.loads(pickle.dumps(clients[1])), listed, run_id=RUN)
+                   for b in signers}
+        lists[id(listed)] = (listed, [by_bank.get(b, b"") for b in listed])
+    for banks, listed in groups:
+        for b in banks:
+            peers = set(config.neighbours[b]) - {b}
+            request = UnmaskRequest(recipient=b, tag=config.tag,
+                                    survivors=tuple(sorted(peers & set(listed))),
+                                    dropped=tuple(sorted(peers - set(listed))))
+            try:
+                if consistency:
+                    _, signatures = lists[id(listed)]
+                    check_attestations(clients[b], listed, signatures, REGISTRY, run_id=RUN)
+                reply = clients[b].unmask(request)
+            except MaskingRefusedError:
+                continue
+            seeds += any(owner == 0 for owner, _ in reply.seed_shares)
+            keys += any(owner == 0 for owner, _ in reply.key_shares)
+    return seeds, keys
+
+
+def test_a_split_survivor_view_rebuilds_a_bank_without_the_consistency_round_only() -> None:
+    """Without step 2b the coordinator and one bank collect ``t`` shares of both of bank 0's
+    secrets (so its input); with it every honest bank refuses (neither list has a quorum)."""
+    threshold = masking_parameters(BANKS)[1]
+    seeds, keys = _split_view_attack(consistency=False)
+    assert seeds >= threshold and keys >= threshold
+    assert _split_view_attack(consistency=True) == (1, 1)
+
+
+def test_shares_of_a_secret_rebuild_it() -> None:
+    """The attack above counts shares: ``t`` of them do rebuild the seed (sanity of the count)."""
+    config, clients = _masked_session()
+    held = [clients[b]._held[0][0] for b in range(1, config.threshold + 1)]
+    assert combine_shares(held, threshold=config.threshold) == clients[0]._seed

@@ -33,7 +33,8 @@ blobs = st.lists(st.binary(max_size=40), max_size=4).map(tuple)
 def test_bundle_round_trips(advertise: tuple[str, ...], adverts: dict, lengths: dict,
                             unmask: dict) -> None:
     bundle = MaskingBundle(advertise=advertise, adverts=adverts, signatures=adverts,
-                           lengths=lengths, unmask=unmask)
+                           lengths=lengths, unmask=unmask, survivors=unmask,
+                           attestations=adverts)
     assert bundle_of(with_bundle(RecordDict(), bundle)) == bundle
 
 
@@ -43,6 +44,8 @@ def test_bundle_round_trips(advertise: tuple[str, ...], adverts: dict, lengths: 
     {"version": 1, "advertise": [], "secrets/weights:1": b"a"},
     {"version": 2, "advertise": []},
     {"version": 1, "advertise": [], "lengths/weights:1": 0},
+    {"version": 1, "advertise": [], "survivors/weights:1": [b"a"]},
+    {"version": 1, "advertise": [], "attestations/weights:1": b"a"},
 ])
 def test_malformed_bundles_are_refused(record: dict) -> None:
     with pytest.raises(MalformedMessageError):
@@ -53,7 +56,8 @@ def test_every_bundle_value_is_on_the_allow_list() -> None:
     bundle = MaskingBundle(advertise=("weights:3", "counts:3"), adverts={"weights:3": (b"k",)},
                            signatures={"weights:3": (b"s",)}, lengths={"weights:3": 25},
                            shares={"counts:3": (b"e", b"f")}, envelopes={"weights:3": ()},
-                           unmask={"counts:3": b"u"})
+                           unmask={"counts:3": b"u"}, survivors={"counts:3": b"\x00\x01\x00\x02"},
+                           attestations={"counts:3": (b"sig", b"")})
     for key, value in bundle_to_record(bundle).items():
         dtype, shape, raw = value_bytes(value)
         wire = WireValue(KEY_SECAGG, KIND_CONFIG, key, dtype, shape, raw)

@@ -8,6 +8,8 @@ from collections.abc import Collection
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from protocols.errors import (
     MalformedMessageError,
@@ -18,7 +20,12 @@ from protocols.errors import (
 )
 from protocols.secagg.client import MaskingClient
 from protocols.secagg.config import MaskingConfig
-from protocols.secagg.messages import SealedShares, UnmaskRequest
+from protocols.secagg.messages import (
+    SealedShares,
+    UnmaskRequest,
+    survivors_from_bytes,
+    survivors_to_bytes,
+)
 from protocols.secagg.shamir import Share
 from protocols.secagg.unmasking import unmask_requests, unmask_sum
 
@@ -204,3 +211,17 @@ def test_wrong_key_shares_are_detected() -> None:
     with pytest.raises(SecretSharingError):  # too few replies to rebuild the secrets
         unmask_sum(config, adverts=adverts, sharers=set(range(N)), masked=masked,
                    replies=replies[:1])
+
+
+@given(st.lists(st.integers(0, 2**16 - 1), max_size=40))
+def test_survivor_lists_round_trip_canonically(ids: list[int]) -> None:
+    blob = survivors_to_bytes(ids)
+    assert survivors_from_bytes(blob) == tuple(sorted(set(ids)))
+    assert survivors_to_bytes(list(reversed(ids))) == blob  # one encoding per set
+
+
+@pytest.mark.parametrize("blob", [b"", b"\x00\x02\x00\x01", b"\x00\x02\x00\x02\x00\x01",
+                                  b"\x00\x01\x00\x01\x00"])
+def test_malformed_survivor_lists_are_refused(blob: bytes) -> None:
+    with pytest.raises(MalformedMessageError):
+        survivors_from_bytes(blob)
