@@ -84,6 +84,7 @@ def save_checkpoint(folder: str | Path, cfg: RunConfig, state: FederatedResult,
         "participation": [asdict(p) for p in state.participation],
         "history": [asdict(h) for h in state.history],
         "train_rows": {str(k): v for k, v in state.train_rows.items()},
+        "weights_rows": state.weights_rows,
         "dropouts": state.dropouts, "audit_head": audit_head,
         "bins_sum": _sealed_doc(state.bins_sum), "level_sum": _sealed_doc(state.level_sum),
         "tree_state": (base64.b64encode(state.tree_state).decode("ascii")
@@ -254,6 +255,7 @@ def load_checkpoint(folder: str | Path) -> tuple[RunConfig, FederatedResult, str
             history=[RoundRecord(**h) for h in doc["history"]],
             participation=[Participation(**p) for p in doc.get("participation", [])],
             train_rows={int(k): int(v) for k, v in doc["train_rows"].items()},
+            weights_rows=int(doc.get("weights_rows", 0)),  # 0 in older checkpoints: unchecked
             dropouts=list(doc.get("dropouts", [])),
             bins_sum=_sealed_from(doc.get("bins_sum")),
             level_sum=_sealed_from(doc.get("level_sum")),

@@ -118,8 +118,9 @@ class FederatedResult:
     history: list[RoundRecord] = field(default_factory=list)
     train_rows: dict[int, int] = field(default_factory=dict)
     weights_rows: int = 0
-    """Reported training rows of the banks in ``weights_sum`` (0: unknown, e.g. after a
-    resume; the banks then skip the weight-share check)."""
+    """Reported training rows of the banks in ``weights_sum`` (checkpointed, so a resumed run's
+    first update sum is checked too; 0 only from a checkpoint of an older release, and the
+    banks then skip the weight-share check)."""
     dropouts: list[dict[str, Any]] = field(default_factory=list)
     preprocessor: Preprocessor | None = None
     weights: list[np.ndarray] = field(default_factory=list)

@@ -143,3 +143,18 @@ def test_an_unusable_folder_fails_in_one_line_before_any_work(tmp_path: Path) ->
     with pytest.raises(CheckpointError, match="MiB free"):
         check_room(tmp_path, need_bytes=2**62)
     assert list(tmp_path.iterdir()) == [blocker]  # the probe is gone
+
+
+def test_the_weight_share_rows_survive_a_resume(tmp_path: Path) -> None:
+    """The rows behind the last update sum are checkpointed, so the banks check the weight
+    share of a resumed run's first sum too (an older checkpoint without them loads as 0)."""
+    cfg, state, head = committed_rounds(tmp_path, 1)
+    save_checkpoint(tmp_path, cfg, replace(state, train_rows={0: 5, 1: 7}, weights_rows=12),
+                    head)
+    _, loaded, _ = load_checkpoint(tmp_path)
+    assert (loaded.train_rows, loaded.weights_rows) == ({0: 5, 1: 7}, 12)
+    path = RunFolder(tmp_path).checkpoint
+    doc = json.loads(path.read_text())
+    del doc["weights_rows"]
+    path.write_text(json.dumps(doc))
+    assert load_checkpoint(tmp_path)[1].weights_rows == 0
