@@ -13,8 +13,10 @@ from flwr.serverapp import Grid, ServerApp
 
 from federation.run.config import RunConfig, run_mode
 from federation.run.folder import RunFolder
+from federation.run.identity import run_identity, utc_now
 from federation.run.vertical_config import VerticalConfig, vertical_config_from_run_config
 from server.checkpoint import open_run_folder, save_checkpoint
+from server.errors import RunInterrupted
 from server.horizontal import FederatedResult, Observer, RoundRecord, run_horizontal
 from server.results import write_federated_only
 from server.trees import run_trees
@@ -41,11 +43,15 @@ def make_server_app(
     audit log there are removed; either way the folder is checked writable with room first.
     ``on_round`` gets each evaluation, ``on_progress`` the rounds (trees) done after each.
     With ``sink`` the result is handed back in-process; otherwise it is written to ``out``.
+    A run stopped by ``halt-after`` raises :class:`~server.errors.RunInterrupted` naming the
+    command that continues it: ``fedcredit simulate --resume`` when ``cfg`` is given (the
+    CLI's in-process run), the deployment's (local launcher or ``flwr run``) otherwise.
     """
     server = ServerApp()
 
     @server.main()
     def main(grid: Grid, context: Context) -> None:
+        started = utc_now()  # the run identity's start (results.json ``identity``)
         if cfg is None and run_mode(context.run_config) == "vertical":
             run_vertical_deployed(grid, vertical_config_from_run_config(context.run_config))
             return
@@ -53,14 +59,19 @@ def make_server_app(
         out = Path(run_cfg.out)
         state = open_run_folder(out, run_cfg)  # room, stale files, audit reconciled
         workflow = run_trees if run_cfg.model == "gbdt" else run_horizontal
-        result = workflow(
-            grid, run_cfg, state=state, on_round=on_round, observer=observer,
-            on_progress=on_progress,
-            on_checkpoint=lambda st, head: save_checkpoint(out, run_cfg, st, head))
+        try:
+            result = workflow(
+                grid, run_cfg, state=state, on_round=on_round, observer=observer,
+                on_progress=on_progress,
+                on_checkpoint=lambda st, head: save_checkpoint(out, run_cfg, st, head))
+        except RunInterrupted as exc:
+            if cfg is not None:  # in-process (fedcredit simulate): its own resume command
+                raise
+            raise exc.deployed() from None
         if sink is not None:
             sink["result"] = result
         else:
-            write_federated_only(run_cfg, result)
+            write_federated_only(run_cfg, result, started=started)
 
     return server
 
@@ -71,9 +82,10 @@ def run_vertical_deployed(grid: Grid, cfg: VerticalConfig) -> Path:
     The centralised and bank-only baselines need both files and are left to whoever holds
     them (the local launcher adds them; see ``docs/deployment.md``).
     """
-    started = time.perf_counter()
+    started, started_utc = time.perf_counter(), utc_now()
     result = VerticalRun(grid, cfg).run()
-    results = replace(result_payload(cfg, result), wall_seconds=time.perf_counter() - started)
+    results = replace(result_payload(cfg, result), wall_seconds=time.perf_counter() - started,
+                      identity=run_identity(run_id=result.run_id, started=started_utc))
     return results.write(RunFolder(Path(cfg.out)).results)
 
 

@@ -75,9 +75,8 @@ from server.errors import FederationError, RunInterrupted
 from server.exchange import Exchange, Observer, StepOutcome
 from server.masking import CoordinatorMasking
 from server.participation import Participation, sample_banks
-from server.roster import load_roster, rostered_node_ids
+from server.roster import RESUME_GRACE_S, load_roster, wait_for_banks
 
-JOIN_TIMEOUT_S = 120.0
 METRIC_TOLERANCE = 1e-9
 
 
@@ -164,25 +163,6 @@ def config_hash(cfg: RunConfig) -> str:
     return sha256_hex(json.dumps(cfg.to_user_config(), sort_keys=True).encode("utf-8"))
 
 
-def wait_for_banks(grid: Grid, banks: int, timeout_s: float = JOIN_TIMEOUT_S, *,
-                   roster: frozenset[bytes] | None = None) -> list[int]:
-    """Node ids of the first ``banks`` banks to connect; error if they do not all join.
-
-    With a ``roster`` (:mod:`server.roster`) only nodes whose registered key is in it count;
-    any other node the SuperLink knows is never sent work.
-    """
-    deadline = time.monotonic() + timeout_s
-    while True:
-        nodes = rostered_node_ids(grid.get_nodes(), roster)
-        if len(nodes) >= banks:
-            return nodes[:banks]
-        if time.monotonic() > deadline:
-            where = "" if roster is None else " from the federation's roster"
-            raise FederationError(f"only {len(nodes)} of {banks} bank nodes{where} joined "
-                                  f"within {timeout_s:.0f} s.")
-        time.sleep(0.05)
-
-
 def _agreed_metrics(outcome: StepOutcome) -> tuple[float, float] | None:
     """The AUC/KS every bank computed from the same combined histograms (must agree)."""
     values = [metrics_of(r.content) for r in outcome.replies]
@@ -221,7 +201,10 @@ class HorizontalRun:
         self.state = state or FederatedResult(run_id=secrets.token_hex(8))
         self.combiner = coordinator_summation(cfg)
         registry = require_signing_registry(cfg.keys_dir)  # before waiting: no run without it
-        self.ex = Exchange(grid, wait_for_banks(grid, cfg.banks, roster=load_roster(cfg.keys_dir)),
+        nodes = wait_for_banks(grid, cfg.banks, roster=load_roster(cfg.keys_dir),
+                               required=cfg.required_banks,  # the rest may drop out
+                               grace_s=RESUME_GRACE_S if state is not None else None)
+        self.ex = Exchange(grid, nodes,
                            run_id=self.state.run_id,
                            key_fingerprint=self.combiner.key_fingerprint,
                            registry=registry, timeout_s=cfg.round_timeout, observer=observer)
