@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -145,24 +146,26 @@ def build_testbed(folder: Path, *, enterprises: int = 2000, seed: int = 0,
 class ServiceProcess:
     """``fedcredit serve --config CONFIG`` as a child process (stopped by :meth:`stop`)."""
 
-    def __init__(self, config: Path, port: int, *, log: Path) -> None:
-        self.config, self.port, self.log_path = config, port, log
+    def __init__(self, config: Path, port: int, *, log: Path,
+                 tls: ssl.SSLContext | None = None) -> None:
+        self.config, self.port, self.log_path, self.tls = config, port, log, tls
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 60.0) -> ServiceProcess:
-        """Start the process and wait until ``/healthz`` answers."""
+        """Start the process and wait until ``/healthz`` answers (over TLS with ``tls``)."""
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "fedcredit.cli.main", "serve", "--config", str(self.config),
                  "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.monotonic() + timeout_s
+        url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/healthz"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"fedcredit serve exited with {self.proc.returncode}; see "
                                    f"{self.log_path}")
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(url, timeout=1.0, verify=self.tls or True).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
