@@ -16,7 +16,14 @@ sits that tree out and may rejoin at the next one (``min_banks`` permitting).
 
 Security: the coordinator only combines sealed vectors and compares state blobs. Under
 ``paillier`` it sees ciphertexts, sealed (AES-SIV) state blobs, tree counts and depths, and the
-AUC/KS the banks report; never a histogram, split, row or label.
+AUC/KS the banks report; never a histogram, split, row or label. Under ``paillier-secagg``
+every sum (stats, bins, each level request's vector) is also SecAgg+-masked
+(:mod:`federation.steps.tree_masking`: sessions ``stats:0``, ``counts:0``,
+``gradients:<seq>``), so a key-holding bank colluding with the coordinator reads noise from
+one bank's ciphertexts, and only the sums open; under ``secagg`` (masking only, opt-in) the
+coordinator learns those sums and, from the plain state blobs, the trees. Masked cost: a
+full-depth tree of depth ``D`` takes ``2D + 2`` exchanges (``3D + 2`` with the survivor-list
+round) instead of ``D``.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import time
 from typing import Any
 
 from federation.steps.secure_sum import KIND_COUNTS, KIND_GRADIENTS, Sealed
+from federation.steps.tree_masking import session_batch
 from federation.wire.records import (
     KEY_STATS_SUM,
     METRIC_AUC,
@@ -33,6 +41,7 @@ from federation.wire.records import (
     metrics_of,
     released_histograms_of,
 )
+from federation.wire.secagg import MAX_SESSIONS, session_name
 from federation.wire.trees import (
     KEY_BINS_SUM,
     KEY_LEVEL_SUM,
@@ -118,11 +127,10 @@ class TreeRun(HorizontalRun):
         return {KEY_STATS_SUM: st.stats_sum, KEY_BINS_SUM: st.bins_sum, **extra}
 
     def bins(self) -> None:
-        """Combined sealed fine counts and label sums."""
+        """Combined sealed fine counts and label sums (masked in session ``counts:0``)."""
         st = self.state
-        outcome = self.ex.ask(STEP_TREE_BINS, lambda: self.request(0, **{
-            KEY_STATS_SUM: st.stats_sum}), required=self.cfg.required_banks, sealed_round=0)
-        st.bins_sum = self._combine(outcome, KIND_COUNTS, 0)
+        outcome, st.bins_sum = self._sealed_step(STEP_TREE_BINS, lambda: self.request(0, **{
+            KEY_STATS_SUM: st.stats_sum}), KIND_COUNTS, 0)
         self._note(outcome, 0)
         self.audit.append("bins", run_id=st.run_id, received=_received(outcome),
                           bins_hash=sha256_hex(st.bins_sum.payload))
@@ -157,13 +165,31 @@ class TreeRun(HorizontalRun):
         outcome.replies = kept
         return outcome
 
+    def _session(self, seq: int) -> str | None:
+        """The masking session of level request ``seq`` (None when the run does not mask),
+        opened with the next ones of a batch when it is not open yet: one advertise and one
+        share exchange for up to ``depth`` level requests (:mod:`federation.steps.tree_masking`)."""
+        if self.masking is None:
+            return None
+        name = session_name(KIND_GRADIENTS, seq)
+        if name not in self.masking.sessions:
+            batch = session_batch(seq, self.cfg.depth, MAX_SESSIONS)
+            self.masking.open([session_name(KIND_GRADIENTS, s) for s in batch],
+                              lambda: self.request(seq, **self.sums()))
+        return name
+
     def level(self) -> tuple[dict[str, int], tuple[int, ...]]:
         """One level request; returns the banks' agreed tree progress and the banks that grew
-        the tree in growth before this request (a new tree may start with this reply)."""
+        the tree in growth before this request (a new tree may start with this reply).
+        Masked runs: the request carries the envelopes of session ``gradients:<seq>`` and the
+        unmask step of that session follows (the tree's banks are its survivors)."""
         st, seq = self.state, self.state.tree_seq + 1
         grew = st.tree_banks
+        name = self._session(seq)
         outcome = self.ex.ask(STEP_TREE_LEVEL, lambda: self._level_request(seq),
-                              required=self.cfg.required_banks, sealed_round=seq)
+                              required=self.cfg.required_banks, sealed_round=seq,
+                              extra=None if name is None or self.masking is None
+                              else self.masking.envelopes(name))
         blob, progress = _agreed(outcome, seq)
         outcome = self._contributors(outcome, progress)
         if len(outcome.replies) < self.cfg.required_banks:
@@ -171,6 +197,10 @@ class TreeRun(HorizontalRun):
                                   f"tree usable, {self.cfg.required_banks} required.")
         self._record(outcome)
         st.level_sum = self._combine(outcome, KIND_GRADIENTS, seq)
+        if name is not None and self.masking is not None:
+            st.level_sum = self.masking.unmask(name, outcome, st.level_sum,
+                                               lambda: self.request(seq, **self.sums()),
+                                               round_index=seq)
         st.tree_state, st.tree_seq = blob, seq
         self._note(outcome, progress["trees"] + 1)
         return progress, grew

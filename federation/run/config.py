@@ -168,10 +168,6 @@ class RunConfig:
                               "tests only).")
         if self.model == "gbdt":
             self.gbdt_config()  # validates the tree settings, naming the option
-            if scheme.masked:
-                raise ConfigError(f"setting 'aggregation' is '{self.aggregation}', which boosted "
-                                  "trees do not support yet; use --aggregation paillier with "
-                                  "--model gbdt.")
         if scheme.masked and self.banks < 3:
             raise ConfigError(f"setting 'aggregation' is '{self.aggregation}', which needs at "
                               f"least 3 banks (the run has {self.banks}); add banks or use "

@@ -287,6 +287,10 @@ def sealed_length(cfg: RunConfig, data: BankData, kind: str, sealed_round: int, 
     session's mask length follows from; equal at every bank, checked by the coordinator)."""
     if kind == KIND_STATS:
         return int(local_stats_vector(data.train, layout).size)
+    if cfg.model == "gbdt" and prep is not None:  # boosted trees: an upper bound
+        from federation.steps.tree_masking import tree_session_values
+
+        return tree_session_values(cfg, prep, kind)
     if kind == KIND_WEIGHTS:
         if prep is None:
             raise ProtocolError("a weights masking session needs the combined stats first.")

@@ -33,7 +33,15 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from phe.paillier import PaillierPublicKey
 
+from federation.steps.gradient_grid import (
+    FLOAT64_EXACT_LIMIT,
+    GradientGridError,
+    check_gradient_bits,
+    gradient_units,
+    off_grid,
+)
 from federation.steps.secure_sum import (
+    DEFAULT_GRADIENT_BITS,
     KIND_GRADIENTS,
     TAG_SLOTS,
     BankSummation,
@@ -44,7 +52,7 @@ from federation.steps.secure_sum import (
 )
 from protocols.aggregation.serde import encrypted_vector_from_bytes, encrypted_vector_to_bytes
 from protocols.aggregation.wide_sum import wide_from_bytes, wide_to_bytes
-from protocols.errors import MaskingRefusedError, ProtocolError
+from protocols.errors import MaskingRefusedError, ProtocolError, VectorLengthError
 from protocols.identity.signing import (
     InvalidSignatureError,
     UpdateStatement,
@@ -285,6 +293,12 @@ class SecAggSum:
 
     scheme = "secagg"
 
+    def __init__(self, *, gradient_bits: int = DEFAULT_GRADIENT_BITS) -> None:
+        self.gradient_bits = check_gradient_bits(gradient_bits)
+        """The run's public ``f``: boosted-tree ``gradients`` are checked on its grid, as
+        under Paillier, and their sums decode exactly (multiples of ``2**-f`` below
+        ``2**53`` units are float64 values)."""
+
     @property
     def key_fingerprint(self) -> str:
         """No key: signatures bind the scheme name."""
@@ -296,12 +310,12 @@ class SecAggSum:
 
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
              mask: SessionMask | None = None) -> Sealed:
-        if kind == KIND_GRADIENTS:
-            raise ProtocolError("secagg does not sum boosted-tree gradients; use paillier.")
         if mask is None:
             raise ProtocolError("secagg seals masked vectors only; the request carried no "
                                 "share envelopes for this sum.")
         arr = np.asarray(values, dtype=np.float64).ravel()
+        if kind == KIND_GRADIENTS:  # on the run's 2**-f grid (f <= 30 < FRAC_BITS: exact)
+            gradient_units(arr, gradient_bits=self.gradient_bits)
         masked = np.array(mask([int(w) for w in encode_limbs(arr)]), dtype=np.uint64)
         return Sealed(kind, self.scheme, arr.size, 1, masked.tobytes())
 
@@ -317,7 +331,13 @@ class SecAggSum:
 
     def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
         _check(sealed, kind, self.scheme, None)
-        return decode_limb_sum(_words(sealed, sealed.length), parties=sealed.parties)
+        values = decode_limb_sum(_words(sealed, sealed.length), parties=sealed.parties)
+        if kind == KIND_GRADIENTS and off_grid(values, self.gradient_bits,
+                                                FLOAT64_EXACT_LIMIT).any():
+            raise GradientGridError(f"a secagg gradient sum is not a finite multiple of "
+                                    f"2**-{self.gradient_bits} below 2**53 units; check that "
+                                    "every bank runs with the same --gradient-bits.")
+        return values
 
 
 def _words(sealed: Sealed, length: int) -> np.ndarray:
@@ -330,22 +350,35 @@ def _words(sealed: Sealed, length: int) -> np.ndarray:
 def remove_residual_sealed(combiner: CoordinatorSummation, total: Sealed, residual: np.ndarray,
                            *, run_id: str, round: int) -> Sealed:
     """The coordinator's last step: ``total`` minus the residual mask (still sealed under
-    Paillier; the plain sum under ``secagg``)."""
+    Paillier; the plain sum under ``secagg``). A residual longer than the sum's ring elements
+    belongs to a session opened for an upper bound (boosted trees,
+    :mod:`federation.steps.tree_masking`), whose banks masked a prefix: its first elements
+    are removed."""
     if isinstance(combiner, SecAggSum):
-        words = _words(total, total.length) - np.asarray(residual, dtype=np.uint64)
-        return replace(total, payload=words.tobytes())
+        words = _words(total, total.length)
+        return replace(total, payload=(words - _prefix(residual, words.size, np.uint64))
+                       .tobytes())
     if not isinstance(combiner, PaillierCoordinatorSum):
         raise ProtocolError(f"aggregation scheme '{combiner.scheme}' cannot be masked.")
     key = combiner.public_key
     if total.kind == "stats":
         wide = wide_from_bytes(total.payload)
-        cleared = replace(wide, ciphertexts=remove_residual(wide.ciphertexts, residual,
-                                                            public_key=key))
+        cleared = replace(wide, ciphertexts=remove_residual(
+            wide.ciphertexts, _prefix(residual, len(wide.ciphertexts)), public_key=key))
         return replace(total, payload=wide_to_bytes(cleared))
     codec = combiner.codec(total.kind)
     vec = encrypted_vector_from_bytes(total.payload, public_key=key,
                                       expected_length=total.length + TAG_SLOTS, run_id=run_id,
                                       round=round, codec=codec)
-    cleared_vec = replace(vec, ciphertexts=remove_residual(vec.ciphertexts, residual,
-                                                           public_key=key))
+    cleared_vec = replace(vec, ciphertexts=remove_residual(
+        vec.ciphertexts, _prefix(residual, len(vec.ciphertexts)), public_key=key))
     return replace(total, payload=encrypted_vector_to_bytes(cleared_vec))
+
+
+def _prefix(residual: np.ndarray, count: int, dtype: type | None = None) -> np.ndarray:
+    """The residual mask's first ``count`` elements (VectorLengthError if it has fewer)."""
+    arr = np.asarray(residual, dtype=dtype)
+    if arr.size < count:
+        raise VectorLengthError(f"the residual mask has {arr.size} elements for a sum of "
+                                f"{count}; the session was opened for a shorter vector.")
+    return arr[:count]

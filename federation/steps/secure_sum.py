@@ -469,7 +469,7 @@ def _paillier_coordinator(cfg: RunConfig) -> CoordinatorSummation:
 def _secagg_role(cfg: RunConfig, bank: int = 0) -> Any:
     from federation.steps.masking import SecAggSum  # masking builds on this module
 
-    return SecAggSum()
+    return SecAggSum(gradient_bits=cfg.gradient_bits)
 
 
 SUMMATION_SCHEMES = {scheme.name: scheme for scheme in (

@@ -102,6 +102,7 @@ from federation.wire.trees import (
     TreeRelease,
     edges_to_json,
 )
+from protocols.aggregation.secure_aggregation import PlaintextMask
 from protocols.errors import ProtocolError
 
 EVAL_LENGTH = 2 * HIST_BINS
@@ -182,14 +183,16 @@ def _training_rows(cfg: RunConfig, data: BankData, prep: Preprocessor, *,
 
 
 def seal_bins(cfg: RunConfig, data: BankData, layout: FeatureLayout, stats_sum: Sealed, *,
-              run_id: str) -> Sealed:
+              run_id: str, mask: PlaintextMask | None = None) -> Sealed:
     """Step 1: this bank's fine counts on the public grid and its ``[defaults, rows]`` (of the
-    rows the trees are fitted on)."""
+    rows the trees are fitted on); ``mask``: the SecAgg+ session's (masked runs,
+    :mod:`federation.steps.tree_masking`)."""
     prep, _ = open_preprocessing(cfg, data.bank, layout, stats_sum, run_id=run_id)
     fit, _ = _training_rows(cfg, data, prep, run_id=run_id)
     counts = fine_counts(fit.X, tree_grid(prep))
     vector = np.concatenate([counts.ravel().astype(np.float64), label_sums(fit.y)])
-    return bank_summation(cfg, data.bank).seal(vector, kind=KIND_COUNTS, run_id=run_id, round=0)
+    return bank_summation(cfg, data.bank).seal(vector, kind=KIND_COUNTS, run_id=run_id, round=0,
+                                               mask=mask)
 
 
 def open_tree_context(cfg: RunConfig, bank: int, layout: FeatureLayout, stats_sum: Sealed,
@@ -389,8 +392,10 @@ def _decide(cfg: RunConfig, state: BoostState, level_sum: Sealed | None, *, bank
 
 
 def tree_level(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: str, seq: int,
-               blob: tuple[bytes, int] | None, level_sum: Sealed | None) -> LevelReply:
-    """Step 2: decide the last level from its sums; seal this bank's next level.
+               blob: tuple[bytes, int] | None, level_sum: Sealed | None,
+               mask: PlaintextMask | None = None) -> LevelReply:
+    """Step 2: decide the last level from its sums; seal this bank's next level (``mask``: the
+    SecAgg+ session ``gradients:<seq>``'s, in masked runs).
 
     Raises
     ------
@@ -415,7 +420,7 @@ def tree_level(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: str,
         parts.append(_score_counts(cfg, data, ctx, state, run_id=run_id, test=test, valid=valid))
     vector = np.concatenate(parts) if parts else np.zeros(0)
     sealed = bank_summation(cfg, data.bank).seal(vector, kind=KIND_GRADIENTS, run_id=run_id,
-                                                 round=seq)
+                                                 round=seq, mask=mask)
     blob_out = bank_state_sealer(cfg, data.bank).seal(state_to_bytes(state), run_id=run_id, seq=seq)
     metrics |= {METRIC_TREES_DONE: len(state.trees),
                 METRIC_GROWING: int(growing is not None or _awaits_stop(cfg, state)),

@@ -57,7 +57,7 @@ def parse_session(name: Any) -> tuple[str, int]:
     match = _SESSION.match(name) if isinstance(name, str) else None
     if match is None:
         raise MalformedMessageError(f"masking session name {str(name)[:40]!r} is not "
-                                    "'<stats|weights|counts>:<round>'.")
+                                    "'<stats|weights|counts|gradients>:<round>'.")
     return match.group(1), int(match.group(2))
 
 
