@@ -125,6 +125,20 @@ def _interrupt(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _route_stop_signals() -> None:
+    """Ctrl-C (SIGINT), SIGTERM and SIGHUP end the launch through its cleanup.
+
+    SIGINT is routed explicitly: a process started in the background by a non-interactive
+    shell (``cmd &`` in a script, a CI job) inherits SIGINT ignored, and Python then leaves it
+    ignored, so Ctrl-C or ``kill -INT`` would not stop the launcher (it ran on to the end of
+    the run). SIGHUP inherited ignored (``nohup``) stays ignored: the operator asked for that.
+    """
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, _interrupt)
+
+
 def _reliability(args: argparse.Namespace) -> dict[str, Any]:
     """``--min-banks``/``--round-timeout`` as run-config settings (horizontal runs)."""
     if args.mode == "vertical":
@@ -155,8 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     if not vertical and args.banks is None and args.resume is None:
         print("error: --banks is required for a horizontal federation.", file=sys.stderr)
         return 2
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _interrupt)
+    _route_stop_signals()
     out = args.out or args.resume
     try:
         options = load_launch(args.resume, timeout=args.timeout) if args.resume else \

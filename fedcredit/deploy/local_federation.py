@@ -99,6 +99,7 @@ from federation.run.results import (
 from federation.steps.secure_sum import summation_scheme
 from federation.wire.records import STEP_SCHEMA, STEP_TRAIN
 from federation.wire.transcript import merge_transcripts
+from server.roster import RESUME_GRACE_S, JoinRule, JoinVerdict
 
 READY_TIMEOUT_S = 30.0
 POLL_S = 0.25
@@ -316,7 +317,7 @@ class LocalFederation:
                 if time.monotonic() > deadline:
                     raise DeploymentError(
                         f"the {name} did not answer on {LOOPBACK}:{port} within "
-                        f"{READY_TIMEOUT_S:.0f} s:\n{self.sup.log_tail(name)}")
+                        f"{READY_TIMEOUT_S:.0f} s; {self.sup.failure_note(name)}")
                 time.sleep(POLL_S / 2)
             self.say(f"the {name} answers")
 
@@ -351,8 +352,8 @@ class LocalFederation:
         except subprocess.TimeoutExpired as exc:
             raise DeploymentError("registering the bank keys did not finish in time.") from exc
         if code != 0:
-            raise DeploymentError(f"registering the bank keys failed (exit {code}):\n"
-                                  f"{self.sup.log_tail('register')}")
+            raise DeploymentError(f"registering the bank keys failed (exit {code}); "
+                                  f"{self.sup.failure_note('register')}")
 
     def start_run(self) -> None:
         """``flwr run @publisher/app==version --stream`` on the loopback Control API (the
@@ -376,29 +377,53 @@ class LocalFederation:
                            log=self.layout.logs / f"{bank.name}.log")
 
     def wait_for_nodes(self, timeout: float = 180.0) -> None:
-        """On resume, before ``flwr run``: wait until every bank node is active again.
+        """On resume, before ``flwr run``: wait until the bank nodes are active again.
 
         The SuperLink's database still lists the nodes' previous sessions as online until
         they miss two heartbeats; a coordinator started meanwhile would count them, send its
         first request and get "Node Unavailable" back for nodes that are still re-activating
         (``fedcredit node`` retries them, see :mod:`fedcredit.deploy.node_runner`).
+        The wait follows the coordinator's join rule (:class:`server.roster.JoinRule`):
+        every bank, or after :data:`~server.roster.RESUME_GRACE_S` the run's ``min-banks``
+        of them, so a bank that is down does not hold up the others (the coordinator goes
+        on without it, as a round does); an exited bank process is not waited for.
         """
-        deadline = time.monotonic() + timeout
-        logs = [self.sup.logs[b.name] for b in self.banks]
-        while not all(p.exists() and JOINED in p.read_text(errors="replace") for p in logs):
+        rule = JoinRule(self.opt.banks, self.cfg.required_banks, RESUME_GRACE_S, timeout)
+        started = time.monotonic()
+        while True:
             self._note_exits()
-            if time.monotonic() > deadline:
-                raise DeploymentError(f"not every bank node re-activated within {timeout:.0f} s "
-                                      f"(logs in {self.layout.logs}).")
+            active = self._active_banks()
+            verdict = rule.verdict(len(active), time.monotonic() - started,
+                                   lost=len(self.exited_banks))
+            if verdict is JoinVerdict.GO:
+                break
+            if verdict is JoinVerdict.FAIL:
+                raise DeploymentError(
+                    f"only {len(active)} of {self.opt.banks} bank nodes are active again, "
+                    f"min-banks = {rule.required} needed (waited {time.monotonic() - started:.0f}"
+                    f" s; logs in {self.layout.logs}).")
             time.sleep(POLL_S * 2)
-        self.say("every bank node is active again")
+        missing = [b.name for b in self.banks if b.name not in active]
+        self.say("every bank node is active again" if not missing else
+                 f"{len(active)} of {self.opt.banks} bank nodes are active again; the run goes "
+                 f"on without {', '.join(missing)} (min-banks = {rule.required})")
+
+    def _active_banks(self) -> list[str]:
+        """Banks whose node process runs and whose log shows it joined."""
+        active = []
+        for bank in self.banks:
+            log = self.sup.logs[bank.name]
+            if bank.name not in self.exited_banks and log.exists() and \
+                    JOINED in log.read_text(errors="replace"):
+                active.append(bank.name)
+        return active
 
     def _check_alive(self, names: list[str]) -> None:
         for name in names:
             code = self.sup.exited(name)
             if code is not None:
                 raise DeploymentError(f"{name} stopped (exit {code}) before the run finished; "
-                                      f"its log ends:\n{self.sup.log_tail(name)}")
+                                      f"{self.sup.failure_note(name)}")
 
     # ---------------------------------------------------------------- the run
     def wait_for_run(self) -> int:
@@ -419,7 +444,7 @@ class LocalFederation:
         self._note_milestones()
         match = RUN_ID_RE.search(self.sup.logs["flwr-run"].read_text(errors="replace"))
         if self.sup.exited("flwr-run") != 0 or match is None:
-            raise DeploymentError(f"flwr run failed:\n{self.sup.log_tail('flwr-run')}")
+            raise DeploymentError(f"flwr run failed; {self.sup.failure_note('flwr-run')}")
         return int(match.group(1))
 
     def _note_exits(self) -> None:
@@ -472,13 +497,23 @@ class LocalFederation:
         """Check the run completed; write ``OUT/results.json``; return what it holds."""
         row = self.run_status(run_id)
         if row["status"] != "finished:completed":
-            raise DeploymentError(f"run {run_id} ended as {row['status']} "
-                                  f"({row.get('status-details')}); coordinator log:\n"
-                                  f"{self.sup.log_tail('flwr-run', 25)}")
+            raise DeploymentError(self.failed_run(run_id, row))
         coordinator = read_results(RunFolder(self.layout.coordinator_run).results)
         results = self.payload(coordinator, run_id, row)
         results.write(RunFolder(self.layout.out).results)
         return results
+
+    def failed_run(self, run_id: int, row: Mapping[str, Any]) -> str:
+        """One line for a run that did not complete: its status and Flower's details (which
+        hold the ServerApp's exception message, the line its traceback ends with), then the
+        coordinator log's path; the traceback stays in the log (frames inside Flower and the
+        SuperLink's copy of the app tell the operator nothing more). Without details, the
+        log's last error line stands in for them."""
+        details = " ".join(str(row.get("status-details") or "").split())
+        where = (f"coordinator log: {self.sup.logs['flwr-run']}" if details
+                 else self.sup.failure_note("flwr-run"))
+        return f"run {run_id} ended as {row['status']}" + \
+            (f" ({details})" if details else "") + f"; {where}"
 
     def payload(self, coordinator: RunResults, run_id: int,
                 row: Mapping[str, Any]) -> RunResults:

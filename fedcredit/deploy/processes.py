@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,6 +25,20 @@ from pathlib import Path
 from fedcredit.deploy.errors import DeploymentError
 
 _LINUX = sys.platform.startswith("linux")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Interrupted|Exit)\w*: \S")
+"""The line a Python traceback ends with (``server.errors.FederationError: step ...``)."""
+_ERROR_LINE = re.compile(r"^(?!.*\b(INFO|DEBUG)\b).*(\berror\b|\bfailed\b)", re.IGNORECASE)
+"""Any other line that reports an error (Flower's ``ERROR :`` lines, ``error: ...``), not
+an INFO or DEBUG line that merely names a logger (``[uvicorn.error]``)."""
+_BOXED = re.compile(r"^╭─ (\w+) ─+╮\n((?:│.*│\n?)+)╰─+╯", re.MULTILINE)
+"""A message the ``flwr`` CLI prints in a box (``╭─ Error ─╮ │ text │ ╰─╯``)."""
+
+
+def _unbox(match: re.Match[str]) -> str:
+    """A boxed ``flwr`` CLI message as one line: ``Error: text``."""
+    body = " ".join(ln.strip("│ ") for ln in match.group(2).splitlines())
+    return f"{match.group(1)}: {' '.join(body.split())}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +200,22 @@ class ProcessSupervisor:
         except OSError:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
+
+    def failure_note(self, name: str) -> str:
+        """One line for an error message about process ``name``: the last exception line of
+        its log (else its last line that reports an error; ANSI colours removed), and the
+        log's path.
+        The rest of the log (a traceback of frames inside Flower or the app) stays in the
+        file: it tells the operator nothing the error line does not."""
+        try:
+            text = _ANSI.sub("", self.logs[name].read_text(errors="replace"))
+        except (KeyError, OSError):
+            return "no log"
+        lines = [ln.strip() for ln in _BOXED.sub(_unbox, text).splitlines()]
+        errors = [ln for ln in lines if _EXCEPTION_LINE.search(ln)] or \
+            [ln for ln in lines if _ERROR_LINE.search(ln)]
+        cause = f"last error: {errors[-1][:300]}; " if errors else ""
+        return f"{cause}log: {self.logs[name]}"
 
     def running(self) -> list[ProcessRecord]:
         """Recorded processes that still run."""

@@ -1,6 +1,7 @@
 """The launcher's side of faults, without starting a process: the options a launch records for
 ``--resume``, the resume command, its refusals, the run config it sends (min-banks,
-round-timeout, resume) and the one-line checks of its output folder."""
+round-timeout, resume), the one-line checks of its output folder, the one line a failed run
+ends with, and a resume that goes on without a bank that is down."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from fedcredit.deploy.launch_plan import (
     run_config_values,
     save_launch,
 )
+from fedcredit.deploy.local_federation import JOINED, LocalFederation
 from federation.run.config import RunConfig, default_min_banks
 
 from .conftest import LAUNCHER
@@ -92,7 +94,7 @@ def test_the_script_wants_out_or_resume(tmp_path: Path,
     spec.loader.exec_module(script)
     assert script.main(["--out", str(tmp_path / "a"), "--resume", str(tmp_path)]) == 2
     assert "give --out for a new launch, or --resume" in capsys.readouterr().err
-    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:  # main() routes these signals to its cleanup; give pytest its own back
         assert script.main(["--resume", str(tmp_path)]) == 2
     finally:
@@ -100,3 +102,46 @@ def test_the_script_wants_out_or_resume(tmp_path: Path,
             signal.signal(sig, handler)
     err = capsys.readouterr().err
     assert "no launch.json there" in err and "Traceback" not in err
+
+
+def _resuming(out: Path, monkeypatch: pytest.MonkeyPatch, joined: int, exited: int,
+              said: list[str]) -> LocalFederation:
+    """A resumed launch of 4 banks (min-banks 3) whose first ``joined`` bank logs show their
+    node active again and whose last ``exited`` bank processes exited."""
+    fed = LocalFederation(options(out), say=said.append)
+    for k, bank in enumerate(fed.banks):
+        fed.sup.logs[bank.name] = out / f"{bank.name}.log"
+        fed.sup.logs[bank.name].parent.mkdir(parents=True, exist_ok=True)
+        fed.sup.logs[bank.name].write_text(f"{JOINED} 123\n" if k < joined else "retrying\n")
+        if k >= fed.opt.banks - exited:
+            fed.exited_banks[bank.name] = -9
+    monkeypatch.setattr(fed, "_note_exits", lambda: None)  # no processes in this test
+    return fed
+
+
+def test_a_resume_goes_on_without_a_bank_that_is_down(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    said: list[str] = []
+    _resuming(tmp_path / "a", monkeypatch, joined=3, exited=1, said=said).wait_for_nodes()
+    assert "3 of 4 bank nodes are active again; the run goes on without bank-3" in said[-1]
+    _resuming(tmp_path / "b", monkeypatch, joined=4, exited=0, said=said).wait_for_nodes()
+    assert said[-1].endswith("every bank node is active again")
+    with pytest.raises(DeploymentError, match="only 2 of 4 bank nodes are active again, "
+                                              "min-banks = 3 needed"):
+        _resuming(tmp_path / "c", monkeypatch, joined=2, exited=2, said=said).wait_for_nodes()
+
+
+def test_a_failed_run_is_one_line_naming_the_coordinator_log(tmp_path: Path) -> None:
+    fed = LocalFederation(options(tmp_path / "run"), say=lambda _: None)
+    log = tmp_path / "flwr-run.log"
+    log.write_text("Traceback (most recent call last):\n  File \"x.py\", line 1\n"
+                   "server.errors.FederationError: step 'train': only 2 of 4 banks usable\n")
+    fed.sup.logs["flwr-run"] = log
+    line = fed.failed_run(7, {"status": "finished:failed", "status-details":
+                              "ServerApp failed with exception: step 'train': only 2 of 4 "
+                              "banks usable"})
+    assert line == ("run 7 ended as finished:failed (ServerApp failed with exception: step "
+                    f"'train': only 2 of 4 banks usable); coordinator log: {log}")
+    bare = fed.failed_run(7, {"status": "finished:failed"})  # no details: the log's cause
+    assert bare == ("run 7 ended as finished:failed; last error: server.errors.FederationError: "
+                    f"step 'train': only 2 of 4 banks usable; log: {log}")

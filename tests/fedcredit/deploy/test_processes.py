@@ -107,3 +107,39 @@ def test_children_die_with_a_killed_launcher(tmp_path: Path) -> None:
     while is_running(sleeper) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not is_running(sleeper)
+
+
+FAILED_RUN_LOG = """\
+Successfully started run 42
+\x1b[92mINFO \x1b[0m:      Starting logstream for run_id `42`
+2026-12-07T07:53:08.765Z INFO [uvicorn.error] Finished server process [19150]
+Traceback (most recent call last):
+  File "/srv/link/apps/fedcredit/server/horizontal.py", line 305, in one_round
+    self.on_checkpoint(st, head)
+server.checkpoint.CheckpointError: cannot write run/checkpoint.json: No space left on device.
+\x1b[91mERROR \x1b[0m:     Exit Code: 201
+"""
+
+BOXED_LOG = """\
+Successfully installed fedcredit.
+\u256d\u2500 Error \u2500\u2500\u2500\u2500\u256e
+\u2502 Connection to the SuperLink is unavailable. Please check   \u2502
+\u2502 your network connection.                                    \u2502
+\u2570\u2500\u2500\u2500\u2500\u2500\u2500\u2500\u2500\u2500\u2500\u256f
+"""
+
+
+@pytest.mark.parametrize("log, cause", [
+    (FAILED_RUN_LOG, "last error: server.checkpoint.CheckpointError: cannot write "
+                     "run/checkpoint.json: No space left on device.; "),
+    (BOXED_LOG, "last error: Error: Connection to the SuperLink is unavailable. Please check "
+                "your network connection.; "),
+    ("all fine\n", ""),
+])
+def test_a_failure_note_is_one_line_with_the_cause_and_the_log(tmp_path: Path, log: str,
+                                                                cause: str) -> None:
+    sup = ProcessSupervisor()
+    sup.logs["flwr-run"] = tmp_path / "flwr-run.log"
+    sup.logs["flwr-run"].write_text(log, encoding="utf-8")
+    assert sup.failure_note("flwr-run") == f"{cause}log: {tmp_path / 'flwr-run.log'}"
+    assert sup.failure_note("never-started") == "no log"
