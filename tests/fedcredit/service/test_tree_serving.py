@@ -1,0 +1,96 @@
+"""SecureBoost served split: the center answers a branch bit per split node, the bank routes
+its trees with them; the PD equals the trained federation's for the same enterprises."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fedcredit.service.partial_wire import CenterAnswer, answer_from_bytes, answer_to_bytes
+from fedcredit.service.tree_parts import (
+    TreeBankPart,
+    TreeCenterPart,
+    bank_tree_part,
+    center_tree_part,
+)
+from federation.data.synthetic import ID_COLUMN, TARGET_COLUMN, generate_enterprise_pair
+from federation.data.table import CreditTable, load_credit_csv
+from federation.ml.gbdt import GBDTConfig
+from federation.ml.preprocess import pooled_preprocessor
+from federation.ml.tree_features import tree_categories, tree_matrix
+from federation.steps.secureboost import LocalSecureBoost, train_secureboost_local
+from protocols.paillier.keys import generate_paillier_keypair
+
+
+def _aligned(table: CreditTable, ids: list[str]) -> CreditTable:
+    where = {str(u): i for i, u in enumerate(table.ids)}  # type: ignore[arg-type]
+    return table.subset(np.asarray([where[u] for u in ids]))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[
+        LocalSecureBoost, TreeBankPart, TreeCenterPart, CreditTable, CreditTable]:
+    folder = tmp_path_factory.mktemp("trees")
+    bank_df, center_df, _ = generate_enterprise_pair(700, 0.8, 5)
+    bank_df.to_csv(folder / "bank.csv", index=False)
+    center_df.to_csv(folder / "center.csv", index=False)
+    bank = load_credit_csv(folder / "bank.csv", target=TARGET_COLUMN, id_col=ID_COLUMN)
+    center = load_credit_csv(folder / "center.csv", target=None, id_col=ID_COLUMN)
+    shared = sorted(set(map(str, bank.ids)) & set(map(str, center.ids)))  # type: ignore[arg-type]
+    bank, center = _aligned(bank, shared), _aligned(center, shared)
+    bank_prep, center_prep = pooled_preprocessor([bank]), pooled_preprocessor([center])
+    xb, xc = tree_matrix(bank, bank_prep), tree_matrix(center, center_prep)
+    _, private = generate_paillier_keypair(512, allow_insecure_test_key=True)
+    local = train_secureboost_local(
+        xb, bank.y, xc, GBDTConfig(trees=3, depth=3, bins=8, learning_rate=0.3,
+                                   gradient_bits=20),
+        private_key=private, bank_test=xb, center_test=xc, y_test=bank.y,
+        bank_categories=tree_categories(bank_prep), center_categories=tree_categories(center_prep))
+    # each part as its registry stores it (JSON), read back
+    bank_part = TreeBankPart.from_dict(json.loads(json.dumps(
+        bank_tree_part(local.bank, bank_prep).to_dict())))
+    center_part = TreeCenterPart.from_dict(json.loads(json.dumps(
+        center_tree_part(local.center, center_prep).to_dict())))
+    return local, bank_part, center_part, bank, center
+
+
+def test_the_split_service_pd_equals_the_secureboost_models(trained: tuple) -> None:
+    local, bank_part, center_part, bank, center = trained
+    assert bank_part.n_center_splits > 0, "the center's columns must win some splits"
+    # the center: bits for its own rows, sent as the service's binary answer
+    bits = center_part.branches(center_part.codes(center))
+    n = center.n_rows
+    sent = answer_to_bytes(CenterAnswer("m/v1", "id", (), np.ones(n, bool), np.zeros(n),
+                                        np.zeros((n, 0), np.int64), np.zeros((n, 0)), bits))
+    received = answer_from_bytes(sent, n)
+    # the bank: its own codes and the center's bits
+    margins = bank_part.margins(bank_part.codes(bank), received.branches)
+    expected = local.test_margins()
+    np.testing.assert_allclose(margins, expected, atol=1e-12)
+    np.testing.assert_allclose(1 / (1 + np.exp(-margins)), 1 / (1 + np.exp(-expected)),
+                               atol=1e-12)
+
+
+def test_the_center_part_holds_no_threshold_and_the_bits_matter(trained: tuple) -> None:
+    _, bank_part, center_part, bank, center = trained
+    raw = json.dumps(center_part.to_dict())
+    assert '"trees"' not in raw and '"base_margin"' not in raw  # the bank's model stays there
+    bank_raw = json.dumps(bank_part.to_dict())
+    assert '"splits"' not in bank_raw  # no center feature or bin at the bank
+    bits = center_part.branches(center_part.codes(center))
+    codes = bank_part.codes(bank)
+    flipped = bank_part.margins(codes, ~bits)
+    assert not np.allclose(flipped, bank_part.margins(codes, bits))
+    with pytest.raises(ValueError, match="splits"):
+        bank_part.margins(codes, bits[:-1])
+
+
+def test_a_part_of_unknown_split_ids_is_refused(trained: tuple, tmp_path: Path) -> None:
+    _, bank_part, *_ = trained
+    raw = bank_part.to_dict()
+    raw["n_center_splits"] = 0
+    with pytest.raises(ValueError, match="split ids"):
+        TreeBankPart.from_dict(raw)
