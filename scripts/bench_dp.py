@@ -12,9 +12,19 @@ federation in Flower's simulation engine, same data, split, seed and settings (U
 * ``privacy``: the largest per-bank epsilon the accountant gives, the delta, and the noise
   multipliers (DP-SGD, one-off releases, histograms) of bank 0.
 
-Writes ``--json`` and a plot (``--plot``, PNG). Example::
+``--model gbdt`` runs the boosted trees instead (:mod:`federation.ml.dp.trees`: noised bin
+counts, level histograms and score histograms), with the tree settings ``--trees``,
+``--depth``, ``--bins`` and ``--learning-rate`` for every epsilon, the non-private run
+included; ``auc`` is then the released trees' exact AUC, ``z`` the level histograms' noise
+multiplier and ``steps`` the level releases. ``--default-trees`` adds one non-private run
+with the project's default tree settings (the best non-private trees, for the cost against
+them).
+
+Writes ``--json`` and a plot (``--plot``, PNG). Examples::
 
     .venv/bin/python scripts/bench_dp.py --json runs/bench_dp.json --plot benchmarks/dp_auc_vs_epsilon.png
+    .venv/bin/python scripts/bench_dp.py --model gbdt --epsilons 1 3 8 inf --default-trees \
+        --json runs/bench_dp_gbdt.json --plot benchmarks/dp_gbdt_auc_vs_epsilon.png
 """
 
 from __future__ import annotations
@@ -36,6 +46,9 @@ from federation.ml.training import auc_ks, make_model
 from federation.run.config import RunConfig
 
 EPSILONS = (0.5, 1.0, 3.0, 8.0, math.inf)
+TREE_SETTINGS: dict[str, Any] = {"trees": 10, "depth": 2, "bins": 8, "learning_rate": 0.5}
+"""``--model gbdt`` under DP: few shallow trees with coarse bins and a large learning rate (each
+level release costs budget; fewer cells per node sum carry less noise)."""
 RETRIES = 2
 
 
@@ -54,10 +67,7 @@ def one_run(cfg: RunConfig) -> dict[str, Any]:
             print(f"simulation runtime failed ({exc}); retrying", file=sys.stderr, flush=True)
             cfg = replace(cfg, out=f"{cfg.out}-retry{attempt + 1}", keys_dir="")
     seconds = time.perf_counter() - started
-    if result.preprocessor is None:
-        raise RuntimeError("the run released no model; the benchmark needs release-model")
-    model = make_model(cfg, result.preprocessor.n_features).set_weights(result.weights)
-    exact = auc_ks(model, result.preprocessor, [d.test for d in datas])
+    exact = exact_metrics(cfg, result, datas)
     last = result.history[-1] if result.history else None
     row: dict[str, Any] = {
         "epsilon": cfg.dp_epsilon or "inf", "auc": exact["auc"], "ks": exact["ks"],
@@ -71,6 +81,34 @@ def one_run(cfg: RunConfig) -> dict[str, Any]:
                           "sampling_rate": first.sampling_rate, "steps": first.steps,
                           "clip": first.clip, "accountant": first.accountant}
     return row
+
+
+def exact_metrics(cfg: RunConfig, result: Any, datas: list[Any]) -> dict[str, float]:
+    """AUC/KS of the released model (LR/MLP weights, or the trees) on the banks' test rows."""
+    if cfg.model == "gbdt":
+        return _tree_metrics(result, datas)
+    if result.preprocessor is None:
+        raise RuntimeError("the run released no model; the benchmark needs release-model")
+    model = make_model(cfg, result.preprocessor.n_features).set_weights(result.weights)
+    return auc_ks(model, result.preprocessor, [d.test for d in datas])
+
+
+def _tree_metrics(result: Any, datas: list[Any]) -> dict[str, float]:
+    import numpy as np
+
+    from federation.ml.metrics import ks_statistic, roc_auc
+    from federation.ml.preprocess import Preprocessor
+    from federation.ml.tree_features import tree_matrix
+    from federation.steps.tree_bank import tree_model_of
+
+    if result.tree_release is None:
+        raise RuntimeError("the run released no trees; the benchmark needs release-model")
+    model, _ = tree_model_of(result.tree_release)
+    prep = Preprocessor.from_json(result.tree_release.preprocessor_json)
+    X = np.vstack([tree_matrix(d.test, prep) for d in datas])
+    y = np.concatenate([d.test.y for d in datas])
+    p = model.predict_proba(X)
+    return {"auc": roc_auc(y, p), "ks": ks_statistic(y, p)}
 
 
 def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
@@ -119,30 +157,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delta", type=float, default=1e-5, help="0 = 1 / (10 x rows).")
     parser.add_argument("--clip", type=float, default=RunConfig().dp_clip)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trees", type=int, default=TREE_SETTINGS["trees"])
+    parser.add_argument("--depth", type=int, default=TREE_SETTINGS["depth"])
+    parser.add_argument("--bins", type=int, default=TREE_SETTINGS["bins"])
+    parser.add_argument("--learning-rate", type=float, default=TREE_SETTINGS["learning_rate"])
+    parser.add_argument("--default-trees", action="store_true",
+                        help="gbdt: also one non-private run with the default tree settings.")
     args = parser.parse_args(argv)
+    trees = ({"trees": args.trees, "depth": args.depth, "bins": args.bins,
+              "learning_rate": args.learning_rate} if args.model == "gbdt" else {})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for eps in args.epsilons:
             cfg = RunConfig(data_path=args.data, banks=args.banks, rounds=args.rounds,
                             model=args.model, seed=args.seed, out=str(Path(tmp) / f"eps-{eps}"),
                             dp_epsilon=0.0 if math.isinf(eps) else eps, dp_delta=args.delta,
-                            dp_clip=args.clip)
+                            dp_clip=args.clip, **trees)
             row = one_run(replace(cfg))
             rows.append(row)
             print(json.dumps(row), flush=True)
+        default_trees = None
+        if args.model == "gbdt" and args.default_trees:
+            default_trees = one_run(RunConfig(data_path=args.data, banks=args.banks,
+                                              model="gbdt", seed=args.seed,
+                                              out=str(Path(tmp) / "default-trees")))
+            print(json.dumps({"default_trees": default_trees}), flush=True)
     base = next((r["auc"] for r in rows if r["epsilon"] == "inf"), None)
     for r in rows:
         r["auc_cost"] = None if base is None else base - r["auc"]
     doc = {"command": shlex.join([Path(sys.executable).name, *sys.argv]),
            "settings": {"data": args.data, "banks": args.banks, "rounds": args.rounds,
                         "model": args.model, "partition": "iid", "delta": args.delta,
-                        "clip": args.clip, "seed": args.seed, "aggregation": "plain"},
+                        "clip": args.clip, "seed": args.seed, "aggregation": "plain", **trees},
            "runs": rows}
+    if default_trees is not None:
+        doc["default_trees"] = default_trees
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=2))
     if args.plot:
-        plot(rows, args.plot, f"{args.data}, {args.banks} iid banks, {args.rounds} rounds, "
-                              f"{args.model.upper()}, delta {args.delta:g}")
+        what = (f"{args.trees} trees of depth {args.depth}, {args.bins} bins, learning rate "
+                f"{args.learning_rate:g}" if trees else f"{args.rounds} rounds, {args.model.upper()}")
+        plot(rows, args.plot, f"{args.data}, {args.banks} iid banks, {what}, delta {args.delta:g}")
     return 0
 
 

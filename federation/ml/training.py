@@ -21,6 +21,7 @@ from federation.ml.dp.budget import (
     histogram_noise,
     plan_training,
 )
+from federation.ml.dp.trees import tree_bank_privacy, tree_privacy
 from federation.ml.metrics import ks_statistic, roc_auc, score_histograms
 from federation.ml.models import CreditModel
 from federation.ml.preprocess import Preprocessor
@@ -72,7 +73,10 @@ def steps_per_round(cfg: RunConfig, rows: int) -> int:
 
 def bank_privacy(cfg: RunConfig, bank: int, train_rows: int) -> BankPrivacy:
     """The ``results.json`` entry of a bank's guarantee: the larger epsilon of its training
-    path and its test rows' histogram path (disjoint rows, the same delta)."""
+    path and its test rows' histogram path (disjoint rows, the same delta); a tree run's from
+    its own plan (:mod:`federation.ml.dp.trees`)."""
+    if cfg.model == "gbdt":
+        return tree_bank_privacy(cfg, bank, train_rows)
     plan = training_privacy(cfg, train_rows)
     z_hist = histogram_noise_of(cfg, train_rows)
     hist_epsilon = epsilon_opacus((Mechanism(z_hist, 1.0, cfg.rounds),), plan.delta)
@@ -90,6 +94,14 @@ def histogram_noise_of(cfg: RunConfig, train_rows: int) -> float:
     that of the bank's training rows, as on its training path (the smaller, stricter one)."""
     return histogram_noise(epsilon=cfg.dp_epsilon,
                            delta=cfg.dp_delta or default_delta(train_rows), releases=cfg.rounds)
+
+
+def release_noise_of(cfg: RunConfig, rows: int) -> float:
+    """The noise multiplier of a bank's one-off releases of its training rows (the
+    preprocessing statistics among them), from the DP-SGD plan or a tree run's plan."""
+    if cfg.model == "gbdt":
+        return tree_privacy(cfg, rows).stats_noise_multiplier
+    return training_privacy(cfg, rows).stats_noise_multiplier
 
 
 def training_privacy(cfg: RunConfig, rows: int) -> TrainingPrivacy:

@@ -89,6 +89,8 @@ class RunConfig:
     histograms and preprocessing statistics so that the whole run meets (``dp_epsilon``,
     ``dp_delta``) per bank and borrower (``dp_delta`` 0: 1 / (10 x the bank's rows));
     ``dp_clip`` is the per-sample gradient norm bound (:mod:`federation.ml.dp`). 0 = off.
+    With ``model = "gbdt"`` the banks noise every level's gradient/hessian histograms, the bin
+    counts and the score histograms instead (:mod:`federation.ml.dp.trees`; no early stopping).
 
     ``data_path`` is a CSV file or an embedded data set's name (``uci``, ``german``). With an
     embedded set, a ``target`` left at the default (:data:`DEFAULT_TARGET`, the UCI set's
@@ -180,9 +182,10 @@ class RunConfig:
                "give how many trees apart the federated test AUC is taken (1: after every tree).")
         check_stopping_metric(self.early_stopping_metric)
         check_budget(self.dp_epsilon, self.dp_delta, self.dp_clip)
-        if self.dp_epsilon > 0 and self.model == "gbdt":
-            raise ConfigError("setting 'dp-epsilon' works with --model lr or mlp (boosted "
-                              "trees have no differentially private mode yet).")
+        if self.dp_epsilon > 0 and self.model == "gbdt" and self.early_stopping_rounds:
+            raise ConfigError("setting 'early-stopping-rounds' is not covered by --dp-epsilon "
+                              "(its per-tree validation sums are not noised); set it to 0 or "
+                              "drop --dp-epsilon.")
         if self.early_stopping_rounds and self.early_stopping_metric == "logloss" and \
                 self.gradient_bits < LOSS_BITS:
             raise ConfigError(f"setting 'early-stopping-rounds' needs --gradient-bits >= {LOSS_BITS} "

@@ -131,10 +131,10 @@ def seal_stats(cfg: RunConfig, data: BankData, layout: FeatureLayout, *, run_id:
     to bounds the bank picks privately (:mod:`federation.ml.dp.releases`)."""
     if cfg.dp_epsilon > 0:
         from federation.ml.dp.releases import noisy_stats_vector
-        from federation.ml.training import training_privacy
+        from federation.ml.training import release_noise_of
 
-        vector = noisy_stats_vector(data.train, layout, noise_multiplier=training_privacy(
-            cfg, data.train.n_rows).stats_noise_multiplier)
+        vector = noisy_stats_vector(data.train, layout,
+                                    noise_multiplier=release_noise_of(cfg, data.train.n_rows))
     else:
         vector = local_stats_vector(data.train, layout)
     return bank_summation(cfg, data.bank).seal(vector, kind=KIND_STATS, run_id=run_id, round=0,

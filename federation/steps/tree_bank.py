@@ -46,6 +46,16 @@ from numpy.typing import NDArray
 
 from federation.data.bank_data import BankData
 from federation.data.table import CreditTable
+from federation.ml.dp.releases import denoise_sum, noisy_histograms
+from federation.ml.dp.tree_releases import (
+    DP_GRID_CELLS,
+    clip_gradients,
+    denoise_counts,
+    noisy_counts,
+    noisy_level,
+    private_split_config,
+)
+from federation.ml.dp.trees import TreePrivacy, reference_noise_multiplier, tree_privacy
 from federation.ml.gbdt import (
     BinEdges,
     FineGrid,
@@ -64,6 +74,7 @@ from federation.ml.gbdt import (
     new_tree,
     start_tree,
 )
+from federation.ml.gbdt.binning import DEFAULT_CELLS
 from federation.ml.gbdt.gradients import sigmoid
 from federation.ml.gbdt.histograms import compact_histograms, expand_histograms
 from federation.ml.gbdt.state import BoostState, state_from_bytes, state_to_bytes
@@ -84,12 +95,19 @@ from federation.ml.tree_features import (
     validation_rows,
 )
 from federation.run.config import RunConfig
+from federation.steps.gradient_grid import GRADIENT_VALUE_BITS
 from federation.steps.horizontal_bank import (
     calibration_metrics,
     check_not_dropped,
     open_preprocessing,
 )
-from federation.steps.secure_sum import KIND_COUNTS, KIND_GRADIENTS, Sealed, bank_summation
+from federation.steps.secure_sum import (
+    COUNT_BITS,
+    KIND_COUNTS,
+    KIND_GRADIENTS,
+    Sealed,
+    bank_summation,
+)
 from federation.steps.shared_state import bank_state_sealer
 from federation.wire.records import METRIC_AUC, METRIC_EVAL_ROUND, METRIC_KS
 from federation.wire.trees import (
@@ -182,6 +200,16 @@ def _training_rows(cfg: RunConfig, data: BankData, prep: Preprocessor, *,
     return _ROWS_CACHE[key]
 
 
+def _grid(cfg: RunConfig, prep: Preprocessor) -> FineGrid:
+    """The public fine grid of the bin counts (coarser under DP: fewer noisy cells)."""
+    return tree_grid(prep, cells=DP_GRID_CELLS if cfg.dp_epsilon > 0 else DEFAULT_CELLS)
+
+
+def _plan(cfg: RunConfig, data: BankData) -> TreePrivacy:
+    """This bank's DP plan (``dp_epsilon > 0`` only), from its training rows."""
+    return tree_privacy(cfg, data.train.n_rows)
+
+
 def seal_bins(cfg: RunConfig, data: BankData, layout: FeatureLayout, stats_sum: Sealed, *,
               run_id: str, mask: PlaintextMask | None = None) -> Sealed:
     """Step 1: this bank's fine counts on the public grid and its ``[defaults, rows]`` (of the
@@ -189,8 +217,12 @@ def seal_bins(cfg: RunConfig, data: BankData, layout: FeatureLayout, stats_sum: 
     :mod:`federation.steps.tree_masking`)."""
     prep, _ = open_preprocessing(cfg, data.bank, layout, stats_sum, run_id=run_id)
     fit, _ = _training_rows(cfg, data, prep, run_id=run_id)
-    counts = fine_counts(fit.X, tree_grid(prep))
+    grid = _grid(cfg, prep)
+    counts = fine_counts(fit.X, grid)
     vector = np.concatenate([counts.ravel().astype(np.float64), label_sums(fit.y)])
+    if cfg.dp_epsilon > 0:  # noised before sealing (federation.ml.dp.tree_releases)
+        vector = noisy_counts(vector, noise_multiplier=_plan(cfg, data).stats_noise_multiplier,
+                              n_features=grid.n_features, most=2**COUNT_BITS - 1)
     return bank_summation(cfg, data.bank).seal(vector, kind=KIND_COUNTS, run_id=run_id, round=0,
                                                mask=mask)
 
@@ -201,8 +233,10 @@ def open_tree_context(cfg: RunConfig, bank: int, layout: FeatureLayout, stats_su
     key = (run_id, _digest(stats_sum), _digest(bins_sum))
     if key not in _CONTEXT_CACHE:
         prep, _ = open_preprocessing(cfg, bank, layout, stats_sum, run_id=run_id)
-        grid = tree_grid(prep)
+        grid = _grid(cfg, prep)
         total = bank_summation(cfg, bank).open(bins_sum, kind=KIND_COUNTS, run_id=run_id, round=0)
+        if cfg.dp_epsilon > 0:
+            total = denoise_counts(total, parties=bins_sum.parties)
         cells = grid.n_features * grid.cells
         if total.size != cells + 2:
             raise TreeStepError(f"the combined bins hold {total.size} values, not the "
@@ -355,6 +389,19 @@ def _evaluation(cfg: RunConfig, state: BoostState, opened: NDArray[np.float64],
     return metrics
 
 
+def _denoised_scores(cfg: RunConfig, state: BoostState, scores: NDArray[np.float64], *,
+                     parties: int) -> NDArray[np.float64]:
+    """Under DP: the test and calibration histograms in the opened scores, offsets removed and
+    denoised (:func:`~federation.ml.dp.releases.denoise_sum`); the same at every bank."""
+    test, _ = _evaluation_parts(cfg, state)
+    out = np.array(scores, dtype=np.float64)
+    if test:
+        out[:EVAL_LENGTH] = denoise_sum(out[:EVAL_LENGTH], parties=parties)
+    if _calibration_part(state):
+        out[-EVAL_LENGTH:] = denoise_sum(out[-EVAL_LENGTH:], parties=parties)
+    return out
+
+
 def _decide(cfg: RunConfig, state: BoostState, level_sum: Sealed | None, *, bank: int, run_id: str,
             ) -> tuple[BoostState, dict[str, float], NDArray[np.float64] | None]:
     """Open the previous level's sums and take the split decisions (the same on every bank)."""
@@ -369,8 +416,11 @@ def _decide(cfg: RunConfig, state: BoostState, level_sum: Sealed | None, *, bank
     if opened.size != n_hist + n_eval:
         raise TreeStepError(f"the summed level holds {opened.size} values, not the "
                             f"{n_hist + n_eval} this state asked for.")
-    metrics = _evaluation(cfg, state, opened[n_hist:])
-    evaluation = opened[n_hist:n_hist + EVAL_LENGTH] if METRIC_AUC in metrics else None
+    scores = opened[n_hist:]
+    if cfg.dp_epsilon > 0:
+        scores = _denoised_scores(cfg, state, scores, parties=level_sum.parties)
+    metrics = _evaluation(cfg, state, scores)
+    evaluation = scores[:EVAL_LENGTH] if METRIC_AUC in metrics else None
     if not state.stopped:
         state = _stop_rule(cfg, state, metrics.get(METRIC_VALID_LOSS))
     growing, parties, trees = state.growing, state.parties, state.trees
@@ -384,6 +434,9 @@ def _decide(cfg: RunConfig, state: BoostState, level_sum: Sealed | None, *, bank
                             "set of banks.")
     summed = expand_histograms(opened[:n_hist], len(growing.build), state.edges.used_codes())
     gcfg = cfg.gbdt_config()
+    if cfg.dp_epsilon > 0:  # the public split rule under DP: no child on a noise-sized hessian
+        gcfg = private_split_config(gcfg, noise_multiplier=reference_noise_multiplier(cfg),
+                                    n_features=state.edges.n_features, parties=level_sum.parties)
     grown, _ = choose_splits(growing, summed, state.edges, gcfg)
     if grown.done:
         trees = trees + (finish_tree(grown, leaf_values(grown, gcfg)),)
@@ -437,9 +490,15 @@ def _local_level(cfg: RunConfig, data: BankData, ctx: TreeContext, state: BoostS
     margins = _margins(state, fit.X, run_id=run_id, bank=data.bank, part="fit")
     g, h = start_tree(fit.y, margins, row_ids=fit.ids, tree=growing.tree,
                       config=cfg.gbdt_config())
+    if cfg.dp_epsilon > 0:
+        g, h = clip_gradients(g, h)
     hist = local_histograms(codes, g, h, _assignment(codes, growing, ctx.edges),
                             level_request(growing), ctx.edges)
-    return compact_histograms(hist, ctx.edges.used_codes())
+    values = compact_histograms(hist, ctx.edges.used_codes())
+    if cfg.dp_epsilon > 0:  # noised before sealing (federation.ml.dp.tree_releases)
+        values = noisy_level(values, noise_multiplier=_plan(cfg, data).noise_multiplier,
+                             n_features=ctx.edges.n_features, gradient_bits=cfg.gradient_bits)
+    return values
 
 
 _CODES_CACHE: dict[tuple[str, int, BinEdges], NDArray[np.uint8]] = {}
@@ -465,7 +524,7 @@ def _score_counts(cfg: RunConfig, data: BankData, ctx: TreeContext, state: Boost
         X = _matrix(data.test, ctx.prep, run_id=run_id, bank=data.bank, part="test")
         margins = _margins(state, X, run_id=run_id, bank=data.bank, part="test")
         bad, good = score_histograms(data.test.y, sigmoid(margins))
-        parts += [bad.astype(np.float64), good.astype(np.float64)]
+        parts.append(_released_scores(cfg, data, bad, good, test=True))
     held = _training_rows(cfg, data, ctx.prep, run_id=run_id)[1] if valid else None
     if held is not None:
         valid_margins = _margins(state, held.X, run_id=run_id, bank=data.bank, part="valid")
@@ -474,8 +533,21 @@ def _score_counts(cfg: RunConfig, data: BankData, ctx: TreeContext, state: Boost
         fit, held = _training_rows(cfg, data, ctx.prep, run_id=run_id)
         rows, part = (held, "valid") if held is not None else (fit, "calibration")
         margins = _margins(state, rows.X, run_id=run_id, bank=data.bank, part=part)
-        parts += [h.astype(np.float64) for h in score_histograms(rows.y, sigmoid(margins))]
+        parts.append(_released_scores(cfg, data, *score_histograms(rows.y, sigmoid(margins)),
+                                      test=False))
     return np.concatenate(parts)
+
+
+def _released_scores(cfg: RunConfig, data: BankData, bad: NDArray[np.int64],
+                     good: NDArray[np.int64], *, test: bool) -> NDArray[np.float64]:
+    """``[bad..., good...]`` as sealed: exact, or under DP grouped and noised at the plan's
+    test-histogram (``test``) or one-off (calibration) noise."""
+    if cfg.dp_epsilon <= 0:
+        return np.concatenate([bad, good]).astype(np.float64)
+    plan = _plan(cfg, data)
+    noise = plan.histogram_noise_multiplier if test else plan.stats_noise_multiplier
+    return noisy_histograms(bad, good, noise_multiplier=noise,
+                            most=2**GRADIENT_VALUE_BITS - 1).astype(np.float64)
 
 
 def tree_finalize(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: str, seq: int,

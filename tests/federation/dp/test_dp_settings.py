@@ -25,7 +25,7 @@ def test_dp_is_off_by_default_and_round_trips_through_flowers_run_config() -> No
 @pytest.mark.parametrize(("changes", "setting"), [
     ({"dp_epsilon": -1.0}, "dp-epsilon"), ({"dp_epsilon": float("inf")}, "dp-epsilon"),
     ({"dp_epsilon": 1.0, "dp_delta": 1.5}, "dp-delta"), ({"dp_clip": 0.0}, "dp-clip"),
-    ({"dp_epsilon": 1.0, "model": "gbdt"}, "dp-epsilon"),
+    ({"dp_epsilon": 1.0, "model": "gbdt", "early_stopping_rounds": 3}, "early-stopping-rounds"),
 ])
 def test_bad_dp_settings_name_the_setting(changes: dict[str, object], setting: str) -> None:
     with pytest.raises(ConfigError, match=f"'{setting}'"):
