@@ -30,9 +30,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fedcredit.service.errors import RegistryError
 from fedcredit.service.model_parts import PARTS, split_scorecard
+from fedcredit.service.tree_parts import TreeBankPart, TreeCenterPart
 from federation.errors import FedCreditError
 from federation.run.folder import SCORECARD_FILE, atomic_write_text
 from federation.scorecard.linear import LinearScorecard
@@ -56,10 +58,16 @@ class ServedModel:
     center_columns: tuple[str, ...]
     source: str
     promoted_at: str
+    trees: TreeBankPart | TreeCenterPart | None = None
+    """A SecureBoost part (:mod:`fedcredit.service.tree_parts`); ``card`` then holds only the
+    points scale and grades (no columns)."""
 
     def __post_init__(self) -> None:
         if self.part not in PARTS:
             raise ValueError(f"part is {self.part!r}; one of {', '.join(PARTS)}")
+        if self.trees is not None and not isinstance(
+                self.trees, TreeBankPart if self.part == "bank" else TreeCenterPart):
+            raise ValueError(f"a SecureBoost model's '{self.part}' part holds the wrong trees")
 
     @property
     def label(self) -> str:
@@ -72,7 +80,8 @@ class ServedModel:
             "format": MODEL_FORMAT, "schema_version": MODEL_SCHEMA_VERSION, "name": self.name,
             "version": self.version, "part": self.part, "model_id": self.model_id,
             "center_columns": list(self.center_columns), "source": self.source,
-            "promoted_at": self.promoted_at, "scorecard": self.card.to_dict()}, indent=1)
+            "promoted_at": self.promoted_at, "scorecard": self.card.to_dict(),
+            "trees": self.trees.to_dict() if self.trees is not None else None}, indent=1)
 
     @classmethod
     def from_json(cls, text: str, where: str) -> ServedModel:
@@ -84,10 +93,16 @@ class ServedModel:
             return cls(str(doc["name"]), int(doc["version"]), str(doc["part"]),
                        str(doc["model_id"]), LinearScorecard.from_json(json.dumps(doc["scorecard"])),
                        tuple(str(c) for c in doc["center_columns"]), str(doc["source"]),
-                       str(doc["promoted_at"]))
+                       str(doc["promoted_at"]), _trees(doc.get("trees"), str(doc["part"])))
         except (ValueError, KeyError, TypeError, AttributeError, FedCreditError) as exc:
             raise RegistryError(f"{where}: unreadable promoted model ({exc}); promote the run "
                                 "again with `fedcredit models promote`.") from exc
+
+
+def _trees(raw: dict[str, Any] | None, part: str) -> TreeBankPart | TreeCenterPart | None:
+    if raw is None:
+        return None
+    return TreeBankPart.from_dict(raw) if part == "bank" else TreeCenterPart.from_dict(raw)
 
 
 def read_scorecard(source: Path, *, scale: ScorecardScale, grades: RiskGrades) -> LinearScorecard:
@@ -137,6 +152,26 @@ class ModelRegistry:
             raise RegistryError(f"{self.root}: model '{name}' has no version {number}; list them "
                                 "with `fedcredit models list`.") from exc
         return ServedModel.from_json(text, f"{name} v{number}")
+
+    def promote_trees(self, trees: TreeBankPart | TreeCenterPart, *, name: str, model_id: str,
+                      source: str, scale: ScorecardScale, grades: RiskGrades,
+                      now: datetime | None = None) -> ServedModel:
+        """Write a party's SecureBoost part as the next version of ``name`` and make it current
+        (the bank's part: ``part`` bank; the center's: center). Both parties pass the same
+        ``model_id`` (derived from the training run), which the bank checks at every query."""
+        part = "bank" if isinstance(trees, TreeBankPart) else "center"
+        card = LinearScorecard(scale, grades, 0.0, (), ())  # points scale and grades only
+        folder = self.root / name
+        if not name or not all(ch.isalnum() or ch in "-_." for ch in name) or name[0] == ".":
+            raise RegistryError(f"model name '{name}' must be letters, digits, '-', '_', '.'.")
+        folder.mkdir(parents=True, exist_ok=True)
+        with _Lock(folder / ".promote.lock"):
+            version = max(self.versions(name), default=0) + 1
+            stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+            served = ServedModel(name, version, part, model_id, card, (), source, stamp, trees)
+            atomic_write_text(folder / f"v{version:04d}" / MODEL_FILE, served.to_json())
+            atomic_write_text(folder / CURRENT_FILE, f"{version}\n")
+        return served
 
     def promote(self, card: LinearScorecard, *, name: str, part: str, source: str,
                 center_columns: Sequence[str] = (), now: datetime | None = None) -> ServedModel:
