@@ -33,7 +33,8 @@ from fedcredit.service.model_parts import DEFAULT_REASONS, design_rows, part_rea
 from fedcredit.service.registry import ServedModel
 from fedcredit.service.report_page import render_report
 from fedcredit.service.settings import ServiceSettings
-from fedcredit.service.tables import PartyTable, load_party_table
+from fedcredit.service.tables import PartyTable, TreeTable, load_party_table, load_tree_table
+from fedcredit.service.tree_parts import TreeBankPart
 from federation.scorecard.reason_codes import MIN_POINTS_LOST
 
 CENTER = "center"
@@ -50,10 +51,12 @@ def check_part(settings: ServiceSettings, model: ServedModel) -> None:
                                  "--part whole for a model the bank serves alone).")
 
 
-def prepare(settings: ServiceSettings, model: ServedModel) -> PartyTable:
-    """The bank's own table in its part's layout (keyed look-ups need no parsing)."""
-    return load_party_table(model, settings.node.data_path, id_col=settings.node.id_col,
-                            target=settings.node.target)
+def prepare(settings: ServiceSettings, model: ServedModel) -> PartyTable | TreeTable:
+    """The bank's own table in its part's layout (keyed look-ups need no parsing): design
+    matrix of a linear part, bin codes of a SecureBoost part."""
+    load = load_tree_table if model.trees is not None else load_party_table
+    return load(model, settings.node.data_path, id_col=settings.node.id_col,
+                target=settings.node.target)
 
 
 async def start(core: ServiceCore) -> None:
@@ -192,14 +195,51 @@ async def _score(core: ServiceCore, rows: list[dict[str, Any]], codes: list[str]
                  where: Callable[[int], str]) -> _Scored:
     """Score ``rows``: the bank's part, plus the center's for a split model."""
     model, table = core.served()
+    if isinstance(table, TreeTable):
+        routed, answer = await _tree_part(core, model, table, rows, codes, purpose, where)
+        return _scored(core, model, codes, routed, answer, ())
     bank = _bank_part(model, table, rows, codes, where)
     center: CenterAnswer | None = None
     if model.part == "bank":
-        center = await _center_answer(core, codes, purpose, model.name)
-        if center.model_id != model.model_id:
-            raise Refusal(503, "model_mismatch", "the credit center serves another promotion of "
-                          f"model '{model.name}' ({center.model_version}); retry once both "
-                          "parties have promoted the same run.", retry_after_s=10.0)
+        center = await _matching_center(core, model, codes, purpose)
+    return _scored(core, model, codes, bank, center, table.reasons.labels)
+
+
+async def _matching_center(core: ServiceCore, model: ServedModel, codes: list[str],
+                           purpose: str) -> CenterAnswer:
+    """The center's answer, refused (503) unless it comes from the same trained model."""
+    center = await _center_answer(core, codes, purpose, model.name)
+    if center.model_id != model.model_id:
+        raise Refusal(503, "model_mismatch", "the credit center serves another promotion of "
+                      f"model '{model.name}' ({center.model_version}); retry once both "
+                      "parties have promoted the same run.", retry_after_s=10.0)
+    return center
+
+
+async def _tree_part(core: ServiceCore, model: ServedModel, table: TreeTable,
+                     rows: list[dict[str, Any]], codes: list[str], purpose: str,
+                     where: Callable[[int], str]) -> tuple[_BankPart, CenterAnswer]:
+    """SecureBoost: the bank routes its own row of each enterprise through its trees, taking
+    the center's answered branch at each of the center's split nodes (no reasons)."""
+    assert isinstance(model.trees, TreeBankPart)
+    sent = next((i for i, r in enumerate(rows) if r.get("features") is not None), None)
+    if sent is not None:
+        raise Refusal(422, "invalid_features", f"field '{where(sent)}' is not taken by a tree "
+                      "model: it scores the bank's own row of the enterprise; send none.",
+                      field=where(sent))
+    at = table.positions(codes)
+    center = await _matching_center(core, model, codes, purpose)
+    n = len(codes)
+    known, margin = at >= 0, np.zeros(n)
+    both = np.flatnonzero(known & center.found)
+    bits = center.branches if center.splits else np.zeros((0, n), dtype=bool)
+    if both.size:
+        margin[both] = model.trees.margins(table.codes[at[both]], bits[:, both])
+    return _BankPart(known, margin, np.full((n, 0), -1, dtype=np.int64), np.zeros((n, 0))), center
+
+
+def _scored(core: ServiceCore, model: ServedModel, codes: list[str], bank: _BankPart,
+            center: CenterAnswer | None, bank_labels: tuple[str, ...]) -> _Scored:
     logit = bank.logit.copy()
     found = bank.known.copy()
     if center is not None:
@@ -209,7 +249,7 @@ async def _score(core: ServiceCore, rows: list[dict[str, Any]], codes: list[str]
     core.metrics.rows.inc(len(codes))
     return _Scored(codes, found, bank.known, 1.0 / (1.0 + np.exp(-logit)), points,
                    model.card.grades.assign(points),
-                   _Reasons.merge(table.reasons.labels, bank, center), model,
+                   _Reasons.merge(bank_labels, bank, center), model,
                    center.model_version if center is not None else None)
 
 

@@ -2,13 +2,15 @@
 
 ``POST /v1/partial-scores`` (scope ``partial-score``): ``{"usccs": [...], "purpose": ...,
 "model": NAME}`` -> per USCC whether the center knows the enterprise, its partial logit under the
-center's part of the promoted model, and the reasons the center publishes for its own columns
+center's part of the promoted model, and the reasons the center publishes for its own columns;
+for a SecureBoost part, the branch each enterprise takes at each of the center's split nodes
 (one binary frame, one array per column: :mod:`fedcredit.service.partial_wire`).
 ``GET /v1/enterprises/{uscc}/queries`` (scope ``operator``): who asked about the enterprise,
 when and why, from the center's log.
 
 Security assumption: the center answers only keys of the federation's banks; it reveals no
-feature value, only ``w_C . x_C`` and reason texts (see :mod:`fedcredit.service.model_parts`).
+feature value, only ``w_C . x_C`` and reason texts (see :mod:`fedcredit.service.model_parts`),
+or one bit per split node and enterprise (:mod:`fedcredit.service.tree_parts`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from fedcredit.service.inputs import check_purpose, check_rows, check_uscc, chec
 from fedcredit.service.partial_wire import MEDIA_TYPE, answer_to_bytes
 from fedcredit.service.registry import ServedModel
 from fedcredit.service.settings import ServiceSettings
-from fedcredit.service.tables import PartyTable, load_party_table
+from fedcredit.service.tables import PartyTable, TreeTable, load_party_table, load_tree_table
 
 
 def check_part(settings: ServiceSettings, model: ServedModel) -> None:
@@ -36,10 +38,11 @@ def check_part(settings: ServiceSettings, model: ServedModel) -> None:
                                  "--part center (its own columns only).")
 
 
-def prepare(settings: ServiceSettings, model: ServedModel) -> PartyTable:
-    """The center's table scored with its part (every enterprise, once per version)."""
-    return load_party_table(model, settings.node.data_path, id_col=settings.node.id_col,
-                            target=None)
+def prepare(settings: ServiceSettings, model: ServedModel) -> PartyTable | TreeTable:
+    """The center's table scored with its part (every enterprise, once per version): partial
+    logits and reasons of a linear part, branch bits of a SecureBoost part."""
+    load = load_tree_table if model.trees is not None else load_party_table
+    return load(model, settings.node.data_path, id_col=settings.node.id_col, target=None)
 
 
 async def start(core: ServiceCore) -> None:

@@ -15,6 +15,7 @@ import numpy as np
 from fedcredit.service.model_parts import PublishedReasons, part_reasons
 from fedcredit.service.partial_wire import CenterAnswer
 from fedcredit.service.registry import ServedModel
+from fedcredit.service.tree_parts import TreeCenterPart
 from federation.data.table import load_credit_csv
 
 
@@ -55,6 +56,45 @@ class PartyTable:
                             np.where(found[:, None], self.reasons.label[row], -1).reshape(-1, k),
                             np.where(found[:, None], self.reasons.points_lost[row],
                                      0.0).reshape(-1, k))
+
+
+@dataclass(frozen=True)
+class TreeTable:
+    """A party's rows for its SecureBoost part: the bank's bin codes (to route its trees), or
+    the center's branch bits at each of its split ids for every row (computed once per
+    version, so a query is a look-up)."""
+
+    index: dict[str, int]
+    codes: np.ndarray
+    branches: np.ndarray
+
+    def positions(self, codes: list[str]) -> np.ndarray:
+        """Row position of each USCC (-1: not in the table)."""
+        get = self.index.get
+        return np.fromiter((get(c, -1) for c in codes), dtype=np.int64, count=len(codes))
+
+    def answer(self, codes: list[str], model_version: str, model_id: str) -> CenterAnswer:
+        """The center's answer: found, and the branch bits of each found enterprise."""
+        at = self.positions(codes)
+        found = at >= 0
+        n = len(codes)
+        bits = np.where(found[None, :], self.branches[:, np.where(found, at, 0)], False)
+        return CenterAnswer(model_version, model_id, (), found, np.zeros(n),
+                            np.full((n, 0), -1, dtype=np.int64), np.zeros((n, 0)), bits)
+
+
+def load_tree_table(model: ServedModel, data: Path, *, id_col: str,
+                    target: str | None) -> TreeTable:
+    """Read the party's CSV and bin it for its SecureBoost part (center: its branch bits)."""
+    table = load_credit_csv(data, target=target, id_col=id_col or None)
+    ids = table.ids if table.ids is not None else np.array([], dtype=object)
+    index = {str(u): i for i, u in enumerate(ids)}
+    trees = model.trees
+    assert trees is not None
+    codes = trees.codes(table)
+    if isinstance(trees, TreeCenterPart):
+        return TreeTable(index, codes[:0], trees.branches(codes))
+    return TreeTable(index, codes, np.zeros((0, len(index)), dtype=bool))
 
 
 def load_party_table(model: ServedModel, data: Path, *, id_col: str, target: str | None) -> PartyTable:

@@ -6,21 +6,25 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
 from fedcredit.service.partial_wire import CenterAnswer, answer_from_bytes, answer_to_bytes
+from fedcredit.service.registry import ModelRegistry
+from fedcredit.service.testbed import MODEL_NAME, ServiceProcess, Testbed, build_testbed
 from fedcredit.service.tree_parts import (
     TreeBankPart,
     TreeCenterPart,
     bank_tree_part,
     center_tree_part,
 )
-from federation.data.synthetic import ID_COLUMN, TARGET_COLUMN, generate_enterprise_pair
+from federation.data.synthetic import ID_COLUMN, TARGET_COLUMN
 from federation.data.table import CreditTable, load_credit_csv
 from federation.ml.gbdt import GBDTConfig
 from federation.ml.preprocess import pooled_preprocessor
 from federation.ml.tree_features import tree_categories, tree_matrix
+from federation.scorecard.scale import RiskGrades, ScorecardScale
 from federation.steps.secureboost import LocalSecureBoost, train_secureboost_local
 from protocols.paillier.keys import generate_paillier_keypair
 
@@ -31,12 +35,17 @@ def _aligned(table: CreditTable, ids: list[str]) -> CreditTable:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Testbed:
+    """A bank/center pair of files, keys and settings (its LR promoted as v1)."""
+    return build_testbed(tmp_path_factory.mktemp("trees"), enterprises=700, seed=5,
+                         reload_seconds=5.0)
+
+
+@pytest.fixture(scope="module")
+def trained(bed: Testbed) -> tuple[
         LocalSecureBoost, TreeBankPart, TreeCenterPart, CreditTable, CreditTable]:
-    folder = tmp_path_factory.mktemp("trees")
-    bank_df, center_df, _ = generate_enterprise_pair(700, 0.8, 5)
-    bank_df.to_csv(folder / "bank.csv", index=False)
-    center_df.to_csv(folder / "center.csv", index=False)
+    """SecureBoost trained on the pair's shared enterprises, each party's part read back."""
+    folder = bed.folder
     bank = load_credit_csv(folder / "bank.csv", target=TARGET_COLUMN, id_col=ID_COLUMN)
     center = load_credit_csv(folder / "center.csv", target=None, id_col=ID_COLUMN)
     shared = sorted(set(map(str, bank.ids)) & set(map(str, center.ids)))  # type: ignore[arg-type]
@@ -94,3 +103,35 @@ def test_a_part_of_unknown_split_ids_is_refused(trained: tuple, tmp_path: Path) 
     raw["n_center_splits"] = 0
     with pytest.raises(ValueError, match="split ids"):
         TreeBankPart.from_dict(raw)
+
+
+def test_served_secureboost_answers_the_models_pd(bed: Testbed, trained: tuple) -> None:
+    local, bank_part, center_part, bank, _ = trained
+    for registry, part in ((bed.folder / "bank" / "registry", bank_part),
+                           (bed.folder / "center" / "registry", center_part)):
+        ModelRegistry(registry).promote_trees(
+            part, name=MODEL_NAME, model_id="secureboost-run-1", source="test",
+            scale=ScorecardScale(), grades=RiskGrades())
+    expected = dict(zip(map(str, bank.ids), 1 / (1 + np.exp(-local.test_margins())),
+                        strict=True))
+    center = ServiceProcess(bed.center_config, bed.center_port,
+                            log=bed.folder / "center.log").start()
+    served = ServiceProcess(bed.bank_config, bed.bank_port, log=bed.folder / "bank.log")
+    try:
+        served.start()
+        auth = {"Authorization": f"Bearer {bed.app_key}"}
+        usccs = list(expected)[:40]
+        one = httpx.post(bed.bank_url + "/v1/score", headers=auth, timeout=10,
+                         json={"uscc": usccs[0], "purpose": "loan-approval"}).json()
+        assert one["model_version"] == one["center_model_version"] == f"{MODEL_NAME}/v2"
+        assert one["probability"] == pytest.approx(expected[usccs[0]], abs=1e-6)
+        batch = httpx.post(bed.bank_url + "/v1/score/batch", headers=auth, timeout=30, json={
+            "purpose": "loan-approval", "rows": [{"uscc": u} for u in usccs]}).json()
+        assert [r["probability"] for r in batch["results"]] == pytest.approx(
+            [expected[u] for u in usccs], abs=1e-6)
+        refused = httpx.post(bed.bank_url + "/v1/score", headers=auth, timeout=10, json={
+            "uscc": usccs[0], "purpose": "loan-approval", "features": {}})
+        assert refused.status_code == 422 and refused.json()["error"]["field"] == "features"
+    finally:
+        served.stop()
+        center.stop()
