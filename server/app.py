@@ -13,6 +13,7 @@ from flwr.serverapp import Grid, ServerApp
 
 from federation.run.config import RunConfig, run_mode
 from federation.run.folder import RunFolder
+from federation.run.identity import run_identity, utc_now
 from federation.run.vertical_config import VerticalConfig, vertical_config_from_run_config
 from server.checkpoint import open_run_folder, save_checkpoint
 from server.errors import RunInterrupted
@@ -50,6 +51,7 @@ def make_server_app(
 
     @server.main()
     def main(grid: Grid, context: Context) -> None:
+        started = utc_now()  # the run identity's start (results.json ``identity``)
         if cfg is None and run_mode(context.run_config) == "vertical":
             run_vertical_deployed(grid, vertical_config_from_run_config(context.run_config))
             return
@@ -69,7 +71,7 @@ def make_server_app(
         if sink is not None:
             sink["result"] = result
         else:
-            write_federated_only(run_cfg, result)
+            write_federated_only(run_cfg, result, started=started)
 
     return server
 
@@ -80,9 +82,10 @@ def run_vertical_deployed(grid: Grid, cfg: VerticalConfig) -> Path:
     The centralised and bank-only baselines need both files and are left to whoever holds
     them (the local launcher adds them; see ``docs/deployment.md``).
     """
-    started = time.perf_counter()
+    started, started_utc = time.perf_counter(), utc_now()
     result = VerticalRun(grid, cfg).run()
-    results = replace(result_payload(cfg, result), wall_seconds=time.perf_counter() - started)
+    results = replace(result_payload(cfg, result), wall_seconds=time.perf_counter() - started,
+                      identity=run_identity(run_id=result.run_id, started=started_utc))
     return results.write(RunFolder(Path(cfg.out)).results)
 
 

@@ -4,6 +4,8 @@ preprocessing (the format of results.json is :mod:`federation.run.results`)."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ import numpy as np
 from federation.ml.metrics import LOGIT_RANGE
 from federation.run.config import RunConfig
 from federation.run.folder import RunFolder, atomic_write_text
+from federation.run.identity import run_identity
 from federation.run.results import (
     BankPrivacy,
     HorizontalResults,
@@ -114,8 +117,14 @@ def save_model(out: Path, result: FederatedResult) -> None:
         atomic_write_text(folder.preprocessor, result.preprocessor.to_json())
 
 
-def write_federated_only(cfg: RunConfig, result: FederatedResult) -> Path:
-    """What a deployment coordinator can write: no baselines (it holds no data)."""
+def write_federated_only(cfg: RunConfig, result: FederatedResult, *,
+                         started: datetime | None = None) -> Path:
+    """What a deployment coordinator can write: no baselines (it holds no data), and the run
+    identity it knows (release, times, run id; never a bank's data hash) when given when its
+    part of the run ``started``."""
     out = Path(cfg.out)
     save_model(out, result)
-    return coordinator_results(cfg, result).write(RunFolder(out).results)
+    results = coordinator_results(cfg, result)
+    if started is not None:
+        results = replace(results, identity=run_identity(run_id=result.run_id, started=started))
+    return results.write(RunFolder(out).results)

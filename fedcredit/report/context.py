@@ -4,9 +4,11 @@ The run's identity section needs facts the results document may not hold: when t
 written (its modification time), which fedcredit release wrote the report, and a fingerprint
 of each data file the run names. They are gathered here, once, by :func:`run_context` when
 ``fedcredit report RUN_DIR`` runs, and every one is labelled in the page for what it is: a
-file's SHA-256 is of the file found at the recorded path **when the report was written**
-(the run itself does not record one), so a changed file shows up as a different hash next
-to the same path, not as proof of what the run read.
+file's SHA-256 is of the file found at the recorded path **when the report was written**.
+A run written by this release records its own identity (``results.identity``: release,
+start and end, the data hash as the simulation read it, :mod:`federation.run.identity`); the
+report shows that and uses these facts only beside it (a changed file then shows up as a
+different hash next to the recorded one) or for files written before.
 
 Security: hashing reads the data file's bytes on the machine that writes the report (the
 coordinator's machine holds no bank file, so there it says "not found here"); the digest of the
@@ -15,19 +17,16 @@ whole file identifies it without revealing a row.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
-from importlib.resources import files
 from pathlib import Path
 
-from federation.data.embedded import PACKAGE, find_embedded
 from federation.run.folder import RunFolder
+from federation.run.identity import BANK_FILE, CENTER_FILE, DATA_SET, fedcredit_version, file_sha256
 from federation.run.results import HorizontalResults, RunResults
 
-CHUNK = 1 << 20
+__all__ = ["DataFingerprint", "RunContext", "fedcredit_version", "file_sha256", "run_context"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,36 +51,13 @@ class RunContext:
     audit_run_id: str | None = None
 
 
-def fedcredit_version() -> str | None:
-    """The installed fedcredit release (None when not installed as a package)."""
-    try:
-        return metadata.version("fedcredit")
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def file_sha256(path: str) -> str | None:
-    """SHA-256 of ``path`` (or of the embedded data set it names); None when not readable."""
-    embedded = find_embedded(path)
-    try:
-        if embedded is not None:
-            return hashlib.sha256(files(PACKAGE).joinpath(embedded.file).read_bytes()).hexdigest()
-        digest = hashlib.sha256()
-        with Path(path).open("rb") as handle:
-            while block := handle.read(CHUNK):
-                digest.update(block)
-        return digest.hexdigest()
-    except OSError:
-        return None
-
-
 def data_paths(results: RunResults) -> list[tuple[str, str]]:
     """``(role, path)`` of each data file the results name (empty paths left out)."""
     if isinstance(results, HorizontalResults):
-        named = [("data set", results.dataset)]
+        named = [(DATA_SET, results.dataset)]
     else:
-        named = [("bank file", results.bank_data or str(results.config.get("bank-data") or "")),
-                 ("credit-center file",
+        named = [(BANK_FILE, results.bank_data or str(results.config.get("bank-data") or "")),
+                 (CENTER_FILE,
                   results.center_data or str(results.config.get("center-data") or ""))]
     return [(role, str(path)) for role, path in named if path]
 

@@ -174,28 +174,71 @@ def summary_section(r: RunResults) -> str:
     return "".join(parts)
 
 
+def _run_id(r: RunResults, context: RunContext) -> str:
+    if r.identity is not None and r.identity.run_id:
+        return num(r, "identity", "run_id")
+    if isinstance(r, VerticalResults):
+        return num(r, "run_id")
+    if r.deployment is not None:
+        return num(r, "deployment", "run_id")
+    return escape(context.audit_run_id or NOT_RECORDED)
+
+
+def _recorded_identity(r: RunResults) -> list[list[str]]:
+    """The facts the run recorded itself (``results.identity``), or why they are absent."""
+    if r.identity is None:
+        return [["fedcredit release of the run", escape(NOT_RECORDED)
+                 + " (results.json predates the run identity)"]]
+    return [["fedcredit release of the run", num(r, "identity", "fedcredit_version")],
+            ["run started (UTC)", num(r, "identity", "started_utc")],
+            ["run finished (UTC)", num(r, "identity", "finished_utc")]]
+
+
+def _data_rows(r: RunResults, context: RunContext) -> list[list[str]]:
+    """Each data file: its path, the SHA-256 the run recorded when it read it (a simulation),
+    and the hash of the file found there when the report was written."""
+    recorded = (r.identity.data_sha256 if r.identity is not None else None) or {}
+    rows = []
+    for fp in context.data_files:
+        rows.append([escape(fp.role), f"<code>{escape(fp.path)}</code>"])
+        if fp.role in recorded:
+            rows.append([escape(f"{fp.role}: SHA-256 as the run read it"),
+                         f"<code>{num(r, 'identity', 'data_sha256', fp.role)}</code>"])
+        found = fp.sha256 or "not found here"
+        same = ("" if fp.role not in recorded or fp.sha256 is None else
+                " (the same file)" if fp.sha256 == recorded[fp.role] else
+                " (DIFFERS: the file changed since the run)")
+        rows.append([escape(f"{fp.role}: SHA-256 when this report was written"),
+                     f"<code>{escape(found)}</code>{escape(same)}"])
+    for role in sorted(set(recorded) - {fp.role for fp in context.data_files}):
+        rows.append([escape(f"{role}: SHA-256 as the run read it"),
+                     f"<code>{num(r, 'identity', 'data_sha256', role)}</code>"])
+    if not rows:
+        rows.append(["data files", escape(NOT_RECORDED)])
+    return rows
+
+
 def identity_section(r: RunResults, context: RunContext) -> str:
-    """When, with which release, on which data files the run was made; its audit head."""
-    run_id = (num(r, "run_id") if isinstance(r, VerticalResults)
-              else num(r, "deployment", "run_id") if r.deployment is not None
-              else escape(context.audit_run_id or NOT_RECORDED))
-    rows = [["run id", run_id],
+    """Which release made the run, when, on which data files; its audit head. The run's own
+    record (``results.identity``) where it has one; the report's findings labelled as such."""
+    rows = [["run id", _run_id(r, context)], *_recorded_identity(r),
             ["results.json written (file time)", escape(context.results_written or NOT_RECORDED)],
-            ["fedcredit release of the run", escape(NOT_RECORDED) + " (results.json holds none)"],
             ["fedcredit release of this report", escape(context.report_version or NOT_RECORDED)],
             ["audit log head (SHA-256)", num(r, "audit", "head")],
             ["audit log check (fedcredit audit verify)",
-             escape(context.audit_check or "no audit.jsonl in the run folder")]]
-    for fp in context.data_files:
-        rows.append([escape(fp.role), f"<code>{escape(fp.path)}</code>"])
-        rows.append([escape(f"{fp.role}: SHA-256 when this report was written"),
-                     f"<code>{escape(fp.sha256 or 'not found here')}</code>"])
-    if not context.data_files:
-        rows.append(["data files", escape(NOT_RECORDED)])
+             escape(context.audit_check or "no audit.jsonl in the run folder")],
+            *_data_rows(r, context)]
+    deployed = r.deployment is not None or (r.identity is not None
+                                             and not r.identity.data_sha256)
     return ('<h2 id="identity">Run identity</h2>' + table(["fact", "value"], rows, "identity")
-            + note("The data file hashes are of the files found at the recorded paths when this "
-                   "report was written (the run itself records no hash); `fedcredit audit "
-                   "verify RUN_DIR` checks the audit log against its head."))
+            + note("Release, start and finish are recorded by the run itself (results.json "
+                   "'identity'); so is each data file's SHA-256 where the run read the file "
+                   "(a simulation). "
+                   + ("A deployed coordinator holds no bank's file and records no data hash; "
+                      "each bank's file stays with its bank. " if deployed else "")
+                   + "The hash 'when this report was written' is of the file found at the "
+                   "recorded path now; `fedcredit audit verify RUN_DIR` checks the audit log "
+                   "against its head."))
 
 
 def _or_config(r: HorizontalResults, name: str, key: str) -> str:

@@ -26,6 +26,7 @@ from federation.ml.preprocess import pooled_preprocessor
 from federation.ml.training import auc_ks, bank_privacy, fit_in_one_place, make_model
 from federation.run.config import RunConfig
 from federation.run.folder import RunFolder
+from federation.run.identity import DATA_SET, data_hashes, run_identity, utc_now
 from federation.run.key_store import provision_simulation_keys
 from federation.run.results import (
     AuditRef,
@@ -168,10 +169,11 @@ def simulate(
     A fresh run runs the banks' key ceremony in ``out/keys`` (signing keys, and the Paillier
     key for ``paillier``) unless ``keys_dir`` names one; ``resume`` continues a stopped run.
     """
-    started = time.perf_counter()
+    started, started_utc = time.perf_counter(), utc_now()
     phase = on_phase or (lambda _: None)
     phase("checking data")
     table = load_table(cfg)  # a bad file or setting stops here, before any node starts
+    data_sha256 = data_hashes({DATA_SET: cfg.data_path})  # the file as the run reads it
     splits = bank_splits(cfg)
     privacy = privacy_plans(cfg, [len(s.train) for s in splits])  # an unmeetable epsilon too
     if not resume:
@@ -201,6 +203,8 @@ def simulate(
         strategy=cfg.strategy, centralized=centralized, local_only=local_only,
         dropouts=tuple(result.dropouts), signed_updates=bool(cfg.keys_dir), privacy=privacy,
         audit=AuditRef(file=str(folder.audit), head=AuditLog(out).head),
-        federated_seconds=fed_seconds, wall_seconds=time.perf_counter() - started)
+        federated_seconds=fed_seconds, wall_seconds=time.perf_counter() - started,
+        identity=run_identity(run_id=result.run_id, started=started_utc,
+                              data_sha256=data_sha256))
     results.write(folder.results)
     return results

@@ -22,6 +22,7 @@ from federation.errors import DataError
 from federation.ml.metrics import ks_statistic, roc_auc
 from federation.ml.taylor_lr import fit_taylor_lr, predict_logit
 from federation.run.folder import RunFolder
+from federation.run.identity import BANK_FILE, CENTER_FILE, data_hashes, run_identity, utc_now
 from federation.run.results import Metrics, VerticalResults
 from federation.run.vertical_config import VerticalConfig
 from server.exchange import Observer
@@ -137,7 +138,8 @@ def run_vertical(cfg: VerticalConfig, *,
                  record_wire: bool = False) -> VerticalResults:
     """The whole job: federation, baselines, ``out/results.json`` (and with ``record_wire``
     both parties' messages in ``out/wire.jsonl``)."""
-    started = time.perf_counter()
+    started, started_utc = time.perf_counter(), utc_now()
+    data_sha256 = data_hashes({BANK_FILE: cfg.bank_data, CENTER_FILE: cfg.center_data})
     bank = load_party(cfg.bank_data, id_col=cfg.id_col, target=cfg.target,
                       positive_label=cfg.positive_label or None)  # bad input stops here
     load_party(cfg.center_data, id_col=cfg.id_col, target=None)
@@ -150,6 +152,8 @@ def run_vertical(cfg: VerticalConfig, *,
         result_payload(cfg, result), centralized=base.centralized, bank_only=base.bank_only,
         bank_data=cfg.bank_data, center_data=cfg.center_data,
         bank_columns=(*bank.numeric.columns, *bank.categorical.columns),
-        wall_seconds=time.perf_counter() - started)
+        wall_seconds=time.perf_counter() - started,
+        identity=run_identity(run_id=result.run_id, started=started_utc,
+                              data_sha256=data_sha256))
     results.write(RunFolder(Path(cfg.out)).results)
     return results

@@ -198,6 +198,25 @@ class LocalOnly:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunIdentity:
+    """Which release made the run, when, on which data: recorded by the run itself
+    (:mod:`federation.run.identity`).
+
+    ``started_utc`` / ``finished_utc`` are ISO 8601 UTC stamps of this writer's part of the run
+    (a resumed run: from the resume). ``data_sha256`` maps a data file's role (``data set``,
+    ``bank file``, ``credit-center file``) to the SHA-256 of the file as the run read it; only
+    a simulation, which reads the files itself, records it (a deployed coordinator never
+    holds a bank's file, and a bank's digest does not leave the bank).
+    """
+
+    run_id: str | None
+    fedcredit_version: str | None
+    started_utc: str
+    finished_utc: str
+    data_sha256: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AuditRef:
     """Where the run's audit log is and the head hash it must end with."""
 
@@ -328,6 +347,7 @@ class HorizontalResults(_ResultsDocument):
     trees: TreeSummary | None = None
     calibration: Calibration | None = None
     privacy: tuple[BankPrivacy, ...] | None = None
+    identity: RunIdentity | None = None
     startup_seconds: float | None = field(default=None, metadata=WRITTEN_WITH_DEPLOYMENT)
     federation_ready_seconds: float | None = field(default=None,
                                                    metadata=WRITTEN_WITH_DEPLOYMENT)
@@ -366,6 +386,7 @@ class VerticalResults(_ResultsDocument):
     bank_columns: tuple[str, ...] | None = None
     baselines: str | None = None
     wall_seconds: float | None = None
+    identity: RunIdentity | None = None
     federation_ready_seconds: float | None = field(default=None,
                                                    metadata=WRITTEN_WITH_DEPLOYMENT)
     training_started_seconds: float | None = field(default=None,

@@ -10,6 +10,7 @@ and the page rendered in headless Chromium where one is installed: at desktop wi
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import os
@@ -165,6 +166,10 @@ def test_a_real_run_has_populated_monotone_grades_and_calibration_near_the_diago
         assert keyed[("calibration", "bins", i, "observed_rate")] == f"{band['observed_rate']:.2%}"
         se = math.sqrt(max(band["mean_pd"] * (1 - band["mean_pd"]), 0.01) / band["rows"])
         assert abs(band["observed_rate"] - band["mean_pd"]) < 3 * se, band
+    # stability: the banks released their summed training-score counts (700 training rows)
+    results = json.loads((run_dir / "results.json").read_text())
+    assert sum(results["training_scores"]["rows"]) == 700
+    assert len(derived["psi"]) == 1 and 0 <= float(derived["psi"][0]) < 0.25
 
 
 @pytest.mark.slow
@@ -201,11 +206,15 @@ def test_the_model_section_shows_the_released_lr_as_export_scorecard_does(
 
 @pytest.mark.slow
 def test_the_run_identity_checks_the_audit_log(tmp_path: Path, run_dir: Path,
-                                               report_html: str) -> None:
+                                               report_html: str, data_dir: Path) -> None:
     results = json.loads((run_dir / "results.json").read_text())
     assert results["audit"]["head"] in report_html and "intact: " in report_html
     first = json.loads((run_dir / "audit.jsonl").read_text().splitlines()[0])
-    assert f"<td>{first['run_id']}</td>" in report_html
+    identity = results["identity"]  # written by the run itself
+    assert identity["run_id"] == first["run_id"] and first["run_id"] in report_html
+    assert identity["started_utc"] <= identity["finished_utc"]
+    digest = hashlib.sha256((data_dir / "german_credit.csv").read_bytes()).hexdigest()
+    assert identity["data_sha256"] == {"data set": digest} and "(the same file)" in report_html
     copy = tmp_path / "copy"
     copy.mkdir()
     shutil.copy(run_dir / "results.json", copy)
