@@ -22,8 +22,9 @@ every sum (stats, bins, each level request's vector) is also SecAgg+-masked
 ``gradients:<seq>``), so a key-holding bank colluding with the coordinator reads noise from
 one bank's ciphertexts, and only the sums open; under ``secagg`` (masking only, opt-in) the
 coordinator learns those sums and, from the plain state blobs, the trees. Masked cost: a
-full-depth tree of depth ``D`` takes ``2D + 2`` exchanges (``3D + 2`` with the survivor-list
-round) instead of ``D``.
+full-depth tree of depth ``D`` takes ``3D + 2`` exchanges (per level: the level request, the
+survivor-list and the unmask exchange; per ``D`` levels one advertise and one share exchange)
+instead of ``D``.
 """
 
 from __future__ import annotations

@@ -32,10 +32,10 @@ does; the unused tail costs PRG output only.
 Cost (exchanges, Flower round trips): without masking a tree of depth ``D`` takes ``D`` level
 requests. Masked, sessions are opened ``B = min(D, MAX_SESSIONS)`` at a time, with one
 independent key set each (fresh X25519 keys and self-mask seed per session) in ONE advertise
-and ONE share exchange, so a full-depth tree takes ``D`` level requests, ``D`` unmask
-exchanges (plus ``D`` survivor-list exchanges where the consistency round runs) and 2 opening
-exchanges: ``2D + 2`` (``3D + 2``) instead of ``D``, against ``4D`` (``5D``) with a session
-opened per level. The bins add 3 (4) exchanges once per run.
+and ONE share exchange, so a full-depth tree takes ``D`` level requests, ``D`` survivor-list
+exchanges (the consistency round of :mod:`server.masking`), ``D`` unmask exchanges and 2
+opening exchanges: ``3D + 2`` instead of ``D``, against ``5D`` with a session opened per
+level. The bins and the stats add 4 exchanges each, once per run.
 
 Security: as :mod:`federation.steps.masking` (a coordinator colluding with fewer than ``t``
 banks of a neighbourhood learns the survivors' sums under ``secagg`` and nothing but

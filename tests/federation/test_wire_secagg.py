@@ -21,7 +21,7 @@ from federation.wire.secagg import (
 from federation.wire.transcript import KIND_CONFIG, WireValue, value_bytes
 from protocols.errors import MalformedMessageError
 
-sessions = st.builds(session_name, st.sampled_from(["stats", "weights", "counts"]),
+sessions = st.builds(session_name, st.sampled_from(["stats", "weights", "counts", "gradients"]),
                      st.integers(0, 999))
 blobs = st.lists(st.binary(max_size=40), max_size=4).map(tuple)
 
@@ -40,6 +40,7 @@ def test_bundle_round_trips(advertise: tuple[str, ...], adverts: dict, lengths: 
 
 @pytest.mark.parametrize("record", [
     {"version": 1, "advertise": ["weights:x"]},
+    {"version": 1, "advertise": ["gradients:1.2"]},
     {"version": 1, "advertise": [], "adverts/other:1": [b"a"]},
     {"version": 1, "advertise": [], "secrets/weights:1": b"a"},
     {"version": 2, "advertise": []},
@@ -55,7 +56,8 @@ def test_malformed_bundles_are_refused(record: dict) -> None:
 def test_every_bundle_value_is_on_the_allow_list() -> None:
     bundle = MaskingBundle(advertise=("weights:3", "counts:3"), adverts={"weights:3": (b"k",)},
                            signatures={"weights:3": (b"s",)}, lengths={"weights:3": 25},
-                           shares={"counts:3": (b"e", b"f")}, envelopes={"weights:3": ()},
+                           shares={"counts:3": (b"e", b"f")},
+                           envelopes={"weights:3": (), "gradients:12": (b"g",)},
                            unmask={"counts:3": b"u"}, survivors={"counts:3": b"\x00\x01\x00\x02"},
                            attestations={"counts:3": (b"sig", b"")})
     for key, value in bundle_to_record(bundle).items():
