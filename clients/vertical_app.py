@@ -11,6 +11,9 @@ simulation, from its partition id (0 = bank, 1 = center).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from flwr.app import Context, Message
 
 from clients import node_state
@@ -20,6 +23,7 @@ from federation.errors import ConfigError
 from federation.run.policy import check_vertical_config, policy_of_node
 from federation.run.vertical_config import VerticalConfig
 from federation.steps import vertical_bank, vertical_center, vertical_party
+from federation.steps.vertical_precompute import step_running
 from federation.wire.message_types import handles
 from federation.wire.records import StepFields
 from federation.wire.vertical import (
@@ -71,6 +75,12 @@ def _data_path(context: Context) -> str | None:
     return str(path) if path else None
 
 
+def _model_dir(context: Context) -> str | None:
+    """A deployed node's folder for its trained model parts (node config ``model-dir``)."""
+    path = context.node_config.get("model-dir")
+    return str(path) if path else None
+
+
 def _unpack(msg: Message, context: Context) -> tuple[VerticalConfig, StepFields, str]:
     cfg, step = unpack_request(msg.content)
     check_vertical_config(policy_of_node(context.node_config), cfg)  # before any data is read
@@ -104,11 +114,11 @@ def psi_step(msg: Message, context: Context) -> Message:
         return vertical_reply(msg, blob_fields(blob))
     if role == ROLE_BANK and stage == PSI_INITIATOR_FINISH:
         result, blob = vertical_bank.psi_finish(node_state.get(context, "psi_state"), received)
-        node_state.put(context, positions=result.indices)
+        node_state.put(context, positions=result.indices, psi_state=None)
         return vertical_reply(msg, {Field.BLOB: blob, Field.SIZE: result.size})
     if role == ROLE_CENTER and stage == PSI_RESPONDER_FINISH:
         result = vertical_center.psi_finish(node_state.get(context, "psi_state"), received)
-        node_state.put(context, positions=result.indices)
+        node_state.put(context, positions=result.indices, psi_state=None)
         return vertical_reply(msg, {Field.SIZE: result.size})
     raise ConfigError(f"PSI stage {stage} is not a step of the {role}.")
 
@@ -152,7 +162,21 @@ def _update(context: Context, role: str, opened: bytes) -> VerticalLRState:
     return state
 
 
+Handler = Callable[[Message, Context], Message]
+
+
+def _pausing(handler: Handler) -> Handler:
+    """Run an LR step with this process's randomizer precomputation paused (it would share
+    the interpreter with the step)."""
+    @functools.wraps(handler)
+    def run(msg: Message, context: Context) -> Message:
+        with step_running():
+            return handler(msg, context)
+    return run
+
+
 @handles(app, V_ENCRYPT)
+@_pausing
 def encrypt_step(msg: Message, context: Context) -> Message:
     """Finish the previous batch (update with the opened gradient), then phase 1 of this one."""
     _, step, role = _unpack(msg, context)
@@ -167,6 +191,7 @@ def encrypt_step(msg: Message, context: Context) -> Message:
 
 
 @handles(app, V_GRADIENT)
+@_pausing
 def gradient_step(msg: Message, context: Context) -> Message:
     """Phase 2: masked encrypted gradient for the peer from the peer's ciphertexts."""
     _, step, role = _unpack(msg, context)
@@ -178,6 +203,7 @@ def gradient_step(msg: Message, context: Context) -> Message:
 
 
 @handles(app, V_OPEN)
+@_pausing
 def open_step(msg: Message, context: Context) -> Message:
     """Phase 3: decrypt the peer's masked gradient with this party's key (still masked)."""
     _, step, role = _unpack(msg, context)
@@ -189,10 +215,16 @@ def open_step(msg: Message, context: Context) -> Message:
 
 
 @handles(app, V_UPDATE)
+@_pausing
 def update_step(msg: Message, context: Context) -> Message:
-    """Phase 4 of the last batch: unmask the own gradient and update the weights."""
-    _, step, role = _unpack(msg, context)
+    """Phase 4 of the last batch: unmask the own gradient, update the weights, and keep the
+    trained part in this party's own folder (it never leaves the node)."""
+    cfg, step, role = _unpack(msg, context)
     state = _update(context, role, step.blob(Field.OPENED))
+    party: VerticalParty = node_state.get(context, "party")
+    part = vertical_party.trained_part(cfg, role, party, state, node_state.get(context, "aligned"))
+    part.write(vertical_party.part_folder(cfg, role, data_path=_data_path(context),
+                                          model_dir=_model_dir(context), run_id=part.run_id))
     return vertical_reply(msg, {Field.UPDATES: state.updates})
 
 
@@ -226,11 +258,21 @@ def binning_step(msg: Message, context: Context) -> Message:
         return vertical_reply(msg, blob_fields(vertical_bank.encrypted_labels(
             aligned, party, short_exponent=cfg.short_exponent)))
     if role == ROLE_CENTER and stage == BIN_SUM_PER_BIN:
-        return vertical_reply(msg, blob_fields(vertical_center.label_sums_per_bin(
+        blob = vertical_center.label_sums_per_bin(
             aligned, party, step.blob(Field.BLOB), n_bins=cfg.bins, method=cfg.binning,
-            short_exponent=cfg.short_exponent)))
+            short_exponent=cfg.short_exponent)
+        _binning_done(context, cfg, aligned)
+        return vertical_reply(msg, blob_fields(blob))
     if role == ROLE_BANK and stage == BIN_OPEN_COUNTS:
         iv = vertical_bank.iv_table(aligned, party, step.blob(Field.BLOB), n_bins=cfg.bins,
                                     method=cfg.binning)
+        _binning_done(context, cfg, aligned)
         return vertical_reply(msg, iv_fields(iv))
     raise ConfigError(f"binning stage {stage} is not a step of the {role}.")
+
+
+def _binning_done(context: Context, cfg: VerticalConfig, aligned: AlignedParty) -> None:
+    """An LR party's last binning stage: keep only what scoring needs of its prepared rows
+    (the node state travels with every later message)."""
+    if cfg.model == "lr":
+        node_state.put(context, aligned=vertical_party.kept_for_scoring(aligned))

@@ -148,12 +148,14 @@ def _party_loop(role: str, party: Any, epochs: int, inbox: Any, outbox: Any,
     results.put((role, np.array(state.weights), rows))
 
 
-def run_parallel(data: dict[str, np.ndarray], keys: tuple, args: argparse.Namespace) -> dict:
-    """Bank and center in two forked processes on this machine."""
+def run_parallel(data: dict[str, np.ndarray], keys: tuple, args: argparse.Namespace, *,
+                 run_id: str = RUN_ID, widths: tuple[int, int] | None = None) -> dict:
+    """Bank and center in two forked processes on this machine (``widths``: the bank's and
+    the center's feature counts, default the UCI split's)."""
     (pk_b, sk_b), (pk_c, sk_c) = keys
-    config = VerticalLRConfig(RUN_ID, len(data["y_train"]), len(BANK_COLUMNS),
-                              len(CENTER_COLUMNS), args.batch_size, args.learning_rate,
-                              args.l2, args.seed)
+    n_bank, n_center = widths or (len(BANK_COLUMNS), len(CENTER_COLUMNS))
+    config = VerticalLRConfig(run_id, len(data["y_train"]), n_bank, n_center, args.batch_size,
+                              args.learning_rate, args.l2, args.seed)
     bank = make_bank_party(data["bank_train"], data["y_train"], config=config,
                            private_key=sk_b, peer_public_key=pk_c,
                            short_exponent=args.short_exponent)

@@ -11,11 +11,16 @@ with ``--part bank``, the center with ``--part center``; each registry keeps its
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from fedcredit.cli.products import BASE_ODDS, BASE_SCORE, GRADE_CUTOFFS, PDO, scale_and_grades
+
+if TYPE_CHECKING:
+    from fedcredit.service.registry import ModelRegistry, ServedModel
+    from federation.scorecard.scale import RiskGrades, ScorecardScale
 
 console = Console()
 models_app = typer.Typer(help="Model registry of the credit query service (fedcredit serve).",
@@ -25,7 +30,7 @@ REGISTRY = typer.Option(Path("registry"), "--registry", help="The institution's 
 
 @models_app.command("promote")
 def promote(
-    run_dir: Path = typer.Argument(..., help="A `fedcredit simulate` LR run folder, or a scorecard.json (`fedcredit export-scorecard`)."),
+    run_dir: Path = typer.Argument(..., help="A `fedcredit simulate` LR run folder, a scorecard.json (`fedcredit export-scorecard`), or with --part bank/center a `fedcredit vertical` run folder (or a party's own model folder)."),
     name: str = typer.Option(..., "--name", help="Model name ('\\[service] model')."),
     registry: Path = REGISTRY,
     part: str = typer.Option("whole", "--part", help="whole (served by the bank alone), bank or center (a vertical model's part)."),
@@ -35,14 +40,40 @@ def promote(
 ) -> None:
     """Record a run's model as the next version of NAME and make it the served one."""
     from fedcredit.service.registry import ModelRegistry, read_scorecard
+    from federation.run.vertical_part import find_part
 
     scale, risk = scale_and_grades(base_score, base_odds, pdo, grades)
-    card = read_scorecard(run_dir, scale=scale, grades=risk)
     columns = tuple(c.strip() for c in center_columns.split(",") if c.strip())
-    served = ModelRegistry(registry).promote(card, name=name, part=part, source=str(run_dir),
-                                             center_columns=columns)
+    vertical = find_part(run_dir, part) if part in ("bank", "center") else None
+    if vertical is not None:  # a vertical run: this party's own part, as its node wrote it
+        served = _promote_vertical_part(vertical, ModelRegistry(registry), name=name,
+                                        part=part, source=str(run_dir), scale=scale,
+                                        risk=risk, columns=columns)
+    else:
+        card = read_scorecard(run_dir, scale=scale, grades=risk)
+        served = ModelRegistry(registry).promote(card, name=name, part=part,
+                                                 source=str(run_dir), center_columns=columns)
     console.print(f"promoted {served.label} ({served.part} part, model id "
                   f"{served.model_id[:12]}) into {registry}", highlight=False, soft_wrap=True)
+
+
+def _promote_vertical_part(path: Path, registry: ModelRegistry, *, name: str, part: str,
+                           source: str, scale: ScorecardScale, risk: RiskGrades,
+                           columns: tuple[str, ...]) -> ServedModel:
+    """A vertical run's part (``fedcredit vertical``: each party's node wrote its own)."""
+    from federation.errors import ConfigError
+    from federation.run.vertical_part import read_part
+
+    held = read_part(path)
+    if held.role != part:
+        raise ConfigError(f"{path} holds the {held.role}'s part, not the {part}'s; pass "
+                          f"--part {held.role}.")
+    card = held.scorecard(scale, risk)
+    if part == "center" and not columns:
+        columns = tuple(dict.fromkeys(
+            [*held.preprocessor.numeric, *(c for c, _ in held.preprocessor.categorical)]))
+    return registry.promote_part(card, name=name, part=part, model_id=held.model_id,
+                                 source=source, center_columns=columns)
 
 
 @models_app.command("list")

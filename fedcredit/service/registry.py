@@ -182,8 +182,7 @@ class ModelRegistry:
         RegistryError
             A bad name or part, or center columns that do not split the model.
         """
-        if not name or not all(ch.isalnum() or ch in "-_." for ch in name) or name[0] == ".":
-            raise RegistryError(f"model name '{name}' must be letters, digits, '-', '_', '.'.")
+        _check_name(name)
         if part not in PARTS or (part == "whole") != (not center_columns):
             raise RegistryError("--part whole takes no --center-columns; --part bank or center "
                                 "needs them (the columns the credit center holds).")
@@ -192,16 +191,44 @@ class ModelRegistry:
                 PARTS.index(part) - 1]
         except ValueError as exc:
             raise RegistryError(f"cannot split the model: {exc}.") from exc
+        return self._next_version(name, part, model_id(card), served_card, center_columns,
+                                  source, now)
+
+    def promote_part(self, card: LinearScorecard, *, name: str, part: str, model_id: str,
+                     source: str, center_columns: Sequence[str] = (),
+                     now: datetime | None = None) -> ServedModel:
+        """Write a part a party already holds alone (a vertical run's, whose whole model no one
+        holds: :mod:`federation.run.vertical_part`) as the next version of ``name``.
+
+        Raises
+        ------
+        RegistryError
+            A bad name, or a part other than bank or center.
+        """
+        _check_name(name)
+        if part not in PARTS[1:]:
+            raise RegistryError(f"a vertical run's part is bank or center, not '{part}'; pass "
+                                "--part bank or --part center.")
+        return self._next_version(name, part, model_id, card, center_columns, source, now)
+
+    def _next_version(self, name: str, part: str, mid: str, served_card: LinearScorecard,
+                      center_columns: Sequence[str], source: str,
+                      now: datetime | None) -> ServedModel:
         folder = self.root / name
         folder.mkdir(parents=True, exist_ok=True)
         with _Lock(folder / ".promote.lock"):
             version = max(self.versions(name), default=0) + 1
             stamp = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-            served = ServedModel(name, version, part, model_id(card), served_card,
+            served = ServedModel(name, version, part, mid, served_card,
                                  tuple(center_columns), source, stamp)
             atomic_write_text(folder / f"v{version:04d}" / MODEL_FILE, served.to_json())
             atomic_write_text(folder / CURRENT_FILE, f"{version}\n")
         return served
+
+
+def _check_name(name: str) -> None:
+    if not name or not all(ch.isalnum() or ch in "-_." for ch in name) or name[0] == ".":
+        raise RegistryError(f"model name '{name}' must be letters, digits, '-', '_', '.'.")
 
 
 class _Lock:

@@ -48,7 +48,9 @@ def run_vertical_federation(cfg: VerticalConfig, *,
                             record_wire: Path | None = None) -> VerticalResult:
     """Two SuperNodes (partition 0 = bank, 1 = center) and the coordinator, simulated.
 
-    With ``record_wire`` both parties append the messages they get and send to that file."""
+    Each party keeps its trained LR part in ``out/parties/ROLE/`` (its own folder, as a
+    deployed node keeps it beside its data). With ``record_wire`` both parties append the
+    messages they get and send to that file."""
     from flwr.simulation import run_simulation
 
     from clients.app import app as client_app
@@ -56,6 +58,8 @@ def run_vertical_federation(cfg: VerticalConfig, *,
     from server.errors import FederationError
 
     quiet_runtime()
+    # each party writes its model part under the run folder (parties/ROLE), from Ray's workers
+    cfg = replace(cfg, out=str(Path(cfg.out).resolve()))
     sink: dict[str, VerticalResult] = {}
     run_simulation(
         server_app=make_vertical_server_app(cfg, sink, on_progress=on_progress, observer=observer),

@@ -13,6 +13,8 @@ coordinator's ``out``, the local launcher's ``OUT``) holds::
     scorecard.json      ``fedcredit export-scorecard``
     processes.json      the local launcher: every process it started
     keys/               a simulation's key ceremony (:class:`KeyFolder`)
+    parties/ROLE/       a vertical simulation: each party's own model part (vertical-part.json,
+                        federation.run.vertical_part), as a deployed node keeps it
 
 Every module that reads or writes one of these asks :class:`RunFolder` (or
 :class:`KeyFolder`) for its path, so a file name is spelt in this module only.
@@ -41,6 +43,8 @@ REPORT_FILE = "report.html"
 SCORECARD_FILE = "scorecard.json"
 PROCESSES_FILE = "processes.json"
 KEYS_DIR = "keys"
+PARTIES_DIR = "parties"
+VERTICAL_PART_FILE = "vertical-part.json"
 
 PAILLIER_PUBLIC_FILE = "paillier.pub"
 SIGNING_REGISTRY_FILE = "signing-registry.json"
@@ -186,6 +190,10 @@ class RunFolder:
     def preprocessor(self) -> Path:
         """``preprocessor.json``: the shared schema and standardisation."""
         return self.path / PREPROCESSOR_FILE
+
+    def party(self, role: str) -> Path:
+        """``parties/ROLE/``: a vertical simulation's folder of one party (its model part)."""
+        return self.path / PARTIES_DIR / role
 
     @property
     def checkpoint(self) -> Path:

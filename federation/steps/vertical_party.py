@@ -16,7 +16,8 @@ the rows and the batch masks are in what it returns to keep, which never leaves 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -26,9 +27,17 @@ from federation.data.cell_errors import wire_safe
 from federation.data.table import CreditTable
 from federation.data.vertical_data import AlignedParty, align, load_party, prepare
 from federation.errors import DataError
+from federation.run.folder import RunFolder
 from federation.run.vertical_config import VerticalConfig
+from federation.run.vertical_part import VerticalModelPart, vertical_model_id
+from federation.steps.vertical_precompute import pooled_table
 from protocols.errors import KeyMismatchError
-from protocols.paillier.keys import generate_paillier_keypair, public_key_from_bytes, public_key_to_bytes
+from protocols.paillier.keys import (
+    generate_paillier_keypair,
+    key_fingerprint,
+    public_key_from_bytes,
+    public_key_to_bytes,
+)
 from protocols.psi.ecdh import Identifier
 from protocols.vertical_lr.messages import (
     MaskedGradientValues,
@@ -103,6 +112,21 @@ def prepare_rows(table: CreditTable, positions: Sequence[int], role: str, *, run
     return prepare(aligned, role, run_salt=run_id, test_fraction=test_fraction)
 
 
+def kept_for_scoring(aligned: AlignedParty) -> AlignedParty:
+    """What an LR party keeps of its prepared rows once binning is done: its held-out rows
+    and its preprocessor (the training rows are in its :class:`VerticalParty` already).
+
+    Flower hands a node's whole state to every message (in simulation through Ray, both
+    ways), so the training table and the tree matrices, about 10 MB on UCI, would travel
+    three times per mini-batch for nothing.
+    """
+    empty = np.arange(0)
+    return replace(aligned, x_train=aligned.x_train[empty],
+                   y_train=None if aligned.y_train is None else aligned.y_train[empty],
+                   train_table=aligned.train_table.subset(empty),
+                   tree_train=aligned.tree_train[empty], tree_test=aligned.tree_test[empty])
+
+
 def labels_of(labels: np.ndarray | None) -> np.ndarray:
     """The bank's labels of its prepared rows (its file is always read with its target)."""
     if labels is None:
@@ -156,9 +180,12 @@ def received_opened(blob: bytes) -> MaskedGradientValues:
 def encrypt_batch(role: str, party: VerticalParty, state: VerticalLRState, *, epoch: int,
                   batch: int) -> tuple[bytes, BatchSecrets]:
     """LR phase 1: the bank's ``[[d_B]]_B`` or the center's ``[[u_C]]_C`` for the batch rows,
-    and the secrets to keep for the batch."""
+    and the secrets to keep for the batch. The encryption randomness comes first from this
+    process's pool, drawn while it waited (:mod:`federation.steps.vertical_precompute`)."""
     first = bank_residual_step if role == ROLE_BANK else center_partial_step
-    out, secrets = first(party, state, epoch=epoch, batch=batch)
+    table = None if party.short_exponent else pooled_table(  # full-length exponents only
+        party.private_key, rows=-(-party.config.n_rows // party.config.n_batches))
+    out, secrets = first(party, state, epoch=epoch, batch=batch, table=table)
     return vertical_ciphertexts_to_bytes(out), secrets
 
 
@@ -184,3 +211,35 @@ def apply_update(role: str, party: VerticalParty, state: VerticalLRState,
     """LR phase 4: unmask the own gradient the peer opened and update the own weights."""
     step = bank_update_step if role == ROLE_BANK else center_update_step
     return step(party, state, secrets, received_opened(opened))
+
+
+MODEL_DIR_NAME = "fedcredit-models"
+"""A deployed node's default model folder, beside its own data file."""
+
+
+def trained_part(cfg: VerticalConfig, role: str, party: VerticalParty, state: VerticalLRState,
+                 aligned: AlignedParty) -> VerticalModelPart:
+    """This party's trained weights and its own standardisation, as it keeps them (issue 15).
+
+    The model id comes from what both parties know (run id, both public keys, the number of
+    updates), so the bank's and the center's parts carry the same one.
+    """
+    own, peer = key_fingerprint(party.public_key), key_fingerprint(party.peer_public_key)
+    bank_key, center_key = (own, peer) if role == ROLE_BANK else (peer, own)
+    run_id = party.config.run_id
+    return VerticalModelPart(role, run_id, vertical_model_id(run_id, bank_key, center_key,
+                                                             state.updates),
+                             tuple(float(w) for w in state.weights), aligned.preprocessor,
+                             state.updates, target=cfg.target if role == ROLE_BANK else "",
+                             id_column=cfg.id_col)
+
+
+def part_folder(cfg: VerticalConfig, role: str, *, data_path: str | None,
+                model_dir: str | None, run_id: str) -> Path:
+    """Where this party keeps its part: a deployed node under its ``model-dir`` (node config;
+    default ``fedcredit-models/`` beside its own data file) in a folder per run; a simulation
+    under the run folder's ``parties/ROLE/``."""
+    if data_path is None and not model_dir:
+        return RunFolder(Path(cfg.out)).party(role)
+    base = Path(model_dir) if model_dir else Path(str(data_path)).parent / MODEL_DIR_NAME
+    return base / run_id

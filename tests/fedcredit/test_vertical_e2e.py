@@ -1,5 +1,7 @@
 """Vertical run end to end (Flower simulation, 2048-bit keys) on the synthetic enterprise pair:
-parity with the joined plaintext LR, better than bank-only, exact secure IV, nothing leaked."""
+parity with the joined plaintext LR, better than bank-only, exact secure IV, nothing leaked,
+each party's weights kept in its own folder (equal to the plaintext Taylor schedule) and
+promotable into each party's registry."""
 
 from __future__ import annotations
 
@@ -13,12 +15,14 @@ from flwr.app import Message
 import server.vertical
 from fedcredit.simulation.vertical import run_vertical_federation, vertical_baselines
 from federation.data.synthetic import write_enterprise_pair
-from federation.data.vertical_data import align, load_party, prepare
+from federation.data.vertical_data import AlignedParty, align, entity_ids, load_party, prepare
 from federation.ml.metrics import LOGIT_RANGE
+from federation.ml.taylor_lr import fit_taylor_lr
 from federation.ml.vertical_binning import plaintext_iv
-from federation.run.folder import RunFolder
+from federation.run.folder import VERTICAL_PART_FILE, RunFolder
 from federation.run.results import ScoreHistograms
 from federation.run.vertical_config import VerticalConfig
+from federation.run.vertical_part import read_part
 from server.vertical import result_payload
 
 from .calibration_checks import check_calibration, check_grades
@@ -109,3 +113,104 @@ def test_no_label_feature_or_id_crosses_the_wire(run) -> None:
         assert report.messages == len(seen) and report.payload_bytes > 100_000  # ciphertexts
         role = "bank" if target else "center"
         assert f"{role} training rows (ID order)" in report.orders
+
+
+def _prepared(cfg: VerticalConfig, run_id: str) -> tuple[AlignedParty, AlignedParty]:
+    """Each party's prepared rows of the run, as its node prepared them."""
+    tables = (load_party(cfg.bank_data, id_col=cfg.id_col, target=cfg.target),
+              load_party(cfg.center_data, id_col=cfg.id_col, target=None))
+    common = np.intersect1d(entity_ids(tables[0]), entity_ids(tables[1]))
+    bank, center = (prepare(align(t, np.flatnonzero(np.isin(entity_ids(t), common))), r,
+                            run_salt=run_id, test_fraction=cfg.test_fraction)
+                    for t, r in zip(tables, ("bank", "center"), strict=True))
+    return bank, center
+
+
+def test_each_party_keeps_weights_equal_to_the_plaintext_taylor_schedule(run) -> None:
+    """Issue 14 part 6 pins the model: the parties' parts (issue 15) hold the weights of
+    plaintext Taylor-loss SGD on the joined rows with the same batch schedule."""
+    cfg, result, _ = run
+    out = Path(cfg.out)
+    bank_part, center_part = (read_part(RunFolder(out).party(r) / VERTICAL_PART_FILE)
+                              for r in ("bank", "center"))
+    assert bank_part.model_id == center_part.model_id and bank_part.run_id == result.run_id
+    bank, center = _prepared(cfg, result.run_id)
+    assert bank.y_train is not None
+    w = fit_taylor_lr(np.hstack([bank.x_train, center.x_train]), bank.y_train,
+                      epochs=cfg.epochs, batch_size=cfg.batch_size,
+                      learning_rate=cfg.learning_rate, l2=cfg.l2, seed=cfg.seed)
+    split = 1 + len(bank.feature_names)
+    np.testing.assert_allclose(bank_part.weights, w[:split], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(center_part.weights, w[split:], rtol=0, atol=1e-8)
+    assert bank_part.updates == center_part.updates == cfg.epochs * (
+        result.train_rows // cfg.batch_size)
+
+
+def test_a_promoted_vertical_run_scores_an_enterprise_through_both_parts(run, tmp_path) -> None:
+    """``fedcredit models promote OUT --part bank|center`` into each party's registry; the
+    bank's part plus the center's partial logit (what the services exchange) give the
+    federated model's logit of an enterprise both hold."""
+    from typer.testing import CliRunner
+
+    from fedcredit.cli.main import app
+    from fedcredit.service.registry import ModelRegistry
+    from fedcredit.service.tables import load_party_table
+
+    cfg, result, _ = run
+    served = {}
+    for role in ("bank", "center"):
+        done = CliRunner().invoke(app, ["models", "promote", cfg.out, "--name", "sme",
+                                        "--part", role, "--registry", str(tmp_path / role)])
+        assert done.exit_code == 0, done.output
+        served[role] = ModelRegistry(tmp_path / role).load("sme")
+    assert served["bank"].model_id == served["center"].model_id
+    assert served["bank"].part == "bank" and served["center"].part == "center"
+    bank = load_party_table(served["bank"], Path(cfg.bank_data), id_col=cfg.id_col,
+                            target=cfg.target)
+    center = load_party_table(served["center"], Path(cfg.center_data), id_col=cfg.id_col,
+                              target=None)
+    prepared_bank, prepared_center = _prepared(cfg, result.run_id)
+    uscc = str(entity_ids(prepared_bank.train_table)[0])  # a training row of the intersection
+    i, j = bank.index[uscc], center.index[uscc]
+    np.testing.assert_allclose(bank.x[i], prepared_bank.x_train[0], atol=1e-6)
+    np.testing.assert_allclose(center.x[j], prepared_center.x_train[0], atol=1e-6)
+    parts = [read_part(RunFolder(Path(cfg.out)).party(r) / VERTICAL_PART_FILE)
+             for r in ("bank", "center")]
+    expected = (parts[0].intercept + prepared_bank.x_train[0] @ parts[0].coefficients
+                + prepared_center.x_train[0] @ parts[1].coefficients)
+    logit = bank.partial_logit[i] + center.partial_logit[j]
+    assert abs(logit - expected) < 1e-6
+    points = served["bank"].card.scale.points_from_log_odds(logit)
+    assert abs(float(served["bank"].card.scale.probability(points))
+               - 1 / (1 + np.exp(-logit))) < 1e-9
+
+
+def test_the_report_of_the_real_vertical_run(run) -> None:
+    """Issue 13: `fedcredit report` on this real vertical run's results.json: calibrated
+    grades populated and rising over the grades with enough rows, the calibration table is
+    the run's held-out bands (near the diagonal), no train-vs-test PSI (the bank keeps its
+    training scores)."""
+    import math
+
+    from fedcredit.report.html import build_report
+    from federation.run.results import read_results
+
+    from .calibration_checks import MIN_GRADE_ROWS
+    from .test_report_sections import page_numbers
+
+    cfg, _, _ = run
+    results = read_results(RunFolder(Path(cfg.out)).results)
+    html = build_report(results)
+    keyed, derived = page_numbers(html)
+    assert "not-calibrated" not in html and "federated (vertical LR)" in html
+    counts = [int(c.replace(",", "")) for c in derived["grade-count"]]
+    rates = [float(r.rstrip("%")) / 100 for r, n in zip(derived["grade-default-rate"], counts,
+                                                        strict=True) if n >= MIN_GRADE_ROWS]
+    assert int(derived["grades-populated"][0]) >= 3 and rates == sorted(rates), derived
+    cal = results.calibration
+    assert cal is not None and keyed[("calibration", "rows")] == f"{cal.rows:,}"
+    for i, band in enumerate(cal.bins):
+        assert keyed[("calibration", "bins", i, "mean_pd")] == f"{band.mean_pd:.2%}"
+        se = math.sqrt(max(band.mean_pd * (1 - band.mean_pd), 0.01) / band.rows)
+        assert abs(band.observed_rate - band.mean_pd) < 3 * se, band
+    assert "psi" not in derived and "holds its training scores at the bank" in html

@@ -1,13 +1,16 @@
-"""The vertical coordinator refuses a batch size that would expose the first batch's labels."""
+"""The vertical coordinator refuses a batch size that would expose the first batch's labels,
+and relays a step's messages with a short poll (issue 14, part 6)."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 
 from federation.run.vertical_config import VerticalConfig
 from protocols.vertical_lr.config import min_batch_rows
 from server.errors import FederationError
-from server.vertical import VerticalResult, VerticalRun
+from server.vertical import VerticalResult, VerticalRun, relay
 
 
 def _run(batch_size: int, center_columns: int) -> VerticalRun:
@@ -46,3 +49,34 @@ def test_a_batch_no_intersection_can_fill_is_refused_before_the_psi() -> None:
         run._check_batch_before_psi()
     run.result.bank_rows = run.result.center_rows = 2000  # up to 1,400 training rows: go on
     run._check_batch_before_psi()
+
+
+class _SlowGrid:
+    """Replies trickle in over several pulls; one request is never answered."""
+
+    def __init__(self, answered: int) -> None:
+        self.answered, self.pulls = answered, 0
+
+    def push_messages(self, messages: list) -> list[str]:
+        return [f"m{i}" for i in range(len(messages))]
+
+    def pull_messages(self, ids: set[str]) -> list:
+        self.pulls += 1
+        ready = sorted(ids)[:1] if self.pulls % 2 == 0 else []  # one every other pull
+        return [SimpleNamespace(metadata=SimpleNamespace(reply_to_message_id=i))
+                for i in ready if int(i[1:]) < self.answered]
+
+
+def test_relay_pulls_until_every_reply_is_in() -> None:
+    grid, slept = _SlowGrid(answered=3), list[float]()
+    replies = relay(grid, [object()] * 3, poll_s=0.01, sleep=slept.append)  # type: ignore[arg-type, list-item]
+    assert sorted(r.metadata.reply_to_message_id for r in replies) == ["m0", "m1", "m2"]
+    assert grid.pulls == 6 and slept == [0.01] * 5  # no sleep after the last reply
+
+
+def test_relay_gives_up_at_its_deadline_with_the_replies_so_far() -> None:
+    now = iter(range(100))
+    replies = relay(_SlowGrid(answered=1), [object()] * 2,  # type: ignore[arg-type, list-item]
+                    timeout_s=10.0, poll_s=0.01,
+                    clock=lambda: float(next(now)), sleep=lambda _s: None)
+    assert [r.metadata.reply_to_message_id for r in replies] == ["m0"]
