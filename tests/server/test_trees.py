@@ -97,3 +97,29 @@ def test_a_checkpoint_from_before_the_stopping_metric_keeps_stopping_on_the_log_
     del doc["config"]["early-stopping-metric"]  # as the previous release wrote it
     path.write_text(json.dumps(doc))
     assert load_checkpoint(tmp_path)[0].early_stopping_metric == "logloss"
+
+
+class _Sessions:
+    """The coordinator's masking sessions, recording which names each opening exchange named."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[str, object] = {}
+        self.opened: list[list[str]] = []
+
+    def open(self, names: list[str], contents: object) -> None:
+        self.opened.append(list(names))
+        self.sessions.update(dict.fromkeys(names))
+
+
+def test_masked_level_sessions_open_a_tree_depth_at_a_time() -> None:
+    run = _run(())
+    run.cfg = SimpleNamespace(depth=3)
+    run.masking = None
+    assert run._session(1) is None  # an unmasked run opens nothing
+    run.masking = _Sessions()  # type: ignore[assignment]
+    for seq in range(1, 8):
+        name = run._session(seq)
+        assert name == f"gradients:{seq}"
+        run.masking.sessions.pop(name)  # unmasked after its level, as CoordinatorMasking does
+    assert run.masking.opened == [[f"gradients:{s}" for s in range(first, first + 3)]
+                                  for first in (1, 4, 7)]  # one advertise+share per 3 levels
