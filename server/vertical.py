@@ -71,27 +71,33 @@ from server.roster import load_roster
 
 STEP_TIMEOUT_S = 1800.0
 RELAY_POLL_S = 0.01
-"""How often the coordinator asks for the replies of a relayed step. Flower's
+"""How often the coordinator first asks for the replies of a relayed step. Flower's
 ``send_and_receive`` sleeps 0.1 s (simulation) or 3 s (deployment) between pulls, which a
 vertical LR pays three times per mini-batch (half of it on average); a pull is one look-up in
 the SuperLink's state (in memory, or one request to a deployed SuperLink)."""
+RELAY_POLL_SHARE = 0.05
+"""Later pulls wait this share of the time the step has taken (a reply is late by at most 5 %
+of its step), up to :data:`RELAY_POLL_MAX_S`: few pulls for a deployed step of seconds."""
+RELAY_POLL_MAX_S = 0.25
 
 
 def relay(grid: Grid, requests: list[Message], *, timeout_s: float = STEP_TIMEOUT_S,
           poll_s: float = RELAY_POLL_S, clock: Callable[[], float] = time.monotonic,
           sleep: Callable[[float], None] = time.sleep) -> list[Message]:
-    """Push ``requests`` and pull their replies every ``poll_s`` until all are in or
-    ``timeout_s`` has passed (then the replies so far; the caller names who is missing)."""
+    """Push ``requests`` and pull their replies (every ``poll_s`` at first, then every 5 % of
+    the time waited) until all are in or ``timeout_s`` has passed (then the replies so far;
+    the caller names who is missing)."""
     waiting = set(grid.push_messages(requests))
     replies: list[Message] = []
-    deadline = clock() + timeout_s
+    started = clock()
     while waiting:
         got = list(grid.pull_messages(waiting))
         replies.extend(got)
         waiting.difference_update(m.metadata.reply_to_message_id for m in got)
-        if not waiting or clock() > deadline:
+        waited = clock() - started
+        if not waiting or waited > timeout_s:
             break
-        sleep(poll_s)
+        sleep(min(RELAY_POLL_MAX_S, max(poll_s, RELAY_POLL_SHARE * waited)))
     return replies
 
 

@@ -80,3 +80,11 @@ def test_relay_gives_up_at_its_deadline_with_the_replies_so_far() -> None:
                     timeout_s=10.0, poll_s=0.01,
                     clock=lambda: float(next(now)), sleep=lambda _s: None)
     assert [r.metadata.reply_to_message_id for r in replies] == ["m0"]
+
+
+def test_relay_pulls_less_often_the_longer_a_step_takes() -> None:
+    now, slept = iter(float(t) for t in range(100)), list[float]()
+    relay(_SlowGrid(answered=0), [object()],  # type: ignore[arg-type, list-item]
+          timeout_s=30.0, poll_s=0.01, clock=lambda: next(now), sleep=slept.append)
+    assert slept[0] == pytest.approx(0.05) and slept[-1] == 0.25  # 5 % of 1 s, then the cap
+    assert len(slept) == 30
