@@ -232,7 +232,11 @@ def open_released_histograms(
                                             round=round_index)
     if cfg.dp_epsilon > 0:
         opened = denoise_sum(opened, parties=hist_sum.parties)
-    return _split_counts(opened, 0)
+    test = _split_counts(opened, 0)
+    if opened.size != 4 * HIST_BINS or hist_sum.parties < MIN_RELEASE_PARTIES:
+        return test
+    bad, good = (np.maximum(c, 0) for c in _split_counts(opened, 1))  # DP noise can go below 0
+    return (*test, bad + good)
 
 
 def local_update(
