@@ -84,7 +84,7 @@ def test_the_run_config_carries_the_setting() -> None:
 
 
 def test_trained_banks_must_have_been_sampled() -> None:
-    assert Participation(sampled=[3, 1], trained=[3], evaluated=[]).sampled == (1, 3)
+    assert Participation(sampled=(3, 1), trained=(3,), evaluated=()).sampled == (1, 3)
     with pytest.raises(ValueError, match="sampled"):
         Participation(sampled=(1, 2), trained=(1, 4), evaluated=())
     with pytest.raises(ValueError, match="from 1"):
