@@ -131,7 +131,7 @@ def prepare_step(msg: Message, context: Context) -> Message:
     party = vertical_party.prepare_rows(table, node_state.get(context, "positions"), role,
                                         run_id=step.text(Field.RUN_ID),
                                         test_fraction=cfg.test_fraction)
-    node_state.put(context, aligned=party)
+    node_state.put(context, aligned=party, run_id=step.text(Field.RUN_ID))
     return vertical_reply(msg, {Field.TRAIN_ROWS: len(party.x_train),
                                 Field.TEST_ROWS: len(party.x_test),
                                 Field.FEATURES: list(party.feature_names)})

@@ -13,10 +13,19 @@ from flwr.app import Context, Message
 
 from clients import node_state
 from clients.bank_app import app
-from clients.vertical_app import _unpack
+from clients.vertical_app import _data_path, _model_dir, _unpack
 from federation.data.vertical_data import AlignedParty
 from federation.errors import ConfigError
-from federation.steps import vertical_trees
+from federation.run.tree_part import (
+    TreeBankPart,
+    TreeCenterPart,
+    TreeModelPart,
+    bank_tree_part,
+    center_tree_part,
+    tree_model_id,
+)
+from federation.run.vertical_config import VerticalConfig
+from federation.steps import vertical_party, vertical_trees
 from federation.steps.vertical_party import labels_of
 from federation.wire.message_types import handles
 from federation.wire.vertical import (
@@ -33,7 +42,7 @@ from federation.wire.vertical import (
     blob_fields,
     vertical_reply,
 )
-from protocols.paillier.keys import public_key_from_bytes
+from protocols.paillier.keys import key_fingerprint, public_key_from_bytes
 
 BANK_TREES, CENTER_TREES = "bank_trees", "center_trees"
 
@@ -125,10 +134,33 @@ def tree_apply(msg: Message, context: Context) -> Message:
     return vertical_reply(msg, fields)
 
 
+def _keep_part(cfg: VerticalConfig, role: str, context: Context) -> None:
+    """Write this party's trained part of the trees into its own folder (it never leaves the
+    node; ``fedcredit models promote`` reads it): the center's splits, or the bank's trees."""
+    aligned: AlignedParty = node_state.get(context, "aligned")
+    if role == ROLE_CENTER:
+        center = node_state.get(context, CENTER_TREES)
+        part: TreeBankPart | TreeCenterPart = center_tree_part(
+            center.lookup.splits, center.flags, center.edges, aligned.preprocessor)
+        bank_key, splits = center.bank_key, len(center.flags)
+    else:
+        bank = node_state.get(context, BANK_TREES)
+        part = bank_tree_part(bank.base, bank.trees, bank.center_nodes, bank.edges,
+                              aligned.preprocessor)
+        bank_key, splits = bank.private_key.public_key, part.n_center_splits
+    run_id = str(node_state.get(context, "run_id"))  # kept by the prepare step
+    model_id = tree_model_id(run_id, key_fingerprint(bank_key), splits)
+    TreeModelPart(role, run_id, model_id, part).write(vertical_party.part_folder(
+        cfg, role, data_path=_data_path(context), model_dir=_model_dir(context),
+        run_id=run_id))
+
+
 @handles(app, V_TREE_SCORE)
 def tree_score(msg: Message, context: Context) -> Message:
-    """Center: the branch of every test row at each of its splits. Bank: AUC/KS only."""
-    _, step, role = _unpack(msg, context)
+    """Center: the branch of every test row at each of its splits. Bank: AUC/KS only. Each
+    party first keeps its trained part of the trees (:func:`_keep_part`)."""
+    cfg, step, role = _unpack(msg, context)
+    _keep_part(cfg, role, context)
     if role == ROLE_CENTER:
         return vertical_reply(msg, blob_fields(vertical_trees.center_branches(
             node_state.get(context, CENTER_TREES))))

@@ -5,7 +5,9 @@ LR run folder, or a ``scorecard.json``) as the next numbered version and makes i
 ``fedcredit serve`` loads (a running service switches to it within ``reload-seconds``). A
 vertical model is promoted by each party with the columns the credit center holds: the bank
 with ``--part bank``, the center with ``--part center``; each registry keeps its own part only
-(thin over :mod:`fedcredit.service.registry`).
+(thin over :mod:`fedcredit.service.registry`). A ``fedcredit vertical --model secureboost`` run
+is promoted the same way: each party's node wrote its part of the trees
+(:mod:`federation.run.tree_part`).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ REGISTRY = typer.Option(Path("registry"), "--registry", help="The institution's 
 
 @models_app.command("promote")
 def promote(
-    run_dir: Path = typer.Argument(..., help="A `fedcredit simulate` LR run folder, a scorecard.json (`fedcredit export-scorecard`), or with --part bank/center a `fedcredit vertical` run folder (or a party's own model folder)."),
+    run_dir: Path = typer.Argument(..., help="A `fedcredit simulate` LR run folder, a scorecard.json (`fedcredit export-scorecard`), or with --part bank/center a `fedcredit vertical` run folder, LR or SecureBoost (or a party's own model folder)."),
     name: str = typer.Option(..., "--name", help="Model name ('\\[service] model')."),
     registry: Path = REGISTRY,
     part: str = typer.Option("whole", "--part", help="whole (served by the bank alone), bank or center (a vertical model's part)."),
@@ -40,12 +42,23 @@ def promote(
 ) -> None:
     """Record a run's model as the next version of NAME and make it the served one."""
     from fedcredit.service.registry import ModelRegistry, read_scorecard
+    from federation.errors import ConfigError
+    from federation.run.tree_part import find_tree_part, read_tree_part
     from federation.run.vertical_part import find_part
 
     scale, risk = scale_and_grades(base_score, base_odds, pdo, grades)
     columns = tuple(c.strip() for c in center_columns.split(",") if c.strip())
     vertical = find_part(run_dir, part) if part in ("bank", "center") else None
-    if vertical is not None:  # a vertical run: this party's own part, as its node wrote it
+    trees = find_tree_part(run_dir, part) if part in ("bank", "center") else None
+    if trees is not None:  # a SecureBoost run: this party's part of the trees
+        held = read_tree_part(trees)
+        if held.role != part:
+            raise ConfigError(f"{trees} holds the {held.role}'s part, not the {part}'s; pass "
+                              f"--part {held.role}.")
+        served = ModelRegistry(registry).promote_trees(
+            held.part, name=name, model_id=held.model_id, source=str(run_dir), scale=scale,
+            grades=risk)
+    elif vertical is not None:  # a vertical run: this party's own part, as its node wrote it
         served = _promote_vertical_part(vertical, ModelRegistry(registry), name=name,
                                         part=part, source=str(run_dir), scale=scale,
                                         risk=risk, columns=columns)

@@ -34,7 +34,7 @@ from fedcredit.service.registry import ServedModel
 from fedcredit.service.report_page import render_report
 from fedcredit.service.settings import ServiceSettings
 from fedcredit.service.tables import PartyTable, TreeTable, load_party_table, load_tree_table
-from fedcredit.service.tree_parts import TreeBankPart
+from federation.run.tree_part import TreeBankPart
 from federation.scorecard.reason_codes import MIN_POINTS_LOST
 
 CENTER = "center"

@@ -34,9 +34,9 @@ from typing import Any
 
 from fedcredit.service.errors import RegistryError
 from fedcredit.service.model_parts import PARTS, split_scorecard
-from fedcredit.service.tree_parts import TreeBankPart, TreeCenterPart
 from federation.errors import FedCreditError
 from federation.run.folder import SCORECARD_FILE, atomic_write_text
+from federation.run.tree_part import TreeBankPart, TreeCenterPart
 from federation.scorecard.linear import LinearScorecard
 from federation.scorecard.scale import RiskGrades, ScorecardScale
 
@@ -59,7 +59,7 @@ class ServedModel:
     source: str
     promoted_at: str
     trees: TreeBankPart | TreeCenterPart | None = None
-    """A SecureBoost part (:mod:`fedcredit.service.tree_parts`); ``card`` then holds only the
+    """A SecureBoost part (:mod:`federation.run.tree_part`); ``card`` then holds only the
     points scale and grades (no columns)."""
 
     def __post_init__(self) -> None:

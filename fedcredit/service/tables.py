@@ -15,8 +15,8 @@ import numpy as np
 from fedcredit.service.model_parts import PublishedReasons, part_reasons
 from fedcredit.service.partial_wire import CenterAnswer
 from fedcredit.service.registry import ServedModel
-from fedcredit.service.tree_parts import TreeCenterPart
 from federation.data.table import load_credit_csv
+from federation.run.tree_part import TreeCenterPart
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,10 @@ so the split model scores every enterprise exactly as the trained federation doe
 against :func:`federation.steps.secureboost.train_secureboost_local`'s margins).
 
 Each part carries its own party's preprocessing (column names, category vocabularies) and bin
-edges, so a party turns its own CSV rows into the bin codes training used.
+edges, so a party turns its own CSV rows into the bin codes training used. After training each
+party's node writes its own part (:class:`TreeModelPart`, ``secureboost-part.json``) where a
+vertical LR part goes (:func:`federation.steps.vertical_party.part_folder`: a deployed node's
+``model-dir``, a simulation's ``parties/ROLE/``); ``fedcredit models promote`` reads it.
 
 Security assumption: honest-but-curious parties. The center's part never leaves the center (the
 bank never sees a center threshold or feature value); the bank learns one bit per center node
@@ -24,21 +27,27 @@ learns which enterprises a bank asked about (its query log), not the trees or th
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from federation.data.table import CreditTable
+from federation.errors import RunFolderError
 from federation.ml.gbdt import BinEdges, Tree, bin_matrix
 from federation.ml.gbdt.trainer import goes_left
 from federation.ml.preprocess import Preprocessor
 from federation.ml.tree_features import tree_matrix
-from federation.steps.vertical_trees import BankTrees, CenterTrees
+from federation.run.folder import RunFolder, atomic_write_text
 
 TREE_KIND = "secureboost"
+PART_FORMAT = "fedcredit-secureboost-part"
+SCHEMA_VERSION = 1
+TREE_PART_FILE = "secureboost-part.json"
 
 
 def _edges_to_dict(edges: BinEdges) -> dict[str, Any]:
@@ -159,14 +168,90 @@ class TreeCenterPart:
                    Preprocessor.from_json(json.dumps(raw["preprocessor"])))
 
 
-def bank_tree_part(bank: BankTrees, preprocessor: Preprocessor) -> TreeBankPart:
-    """The bank's part from its state after SecureBoost training (its node's ``BankTrees``)."""
-    splits = sum(len(n) for n in bank.center_nodes)
-    return TreeBankPart(bank.base, tuple(bank.trees), tuple(dict(n) for n in bank.center_nodes),
-                        bank.edges, preprocessor, splits)
+def bank_tree_part(base_margin: float, trees: list[Tree], center_nodes: list[dict[int, int]],
+                   edges: BinEdges, preprocessor: Preprocessor) -> TreeBankPart:
+    """The bank's part from its state after training (``BankTrees``: ``base``, ``trees``,
+    ``center_nodes``, ``edges``) and its own preprocessing."""
+    splits = sum(len(n) for n in center_nodes)
+    return TreeBankPart(base_margin, tuple(trees), tuple(dict(n) for n in center_nodes), edges,
+                        preprocessor, splits)
 
 
-def center_tree_part(center: CenterTrees, preprocessor: Preprocessor) -> TreeCenterPart:
-    """The center's part from its state after training (its node's ``CenterTrees``)."""
-    splits = tuple((*center.lookup.get(i), *center.flags[i]) for i in sorted(center.flags))
-    return TreeCenterPart(splits, center.edges, preprocessor)
+def center_tree_part(splits: dict[int, tuple[int, int]], flags: dict[int, tuple[bool, bool]],
+                     edges: BinEdges, preprocessor: Preprocessor) -> TreeCenterPart:
+    """The center's part from its state after training (``CenterTrees``: ``lookup.splits``
+    (id -> feature, bin), ``flags`` (id -> categorical, default left), ``edges``)."""
+    if sorted(flags) != list(range(len(flags))) or set(splits) != set(flags):
+        raise ValueError("the center's split ids must be 0..m-1, each with its flags")
+    return TreeCenterPart(tuple((*splits[i], *flags[i]) for i in range(len(flags))), edges,
+                          preprocessor)
+
+
+def tree_model_id(run_id: str, bank_key: str, center_splits: int) -> str:
+    """The id both parts of one SecureBoost run carry, from what both parties know: the run id,
+    the fingerprint of the bank's Paillier key, and the number of center split ids."""
+    text = f"{PART_FORMAT}|{run_id}|{bank_key}|{center_splits}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class TreeModelPart:
+    """One party's SecureBoost part as its node writes it after training."""
+
+    role: str
+    run_id: str
+    model_id: str
+    part: TreeBankPart | TreeCenterPart
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        expected = TreeBankPart if self.role == "bank" else TreeCenterPart
+        if self.role not in ("bank", "center") or not isinstance(self.part, expected):
+            raise ValueError(f"role {self.role!r} does not match its part")
+
+    def to_json(self) -> str:
+        """The part file (format ``fedcredit-secureboost-part``, schema-versioned)."""
+        return json.dumps({"format": PART_FORMAT, "schema_version": self.schema_version,
+                           "role": self.role, "run_id": self.run_id, "model_id": self.model_id,
+                           "part": self.part.to_dict()})
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> TreeModelPart:
+        """Inverse of :meth:`to_json`; RunFolderError naming ``where`` otherwise."""
+        try:
+            doc = json.loads(text)
+            if doc.get("format") != PART_FORMAT or doc.get("schema_version") != SCHEMA_VERSION:
+                raise ValueError(f"not a {PART_FORMAT} v{SCHEMA_VERSION} file")
+            role = str(doc["role"])
+            part = (TreeBankPart if role == "bank" else TreeCenterPart).from_dict(doc["part"])
+            return cls(role, str(doc["run_id"]), str(doc["model_id"]), part)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise RunFolderError(f"{where}: unreadable SecureBoost model part ({exc}); rerun "
+                                 "`fedcredit vertical --model secureboost` to write it "
+                                 "again.") from exc
+
+    def write(self, folder: Path) -> Path:
+        """Write the part into ``folder`` (write-then-rename); its path."""
+        path = folder / TREE_PART_FILE
+        atomic_write_text(path, self.to_json())
+        return path
+
+
+def find_tree_part(source: Path, role: str) -> Path | None:
+    """The ``role``'s SecureBoost part in ``source``: the file itself, a party's folder, or a
+    simulation's run folder (``parties/ROLE/``); None when there is none."""
+    if source.is_file():
+        return source if source.name == TREE_PART_FILE else None
+    for path in (source / TREE_PART_FILE, RunFolder(source).party(role) / TREE_PART_FILE):
+        if path.is_file():
+            return path
+    return None
+
+
+def read_tree_part(path: Path) -> TreeModelPart:
+    """The part in ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot read the SecureBoost model part ({exc}).") from exc
+    return TreeModelPart.from_json(text, str(path))

@@ -4,6 +4,7 @@ the bank's labels never on the wire."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -82,3 +83,33 @@ def test_bad_secureboost_settings_get_one_line_and_exit_2(option: str, value: st
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert any(named in ln for ln in proc.stderr.splitlines()), proc.stderr
+
+
+def test_each_party_keeps_its_part_of_the_trees_and_promotes_it(run, tmp_path) -> None:
+    """Issue 15: the nodes write their parts (parties/ROLE/secureboost-part.json) and
+    `fedcredit models promote OUT --part bank|center` serves them (same model id)."""
+    from fedcredit.service.registry import ModelRegistry
+    from federation.run.tree_part import (
+        TreeBankPart,
+        TreeCenterPart,
+        find_tree_part,
+        read_tree_part,
+    )
+
+    from .test_simulate_e2e import run_cli
+
+    cfg, _, _ = run
+    parts = {role: read_tree_part(find_tree_part(Path(cfg.out), role))  # type: ignore[arg-type]
+             for role in ("bank", "center")}
+    bank, center = parts["bank"].part, parts["center"].part
+    assert isinstance(bank, TreeBankPart) and isinstance(center, TreeCenterPart)
+    assert parts["bank"].model_id == parts["center"].model_id
+    assert bank.n_center_splits == len(center.splits) > 0
+    assert '"trees"' not in parts["center"].to_json()  # the center never holds the trees
+    for role in ("bank", "center"):
+        proc = run_cli("models", "promote", cfg.out, "--name", "sb", "--part", role,
+                       "--registry", str(tmp_path / role))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        served = ModelRegistry(tmp_path / role).load("sb")
+        assert served.part == role and served.model_id == parts[role].model_id
+        assert served.trees is not None

@@ -13,17 +13,17 @@ import pytest
 from fedcredit.service.partial_wire import CenterAnswer, answer_from_bytes, answer_to_bytes
 from fedcredit.service.registry import ModelRegistry
 from fedcredit.service.testbed import MODEL_NAME, ServiceProcess, Testbed, build_testbed
-from fedcredit.service.tree_parts import (
-    TreeBankPart,
-    TreeCenterPart,
-    bank_tree_part,
-    center_tree_part,
-)
 from federation.data.synthetic import ID_COLUMN, TARGET_COLUMN
 from federation.data.table import CreditTable, load_credit_csv
 from federation.ml.gbdt import GBDTConfig
 from federation.ml.preprocess import pooled_preprocessor
 from federation.ml.tree_features import tree_categories, tree_matrix
+from federation.run.tree_part import (
+    TreeBankPart,
+    TreeCenterPart,
+    bank_tree_part,
+    center_tree_part,
+)
 from federation.scorecard.scale import RiskGrades, ScorecardScale
 from federation.steps.secureboost import LocalSecureBoost, train_secureboost_local
 from protocols.paillier.keys import generate_paillier_keypair
@@ -59,10 +59,11 @@ def trained(bed: Testbed) -> tuple[
         private_key=private, bank_test=xb, center_test=xc, y_test=bank.y,
         bank_categories=tree_categories(bank_prep), center_categories=tree_categories(center_prep))
     # each part as its registry stores it (JSON), read back
-    bank_part = TreeBankPart.from_dict(json.loads(json.dumps(
-        bank_tree_part(local.bank, bank_prep).to_dict())))
-    center_part = TreeCenterPart.from_dict(json.loads(json.dumps(
-        center_tree_part(local.center, center_prep).to_dict())))
+    b, c = local.bank, local.center
+    bank_part = TreeBankPart.from_dict(json.loads(json.dumps(bank_tree_part(
+        b.base, b.trees, b.center_nodes, b.edges, bank_prep).to_dict())))
+    center_part = TreeCenterPart.from_dict(json.loads(json.dumps(center_tree_part(
+        c.lookup.splits, c.flags, c.edges, center_prep).to_dict())))
     return local, bank_part, center_part, bank, center
 
 
