@@ -10,7 +10,7 @@ when and why, from the center's log.
 
 Security assumption: the center answers only keys of the federation's banks; it reveals no
 feature value, only ``w_C . x_C`` and reason texts (see :mod:`fedcredit.service.model_parts`),
-or one bit per split node and enterprise (:mod:`fedcredit.service.tree_parts`).
+or one bit per split node and enterprise (:mod:`federation.run.tree_part`).
 """
 
 from __future__ import annotations
