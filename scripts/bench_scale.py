@@ -10,6 +10,12 @@ train and evaluate).
 Each run is a child process of this script, so its resident memory can be measured: the peak,
 sampled every half second, of the summed RSS of the child and all its descendants (the Ray
 head, raylet and workers; shared pages count once per process, so this is an upper bound).
+CPU seconds are sampled the same way (user + system time of every process of the tree, the
+last sample of each; a process's final half second may be missed): on a shared, loaded box
+they move much less than wall time. ``cpu_s`` is the whole tree, split into ``cpu_driver_s``
+(the coordinator process: key ceremony, ServerApp, Flower's in-memory link),
+``cpu_actors_s`` (the Ray actor processes that run the banks' ClientApps) and
+``cpu_ray_s`` (Ray's own GCS, raylet and helper processes).
 
 Per row (``--json PATH``, list ``rows``): ``banks``, ``rounds``, ``aggregation``, ``wall_s``
 (the whole child: key ceremony, Ray start, preprocessing, rounds, finalize; no baselines),
@@ -20,7 +26,8 @@ Per row (``--json PATH``, list ``rows``): ``banks``, ``rounds``, ``aggregation``
 difference: what fedcredit adds to each message), ``peak_rss_mb``, ``floor_peak_rss_mb``,
 ``round_seconds`` and ``later_seconds_per_round`` (rounds after the first: a process opens
 each bank's keys and imports torch in the first round it serves), ``floor_round_seconds``,
-``auc`` (the federated test AUC of the last round) and ``timed_out`` (no result: the run hit
+``auc`` (the federated test AUC of the last round), ``cpu_s`` (and its split, above; the
+floor's as ``floor_cpu_s``) and ``timed_out`` (no result: the run hit
 ``--max-seconds`` or failed twice; its timings are then missing).
 
 Example::
@@ -81,6 +88,50 @@ def _rss_mb(pids: list[int]) -> float:
     return total_kb / 1024
 
 
+def _cpu_ticks(pid: int) -> int | None:
+    """User + system clock ticks of ``pid`` so far (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
+def _role(pid: int, root: int) -> str:
+    """``driver`` (the child itself), ``actors`` (Ray actor processes) or ``ray`` (the rest)."""
+    if pid == root:
+        return "driver"
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return "ray"
+    return "actors" if cmd.startswith(b"ray::") else "ray"  # Ray retitles its workers
+
+
+class CpuMeter:
+    """CPU seconds of a process tree by role, from the last sample of each process."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.ticks: dict[int, tuple[str, int]] = {}
+        self.hz = os.sysconf("SC_CLK_TCK")
+
+    def sample(self, pids: list[int]) -> None:
+        for pid in pids:
+            ticks = _cpu_ticks(pid)
+            if ticks is None:
+                continue
+            role = self.ticks[pid][0] if pid in self.ticks else _role(pid, self.root)
+            self.ticks[pid] = (role, ticks)
+
+    def seconds(self) -> dict[str, float]:
+        out = {"cpu_s": 0.0, "cpu_driver_s": 0.0, "cpu_actors_s": 0.0, "cpu_ray_s": 0.0}
+        for role, ticks in self.ticks.values():
+            out["cpu_s"] += ticks / self.hz
+            out[f"cpu_{role}_s"] += ticks / self.hz
+        return {k: round(v, 1) for k, v in out.items()}
+
+
 def run_child(args: list[str], max_seconds: float,
               attempts: int = 2) -> tuple[dict[str, Any] | None, float]:
     """Run ``python bench_scale.py --child ...`` in its own session; return its JSON result
@@ -95,13 +146,16 @@ def run_child(args: list[str], max_seconds: float,
 
 
 def _child_once(args: list[str], max_seconds: float) -> tuple[dict[str, Any] | None, float, bool]:
+    """One child run; its JSON result gains the tree's CPU seconds (:class:`CpuMeter`)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", *args]
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL,
                                 start_new_session=True, cwd=ROOT)
-        peak, deadline = 0.0, time.monotonic() + max_seconds
+        peak, deadline, cpu = 0.0, time.monotonic() + max_seconds, CpuMeter(proc.pid)
         while proc.poll() is None:
-            peak = max(peak, _rss_mb(_descendants(proc.pid)))
+            pids = _descendants(proc.pid)
+            peak = max(peak, _rss_mb(pids))
+            cpu.sample(pids)
             if time.monotonic() > deadline:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
@@ -112,7 +166,14 @@ def _child_once(args: list[str], max_seconds: float) -> tuple[dict[str, Any] | N
                  if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         return None, peak, False
-    return json.loads(lines[-1]), peak, False
+    result = json.loads(lines[-1])
+    # the driver's own count is exact (it reports it); the sampled one may miss its end
+    sampled = cpu.seconds()
+    exact = result.get("driver_cpu_s")
+    if exact is not None and exact > sampled["cpu_driver_s"]:
+        sampled["cpu_s"] = round(sampled["cpu_s"] + exact - sampled["cpu_driver_s"], 1)
+        sampled["cpu_driver_s"] = round(exact, 1)
+    return result | sampled, peak, False
 
 
 def child_floor(banks: int, rounds: int) -> dict[str, Any]:
@@ -155,7 +216,13 @@ def child_floor(banks: int, rounds: int) -> dict[str, Any]:
     run_simulation(server_app=server, client_app=client, num_supernodes=banks,
                    backend_config=simulation_backend(banks))
     return {"wall_s": time.perf_counter() - started, "round_seconds": seconds,
-            "messages_per_round": FLOOR_EXCHANGES * banks}
+            "messages_per_round": FLOOR_EXCHANGES * banks, "driver_cpu_s": _own_cpu_s()}
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds of this process (its threads included; not its children)."""
+    usage = os.times()
+    return usage.user + usage.system
 
 
 def child_run(banks: int, rounds: int, aggregation: str, out: str) -> dict[str, Any]:
@@ -180,7 +247,7 @@ def child_run(banks: int, rounds: int, aggregation: str, out: str) -> dict[str, 
     result = run_federation(cfg, observer=observe, on_progress=mark)
     later = [marks[r] - marks[r - 1] for r in range(2, rounds + 1) if r in marks and r - 1 in marks]
     return {"wall_s": time.perf_counter() - started, "keys_s": keys_s,
-            "round_seconds": list(result.round_seconds),
+            "driver_cpu_s": _own_cpu_s(), "round_seconds": list(result.round_seconds),
             "messages_per_round": (sum(later) / len(later)) if later else None,
             "auc": result.history[-1].auc if result.history else None}
 
@@ -217,7 +284,10 @@ def bench_row(banks: int, rounds: int, aggregation: str, floor: dict[str, Any] |
         "later_seconds_per_round": (_mean(run["round_seconds"][1:])
                                     if run and len(run["round_seconds"]) > 1 else None),
         "floor_round_seconds": floor["round_seconds"] if floor else None,
+        "floor_cpu_s": floor.get("cpu_s") if floor else None,
     }
+    for name in ("cpu_s", "cpu_driver_s", "cpu_actors_s", "cpu_ray_s"):
+        row[name] = run.get(name) if run else None
     return row
 
 
@@ -258,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(floor {_fmt(row['floor_seconds_per_round'])})  s/message "
                   f"{_fmt(row['seconds_per_message'], 4)} (floor "
                   f"{_fmt(row['floor_seconds_per_message'], 4)})  wall {_fmt(row['wall_s'], 1)} s"
+                  f"  CPU {_fmt(row['cpu_s'], 1)} s (floor {_fmt(row['floor_cpu_s'], 1)})"
                   f"  peak RSS {row['peak_rss_mb']:.0f} MB"
                   + ("  TIMED OUT" if row["timed_out"] else ""), flush=True)
     _write(args.json, argv, load_start, rows)

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ def test_a_row_sets_the_run_beside_its_floor(bench: Any, monkeypatch: pytest.Mon
     runs = {"floor": ({"wall_s": 9.0, "round_seconds": [0.5, 0.7],
                        "messages_per_round": 2 * 10}, 300.0),
             "run": ({"wall_s": 30.0, "keys_s": 2.0, "round_seconds": [2.0, 4.0],
-                     "messages_per_round": 20, "auc": 0.71}, 900.0)}
+                     "messages_per_round": 20, "auc": 0.71, "cpu_s": 50.0,
+                     "cpu_driver_s": 20.0, "cpu_actors_s": 25.0, "cpu_ray_s": 5.0}, 900.0)}
     seen: list[list[str]] = []
 
     def fake_child(args: list[str], max_seconds: float) -> tuple[dict[str, Any] | None, float]:
@@ -53,6 +55,8 @@ def test_a_row_sets_the_run_beside_its_floor(bench: Any, monkeypatch: pytest.Mon
     assert row["seconds_per_message"] == pytest.approx(3.0 / 20)
     assert row["overhead_per_message_s"] == pytest.approx(3.0 / 20 - 0.6 / 20)
     assert row["peak_rss_mb"] == 900.0 and row["floor_peak_rss_mb"] == 300.0
+    assert (row["cpu_s"], row["cpu_driver_s"], row["cpu_actors_s"]) == (50.0, 20.0, 25.0)
+    assert row["floor_cpu_s"] is None  # the faked floor reported none
     assert not row["timed_out"]
 
 
@@ -69,6 +73,28 @@ def test_the_memory_probe_sums_a_process_tree(bench: Any) -> None:
         tree = bench._descendants(os.getpid())
         assert os.getpid() in tree and child.pid in tree
         assert bench._rss_mb(tree) > bench._rss_mb([child.pid]) > 1.0
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_the_cpu_meter_counts_each_process_of_a_tree_by_role(bench: Any) -> None:
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n" \
+           "time.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", burn])
+    try:
+        meter = bench.CpuMeter(child.pid)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            meter.sample(bench._descendants(child.pid))
+            if meter.seconds()["cpu_s"] >= 0.4:
+                break
+            time.sleep(0.2)
+        seconds = meter.seconds()
+        assert seconds["cpu_s"] >= 0.4 and seconds["cpu_driver_s"] == seconds["cpu_s"]
+        assert seconds["cpu_actors_s"] == seconds["cpu_ray_s"] == 0.0
+        meter.sample([child.pid + 10**7])  # a process that is gone adds nothing
+        assert meter.seconds() == seconds
     finally:
         child.kill()
         child.wait()
