@@ -5,9 +5,10 @@ incl. SecureBoost, deployed runs) from the typed ``results.json``
 (:mod:`federation.run.results`): what the coordinator legitimately holds, i.e. metrics and the
 banks' summed per-class test-score histograms, never a row. The sections, in order: summary
 (AUC/KS with 95% intervals, every baseline under the CLI's name), figures, risk grades,
-cut-offs, gains and lift, calibration, stability, the model, rounds, banks, information value,
-run identity and settings. Numbers are tagged for checking (:mod:`fedcredit.report.page`);
-figures are PNGs embedded as data URIs, so the page loads nothing from outside.
+cut-offs, gains and lift, calibration, stability (PSI train vs test), differential privacy, the
+model, rounds, banks, information value, run identity and settings. Numbers are tagged for
+checking (:mod:`fedcredit.report.page`); figures are PNGs embedded as data URIs, so the page
+loads nothing from outside.
 """
 
 from __future__ import annotations
