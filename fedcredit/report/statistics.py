@@ -241,6 +241,42 @@ def grades_monotone(rows: Sequence[GradeSummary]) -> bool:
     return all(a <= b for a, b in zip(rates, rates[1:], strict=False))
 
 
+INVERSION_Z = 1.96
+"""An inversion with a smaller two-proportion z statistic is within sampling error (5 %)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GradeInversion:
+    """Two adjacent populated grades whose default rates fall from the worse to the better.
+
+    ``z`` is the two-proportion z statistic of the difference (pooled rate); below
+    :data:`INVERSION_Z` the grades' default rates are not separated beyond chance, so the
+    inversion says the two grades are one in risk, not that the order is reversed.
+    """
+
+    better: GradeSummary
+    worse: GradeSummary
+    z: float
+
+    @property
+    def significant(self) -> bool:
+        """Whether the reversed order is beyond sampling error (two-sided 5 %)."""
+        return self.z >= INVERSION_Z
+
+
+def grade_inversions(rows: Sequence[GradeSummary]) -> list[GradeInversion]:
+    """Every pair of adjacent populated grades whose default rate falls from worse to better."""
+    filled = [r for r in rows if r.count and r.bads is not None and not math.isnan(r.default_rate)]
+    out = []
+    for better, worse in zip(filled, filled[1:], strict=False):
+        if better.default_rate > worse.default_rate:
+            pooled = ((better.bads or 0) + (worse.bads or 0)) / (better.count + worse.count)
+            se = math.sqrt(pooled * (1 - pooled) * (1 / better.count + 1 / worse.count))
+            diff = better.default_rate - worse.default_rate
+            out.append(GradeInversion(better, worse, math.inf if se == 0 else diff / se))
+    return out
+
+
 CalibrationBand = CalibrationBin
 """Rows with a PD in ``[lo, hi]``: their mean PD and observed default rate (the results
 file's calibration bin, also for bands the report computes from raw histograms)."""

@@ -24,6 +24,7 @@ from fedcredit.report.statistics import (
     cumulative_grades,
     cutoff_table,
     gains_table,
+    grade_inversions,
     grades_monotone,
     histogram_calibration,
     hosmer_lemeshow,
@@ -137,14 +138,17 @@ def grade_section(view: ScoreView, rows: Sequence[GradeSummary]) -> str:
 
 
 def _inversion(rows: Sequence[GradeSummary]) -> str:
-    """The first pair of grades whose default rates fall from the worse to the better one."""
-    filled = [g for g in rows if g.count and not math.isnan(g.default_rate)]
-    for better, worse in zip(filled, filled[1:], strict=False):
-        if better.default_rate > worse.default_rate:
-            return (f" ({better.grade}: {better.default_rate:.1%} of {better.count:,} rows, above "
-                    f"{worse.grade}: {worse.default_rate:.1%} of {worse.count:,}; with few rows "
-                    "per grade such inversions can be chance)")
-    return ""
+    """The grade pairs whose default rates fall from the worse to the better one, each with
+    whether the fall is beyond sampling error (:func:`grade_inversions`)."""
+    found = grade_inversions(rows)
+    if not found:
+        return ""
+    said = [f"{i.better.grade}: {i.better.default_rate:.1%} of {i.better.count:,} rows, above "
+            f"{i.worse.grade}: {i.worse.default_rate:.1%} of {i.worse.count:,}, z = {i.z:.2f}, "
+            + ("beyond sampling error" if i.significant else
+               "within sampling error: the two grades are not separated in risk")
+            for i in found]
+    return " (" + "; ".join(said) + ")"
 
 
 def _cutoff_rows(rows: Sequence[Any], scale: ScorecardScale, kind: str) -> list[list[str]]:
