@@ -3,8 +3,9 @@
 4 banks grow 2 trees of depth 2 under ``paillier-secagg``; bank 3 sits out tree 2 after
 sharing its keys for that tree's sessions. The run completes, its trees and AUC history are
 those of the same run under ``paillier`` (the masks cancel exactly, every sum is exact), the
-level requests travel with their session's envelopes, and a bank holding the shared private
-key that decrypts bank 0's level ciphertext from the wire reads uniform noise modulo ``n``.
+level requests travel with their session's envelopes (sessions opened two levels at a time),
+and a bank holding the shared private key that decrypts bank 0's level ciphertext from the
+wire reads uniform noise modulo ``n``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from federation.run.config import RunConfig
 from federation.run.key_store import load_bank_private_key, provision_simulation_keys
 from federation.steps.tree_bank import tree_model_of
 from federation.wire.records import KEY_SEALED, bank_of, sealed_from_record
-from federation.wire.secagg import KEY_SECAGG, STEP_SECAGG
+from federation.wire.secagg import KEY_SECAGG, STEP_SECAGG, bundle_of
 from federation.wire.trees import STEP_TREE_LEVEL
 from protocols.aggregation.serde import encrypted_vector_from_bytes_unchecked
 from protocols.paillier.decrypt import decrypt_raw_many
@@ -60,10 +61,14 @@ def test_masked_trees_survive_a_dropout_and_equal_the_paillier_trees(
     levels = [m for d, m in seen_masked if d == "request"
               and m.metadata.message_type == STEP_TREE_LEVEL.message_type]
     assert levels and all(KEY_SECAGG in m.content for m in levels)  # envelopes ride along
-    opened = sum(1 for d, m in seen_masked if d == "request"
-                 and m.metadata.message_type == STEP_SECAGG.message_type)
-    assert opened > 0 and not any(m.metadata.message_type == STEP_SECAGG.message_type
-                                  for _, m in seen_plain)
+    opened = {bundle_of(m.content).advertise for d, m in seen_masked if d == "request"
+              and m.metadata.message_type == STEP_SECAGG.message_type} - {()}
+    # 5 level requests (2 trees of 2 levels, then the final scores): sessions opened depth (2)
+    # at a time, beside the stats and the bins
+    assert opened == {("stats:0",), ("counts:0",), ("gradients:1", "gradients:2"),
+                      ("gradients:3", "gradients:4"), ("gradients:5", "gradients:6")}
+    assert len(levels) == 5 * 4 and not any(
+        m.metadata.message_type == STEP_SECAGG.message_type for _, m in seen_plain)
 
     private_key = load_bank_private_key(str(keys), 1)
     n_bits = int(private_key.public_key.n).bit_length()
