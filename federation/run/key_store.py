@@ -44,7 +44,7 @@ from federation.run.signing_keys import (
     signing_public_to_bytes,
 )
 from protocols.errors import KeyCeremonyError
-from protocols.identity.envelopes import open_with_passphrase
+from protocols.identity.envelopes import MIN_SCRYPT_LOG2_N, open_with_passphrase
 from protocols.identity.signing import public_key_from_hex
 from protocols.paillier.keys import (
     DEFAULT_KEY_BITS,
@@ -77,10 +77,12 @@ KEY_CACHE_SIZE = 4096
 slots than banks every request would open its bank's key again, through scrypt)."""
 
 
-SIMULATION_SCRYPT_LOG2_N = 15
-"""scrypt cost of the simulation ceremony's envelopes: each simulated bank's passphrase lies in
-a 0600 file beside them, so a higher cost would only slow every run down (every ClientApp
-process opens its keys); ``fedcredit keys`` seals with the default 2**17."""
+SIMULATION_SCRYPT_LOG2_N = MIN_SCRYPT_LOG2_N
+"""scrypt cost of the simulation ceremony's envelopes (2**10, the envelopes' least): each
+simulated bank's passphrase lies in a 0600 file beside them, so a higher cost protects nothing
+and only slows every run down: the ceremony seals, and every ClientApp process opens, each
+bank's keys (at 2**15, 1,000 banks cost ~3,000 scrypt runs of ~0.1 s each). ``fedcredit keys``
+seals a deployed bank's keys with the default 2**17."""
 
 
 def write_private(path: Path, data: bytes) -> None:
