@@ -15,8 +15,9 @@ USCC, the vertical LR's two parts promoted, API keys, SQLite WAL query logs) as 
 
 Writes ``--json PATH`` with ``single_qps_c{1,16,64}``, ``p50_ms_c*``, ``p99_ms_c*``,
 ``batch_rows_per_s``, ``requests``, ``log_rows`` (and ``center_log_rows``; the CPU time the two
-service processes used per query and per 1,000 batch rows, which the machine's other load
-does not inflate as much as wall time; the load average before and after; the settings).
+service processes used per query and per 1,000 batch rows, and the bank's share of it, which
+the machine's other load does not inflate as much as wall time; the load average before and
+after; the settings). ``--concurrency 16 --batches 5`` measures only what the targets name.
 Example::
 
     .venv/bin/python scripts/bench_service.py --json runs/bench_service.json
@@ -166,10 +167,13 @@ def main() -> None:
     try:
         for level in (int(c) for c in args.concurrency.split(",")):
             cpu_before, own_before = _services_cpu(bank, center), time.process_time()
+            bank_before = _services_cpu(bank)
             done, lat, sent, statuses = asyncio.run(_single(bed.bank_port, bed.app_key, usccs, level,
                                                    args.seconds, args.warmup))
             service_cpu = _services_cpu(bank, center) - cpu_before
+            bank_cpu = _services_cpu(bank) - bank_before
             results[f"service_cpu_ms_per_query_c{level}"] = round(1000 * service_cpu / sent, 3)
+            results[f"bank_cpu_ms_per_query_c{level}"] = round(1000 * bank_cpu / sent, 3)
             results[f"loadgen_cpu_ms_per_query_c{level}"] = round(
                 1000 * (time.process_time() - own_before) / sent, 3)
             requests += sent
@@ -181,12 +185,14 @@ def main() -> None:
             print(f"c={level}: {done / args.seconds:.0f} q/s, p50 {np.percentile(ms, 50):.1f} ms, "
                   f"p99 {np.percentile(ms, 99):.1f} ms, statuses {statuses}, services' CPU "
                   f"{1000 * service_cpu / sent:.2f} ms/query", flush=True)
-        cpu_before = _services_cpu(bank, center)
+        cpu_before, bank_before = _services_cpu(bank, center), _services_cpu(bank)
         rows_per_s, sent = asyncio.run(_batches(bed.bank_port, bed.app_key, usccs,
                                                 min(args.batch_rows, len(usccs)), args.batches))
+        batch_rows = sent * min(args.batch_rows, len(usccs))
         results["batch_service_cpu_ms_per_1000_rows"] = round(
-            1e6 * (_services_cpu(bank, center) - cpu_before)
-            / (sent * min(args.batch_rows, len(usccs))), 2)
+            1e6 * (_services_cpu(bank, center) - cpu_before) / batch_rows, 2)
+        results["batch_bank_cpu_ms_per_1000_rows"] = round(
+            1e6 * (_services_cpu(bank) - bank_before) / batch_rows, 2)
         requests += sent
         results["batch_rows_per_s"] = round(rows_per_s)
         print(f"batch of {min(args.batch_rows, len(usccs))}: {rows_per_s:,.0f} rows/s", flush=True)

@@ -141,10 +141,15 @@ class _Reasons:
     def rows(self) -> list[list[dict[str, object]]]:
         """Every row's reasons as dicts (points rounded to 2 decimals)."""
         text, source = self.labels, self.source
-        return [[{"reason": text[j], "points_lost": p, "source": source[j]}
-                 for j, p in zip(labels, points, strict=True) if j >= 0]
-                for labels, points in zip(self.label.tolist(),
-                                          np.round(self.points, 2).tolist(), strict=True)]
+        out: list[list[dict[str, object]]] = []
+        for labels, points in zip(self.label.tolist(), np.round(self.points, 2).tolist(),
+                                  strict=True):  # plain loops: no comprehension frame per row
+            row = []
+            for j, p in zip(labels, points, strict=True):
+                if j >= 0:
+                    row.append({"reason": text[j], "points_lost": p, "source": source[j]})
+            out.append(row)
+        return out
 
 
 @dataclass(frozen=True)

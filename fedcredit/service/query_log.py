@@ -3,13 +3,16 @@
 Step: every answer a service gives (the score, a partial score, a refusal) is first written to
 the log, then sent: a caller never holds an answer the log does not. A row records who asked
 (``institution``), when, about which enterprise (``uscc``; a batch's enterprises go to
-``query_subjects``), why (``purpose``), the model version, the outcome (HTTP status and cause)
-and the SHA-256 of the response body, so a disputed answer can be matched to its row.
+``query_batches``, indexed in ``query_subjects``), why (``purpose``), the model version, the
+outcome (HTTP status and cause) and the SHA-256 of the response body, so a disputed answer can
+be matched to its row.
 
 Rows are committed in groups (group commit: SQLite's single queries on the event loop at the end
 of its turn, everything else by one writer thread, :class:`QueryLog`): each request still waits
 for its own row's commit, but 16 concurrent requests cost one commit, not 16; a batch's
-enterprises go in as one array the database expands. SQLite runs in WAL mode with
+enterprises are committed with its row as one array (``query_batches``) and copied into the
+per-enterprise index (``query_subjects``) by a maintenance thread off the request path, in
+chunks the database expands itself. SQLite runs in WAL mode with
 ``synchronous=NORMAL`` (a committed row survives the process being killed; a power cut may lose
 the last commits), its checkpoints in a thread of their own so that no commit waits for their
 fsyncs; any SQLAlchemy URL works, e.g. ``postgresql+psycopg://user@host/db``.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
@@ -39,6 +43,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     create_engine,
     event,
     func,
@@ -69,7 +74,18 @@ query_subjects = Table(
     Column("query_id", Integer, ForeignKey("queries.id"), nullable=False),
     Column("uscc", String(18), nullable=False, index=True),
 )
+query_batches = Table(  # a batch's enterprises as committed with its row (JSON array)
+    "query_batches", metadata,
+    Column("query_id", Integer, ForeignKey("queries.id"), primary_key=True, autoincrement=False),
+    Column("usccs", Text, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("indexed", Integer, nullable=False),  # how many are in query_subjects yet
+)
 GROUP_LIMIT = 512
+INDEX_SECONDS = 0.25
+"""How often the maintenance thread copies committed batches' enterprises into the index."""
+INDEX_CHUNK = 2000
+"""Enterprises indexed per transaction (SQLite holds its one write lock that long)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +146,9 @@ class QueryLog:
     round trip per commit): every row goes to the writer thread.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, index_seconds: float = INDEX_SECONDS) -> None:
         self.engine = engine
+        self._index_seconds = index_seconds
         self._inline = engine.dialect.name == "sqlite"
         self._pending: list[tuple[QueryRecord, asyncio.Future[None]]] = []
         self._queue: queue.Queue[tuple[QueryRecord, Callable[[BaseException | None], None]] | None]
@@ -139,11 +156,9 @@ class QueryLog:
         self._thread = threading.Thread(target=self._run, name="query-log", daemon=True)
         self._thread.start()
         self._stop = threading.Event()
-        self._checkpointer: threading.Thread | None = None
-        if engine.dialect.name == "sqlite":
-            self._checkpointer = threading.Thread(target=self._checkpoints,
-                                                  name="query-log-checkpoint", daemon=True)
-            self._checkpointer.start()
+        self._maintainer = threading.Thread(target=self._maintain, name="query-log-maintenance",
+                                            daemon=True)
+        self._maintainer.start()
 
     async def record(self, row: QueryRecord) -> None:
         """Write ``row`` and return once it is committed (raises if the commit failed)."""
@@ -215,15 +230,40 @@ class QueryLog:
             for _, finish in group:
                 finish(error)
 
-    def _checkpoints(self) -> None:
-        """Copy the WAL into the database every ``CHECKPOINT_SECONDS`` (PASSIVE: never blocks
-        the writer; a commit then never waits for a checkpoint's fsync)."""
-        while not self._stop.wait(CHECKPOINT_SECONDS):
+    def _maintain(self) -> None:
+        """Off the request path: index committed batches' enterprises (every
+        ``INDEX_SECONDS``) and, for SQLite, copy the WAL into the database every
+        ``CHECKPOINT_SECONDS`` (PASSIVE: never blocks the writer, so no commit waits for a
+        checkpoint's fsync)."""
+        last_checkpoint = last_index = 0.0
+        while not self._stop.wait(min(self._index_seconds, CHECKPOINT_SECONDS)):
             try:
-                with self.engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception:  # noqa: BLE001 (the next one retries; commits are unaffected)
+                if time.monotonic() - last_index >= self._index_seconds:
+                    last_index = time.monotonic()
+                    while self.index_pending():
+                        pass
+                if self._inline and time.monotonic() - last_checkpoint >= CHECKPOINT_SECONDS:
+                    last_checkpoint = time.monotonic()
+                    with self.engine.connect() as conn:
+                        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # noqa: BLE001 (the next pass retries; commits are unaffected)
                 continue
+
+    def index_pending(self) -> bool:
+        """Index the next ``INDEX_CHUNK`` enterprises of a committed batch; False when none is
+        waiting. The batch's row and enterprises were committed before its answer left; the
+        index only makes :meth:`history` fast (it also searches batches not indexed yet)."""
+        with self.engine.begin() as conn:
+            row = conn.execute(select(query_batches).where(
+                query_batches.c.indexed < query_batches.c.total).limit(1)).first()
+            if row is None:
+                return False
+            done = row.indexed
+            chunk = tuple(orjson.loads(row.usccs)[done:done + INDEX_CHUNK])
+            _insert_subjects(conn, row.query_id, chunk)
+            conn.execute(query_batches.update().where(
+                query_batches.c.query_id == row.query_id).values(indexed=done + len(chunk)))
+        return True
 
     def _commit(self, rows: Sequence[QueryRecord]) -> BaseException | None:
         try:
@@ -231,12 +271,14 @@ class QueryLog:
                 plain = [_values(r) for r in rows if not r.subjects]
                 if plain:  # one executemany for the single queries
                     conn.execute(insert(queries), plain)
-                for row in rows:  # a batch's own INSERT: its id links its subjects
+                for row in rows:  # a batch's own INSERT: its id links its enterprises
                     if row.subjects:
                         key = conn.execute(insert(queries).values(**_values(row)))
                         query_id = key.inserted_primary_key
                         assert query_id is not None
-                        _insert_subjects(conn, query_id[0], row.subjects)
+                        conn.execute(insert(query_batches).values(
+                            query_id=query_id[0], usccs=orjson.dumps(row.subjects).decode(),
+                            total=len(row.subjects), indexed=0))
             return None
         except Exception as exc:  # noqa: BLE001 (any database failure fails these rows' requests)
             return exc
@@ -246,8 +288,7 @@ class QueryLog:
         self._queue.put(None)
         self._thread.join(timeout=30)
         self._stop.set()
-        if self._checkpointer is not None:
-            self._checkpointer.join(timeout=30)
+        self._maintainer.join(timeout=30)
         self.engine.dispose()
 
     def count(self) -> int:
@@ -258,10 +299,14 @@ class QueryLog:
     def history(self, uscc: str, limit: int = 100) -> list[dict[str, Any]]:
         """The enterprise's queries, newest first: single queries and batches that named it."""
         in_batch = select(query_subjects.c.query_id).where(query_subjects.c.uscc == uscc)
+        not_indexed = select(query_batches.c.query_id).where(
+            (query_batches.c.indexed < query_batches.c.total)
+            & query_batches.c.usccs.contains(f'"{uscc}"', autoescape=True))
         stmt = (select(queries.c.id, queries.c.at, queries.c.institution, queries.c.endpoint,
                        queries.c.purpose, queries.c.model_version, queries.c.status,
                        queries.c.outcome)
-                .where((queries.c.uscc == uscc) | queries.c.id.in_(in_batch))
+                .where((queries.c.uscc == uscc) | queries.c.id.in_(in_batch)
+                       | queries.c.id.in_(not_indexed))
                 .order_by(queries.c.id.desc()).limit(limit))
         with self.engine.connect() as conn:
             return [_history_row(r._mapping) for r in conn.execute(stmt)]

@@ -14,6 +14,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from fedcredit.service.auth import ApiKeys, add_key
 from fedcredit.service.errors import Refusal, ServiceConfigError
@@ -26,7 +27,7 @@ from fedcredit.service.inputs import (
     uscc_rule_broken,
 )
 from fedcredit.service.model_parts import design_rows
-from fedcredit.service.query_log import QueryLog, QueryRecord, open_engine
+from fedcredit.service.query_log import QueryLog, QueryRecord, open_engine, query_subjects
 from fedcredit.service.rate_limit import RateLimiter
 from fedcredit.service.report_page import render_report
 from fedcredit.service.settings import load_service_settings
@@ -122,7 +123,7 @@ def _row(uscc: str | None, subjects: tuple[str, ...] = (), status: int = 200) ->
 
 
 def _exercise_log(url: str) -> None:
-    log = QueryLog(open_engine(url))
+    log = QueryLog(open_engine(url), index_seconds=1e9)  # indexed below, by hand
     try:
         other = "91110108MA01K1PR8C"
 
@@ -135,9 +136,17 @@ def _exercise_log(url: str) -> None:
         asyncio.run(many())
         log.record_now(_row(other))
         assert log.count() == before + 43
-        history = log.history(VALID, limit=1000)
-        assert len([h for h in history if h["at"].startswith("2026-01-02")]) >= 41
-        assert {h["institution"] for h in history} == {"bank-0"}
+        for _ in range(2):  # the batch is found before, then after, its enterprises are indexed
+            history = log.history(VALID, limit=1000)
+            assert len([h for h in history if h["at"].startswith("2026-01-02")]) >= 41
+            assert {h["institution"] for h in history} == {"bank-0"}
+            assert [h["endpoint"] for h in log.history(other, limit=1000)].count(
+                "partial-scores") >= 3  # the batch, the refused query, record_now's
+            while log.index_pending():
+                pass
+        with log.engine.connect() as conn:
+            indexed = conn.execute(select(query_subjects.c.uscc)).scalars().all()
+        assert indexed.count(other) >= 1 and indexed.count(VALID) >= 1
     finally:
         log.close()
 
