@@ -4,7 +4,8 @@
 
 * the **credit center** answers a bank's partial-score request from its own feature table
   and its own part of the promoted model (vertical LR: its partial logit, and the reason codes
-  it publishes for its own features); nothing else about its features leaves it;
+  it publishes for its own features; SecureBoost: the branch each enterprise takes at each of
+  its split nodes, :mod:`federation.run.tree_part`); nothing else about its features leaves it;
 * a **bank** answers ``POST /v1/score`` (one applicant) and ``POST /v1/score/batch`` (up to
   10,000): its own part of the model on its own features, plus the center's partial logit, as
   P(default), points, grade, reason codes and the model version. A model promoted whole
