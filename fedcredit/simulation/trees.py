@@ -96,7 +96,9 @@ def tree_baselines(cfg: RunConfig, result: FederatedResult,
     """Centralised and local-only trees on the same split; the lossless check.
 
     The centralised model uses the federation's bin edges when the banks released the model
-    (the lossless comparison); otherwise edges from the pooled rows.
+    (the lossless comparison); otherwise, and under DP (``dp_epsilon > 0``: the federation's
+    edges and category vocabulary come from noised counts), edges from the pooled rows. The
+    federated model is scored on rows built with the preprocessing it was trained with.
     """
     datas = [bank_data(cfg, b) for b in range(cfg.banks)]
     prep = pooled_preprocessor([d.train for d in datas])
@@ -105,8 +107,13 @@ def tree_baselines(cfg: RunConfig, result: FederatedResult,
     train, test = _pool(datas, prep, "train"), _pool(datas, prep, "test")
     fed: GBDTModel | None = None
     edges: BinEdges | None = None
+    fed_prep = prep
     if result.tree_release is not None:
         fed, edges = tree_model_of(result.tree_release)
+        fed_prep = Preprocessor.from_json(result.tree_release.preprocessor_json)
+        if cfg.dp_epsilon > 0:
+            edges = None
+    fed_test = _pool(datas, fed_prep, "test").X
     fit, eval_set = _split(train, cfg)
     central = HistGBDT(gcfg, edges=edges, n_categories=cats).fit(
         fit.X, fit.y, row_ids=fit.ids, eval_set=eval_set).model_
@@ -117,16 +124,17 @@ def tree_baselines(cfg: RunConfig, result: FederatedResult,
                                                     eval_set=own_eval).model_
         union = _metrics(own, test.X, test.y)
         own_X, own_y = tree_matrix(d.test, prep), d.test.y.astype(np.int64)
+        fed_X = tree_matrix(d.test, fed_prep)
         per_bank.append(BankBaseline(
             bank=d.bank, train_rows=d.train.n_rows, test_rows=d.test.n_rows,
             bad_rate=float(d.train.y.mean()), auc=union.auc, ks=union.ks,
             own_test_auc=_metrics(own, own_X, own_y).auc,
-            federated_own_test_auc=_metrics(fed, own_X, own_y).auc if fed else None,
+            federated_own_test_auc=_metrics(fed, fed_X, own_y).auc if fed else None,
             centralized_own_test_auc=_metrics(central, own_X, own_y).auc))
     local = LocalOnly(mean_auc=float(np.nanmean([b.auc for b in per_bank])),
                       per_bank=tuple(per_bank))
     if summary is not None and fed is not None:
-        gap = float(np.max(np.abs(fed.predict_margin(test.X) - central.predict_margin(test.X))))
+        gap = float(np.max(np.abs(fed.predict_margin(fed_test) - central.predict_margin(test.X))))
         summary = replace(summary, same_trees_as_centralized=same_trees(fed, central),
                           max_prediction_gap=gap)
     if summary is not None:
