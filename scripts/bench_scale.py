@@ -121,7 +121,8 @@ class CpuMeter:
             ticks = _cpu_ticks(pid)
             if ticks is None:
                 continue
-            role = self.ticks[pid][0] if pid in self.ticks else _role(pid, self.root)
+            known = self.ticks.get(pid, ("ray", 0))[0]
+            role = known if known != "ray" else _role(pid, self.root)  # retitled late
             self.ticks[pid] = (role, ticks)
 
     def seconds(self) -> dict[str, float]:

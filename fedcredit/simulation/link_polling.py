@@ -1,0 +1,79 @@
+"""Flower's simulation engine polls only the banks that have a request waiting (issue 14).
+
+Flower 1.42's simulation runtime (``flwr.server.superlink.fleet.vce.vce_api``) moves requests
+from its in-memory link state to the Ray actors with one thread that, every 0.1 s, asks the
+state for one undelivered message *for every node*; each ask scans every stored message
+(delivered ones stay until their reply is collected) and re-checks each one's expiry and
+federation. With K banks and a step's K requests stored, that is K x K checks every 0.1 s
+for the whole step, whether or not anything is waiting: about a third of a core at 100 banks
+(py-spy), and at 1,000 banks a million checks per poll.
+
+:func:`polling_only_waiting_nodes` replaces that thread's loop: each poll first lists, under
+the state's lock, the nodes that have an undelivered request, and asks Flower's own
+``get_message_ins`` (every check, the delivery mark and the expiry clean-up unchanged) for
+those nodes only. Messages, their order per node and the replies are what Flower delivers;
+only the idle asks are skipped. The patch is installed for ``fedcredit simulate`` runs only
+(:func:`install`), and only on the Flower release and link state it was written for; anything
+else keeps Flower's loop. Flower's bare floor in ``scripts/bench_scale.py`` runs unpatched.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from queue import Queue
+from typing import Any
+
+FLOWER_RELEASES = ("1.42.",)
+"""Flower releases whose ``vce_api.add_messages_to_queue`` this module replaces."""
+POLL_S = 0.1
+"""Flower's own poll interval."""
+
+
+def waiting_nodes(state: Any, nodes: Iterable[int]) -> list[int]:
+    """The nodes among ``nodes`` that have an undelivered request in ``state`` (in-memory link
+    state), in the order of ``nodes``."""
+    wanted = set(nodes)
+    with state.lock:
+        waiting = {m.metadata.dst_node_id for m in list(state.message_ins_store.values())
+                   if m.metadata.delivered_at == "" and m.metadata.dst_node_id in wanted}
+    return [n for n in nodes if n in waiting]
+
+
+def polling_only_waiting_nodes(state: Any, queue: Queue[Any], nodes_mapping: dict[int, Any],
+                               f_stop: threading.Event) -> None:
+    """Flower's ``add_messages_to_queue``, asking only the nodes with a waiting request."""
+    while not f_stop.is_set():
+        for node_id in waiting_nodes(state, list(nodes_mapping.keys())):
+            for message in state.get_message_ins(node_id=node_id, limit=1):
+                queue.put(message)
+        f_stop.wait(POLL_S)
+
+
+def _checked(original: Callable[..., None]) -> Callable[..., None]:
+    """The replacement, falling back to Flower's loop for a state it does not know."""
+    from flwr.server.superlink.linkstate.in_memory_linkstate import InMemoryLinkState
+
+    def add_messages_to_queue(state: Any, queue: Queue[Any], nodes_mapping: dict[int, Any],
+                              f_stop: threading.Event) -> None:
+        known = isinstance(state, InMemoryLinkState) and hasattr(state, "message_ins_store") \
+            and hasattr(state, "lock")
+        (polling_only_waiting_nodes if known else original)(state, queue, nodes_mapping, f_stop)
+
+    add_messages_to_queue.fedcredit_patch = True  # type: ignore[attr-defined]
+    return add_messages_to_queue
+
+
+def install() -> bool:
+    """Replace Flower's polling loop for this process's simulations; returns whether it did
+    (False on another Flower release: its own loop then runs)."""
+    import flwr
+    from flwr.server.superlink.fleet.vce import vce_api
+
+    current = vce_api.add_messages_to_queue
+    if getattr(current, "fedcredit_patch", False):
+        return True
+    if not flwr.__version__.startswith(FLOWER_RELEASES):
+        return False
+    vce_api.add_messages_to_queue = _checked(current)
+    return True
