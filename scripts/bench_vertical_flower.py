@@ -43,7 +43,9 @@ import bench_vertical as protocol_bench  # noqa: E402  (the sibling script)
 from fedcredit.simulation.vertical import run_vertical_federation  # noqa: E402
 from federation.data.vertical_data import align, entity_ids, load_party, prepare  # noqa: E402
 from federation.run.config import resolve_data_path  # noqa: E402
+from federation.run.folder import VERTICAL_PART_FILE, RunFolder  # noqa: E402
 from federation.run.vertical_config import VerticalConfig  # noqa: E402
+from federation.run.vertical_part import read_part  # noqa: E402
 from protocols.paillier.fast import key_holder_table_for  # noqa: E402
 from protocols.paillier.keys import generate_paillier_keypair  # noqa: E402
 
@@ -212,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
             for idx, (b, c) in enumerate(zip(protocol["bank"], protocol["center"], strict=True)):
                 print(f"[protocol, two processes] epoch {idx}: wall {max(b['wall'], c['wall']):.2f}"
                       f" s (bank cpu {b['cpu']:.1f} s, center cpu {c['cpu']:.1f} s)")
+            parts = {r: read_part(RunFolder(Path(cfg.out)).party(r) / VERTICAL_PART_FILE)
+                     for r in ("bank", "center")}
+            out["max_weight_diff_flower_vs_protocol"] = float(max(
+                np.abs(np.array(parts[r].weights) - protocol["weights"][r]).max()
+                for r in parts))
+            print("max |w_flower - w_protocol| (each party's written part) = "
+                  f"{out['max_weight_diff_flower_vs_protocol']:.1e}")
             ratio = float(np.mean(flower["epoch_seconds"]) / np.mean(protocol["epoch_seconds"]))
             out["ratio_flower_to_protocol"] = ratio
             print(f"seconds per epoch: flower {np.mean(flower['epoch_seconds']):.2f}, protocol "

@@ -64,6 +64,7 @@ class _Precomputer:
         self.tables: dict[int, PooledTable] = {}
         self.lock = threading.Condition()
         self.running_steps = 0
+        self.uses = 0
         self.thread: threading.Thread | None = None
         self.rng: RandomSource = random.SystemRandom()
 
@@ -79,7 +80,8 @@ class _Precomputer:
                 while len(self.tables) > 2:  # both parties' keys at most (simulation)
                     self.tables.pop(next(reversed(self.tables)))
             table.target[0] = max(table.target[0], target)
-            if self.thread is None:
+            self.uses += 1
+            if self.thread is None and self.uses > 1:  # a process that outlives one step
                 self.thread = threading.Thread(target=self._fill, name="vertical-precompute",
                                                daemon=True)
                 self.thread.start()
@@ -116,7 +118,10 @@ _PRECOMPUTER = _Precomputer()
 
 def pooled_table(private_key: PaillierPrivateKey, *, rows: int) -> PooledTable:
     """This process's pooled table for ``private_key``, kept filled to ``rows`` randomizers
-    (one batch) by the background thread while no step runs (full-length exponents only)."""
+    (one batch) by the background thread while no step runs (full-length exponents only).
+
+    The thread starts at the second call in a process: a deployed node's ClientApp process
+    (one per message in Flower 1.42) would exit before using what it drew."""
     return _PRECOMPUTER.table(private_key, rows)
 
 
