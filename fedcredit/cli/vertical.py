@@ -87,6 +87,11 @@ def vertical(
     with RunProgress(console, total=1, unit="step") as progress:
         results = run_vertical(cfg, on_progress=progress.steps, record_wire=record_wire)
     print_vertical(results, RunFolder(out).results)
+    if model == "lr":
+        console.print(f"each party's model part: {RunFolder(out).party('bank')}, "
+                      f"{RunFolder(out).party('center')} (serve them: `fedcredit models promote "
+                      f"{out} --name NAME --part bank` at the bank, `--part center` at the "
+                      "center)", highlight=False)
 
 
 def _n(value: float | None) -> float:
