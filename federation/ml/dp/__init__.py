@@ -6,10 +6,12 @@
   score histograms) from the run's (epsilon, delta) and its row counts;
 * :mod:`~federation.ml.dp.sgd`: DP-SGD with Opacus (Poisson sampling, per-sample clipping,
   Gaussian noise);
-* :mod:`~federation.ml.dp.releases`: the noised score histograms and preprocessing statistics.
+* :mod:`~federation.ml.dp.releases`: the noised score histograms and preprocessing statistics;
+* :mod:`~federation.ml.dp.trees` and :mod:`~federation.ml.dp.tree_releases`: a boosted-tree
+  run's plan (levels x trees of noised gradient/hessian histograms) and noised releases.
 
 Guarantee: per bank and per borrower (add or remove one row), (epsilon, delta)-DP for
-everything the bank sends in a horizontal LR/MLP run except its row counts and the schema's
+everything the bank sends in a horizontal LR/MLP/boosted-tree run except its row counts and the schema's
 column and category names (docs/security.md). Encryption (Paillier) hides each bank's
 contribution from the coordinator; DP bounds what the released sums and model reveal.
 May import numpy, torch, opacus, dp-accounting and the other ``federation.ml`` modules; the
