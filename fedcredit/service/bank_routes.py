@@ -129,13 +129,14 @@ class _Reasons:
         if center is not None:
             shifted = np.where(center.reason_label >= 0, center.reason_label + len(labels), -1)
             labels = (*labels, *center.labels)
-            label = np.hstack([label, shifted])
-            points = np.hstack([points, center.reason_points])
+            label = np.concatenate((label, shifted), axis=1)
+            points = np.concatenate((points, center.reason_points), axis=1)
         points = np.where(label >= 0, points, 0.0)  # no label, no reason
         order = np.argsort(-points, axis=1, kind="stable")[:, :DEFAULT_REASONS]
-        top = np.take_along_axis(points, order, axis=1)
-        top_label = np.where(top > MIN_POINTS_LOST, np.take_along_axis(label, order, axis=1), -1)
-        source = tuple("bank" if j < len(bank_labels) else CENTER for j in range(len(labels)))
+        rows = np.arange(len(label))[:, None]  # plain fancy indexing: cheaper on 1-row arrays
+        top = points[rows, order]
+        top_label = np.where(top > MIN_POINTS_LOST, label[rows, order], -1)
+        source = ("bank",) * len(bank_labels) + (CENTER,) * (len(labels) - len(bank_labels))
         return cls(labels, source, top_label, np.where(top_label >= 0, top, 0.0))
 
     def rows(self) -> list[list[dict[str, object]]]:
