@@ -20,9 +20,9 @@ missing ones, then goes on with those online if at least ``required`` (the run's
 when ``timeout_s`` passes with fewer than ``required``, or once so many banks are known lost
 that ``required`` cannot be reached. A fresh run waits the whole join timeout for every bank
 (its nodes start at different times, and a bank left out at the start sits out the run); a
-resumed run waits :data:`RESUME_GRACE_S` only: its nodes were started before it (the local
-launcher and ``docs/deployment.md`` start it once they are active again), so a bank still
-missing then is down. A bank missing at the start sits out the rest of that run.
+resumed run waits :data:`RESUME_GRACE_S` (90 s) only: its nodes were started before it (the
+local launcher and ``docs/deployment.md`` start it once they are active again), so a bank
+still missing then is down. A bank missing at the start sits out the rest of that run.
 
 Security assumption: only rostered nodes count; going on with ``required`` banks is what
 every round already accepts, and each bank still refuses to open a sum of fewer banks than
@@ -92,8 +92,10 @@ def rostered_node_ids(nodes: Iterable[NodeInfo], roster: frozenset[bytes] | None
 
 JOIN_TIMEOUT_S = 120.0
 """Longest wait for the banks' nodes before the first request."""
-RESUME_GRACE_S = 30.0
-"""A resumed run's wait for banks beyond ``required`` (their nodes were started before it)."""
+RESUME_GRACE_S = 90.0
+"""A resumed run's wait for banks beyond ``required``: a bank restarted with the coordinator
+may need Flower 1.42's heartbeat patience (2 x 30 s, while its crashed session still counts)
+plus a retry of ``fedcredit node`` (10 s) to be active again."""
 POLL_S = 0.05
 
 

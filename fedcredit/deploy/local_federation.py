@@ -99,7 +99,7 @@ from federation.run.results import (
 from federation.steps.secure_sum import summation_scheme
 from federation.wire.records import STEP_SCHEMA, STEP_TRAIN
 from federation.wire.transcript import merge_transcripts
-from server.roster import RESUME_GRACE_S, JoinRule, JoinVerdict
+from server.roster import JoinRule, JoinVerdict
 
 READY_TIMEOUT_S = 30.0
 POLL_S = 0.25
@@ -383,12 +383,16 @@ class LocalFederation:
         they miss two heartbeats; a coordinator started meanwhile would count them, send its
         first request and get "Node Unavailable" back for nodes that are still re-activating
         (``fedcredit node`` retries them, see :mod:`fedcredit.deploy.node_runner`).
-        The wait follows the coordinator's join rule (:class:`server.roster.JoinRule`):
-        every bank, or after :data:`~server.roster.RESUME_GRACE_S` the run's ``min-banks``
-        of them, so a bank that is down does not hold up the others (the coordinator goes
-        on without it, as a round does); an exited bank process is not waited for.
+        The wait follows the coordinator's join rule (:class:`server.roster.JoinRule`) with
+        what only the launcher knows, which bank processes exited: those are not waited for
+        (the coordinator goes on without them, as a round does, while ``min-banks`` are
+        active); a bank whose ``fedcredit node`` still runs is waited for up to ``timeout``
+        (re-activating can take Flower's heartbeat patience of 60 s), then the run goes on
+        with the active ones if they are at least ``min-banks``. Waiting less would start a
+        resume without a bank that was about to rejoin, and its model would differ from the
+        uninterrupted run's.
         """
-        rule = JoinRule(self.opt.banks, self.cfg.required_banks, RESUME_GRACE_S, timeout)
+        rule = JoinRule(self.opt.banks, self.cfg.required_banks, timeout, timeout)
         started = time.monotonic()
         while True:
             self._note_exits()
