@@ -25,7 +25,7 @@ def serve(
     """Run the credit query service of one institution (bank or center role) until stopped."""
     import uvicorn
 
-    from fedcredit.service.app import create_app
+    from fedcredit.service.app import create_app, hot_path_front
     from fedcredit.service.settings import load_service_settings
 
     settings = load_service_settings(config, host=host, port=port)
@@ -43,7 +43,7 @@ def serve(
     gc.set_threshold(50_000, 20, 100)  # a 10,000-row batch allocates ~100,000 objects
     # uvloop and httptools (uvicorn[standard]); no access log, proxy-header or Server/Date header
     # work per request: the query log is the record of every request
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
+    uvicorn.run(hot_path_front(app), host=settings.host, port=settings.port, log_level="warning",
                 access_log=False, timeout_graceful_shutdown=10, loop="uvloop", http="httptools",
                 proxy_headers=False, server_header=False, date_header=False,
                 **tls)  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from fedcredit.service.app import Page, QueryContext, ServiceCore, answer
+from fedcredit.service.app import Page, QueryContext, ServiceCore, add_hot_route, answer
 from fedcredit.service.center_client import CenterAnswer, CenterClient, CoalescingCenter
 from fedcredit.service.center_routes import history
 from fedcredit.service.errors import Refusal, ServiceConfigError
@@ -332,9 +332,8 @@ def add_routes(app: FastAPI, core: ServiceCore) -> None:
     async def batch(request: Request) -> Response:
         return await scored(request, "score-batch", "score", score_batch)
 
-    # plain Starlette routes: the hot paths skip FastAPI's per-request dependency solving
-    app.router.add_route("/v1/score", score, methods=["POST"])
-    app.router.add_route("/v1/score/batch", batch, methods=["POST"])
+    add_hot_route(app, "/v1/score", score)
+    add_hot_route(app, "/v1/score/batch", batch)
 
     @app.get("/v1/enterprises/{uscc}/report")
     async def report_page(uscc: str, request: Request) -> Response:

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from fedcredit.service.app import Page, QueryContext, ServiceCore, answer
+from fedcredit.service.app import Page, QueryContext, ServiceCore, add_hot_route, answer
 from fedcredit.service.errors import Refusal, ServiceConfigError
 from fedcredit.service.inputs import check_purpose, check_rows, check_uscc, check_usccs, parse_body
 from fedcredit.service.partial_wire import MEDIA_TYPE, answer_to_bytes
@@ -83,8 +83,7 @@ def add_routes(app: FastAPI, core: ServiceCore) -> None:
 
         return await answer(core, ctx, handle)
 
-    # a plain Starlette route: the hot path skips FastAPI's per-request dependency solving
-    app.router.add_route("/v1/partial-scores", partial_scores, methods=["POST"])
+    add_hot_route(app, "/v1/partial-scores", partial_scores)
 
     @app.get("/v1/enterprises/{uscc}/queries")
     async def queries(uscc: str, request: Request) -> Response:
