@@ -79,9 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--certs", type=Path, default=None,
                    help="Folder from `fedcredit certs` (default: issue fresh ones in OUT/certs).")
     p.add_argument("--allow-plain", action="store_true",
-                   help="Write a [policy] letting the banks accept --aggregation plain (the "
-                        "coordinator then sees every bank's aggregates); without it the banks "
-                        "refuse a plain run.")
+                   help="Write a [policy] letting the banks accept --aggregation plain or "
+                        "secagg (the coordinator then sees every bank's aggregates, or their "
+                        "sums); without it the banks refuse both.")
     p.add_argument("--insecure", action="store_true",
                    help="Run WITHOUT TLS and node authentication (throwaway test beds only).")
     p.add_argument("--bank-data", default="",

@@ -245,10 +245,13 @@ class LocalFederation:
                 write_roster(self.layout.coordinator_keys,
                              [self.certs.node_pub(b.name) for b in self.banks])
         if not summation_scheme(self.cfg.aggregation).needs_paillier_key:
-            self.say("WARNING: --allow-plain: the banks accept a plain run; the coordinator "
-                     "sees every bank's aggregates." if self.opt.allow_plain else
-                     "note: the banks' [policy] allows encrypted runs only, so they will refuse "
-                     "this plain run; pass --allow-plain to let them accept it.")
+            seen = ("every bank's updates" if self.cfg.aggregation == "plain" else
+                    "the banks' summed updates")
+            self.say(f"WARNING: --allow-plain: the banks accept a '{self.cfg.aggregation}' run; "
+                     f"the coordinator sees {seen} (and so the model)." if self.opt.allow_plain
+                     else f"note: the banks' [policy] allows encrypted runs only, so they will "
+                     f"refuse this '{self.cfg.aggregation}' run (the coordinator would see "
+                     f"{seen}); pass --allow-plain to let them accept it.")
         for bank in self.banks:
             bank_node_toml(bank, self.cfg, coordinator=self.fleet_address,
                            runtime_port=free_port(),
