@@ -13,6 +13,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fedcredit.deploy.errors import DeploymentError
 from fedcredit.deploy.fault_drills import (
@@ -172,14 +173,56 @@ def bad_file(base: Path, opt: DrillOptions) -> DrillResult:
     out = base / "bad-file"
     remove(out)
     launch = Launch(["--out", str(out), *opt.launch_args()], base / "bad-file.log")
-    bank = Layout(out).bank(BANK)
-    launch.until(lambda: "the gateway answers" in launch.text(), 300, "slices written")
-    _spoil_cell(bank.data, row=12)
-    spoiled = time.monotonic()
+    spoiled = _spoil_when_written(launch, out, BANK)
     detected = launch.until(lambda: bool(dropouts(out)), opt.timeout, "recorded dropout")
     code = launch.wait(opt.timeout)
-    reasons = " ".join(str(d.get("reason", "")) for d in dropouts(out))
+    return _bad_file_result(launch, out, BANK, code, rounded(detected - spoiled))
+
+
+def bad_file_and_kill_bank(base: Path, opt: DrillOptions, *,
+                           killed: int = BANK + 1) -> tuple[DrillResult, DrillResult]:
+    """Both fast drills in one launch (the CI test's: one federation instead of two): bank
+    ``BANK``'s file gets the bad cell, bank ``killed`` is SIGKILLed after round 1. Needs
+    ``opt.banks - 2 >= min-banks`` (e.g. 5 banks with ``--min-banks 3``)."""
+    out = base / "bad-file-kill-bank"
+    remove(out)
+    launch = Launch(["--out", str(out), *opt.launch_args()], base / "bad-file-kill-bank.log")
+    spoiled = _spoil_when_written(launch, out, BANK)
+    detected = launch.until(lambda: bool(dropouts(out)), opt.timeout, "recorded dropout")
+    launch.until(lambda: rounds_done(out) >= 1, opt.timeout, "round 1 checkpoint")
+    kill_tree(process_pid(out, f"bank-{killed}"))
+    killed_at, done_at = time.monotonic(), rounds_done(out)
+    noticed = launch.until(lambda: bool(_not_bad_file(dropouts(out))), opt.timeout,
+                           "the killed bank's dropout")
+    code = launch.wait(opt.timeout)
+    dropped = _not_bad_file(dropouts(out))
+    kill = DrillResult("kill-bank", code == 0 and bool(dropped), rounded(noticed - killed_at),
+                       rounded(time.monotonic() - killed_at),
+                       note=f"exit {code}; killed bank {killed} after round {done_at}; later "
+                            f"dropouts: {dropped[:2]}"[:400])
+    return _bad_file_result(launch, out, BANK, code, rounded(detected - spoiled)), kill
+
+
+def _not_bad_file(dropped: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Dropouts for another reason than the bad file (which recurs at every step)."""
+    return [d for d in dropped if "the bank's data file" not in str(d.get("reason", ""))]
+
+
+def _spoil_when_written(launch: Launch, out: Path, index: int) -> float:
+    """Once the launcher wrote the banks' files (before their nodes start), put the bad
+    cell into bank ``index``'s; the monotonic time it was done."""
+    launch.until(lambda: "the gateway answers" in launch.text(), 300, "slices written")
+    _spoil_cell(Layout(out).bank(index).data, row=12)
+    return time.monotonic()
+
+
+def _bad_file_result(launch: Launch, out: Path, index: int, code: int,
+                     detect_s: float | None) -> DrillResult:
+    """Passed when the run completed, the coordinator's reason names the file, column and
+    row, and neither the cell's value nor the bank's path is anywhere outside the bank."""
     layout = Layout(out)
+    bank = layout.bank(index)
+    reasons = " ".join(str(d.get("reason", "")) for d in dropouts(out))
     found = leaks(out, [BAD_CELL], allowed=[bank.root, layout.logs / f"{bank.name}.log"])
     coordinator_side = [layout.coordinator, *(layout.logs / f"{name}.log" for name in
                                               ("flwr-run", "superlink", "gateway"))]
@@ -188,7 +231,7 @@ def bad_file(base: Path, opt: DrillOptions) -> DrillResult:
     found += [str(launch.log)] if BAD_CELL in launch.text() else []
     named = "the bank's data file" in reasons and "row 13" in reasons
     passed = code == 0 and named and not found
-    return DrillResult("bad-file", passed, rounded(detected - spoiled),
+    return DrillResult("bad-file", passed, detect_s,
                        note=f"exit {code}; reason at the coordinator: {reasons[:200]}; value or "
                             f"path found outside the bank: {found}")
 
