@@ -57,7 +57,7 @@ def simulate(
     round_timeout: float = Opt(H.round_timeout, help="Seconds to wait for the banks' answers in each step."),
     drop_schedule: str = Opt(H.drop_schedule, help="Fault injection: 'ROUND:BANK,BANK;...' makes banks vanish in those rounds."),
     halt_after: int = Opt(H.halt_after, help="Fault injection: stop the coordinator after this round (resume with 'fedcredit resume')."),
-    dp_epsilon: float = Opt(H.dp_epsilon, help="Differential privacy: each bank trains with DP-SGD (lr, mlp) or noises every tree level's gradient/hessian histograms and its bin counts (gbdt: use few shallow trees, e.g. --trees 10 --depth 2 --bins 8 --learning-rate 0.5; no early stopping), and noises its score histograms and statistics, so that the whole run meets this epsilon per bank and borrower (0 = off; results.json 'privacy')."),
+    dp_epsilon: float = Opt(H.dp_epsilon, help="Differential privacy: each bank trains with DP-SGD (lr, mlp) or noises every tree level's gradient/hessian histograms and its bin counts (gbdt: use few shallow trees, e.g. --trees 20 --depth 1 --bins 8 --learning-rate 0.5; no early stopping), and noises its score histograms and statistics, so that the whole run meets this epsilon per bank and borrower (0 = off; results.json 'privacy')."),
     dp_delta: float = Opt(H.dp_delta, help="The delta of --dp-epsilon (0 = 1 / (10 x the bank's training rows))."),
     dp_clip: float = Opt(H.dp_clip, help="DP-SGD's per-sample gradient norm bound."),
     out: Path = Opt(Path(H.out), help="Run folder: results.json, model, checkpoint, audit.jsonl, keys/."),
