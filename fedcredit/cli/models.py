@@ -5,7 +5,9 @@ LR run folder, or a ``scorecard.json``) as the next numbered version and makes i
 ``fedcredit serve`` loads (a running service switches to it within ``reload-seconds``). A
 vertical model is promoted by each party with the columns the credit center holds: the bank
 with ``--part bank``, the center with ``--part center``; each registry keeps its own part only
-(thin over :mod:`fedcredit.service.registry`). A ``fedcredit vertical --model secureboost`` run
+(thin over :mod:`fedcredit.service.registry`). Given a ``fedcredit vertical`` run folder (or a
+party's own model folder), ``--part bank|center`` promotes the part that party's node wrote
+(:mod:`federation.run.vertical_part`); no ``--center-columns`` needed. A ``fedcredit vertical --model secureboost`` run
 is promoted the same way: each party's node wrote its part of the trees
 (:mod:`federation.run.tree_part`).
 """
