@@ -17,7 +17,7 @@ from federation.run.key_store import provision_simulation_keys
 
 from .conftest import assert_all_stopped, launch_to_results
 
-BANKS, ROUNDS = 3, 3
+BANKS, ROUNDS = 3, 2
 AUC_TOLERANCE = 0.005
 HANG_GUARD_S = float(os.environ.get("FEDCREDIT_STARTUP_HANG_GUARD_S", "120"))
 """Timing goals live in benchmarks (the 30 s startup target: benchmarks/RESULTS.md, measured
