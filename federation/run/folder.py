@@ -243,3 +243,22 @@ class RunFolder:
                 f"{self.path}: {path.name} not found{hint}; this is not a complete run folder. "
                 f"Create one with `fedcredit simulate --out {self.path}`.")
         return path
+
+
+def find_party_file(source: Path, role: str, name: str) -> Path | None:
+    """A party's file ``name`` (a trained model part) in ``source``: the file itself, a party's
+    own folder, or a simulation's run folder (``parties/ROLE/``); None when there is none."""
+    if source.is_file():
+        return source if source.name == name else None
+    for path in (source / name, RunFolder(source).party(role) / name):
+        if path.is_file():
+            return path
+    return None
+
+
+def read_party_text(path: Path, what: str) -> str:
+    """The text of a party's file; RunFolderError naming it and ``what`` it should hold."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RunFolderError(f"{path}: cannot read the {what} ({exc}).") from exc

@@ -42,7 +42,7 @@ from federation.ml.gbdt import BinEdges, Tree, bin_matrix
 from federation.ml.gbdt.trainer import goes_left
 from federation.ml.preprocess import Preprocessor
 from federation.ml.tree_features import tree_matrix
-from federation.run.folder import RunFolder, atomic_write_text
+from federation.run.folder import atomic_write_text, find_party_file, read_party_text
 
 TREE_KIND = "secureboost"
 PART_FORMAT = "fedcredit-secureboost-part"
@@ -238,20 +238,12 @@ class TreeModelPart:
 
 
 def find_tree_part(source: Path, role: str) -> Path | None:
-    """The ``role``'s SecureBoost part in ``source``: the file itself, a party's folder, or a
-    simulation's run folder (``parties/ROLE/``); None when there is none."""
-    if source.is_file():
-        return source if source.name == TREE_PART_FILE else None
-    for path in (source / TREE_PART_FILE, RunFolder(source).party(role) / TREE_PART_FILE):
-        if path.is_file():
-            return path
-    return None
+    """The ``role``'s SecureBoost part in ``source``
+    (:func:`~federation.run.folder.find_party_file`)."""
+    return find_party_file(source, role, TREE_PART_FILE)
 
 
 def read_tree_part(path: Path) -> TreeModelPart:
     """The part in ``path``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RunFolderError(f"{path}: cannot read the SecureBoost model part ({exc}).") from exc
+    text = read_party_text(path, "SecureBoost model part")
     return TreeModelPart.from_json(text, str(path))

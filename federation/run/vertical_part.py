@@ -31,7 +31,12 @@ import numpy as np
 
 from federation.errors import RunFolderError
 from federation.ml.preprocess import Preprocessor
-from federation.run.folder import VERTICAL_PART_FILE, RunFolder, atomic_write_text
+from federation.run.folder import (
+    VERTICAL_PART_FILE,
+    atomic_write_text,
+    find_party_file,
+    read_party_text,
+)
 from federation.scorecard.linear import LinearScorecard
 from federation.scorecard.scale import RiskGrades, ScorecardScale
 
@@ -119,20 +124,11 @@ class VerticalModelPart:
 
 
 def find_part(source: Path, role: str) -> Path | None:
-    """The ``role``'s part file in ``source``: the file itself, a party's folder, or a
-    simulation's run folder (``parties/ROLE/``); None when there is none."""
-    if source.is_file():
-        return source if source.name == VERTICAL_PART_FILE else None
-    for path in (source / VERTICAL_PART_FILE, RunFolder(source).party(role) / VERTICAL_PART_FILE):
-        if path.is_file():
-            return path
-    return None
+    """The ``role``'s part file in ``source`` (:func:`~federation.run.folder.find_party_file`)."""
+    return find_party_file(source, role, VERTICAL_PART_FILE)
 
 
 def read_part(path: Path) -> VerticalModelPart:
     """The part in ``path``."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise RunFolderError(f"{path}: cannot read the vertical model part ({exc}).") from exc
+    text = read_party_text(path, "vertical model part")
     return VerticalModelPart.from_json(text, str(path))
