@@ -11,6 +11,7 @@ least ``required`` banks were admitted.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,37 @@ from protocols.identity.signing import ReplayGuard, statement_for, verify_update
 from server.errors import FederationError
 
 Observer = Callable[[str, Message], None]
+
+
+RELAY_POLL_S = 0.01
+"""How often the coordinator first asks for the replies of a step. Flower's
+``send_and_receive`` sleeps 0.1 s (simulation) or 3 s (deployment) between pulls, which every
+step pays (half of it on average; a vertical LR three times per mini-batch); a pull is one
+look-up in the SuperLink's state (in memory, or one request to a deployed SuperLink)."""
+RELAY_POLL_SHARE = 0.05
+"""Later pulls wait this share of the time the step has taken (a reply is late by at most 5 %
+of its step), up to :data:`RELAY_POLL_MAX_S`: few pulls for a deployed step of seconds."""
+RELAY_POLL_MAX_S = 0.25
+
+
+def relay(grid: Grid, requests: list[Message], *, timeout_s: float = 1800.0,
+          poll_s: float = RELAY_POLL_S, clock: Callable[[], float] = time.monotonic,
+          sleep: Callable[[float], None] = time.sleep) -> list[Message]:
+    """Push ``requests`` and pull their replies (every ``poll_s`` at first, then every 5 % of
+    the time waited) until all are in or ``timeout_s`` has passed (then the replies so far;
+    the caller names who is missing)."""
+    waiting = set(grid.push_messages(requests))
+    replies: list[Message] = []
+    started = clock()
+    while waiting:
+        got = list(grid.pull_messages(waiting))
+        replies.extend(got)
+        waiting.difference_update(m.metadata.reply_to_message_id for m in got)
+        waited = clock() - started
+        if not waiting or waited > timeout_s:
+            break
+        sleep(min(RELAY_POLL_MAX_S, max(poll_s, RELAY_POLL_SHARE * waited)))
+    return replies
 
 
 @dataclass
@@ -85,7 +117,7 @@ class Exchange:
         nodes = self.nodes if only is None else [n for n in self.nodes if n in set(only)]
         requests = self._requests(message_type, contents, extra, nodes)
         self._observe("request", requests)
-        replies = list(self.grid.send_and_receive(requests, timeout=self.timeout_s))
+        replies = self._round_trip(requests)
         self._observe("reply", replies)
         asked = {r.metadata.message_id: r.metadata.dst_node_id for r in requests}
         outcome = StepOutcome([])
@@ -105,6 +137,10 @@ class Exchange:
                                   f"{len(nodes)} banks usable, {required} required ({reasons}).")
         outcome.replies.sort(key=lambda r: bank_of(r.content))
         return outcome
+
+    def _round_trip(self, requests: list[Message]) -> list[Message]:
+        """Push the step's requests and pull their replies (:func:`relay`)."""
+        return relay(self.grid, requests, timeout_s=self.timeout_s)
 
     def _requests(self, message_type: str, contents: Callable[[], Any],
                   extra: Callable[[int, Any], Any] | None = None,

@@ -64,43 +64,12 @@ from federation.wire.vertical import (
 from protocols.vertical_lr.config import min_batch_rows
 from server.calibration import held_out_calibration
 from server.errors import FederationError
-from server.exchange import Observer, remote_reason
+from server.exchange import Observer, relay, remote_reason
 from server.horizontal import wait_for_banks
 from server.results import histogram_section
 from server.roster import load_roster
 
 STEP_TIMEOUT_S = 1800.0
-RELAY_POLL_S = 0.01
-"""How often the coordinator first asks for the replies of a relayed step. Flower's
-``send_and_receive`` sleeps 0.1 s (simulation) or 3 s (deployment) between pulls, which a
-vertical LR pays three times per mini-batch (half of it on average); a pull is one look-up in
-the SuperLink's state (in memory, or one request to a deployed SuperLink)."""
-RELAY_POLL_SHARE = 0.05
-"""Later pulls wait this share of the time the step has taken (a reply is late by at most 5 %
-of its step), up to :data:`RELAY_POLL_MAX_S`: few pulls for a deployed step of seconds."""
-RELAY_POLL_MAX_S = 0.25
-
-
-def relay(grid: Grid, requests: list[Message], *, timeout_s: float = STEP_TIMEOUT_S,
-          poll_s: float = RELAY_POLL_S, clock: Callable[[], float] = time.monotonic,
-          sleep: Callable[[float], None] = time.sleep) -> list[Message]:
-    """Push ``requests`` and pull their replies (every ``poll_s`` at first, then every 5 % of
-    the time waited) until all are in or ``timeout_s`` has passed (then the replies so far;
-    the caller names who is missing)."""
-    waiting = set(grid.push_messages(requests))
-    replies: list[Message] = []
-    started = clock()
-    while waiting:
-        got = list(grid.pull_messages(waiting))
-        replies.extend(got)
-        waiting.difference_update(m.metadata.reply_to_message_id for m in got)
-        waited = clock() - started
-        if not waiting or waited > timeout_s:
-            break
-        sleep(min(RELAY_POLL_MAX_S, max(poll_s, RELAY_POLL_SHARE * waited)))
-    return replies
-
-
 @dataclass
 class VerticalResult:
     """What the coordinator learns: sizes, timings, the held-out AUC/KS, the IV table."""
@@ -158,7 +127,7 @@ class VerticalRun:
         requests = [Message(vertical_request(self.cfg, fields), dst_node_id=self.role_node[r],
                             message_type=message_type) for r, fields in asks.items()]
         self._observe("request", requests)
-        replies = relay(self.grid, requests)
+        replies = relay(self.grid, requests, timeout_s=STEP_TIMEOUT_S)
         self._observe("reply", replies)
         by_node = {m.metadata.src_node_id: m for m in replies}
         out = {}

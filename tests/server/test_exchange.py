@@ -49,6 +49,9 @@ class OfflineExchange(Exchange):
     def _requests(self, message_type, contents, extra=None, nodes=None):
         return []
 
+    def _round_trip(self, requests):
+        return self.grid.send_and_receive(requests)
+
 
 def exchange(replies, nodes=(100, 101, 102, 103)) -> Exchange:
     return OfflineExchange(FakeGrid(replies), list(nodes), run_id="run", key_fingerprint="plain",
@@ -123,6 +126,9 @@ class AddressedExchange(Exchange):
         return [SimpleNamespace(metadata=SimpleNamespace(message_id=f"m{n}", dst_node_id=n))
                 for n in (self.nodes if nodes is None else nodes)]
 
+    def _round_trip(self, requests):
+        return self.grid.send_and_receive(requests)
+
 
 def test_an_unreachable_node_is_recorded_under_its_own_id_not_the_superlinks() -> None:
     """Flower answers for a node it cannot reach with an error reply from the SuperLink
@@ -144,3 +150,39 @@ def test_only_the_named_nodes_are_asked() -> None:
     from flwr.app import RecordDict
     out = ex.ask(STEP_TRAIN, lambda: RecordDict(), required=2, sealed_round=2, only=[100, 102])
     assert len(out.replies) == 2 and out.dropped == []  # 101 and 103 were not asked
+
+
+class _PushPullGrid:
+    """Answers every pushed request after ``pulls`` pulls (a grid without send_and_receive)."""
+
+    def __init__(self, pulls: int) -> None:
+        self.pulls, self.pulled = pulls, 0
+
+    def push_messages(self, messages):
+        self.sent = list(messages)
+        return [m.metadata.message_id for m in self.sent]
+
+    def pull_messages(self, ids):
+        self.pulled += 1
+        if self.pulled < self.pulls:
+            return []
+        replies = []
+        for request in self.sent:
+            reply = signed_reply(request.metadata.dst_node_id - 100,
+                                 node=request.metadata.dst_node_id)
+            reply.metadata.reply_to_message_id = request.metadata.message_id
+            replies.append(reply)
+        return replies
+
+
+def test_a_step_pushes_and_pulls_itself() -> None:
+    """The exchange pushes and pulls through :func:`server.exchange.relay` (short, growing
+    sleeps; tested in tests/server/test_vertical.py), not Flower's ``send_and_receive`` with its
+    fixed 3 s between pulls when deployed: this grid has no ``send_and_receive``."""
+    grid = _PushPullGrid(pulls=3)
+    ex = Exchange(grid, [100, 101], run_id="run", key_fingerprint="plain",  # type: ignore[arg-type]
+                  registry=REGISTRY, timeout_s=5)
+    ex._requests = AddressedExchange._requests.__get__(ex)  # type: ignore[method-assign]
+    from flwr.app import RecordDict
+    out = ex.ask(STEP_TRAIN, lambda: RecordDict(), required=2, sealed_round=2)
+    assert len(out.replies) == 2 and grid.pulled == 3 and not out.dropped
