@@ -192,9 +192,11 @@ def check_run_config(policy: BankPolicy, cfg: RunConfig) -> None:
         raise _refuse("release-model", "true", "[policy] release-model = false",
                       "ask the coordinator for a run with release-model = false or change the "
                       "bank's policy")
-    if cfg.required_banks < policy.min_contributors:
-        setting = "min-banks" if cfg.required_banks < cfg.banks else "banks"
-        raise _refuse(setting, cfg.required_banks,
+    smallest = min(cfg.required_banks, cfg.round_required_banks)  # a sampled round's sum
+    if smallest < policy.min_contributors:
+        setting = ("fraction-fit" if smallest < cfg.required_banks else
+                   "min-banks" if cfg.required_banks < cfg.banks else "banks")
+        raise _refuse(setting, cfg.fraction_fit if setting == "fraction-fit" else smallest,
                       f"[policy] min-contributors = {policy.min_contributors}",
                       "a sum of so few banks exposes each of them; ask the coordinator for "
                       "more banks or change the bank's policy")

@@ -133,3 +133,15 @@ def test_the_node_toml_policy_table(tmp_path: Path) -> None:
 def test_a_bad_policy_table_stops_the_node(tmp_path: Path, table: str, setting: str) -> None:
     with pytest.raises(NodeConfigError, match=setting.replace("[", r"\[").replace("]", r"\]")):
         load_node_config(_bank_toml(tmp_path, "[policy]\n" + table))
+
+
+def test_a_sampled_round_below_the_minimum_contributors_is_refused_up_front() -> None:
+    """12 banks at fraction-fit 0.5: a round samples 6 and needs 4 of them, so a bank asking for
+    at least 5 contributors refuses the run before any data is read (the whole federation's 8
+    would pass); at fraction-fit 1 it accepts."""
+    strict = replace(DEFAULT_POLICY, min_contributors=5)
+    cfg = replace(ENCRYPTED, banks=12, fraction_fit=0.5)
+    assert (cfg.required_banks, cfg.round_required_banks) == (8, 4)
+    with pytest.raises(PolicyRefusal, match="'fraction-fit' = 0.5 .*min-contributors = 5"):
+        check_run_config(strict, cfg)
+    check_run_config(strict, replace(cfg, fraction_fit=1.0))
