@@ -71,17 +71,24 @@ def _vectors(kind: str, length: int) -> list[np.ndarray]:
     return [rng.normal(0, 0.5, size=length) for _ in range(BANKS)]
 
 
-def _shared(config: MaskingConfig) -> tuple[list[MaskingClient], dict[int, list[bytes]]]:
-    """Steps 0 and 1 for every party of ``config``: signed adverts, routed share envelopes."""
+def shared_session(config: MaskingConfig, signing: list[Ed25519PrivateKey], run_id: str,
+                   ) -> tuple[list[MaskingClient], dict[int, list[bytes]]]:
+    """Steps 0 and 1 for every party of ``config``: adverts signed with ``signing``, share
+    envelopes routed to their recipients (as the coordinator routes them)."""
+    registry = {b: key.public_key() for b, key in enumerate(signing)}
     clients = [open_session(None, config, b) for b in range(config.n_parties)]
     adverts = [message_to_bytes(c.advertise()) for c in clients]
-    signatures = [sign_advert(SIGNING[b], blob, run_id=RUN, bank=b, round_index=config.round)
+    signatures = [sign_advert(signing[b], blob, run_id=run_id, bank=b, round_index=config.round)
                   for b, blob in enumerate(adverts)]
     routed: dict[int, list[bytes]] = {}
     for client in clients:
-        for envelope in share_keys(client, adverts, signatures, REGISTRY, run_id=RUN):
+        for envelope in share_keys(client, adverts, signatures, registry, run_id=run_id):
             routed.setdefault(envelope.recipient, []).append(message_to_bytes(envelope))
     return clients, routed
+
+
+def _shared(config: MaskingConfig) -> tuple[list[MaskingClient], dict[int, list[bytes]]]:
+    return shared_session(config, SIGNING, RUN)
 
 
 def _masked_sum(banks: list[BankSummation], coordinator: object, kind: str,

@@ -33,8 +33,6 @@ from federation.steps.masking import (
     plaintext_count,
     remove_residual_sealed,
     session_config,
-    share_keys,
-    sign_advert,
 )
 from federation.steps.secure_sum import (
     KIND_COUNTS,
@@ -60,16 +58,15 @@ from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.keys import generate_paillier_keypair
 from protocols.secagg.client import MaskingClient
 from protocols.secagg.config import MaskingConfig
-from protocols.secagg.messages import message_to_bytes
 from protocols.secagg.unmasking import residual_mask, unmask_requests
 
+from .test_masking import shared_session
 from .test_tree_bank import RUN, _contexts
 
 BANKS = 10
 DROPPED = (2, 5, 7)  # 30 % drop after sharing their keys, in every session
 LIVE = [b for b in range(BANKS) if b not in DROPPED]
 SIGNING = [Ed25519PrivateKey.generate() for _ in range(BANKS)]
-REGISTRY = {b: key.public_key() for b, key in enumerate(SIGNING)}
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +80,7 @@ def federation(data_dir: Path):  # noqa: ANN201 - test data
 
 def _shared(config: MaskingConfig) -> tuple[list[MaskingClient], dict[int, list[bytes]]]:
     """Steps 0 and 1 of one session for every bank: signed adverts, routed envelopes."""
-    clients = [open_session(None, config, b) for b in range(BANKS)]
-    adverts = [message_to_bytes(c.advertise()) for c in clients]
-    signatures = [sign_advert(SIGNING[b], blob, run_id=RUN, bank=b, round_index=config.round)
-                  for b, blob in enumerate(adverts)]
-    routed: dict[int, list[bytes]] = {}
-    for client in clients:
-        for envelope in share_keys(client, adverts, signatures, REGISTRY, run_id=RUN):
-            routed.setdefault(envelope.recipient, []).append(message_to_bytes(envelope))
-    return clients, routed
+    return shared_session(config, SIGNING, RUN)
 
 
 def _session(cfg: RunConfig, scheme: BankSummation, prep: object, seq: int,
