@@ -21,6 +21,7 @@ from federation.ml.dp.budget import check_budget
 from federation.ml.gbdt.config import GBDTConfig, check_stopping_metric
 from federation.ml.gbdt.gradients import LOSS_BITS
 from federation.run.policy import DEFAULT_MIN_CONTRIBUTORS
+from federation.steps.masking import attestation_quorum, masking_parameters
 from federation.steps.secure_sum import summation_scheme  # the scheme owns its key-size rule
 
 SCHEMA_VERSION = 1
@@ -174,6 +175,14 @@ class RunConfig:
             raise ConfigError(f"setting 'aggregation' is '{self.aggregation}', which needs at "
                               f"least 3 banks (the run has {self.banks}); add banks or use "
                               "paillier.")
+        if scheme.masked and self.min_banks:
+            quorum = attestation_quorum(self.banks, masking_parameters(self.banks)[1])
+            if self.min_banks < quorum:
+                raise ConfigError(f"setting 'min-banks' is {self.min_banks}; under "
+                                  f"'{self.aggregation}' a sum is unmasked only once {quorum} "
+                                  f"of the {self.banks} banks signed its survivor list (the "
+                                  f"consistency round), so give min-banks >= {quorum} or 0 "
+                                  "(the default).")
         _whole("early-stopping-rounds", self.early_stopping_rounds, 0,
                "give the trees without validation gain before stopping (0: off).")
         if self.early_stopping_rounds and self.model != "gbdt":

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from federation.errors import ConfigError
+from federation.run.config import RunConfig
 from federation.steps.masking import (
     SecAggSum,
     SessionMask,
@@ -305,3 +307,12 @@ def test_shares_of_a_secret_rebuild_it() -> None:
     config, clients = _masked_session()
     held = [clients[b]._held[0][0] for b in range(1, config.threshold + 1)]
     assert combine_shares(held, threshold=config.threshold) == clients[0]._seed
+
+
+def test_a_masked_run_with_min_banks_below_the_quorum_is_refused_up_front() -> None:
+    """The run would stall at its first unmask step (fewer signers than the quorum): the run
+    config says so before any bank is asked, naming ``min-banks``."""
+    with pytest.raises(ConfigError, match="'min-banks' is 5; .* 7 of the 10 banks"):
+        RunConfig(banks=10, aggregation="secagg", min_banks=5)
+    RunConfig(banks=10, aggregation="secagg", min_banks=7)
+    RunConfig(banks=10, aggregation="paillier", min_banks=5)  # no masking, no quorum
