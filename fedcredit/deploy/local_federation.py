@@ -244,9 +244,9 @@ class LocalFederation:
             if self.certs is not None:
                 write_roster(self.layout.coordinator_keys,
                              [self.certs.node_pub(b.name) for b in self.banks])
-        if not summation_scheme(self.cfg.aggregation).needs_paillier_key:
-            seen = ("every bank's updates" if self.cfg.aggregation == "plain" else
-                    "the banks' summed updates")
+        scheme = summation_scheme(self.cfg.aggregation)
+        if not scheme.needs_paillier_key:
+            seen = "the banks' summed updates" if scheme.masked else "every bank's updates"
             self.say(f"WARNING: --allow-plain: the banks accept a '{self.cfg.aggregation}' run; "
                      f"the coordinator sees {seen} (and so the model)." if self.opt.allow_plain
                      else f"note: the banks' [policy] allows encrypted runs only, so they will "

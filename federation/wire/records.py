@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -216,6 +217,15 @@ def _is_names(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
+def _ndarrays(record: ArrayRecord, what: str) -> list[np.ndarray]:
+    """The arrays of a received record; MalformedMessageError for bytes that are not ``.npy``
+    (numpy reads ``PK...`` as an ``.npz`` zip, which fails with ``BadZipFile``)."""
+    try:
+        return record.to_numpy_ndarrays()
+    except (TypeError, ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:
+        raise MalformedMessageError(f"{what} do not decode: {exc}") from exc
+
+
 def released_histograms_of(content: RecordDict) -> tuple[np.ndarray, np.ndarray] | None:
     """The summed (bad, good) test-score histograms a bank released at the end, if any."""
     arrays = _released_arrays(content)
@@ -233,10 +243,7 @@ def _released_arrays(content: RecordDict) -> list[np.ndarray] | None:
     if KEY_RELEASED_HIST not in content:
         return None
     record = content[KEY_RELEASED_HIST]
-    try:
-        arrays = record.to_numpy_ndarrays() if isinstance(record, ArrayRecord) else []
-    except (TypeError, ValueError, EOFError, OSError) as exc:
-        raise MalformedMessageError(f"released histograms do not decode: {exc}") from exc
+    arrays = _ndarrays(record, "released histograms") if isinstance(record, ArrayRecord) else []
     if len(arrays) not in (2, 3) or arrays[0].ndim != 1 or any(
             a.shape != arrays[0].shape for a in arrays) or not all(
             a.dtype.kind in "iu" and np.can_cast(a.dtype, np.int64) and (a >= 0).all()
@@ -255,10 +262,7 @@ def release_of(content: RecordDict) -> tuple[list[np.ndarray], Preprocessor] | N
     if not isinstance(weights_record, ArrayRecord) or FIELD_PREPROCESSOR not in record:
         raise MalformedMessageError("release lacks its weights array record or preprocessor.")
     prep = Preprocessor.from_json(str(record[FIELD_PREPROCESSOR]))
-    try:
-        weights = weights_record.to_numpy_ndarrays()
-    except (TypeError, ValueError, EOFError, OSError) as exc:
-        raise MalformedMessageError(f"released weights do not decode: {exc}") from exc
+    weights = _ndarrays(weights_record, "released weights")
     if not all(w.dtype.kind == "f" for w in weights):
         raise MalformedMessageError("released weights must be float arrays.")
     return weights, prep
