@@ -26,16 +26,3 @@ settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.register_profile("explore", derandomize=False, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Two lanes under pytest-xdist (``-n 2 --dist loadgroup``, the README's test command):
-    the deployments (real processes, mostly waiting on each other) in one group, the Flower
-    simulations (Ray, CPU-bound) in another, so each runs on its own worker and no two
-    deployments or simulations overlap; the unit tests fill both workers."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    for item in items:
-        if item.get_closest_marker("deploy"):
-            item.add_marker(pytest.mark.xdist_group("deploy"))
-        elif item.get_closest_marker("slow"):
-            item.add_marker(pytest.mark.xdist_group("simulation"))
