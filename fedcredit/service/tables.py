@@ -19,6 +19,12 @@ from federation.data.table import load_credit_csv
 from federation.run.tree_part import TreeCenterPart
 
 
+def row_positions(index: dict[str, int], codes: list[str]) -> np.ndarray:
+    """Row position of each USCC in ``index`` (-1: not in the table)."""
+    get = index.get
+    return np.fromiter((get(c, -1) for c in codes), dtype=np.int64, count=len(codes))
+
+
 @dataclass(frozen=True)
 class PartyTable:
     """A party's rows in its model part's layout.
@@ -42,8 +48,7 @@ class PartyTable:
 
     def positions(self, codes: list[str]) -> np.ndarray:
         """Row position of each USCC (-1: not in the table)."""
-        get = self.index.get
-        return np.fromiter((get(c, -1) for c in codes), dtype=np.int64, count=len(codes))
+        return row_positions(self.index, codes)
 
     def answer(self, codes: list[str], model_version: str, model_id: str) -> CenterAnswer:
         """The center's answer for ``codes``: array look-ups, no per-row encoding."""
@@ -70,8 +75,7 @@ class TreeTable:
 
     def positions(self, codes: list[str]) -> np.ndarray:
         """Row position of each USCC (-1: not in the table)."""
-        get = self.index.get
-        return np.fromiter((get(c, -1) for c in codes), dtype=np.int64, count=len(codes))
+        return row_positions(self.index, codes)
 
     def answer(self, codes: list[str], model_version: str, model_id: str) -> CenterAnswer:
         """The center's answer: found, and the branch bits of each found enterprise."""
