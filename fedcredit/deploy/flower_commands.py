@@ -20,6 +20,9 @@ so the launcher, ``fedcredit node`` and the docs agree. Notes on Flower 1.42:
   ``--disable-runtime-dependency-installation`` (SuperNodes install nothing by default), so
   ``flwr run`` never calls ``uv`` or the network.
 * The ``flwr`` CLI reads its SuperLink connections from ``$FLWR_HOME/config.toml``.
+* Nodes run ``flower-supernode`` through :mod:`fedcredit.deploy.supernode_main`: on 1.42.x
+  with ``--isolation process`` and one long-lived ClientApp runner instead of a process per
+  message, and short growing waits instead of the SuperNode's fixed 3 s / 0.5 s sleeps.
 """
 
 from __future__ import annotations
@@ -113,11 +116,13 @@ def superlink_command(link: LinkSettings) -> list[str]:
 
 
 def supernode_command(node: NodeConfig, node_config_file: Path) -> list[str]:
-    """``flower-supernode`` for one validated node configuration.
+    """``flower-supernode``'s arguments for one validated node configuration, run through
+    :mod:`fedcredit.deploy.supernode_main` (Flower's SuperNode with paced waits and one
+    long-lived ClientApp process; stock Flower on other releases).
 
     ``node_config_file`` is a flat TOML file with :meth:`NodeConfig.to_flower_node_config`.
     """
-    cmd = [flower_bin("flower-supernode"), "--superlink", node.coordinator,
+    cmd = [sys.executable, "-m", "fedcredit.deploy.supernode_main", "--superlink", node.coordinator,
            "--node-config", str(node_config_file), "--port", str(node.runtime_port),
            "--max-retries", str(node.max_retries), "--max-wait-time", str(node.max_wait_s)]
     if node.insecure:
