@@ -50,7 +50,9 @@ from federation.steps.horizontal_bank import (
 from federation.steps.masking import (
     SessionMask,
     check_attestations,
+    close_session,
     envelopes,
+    live_client,
     mask_modulus,
     open_session,
     plaintext_count,
@@ -97,6 +99,7 @@ from federation.wire.secagg import (
 )
 from federation.wire.trees import KEY_BINS_SUM, KEY_LEVEL_SUM
 from protocols.errors import MalformedMessageError, ProtocolError
+from protocols.secagg.client import MaskingClient
 from protocols.secagg.messages import (
     UnmaskRequest,
     message_from_bytes,
@@ -242,8 +245,7 @@ class _Request:
         if blobs is None:
             raise MalformedMessageError(f"request lacks the share envelopes of masking session "
                                         f"'{name}'; the masking steps come first.")
-        return SessionMask(node_state.get(context, _session_key(self.run_id, name)),
-                           envelopes(blobs), name=name)
+        return SessionMask(_session(context, self.run_id, name), envelopes(blobs), name=name)
 
     def metrics(self) -> dict[str, Any]:
         return histogram_metrics(self.cfg, self.data.bank, sealed_of(self.content, KEY_HIST_SUM),
@@ -317,6 +319,11 @@ def _session_key(run_id: str, name: str) -> str:
     return f"secagg/{run_id}/{name}"
 
 
+def _session(context: Context, run_id: str, name: str) -> MaskingClient:
+    """This bank's live client of session ``name`` (MaskingRefusedError once it is closed)."""
+    return live_client(node_state.get(context, _session_key(run_id, name)), name)
+
+
 def _keep(context: Context, run_id: str, mask: SessionMask | None) -> None:
     """Store a session's client after masking (it now refuses to mask again)."""
     if mask is not None:
@@ -359,7 +366,7 @@ def secagg(msg: Message, context: Context) -> Message:
         node_state.put(context, **{key: client})
     shares: dict[str, tuple[bytes, ...]] = {}
     for name, blobs in bundle.adverts.items():
-        client = node_state.get(context, _session_key(req.run_id, name))
+        client = _session(context, req.run_id, name)
         shares[name] = tuple(message_to_bytes(s) for s in share_keys(
             client, blobs, bundle.signatures.get(name, ()),
             require_signing_registry(req.cfg.keys_dir), run_id=req.run_id))
@@ -372,7 +379,7 @@ def secagg(msg: Message, context: Context) -> Message:
         if signing_key is None:
             raise ConfigError("this bank has no signing key in the run's key folder; the "
                               "survivor list is signed (`fedcredit keys init-signing`).")
-        client = node_state.get(context, _session_key(req.run_id, name))
+        client = _session(context, req.run_id, name)
         attested[name] = (sign_survivors(signing_key, client, survivors_from_bytes(listed),
                                          run_id=req.run_id),)
         node_state.put(context, **{_session_key(req.run_id, name): client})
@@ -383,7 +390,7 @@ def secagg(msg: Message, context: Context) -> Message:
             raise ProtocolError(f"masking session '{name}': the unmask request is another "
                                 "message.")
         check_contributors(req.policy, len(request.survivors) + 1, f"masking session {name}")
-        client = node_state.get(context, _session_key(req.run_id, name))
+        client = _session(context, req.run_id, name)
         if name not in bundle.survivors:
             raise ProtocolError(f"masking session '{name}': the unmask request comes without "
                                 "the signed survivor list; refusing to reveal.")
@@ -391,7 +398,8 @@ def secagg(msg: Message, context: Context) -> Message:
                            bundle.attestations.get(name, ()),
                            require_signing_registry(req.cfg.keys_dir), run_id=req.run_id)
         revealed[name] = message_to_bytes(client.unmask(request))
-        node_state.put(context, **{_session_key(req.run_id, name): client})
+        # the session is over: keep only its tag (re-opening it is refused), not its secrets
+        node_state.put(context, **{_session_key(req.run_id, name): close_session(client)})
     content = reply_content(bank=req.data.bank, n_examples=req.data.train.n_rows)
     return reply(msg, with_bundle(content, MaskingBundle(
         adverts=adverts, signatures=signatures, lengths=lengths, shares=shares,

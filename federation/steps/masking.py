@@ -27,7 +27,7 @@ consistency check of Bonawitz et al. 2017; docs/security.md).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -50,6 +50,7 @@ from federation.steps.secure_sum import (
     Sealed,
     _check,
 )
+from federation.steps.verified_signatures import verify_once
 from protocols.aggregation.serde import encrypted_vector_from_bytes, encrypted_vector_to_bytes
 from protocols.aggregation.wide_sum import wide_from_bytes, wide_to_bytes
 from protocols.errors import MaskingRefusedError, ProtocolError, VectorLengthError
@@ -58,7 +59,6 @@ from protocols.identity.signing import (
     UpdateStatement,
     sign_update,
     statement_for,
-    verify_update,
 )
 from protocols.secagg.client import MaskingClient
 from protocols.secagg.config import MaskingConfig
@@ -122,8 +122,35 @@ def plaintext_count(summation: BankSummation, kind: str, n_values: int) -> int:
     return int(count(kind, n_values))
 
 
-def open_session(previous: MaskingClient | None, config: MaskingConfig, bank: int,
-                 ) -> MaskingClient:
+@dataclass(frozen=True, slots=True)
+class ClosedSession:
+    """What a bank keeps of a session once it revealed its shares (step 3): the session's tag.
+
+    The client itself (its session keys, self-mask seed and the neighbours' shares it held)
+    is dropped, so the node state a bank carries from message to message stays the size of
+    one round's sessions instead of growing with every round; a closed session still refuses
+    to be re-opened, masked, attested or unmasked again."""
+
+    tag: bytes
+
+
+def close_session(client: MaskingClient) -> ClosedSession:
+    """The :class:`ClosedSession` of a client that answered its unmask request."""
+    if not client.answered:
+        raise ProtocolError("a masking session is closed only after this bank revealed.")
+    return ClosedSession(client.config.tag)
+
+
+def live_client(stored: MaskingClient | ClosedSession, name: str) -> MaskingClient:
+    """The session's client, or MaskingRefusedError when the session is closed."""
+    if isinstance(stored, ClosedSession):
+        raise MaskingRefusedError(f"masking session '{name}' was already unmasked by this "
+                                  "bank; refusing another step of it.")
+    return stored
+
+
+def open_session(previous: MaskingClient | ClosedSession | None, config: MaskingConfig,
+                 bank: int) -> MaskingClient:
     """Step 0 at a bank: fresh keys for a session (its advert is ``client.advertise()``).
 
     Raises
@@ -132,10 +159,15 @@ def open_session(previous: MaskingClient | None, config: MaskingConfig, bank: in
         This bank already revealed shares in this session: masking the same input again
         under new keys could let the coordinator combine two sessions' reveals.
     """
-    if previous is not None and previous.config.tag == config.tag and previous.answered:
+    closed = isinstance(previous, ClosedSession) or (previous is not None and previous.answered)
+    if previous is not None and closed and _tag(previous) == config.tag:
         raise MaskingRefusedError("the coordinator re-opened a masking session this bank "
                                   "already unmasked; refusing to mask the same sum twice.")
     return MaskingClient(config, bank)
+
+
+def _tag(stored: MaskingClient | ClosedSession) -> bytes:
+    return stored.tag if isinstance(stored, ClosedSession) else stored.config.tag
 
 
 ADVERT_STEP = "secagg-advert"
@@ -181,9 +213,9 @@ def share_keys(client: MaskingClient, adverts: Sequence[bytes], signatures: Sequ
         if advert.sender not in registry:
             raise InvalidSignatureError(f"bank {advert.sender} has no registered signing key; "
                                         "refusing to share keys with it.")
-        verify_update(registry[advert.sender], signature,
-                      advert_statement(blob, run_id=run_id, bank=advert.sender,
-                                       round_index=client.config.round))
+        verify_once(registry[advert.sender], signature,
+                    advert_statement(blob, run_id=run_id, bank=advert.sender,
+                                     round_index=client.config.round))
         mine.append(advert)
     return client.share_keys(mine)
 
@@ -244,13 +276,14 @@ def check_attestations(client: MaskingClient, survivors: Sequence[int],
         raise MaskingRefusedError("the unmask request carries another survivor list than the "
                                   "one this bank signed; refusing to reveal.")
     valid = 0
+    # one statement per signer, differing only in the bank (the list is hashed once)
+    statement = survivors_statement(ids, run_id=run_id, bank=0, tag=client.config.tag,
+                                    round_index=client.config.round)
     for bank, signature in zip(ids, signatures, strict=True):
         if not signature or bank not in registry:
             continue
         try:
-            verify_update(registry[bank], signature, survivors_statement(
-                ids, run_id=run_id, bank=bank, tag=client.config.tag,
-                round_index=client.config.round))
+            verify_once(registry[bank], signature, replace(statement, bank=bank))
         except InvalidSignatureError:
             continue
         valid += 1

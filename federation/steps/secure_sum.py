@@ -411,13 +411,13 @@ class PaillierBankSum(PaillierCoordinatorSum):
         length = sealed.length + TAG_SLOTS
         if kind == KIND_STATS:
             wide = self._wide(sealed, length, run_id, round)
-            return decrypt_wide(wide, private_key=self.private_key)
+            return decrypt_wide(wide, private_key=self.private_key, memo=True)
         codec = self.codec(kind)
         vec = encrypted_vector_from_bytes(sealed.payload, public_key=self.public_key,
                                           expected_length=length, run_id=run_id,
                                           round=round, codec=codec)
         out = decrypt_sum(vec, private_key=self.private_key, codec=codec,
-                          n_parties=sealed.parties, processes=1)
+                          n_parties=sealed.parties, processes=1, memo=True)
         if kind == KIND_GRADIENTS:  # exact Python integers; clamped before int64 (a sum that
             # large is refused below anyway)
             total_offset = sealed.parties * gradient_offset(self.gradient_bits)

@@ -166,7 +166,7 @@ def encrypted_sum(vectors: Sequence[EncryptedVector], *, public_key: PaillierPub
 
 def decrypt_sum(vector: EncryptedVector, *, private_key: PaillierPrivateKey,
                 codec: PackingCodec, n_parties: int | None = None,
-                processes: int = 2) -> np.ndarray:
+                processes: int = 2, memo: bool = False) -> np.ndarray:
     """Step 3 (bank): decrypt and decode the sum of ``n_parties`` updates.
 
     Parameters
@@ -181,6 +181,10 @@ def decrypt_sum(vector: EncryptedVector, *, private_key: PaillierPrivateKey,
         Number of contributions the bank expects; must equal ``vector.n_parties``.
     processes : int
         Worker processes for large vectors (small ones stay in-process).
+    memo : bool
+        Answer ciphertexts this process opened before from memory (a sum every bank of a
+        process opens, or one bank opens twice; :mod:`protocols.paillier.decrypt`). Same
+        plaintexts, same checks.
 
     Returns
     -------
@@ -207,5 +211,6 @@ def decrypt_sum(vector: EncryptedVector, *, private_key: PaillierPrivateKey,
     elif n_parties != vector.n_parties:
         raise ProtocolError(f"expected a sum of {n_parties} updates but the vector holds "
                             f"{vector.n_parties}; check which banks took part in the round")
-    plaintexts = decrypt_raw_many(vector.ciphertexts, private_key, processes=processes)
+    plaintexts = decrypt_raw_many(vector.ciphertexts, private_key, processes=processes,
+                                  memo=memo)
     return codec.unpack_sum(plaintexts, vector.length, n_parties)

@@ -105,14 +105,16 @@ def sum_wide(vectors: Sequence[WideEncryptedVector], *,
                                sum(v.n_parties for v in vectors))
 
 
-def decrypt_wide(vector: WideEncryptedVector, *, private_key: PaillierPrivateKey) -> np.ndarray:
-    """Bank step: decrypt and decode the (summed) values."""
+def decrypt_wide(vector: WideEncryptedVector, *, private_key: PaillierPrivateKey,
+                 memo: bool = False) -> np.ndarray:
+    """Bank step: decrypt and decode the (summed) values (``memo``: answer ciphertexts this
+    process opened before from memory, :mod:`protocols.paillier.decrypt`)."""
     public_key = private_key.public_key
     if vector.key_fingerprint != key_fingerprint(public_key):
         raise KeyMismatchError("this vector was encrypted under another key.")
     n = int(public_key.n)
     out = []
-    for m in decrypt_raw_many(vector.ciphertexts, private_key, processes=1):
+    for m in decrypt_raw_many(vector.ciphertexts, private_key, processes=1, memo=memo):
         signed = m - n if m > n // 2 else m
         if abs(signed) >= n // 4:
             raise PackingOverflowError("a decrypted sum is outside the safe range; refusing it.")

@@ -18,6 +18,7 @@ Encoding only; confidentiality comes from the masks added to every limb
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -51,18 +52,17 @@ def encode_limbs(values: Sequence[float] | np.ndarray, *, frac_bits: int = FRAC_
         A value is not finite or does not fit ``W - 1`` bits after scaling.
     """
     arr = np.asarray(values, dtype=np.float64).ravel()
-    out = np.zeros(limb_count(arr.size), dtype=np.uint64)
-    for i, value in enumerate(arr):
-        if not np.isfinite(value):
+    limbs: list[int] = []
+    for i, value in enumerate(arr.tolist()):  # Python floats and ints: exact, no numpy scalars
+        if not math.isfinite(value):
             raise PackingOverflowError(f"value {i} is not finite; cannot mask it.")
-        scaled = int(round(float(value) * (1 << frac_bits)))
+        scaled = int(round(value * (1 << frac_bits)))
         if abs(scaled) >= _OFFSET:
             raise PackingOverflowError(f"value {i} is too large for the {_WIDTH}-bit masked "
                                        "fixed point.")
         x = scaled + _OFFSET
-        for j in range(LIMBS):
-            out[LIMBS * i + j] = (x >> (LIMB_BITS * j)) & _LIMB_MASK
-    return out
+        limbs.extend((x >> (LIMB_BITS * j)) & _LIMB_MASK for j in range(LIMBS))
+    return np.array(limbs, dtype=np.uint64)
 
 
 def decode_limb_sum(limb_sums: np.ndarray, *, parties: int, frac_bits: int = FRAC_BITS,
@@ -81,9 +81,10 @@ def decode_limb_sum(limb_sums: np.ndarray, *, parties: int, frac_bits: int = FRA
         raise VectorLengthError(f"{words.size} limbs are not a multiple of {LIMBS}")
     if not 1 <= parties <= MAX_PARTIES:
         raise PackingOverflowError(f"a masked sum of {parties} parties cannot be decoded")
-    out = np.empty(words.size // LIMBS, dtype=np.float64)
+    limbs = words.tolist()  # Python ints: the limb sums rebuild each total exactly
     scale = 1 << frac_bits
-    for i in range(out.size):
-        total = sum(int(words[LIMBS * i + j]) << (LIMB_BITS * j) for j in range(LIMBS))
-        out[i] = (total - parties * _OFFSET) / scale
-    return out
+    offset = parties * _OFFSET
+    shifts = [LIMB_BITS * j for j in range(LIMBS)]
+    return np.array([(sum(limb << shift for limb, shift in zip(limbs[i:i + LIMBS], shifts,
+                                                               strict=True)) - offset) / scale
+                     for i in range(0, len(limbs), LIMBS)], dtype=np.float64)

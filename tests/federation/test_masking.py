@@ -20,7 +20,9 @@ from federation.steps.masking import (
     SessionMask,
     attestation_quorum,
     check_attestations,
+    close_session,
     envelopes,
+    live_client,
     mask_modulus,
     masking_parameters,
     open_session,
@@ -42,7 +44,7 @@ from federation.steps.secure_sum import (
     Sealed,
 )
 from protocols.aggregation.serde import encrypted_vector_from_bytes
-from protocols.errors import MaskingRefusedError
+from protocols.errors import MaskingRefusedError, ProtocolError
 from protocols.identity.signing import InvalidSignatureError
 from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.keys import generate_paillier_keypair
@@ -183,6 +185,19 @@ def test_a_bank_refuses_to_reopen_a_session_it_unmasked() -> None:
     with pytest.raises(MaskingRefusedError):
         open_session(clients[0], config, 0)
     assert open_session(clients[1], config, 1) is not clients[1]  # not unmasked: fresh keys
+    # what the bank keeps of the session afterwards: its tag only, still refusing everything
+    closed = close_session(clients[0])
+    assert len(pickle.dumps(closed)) < len(pickle.dumps(clients[0])) // 10
+    with pytest.raises(MaskingRefusedError, match="re-opened"):
+        open_session(closed, config, 0)
+    with pytest.raises(MaskingRefusedError, match="already unmasked"):
+        live_client(closed, "weights:2")
+    assert live_client(clients[1], "weights:2") is clients[1]
+    with pytest.raises(ProtocolError):  # a session is closed only after its reveal
+        close_session(clients[1])
+    other = session_config(n_banks=3, modulus=mask_modulus(scheme), length=3, run_id=RUN,
+                           kind=KIND_WEIGHTS, round_index=3)
+    assert isinstance(open_session(closed, other, 0), MaskingClient)  # another session
 
 
 @pytest.mark.parametrize("banks,degree,threshold", [(3, 2, 2), (10, 9, 5), (100, 22, 12)])
