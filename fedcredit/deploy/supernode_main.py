@@ -8,7 +8,8 @@ long-lived ClientApp process (issue 14).
   (:mod:`fedcredit.deploy.node_pacing`);
 * runs it with ``--isolation process`` and starts :mod:`fedcredit.deploy.clientapp_runner`
   beside it (``--parent-pid``: it ends with the SuperNode), which serves every ClientApp task
-  in one process instead of Flower's SuperExec starting a ``flwr-clientapp`` per message.
+  in one process instead of Flower's SuperExec starting a ``flwr-clientapp`` per message; the
+  SuperNode wakes it through a pipe for each message it pulls (no polling).
 
 Then it calls Flower's own ``flower_supernode()`` in this process. On any other Flower
 release, with ``FEDCREDIT_STOCK_SUPERNODE=1`` in the environment, or when the arguments
@@ -21,6 +22,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
 from fedcredit.deploy import node_pacing
 
@@ -52,11 +54,31 @@ def wants_fast_node(argv: list[str], version: str, env: dict[str, str] | None = 
             and flag_value(argv, "--ssl-certfile") is None)
 
 
-def runner_command(argv: list[str], parent_pid: int) -> list[str]:
-    """The ClientApp runner for the SuperNode started with ``argv``."""
+def runner_command(argv: list[str], parent_pid: int, wake_fd: int) -> list[str]:
+    """The ClientApp runner for the SuperNode started with ``argv``; it waits for a byte on
+    ``wake_fd`` (a pipe's read end) before it asks for a task."""
     port = flag_value(argv, "--port") or str(DEFAULT_RUNTIME_PORT)
     return [sys.executable, "-m", "fedcredit.deploy.clientapp_runner", "--runtime-api-address",
-            f"{RUNTIME_HOST}:{port}", "--parent-pid", str(parent_pid)]
+            f"{RUNTIME_HOST}:{port}", "--parent-pid", str(parent_pid), "--wake-fd",
+            str(wake_fd)]
+
+
+def start_runner(argv: list[str]) -> Callable[[], None]:
+    """Start the ClientApp runner beside this SuperNode; returns the call that wakes it."""
+    read_end, write_end = os.pipe()
+    # the runner waits (Flower's retry) until this process serves the Runtime API
+    subprocess.Popen(runner_command(argv, os.getpid(), read_end),  # noqa: S603
+                     pass_fds=(read_end,))
+    os.close(read_end)
+
+    def wake() -> None:
+        try:
+            os.write(write_end, b"\1")
+        except BlockingIOError:  # the pipe is full of unread wake-ups: the runner is awake
+            pass
+
+    os.set_blocking(write_end, False)
+    return wake
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -71,9 +93,7 @@ def main(argv: list[str] | None = None) -> None:
             binary = flower_bin("flower-supernode")
             os.execvp(binary, [binary, *args])
     else:
-        node_pacing.install()
-        # the runner waits (Flower's retry) until this process serves the Runtime API
-        subprocess.Popen(runner_command(args, os.getpid()))  # noqa: S603
+        node_pacing.install(on_message=start_runner(args))
         args += ["--isolation", "process"]
     from flwr.supernode.cli import flower_supernode
 

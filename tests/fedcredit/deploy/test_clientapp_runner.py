@@ -6,6 +6,7 @@ own Context back from the SuperNode; the SuperNode's paced waits; the node comma
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import threading
 import time
@@ -28,7 +29,7 @@ from flwr.supernode.nodestate import NodeState, NodeStateFactory
 from flwr.supernode.start_client_internal import _insert_message
 
 from fedcredit.deploy import node_pacing, supernode_main
-from fedcredit.deploy.clientapp_runner import ClientAppRunner
+from fedcredit.deploy.clientapp_runner import ClientAppRunner, pipe_waiter
 
 NODE_ID = 7
 COUNTER = "runner-test"
@@ -174,16 +175,21 @@ def test_each_run_keeps_its_own_context(node: Node) -> None:
     runner.close()
 
 
-def test_serve_picks_up_tasks_until_stopped(node: Node) -> None:
+@pytest.mark.parametrize("woken", [False, True], ids=["polling", "woken-by-pipe"])
+def test_serve_picks_up_tasks_until_stopped(node: Node, woken: bool) -> None:
     runner = _runner(node, [])
     node.add_run(1)
     stop = threading.Event()
-    thread = threading.Thread(target=runner.serve, args=(stop,), daemon=True)
+    read_end, write_end = os.pipe()
+    wake = pipe_waiter(read_end) if woken else None
+    thread = threading.Thread(target=runner.serve, args=(stop,), kwargs={"wake": wake},
+                              daemon=True)
     thread.start()
     replies: list[Message] = []
     try:
         for done, x in enumerate((1, 2), start=1):
             node.deliver(1, x)
+            os.write(write_end, b"\1")
             deadline = time.monotonic() + 30
             while runner.tasks_run < done:  # the reply and its objects are all pushed
                 assert time.monotonic() < deadline, "the runner did not answer"
@@ -191,7 +197,10 @@ def test_serve_picks_up_tasks_until_stopped(node: Node) -> None:
             replies += node.take_replies()
     finally:
         stop.set()
+        os.write(write_end, b"\1")
         thread.join(timeout=10)
+        os.close(write_end)
+        os.close(read_end)
     assert not thread.is_alive()
     assert [total(r) for r in replies] == [1, 3]
     assert runner.tasks_run == 2
@@ -242,6 +251,21 @@ def test_the_node_runs_the_fast_supernode_only_where_it_can() -> None:
                                               env={supernode_main.STOCK_ENV: "1"})
     assert not supernode_main.wants_fast_node([*argv, "--isolation", "subprocess"], "1.42.0",
                                               env={})
-    cmd = supernode_main.runner_command(argv, 42)
+    cmd = supernode_main.runner_command(argv, 42, 5)
     assert cmd[cmd.index("--runtime-api-address") + 1] == "127.0.0.1:9123"
     assert cmd[cmd.index("--parent-pid") + 1] == "42"
+    assert cmd[cmd.index("--wake-fd") + 1] == "5"
+
+
+def test_the_wake_pipe_wakes_the_runner_and_its_end_stops_it() -> None:
+    read_end, write_end = os.pipe()
+    wake = pipe_waiter(read_end)
+    started = time.monotonic()
+    os.write(write_end, b"\1\1")
+    wake(30.0)  # returns at once: bytes are waiting (both drained)
+    wake(0.05)  # nothing waiting: returns after the timeout
+    assert time.monotonic() - started < 20
+    os.close(write_end)
+    with pytest.raises(SystemExit):
+        wake(30.0)
+    os.close(read_end)
