@@ -100,6 +100,23 @@ def load_installed_app(run: Run, fab: Fab) -> ClientApp:
 
 
 @dataclass(frozen=True, slots=True)
+class AcquiredTask:
+    """A task the SuperNode handed to this runner: its token and its app bundle's hash."""
+
+    token: str
+    fab_hash: str
+
+
+class AppBundleChanged(Exception):
+    """A task of another app bundle than the one this process loaded: it needs a fresh process
+    (our modules are imported once; :func:`main` re-executes the runner with the task)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__("a task of another app bundle; restart the runner with it")
+        self.token = token
+
+
+@dataclass(frozen=True, slots=True)
 class TaskOutcome:
     """What became of one task: Flower's sub-status and its details ("" when completed)."""
 
@@ -128,7 +145,8 @@ class ClientAppRunner:
         self.insecure = insecure
         self.root_certificates = root_certificates
         self._load_app = load_app
-        self._apps: dict[str, ClientApp] = {}
+        self.loaded: tuple[str, ClientApp] | None = None
+        """The app bundle's hash and its ClientApp, once loaded."""
         self.tasks_run = 0
         self._acquirer = self._client(RuntimeVersionHttpInterceptor(component_name="SuperExec"))
 
@@ -138,18 +156,31 @@ class ClientAppRunner:
             root_certificates=self.root_certificates, interceptors=list(interceptors),
             retry_invoker=make_simple_http_retry_invoker())
 
-    def acquire(self) -> str | None:
-        """Ask the SuperNode for one pending ClientApp task; its token, or None."""
+    def acquire(self) -> AcquiredTask | None:
+        """Ask the SuperNode for one pending ClientApp task; None when there is none."""
         res = self._acquirer.AcquireTask(AcquireTaskRequest(
             supported_task_types=[TaskType.CLIENT_APP], agentapp_fab_hashes=[]))
-        return res.token if res.HasField("task") and res.token else None
+        if not (res.HasField("task") and res.token):
+            return None
+        return AcquiredTask(res.token, res.task.fab_hash)
 
     def app_for(self, run: Run, fab: Fab) -> ClientApp:
-        """The run's ClientApp, installed and loaded once per FAB hash."""
-        app = self._apps.get(fab.hash_str)
-        if app is None:
-            app = self._apps[fab.hash_str] = self._load_app(run, fab)
-        return app
+        """The run's ClientApp: installed and loaded at the first task, then reused.
+
+        Raises
+        ------
+        LoadClientAppError
+            The task belongs to another app bundle than the one loaded (its code may differ,
+            and our modules are imported once per process): it gets Flower's load error.
+        """
+        if self.loaded is None:
+            self.loaded = (fab.hash_str, self._load_app(run, fab))
+            log(INFO, "fedcredit ClientApp runner: loaded app bundle %s", fab.hash_str[:12])
+        elif self.loaded[0] != fab.hash_str:
+            raise LoadClientAppError(f"this ClientApp runner loaded app bundle "
+                                     f"{self.loaded[0][:12]}; bundle {fab.hash_str[:12]} needs "
+                                     "a fresh runner")
+        return self.loaded[1]
 
     def run_task(self, token: str) -> TaskOutcome:
         """One task: pull its input, call the ClientApp, push the reply and the task output.
@@ -191,15 +222,17 @@ class ClientAppRunner:
         growing wait (at most ``max_wait_s``)."""
         wait = GrowingWait(max_wait_s, first_s=min(0.01, max_wait_s))
         while not stop.is_set():
-            token = self.acquire()
-            if token is None:
+            task = self.acquire()
+            if task is None:
                 if wake is None:
                     stop.wait(wait.next_delay())
                 else:
                     wake(WAKE_FALLBACK_S)
                 continue
             wait.reset()
-            self.run_task(token)
+            if self.loaded is not None and task.fab_hash and task.fab_hash != self.loaded[0]:
+                raise AppBundleChanged(task.token)
+            self.run_task(task.token)
 
     def close(self) -> None:
         """Close the connection to the SuperNode."""
@@ -233,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wake-fd", type=int, default=None,
                         help="Read end of a pipe the SuperNode writes a byte to per new task "
                              "(default: poll).")
+    parser.add_argument("--first-token", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     certificates = None
     if args.root_certificates:
@@ -243,14 +277,39 @@ def main(argv: list[str] | None = None) -> int:
     runner = ClientAppRunner(args.runtime_api_address, insecure=certificates is None,
                              root_certificates=certificates)
     log(INFO, "fedcredit ClientApp runner: serving %s in one process", args.runtime_api_address)
+    restart_with: str | None = None
     try:
+        if args.first_token:
+            runner.run_task(args.first_token)
         wake = None if args.wake_fd is None else pipe_waiter(args.wake_fd)
         runner.serve(threading.Event(), wake=wake)
     except KeyboardInterrupt:  # the parent monitor's SIGINT, or Ctrl-C
         pass
+    except AppBundleChanged as changed:
+        restart_with = changed.token
     finally:
         runner.close()
+    if restart_with is not None:  # a fresh process loads the new bundle and runs the task
+        log(INFO, "fedcredit ClientApp runner: a task of another app bundle; restarting")
+        if args.wake_fd is not None:
+            os.set_inheritable(args.wake_fd, True)
+        os.execv(sys.executable, [sys.executable, *restart_command(
+            sys.argv[1:] if argv is None else argv, restart_with)])
     return 0
+
+
+def restart_command(argv: list[str], token: str) -> list[str]:
+    """``-m fedcredit.deploy.clientapp_runner`` with ``argv``, its task now ``token``."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--first-token":
+            skip = True
+        elif not arg.startswith("--first-token="):
+            kept.append(arg)
+    return ["-m", "fedcredit.deploy.clientapp_runner", *kept, "--first-token", token]
 
 
 if __name__ == "__main__":

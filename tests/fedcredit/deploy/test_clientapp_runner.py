@@ -29,7 +29,12 @@ from flwr.supernode.nodestate import NodeState, NodeStateFactory
 from flwr.supernode.start_client_internal import _insert_message
 
 from fedcredit.deploy import node_pacing, supernode_main
-from fedcredit.deploy.clientapp_runner import ClientAppRunner, pipe_waiter
+from fedcredit.deploy.clientapp_runner import (
+    AppBundleChanged,
+    ClientAppRunner,
+    pipe_waiter,
+    restart_command,
+)
 
 NODE_ID = 7
 COUNTER = "runner-test"
@@ -67,8 +72,10 @@ class Node:
     store: Any
     address: str
 
-    def add_run(self, run_id: int) -> None:
-        fab = Fab(hash_str=fab_hash(run_id), content=f"app {run_id}".encode(), verifications={})
+    def add_run(self, run_id: int, *, fab_of: int | None = None) -> None:
+        """A run of app bundle ``fab_of`` (default: a bundle of its own)."""
+        bundle = run_id if fab_of is None else fab_of
+        fab = Fab(hash_str=fab_hash(bundle), content=f"app {bundle}".encode(), verifications={})
         run = replace(Run.create_empty(run_id), fab_hash=fab.hash_str, fab_id="test/app",
                       fab_version="1.0.0", series_id=run_id)
         self.state.store_run(run)
@@ -77,7 +84,7 @@ class Node:
             run_id=run_id, node_id=NODE_ID, node_config={}, state=RecordDict(), run_config={},
             series_id=run_id))
 
-    def deliver(self, run_id: int, x: int) -> None:
+    def deliver(self, run_id: int, x: int, *, fab_of: int | None = None) -> None:
         """What the SuperNode does with a pulled message: store it, create a task."""
         metadata = Metadata(run_id=run_id, message_id="", src_node_id=1, dst_node_id=NODE_ID,
                             reply_to_message_id="", group_id="", created_at=time.time(),
@@ -87,7 +94,8 @@ class Node:
                       content=RecordDict({"in": ConfigRecord({"x": x})}))
         _insert_message(msg, self.state, self.store)
         assert self.state.create_task(task_type=TaskType.CLIENT_APP, run_id=run_id,
-                                      fab_hash=fab_hash(run_id)) is not None
+                                      fab_hash=fab_hash(run_id if fab_of is None else fab_of),
+                                      ) is not None
 
     def take_replies(self) -> list[Message]:
         """The replies the runner pushed, with their content (from the object store, as the
@@ -143,9 +151,9 @@ def test_one_runner_serves_many_tasks_and_survives_a_raising_clientapp(node: Nod
     results = []
     for x in (2, 0, 5):  # the middle message makes the ClientApp raise
         node.deliver(1, x)
-        token = runner.acquire()
-        assert token is not None
-        results.append(runner.run_task(token))
+        task = runner.acquire()
+        assert task is not None and task.fab_hash == fab_hash(1)
+        results.append(runner.run_task(task.token))
         (reply,) = node.take_replies()
         if x == 0:
             assert reply.has_error()
@@ -162,13 +170,13 @@ def test_one_runner_serves_many_tasks_and_survives_a_raising_clientapp(node: Nod
 def test_each_run_keeps_its_own_context(node: Node) -> None:
     runner = _runner(node, [])
     node.add_run(1)
-    node.add_run(2)
+    node.add_run(2, fab_of=1)
     totals = []
     for run_id, x in ((1, 3), (2, 10), (1, 4)):
-        node.deliver(run_id, x)
-        token = runner.acquire()
-        assert token is not None
-        runner.run_task(token)
+        node.deliver(run_id, x, fab_of=1)
+        task = runner.acquire()
+        assert task is not None
+        runner.run_task(task.token)
         (reply,) = node.take_replies()
         totals.append(total(reply))
     assert totals == [3, 10, 7]  # run 2 did not see run 1's total, nor run 1 run 2's
@@ -204,6 +212,29 @@ def test_serve_picks_up_tasks_until_stopped(node: Node, woken: bool) -> None:
     assert not thread.is_alive()
     assert [total(r) for r in replies] == [1, 3]
     assert runner.tasks_run == 2
+
+
+def test_a_task_of_another_app_bundle_needs_a_fresh_runner(node: Node) -> None:
+    """Our modules are imported once per process: a run of another bundle is never answered
+    with the first bundle's code. ``serve`` stops with the task (``main`` re-executes the
+    runner with it); a task run directly gets Flower's load error."""
+    runner = _runner(node, [])
+    node.add_run(1)
+    node.add_run(2)
+    node.deliver(1, 1)
+    node.deliver(2, 1)
+    stop = threading.Event()
+    with pytest.raises(AppBundleChanged) as changed:
+        runner.serve(stop)
+    assert runner.tasks_run == 1 and changed.value.token
+    (first,) = node.take_replies()
+    assert total(first) == 1
+    runner.run_task(changed.value.token)
+    (refused,) = node.take_replies()
+    assert refused.has_error() and refused.error.code == ErrorCode.LOAD_CLIENT_APP_EXCEPTION
+    again = restart_command(["--runtime-api-address", "h:1", "--first-token", "old"], "new")
+    assert again == ["-m", "fedcredit.deploy.clientapp_runner", "--runtime-api-address", "h:1",
+                     "--first-token", "new"]
 
 
 def test_paced_waits_grow_from_short_to_flowers_own_and_restart_on_a_message() -> None:
