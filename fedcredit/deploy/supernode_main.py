@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 
 from fedcredit.deploy import node_pacing
@@ -63,13 +64,39 @@ def runner_command(argv: list[str], parent_pid: int, wake_fd: int) -> list[str]:
             str(wake_fd)]
 
 
+RESTART_DELAY_S = 1.0
+"""Pause before a ClientApp runner that exited is started again."""
+
+
+def supervise(command: list[str], stopping: threading.Event, *, pass_fds: tuple[int, ...] = (),
+              delay_s: float = RESTART_DELAY_S) -> int:
+    """Run ``command`` again whenever it exits, until ``stopping`` is set; how many times it
+    was started. (A ClientApp that crashes its process - not an exception, those become error
+    replies - costs the node that one message, not every later one.)"""
+    starts = 0
+    while not stopping.is_set():
+        # the runner waits (Flower's retry) until the SuperNode serves its Runtime API
+        with subprocess.Popen(command, pass_fds=pass_fds) as runner:  # noqa: S603
+            starts += 1
+            status = runner.wait()
+        if stopping.wait(delay_s):
+            break
+        print(f"fedcredit node: the ClientApp runner exited ({status}); starting it again",
+              file=sys.stderr, flush=True)
+    return starts
+
+
 def start_runner(argv: list[str]) -> Callable[[], None]:
-    """Start the ClientApp runner beside this SuperNode; returns the call that wakes it."""
+    """Start the ClientApp runner beside this SuperNode (again if it dies, until the SuperNode
+    stops); returns the call that wakes it."""
+    from flwr.supercore.exit import add_exit_handler
+
     read_end, write_end = os.pipe()
-    # the runner waits (Flower's retry) until this process serves the Runtime API
-    subprocess.Popen(runner_command(argv, os.getpid(), read_end),  # noqa: S603
-                     pass_fds=(read_end,))
-    os.close(read_end)
+    stopping = threading.Event()
+    add_exit_handler(stopping.set)
+    threading.Thread(target=supervise, name="clientapp-runner", daemon=True, args=(
+        runner_command(argv, os.getpid(), read_end), stopping),
+        kwargs={"pass_fds": (read_end,)}).start()
 
     def wake() -> None:
         try:

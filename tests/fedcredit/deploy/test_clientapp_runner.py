@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -300,3 +302,21 @@ def test_the_wake_pipe_wakes_the_runner_and_its_end_stops_it() -> None:
     with pytest.raises(SystemExit):
         wake(30.0)
     os.close(read_end)
+
+
+def test_a_runner_that_exits_is_started_again_until_the_node_stops(tmp_path: Path) -> None:
+    marks = tmp_path / "starts.txt"
+    command = [sys.executable, "-c", f"open({str(marks)!r}, 'a').write('x')"]
+    stopping = threading.Event()
+    result: list[int] = []
+    thread = threading.Thread(target=lambda: result.append(
+        supernode_main.supervise(command, stopping, delay_s=0.01)), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not (marks.is_file() and len(marks.read_text()) >= 3):
+        assert time.monotonic() < deadline, "the runner was not started again"
+        time.sleep(0.05)
+    stopping.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and result and result[0] >= 3
+    assert len(marks.read_text()) == result[0]  # nothing started after the node stopped
