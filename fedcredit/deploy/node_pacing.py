@@ -6,8 +6,9 @@ for its ClientApp's reply. A vertical epoch is ~120 relayed exchanges, each of w
 both: seconds per exchange, minutes per epoch, whatever the app does.
 
 :func:`install` replaces the module's ``time`` with :class:`PacedTime`, whose ``sleep`` turns
-those two waits into :class:`GrowingWait` s - 20 ms at first, then 5 % of the time already
-waited, at most Flower's own 3 s (idle) or 0.5 s (reply) - and wraps Flower's
+those two waits into :class:`GrowingWait` s - for the idle pull 20 ms at first, then 5 % of
+the time already waited, at most Flower's own 3 s; for the reply, a look at the node's own
+memory, 5 ms at first, then 2 %, at most 0.5 s - and wraps Flower's
 ``_pull_and_store_message`` so that a pulled message starts both waits afresh (and wakes the
 node's ClientApp runner, :mod:`fedcredit.deploy.clientapp_runner`). An object of a message
 that is not at the SuperLink yet is asked for again after 20 ms, doubling, instead of Flower's
@@ -41,6 +42,9 @@ REPLY_SLEEP_S = 0.5
 """Flower 1.42's sleep between checks for the ClientApp's reply."""
 FIRST_WAIT_S = 0.02
 WAIT_SHARE = 0.05
+REPLY_FIRST_WAIT_S = 0.005
+REPLY_WAIT_SHARE = 0.02
+"""The reply wait checks the node's own in-memory state (no network call): finer steps."""
 OBJECT_PULL_FIRST_BACKOFF_S = 0.02
 """First retry of an object that is not at the SuperLink yet (Flower 1.42: 1 s, doubling)."""
 
@@ -85,7 +89,8 @@ class PacedTime:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._sleep = sleep
         self.idle = GrowingWait(IDLE_SLEEP_S, clock=clock)
-        self.reply = GrowingWait(REPLY_SLEEP_S, clock=clock)
+        self.reply = GrowingWait(REPLY_SLEEP_S, first_s=REPLY_FIRST_WAIT_S,
+                                 share=REPLY_WAIT_SHARE, clock=clock)
 
     def sleep(self, seconds: float) -> None:
         """Flower's 3 s idle and 0.5 s reply sleeps paced; any other sleep as asked."""

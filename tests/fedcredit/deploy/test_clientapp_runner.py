@@ -252,7 +252,7 @@ def test_paced_waits_grow_from_short_to_flowers_own_and_restart_on_a_message() -
     assert slept[-1] == 3.0  # idle long enough: Flower's own interval
     paced.sleep(0.5)
     paced.sleep(1.25)  # any other sleep is untouched
-    assert slept[-2:] == [node_pacing.FIRST_WAIT_S, 1.25]
+    assert slept[-2:] == [node_pacing.REPLY_FIRST_WAIT_S, 1.25]
     paced.message_arrived()
     paced.sleep(3)
     assert slept[-1] == node_pacing.FIRST_WAIT_S
