@@ -6,15 +6,15 @@ for its ClientApp's reply. A vertical epoch is ~120 relayed exchanges, each of w
 both: seconds per exchange, minutes per epoch, whatever the app does.
 
 :func:`install` replaces the module's ``time`` with :class:`PacedTime`, whose ``sleep`` turns
-those two waits into :class:`GrowingWait` s - for the idle pull 20 ms at first, then 5 % of
-the time already waited, at most Flower's own 3 s; for the reply, a look at the node's own
+those two waits into :class:`GrowingWait` s - for the idle pull 50 ms at first, then 10 %
+of the time already waited, at most Flower's own 3 s; for the reply, a look at the node's own
 memory, 5 ms at first, then 2 %, at most 0.5 s - and wraps Flower's
 ``_pull_and_store_message`` so that a pulled message starts both waits afresh (and wakes the
 node's ClientApp runner, :mod:`fedcredit.deploy.clientapp_runner`). An object of a message
 that is not at the SuperLink yet is asked for again after 20 ms, doubling, instead of Flower's
 1 s, doubling (a node often sees a message before the sender has pushed all its objects).
 Every other sleep, every pull, delivery, push and check is Flower's own code, unchanged: only
-how long an idle node waits before asking again. A node idle for a minute asks as rarely as
+how long an idle node waits before asking again. A node idle for half a minute asks as rarely as
 stock Flower.
 
 Installed by :mod:`fedcredit.deploy.supernode_main` in the SuperNode's own process, and only
@@ -40,8 +40,11 @@ IDLE_SLEEP_S = 3.0
 """Flower 1.42's sleep after a pull that found nothing."""
 REPLY_SLEEP_S = 0.5
 """Flower 1.42's sleep between checks for the ClientApp's reply."""
-FIRST_WAIT_S = 0.02
-WAIT_SHARE = 0.05
+FIRST_WAIT_S = 0.05
+WAIT_SHARE = 0.1
+"""An idle pull is a Fleet call (TLS, node signature, the gateway, the SuperLink's state):
+several ms of CPU on the coordinator's host and the node. 50 ms / 10 % keeps ~17 pulls in a
+1 s wait (20 ms / 5 % made ~39) for ~25 ms more latency per message."""
 REPLY_FIRST_WAIT_S = 0.005
 REPLY_WAIT_SHARE = 0.02
 """The reply wait checks the node's own in-memory state (no network call): finer steps."""

@@ -3,9 +3,11 @@ and node authentication, the vertical workflow through ``flwr run`` to completio
 federated AUC equals centralised Taylor LR on the joined plaintext of the same split (the
 run's salt); nothing left running afterwards.
 
-Slow (~2 min on 2 cores): Flower starts a ClientApp process per message and a vertical run
-sends ~13 + 3 x batches of them (here 1 epoch of 1 batch: the center's 17 columns need
-batches of at least 334 rows, ``protocols.vertical_lr.config.min_batch_rows``)."""
+Slow (~1.5 min on 2 cores): a vertical run sends ~13 + 3 x batches messages per party (here
+1 epoch of 1 batch: the center's 17 columns need batches of at least 334 rows,
+``protocols.vertical_lr.config.min_batch_rows``), each answered by the node's one ClientApp
+runner (``fedcredit.deploy.clientapp_runner``; stock Flower would start a process per
+message)."""
 
 from __future__ import annotations
 
