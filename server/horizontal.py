@@ -238,10 +238,12 @@ class HorizontalRun:
 
     def _sealed_step(self, step: MessageType, contents: Callable[[], Any], kind: str,
                      sealed_round: int, *, only: set[int] | None = None,
-                     required: int | None = None) -> tuple[StepOutcome, Sealed]:
+                     required: int | None = None,
+                     open_next: tuple[str, ...] = ()) -> tuple[StepOutcome, Sealed]:
         """Ask a sealed step (of the nodes in ``only``, default all; ``required`` replies,
         default the run's) and combine the admitted vectors; under a masked scheme the
-        session's envelopes travel with the request and the unmask step follows."""
+        session's envelopes travel with the request and the unmask step follows (opening
+        the ``open_next`` sessions on the way, :meth:`CoordinatorMasking.unmask`)."""
         need = self.cfg.required_banks if required is None else required
         if self.masking is None:
             outcome = self.ex.ask(step, contents, required=need, sealed_round=sealed_round,
@@ -254,7 +256,12 @@ class HorizontalRun:
                               extra=self.masking.envelopes(name), only=only)
         total = self._combine(outcome, kind, sealed_round)
         return outcome, self.masking.unmask(name, outcome, total, contents,
-                                            round_index=sealed_round)
+                                            round_index=sealed_round, open_next=open_next)
+
+    @staticmethod
+    def _round_sessions(round_number: int) -> tuple[str, str]:
+        """The masking sessions of a round: its update sum and its score histograms."""
+        return session_name(KIND_WEIGHTS, round_number), session_name(KIND_COUNTS, round_number)
 
     def _note(self, outcome: StepOutcome, round_number: int) -> None:
         for item in outcome.dropped + outcome.rejected:
@@ -310,9 +317,11 @@ class HorizontalRun:
         started = time.perf_counter()
         sampled, sampled_nodes = self._sample(rnd + 1)
         need = self.cfg.round_required_banks if sampled_nodes is not None else None
-        if self.masking is not None:  # both sessions of the round in one advert/share exchange
-            self.masking.open([session_name(KIND_WEIGHTS, rnd + 1),
-                               session_name(KIND_COUNTS, rnd + 1)],
+        sessions = self._round_sessions(rnd + 1)
+        if self.masking is not None and sessions[0] not in self.masking.sessions:
+            # both sessions of the round in one advert/share exchange (a resumed run's first
+            # round, or the first round: later ones were opened with the last round's unmask)
+            self.masking.open(list(sessions),
                               lambda: self.request(rnd, **{KEY_STATS_SUM: st.stats_sum}))
         train, st.weights_sum = self._sealed_step(STEP_TRAIN, lambda: self.request(rnd, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
@@ -324,7 +333,9 @@ class HorizontalRun:
         asked = self._evaluated_nodes(train, sampled_nodes, rnd)  # evaluate what they trained
         evaluate, st.hist_sum = self._sealed_step(STEP_EVALUATE, lambda: self.request(rnd + 1, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum}), KIND_COUNTS, rnd + 1,
-            only=asked, required=need if rnd + 1 < self.cfg.rounds_planned else None)
+            only=asked, required=need if rnd + 1 < self.cfg.rounds_planned else None,
+            open_next=self._round_sessions(rnd + 2) if self.masking is not None and
+            rnd + 1 < self.cfg.rounds_planned else ())
         st.rounds_done = rnd + 1
         st.round_seconds.append(time.perf_counter() - started)
         st.round_banks.append(len(train.replies))

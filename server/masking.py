@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from flwr.app import RecordDict
 
@@ -81,6 +82,13 @@ class CoordinatorMasking:
         need = self.cfg.required_banks
         advertised = self.ex.ask(STEP_SECAGG, lambda: with_bundle(
             contents(), MaskingBundle(advertise=tuple(names))), required=need)
+        self._adopt_adverts(names, advertised)
+        shared = self.ex.ask(STEP_SECAGG, lambda: with_bundle(contents(), MaskingBundle(
+            **self._forwarded_adverts(names))), required=need)
+        self._adopt_shares(names, shared)
+
+    def _adopt_adverts(self, names: list[str], advertised: StepOutcome) -> None:
+        """Step 0's replies: one signed advert and a length per session from every bank."""
         adverts: dict[str, dict[int, KeyAdvert]] = {name: {} for name in names}
         blobs: dict[str, dict[int, bytes]] = {name: {} for name in names}
         signed: dict[str, dict[int, bytes]] = {name: {} for name in names}
@@ -117,10 +125,14 @@ class CoordinatorMasking:
             self.sessions[name] = MaskingSession(name, config, adverts[name],
                                                  tuple(blobs[name][b] for b in order),
                                                  tuple(signed[name][b] for b in order))
-        shared = self.ex.ask(STEP_SECAGG, lambda: with_bundle(contents(), MaskingBundle(
-            adverts={name: self.sessions[name].advert_blobs for name in names},
-            signatures={name: self.sessions[name].signatures for name in names})),
-            required=need)
+
+    def _forwarded_adverts(self, names: list[str]) -> dict[str, Any]:
+        """Step 1's request fields: every advert of each session, with its signature."""
+        return {"adverts": {name: self.sessions[name].advert_blobs for name in names},
+                "signatures": {name: self.sessions[name].signatures for name in names}}
+
+    def _adopt_shares(self, names: list[str], shared: StepOutcome) -> None:
+        """Step 1's replies: each bank's share envelopes, routed by recipient."""
         for reply in shared.replies:
             bank = bank_of(reply.content)
             bundle = bundle_of(reply.content)
@@ -149,19 +161,29 @@ class CoordinatorMasking:
         return add
 
     def _attest(self, session: MaskingSession, listed: bytes, survivors: set[int],
-                contents: Contents) -> tuple[bytes, ...]:
+                contents: Contents, open_next: tuple[str, ...] = ()) -> tuple[bytes, ...]:
         """Step 2b: every survivor signs the survivor list; the signatures in list order
         (empty for a survivor that did not answer). The banks check them; this only fails early
-        when fewer than the quorum signed."""
+        when fewer than the quorum signed. With ``open_next`` the same exchange asks every
+        bank for its key adverts of those sessions (their step 0)."""
         name = session.name
-        nodes = [node for node, bank in self.node_bank.items() if bank in survivors]
-        signed = self.ex.ask(STEP_SECAGG, lambda: with_bundle(contents(), MaskingBundle(
-            survivors={name: listed})), required=min(self.cfg.required_banks, len(survivors)),
-            only=nodes)
+        if open_next:
+            def add(node: int, content: RecordDict) -> RecordDict:
+                mine = {name: listed} if self.node_bank.get(node) in survivors else {}
+                return with_bundle(content, MaskingBundle(advertise=open_next, survivors=mine))
+
+            signed = self.ex.ask(STEP_SECAGG, contents, required=self.cfg.required_banks,
+                                 extra=add)
+            self._adopt_adverts(list(open_next), signed)
+        else:
+            nodes = [node for node, bank in self.node_bank.items() if bank in survivors]
+            signed = self.ex.ask(STEP_SECAGG, lambda: with_bundle(contents(), MaskingBundle(
+                survivors={name: listed})), required=min(self.cfg.required_banks,
+                                                         len(survivors)), only=nodes)
         by_bank: dict[int, bytes] = {}
         for reply in signed.replies:
             signature = bundle_of(reply.content).attestations.get(name, ())
-            if len(signature) == 1:
+            if len(signature) == 1 and bank_of(reply.content) in survivors:
                 by_bank[bank_of(reply.content)] = signature[0]
         quorum = attestation_quorum(session.config.n_parties, session.config.threshold)
         if len(by_bank) < quorum:
@@ -171,25 +193,34 @@ class CoordinatorMasking:
         return tuple(by_bank.get(bank, b"") for bank in sorted(survivors))
 
     def unmask(self, name: str, outcome: StepOutcome, total: Sealed, contents: Contents, *,
-               round_index: int) -> Sealed:
-        """Step 3: reveal requests to the survivors, the residual mask, the unmasked sum."""
+               round_index: int, open_next: tuple[str, ...] = ()) -> Sealed:
+        """Step 3: reveal requests to the survivors, the residual mask, the unmasked sum.
+
+        ``open_next`` (the next round's sessions) rides on this sum's two exchanges: its key
+        adverts on the survivor-list exchange, its share step on the unmask exchange, so a
+        masked round takes 6 exchanges instead of 8. Each bank handles the two parts of one
+        message as it would handle them sent apart (:func:`clients.bank_app.secagg`: adverts,
+        then shares, then the signed list, then the reveal), so no check changes."""
         session = self.sessions.pop(name)
         survivors = {bank_of(r.content) for r in outcome.replies}
         listed = survivors_to_bytes(sorted(survivors))
-        attestations = self._attest(session, listed, survivors, contents)
+        attestations = self._attest(session, listed, survivors, contents, open_next)
         requests = {r.recipient: message_to_bytes(r) for r in unmask_requests(
             session.config, sharers=session.sharers, survivors=survivors)}
+        forwarded = self._forwarded_adverts(list(open_next)) if open_next else {}
 
         def add(node: int, content: RecordDict) -> RecordDict:
             bank = self.node_bank.get(node)
             if bank not in requests:
-                return content
+                return with_bundle(content, MaskingBundle(**forwarded))
             return with_bundle(content, MaskingBundle(
                 unmask={name: requests[bank]}, survivors={name: listed},
-                attestations={name: attestations}))
+                attestations={name: attestations}, **forwarded))
 
         answered = self.ex.ask(STEP_SECAGG, contents, required=self.cfg.required_banks,
                                extra=add)
+        if open_next:
+            self._adopt_shares(list(open_next), answered)
         replies: list[UnmaskReply] = []
         for reply in answered.replies:
             blob = bundle_of(reply.content).unmask.get(name)

@@ -1,8 +1,9 @@
 """SecAgg+ in real Flower simulations (issue 12, part 3).
 
-7 banks under ``paillier-secagg``, 2 of them (29 %) vanishing in round 1 after sharing their
-keys (neighbourhood 6, threshold 4): the run completes on the survivors and its final model
-is bit for bit the one of the same run under ``paillier`` (the masks cancel exactly). A bank
+7 banks under ``paillier-secagg`` for 2 rounds, 2 of them (29 %) vanishing in round 2 after
+sharing their keys (neighbourhood 6, threshold 4; round 2's sessions are opened on round 1's
+last unmask exchanges): the run completes on the survivors and its final model is bit for
+bit the one of the same run under ``paillier`` (the masks cancel exactly). A bank
 holding the shared private key that decrypts another bank's single update ciphertext from
 the wire reads uniform noise modulo ``n`` under masking, small packed plaintexts without it.
 """
@@ -42,13 +43,19 @@ def test_masked_paillier_run_survives_dropouts_and_equals_the_unmasked_model(
     keys = tmp_path / "keys"
     provision_simulation_keys(keys, 7)
     base = RunConfig(data_path=str(data_dir / "german_credit.csv"), target="bad", banks=7,
-                     rounds=1, aggregation="paillier-secagg", keys_dir=str(keys), min_banks=5,
-                     drop_schedule="1:1,3", out=str(tmp_path / "masked"))
+                     rounds=2, aggregation="paillier-secagg", keys_dir=str(keys), min_banks=5,
+                     drop_schedule="2:1,3", out=str(tmp_path / "masked"))
     masked, seen_masked = record_run(base)
     plain, seen_plain = record_run(replace(base, aggregation="paillier",
                                            out=str(tmp_path / "unmasked")))
-    assert [h.banks for h in masked.history] == [5]
-    assert {(d["round"], d["step"]) for d in masked.dropouts} >= {(1, "train")}
+    assert [h.banks for h in masked.history] == [7, 5]
+    assert {(d["round"], d["step"]) for d in masked.dropouts} >= {(2, "train")}
+    # masking requests: the statistics' session (advert, share, signed list, unmask: 4 x 7),
+    # round 1 (advert + share, then list + unmask for each sum: 6 x 7; round 2's adverts and
+    # shares ride on its last two), round 2 (list to the 5 survivors + unmask to all, twice)
+    masking_requests = sum(1 for d, m in seen_masked
+                           if d == "request" and m.metadata.message_type == "query.secagg")
+    assert masking_requests == 4 * 7 + 6 * 7 + 2 * (5 + 7)  # 8 x 7 for round 1 before
     secagg_steps = {m.metadata.message_type for d, m in seen_masked if d == "request"}
     assert "query.secagg" in secagg_steps
     for ours, theirs in zip(masked.weights, plain.weights, strict=True):
