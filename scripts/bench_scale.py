@@ -25,7 +25,10 @@ Per row (``--json PATH``, list ``rows``): ``banks``, ``rounds``, ``aggregation``
 ``floor_seconds_per_message`` (the bare Flower run's), ``overhead_per_message_s`` (the
 difference: what fedcredit adds to each message), ``peak_rss_mb``, ``floor_peak_rss_mb``,
 ``round_seconds`` and ``later_seconds_per_round`` (rounds after the first: a process opens
-each bank's keys and imports torch in the first round it serves), ``floor_round_seconds``,
+each bank's keys and imports torch in the first round it serves), ``round_cpu_s`` (CPU
+seconds of the whole process tree in each round after the first, from the half-second
+samples: flat when the work per round is, however the box's load moves the wall time),
+``floor_round_seconds``,
 ``auc`` (the federated test AUC of the last round), ``cpu_s`` (and its split, above; the
 floor's as ``floor_cpu_s``) and ``timed_out`` (no result: the run hit
 ``--max-seconds`` or failed twice; its timings are then missing).
@@ -115,6 +118,8 @@ class CpuMeter:
         self.root = root
         self.ticks: dict[int, tuple[str, int]] = {}
         self.hz = os.sysconf("SC_CLK_TCK")
+        self.series: list[tuple[float, float]] = []
+        """(epoch seconds, CPU seconds of the whole tree so far) after each sample."""
 
     def sample(self, pids: list[int]) -> None:
         for pid in pids:
@@ -124,6 +129,20 @@ class CpuMeter:
             known = self.ticks.get(pid, ("ray", 0))[0]
             role = known if known != "ray" else _role(pid, self.root)  # retitled late
             self.ticks[pid] = (role, ticks)
+        self.series.append((time.time(), sum(t for _, t in self.ticks.values()) / self.hz))
+
+    def between(self, ends: list[float]) -> list[float]:
+        """CPU seconds of the tree between consecutive times of ``ends`` (epoch seconds),
+        interpolated between samples: what each round after the first cost, whatever the
+        load (a round that grows in CPU grows in work, not in waiting)."""
+        def at(when: float) -> float:
+            before = [(t, c) for t, c in self.series if t <= when]
+            after = [(t, c) for t, c in self.series if t > when]
+            if not before or not after:
+                return before[-1][1] if before else 0.0
+            (t0, c0), (t1, c1) = before[-1], after[0]
+            return c0 + (c1 - c0) * (when - t0) / (t1 - t0)
+        return [round(at(b) - at(a), 2) for a, b in zip(ends[:-1], ends[1:], strict=True)]
 
     def seconds(self) -> dict[str, float]:
         out = {"cpu_s": 0.0, "cpu_driver_s": 0.0, "cpu_actors_s": 0.0, "cpu_ray_s": 0.0}
@@ -168,6 +187,8 @@ def _child_once(args: list[str], max_seconds: float) -> tuple[dict[str, Any] | N
     if proc.returncode != 0 or not lines:
         return None, peak, False
     result = json.loads(lines[-1])
+    if result.get("round_ends"):
+        result["round_cpu_s"] = cpu.between(result["round_ends"])
     # the driver's own count is exact (it reports it); the sampled one may miss its end
     sampled = cpu.seconds()
     exact = result.get("driver_cpu_s")
@@ -242,14 +263,18 @@ def child_run(banks: int, rounds: int, aggregation: str, out: str) -> dict[str, 
         if direction == "request":
             requests[0] += 1
 
+    ends: dict[int, float] = {}
+
     def mark(done: int) -> None:
         marks.setdefault(done, requests[0])
+        ends.setdefault(done, time.time())
 
     result = run_federation(cfg, observer=observe, on_progress=mark)
     later = [marks[r] - marks[r - 1] for r in range(2, rounds + 1) if r in marks and r - 1 in marks]
     return {"wall_s": time.perf_counter() - started, "keys_s": keys_s,
             "driver_cpu_s": _own_cpu_s(), "round_seconds": list(result.round_seconds),
             "messages_per_round": (sum(later) / len(later)) if later else None,
+            "round_ends": [ends[r] for r in sorted(ends)],
             "auc": result.history[-1].auc if result.history else None}
 
 
@@ -282,6 +307,7 @@ def bench_row(banks: int, rounds: int, aggregation: str, floor: dict[str, Any] |
                                    else None),
         "auc": run["auc"] if run else None,
         "round_seconds": run["round_seconds"] if run else None,
+        "round_cpu_s": run.get("round_cpu_s") if run else None,
         "later_seconds_per_round": (_mean(run["round_seconds"][1:])
                                     if run and len(run["round_seconds"]) > 1 else None),
         "floor_round_seconds": floor["round_seconds"] if floor else None,

@@ -98,3 +98,13 @@ def test_the_cpu_meter_counts_each_process_of_a_tree_by_role(bench: Any) -> None
     finally:
         child.kill()
         child.wait()
+
+
+def test_cpu_per_round_is_read_between_the_round_ends(bench: Any) -> None:
+    meter = bench.CpuMeter(os.getpid())
+    meter.series = [(100.0, 0.0), (101.0, 2.0), (102.0, 2.0), (103.0, 8.0)]
+    # cumulative CPU at 100.5, 102.0 and 102.5: 1.0, 2.0 and 5.0 (interpolated)
+    assert meter.between([100.5, 102.0, 102.5]) == [1.0, 3.0]
+    assert meter.between([100.5]) == []
+    meter.sample([os.getpid()])  # a real sample appends (now, this process's CPU so far)
+    assert meter.series[-1][1] > 0.0 and meter.series[-1][0] > 103.0
