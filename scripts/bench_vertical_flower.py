@@ -14,12 +14,22 @@ Both on the same rows and settings, in one run (issue 14, part 6):
    standardisation), with the same run id and batch schedule, so both train the same model:
    the weights the two parties wrote into their run folders must equal the protocol's.
 
+``--deploy`` runs Flower's DEPLOYMENT instead of 1.: ``scripts/local_federation.py --mode
+vertical`` on the same two files (a SuperLink, the Fleet gateway and two SuperNodes as real
+processes on loopback, TLS and node authentication, ``flwr run``), timed per epoch by the
+deployed coordinator; the CPU seconds of its processes (SuperNodes, their ClientApp runners,
+SuperLink, ServerApp, ...) are sampled every 0.5 s over the whole launch. The protocol
+benchmark then runs on the deployed run's rows and run id, and the parties' written weights
+must equal the protocol's. ``--also-simulation`` adds the simulation run (its own run id: its
+epoch is timed beside the same protocol epoch, its weights not compared).
+
 Prints seconds per epoch of each, their ratio (target <= 1.5), the CPU seconds and the load
 average; ``--json PATH`` writes them. The box is shared: read the CPU seconds beside the walls.
 
-Example::
+Examples::
 
     python scripts/bench_vertical_flower.py --epochs 1 --json runs/bench_vertical_flower.json
+    python scripts/bench_vertical_flower.py --deploy --epochs 1 --json runs/bench_vertical_deploy.json
 """
 
 from __future__ import annotations
@@ -28,8 +38,10 @@ import argparse
 import json
 import os
 import shlex
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +56,7 @@ from fedcredit.simulation.vertical import run_vertical_federation  # noqa: E402
 from federation.data.vertical_data import align, entity_ids, load_party, prepare  # noqa: E402
 from federation.run.config import resolve_data_path  # noqa: E402
 from federation.run.folder import VERTICAL_PART_FILE, RunFolder  # noqa: E402
+from federation.run.results import RESULTS_FILE, VerticalResults, read_results  # noqa: E402
 from federation.run.vertical_config import VerticalConfig  # noqa: E402
 from federation.run.vertical_part import read_part  # noqa: E402
 from protocols.paillier.fast import key_holder_table_for  # noqa: E402
@@ -66,6 +79,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="batch-schedule seed")
     parser.add_argument("--skip-protocol", action="store_true",
                         help="only the Flower run (no ratio)")
+    parser.add_argument("--deploy", action="store_true",
+                        help="run Flower's deployment (SuperLink + two SuperNodes as processes) "
+                             "instead of its simulation")
+    parser.add_argument("--also-simulation", action="store_true",
+                        help="with --deploy: time the simulation's epoch too")
+    parser.add_argument("--timeout", type=float, default=7200.0,
+                        help="--deploy: give the deployed launch this many seconds")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH",
                         help="write the results to this JSON file")
     return parser.parse_args(argv)
@@ -123,14 +143,17 @@ def cpu_between(before: dict[int, tuple[str, float]],
             "other_ray": rest, "coordinator_process": delta.get(me, ("", 0.0))[1]}
 
 
-def run_flower(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
-    """The Flower run; per epoch wall and CPU seconds, and its run id and config."""
-    bank, center = write_split(args.data, args.rows, folder)
-    cfg = VerticalConfig(bank_data=str(bank), center_data=str(center), id_col=ID_COL,
-                         target=protocol_bench.TARGET, epochs=args.epochs,
-                         batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         l2=args.l2, key_bits=args.key_bits, seed=args.seed,
-                         out=str(folder / "run"))
+def bench_config(args: argparse.Namespace, bank: Path, center: Path, out: Path) -> VerticalConfig:
+    """The vertical settings every path of this benchmark uses."""
+    return VerticalConfig(bank_data=str(bank), center_data=str(center), id_col=ID_COL,
+                          target=protocol_bench.TARGET, epochs=args.epochs,
+                          batch_size=args.batch_size, learning_rate=args.learning_rate,
+                          l2=args.l2, key_bits=args.key_bits, seed=args.seed, out=str(out))
+
+
+def run_flower(args: argparse.Namespace, folder: Path, split: tuple[Path, Path]) -> dict[str, Any]:
+    """The Flower simulation run; per epoch wall and CPU seconds, and its run id and config."""
+    cfg = bench_config(args, *split, folder / "run")
     marks: list[tuple[float, dict[int, tuple[str, float]]]] = []
 
     def progress(what: str, done: int, total: int) -> None:
@@ -141,10 +164,79 @@ def run_flower(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     result = run_vertical_federation(cfg, on_progress=progress)
     wall = time.perf_counter() - started
     cpu = [cpu_between(a[1], b[1]) for a, b in zip(marks, marks[1:], strict=False)]
+    folder_of = RunFolder(Path(cfg.out))
     return {"run_id": result.run_id, "cfg": cfg, "wall_total": wall,
             "epoch_seconds": list(result.epoch_seconds), "epoch_cpu": cpu,
             "psi_seconds": result.psi_seconds, "train_rows": result.train_rows,
-            "bytes_relayed": result.bytes_relayed, "auc": result.auc}
+            "bytes_relayed": result.bytes_relayed, "auc": result.auc,
+            "parts": {r: folder_of.party(r) / VERTICAL_PART_FILE for r in ("bank", "center")}}
+
+
+def process_role(pid: int) -> str:
+    """What a process of a deployed launch is, from its command line."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "gone"
+    for needle, role in (("clientapp_runner", "clientapp_runner"),
+                         ("flwr-clientapp", "clientapp_per_message"),
+                         ("flower-superlink", "superlink"), ("supernode", "supernode"),
+                         ("superexec", "superexec"), ("fleet_gateway", "gateway"),
+                         ("serverapp", "serverapp"), ("node_runner", "node_runner"),
+                         ("local_federation", "launcher")):
+        if needle in cmd:
+            return role
+    return "other"
+
+
+def run_deployed(args: argparse.Namespace, folder: Path,
+                 split: tuple[Path, Path]) -> dict[str, Any]:
+    """``scripts/local_federation.py --mode vertical`` on the split; per epoch wall (the
+    deployed coordinator's), CPU seconds by process role over the whole launch."""
+    cfg = bench_config(args, *split, folder / "deploy")
+    script = Path(__file__).resolve().parent / "local_federation.py"
+    cmd = [sys.executable, str(script), "--mode", "vertical", "--out", cfg.out,
+           "--bank-data", cfg.bank_data, "--center-data", cfg.center_data, "--id-col", ID_COL,
+           "--target", cfg.target, "--epochs", str(args.epochs), "--batch-size",
+           str(args.batch_size), "--seed", str(args.seed), "--timeout", str(args.timeout),
+           "--set", f"learning-rate={args.learning_rate}", "--set", f"l2={args.l2}",
+           "--set", f"key-bits={args.key_bits}"]
+    seen: dict[int, tuple[str, float]] = {}
+    started = time.perf_counter()
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          bufsize=1) as launcher:
+        tail: list[str] = []
+
+        def sample() -> None:
+            while launcher.poll() is None:
+                for pid, (_, cpu) in process_cpu().items():
+                    if pid != os.getpid():
+                        role = seen[pid][0] if pid in seen else process_role(pid)
+                        seen[pid] = (role, cpu)
+                time.sleep(0.5)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        for line in launcher.stdout or ():
+            tail = (tail + [line])[-40:]
+            if "fedcredit" in line and ("epoch" in line or "federation ready" in line):
+                print(f"[deploy] {line.rstrip()}", flush=True)
+        status = launcher.wait()
+        sampler.join(timeout=5)
+    wall = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit("the deployed launch failed:\n" + "".join(tail))
+    results = read_results(Path(cfg.out) / RESULTS_FILE)
+    assert isinstance(results, VerticalResults)
+    cpu: dict[str, float] = {}
+    for role, seconds in seen.values():
+        cpu[role] = cpu.get(role, 0.0) + seconds
+    nodes = Path(cfg.out) / "nodes"
+    parts = {r: next((nodes / r).rglob(VERTICAL_PART_FILE)) for r in ("bank", "center")}
+    return {"run_id": results.run_id, "cfg": cfg, "wall_total": wall,
+            "epoch_seconds": list(results.epoch_seconds), "cpu_whole_launch": cpu,
+            "train_rows": results.train_rows, "auc": results.federated.auc,
+            "training_started_seconds": results.training_started_seconds, "parts": parts}
 
 
 def same_rows(cfg: VerticalConfig, run_id: str) -> dict[str, np.ndarray]:
@@ -189,6 +281,19 @@ def run_protocol(args: argparse.Namespace, data: dict[str, np.ndarray],
                         "center": par["center"]["weights"].tolist()}}
 
 
+def report_flower(label: str, flower: dict[str, Any]) -> None:
+    """Print one Flower run's epochs."""
+    for idx, wall in enumerate(flower["epoch_seconds"]):
+        cpu = flower["epoch_cpu"][idx] if idx < len(flower.get("epoch_cpu", [])) else {}
+        print(f"[{label}] epoch {idx}: wall {wall:.2f} s"
+              + ("; cpu: " + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items()) if cpu else ""))
+    if "cpu_whole_launch" in flower:
+        print(f"[{label}] CPU s over the whole launch: " + ", ".join(
+            f"{k} {v:.1f}" for k, v in sorted(flower["cpu_whole_launch"].items())))
+    print(f"[{label}] {flower['train_rows']} training rows, run id {flower['run_id']}, "
+          f"held-out AUC {flower['auc']:.4f}, total wall {flower['wall_total']:.1f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "cd /work/main && .venv/bin/python " + shlex.join([sys.argv[0], *sys.argv[1:]])
@@ -196,17 +301,19 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {"command": command, "cores": os.cpu_count(),
                            "load_avg_start": os.getloadavg(),
                            "args": {k: str(v) for k, v in vars(args).items()}}
+    label = "deployed" if args.deploy else "flower"
     with tempfile.TemporaryDirectory(prefix="bench-vertical-flower-") as tmp:
-        flower = run_flower(args, Path(tmp))
+        split = write_split(args.data, args.rows, Path(tmp))
+        if args.deploy and args.also_simulation:
+            simulation = run_flower(args, Path(tmp) / "simulation", split)
+            simulation.pop("cfg"), simulation.pop("parts")
+            out["simulation"] = simulation
+            report_flower("simulation", simulation)
+        flower = (run_deployed if args.deploy else run_flower)(args, Path(tmp), split)
         out["load_avg_after_flower"] = os.getloadavg()
-        cfg = flower.pop("cfg")
-        out["flower"] = flower
-        for idx, (wall, cpu) in enumerate(zip(flower["epoch_seconds"], flower["epoch_cpu"],
-                                              strict=False)):
-            print(f"[flower] epoch {idx}: wall {wall:.2f} s; cpu: "
-                  + ", ".join(f"{k} {v:.1f} s" for k, v in cpu.items()))
-        print(f"[flower] {flower['train_rows']} training rows, run id {flower['run_id']}, "
-              f"held-out AUC {flower['auc']:.4f}, total wall {flower['wall_total']:.1f} s")
+        cfg, part_files = flower.pop("cfg"), flower.pop("parts")
+        out[label] = flower
+        report_flower(label, flower)
         if not args.skip_protocol:
             data = same_rows(cfg, flower["run_id"])
             protocol = run_protocol(args, data, flower["run_id"])
@@ -214,19 +321,23 @@ def main(argv: list[str] | None = None) -> int:
             for idx, (b, c) in enumerate(zip(protocol["bank"], protocol["center"], strict=True)):
                 print(f"[protocol, two processes] epoch {idx}: wall {max(b['wall'], c['wall']):.2f}"
                       f" s (bank cpu {b['cpu']:.1f} s, center cpu {c['cpu']:.1f} s)")
-            parts = {r: read_part(RunFolder(Path(cfg.out)).party(r) / VERTICAL_PART_FILE)
-                     for r in ("bank", "center")}
-            out["max_weight_diff_flower_vs_protocol"] = float(max(
-                np.abs(np.array(parts[r].weights) - protocol["weights"][r]).max()
-                for r in parts))
-            print("max |w_flower - w_protocol| (each party's written part) = "
-                  f"{out['max_weight_diff_flower_vs_protocol']:.1e}")
-            ratio = float(np.mean(flower["epoch_seconds"]) / np.mean(protocol["epoch_seconds"]))
-            out["ratio_flower_to_protocol"] = ratio
-            print(f"seconds per epoch: flower {np.mean(flower['epoch_seconds']):.2f}, protocol "
-                  f"{np.mean(protocol['epoch_seconds']):.2f}; ratio {ratio:.2f} (target <= 1.5)")
+            parts = {r: read_part(path) for r, path in part_files.items()}
+            diff = float(max(np.abs(np.array(parts[r].weights) - protocol["weights"][r]).max()
+                             for r in parts))
+            out[f"max_weight_diff_{label}_vs_protocol"] = diff
+            print(f"max |w_{label} - w_protocol| (each party's written part) = {diff:.1e}")
+            per_epoch = float(np.mean(protocol["epoch_seconds"]))
+            ratio = float(np.mean(flower["epoch_seconds"]) / per_epoch)
+            out[f"ratio_{label}_to_protocol"] = ratio
+            print(f"seconds per epoch: {label} {np.mean(flower['epoch_seconds']):.2f}, protocol "
+                  f"{per_epoch:.2f}; ratio {ratio:.2f} (target <= 1.5)")
+            if "simulation" in out:
+                sim = float(np.mean(out["simulation"]["epoch_seconds"]))
+                out["ratio_simulation_to_protocol"] = sim / per_epoch
+                print(f"simulation {sim:.2f} s per epoch (its own run id and split): ratio "
+                      f"{sim / per_epoch:.2f}")
     out["load_avg_end"] = os.getloadavg()
-    print(f"load average start {out['load_avg_start']}, after flower "
+    print(f"load average start {out['load_avg_start']}, after {label} "
           f"{out['load_avg_after_flower']}, end {out['load_avg_end']}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
