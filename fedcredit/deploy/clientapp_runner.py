@@ -135,7 +135,7 @@ class ClientAppRunner:
         As for ``flwr-clientapp``: plain HTTP on loopback unless the SuperNode serves its
         Runtime API with TLS.
     load_app
-        Loads a run's ClientApp from its FAB (called once per FAB hash).
+        Loads a run's ClientApp from its FAB (called once: one bundle per process).
     """
 
     def __init__(self, runtime_api_address: str, *, insecure: bool = True,
