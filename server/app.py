@@ -17,6 +17,7 @@ from federation.run.identity import run_identity, utc_now
 from federation.run.vertical_config import VerticalConfig, vertical_config_from_run_config
 from server.checkpoint import open_run_folder, save_checkpoint
 from server.errors import RunInterrupted
+from server.grid_pacing import install as pace_grid
 from server.horizontal import FederatedResult, Observer, RoundRecord, run_horizontal
 from server.results import write_federated_only
 from server.trees import run_trees
@@ -52,6 +53,7 @@ def make_server_app(
     @server.main()
     def main(grid: Grid, context: Context) -> None:
         started = utc_now()  # the run identity's start (results.json ``identity``)
+        pace_grid()  # deployed: reply objects retried after 20 ms, not Flower's 1 s
         if cfg is None and run_mode(context.run_config) == "vertical":
             run_vertical_deployed(grid, vertical_config_from_run_config(context.run_config))
             return
