@@ -159,15 +159,17 @@ def open_session(previous: MaskingClient | ClosedSession | None, config: Masking
         This bank already revealed shares in this session: masking the same input again
         under new keys could let the coordinator combine two sessions' reveals.
     """
-    closed = isinstance(previous, ClosedSession) or (previous is not None and previous.answered)
-    if previous is not None and closed and _tag(previous) == config.tag:
+    if _revealed_tag(previous) == config.tag:
         raise MaskingRefusedError("the coordinator re-opened a masking session this bank "
                                   "already unmasked; refusing to mask the same sum twice.")
     return MaskingClient(config, bank)
 
 
-def _tag(stored: MaskingClient | ClosedSession) -> bytes:
-    return stored.tag if isinstance(stored, ClosedSession) else stored.config.tag
+def _revealed_tag(stored: MaskingClient | ClosedSession | None) -> bytes | None:
+    """The tag of the stored session when this bank already revealed in it, else None."""
+    if isinstance(stored, ClosedSession):
+        return stored.tag
+    return stored.config.tag if stored is not None and stored.answered else None
 
 
 ADVERT_STEP = "secagg-advert"
