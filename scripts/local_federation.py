@@ -8,7 +8,9 @@
     .venv/bin/python scripts/local_federation.py --resume runs/local
 
 The vertical job runs one bank and one credit-center node (synthetic pair of --rows rows per
-party unless --bank-data/--center-data are given), 1 epoch of batch 128 by default.
+party unless --bank-data/--center-data are given), 1 epoch of batch 128 by default; its
+SuperLink keeps its state in memory (a vertical run has no checkpoint to resume; ``--link-state
+file`` keeps a database anyway).
 Everything runs on loopback over TLS with node authentication (fresh certificates in
 OUT/certs unless --certs names a folder from ``fedcredit certs``); ``--insecure`` turns both
 off and must be given explicitly. Writes OUT/results.json like ``fedcredit simulate`` (plus
@@ -36,6 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fedcredit.deploy.launch_plan import (  # noqa: E402
     LAUNCH_DEFAULTS,
+    LINK_STATE_BY_MODE,
+    LINK_STATES,
     LOCAL_DATA,
     LOCAL_TARGET,
     Layout,
@@ -100,6 +104,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="Seconds the coordinator waits for a bank's answer to one step.")
     p.add_argument("--timeout", type=float, default=LAUNCH_DEFAULTS["timeout"],
                    help="Give up after this many s.")
+    p.add_argument("--link-state", choices=LINK_STATES, default="",
+                   help="Where the SuperLink keeps its state: file (OUT/superlink/state.db, "
+                        "needed by --resume after a SuperLink crash) or memory (faster, lost "
+                        "when it stops). Default: "
+                        + ", ".join(f"{m} {s}" for m, s in LINK_STATE_BY_MODE.items()) + ".")
     p.add_argument("--record-wire", action="store_true",
                    help="Every node records the messages it gets and sends (OUT/bank-<k>/"
                         "wire.jsonl, merged into OUT/wire.jsonl; `fedcredit audit wire`).")
@@ -182,7 +191,8 @@ def main(argv: list[str] | None = None) -> int:
             timeout=args.timeout,
             extra={**_reliability(args), **_extra(args.set)}, mode=args.mode,
             bank_data=args.bank_data, center_data=args.center_data, rows=args.rows,
-            epochs=args.epochs, batch_size=args.batch_size, record_wire=args.record_wire)
+            epochs=args.epochs, batch_size=args.batch_size, record_wire=args.record_wire,
+            link_state=args.link_state)
         vertical = options.mode == "vertical"
         kind = VerticalLocalFederation if vertical else LocalFederation
         launcher = kind(options, reap_orphans=become_subreaper())

@@ -32,6 +32,14 @@ LAUNCH_FILE = "launch.json"
 LAUNCH_SCHEMA_VERSION = 1
 OUT_ROOM_BYTES = 64 * 2**20
 """Free space ``OUT`` needs before a launch: bank slices, keys, logs, checkpoints."""
+LINK_STATES = ("file", "memory")
+"""Where the SuperLink keeps its state: ``file`` (``OUT/superlink/state.db``, SQLite: survives
+a SuperLink restart) or ``memory`` (Flower's in-memory state: lost when it stops)."""
+LINK_STATE_BY_MODE = {"horizontal": "file", "vertical": "memory"}
+"""The default per mode: a horizontal run resumes from its checkpoint with the SuperLink's
+registered nodes (``--resume``); a vertical run has no checkpoint (a stopped one starts again
+from the beginning), so the file buys it nothing and costs ~1 s of SQLite work per relayed
+exchange (benchmarks/RESULTS.md)."""
 RUN_KEYS = ("data-path", "target", "id-col", "banks", "rounds", "aggregation", "seed",
             "keys-dir", "out", "min-banks", "round-timeout")
 """Run-config keys the launcher always sets (each must exist in pyproject's app config)."""
@@ -146,6 +154,10 @@ class LaunchOptions:
     ``resume`` continues the run of a previous launch into the same ``out`` from its last
     checkpoint, with the same certificates, keys, bank folders and options
     (:func:`load_launch`).
+
+    ``link_state`` is ``file`` or ``memory`` (:data:`LINK_STATES`); empty takes the mode's
+    default (:data:`LINK_STATE_BY_MODE`; read :attr:`link_in_memory`). In memory, a resume
+    registers the nodes again (the new SuperLink knows none of them).
     """
 
     banks: int
@@ -169,10 +181,14 @@ class LaunchOptions:
     batch_size: int = 128
     record_wire: bool = False
     resume: bool = False
+    link_state: str = ""
 
     def __post_init__(self) -> None:
-        if self.mode not in ("horizontal", "vertical"):
+        if self.mode not in LINK_STATE_BY_MODE:
             raise DeploymentError(f"--mode is '{self.mode}'; choose horizontal or vertical.")
+        if self.link_state and self.link_state not in LINK_STATES:
+            raise DeploymentError(f"--link-state is '{self.link_state}'; choose "
+                                  f"{' or '.join(LINK_STATES)}.")
         if bool(self.bank_data) != bool(self.center_data):
             raise DeploymentError("give both --bank-data and --center-data, or neither "
                                   "(a synthetic pair is staged).")
@@ -182,6 +198,11 @@ class LaunchOptions:
             raise DeploymentError(f"--timeout must be positive (got {self.timeout}).")
         if self.insecure and self.certs is not None:
             raise DeploymentError("--insecure and --certs contradict each other; drop one.")
+
+    @property
+    def link_in_memory(self) -> bool:
+        """Whether the SuperLink runs on in-memory state (no ``--database``)."""
+        return (self.link_state or LINK_STATE_BY_MODE[self.mode]) == "memory"
 
     def run_config(self, layout: Layout) -> RunConfig:
         """The run's settings (validated), with the coordinator's keys and out folder."""

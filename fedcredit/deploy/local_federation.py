@@ -25,8 +25,10 @@ TLS with node authentication (unless ``insecure`` is asked for explicitly). Step
 5. stop every process started (also on an error, a timeout or Ctrl-C) and record their PIDs
    in ``OUT/processes.json``.
 
-Fault tolerance: the SuperLink keeps its state in ``OUT/superlink/state.db`` (``--database``),
-the bank nodes retry a lost coordinator a bounded time (``[coordinator] max-retries``,
+Fault tolerance: the SuperLink keeps its state in ``OUT/superlink/state.db`` (``--database``;
+a vertical launch, which has no checkpoint to resume, keeps it in memory unless
+``link_state="file"``: :data:`~fedcredit.deploy.launch_plan.LINK_STATE_BY_MODE`), the bank
+nodes retry a lost coordinator a bounded time (``[coordinator] max-retries``,
 ``max-wait-time`` in their ``node.toml``), and ``OUT/launch.json`` records the options so that
 ``--resume OUT`` (:meth:`LocalFederation.run` with ``resume``) restarts every process with the
 same certificates, keys and bank folders and continues the coordinator's run from its last
@@ -291,12 +293,10 @@ class LocalFederation:
         certs = self.certs
         if self.release is None:
             raise DeploymentError("sign the release before starting the SuperLink.")
-        link = LinkSettings(LOOPBACK, self.port, certs.ca_cert if certs else None,
-                            certs.server_cert if certs else None,
-                            certs.server_key if certs else None, node_auth=certs is not None,
-                            database=self.layout.link_database)
-        self.link_state_existed = self.layout.link_database.is_file()
-        self.layout.link_database.parent.mkdir(parents=True, exist_ok=True)
+        link = self.link_settings()
+        # in memory: a new SuperLink knows no node, so the nodes are always registered
+        self.link_state_existed = link.database is not None and link.database.is_file()
+        self.layout.link_database.parent.mkdir(parents=True, exist_ok=True)  # its folder
         self.sup.start("registry", registry_command(self.registry_port, [self.release.folder]),
                        log=self.layout.logs / "registry.log", env=runtime_env(self.layout.link_home),
                        cwd=REPO_ROOT)
@@ -310,6 +310,15 @@ class LocalFederation:
         self.sup.start("gateway", gateway_command(self.fleet_address, self.address, link),
                        log=self.layout.logs / "gateway.log", env=runtime_env(self.layout.link_home),
                        cwd=REPO_ROOT)
+
+    def link_settings(self) -> LinkSettings:
+        """The SuperLink's address, certificates and state: ``OUT/superlink/state.db``, or
+        none (in memory) when :attr:`LaunchOptions.link_in_memory`."""
+        certs = self.certs
+        return LinkSettings(LOOPBACK, self.port, certs.ca_cert if certs else None,
+                            certs.server_cert if certs else None,
+                            certs.server_key if certs else None, node_auth=certs is not None,
+                            database=None if self.opt.link_in_memory else self.layout.link_database)
 
     def wait_for_superlink(self) -> None:
         """Wait until the SuperLink and the gateway answer (verified TLS when secure)."""
