@@ -109,9 +109,13 @@ def main() -> None:
             f"{k}: gap {o.gap:+.4f} brier {o.brier:.4f} auc {o.auc:.4f} slope {o.slope:.3f}"
             for k, o in outcomes.items()), flush=True)
         for k, o in outcomes.items():
-            gaps[k].append(abs(o.gap))
+            gaps[k].append(o.gap)
     for k, values in gaps.items():
-        print(f"{k}: mean |gap| {np.mean(values):.4f}, max |gap| {np.max(values):.4f}")
+        signed = np.asarray(values)
+        se = signed.std(ddof=1) / np.sqrt(len(signed)) if len(signed) > 1 else float("nan")
+        print(f"{k}: mean |gap| {np.mean(np.abs(signed)):.4f}, max |gap| "
+              f"{np.max(np.abs(signed)):.4f}; bias (mean signed gap) {signed.mean():+.4f} "
+              f"+- {se:.4f} (1 SE over {len(signed)} splits), spread (SD) {signed.std(ddof=1):.4f}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,9 @@ bin centre), so a cut-off or a band never splits a bin.
 * :func:`gains_table`, :func:`cap_curve` - lift and cumulative share of bads caught, riskiest
   rows first;
 * :func:`histogram_calibration`, :func:`hosmer_lemeshow` - predicted vs observed default rate
-  in bands of the model's PD.
+  in bands of the model's PD;
+* :func:`calibration_in_the_large` - the mean PD against the observed default rate, with the
+  gap's standard error if the PDs were right.
 """
 
 from __future__ import annotations
@@ -330,6 +332,44 @@ def hosmer_lemeshow(rows: Sequence[int], defaults: Sequence[int],
     stat = float(((o[keep] - e) ** 2 / (e * (1 - p[keep]))).sum())
     dof = int(keep.sum()) - 2
     return HosmerLemeshow(stat, dof, chi2_survival(stat, dof))
+
+
+@dataclass(frozen=True, slots=True)
+class LargeCalibration:
+    """Calibration in the large: ``gap = mean PD - observed rate`` over ``rows`` rows, and its
+    standard error ``se`` if every row defaulted with its PD (``sqrt(sum p (1 - p)) / rows``,
+    each band's rows at the band's mean PD, which slightly overstates it)."""
+
+    rows: int
+    gap: float
+    se: float
+
+    @property
+    def z(self) -> float:
+        return self.gap / self.se if self.se > 0 else math.inf
+
+    @property
+    def within_sampling_error(self) -> bool:
+        """|z| < 2: the observed rate is what right PDs would give about 95 % of the time."""
+        return abs(self.z) < 2.0
+
+    def rows_for(self, tolerance: float) -> int:
+        """Held-out rows at which two standard errors equal ``tolerance`` (same PD mix)."""
+        per_row_var = (self.se * self.rows) ** 2 / self.rows
+        return math.ceil(per_row_var * (2.0 / tolerance) ** 2)
+
+
+def calibration_in_the_large(rows: Sequence[int], defaults: Sequence[int],
+                             mean_pd: Sequence[float]) -> LargeCalibration | None:
+    """The gap of the mean PD to the observed default rate over bands; None with no rows."""
+    n = np.asarray(rows, dtype=np.float64)
+    p = np.asarray(mean_pd, dtype=np.float64)
+    total = float(n.sum())
+    if total <= 0:
+        return None
+    gap = float((n * p).sum() - float(np.sum(defaults))) / total
+    se = math.sqrt(float((n * p * (1 - p)).sum())) / total
+    return LargeCalibration(int(round(total)), gap, se)
 
 
 def chi2_survival(x: float, dof: int) -> float:

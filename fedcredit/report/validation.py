@@ -21,6 +21,7 @@ from fedcredit.report.page import derived, note, num, pct, table
 from fedcredit.report.statistics import (
     CalibrationBand,
     approval_table,
+    calibration_in_the_large,
     cumulative_grades,
     cutoff_table,
     gains_table,
@@ -229,6 +230,20 @@ def _hl_text(bands: Sequence[CalibrationBand]) -> str:
             "predicted and observed default rates differ beyond chance).")
 
 
+def _large_text(bands: Sequence[CalibrationBand]) -> str:
+    large = calibration_in_the_large([b.rows for b in bands], [b.defaults for b in bands],
+                                     [b.mean_pd for b in bands])
+    if large is None:
+        return ""
+    verdict = ("within sampling error" if large.within_sampling_error else
+               "beyond sampling error: the PDs are biased on these rows")
+    return (f"Calibration in the large: mean PD minus observed default rate "
+            f"{large.gap * 100:+.2f} points, standard error {large.se * 100:.2f} points if the "
+            f"PDs were right (z = {large.z:+.2f}: {verdict}). A 1-point tolerance can be checked "
+            f"(two standard errors) on about {large.rows_for(0.01):,} held-out rows of this mix; "
+            f"these are {large.rows:,}.")
+
+
 def calibration_section(r: RunResults, view: ScoreView | None) -> str:
     """Predicted vs observed default rate per PD band, mean PD, Brier score, Hosmer-Lemeshow."""
     cal = calibration_of(r)
@@ -248,6 +263,7 @@ def calibration_section(r: RunResults, view: ScoreView | None) -> str:
                                                                "calibration-facts")
                 + table(header, _band_rows(bands, ("calibration", "bins"), r), "calibration")
                 + f"<p>{escape(_hl_text(bands))}</p>"
+                + f'<p id="calibration-in-the-large">{escape(_large_text(bands))}</p>'
                 + note("Every number is on the held-out (test) rows after calibration; the "
                        "bands are PD ranges of the calibrated model (empty bands left out)."))
     head = (f'<h2 id="calibration">Calibration</h2><p class="warning" id="not-calibrated">'

@@ -297,3 +297,5 @@ def test_a_calibrated_run_has_populated_monotone_grades_and_bands_near_the_diago
         se = math.sqrt(max(mean_pd * (1 - mean_pd), 1e-4) / n)
         assert abs(observed - mean_pd) < max(3 * se, 0.01), (mean_pd, observed, n)
     assert "Hosmer-Lemeshow over the" in html and "the calibrated PDs" in html
+    gap_points = (sum(b.mean_pd * b.rows - b.defaults for b in cal.bins)) / 50  # of 5,000 rows
+    assert f"default rate {gap_points:+.2f} points" in html

@@ -12,6 +12,7 @@ from fedcredit.report.statistics import (
     CalibrationBand,
     approval_table,
     auc_interval,
+    calibration_in_the_large,
     cap_curve,
     chi2_survival,
     cumulative_grades,
@@ -142,6 +143,26 @@ def test_histogram_calibration_of_calibrated_pds_lies_near_the_diagonal() -> Non
 @pytest.mark.parametrize(("x", "dof"), [(0.4, 1), (3.2, 8), (12.5, 8), (7.0, 3), (30.0, 7)])
 def test_chi2_survival_matches_scipy(x: float, dof: int) -> None:
     assert chi2_survival(x, dof) == pytest.approx(chi2.sf(x, dof), rel=1e-9)
+
+
+def test_calibration_in_the_large_gap_and_standard_error() -> None:
+    y, pd = calibrated_sample(20000, 7)
+    bad, good = score_histograms(y, pd)
+    bands, _ = histogram_calibration(bad, good, logit_range=LOGIT_RANGE)
+    rows, defaults = [b.rows for b in bands], [b.defaults for b in bands]
+    large = calibration_in_the_large(rows, defaults, [b.mean_pd for b in bands])
+    assert large is not None and large.rows == 20000
+    assert large.gap == pytest.approx(pd.mean() - y.mean(), abs=1e-3)
+    # the standard error is that of a mean of Bernoulli(p) draws: close to the exact one
+    assert large.se == pytest.approx(math.sqrt(np.sum(pd * (1 - pd))) / 20000, rel=0.05)
+    assert large.within_sampling_error
+    # 4x the rows halve the standard error, so a 1-point check needs ~(2 se / 0.01)^2 x rows
+    assert large.rows_for(0.01) == math.ceil((2 * large.se / 0.01) ** 2 * 20000 - 1e-9)
+    # PDs 3 points too high on every band: far beyond sampling error, and said so
+    high = calibration_in_the_large(rows, defaults, [b.mean_pd + 0.03 for b in bands])
+    assert high is not None and high.gap == pytest.approx(large.gap + 0.03)
+    assert high.z > 5 and not high.within_sampling_error
+    assert calibration_in_the_large([0, 0], [0, 0], [0.1, 0.2]) is None
 
 
 def test_hosmer_lemeshow_needs_three_bands() -> None:
