@@ -15,6 +15,7 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 
 from clients import node_state
+from clients.sum_checks import check_sums
 from clients.wire_recorder import record_wire_mod
 from federation.data.bank_data import BankData, bank_data, bank_data_from_file
 from federation.data.quality import assert_ready
@@ -61,7 +62,6 @@ from federation.steps.masking import (
     sign_advert,
     sign_survivors,
 )
-from federation.steps.opened_sums import OpenedSums
 from federation.steps.secure_sum import (
     KIND_COUNTS,
     KIND_STATS,
@@ -97,7 +97,6 @@ from federation.wire.secagg import (
     session_name,
     with_bundle,
 )
-from federation.wire.trees import KEY_BINS_SUM, KEY_LEVEL_SUM
 from protocols.errors import MalformedMessageError, ProtocolError
 from protocols.secagg.client import MaskingClient
 from protocols.secagg.messages import (
@@ -169,32 +168,6 @@ def accepted_settings(msg: Message, context: Context) -> tuple[RunConfig, BankPo
                                 "folder.")
         load_public_key(cfg.keys_dir, min_bits=policy.min_key_bits)
     return cfg, policy
-
-
-SUM_KEYS = (KEY_STATS_SUM, KEY_WEIGHTS_SUM, KEY_HIST_SUM, KEY_BINS_SUM, KEY_LEVEL_SUM)
-"""Every combined sealed vector a request may carry (FedAvg and boosted trees)."""
-
-
-OPENED_SUMS = "opened-sums"
-"""Node-state name of this bank's :class:`OpenedSums` for the current run."""
-
-
-def check_sums(content: Any, policy: BankPolicy, context: Context) -> None:
-    """Refuse a request carrying a sum of fewer banks than the policy's ``min-contributors``
-    (the count is verified again when the sum is opened), or a sum that overlaps another sum
-    of this Flower run without being the same (:mod:`federation.steps.opened_sums`; the memory
-    lives in this node's Flower state, whatever run id the requests claim). Before any data
-    is read."""
-    opened = node_state.get(context, OPENED_SUMS) if node_state.has(context, OPENED_SUMS) \
-        else None
-    if not isinstance(opened, OpenedSums):
-        opened = OpenedSums()
-    for key in SUM_KEYS:
-        sealed = sealed_of(content, key)
-        if sealed is not None:
-            check_contributors(policy, sealed.parties, key)
-            opened.check(sealed, key)
-    node_state.put(context, **{OPENED_SUMS: opened})
 
 
 class _Request:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -328,6 +329,15 @@ def _tag_tolerance(kind: str, parties: int) -> float:
     return 0.5 if kind in (KIND_COUNTS, KIND_STATS) else 0.0
 
 
+@lru_cache(maxsize=64)
+def _opened_boxes(tag_key: bytes, boxes: bytes, run_id: str, kind: str,
+                  round: int) -> tuple[tuple[int, int], ...]:
+    """:func:`open_tags`, memoised per process: every bank a simulation process hosts opens
+    the same sums' boxes (one AES-GCM opening per box and bank otherwise). Keyed by the tag key
+    and everything the boxes are bound to; a failure is never remembered (it raises again)."""
+    return tuple(open_tags(tag_key, boxes, run_id=run_id, kind=kind, round=round))
+
+
 class PaillierBankSum(PaillierCoordinatorSum):
     """Bank role under Paillier: also holds the shared private key, seals and opens.
 
@@ -368,8 +378,7 @@ class PaillierBankSum(PaillierCoordinatorSum):
             opened tag is not the sum of their tags (e.g. one bank's vector relabelled as a sum).
         """
         _check(sealed, kind, self.scheme, None)
-        boxed = open_tags(self._tag_key, sealed.contributors, run_id=run_id, kind=kind,
-                          round=round)
+        boxed = _opened_boxes(self._tag_key, sealed.contributors, run_id, kind, round)
         check_count(boxed, sealed.parties)
         values = self._open(sealed, kind=kind, run_id=run_id, round=round)
         expected = sum(_tag_value(kind, tag, self.gradient_bits) for _, tag in boxed)
