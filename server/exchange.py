@@ -41,14 +41,22 @@ RELAY_POLL_MAX_S = 0.25
 
 
 def relay(grid: Grid, requests: list[Message], *, timeout_s: float = 1800.0,
-          poll_s: float = RELAY_POLL_S, clock: Callable[[], float] = time.monotonic,
+          poll_s: float = RELAY_POLL_S, quiet_s: float = 0.0,
+          clock: Callable[[], float] = time.monotonic,
           sleep: Callable[[float], None] = time.sleep) -> list[Message]:
     """Push ``requests`` and pull their replies (every ``poll_s`` at first, then every 5 % of
     the time waited) until all are in or ``timeout_s`` has passed (then the replies so far;
-    the caller names who is missing)."""
+    the caller names who is missing).
+
+    ``quiet_s``: no pull before this many seconds after the push (a step that always took
+    longer: each early pull of a deployed step is a request the SuperLink serves for nothing,
+    beside the parties' work on the same cores); then the schedule above, counted from the
+    push."""
     waiting = set(grid.push_messages(requests))
     replies: list[Message] = []
     started = clock()
+    if quiet_s > 0.0:
+        sleep(min(quiet_s, timeout_s))
     while waiting:
         got = list(grid.pull_messages(waiting))
         replies.extend(got)

@@ -70,6 +70,14 @@ from server.results import histogram_section
 from server.roster import load_roster
 
 STEP_TIMEOUT_S = 1800.0
+QUIET_SHARE = 0.5
+"""The coordinator first asks for a step's replies after this share of the shortest of the
+step's last :data:`QUIET_OF_LAST` round trips (:func:`server.exchange.relay`'s ``quiet_s``):
+the three steps of a mini-batch repeat with similar times, and deployed, every pull before
+the replies can be there is a request the SuperLink serves for nothing."""
+QUIET_OF_LAST = 3
+
+
 @dataclass
 class VerticalResult:
     """What the coordinator learns: sizes, timings, the held-out AUC/KS, the IV table."""
@@ -119,6 +127,8 @@ class VerticalRun:
         self.nodes = wait_for_banks(grid, 2, roster=load_roster(cfg.keys_dir))
         self.role_node: dict[str, int] = {}
         self.result = VerticalResult(run_id=secrets.token_hex(8))
+        self.took: dict[str, list[float]] = {}
+        """Each step's last round trips in seconds (the quiet time before its first pull)."""
 
     def exchange(self, step: MessageType,
                  asks: Mapping[str, Mapping[str, StepValue]]) -> dict[str, StepFields]:
@@ -127,7 +137,11 @@ class VerticalRun:
         requests = [Message(vertical_request(self.cfg, fields), dst_node_id=self.role_node[r],
                             message_type=message_type) for r, fields in asks.items()]
         self._observe("request", requests)
-        replies = relay(self.grid, requests, timeout_s=STEP_TIMEOUT_S)
+        recent = self.took.setdefault(message_type, [])
+        started = time.monotonic()
+        replies = relay(self.grid, requests, timeout_s=STEP_TIMEOUT_S,
+                        quiet_s=QUIET_SHARE * min(recent, default=0.0))
+        recent[:] = [*recent, time.monotonic() - started][-QUIET_OF_LAST:]
         self._observe("reply", replies)
         by_node = {m.metadata.src_node_id: m for m in replies}
         out = {}

@@ -10,9 +10,10 @@ those two waits into :class:`GrowingWait` s - for the idle pull 50 ms at first, 
 of the time already waited, at most Flower's own 3 s; for the reply, a look at the node's own
 memory, 5 ms at first, then 2 %, at most 0.5 s - and wraps Flower's
 ``_pull_and_store_message`` so that a pulled message starts both waits afresh (and wakes the
-node's ClientApp runner, :mod:`fedcredit.deploy.clientapp_runner`). An object of a message
-that is not at the SuperLink yet is asked for again after 20 ms, doubling, instead of Flower's
-1 s, doubling (a node often sees a message before the sender has pushed all its objects).
+node's ClientApp runner, :mod:`fedcredit.deploy.clientapp_runner`). An object of a
+message that is not at the SuperLink yet is asked for again after 20 ms, doubling, instead of
+Flower's 1 s, doubling (a node often sees a message before the sender has pushed all its
+objects): :func:`paced_object_pulls`.
 Every other sleep, every pull, delivery, push and check is Flower's own code, unchanged: only
 how long an idle node waits before asking again. A node idle for half a minute asks as rarely as
 stock Flower.
@@ -50,6 +51,13 @@ REPLY_WAIT_SHARE = 0.02
 """The reply wait checks the node's own in-memory state (no network call): finer steps."""
 OBJECT_PULL_FIRST_BACKOFF_S = 0.02
 """First retry of an object that is not at the SuperLink yet (Flower 1.42: 1 s, doubling)."""
+
+
+def paced_object_pulls(pull: Callable[..., Any]) -> functools.partial[Any]:
+    """Flower's ``pull_objects`` (or ``pull_and_inflate_object_from_tree``) asking again for a
+    missing object after 20 ms, doubling; Flower's cap (10 s), tries and time limit stay, so
+    a message whose sender is gone is not asked for every few ms."""
+    return functools.partial(pull, initial_backoff=OBJECT_PULL_FIRST_BACKOFF_S)
 
 
 @dataclass(slots=True)
@@ -142,8 +150,7 @@ def install(module: ModuleType | None = None, *, version: str | None = None,
 
     objects = getattr(module, "pull_objects", None)
     if objects is not None:
-        setattr(module, "pull_objects", functools.partial(  # noqa: B010
-            objects, initial_backoff=OBJECT_PULL_FIRST_BACKOFF_S))
+        setattr(module, "pull_objects", paced_object_pulls(objects))  # noqa: B010
     setattr(module, "time", paced)  # noqa: B010  (a module attribute Flower looks up per call)
     setattr(module, "_pull_and_store_message", pull_and_store_message)  # noqa: B010
     return paced

@@ -88,3 +88,52 @@ def test_relay_pulls_less_often_the_longer_a_step_takes() -> None:
           timeout_s=30.0, poll_s=0.01, clock=lambda: next(now), sleep=slept.append)
     assert slept[0] == pytest.approx(0.05) and slept[-1] == 0.25  # 5 % of 1 s, then the cap
     assert len(slept) == 30
+
+
+def test_relay_stays_quiet_for_the_time_a_step_always_took() -> None:
+    events: list[str] = []
+
+    class Grid(_SlowGrid):
+        def pull_messages(self, ids: set[str]) -> list:
+            events.append("pull")
+            return super().pull_messages(ids)
+
+    replies = relay(Grid(answered=1), [object()], poll_s=0.01,  # type: ignore[arg-type, list-item]
+                    quiet_s=0.4, sleep=lambda s: events.append(f"sleep {s}"))
+    assert len(replies) == 1
+    assert events == ["sleep 0.4", "pull", "sleep 0.01", "pull"]  # no pull in the quiet time
+
+
+def test_each_step_waits_half_its_shortest_recent_round_trip_before_the_first_pull(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flwr.app import ConfigRecord, RecordDict
+
+    import server.vertical as vertical
+    from federation.wire.vertical import KEY_VSTEP, V_ENCRYPT, V_OPEN
+
+    quiet: list[tuple[str, float]] = []
+    clock = iter([0.0, 2.0, 10.0, 11.0, 20.0, 24.0, 30.0, 30.5, 40.0, 43.0])
+
+    def fake_relay(grid: object, requests: list, *, timeout_s: float, quiet_s: float) -> list:
+        quiet.append((requests[0].metadata.message_type, quiet_s))
+        return [SimpleNamespace(metadata=SimpleNamespace(src_node_id=r.metadata.dst_node_id),
+                                has_error=lambda: False,
+                                content=RecordDict({KEY_VSTEP: ConfigRecord({})}))
+                for r in requests]
+
+    monkeypatch.setattr(vertical, "relay", fake_relay)
+    monkeypatch.setattr(vertical, "Message", lambda content, *, dst_node_id, message_type:
+                        SimpleNamespace(content=content, metadata=SimpleNamespace(
+                            dst_node_id=dst_node_id, message_type=message_type)))
+    monkeypatch.setattr(vertical.time, "monotonic", lambda: next(clock))
+    run = _run(512, 4)
+    run.grid, run.observer, run.took = None, None, {}  # type: ignore[assignment]
+    run.role_node = {"bank": 1, "center": 2}
+    asks: dict = {"bank": {}, "center": {}}
+    for step in (V_ENCRYPT, V_ENCRYPT, V_ENCRYPT, V_OPEN, V_ENCRYPT):  # took 2, 1, 4, 0.5, 3 s
+        assert set(run.exchange(step, asks)) == {"bank", "center"}
+    encrypt, opened = V_ENCRYPT.message_type, V_OPEN.message_type
+    assert quiet == [(encrypt, 0.0), (encrypt, 1.0), (encrypt, 0.5), (opened, 0.0),
+                     (encrypt, 0.5)]  # half the shortest of that step's last three
+    assert run.took[encrypt] == [1.0, 4.0, 3.0] and run.took[opened] == [0.5]

@@ -34,6 +34,7 @@ from fedcredit.deploy import node_pacing, supernode_main
 from fedcredit.deploy.clientapp_runner import (
     AppBundleChanged,
     ClientAppRunner,
+    pace_task_input_pulls,
     pipe_waiter,
     restart_command,
 )
@@ -256,6 +257,46 @@ def test_paced_waits_grow_from_short_to_flowers_own_and_restart_on_a_message() -
     paced.message_arrived()
     paced.sleep(3)
     assert slept[-1] == node_pacing.FIRST_WAIT_S
+
+
+def test_the_runner_asks_again_for_a_missing_message_part_after_twenty_ms(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import types
+
+    from flwr.supercore.inflatable import inflatable_utils
+    from flwr.supercore.inflatable.inflatable_utils import ObjectUnavailableError
+
+    missing = [2]
+
+    def pull(object_id: str) -> bytes:
+        if missing[0]:
+            missing[0] -= 1
+            raise ObjectUnavailableError(object_id)
+        return b"x"
+
+    delays: list[float | None] = []
+
+    class RecordingEvent(threading.Event):
+        """Flower's retry waits on its stop event: record each wait instead of sleeping."""
+
+        def wait(self, timeout: float | None = None) -> bool:
+            delays.append(timeout)
+            return self.is_set()
+
+    monkeypatch.setattr(inflatable_utils, "threading",
+                        types.SimpleNamespace(Event=RecordingEvent, Lock=threading.Lock))
+    module = types.ModuleType("fake_run_clientapp")
+    assert not pace_task_input_pulls(module)
+    module.pull_objects = inflatable_utils.pull_objects  # type: ignore[attr-defined]
+    module.pull_and_inflate_object_from_tree = module.pull_objects  # type: ignore[attr-defined]
+    assert pace_task_input_pulls(module) and pace_task_input_pulls(module)  # wraps once
+    paced = module.pull_and_inflate_object_from_tree
+    assert paced.func is inflatable_utils.pull_objects
+    assert paced(["a"], pull) == {"a": b"x"}
+    first = node_pacing.OBJECT_PULL_FIRST_BACKOFF_S
+    assert len(delays) == 2  # Flower's 1 s first retry would be ~1.0 (+-20 %)
+    assert first * 0.7 < (delays[0] or 0.0) < first * 1.3 < (delays[1] or 0.0) < first * 2.5
 
 
 def test_install_paces_only_a_known_release_and_a_pulled_message_restarts_the_wait() -> None:
