@@ -13,6 +13,8 @@ Steps (after the shared schema/stats preprocessing of :mod:`federation.steps.hor
    The first message of every ``eval_every``-th tree (and the last message) also seals the
    bank's test-score histograms under the model so far, so that all banks report the same
    federated AUC/KS for those tree counts.
+   (What follows the histograms in the sealed vector, and how the opened sums are read:
+   :mod:`federation.steps.tree_evaluation`.)
 3. :func:`tree_finalize`: the last AUC/KS and, when the run allows it, the model release.
 
 Early stopping (``early_stopping_rounds = k``): each bank holds out its validation rows
@@ -46,7 +48,7 @@ from numpy.typing import NDArray
 
 from federation.data.bank_data import BankData
 from federation.data.table import CreditTable
-from federation.ml.dp.releases import denoise_sum, noisy_histograms
+from federation.ml.dp.releases import noisy_histograms
 from federation.ml.dp.tree_releases import (
     DP_GRID_CELLS,
     clip_gradients,
@@ -79,13 +81,10 @@ from federation.ml.gbdt.gradients import sigmoid
 from federation.ml.gbdt.histograms import compact_histograms, expand_histograms
 from federation.ml.gbdt.state import BoostState, state_from_bytes, state_to_bytes
 from federation.ml.gbdt.stopping import (
-    stopping_point,
-    validation_length,
     validation_parts,
-    validation_score,
 )
 from federation.ml.gbdt.trainer import apply_splits
-from federation.ml.metrics import HIST_BINS, auc_ks_from_histograms, score_histograms
+from federation.ml.metrics import HIST_BINS, score_histograms
 from federation.ml.preprocess import FeatureLayout, Preprocessor
 from federation.ml.tree_features import (
     tree_feature_names,
@@ -97,7 +96,6 @@ from federation.ml.tree_features import (
 from federation.run.config import RunConfig
 from federation.steps.gradient_grid import GRADIENT_VALUE_BITS
 from federation.steps.horizontal_bank import (
-    calibration_metrics,
     check_not_dropped,
     open_preprocessing,
 )
@@ -109,7 +107,19 @@ from federation.steps.secure_sum import (
     bank_summation,
 )
 from federation.steps.shared_state import bank_state_sealer
-from federation.wire.records import METRIC_AUC, METRIC_EVAL_ROUND, METRIC_KS
+from federation.steps.tree_evaluation import (
+    EVAL_LENGTH,
+    awaits_stop,
+    calibration_part,
+    denoised_scores,
+    eval_length,
+    evaluation_metrics,
+    evaluation_parts,
+    hist_length,
+    stop_rule,
+    tree_margins,
+)
+from federation.wire.records import METRIC_AUC
 from federation.wire.trees import (
     METRIC_DEPTH,
     METRIC_GROWING,
@@ -122,8 +132,6 @@ from federation.wire.trees import (
 )
 from protocols.aggregation.secure_aggregation import PlaintextMask
 from protocols.errors import ProtocolError
-
-EVAL_LENGTH = 2 * HIST_BINS
 
 
 class TreeStepError(ProtocolError):
@@ -249,91 +257,6 @@ def open_tree_context(cfg: RunConfig, bank: int, layout: FeatureLayout, stats_su
     return _CONTEXT_CACHE[key]
 
 
-def _hist_length(state: BoostState) -> int:
-    """Values of the compact histograms (used bins only) sealed with ``state``."""
-    growing = state.growing
-    if growing is None:
-        return 0
-    return len(growing.build) * int(state.edges.used_codes().sum()) * 2
-
-
-def _evaluation_parts(cfg: RunConfig, state: BoostState) -> tuple[bool, bool]:
-    """What the vector sealed with ``state`` carries after its histograms: (test-score
-    histograms, validation vector). The first after every ``eval_every``-th tree and for the
-    final model, the second (early stopping only) after every tree."""
-    growing = state.growing
-    valid = bool(cfg.early_stopping_rounds)
-    if growing is None:
-        return True, valid
-    if growing.depth != 0 or not state.trees:
-        return False, False
-    return len(state.trees) % cfg.eval_every == 0, valid
-
-
-def _eval_length(cfg: RunConfig, state: BoostState) -> int:
-    test, valid = _evaluation_parts(cfg, state)
-    return ((EVAL_LENGTH if test else 0) + (_valid_length(cfg) if valid else 0)
-            + (EVAL_LENGTH if _calibration_part(state) else 0))
-
-
-def _calibration_part(state: BoostState) -> bool:
-    """Whether the vector sealed with ``state`` ends with the per-class score histograms of
-    the rows the calibration map is fitted on (the validation rows with early stopping, else
-    the training rows): with the final model's evaluation only."""
-    return state.growing is None
-
-
-def _valid_length(cfg: RunConfig) -> int:
-    """Values of a bank's validation vector (early stopping) after its score histograms."""
-    return validation_length(cfg.early_stopping_metric)
-
-
-def _awaits_stop(cfg: RunConfig, state: BoostState) -> bool:
-    """Every tree is grown but early stopping has yet to cut back to the best prefix."""
-    return bool(cfg.early_stopping_rounds) and state.growing is None and not state.stopped
-
-
-def _stop_rule(cfg: RunConfig, state: BoostState, score: float | None) -> BoostState:
-    """Record the validation score of the finished trees; cut back as the pooled trainer does."""
-    if score is None or len(state.validation) != len(state.trees) - 1:
-        return state
-    scores = (*state.validation, score)
-    best, stop = stopping_point(scores, cfg.early_stopping_rounds)
-    if not stop and state.growing is not None:
-        return replace(state, validation=scores)
-    return replace(state, trees=state.trees[:best + 1], growing=None, parties=0,
-                   validation=scores[:best + 1], stopped=True)
-
-
-_MARGIN_CACHE: dict[tuple[str, int, str], tuple[tuple[str, ...], NDArray[np.float64]]] = {}
-
-
-def _tree_digest(tree: Any) -> str:
-    parts = (tree.feature, tree.split_bin, tree.threshold, tree.default_left, tree.value)
-    return hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in parts)).hexdigest()
-
-
-def _margins(state: BoostState, X: NDArray[np.float64], *, run_id: str, bank: int,
-             part: str) -> NDArray[np.float64]:
-    """Margins of the rows under the finished trees, adding only the trees not yet counted
-    (a cached prefix is reused only when its trees are the state's first trees, bit for bit)."""
-    key = (run_id, bank, part)
-    digests = tuple(_tree_digest(t) for t in state.trees)
-    cached = _MARGIN_CACHE.get(key)
-    if cached is not None and cached[1].shape == (X.shape[0],) and \
-            digests[:len(cached[0])] == cached[0]:
-        done, margins = len(cached[0]), cached[1].copy()
-    else:
-        done, margins = 0, np.full(X.shape[0], state.base_margin)
-    x32 = X.astype(np.float32)
-    for tree in state.trees[done:]:
-        margins += tree.value[tree.leaves_of(x32)]
-    if len(_MARGIN_CACHE) > 16:
-        _MARGIN_CACHE.clear()
-    _MARGIN_CACHE[key] = (digests, margins.copy())
-    return margins
-
-
 def _model(state: BoostState) -> GBDTModel:
     return GBDTModel(state.base_margin, state.trees, state.edges.n_features,
                      state.edges.n_categories)
@@ -370,38 +293,6 @@ def _open_state(cfg: RunConfig, bank: int, ctx: TreeContext, blob: tuple[bytes, 
     return state
 
 
-def _evaluation(cfg: RunConfig, state: BoostState, opened: NDArray[np.float64],
-                ) -> dict[str, float]:
-    """The federated test AUC/KS and validation score in the opened evaluation values."""
-    test, valid = _evaluation_parts(cfg, state)
-    metrics: dict[str, float] = {}
-    if test:
-        bad, good = opened[:HIST_BINS], opened[HIST_BINS:EVAL_LENGTH]
-        auc, ks = auc_ks_from_histograms(np.rint(bad).astype(np.int64),
-                                         np.rint(good).astype(np.int64))
-        metrics |= {METRIC_AUC: auc, METRIC_KS: ks, METRIC_EVAL_ROUND: len(state.trees)}
-    if valid:
-        at = EVAL_LENGTH if test else 0
-        metrics[METRIC_VALID_LOSS] = validation_score(opened[at:at + _valid_length(cfg)],
-                                                      cfg.early_stopping_metric)
-    if _calibration_part(state):
-        metrics |= calibration_metrics(opened[-EVAL_LENGTH:])
-    return metrics
-
-
-def _denoised_scores(cfg: RunConfig, state: BoostState, scores: NDArray[np.float64], *,
-                     parties: int) -> NDArray[np.float64]:
-    """Under DP: the test and calibration histograms in the opened scores, offsets removed and
-    denoised (:func:`~federation.ml.dp.releases.denoise_sum`); the same at every bank."""
-    test, _ = _evaluation_parts(cfg, state)
-    out = np.array(scores, dtype=np.float64)
-    if test:
-        out[:EVAL_LENGTH] = denoise_sum(out[:EVAL_LENGTH], parties=parties)
-    if _calibration_part(state):
-        out[-EVAL_LENGTH:] = denoise_sum(out[-EVAL_LENGTH:], parties=parties)
-    return out
-
-
 def _decide(cfg: RunConfig, state: BoostState, level_sum: Sealed | None, *, bank: int, run_id: str,
             ) -> tuple[BoostState, dict[str, float], NDArray[np.float64] | None]:
     """Open the previous level's sums and take the split decisions (the same on every bank)."""
@@ -411,18 +302,18 @@ def _decide(cfg: RunConfig, state: BoostState, level_sum: Sealed | None, *, bank
         return state, {}, None
     opened = bank_summation(cfg, bank).open(level_sum, kind=KIND_GRADIENTS, run_id=run_id,
                                             round=state.seq)
-    n_hist = _hist_length(state)
-    n_eval = _eval_length(cfg, state)
+    n_hist = hist_length(state)
+    n_eval = eval_length(cfg, state)
     if opened.size != n_hist + n_eval:
         raise TreeStepError(f"the summed level holds {opened.size} values, not the "
                             f"{n_hist + n_eval} this state asked for.")
     scores = opened[n_hist:]
     if cfg.dp_epsilon > 0:
-        scores = _denoised_scores(cfg, state, scores, parties=level_sum.parties)
-    metrics = _evaluation(cfg, state, scores)
+        scores = denoised_scores(cfg, state, scores, parties=level_sum.parties)
+    metrics = evaluation_metrics(cfg, state, scores)
     evaluation = scores[:EVAL_LENGTH] if METRIC_AUC in metrics else None
     if not state.stopped:
-        state = _stop_rule(cfg, state, metrics.get(METRIC_VALID_LOSS))
+        state = stop_rule(cfg, state, metrics.get(METRIC_VALID_LOSS))
     growing, parties, trees = state.growing, state.parties, state.trees
     if growing is None:
         return state, metrics, evaluation
@@ -468,15 +359,15 @@ def tree_level(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: str,
     parts = []
     if growing is not None:
         parts.append(_local_level(cfg, data, ctx, state, growing, run_id=run_id))
-    test, valid = _evaluation_parts(cfg, state)
-    if test or valid or _calibration_part(state):
+    test, valid = evaluation_parts(cfg, state)
+    if test or valid or calibration_part(state):
         parts.append(_score_counts(cfg, data, ctx, state, run_id=run_id, test=test, valid=valid))
     vector = np.concatenate(parts) if parts else np.zeros(0)
     sealed = bank_summation(cfg, data.bank).seal(vector, kind=KIND_GRADIENTS, run_id=run_id,
                                                  round=seq, mask=mask)
     blob_out = bank_state_sealer(cfg, data.bank).seal(state_to_bytes(state), run_id=run_id, seq=seq)
     metrics |= {METRIC_TREES_DONE: len(state.trees),
-                METRIC_GROWING: int(growing is not None or _awaits_stop(cfg, state)),
+                METRIC_GROWING: int(growing is not None or awaits_stop(cfg, state)),
                 METRIC_DEPTH: growing.depth if growing is not None else 0,
                 METRIC_PARTIES: state.parties, METRIC_STOPPED: int(state.stopped)}
     return LevelReply(sealed, blob_out, metrics)
@@ -487,7 +378,7 @@ def _local_level(cfg: RunConfig, data: BankData, ctx: TreeContext, state: BoostS
     """This bank's histograms of the nodes the level request names (flattened)."""
     fit, _ = _training_rows(cfg, data, ctx.prep, run_id=run_id)
     codes = _codes(fit.X, ctx, run_id=run_id, bank=data.bank)
-    margins = _margins(state, fit.X, run_id=run_id, bank=data.bank, part="fit")
+    margins = tree_margins(state, fit.X, run_id=run_id, bank=data.bank, part="fit")
     g, h = start_tree(fit.y, margins, row_ids=fit.ids, tree=growing.tree,
                       config=cfg.gbdt_config())
     if cfg.dp_epsilon > 0:
@@ -522,17 +413,17 @@ def _score_counts(cfg: RunConfig, data: BankData, ctx: TreeContext, state: Boost
     parts = []
     if test:
         X = _matrix(data.test, ctx.prep, run_id=run_id, bank=data.bank, part="test")
-        margins = _margins(state, X, run_id=run_id, bank=data.bank, part="test")
+        margins = tree_margins(state, X, run_id=run_id, bank=data.bank, part="test")
         bad, good = score_histograms(data.test.y, sigmoid(margins))
         parts.append(_released_scores(cfg, data, bad, good, test=True))
     held = _training_rows(cfg, data, ctx.prep, run_id=run_id)[1] if valid else None
     if held is not None:
-        valid_margins = _margins(state, held.X, run_id=run_id, bank=data.bank, part="valid")
+        valid_margins = tree_margins(state, held.X, run_id=run_id, bank=data.bank, part="valid")
         parts.append(validation_parts(held.y, valid_margins, cfg.early_stopping_metric))
-    if _calibration_part(state):  # the calibration map's fit rows
+    if calibration_part(state):  # the calibration map's fit rows
         fit, held = _training_rows(cfg, data, ctx.prep, run_id=run_id)
         rows, part = (held, "valid") if held is not None else (fit, "calibration")
-        margins = _margins(state, rows.X, run_id=run_id, bank=data.bank, part=part)
+        margins = tree_margins(state, rows.X, run_id=run_id, bank=data.bank, part=part)
         parts.append(_released_scores(cfg, data, *score_histograms(rows.y, sigmoid(margins)),
                                       test=False))
     return np.concatenate(parts)
@@ -555,7 +446,7 @@ def tree_finalize(cfg: RunConfig, data: BankData, ctx: TreeContext, *, run_id: s
                   ) -> tuple[dict[str, float], TreeRelease | None, tuple[Any, Any] | None]:
     """Step 3: the final AUC/KS, and (when allowed) the model and summed score histograms."""
     state = _open_state(cfg, data.bank, ctx, blob, run_id=run_id, seq=seq)
-    if state.growing is not None or _awaits_stop(cfg, state) or (
+    if state.growing is not None or awaits_stop(cfg, state) or (
             len(state.trees) != cfg.trees and not state.stopped):
         raise TreeStepError(f"finalize came after {len(state.trees)} of {cfg.trees} trees; "
                             "the coordinator must grow every tree first.")
