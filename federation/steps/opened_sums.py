@@ -40,6 +40,12 @@ from protocols.errors import ProtocolError
 SCHEMA_VERSION = 2
 """2: one round per kind (1 kept every box of the run)."""
 DIGEST_BYTES = 32
+BOX_DIGEST_BYTES = 8
+"""Each box is remembered by the first 8 bytes of its SHA-256: a shared box always matches its
+own digest, so no overlap is missed; two different boxes matching (about ``K**2 / 2**64`` for
+two sets of K boxes) only refuses a sum, and honest runs hand a bank one set per round and
+kind, so they never compare different sets. Small, since the node state travels with every
+request."""
 
 
 class OverlappingSumsError(ProtocolError):
@@ -54,8 +60,9 @@ class StaleSumError(OverlappingSumsError):
 class BoxSet:
     """The contributor set of one sum: a digest of the whole set and its boxes' digests.
 
-    ``whole`` is SHA-256 over the sorted box digests (so the order of the boxes does not
-    matter); ``boxes`` the sorted SHA-256 digests of the boxes, concatenated (one bytes object:
+    ``whole`` is SHA-256 over the sorted full SHA-256 digests of the boxes (so the order of
+    the boxes does not matter, and two different sets never share it); ``boxes`` the sorted
+    :data:`BOX_DIGEST_BYTES`-byte prefixes of those digests, concatenated (one bytes object:
     cheap to carry in the node state).
     """
 
@@ -63,13 +70,14 @@ class BoxSet:
     boxes: bytes
 
     def __post_init__(self) -> None:
-        if len(self.whole) != DIGEST_BYTES or len(self.boxes) % DIGEST_BYTES:
-            raise ValueError("a box set holds a 32-byte digest and whole 32-byte box digests.")
+        if len(self.whole) != DIGEST_BYTES or len(self.boxes) % BOX_DIGEST_BYTES:
+            raise ValueError(f"a box set holds a {DIGEST_BYTES}-byte digest and whole "
+                             f"{BOX_DIGEST_BYTES}-byte box digests.")
 
     def digests(self) -> frozenset[bytes]:
-        """The boxes' digests, as a set."""
-        return frozenset(self.boxes[at:at + DIGEST_BYTES]
-                         for at in range(0, len(self.boxes), DIGEST_BYTES))
+        """The boxes' (truncated) digests, as a set."""
+        return frozenset(self.boxes[at:at + BOX_DIGEST_BYTES]
+                         for at in range(0, len(self.boxes), BOX_DIGEST_BYTES))
 
 
 @lru_cache(maxsize=64)
@@ -81,8 +89,8 @@ def box_set(contributors: bytes) -> BoxSet:
     """
     digests = sorted(hashlib.sha256(contributors[at:at + BOX_BYTES]).digest()
                      for at in range(0, len(contributors), BOX_BYTES))
-    joined = b"".join(digests)
-    return BoxSet(hashlib.sha256(joined).digest(), joined)
+    return BoxSet(hashlib.sha256(b"".join(digests)).digest(),
+                  b"".join(d[:BOX_DIGEST_BYTES] for d in digests))
 
 
 @dataclass
