@@ -84,6 +84,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "instead of its simulation")
     parser.add_argument("--also-simulation", action="store_true",
                         help="with --deploy: time the simulation's epoch too")
+    parser.add_argument("--link-state", choices=("file", "memory"), default=None,
+                        help="--deploy: the SuperLink's state (default: the launcher's for a "
+                             "vertical launch, in memory)")
     parser.add_argument("--timeout", type=float, default=7200.0,
                         help="--deploy: give the deployed launch this many seconds")
     parser.add_argument("--json", type=Path, default=None, metavar="PATH",
@@ -201,6 +204,8 @@ def run_deployed(args: argparse.Namespace, folder: Path,
            str(args.batch_size), "--seed", str(args.seed), "--timeout", str(args.timeout),
            "--set", f"learning-rate={args.learning_rate}", "--set", f"l2={args.l2}",
            "--set", f"key-bits={args.key_bits}"]
+    if args.link_state:
+        cmd += ["--link-state", args.link_state]
     seen: dict[int, tuple[str, float]] = {}
     started = time.perf_counter()
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
