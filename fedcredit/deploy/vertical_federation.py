@@ -123,6 +123,17 @@ class VerticalLocalFederation(LocalFederation):
         """The two parties' folders (bank first)."""
         return [PartyFolder(role, self.layout.out / "nodes" / role) for role in ("bank", "center")]
 
+    def _note_exits(self) -> None:
+        """A vertical run needs both parties and has no checkpoint: a party's node that exits
+        (e.g. its file lacks the target column) ends the launch now, naming the party and its
+        node's last error, instead of after the coordinator's wait for two nodes."""
+        for party in self.banks:
+            code = self.sup.exited(party.name)
+            if code is not None:
+                raise DeploymentError(
+                    f"the {party.role} node exited (status {code}) before the run finished; a "
+                    f"vertical run needs both parties; {self.sup.failure_note(party.name)}")
+
     def run_config_values(self) -> dict[str, Any]:
         """``mode = "vertical"`` and the ``vertical-*`` settings (the parties' paths empty:
         each node reads its own file from its node config). With certificates the coordinator's
