@@ -74,12 +74,24 @@ def measure(model: CreditModel, prep: Preprocessor, fit_on: list[CreditTable],
     return Outcome(check.mean_pd - check.observed_rate, check.brier, roc_auc(y, p), pd_map.slope)
 
 
-def one_seed(cfg: RunConfig, fold: float) -> tuple[Outcome, Outcome]:
-    """(``train``, ``fold``) outcomes of one seed."""
+def study_config(data: str, seed: int, *, banks: int = 3, rounds: int = 10,
+                 model: str = "lr") -> RunConfig:
+    """One seeded split of ``data`` (``german`` or ``uci``) over ``banks`` banks."""
+    return RunConfig(data_path=data, target=TARGETS[data], banks=banks, rounds=rounds,
+                     model=model, seed=seed)
+
+
+def fitted_on_train(cfg: RunConfig) -> tuple[Outcome, list[CreditTable], list[CreditTable]]:
+    """The ``train`` outcome of ``cfg``'s split, with the banks' training and test tables."""
     datas = [bank_data(cfg, b) for b in range(cfg.banks)]
     trains, tests = [d.train for d in datas], [d.test for d in datas]
     prep = pooled_preprocessor(trains)
-    on_train = measure(fedavg(cfg, prep, trains), prep, trains, tests)
+    return measure(fedavg(cfg, prep, trains), prep, trains, tests), trains, tests
+
+
+def one_seed(cfg: RunConfig, fold: float) -> tuple[Outcome, Outcome]:
+    """(``train``, ``fold``) outcomes of one seed."""
+    on_train, trains, tests = fitted_on_train(cfg)
     fits, folds = [], []
     for b, t in enumerate(trains):
         kept, held = train_test_split_rows(np.arange(t.n_rows), t.y, test_fraction=fold,
@@ -95,15 +107,8 @@ def train_fit_gaps(data: str, seeds: list[int], *, banks: int = 3, rounds: int =
     """Signed gaps (mean calibrated PD - observed rate on the test rows) of the map fitted on
     the training rows, one per seeded split: their mean is the calibration's bias, their
     spread the sampling noise of one split's test rows."""
-    gaps = []
-    for seed in seeds:
-        cfg = RunConfig(data_path=data, target=TARGETS[data], banks=banks, rounds=rounds,
-                        model=model, seed=seed)
-        datas = [bank_data(cfg, b) for b in range(cfg.banks)]
-        trains, tests = [d.train for d in datas], [d.test for d in datas]
-        prep = pooled_preprocessor(trains)
-        gaps.append(measure(fedavg(cfg, prep, trains), prep, trains, tests).gap)
-    return np.asarray(gaps)
+    return np.asarray([fitted_on_train(study_config(data, seed, banks=banks, rounds=rounds,
+                                                    model=model))[0].gap for seed in seeds])
 
 
 def main() -> None:
@@ -118,8 +123,8 @@ def main() -> None:
     args = parser.parse_args()
     gaps: dict[str, list[float]] = {"train": [], "fold": []}
     for seed in (int(s) for s in args.seeds.split(",")):
-        cfg = RunConfig(data_path=args.data, target=TARGETS[args.data], banks=args.banks,
-                        rounds=args.rounds, model=args.model, seed=seed)
+        cfg = study_config(args.data, seed, banks=args.banks, rounds=args.rounds,
+                           model=args.model)
         outcomes = dict(zip(("train", "fold"), one_seed(cfg, args.fold), strict=True))
         print(f"seed {seed}: " + " | ".join(
             f"{k}: gap {o.gap:+.4f} brier {o.brier:.4f} auc {o.auc:.4f} slope {o.slope:.3f}"
