@@ -18,12 +18,15 @@ from flwr.app import Context, Message
 
 from clients import node_state
 from clients.bank_app import app
+from clients.peer_link import PeerLink, check_relay_host
+from clients.wire_recorder import recording
 from federation.data.vertical_data import AlignedParty
 from federation.errors import ConfigError
 from federation.run.policy import check_vertical_config, policy_of_node
 from federation.run.vertical_config import VerticalConfig
 from federation.steps import vertical_bank, vertical_center, vertical_party
 from federation.steps.vertical_precompute import step_running
+from federation.steps.vertical_stream import PendingUpdate, stream_epoch
 from federation.wire.message_types import handles
 from federation.wire.records import StepFields
 from federation.wire.vertical import (
@@ -45,6 +48,7 @@ from federation.wire.vertical import (
     V_SCORE,
     V_SETUP,
     V_START,
+    V_STREAM,
     V_UPDATE,
     Field,
     blob_fields,
@@ -214,13 +218,40 @@ def open_step(msg: Message, context: Context) -> Message:
     return vertical_reply(msg, blob_fields(blob))
 
 
+@handles(app, V_STREAM)
+def stream_step(msg: Message, context: Context) -> Message:
+    """Transport "stream": every batch of one epoch through the coordinator's relay
+    (``clients.peer_link``), the last batch's update kept for the next epoch or the final
+    update. The precompute thread runs while this party waits for its peer."""
+    cfg, step, role = _unpack(msg, context)
+    if cfg.transport != "stream":
+        raise ConfigError("the coordinator sent a peer-stream epoch for a run whose "
+                          "'vertical-transport' is not \"stream\" (restart the vertical run).")
+    host = step.text(Field.RELAY_HOST)
+    check_relay_host(policy_of_node(context.node_config), host)
+    party: VerticalParty = node_state.get(context, "party")
+    state: VerticalLRState = node_state.get(context, "lr_state")
+    pending = (PendingUpdate(node_state.get(context, "secrets"),
+                             node_state.get(context, "pending_opened"))
+               if node_state.has(context, "pending_opened") else None)
+    with PeerLink(role, step.blob(Field.SESSION_KEY), host, step.int(Field.RELAY_PORT)) as link:
+        state, pending = stream_epoch(role, party, state, recording(link, context),
+                                      epoch=step.int(Field.EPOCH), pending=pending,
+                                      computing=step_running)
+    node_state.put(context, lr_state=state, secrets=pending.secrets,
+                   pending_opened=pending.opened)
+    return vertical_reply(msg, {Field.FRAMES: [link.sent, link.expected]})
+
+
 @handles(app, V_UPDATE)
 @_pausing
 def update_step(msg: Message, context: Context) -> Message:
     """Phase 4 of the last batch: unmask the own gradient, update the weights, and keep the
-    trained part in this party's own folder (it never leaves the node)."""
+    trained part in this party's own folder (it never leaves the node). On the stream
+    transport the opened gradient came from the peer and waits in the node state."""
     cfg, step, role = _unpack(msg, context)
-    state = _update(context, role, step.blob(Field.OPENED))
+    state = _update(context, role, step.blob(Field.OPENED) if Field.OPENED in step
+                    else node_state.get(context, "pending_opened"))
     party: VerticalParty = node_state.get(context, "party")
     part = vertical_party.trained_part(cfg, role, party, state, node_state.get(context, "aligned"))
     part.write(vertical_party.part_folder(cfg, role, data_path=_data_path(context),

@@ -22,7 +22,18 @@ from flwr.app import Context, Message
 from flwr.clientapp import ClientApp
 from flwr.clientapp.typing import ClientAppCallable
 
-from federation.wire.transcript import TO_COORDINATOR, TO_NODE, line_of, line_to_json, round_of
+from federation.steps.vertical_stream import FrameLink
+from federation.wire.peer_frames import STEP_NAMES
+from federation.wire.transcript import (
+    KIND_CONFIG,
+    TO_COORDINATOR,
+    TO_NODE,
+    WireLine,
+    WireValue,
+    line_of,
+    line_to_json,
+    round_of,
+)
 
 RECORD_WIRE = "record-wire"
 """Node-config key: the file this node appends its transcript to (absent or empty: off)."""
@@ -55,6 +66,39 @@ def record_wire_mod(msg: Message, context: Context, call_next: ClientAppCallable
     append_line(path, line_to_json(line_of(reply, direction=TO_COORDINATOR, node=context.node_id,
                                            round_index=round_index)))
     return reply
+
+
+class RecordingLink:
+    """A peer stream (``vertical-transport = "stream"``) that records each frame's payload as a
+    transcript line: what this node sends to the relay as ``to-coordinator``, what it receives
+    as ``to-node``, type ``stream.<step>``. The payload is recorded opened, as the coordinator
+    (which drew the session key) can read it, so ``fedcredit audit wire`` scans it like any
+    relayed message."""
+
+    def __init__(self, link: FrameLink, path: Path, node: int) -> None:
+        self.link, self.path, self.node = link, path, int(node)
+
+    def _record(self, direction: str, step: int, epoch: int, payload: bytes) -> None:
+        value = WireValue("frame", KIND_CONFIG, "blob", "bytes", (len(payload),), payload)
+        append_line(self.path, line_to_json(WireLine(direction, self.node, epoch,
+                                                     f"stream.{STEP_NAMES[step]}", (value,))))
+
+    def send(self, step: int, epoch: int, batch: int, payload: bytes) -> None:
+        """Record, then send."""
+        self._record(TO_COORDINATOR, step, epoch, payload)
+        self.link.send(step, epoch, batch, payload)
+
+    def receive(self, step: int, epoch: int, batch: int) -> bytes:
+        """Receive, then record."""
+        payload = self.link.receive(step, epoch, batch)
+        self._record(TO_NODE, step, epoch, payload)
+        return payload
+
+
+def recording(link: FrameLink, context: Context) -> FrameLink:
+    """``link`` recorded into this node's transcript when its config names one."""
+    target = context.node_config.get(RECORD_WIRE)
+    return RecordingLink(link, Path(str(target)), context.node_id) if target else link
 
 
 class RecordingClientApp(ClientApp):

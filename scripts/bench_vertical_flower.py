@@ -30,6 +30,7 @@ Examples::
 
     python scripts/bench_vertical_flower.py --epochs 1 --json runs/bench_vertical_flower.json
     python scripts/bench_vertical_flower.py --deploy --epochs 1 --json runs/bench_vertical_deploy.json
+    python scripts/bench_vertical_flower.py --deploy --transport stream --json runs/stream.json
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from federation.data.vertical_data import align, entity_ids, load_party, prepare
 from federation.run.config import resolve_data_path  # noqa: E402
 from federation.run.folder import VERTICAL_PART_FILE, RunFolder  # noqa: E402
 from federation.run.results import RESULTS_FILE, VerticalResults, read_results  # noqa: E402
-from federation.run.vertical_config import VerticalConfig  # noqa: E402
+from federation.run.vertical_config import TRANSPORTS, VerticalConfig  # noqa: E402
 from federation.run.vertical_part import read_part  # noqa: E402
 from protocols.paillier.fast import key_holder_table_for  # noqa: E402
 from protocols.paillier.keys import generate_paillier_keypair  # noqa: E402
@@ -84,6 +85,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "instead of its simulation")
     parser.add_argument("--also-simulation", action="store_true",
                         help="with --deploy: time the simulation's epoch too")
+    parser.add_argument("--transport", choices=TRANSPORTS, default="messages",
+                        help="how the LR's per-batch messages travel (vertical-transport): "
+                             "messages (3 relayed Flower messages per batch) or stream (one "
+                             "Flower message per party and epoch, the batches through the "
+                             "coordinator's relay)")
     parser.add_argument("--link-state", choices=("file", "memory"), default=None,
                         help="--deploy: the SuperLink's state (default: the launcher's for a "
                              "vertical launch, in memory)")
@@ -151,7 +157,8 @@ def bench_config(args: argparse.Namespace, bank: Path, center: Path, out: Path) 
     return VerticalConfig(bank_data=str(bank), center_data=str(center), id_col=ID_COL,
                           target=protocol_bench.TARGET, epochs=args.epochs,
                           batch_size=args.batch_size, learning_rate=args.learning_rate,
-                          l2=args.l2, key_bits=args.key_bits, seed=args.seed, out=str(out))
+                          l2=args.l2, key_bits=args.key_bits, seed=args.seed, out=str(out),
+                          transport=args.transport)
 
 
 def run_flower(args: argparse.Namespace, folder: Path, split: tuple[Path, Path]) -> dict[str, Any]:
@@ -203,7 +210,7 @@ def run_deployed(args: argparse.Namespace, folder: Path,
            "--target", cfg.target, "--epochs", str(args.epochs), "--batch-size",
            str(args.batch_size), "--seed", str(args.seed), "--timeout", str(args.timeout),
            "--set", f"learning-rate={args.learning_rate}", "--set", f"l2={args.l2}",
-           "--set", f"key-bits={args.key_bits}"]
+           "--set", f"key-bits={args.key_bits}", "--set", f"transport={args.transport}"]
     if args.link_state:
         cmd += ["--link-state", args.link_state]
     seen: dict[int, tuple[str, float]] = {}

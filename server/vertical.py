@@ -25,6 +25,7 @@ from flwr.serverapp import Grid
 from federation.run.results import Calibration, Metrics, PsiSummary, VerticalResults
 from federation.run.vertical_config import VerticalConfig
 from federation.wire.message_types import MessageType
+from federation.wire.peer_frames import STEP_OPEN, FrameHeader, new_session_key
 from federation.wire.records import StepFields
 from federation.wire.vertical import (
     BIN_ENCRYPT_LABELS,
@@ -45,6 +46,7 @@ from federation.wire.vertical import (
     V_SCORE,
     V_SETUP,
     V_START,
+    V_STREAM,
     V_TREE_APPLY,
     V_TREE_DECIDE,
     V_TREE_GRAD,
@@ -58,6 +60,7 @@ from federation.wire.vertical import (
     blob_fields,
     relayed_bytes,
     stage_fields,
+    stream_fields,
     unpack_reply,
     vertical_request,
 )
@@ -66,6 +69,7 @@ from server.calibration import held_out_calibration
 from server.errors import FederationError
 from server.exchange import Observer, relay, remote_reason
 from server.horizontal import wait_for_banks
+from server.peer_relay import PeerRelay
 from server.results import histogram_section
 from server.roster import load_roster
 
@@ -253,6 +257,9 @@ class VerticalRun:
 
     def train(self, batches: int) -> None:
         """Vertical LR: per batch encrypt -> gradient -> open (relayed crosswise)."""
+        if self.cfg.transport == "stream":
+            self.train_streamed(batches)
+            return
         res = self.result
         opened: dict[str, bytes] = {}
         self.on_progress("batch", 0, self.cfg.epochs * batches)
@@ -263,6 +270,33 @@ class VerticalRun:
                 self.on_progress("batch", epoch * batches + batch + 1, self.cfg.epochs * batches)
             res.epoch_seconds.append(time.perf_counter() - started)
         self.exchange(V_UPDATE, {r: {Field.OPENED: opened[r]} for r in opened})
+
+    def train_streamed(self, batches: int) -> None:
+        """Vertical LR, transport "stream": per epoch one ``V_STREAM`` message per party, the
+        batches' messages through this coordinator's relay (:mod:`server.peer_relay`), a fresh
+        session key per epoch; then the final update (each party holds its opened gradient)."""
+        res, total = self.result, self.cfg.epochs * batches
+        self.on_progress("batch", 0, total)
+        for epoch in range(self.cfg.epochs):
+            done = [epoch * batches]
+
+            def count(header: FrameHeader, done: list[int] = done) -> None:
+                if header.step == STEP_OPEN and header.sender == ROLE_BANK:
+                    done[0] += 1
+                    self.on_progress("batch", min(done[0], total), total)
+
+            key = new_session_key()
+            started = time.perf_counter()
+            with PeerRelay(key, host=self.cfg.relay_host, on_frame=count) as peers:
+                try:
+                    self.exchange(V_STREAM, {r: stream_fields(epoch, peers.host, peers.port, key)
+                                             for r in (ROLE_BANK, ROLE_CENTER)})
+                except FederationError as exc:
+                    why = f" (relay: {'; '.join(peers.errors)})" if peers.errors else ""
+                    raise FederationError(f"{exc}{why}") from exc
+            res.bytes_relayed += peers.bytes_forwarded
+            res.epoch_seconds.append(time.perf_counter() - started)
+        self.exchange(V_UPDATE, {ROLE_BANK: {}, ROLE_CENTER: {}})
 
     def _batch(self, epoch: int, batch: int, opened: dict[str, bytes]) -> dict[str, bytes]:
         first = self.exchange(V_ENCRYPT, {

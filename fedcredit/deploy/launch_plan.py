@@ -206,7 +206,11 @@ class LaunchOptions:
 
     def run_config(self, layout: Layout) -> RunConfig:
         """The run's settings (validated), with the coordinator's keys and out folder."""
-        cfg = RunConfig.from_user_config(dict(self.extra))
+        extra = dict(self.extra)
+        if self.mode == "vertical":  # the vertical settings are read by VerticalConfig
+            known = set(RunConfig().to_user_config())
+            extra = {k: v for k, v in extra.items() if k in known}
+        cfg = RunConfig.from_user_config(extra)
         data_path = self.data_path if find_embedded(self.data_path) else \
             str(resolve_data_path(self.data_path).resolve())  # a name resolves in any folder
         return replace(cfg, data_path=data_path,

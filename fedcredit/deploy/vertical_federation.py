@@ -99,6 +99,8 @@ def party_node_toml(party: PartyFolder, cfg: VerticalConfig, *, coordinator: str
         del sections["keys"]
     text = "".join(f"[{name}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in body.items())
                    + "\n" for name, body in sections.items())
+    if cfg.transport == "stream":  # the node may connect to the coordinator's relay
+        text += f"[policy]\npeer-relay-hosts = [{toml_value(cfg.relay_host)}]\n"
     return write_private(party.node_toml, text.encode(), force=True)
 
 

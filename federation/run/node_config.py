@@ -35,6 +35,8 @@ Each bank (and the credit center) runs its node from its own file and reads noth
     short-exponents = false            # vertical: short Paillier exponents allowed?
     min-key-bits = 2048                # smallest Paillier key accepted (files and runs)
     max-epsilon = 0.0                  # > 0: runs must be DP with dp-epsilon <= this
+    peer-relay-hosts = []              # vertical-transport "stream": relay hosts the node
+                                       # may connect to (empty: such runs are refused)
 
 A missing ``[policy]`` table or setting takes the safe default shown above
 (:data:`~federation.run.policy.DEFAULT_POLICY`); the coordinator cannot change it.
@@ -79,7 +81,8 @@ _SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
                     "max-wait-time": (int, float), "rejoin-wait": (int, float)},
     "runtime": {"port": int},
     "policy": {"aggregation": list, "min-contributors": int, "release-model": bool,
-               "short-exponents": bool, "min-key-bits": int, "max-epsilon": (int, float)},
+               "short-exponents": bool, "min-key-bits": int, "max-epsilon": (int, float),
+               "peer-relay-hosts": list},
 }
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _ADDRESS_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$")

@@ -42,7 +42,8 @@ DEFAULT_MIN_CONTRIBUTORS = 3
 DEFAULT_MIN_KEY_BITS = DEFAULT_KEY_BITS
 NODE_KEYS = {"aggregation": "policy-aggregation", "min_contributors": "policy-min-contributors",
              "release_model": "policy-release-model", "short_exponents": "policy-short-exponents",
-             "min_key_bits": "policy-min-key-bits", "max_epsilon": "policy-max-epsilon"}
+             "min_key_bits": "policy-min-key-bits", "max_epsilon": "policy-max-epsilon",
+             "peer_relay_hosts": "policy-peer-relay-hosts"}
 """Field -> node-config key (what ``fedcredit node`` passes to the SuperNode)."""
 TOML_KEYS = {field: key.removeprefix("policy-") for field, key in NODE_KEYS.items()}
 """Field -> setting name in the node TOML's ``[policy]`` table."""
@@ -76,6 +77,9 @@ class BankPolicy:
     max_epsilon : float
         Horizontal runs must be differentially private with ``dp-epsilon`` at most this
         (:mod:`federation.ml.dp`); 0 = no requirement.
+    peer_relay_hosts : tuple of str
+        Hosts of a coordinator's peer-stream relay this node may connect to in a vertical run
+        with ``vertical-transport = "stream"`` (default: none, so such runs are refused).
     """
 
     aggregation: tuple[str, ...] = ENCRYPTED_MODES
@@ -84,6 +88,7 @@ class BankPolicy:
     short_exponents: bool = False
     min_key_bits: int = DEFAULT_MIN_KEY_BITS
     max_epsilon: float = 0.0
+    peer_relay_hosts: tuple[str, ...] = ()
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -100,6 +105,10 @@ class BankPolicy:
                 or not (math.isfinite(self.max_epsilon) and self.max_epsilon >= 0):
             raise PolicyError(f"setting '[policy] max-epsilon' is {self.max_epsilon!r:.20}; give "
                               "a number >= 0 (0: differential privacy not required).")
+        if not isinstance(self.peer_relay_hosts, tuple) or not all(
+                isinstance(h, str) and h and "," not in h for h in self.peer_relay_hosts):
+            raise PolicyError("setting '[policy] peer-relay-hosts' must be a list of host names "
+                              "or addresses (no commas), e.g. [\"127.0.0.1\"].")
         for name in ("release_model", "short_exponents"):
             if not isinstance(getattr(self, name), bool):
                 raise PolicyError(f"setting '[policy] {TOML_KEYS[name]}' must be true or false.")
@@ -117,6 +126,8 @@ class BankPolicy:
             NODE_KEYS["min_key_bits"]: self.min_key_bits}
         if self.max_epsilon:  # absent means 0, no requirement; as text, exactly
             values[NODE_KEYS["max_epsilon"]] = repr(float(self.max_epsilon))
+        if self.peer_relay_hosts:  # absent means none
+            values[NODE_KEYS["peer_relay_hosts"]] = ",".join(self.peer_relay_hosts)
         return values
 
     @classmethod
@@ -126,7 +137,8 @@ class BankPolicy:
         for field, key in TOML_KEYS.items():
             if key in table:
                 value = table[key]
-                values[field] = tuple(value) if field == "aggregation" else value
+                listed = field in ("aggregation", "peer_relay_hosts") and isinstance(value, list)
+                values[field] = tuple(value) if listed else value
         return cls(**values)
 
 
@@ -134,7 +146,8 @@ DEFAULT_POLICY = BankPolicy()
 """A node with no ``[policy]`` table: encrypted runs only, sums of >= 3 banks, no release,
 no short exponents, keys of >= 2048 bits."""
 SIMULATION_POLICY = BankPolicy(aggregation=AGGREGATION_MODES, min_contributors=LEAST_CONTRIBUTORS,
-                               release_model=True, short_exponents=True)
+                               release_model=True, short_exponents=True,
+                               peer_relay_hosts=("127.0.0.1", "localhost"))
 """Flower-simulation nodes (no data of their own): every mode, release, short exponents."""
 
 
@@ -154,9 +167,10 @@ def policy_of_node(node_config: Mapping[str, Any]) -> BankPolicy:
     if not present:
         simulated = "partition-id" in node_config and "data-path" not in node_config
         return SIMULATION_POLICY if simulated else DEFAULT_POLICY
-    if "aggregation" in present:
-        present["aggregation"] = tuple(m.strip() for m in str(present["aggregation"]).split(",")
-                                       if m.strip())
+    for listed in ("aggregation", "peer_relay_hosts"):
+        if listed in present:
+            present[listed] = tuple(m.strip() for m in str(present[listed]).split(",")
+                                    if m.strip())
     if "max_epsilon" in present:
         present["max_epsilon"] = _number("max-epsilon", present["max_epsilon"])
     return BankPolicy(**present)

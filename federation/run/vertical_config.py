@@ -13,6 +13,10 @@ from federation.run.config import VERTICAL_PREFIX, _coerce
 SCHEMA_VERSION = 1
 BINNINGS = ("quantile", "equal-width")
 VERTICAL_MODELS = ("lr", "secureboost")
+TRANSPORTS = ("messages", "stream")
+"""How the LR's per-batch messages travel: each as a Flower message relayed by the coordinator,
+or, per epoch, one Flower message per party and the batches as frames through the coordinator's
+peer-stream relay (:mod:`server.peer_relay`)."""
 DEFAULT_ENTERPRISES = 5000  # rows per party of a generated synthetic pair
 DEFAULT_OVERLAP = 0.8  # share of each side's enterprises the other side also has
 
@@ -45,6 +49,10 @@ class VerticalConfig:
     depth: int = 3
     tree_bins: int = 32
     tree_learning_rate: float = 0.3
+    transport: str = "messages"
+    relay_host: str = "127.0.0.1"
+    """``transport = "stream"``: where the coordinator's relay listens and the parties connect
+    (each node's ``[policy] peer-relay-hosts`` must list it)."""
     mode: str = "vertical"
     schema_version: int = SCHEMA_VERSION
 
@@ -65,6 +73,12 @@ class VerticalConfig:
         if self.model not in VERTICAL_MODELS:
             raise ConfigError(f"setting 'model' is '{self.model}'; a vertical run trains one of "
                               f"{', '.join(VERTICAL_MODELS)}.")
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(f"setting 'transport' is '{self.transport}'; choose one of "
+                              f"{', '.join(TRANSPORTS)}.")
+        if not self.relay_host or any(c in self.relay_host for c in " ,/"):
+            raise ConfigError("setting 'relay-host' must be a host name or address, e.g. "
+                              "127.0.0.1.")
         if self.model == "secureboost":
             self.gbdt_config()  # validates the tree settings, naming the option
         if not self.id_col:

@@ -26,7 +26,7 @@ from typing import Any
 
 from federation.run.config import RunConfig
 from federation.run.vertical_config import VerticalConfig
-from federation.wire import records, secagg, trees, vertical
+from federation.wire import peer_frames, records, secagg, trees, vertical
 from federation.wire.transcript import KIND_ARRAY, KIND_CONFIG, KIND_METRIC, KINDS, WireValue
 from protocols.errors import MalformedMessageError
 
@@ -169,15 +169,24 @@ VERTICAL_FIELDS: dict[str, tuple[frozenset[str], int]] = {
     vertical.Field.BUILD: (_INTS, JSON_DOC), vertical.Field.COUNT: (_INT, SCALAR),
     vertical.Field.SPLITS: (_TEXT, JSON_DOC), vertical.Field.SPLIT_IDS: (_INTS, JSON_DOC),
     vertical.Field.DONE: (_INT, SCALAR),
+    vertical.Field.RELAY_HOST: (_TEXT, SHORT_TEXT), vertical.Field.RELAY_PORT: (_INT, SCALAR),
+    vertical.Field.SESSION_KEY: (_BYTES, 64), vertical.Field.FRAMES: (_INTS, 64),
 }
 """Every field of a vertical step record, its dtypes and bound (a field without a row here
 is refused: add it when the protocol gains one)."""
+
+
+STREAM_TYPES = frozenset(f"stream.{name}" for step, name in peer_frames.STEP_NAMES.items()
+                         if step != peer_frames.STEP_HELLO)
+"""The frames of a vertical peer stream, as a node's transcript records them opened
+(:class:`clients.wire_recorder.RecordingLink`): one protocol message each."""
 
 
 def _vertical_rows() -> list[Allowed]:
     v = VERTICAL_TYPES
     rows = _settings_rows(v, vertical.KEY_VRUN, VerticalConfig().to_user_config())
     rows += _config_rows(v, vertical.KEY_VSTEP, VERTICAL_FIELDS)
+    rows.append(Allowed(STREAM_TYPES, "frame", "blob", KIND_CONFIG, _BYTES, BLOB))
     return rows
 
 

@@ -30,12 +30,13 @@ from protocols.vertical_lr.steps import ROLE_BANK, ROLE_CENTER
 __all__ = [
     "ROLE_BANK", "ROLE_CENTER", "KEY_VRUN", "KEY_VSTEP", "StepValue", "StepValues",
     "V_SETUP", "V_PSI", "V_PREPARE", "V_START", "V_BIN", "V_ENCRYPT", "V_GRADIENT", "V_OPEN",
-    "V_UPDATE", "V_SCORE", "V_TREE_START", "V_TREE_GRAD", "V_TREE_LEVEL", "V_TREE_DECIDE",
+    "V_UPDATE", "V_STREAM", "V_SCORE", "V_TREE_START", "V_TREE_GRAD", "V_TREE_LEVEL",
+    "V_TREE_DECIDE",
     "V_TREE_APPLY", "V_TREE_SCORE", "VERTICAL_STEPS", "Field", "FIELD_NAMES",
     "PSI_INITIATOR_START", "PSI_RESPONDER_REPLY", "PSI_INITIATOR_FINISH", "PSI_RESPONDER_FINISH",
     "BIN_ENCRYPT_LABELS", "BIN_SUM_PER_BIN", "BIN_OPEN_COUNTS",
     "vertical_request", "vertical_reply", "unpack_request", "unpack_reply", "relayed_bytes",
-    "stage_fields", "batch_fields", "blob_fields", "iv_fields",
+    "stage_fields", "batch_fields", "blob_fields", "iv_fields", "stream_fields",
 ]
 
 KEY_VRUN = "vrun"  # ConfigRecord: the vertical run config
@@ -55,6 +56,7 @@ V_ENCRYPT = MessageType("train", "v_encrypt")  # LR phase 1 (after the last batc
 V_GRADIENT = MessageType("train", "v_gradient")  # LR phase 2: masked gradient for the peer
 V_OPEN = MessageType("train", "v_open")  # LR phase 3: decrypt the peer's masked gradient
 V_UPDATE = MessageType("train", "v_update")  # the last batch's update
+V_STREAM = MessageType("train", "v_stream")  # transport "stream": one epoch via the peer relay
 V_SCORE = MessageType("query", "v_score")  # held-out scoring, center then bank
 V_TREE_START = MessageType("query", "v_tree_start")  # SecureBoost: own bins; center's shape
 V_TREE_GRAD = MessageType("train", "v_tree_grad")  # bank: per-row (g, h) encrypted, next tree
@@ -64,7 +66,8 @@ V_TREE_APPLY = MessageType("train", "v_tree_apply")  # center: record its splits
 #                                                      bank: apply them (and finish a tree)
 V_TREE_SCORE = MessageType("query", "v_tree_score")  # held-out scoring of the trees
 VERTICAL_STEPS = (V_SETUP, V_PSI, V_PREPARE, V_START, V_BIN, V_ENCRYPT, V_GRADIENT, V_OPEN,
-                  V_UPDATE, V_SCORE, V_TREE_START, V_TREE_GRAD, V_TREE_LEVEL, V_TREE_DECIDE,
+                  V_UPDATE, V_STREAM, V_SCORE, V_TREE_START, V_TREE_GRAD, V_TREE_LEVEL,
+                  V_TREE_DECIDE,
                   V_TREE_APPLY, V_TREE_SCORE)
 
 # ------------------------------------------------------------------ stages of relayed steps
@@ -103,6 +106,10 @@ class Field:
     BATCH: Final = "batch"  # LR requests
     OPENED: Final = "opened"  # encrypt and update requests: the own gradient, opened (masked)
     UPDATES: Final = "updates"  # update reply: weight updates made so far
+    RELAY_HOST: Final = "relay-host"  # stream request: where the coordinator's relay listens
+    RELAY_PORT: Final = "relay-port"  # stream request
+    SESSION_KEY: Final = "session-key"  # stream request: the epoch's 32-byte frame key
+    FRAMES: Final = "frames"  # stream reply: frames sent and received
     AUC: Final = "auc"  # bank's score reply
     KS: Final = "ks"  # bank's score reply
     HIST_BAD: Final = "hist_bad"  # bank's score reply: held-out score histogram, bad rows
@@ -182,3 +189,10 @@ def blob_fields(blob: bytes) -> StepValues:
 def iv_fields(iv: Mapping[str, float]) -> StepValues:
     """The bank's binning reply: the IV table (feature -> IV) as a JSON object."""
     return {Field.IV_JSON: json.dumps(dict(iv))}
+
+
+def stream_fields(epoch: int, host: str, port: int, key: bytes) -> StepValues:
+    """A ``V_STREAM`` request: run epoch ``epoch`` through the relay at ``host:port``, frames
+    sealed under ``key`` (:mod:`federation.wire.peer_frames`)."""
+    return {Field.EPOCH: epoch, Field.RELAY_HOST: host, Field.RELAY_PORT: port,
+            Field.SESSION_KEY: key}

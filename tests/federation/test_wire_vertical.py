@@ -38,15 +38,16 @@ REPO = Path(__file__).resolve().parents[2]
 # What today's nodes and coordinators put on the wire: a deployment of mixed versions needs both.
 WIRE_MESSAGE_TYPES = [
     "query.v_setup", "query.v_psi", "query.v_prepare", "query.v_start", "query.v_bin",
-    "train.v_encrypt", "train.v_gradient", "train.v_open", "train.v_update", "query.v_score",
+    "train.v_encrypt", "train.v_gradient", "train.v_open", "train.v_update", "train.v_stream",
+    "query.v_score",
     "query.v_tree_start", "train.v_tree_grad", "train.v_tree_level", "train.v_tree_decide",
     "train.v_tree_apply", "query.v_tree_score",
 ]
 WIRE_FIELD_NAMES = {
     "role", "rows", "public_key", "stage", "blob", "size", "run-id", "train_rows", "test_rows",
     "features", "bank-features", "center-features", "peer-public-key", "batches", "epoch",
-    "batch", "opened", "updates", "auc", "ks", "hist_bad", "hist_good", "cal_bad", "cal_good",
-    "iv_json",
+    "batch", "opened", "updates", "relay-host", "relay-port", "session-key", "frames", "auc",
+    "ks", "hist_bad", "hist_good", "cal_bad", "cal_good", "iv_json",
     "positions", "categorical", "assignment", "build", "count", "splits_json", "split_ids", "done",
 }
 ACCESSORS = {"blob", "int", "text", "number", "counts", "texts"}  # StepFields readers
