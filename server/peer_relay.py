@@ -106,6 +106,7 @@ class PeerRelay:
                     continue
                 except OSError:
                     return
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._spawn(self._hello, "peer-relay-hello", conn)  # a silent one blocks no one
         finally:
             deadline.cancel()

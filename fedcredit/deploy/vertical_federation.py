@@ -36,7 +36,7 @@ from federation.data.synthetic import write_enterprise_pair
 from federation.run.config import resolve_data_path
 from federation.run.results import RunResults, VerticalResults
 from federation.run.vertical_config import VerticalConfig, vertical_run_config
-from federation.wire.vertical import V_ENCRYPT, V_SETUP
+from federation.wire.vertical import V_ENCRYPT, V_SETUP, V_STREAM
 
 READY = f"Receiving: {V_SETUP.message_type}"
 TRAINING = f"Receiving: {V_ENCRYPT.message_type}"
@@ -45,6 +45,10 @@ VERTICAL_MILESTONES = ((JOINED, "a node joined"),
                                "a party"),
                        (TRAINING, "training started: the first mini-batch request reached "
                                   "a party"))
+STREAM_MILESTONES = (*VERTICAL_MILESTONES[:-1],
+                     (f"Receiving: {V_STREAM.message_type}",
+                      "training started: the first epoch's peer-stream request reached a party"))
+"""The same, for ``transport = "stream"`` (no per-batch Flower message)."""
 BASELINE_NOTE = ("centralized and bank_only: computed by the launcher after the run from both "
                  "staged files with the run's salt (the coordinator holds neither file)")
 
@@ -119,6 +123,8 @@ class VerticalLocalFederation(LocalFederation):
                             center_data="", epochs=options.epochs,
                             batch_size=options.batch_size, seed=options.seed,
                             out=str(self.layout.coordinator_run))
+        if self.vcfg.transport == "stream":
+            self.milestones = STREAM_MILESTONES
 
     @property
     def banks(self) -> list[PartyFolder]:  # type: ignore[override]
@@ -196,5 +202,5 @@ class VerticalLocalFederation(LocalFederation):
             centralized=baselines.centralized, bank_only=baselines.bank_only,
             baselines=BASELINE_NOTE, wall_seconds=time.monotonic() - self.t0,
             federation_ready_seconds=self.since_launch(READY),
-            training_started_seconds=self.since_launch(TRAINING),
+            training_started_seconds=self.since_launch(self.milestones[-1][0]),
             deployment=facts)

@@ -184,3 +184,23 @@ def test_a_tampered_or_replayed_frame_fails_the_receiver(change: str) -> None:
                     assert center.receive(STEP_ENCRYPT, 0, 0) == b"residuals"
                     with pytest.raises(PeerStreamError, match="seq"):
                         center.receive(STEP_ENCRYPT, 0, 1)
+
+
+def test_a_party_that_never_joins_ends_the_epoch_for_the_other_naming_it() -> None:
+    key = new_session_key()
+    with PeerRelay(key, hello_timeout_s=0.5) as relay:
+        with PeerLink(ROLE_BANK, key, relay.host, relay.port) as bank:
+            with pytest.raises(PeerStreamError, match="lost the peer stream"):
+                bank.receive(STEP_ENCRYPT, 0, 0)
+    assert relay.errors == ["the center did not join the peer stream within 0.5 s."]
+
+
+def test_a_party_that_stops_mid_epoch_ends_the_other_ones_wait() -> None:
+    key = new_session_key()
+    with PeerRelay(key) as relay:
+        with PeerLink(ROLE_CENTER, key, relay.host, relay.port) as center:
+            with PeerLink(ROLE_BANK, key, relay.host, relay.port) as bank:
+                bank.send(STEP_ENCRYPT, 0, 0, b"residuals")
+            assert center.receive(STEP_ENCRYPT, 0, 0) == b"residuals"
+            with pytest.raises(PeerStreamError, match="the bank's step 2"):  # the bank is gone
+                center.receive(2, 0, 0)

@@ -23,22 +23,28 @@ from .conftest import assert_all_stopped, launch_to_results
 AUC_TOLERANCE = 0.005
 
 
-@pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
-    out = tmp_path_factory.mktemp("local-vertical") / "run"
+@pytest.fixture(scope="module", params=["messages", "stream"])
+def deployed(request: pytest.FixtureRequest,
+             tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    """One launch per LR transport: the batches as relayed Flower messages, or as frames
+    through the coordinator's peer-stream relay (the nodes' policy lists its host)."""
+    out = tmp_path_factory.mktemp(f"local-vertical-{request.param}") / "run"
     return launch_to_results(out, "--mode", "vertical", "--rows", "700", "--epochs", "1",
-                             "--batch-size", "340"), out
+                             "--batch-size", "340", "--set", f"transport={request.param}"), out
 
 
 def test_vertical_job_completes_over_tls_with_node_authentication(
     deployed: tuple[dict, Path],
 ) -> None:
-    results, _ = deployed
+    results, out = deployed
     deployment = results["deployment"]
     assert deployment["tls"] is True and deployment["node_auth"] is True
     assert deployment["status"] == "finished:completed"
     assert sorted(n["role"] for n in deployment["nodes"]) == ["bank", "center"]
     assert results["mode"] == "vertical" and results["epochs"] == 1
+    transport = results["config"]["transport"]
+    node_toml = (out / "nodes" / "bank" / "node.toml").read_text()
+    assert ("peer-relay-hosts" in node_toml) is (transport == "stream")
     assert results["psi"]["intersection"] == 560  # 80 % overlap of 700 rows each
     assert results["iv"] and results["center_features"]
     assert 0 < results["federation_ready_seconds"] < results["training_started_seconds"]
