@@ -287,7 +287,8 @@ class VerticalRun:
 
             key = new_session_key()
             started = time.perf_counter()
-            with PeerRelay(key, host=self.cfg.relay_host, on_frame=count) as peers:
+            with PeerRelay(key, host=self.cfg.relay_host, port=self.cfg.relay_port,
+                           on_frame=count) as peers:
                 try:
                     self.exchange(V_STREAM, {r: stream_fields(epoch, peers.host, peers.port, key)
                                              for r in (ROLE_BANK, ROLE_CENTER)})

@@ -61,6 +61,7 @@ def vertical(
     tree_learning_rate: float = Opt(V.tree_learning_rate, help="secureboost: shrinkage of every tree."),
     transport: str = Opt(V.transport, help="lr: how the per-batch messages travel. messages: each one a Flower message the coordinator relays (3 per batch); stream: one Flower message per party and epoch, the batches as sealed frames through the coordinator's relay at --relay-host (deployed, each node's [policy] peer-relay-hosts must list it; much faster deployed)."),
     relay_host: str = Opt(V.relay_host, help="--transport stream: the host the coordinator's relay listens on and the parties connect to."),
+    relay_port: int = Opt(V.relay_port, help="--transport stream: the relay's TCP port (0: a free one per epoch)."),
     out: Path = Opt(Path(V.out), help="Run folder for results.json."),
     record_wire: bool = Opt(False, "--record-wire", help="Write every message both parties get and send to OUT/wire.jsonl (check it with `fedcredit audit wire`)."),
 ) -> None:
@@ -85,7 +86,8 @@ def vertical(
         positive_label=positive_label or "", epochs=epochs, batch_size=batch_size,
         learning_rate=learning_rate, l2=l2, bins=bins, binning=binning, key_bits=key_bits,
         seed=seed, out=str(out), model=model, trees=trees, depth=depth, tree_bins=tree_bins,
-        tree_learning_rate=tree_learning_rate, transport=transport, relay_host=relay_host)
+        tree_learning_rate=tree_learning_rate, transport=transport, relay_host=relay_host,
+        relay_port=relay_port)
     with RunProgress(console, total=1, unit="step") as progress:
         results = run_vertical(cfg, on_progress=progress.steps, record_wire=record_wire)
     print_vertical(results, RunFolder(out).results)

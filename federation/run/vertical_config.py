@@ -53,6 +53,9 @@ class VerticalConfig:
     relay_host: str = "127.0.0.1"
     """``transport = "stream"``: where the coordinator's relay listens and the parties connect
     (each node's ``[policy] peer-relay-hosts`` must list it)."""
+    relay_port: int = 0
+    """``transport = "stream"``: the relay's TCP port (0: a free port per epoch, for test beds;
+    a deployment behind a firewall fixes one)."""
     mode: str = "vertical"
     schema_version: int = SCHEMA_VERSION
 
@@ -76,6 +79,9 @@ class VerticalConfig:
         if self.transport not in TRANSPORTS:
             raise ConfigError(f"setting 'transport' is '{self.transport}'; choose one of "
                               f"{', '.join(TRANSPORTS)}.")
+        if not 0 <= self.relay_port <= 65535:
+            raise ConfigError(f"setting 'relay-port' is {self.relay_port}; give a TCP port "
+                              "(1-65535) or 0 for a free one.")
         if not self.relay_host or any(c in self.relay_host for c in " ,/"):
             raise ConfigError("setting 'relay-host' must be a host name or address, e.g. "
                               "127.0.0.1.")

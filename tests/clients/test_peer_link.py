@@ -81,7 +81,7 @@ def test_an_unreachable_relay_is_a_named_stream_error() -> None:
 
 
 @pytest.mark.parametrize("setting", [{"transport": "pigeon"}, {"relay_host": "a b"},
-                                     {"relay_host": ""}])
+                                     {"relay_host": ""}, {"relay_port": 70000}])
 def test_a_bad_transport_setting_is_refused_naming_it(setting) -> None:
-    with pytest.raises(ConfigError, match="transport|relay-host"):
+    with pytest.raises(ConfigError, match="transport|relay-host|relay-port"):
         VerticalConfig(**setting)

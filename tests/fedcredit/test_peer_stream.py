@@ -204,3 +204,18 @@ def test_a_party_that_stops_mid_epoch_ends_the_other_ones_wait() -> None:
             assert center.receive(STEP_ENCRYPT, 0, 0) == b"residuals"
             with pytest.raises(PeerStreamError, match="the bank's step 2"):  # the bank is gone
                 center.receive(2, 0, 0)
+
+
+def test_a_fixed_relay_port_serves_one_epoch_after_another() -> None:
+    """A deployment behind a firewall fixes ``vertical-relay-port``: each epoch's relay binds it
+    again after the last one's connections closed."""
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    for epoch in range(2):
+        key = new_session_key()
+        with PeerRelay(key, port=port) as relay:
+            assert relay.port == port
+            with PeerLink(ROLE_BANK, key, "127.0.0.1", port) as bank, \
+                    PeerLink(ROLE_CENTER, key, "127.0.0.1", port) as center:
+                center.send(STEP_ENCRYPT, epoch, 0, b"partials")
+                assert bank.receive(STEP_ENCRYPT, epoch, 0) == b"partials"
