@@ -43,10 +43,11 @@ RELAY_POLL_MAX_S = 0.25
 def relay(grid: Grid, requests: list[Message], *, timeout_s: float = 1800.0,
           poll_s: float = RELAY_POLL_S, quiet_s: float = 0.0,
           clock: Callable[[], float] = time.monotonic,
-          sleep: Callable[[float], None] = time.sleep) -> list[Message]:
+          sleep: Callable[[float], None] = time.sleep,
+          on_replies: Callable[[list[Message]], None] | None = None) -> list[Message]:
     """Push ``requests`` and pull their replies (every ``poll_s`` at first, then every 5 % of
     the time waited) until all are in or ``timeout_s`` has passed (then the replies so far;
-    the caller names who is missing).
+    the caller names who is missing). ``on_replies`` sees each pull's new replies.
 
     ``quiet_s``: no pull before this many seconds after the push (a step that always took
     longer: each early pull of a deployed step is a request the SuperLink serves for nothing,
@@ -60,6 +61,8 @@ def relay(grid: Grid, requests: list[Message], *, timeout_s: float = 1800.0,
     while waiting:
         got = list(grid.pull_messages(waiting))
         replies.extend(got)
+        if got and on_replies is not None:
+            on_replies(got)
         waiting.difference_update(m.metadata.reply_to_message_id for m in got)
         waited = clock() - started
         if not waiting or waited > timeout_s:

@@ -134,9 +134,11 @@ class VerticalRun:
         self.took: dict[str, list[float]] = {}
         """Each step's last round trips in seconds (the quiet time before its first pull)."""
 
-    def exchange(self, step: MessageType,
-                 asks: Mapping[str, Mapping[str, StepValue]]) -> dict[str, StepFields]:
-        """Send ``step`` to each named role (in parallel) with its fields; return the replies'."""
+    def exchange(self, step: MessageType, asks: Mapping[str, Mapping[str, StepValue]], *,
+                 on_replies: Callable[[list[Message]], None] | None = None,
+                 ) -> dict[str, StepFields]:
+        """Send ``step`` to each named role (in parallel) with its fields; return the replies'
+        (``on_replies`` sees them as they come in)."""
         message_type = step.message_type
         requests = [Message(vertical_request(self.cfg, fields), dst_node_id=self.role_node[r],
                             message_type=message_type) for r, fields in asks.items()]
@@ -144,7 +146,7 @@ class VerticalRun:
         recent = self.took.setdefault(message_type, [])
         started = time.monotonic()
         replies = relay(self.grid, requests, timeout_s=STEP_TIMEOUT_S,
-                        quiet_s=QUIET_SHARE * min(recent, default=0.0))
+                        quiet_s=QUIET_SHARE * min(recent, default=0.0), on_replies=on_replies)
         recent[:] = [*recent, time.monotonic() - started][-QUIET_OF_LAST:]
         self._observe("reply", replies)
         by_node = {m.metadata.src_node_id: m for m in replies}
@@ -289,9 +291,15 @@ class VerticalRun:
             started = time.perf_counter()
             with PeerRelay(key, host=self.cfg.relay_host, port=self.cfg.relay_port,
                            on_frame=count) as peers:
+
+                def failed(replies: list[Message], peers: PeerRelay = peers) -> None:
+                    if any(m.has_error() for m in replies):  # the peer would wait in vain
+                        peers.close()
+
                 try:
                     self.exchange(V_STREAM, {r: stream_fields(epoch, peers.host, peers.port, key)
-                                             for r in (ROLE_BANK, ROLE_CENTER)})
+                                             for r in (ROLE_BANK, ROLE_CENTER)},
+                                  on_replies=failed)
                 except FederationError as exc:
                     why = f" (relay: {'; '.join(peers.errors)})" if peers.errors else ""
                     raise FederationError(f"{exc}{why}") from exc

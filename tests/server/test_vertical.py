@@ -3,6 +3,8 @@ and relays a step's messages with a short poll (issue 14, part 6)."""
 
 from __future__ import annotations
 
+import threading
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -115,7 +117,8 @@ def test_each_step_waits_half_its_shortest_recent_round_trip_before_the_first_pu
     quiet: list[tuple[str, float]] = []
     clock = iter([0.0, 2.0, 10.0, 11.0, 20.0, 24.0, 30.0, 30.5, 40.0, 43.0])
 
-    def fake_relay(grid: object, requests: list, *, timeout_s: float, quiet_s: float) -> list:
+    def fake_relay(grid: object, requests: list, *, timeout_s: float, quiet_s: float,
+                   **_: object) -> list:
         quiet.append((requests[0].metadata.message_type, quiet_s))
         return [SimpleNamespace(metadata=SimpleNamespace(src_node_id=r.metadata.dst_node_id),
                                 has_error=lambda: False,
@@ -137,3 +140,65 @@ def test_each_step_waits_half_its_shortest_recent_round_trip_before_the_first_pu
     assert quiet == [(encrypt, 0.0), (encrypt, 1.0), (encrypt, 0.5), (opened, 0.0),
                      (encrypt, 0.5)]  # half the shortest of that step's last three
     assert run.took[encrypt] == [1.0, 4.0, 3.0] and run.took[opened] == [0.5]
+
+
+class _OneRefusingParty:
+    """A grid whose center refuses its stream epoch at once while the bank joins the relay
+    and waits for the center's first frame (as a node whose policy lacks the host would)."""
+
+    def __init__(self) -> None:
+        self.bank_error: list[BaseException] = []
+        self.replies: list[SimpleNamespace] = []
+        self.thread: threading.Thread | None = None
+
+    def push_messages(self, messages: list) -> list[str]:
+        from clients.peer_link import PeerLink
+        from federation.wire.peer_frames import STEP_ENCRYPT
+        from federation.wire.vertical import Field, unpack_request
+
+        _, step = unpack_request(messages[0].content)
+
+        def bank() -> None:
+            try:
+                with PeerLink("bank", step.blob(Field.SESSION_KEY), step.text(Field.RELAY_HOST),
+                              step.int(Field.RELAY_PORT)) as link:
+                    link.receive(STEP_ENCRYPT, 0, 0)
+            except Exception as exc:  # noqa: BLE001 - kept for the test
+                self.bank_error.append(exc)
+            self.replies.append(_error_reply("m0", 1, "the bank lost the peer stream"))
+
+        self.thread = threading.Thread(target=bank, daemon=True)
+        self.thread.start()
+        self.replies.append(_error_reply("m1", 2, "PolicyRefusal: relay host not listed"))
+        return ["m0", "m1"]
+
+    def pull_messages(self, ids: set[str]) -> list:
+        got, self.replies = self.replies, []
+        return got
+
+
+def _error_reply(reply_to: str, node: int, reason: str) -> SimpleNamespace:
+    return SimpleNamespace(has_error=lambda: True, error=SimpleNamespace(reason=reason),
+                           metadata=SimpleNamespace(reply_to_message_id=reply_to,
+                                                    src_node_id=node), content=None)
+
+
+def test_a_party_refusing_its_stream_epoch_ends_the_others_wait_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import server.vertical as vertical
+
+    monkeypatch.setattr(vertical, "Message", lambda content, *, dst_node_id, message_type:
+                        SimpleNamespace(content=content, metadata=SimpleNamespace(
+                            dst_node_id=dst_node_id, message_type=message_type)))
+    run = _run(1024, 4)
+    run.cfg = VerticalConfig(transport="stream", epochs=1)
+    run.grid = _OneRefusingParty()  # type: ignore[assignment]
+    run.role_node, run.took, run.observer = {"bank": 1, "center": 2}, {}, None
+    run.on_progress = lambda *_: None
+    started = time.monotonic()
+    with pytest.raises(FederationError, match="failed step 'train.v_stream'"):
+        run.train_streamed(batches=3)
+    run.grid.thread.join(timeout=10)
+    assert time.monotonic() - started < 30  # not the relay's 120 s wait for a hello
+    assert run.grid.bank_error and "lost the peer stream" in str(run.grid.bank_error[0])
