@@ -193,12 +193,14 @@ def test_a_party_refusing_its_stream_epoch_ends_the_others_wait_at_once(
                             dst_node_id=dst_node_id, message_type=message_type)))
     run = _run(1024, 4)
     run.cfg = VerticalConfig(transport="stream", epochs=1)
-    run.grid = _OneRefusingParty()  # type: ignore[assignment]
+    grid = _OneRefusingParty()
+    run.grid = grid  # type: ignore[assignment]
     run.role_node, run.took, run.observer = {"bank": 1, "center": 2}, {}, None
     run.on_progress = lambda *_: None
     started = time.monotonic()
     with pytest.raises(FederationError, match="failed step 'train.v_stream'"):
         run.train_streamed(batches=3)
-    run.grid.thread.join(timeout=10)
+    assert grid.thread is not None
+    grid.thread.join(timeout=10)
     assert time.monotonic() - started < 30  # not the relay's 120 s wait for a hello
-    assert run.grid.bank_error and "lost the peer stream" in str(run.grid.bank_error[0])
+    assert grid.bank_error and "lost the peer stream" in str(grid.bank_error[0])
