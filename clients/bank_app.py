@@ -221,8 +221,11 @@ class _Request:
         return SessionMask(_session(context, self.run_id, name), envelopes(blobs), name=name)
 
     def metrics(self) -> dict[str, Any]:
-        return histogram_metrics(self.cfg, self.data.bank, sealed_of(self.content, KEY_HIST_SUM),
-                                 run_id=self.run_id, round_index=self.round)
+        hist_sum = sealed_of(self.content, KEY_HIST_SUM)
+        if hist_sum is None:
+            return {}
+        return histogram_metrics(self.cfg, self.data.bank, hist_sum, run_id=self.run_id,
+                                 round_index=self.round, total_rows=self.preprocessing()[1])
 
 
 @handles(app, STEP_SCHEMA)
@@ -264,10 +267,10 @@ def evaluate(msg: Message, context: Context) -> Message:
     """Score the bank's test rows with the new global model; seal the score histograms."""
     req = _Request(msg, context)
     check_not_dropped(req.cfg, req.data.bank, req.round)
-    prep, _ = req.preprocessing()
+    prep, total_rows = req.preprocessing()
     mask = req.session_mask(context, KIND_COUNTS, req.round)
     sealed = sealed_histograms(req.cfg, req.data, prep, req.weights(prep), run_id=req.run_id,
-                               round_index=req.round - 1, mask=mask)
+                               round_index=req.round - 1, mask=mask, total_rows=total_rows)
     _keep(context, req.run_id, mask)
     return req.signed_reply(msg, sealed, STEP_EVALUATE, req.round, req.data.test.n_rows)
 
@@ -276,11 +279,11 @@ def evaluate(msg: Message, context: Context) -> Message:
 def finalize(msg: Message, context: Context) -> Message:
     """Last round's AUC/KS and, when the run allows it, the final model release."""
     req = _Request(msg, context)
-    prep, _ = req.preprocessing()
+    prep, total_rows = req.preprocessing()
     release = (req.weights(prep), prep) if req.cfg.release_model else None
     hist_sum = sealed_of(req.content, KEY_HIST_SUM)
     histograms = (open_released_histograms(req.cfg, req.data.bank, hist_sum, run_id=req.run_id,
-                                           round_index=req.round)
+                                           round_index=req.round, total_rows=total_rows)
                   if req.cfg.release_model and hist_sum is not None else None)
     return reply(msg, reply_content(bank=req.data.bank, n_examples=req.data.test.n_rows,
                                     metrics=req.metrics(), release=release,

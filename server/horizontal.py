@@ -35,6 +35,7 @@ from flwr.serverapp import Grid
 from federation.ml.preprocess import FeatureLayout, Preprocessor, merge_schemas
 from federation.run.config import RunConfig
 from federation.run.key_store import require_signing_registry
+from federation.steps.horizontal_bank import score_count_bound
 from federation.steps.secure_sum import (
     KIND_COUNTS,
     KIND_STATS,
@@ -225,7 +226,8 @@ class HorizontalRun:
                       in_sum=self.state.weights_rows)
         return content
 
-    def _combine(self, outcome: StepOutcome, kind: str, round_index: int) -> Sealed:
+    def _combine(self, outcome: StepOutcome, kind: str, round_index: int, *,
+                 most: int | None = None) -> Sealed:
         sealed = []
         for r in outcome.replies:
             one = sealed_of(r.content)
@@ -234,27 +236,28 @@ class HorizontalRun:
                                             "sealed vector.")
             sealed.append(one)
         return self.combiner.combine(sealed, kind=kind, length=None, run_id=self.state.run_id,
-                                     round=round_index)
+                                     round=round_index, most=most)
 
     def _sealed_step(self, step: MessageType, contents: Callable[[], Any], kind: str,
                      sealed_round: int, *, only: set[int] | None = None,
-                     required: int | None = None,
-                     open_next: tuple[str, ...] = ()) -> tuple[StepOutcome, Sealed]:
+                     required: int | None = None, open_next: tuple[str, ...] = (),
+                     most: int | None = None) -> tuple[StepOutcome, Sealed]:
         """Ask a sealed step (of the nodes in ``only``, default all; ``required`` replies,
         default the run's) and combine the admitted vectors; under a masked scheme the
         session's envelopes travel with the request and the unmask step follows (opening
-        the ``open_next`` sessions on the way, :meth:`CoordinatorMasking.unmask`)."""
+        the ``open_next`` sessions on the way, :meth:`CoordinatorMasking.unmask`); ``most``:
+        the public bound the banks packed ``counts`` under, if any."""
         need = self.cfg.required_banks if required is None else required
         if self.masking is None:
             outcome = self.ex.ask(step, contents, required=need, sealed_round=sealed_round,
                                   only=only)
-            return outcome, self._combine(outcome, kind, sealed_round)
+            return outcome, self._combine(outcome, kind, sealed_round, most=most)
         name = session_name(kind, sealed_round)
         if name not in self.masking.sessions:
             self.masking.open([name], contents)
         outcome = self.ex.ask(step, contents, required=need, sealed_round=sealed_round,
                               extra=self.masking.envelopes(name), only=only)
-        total = self._combine(outcome, kind, sealed_round)
+        total = self._combine(outcome, kind, sealed_round, most=most)
         return outcome, self.masking.unmask(name, outcome, total, contents,
                                             round_index=sealed_round, open_next=open_next)
 
@@ -335,7 +338,8 @@ class HorizontalRun:
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum}), KIND_COUNTS, rnd + 1,
             only=asked, required=need if rnd + 1 < self.cfg.rounds_planned else None,
             open_next=self._round_sessions(rnd + 2) if self.masking is not None and
-            rnd + 1 < self.cfg.rounds_planned else ())
+            rnd + 1 < self.cfg.rounds_planned else (),
+            most=score_count_bound(self.cfg, sum(st.train_rows.values())))
         st.rounds_done = rnd + 1
         st.round_seconds.append(time.perf_counter() - started)
         st.round_banks.append(len(train.replies))

@@ -13,6 +13,8 @@ element is the weighted mean of the banks that took part, even when some dropped
 from __future__ import annotations
 
 import hashlib
+import math
+from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
@@ -38,6 +40,7 @@ from federation.steps.secure_sum import (
     WEIGHT_CLIP,
     Sealed,
     bank_summation,
+    summation_scheme,
 )
 from federation.steps.weight_share import check_reported_rows, check_weight_mass
 from federation.wire.records import (
@@ -74,6 +77,55 @@ def initial_weights(cfg: RunConfig, n_features: int) -> list[np.ndarray]:
     """The run's initial model weights (seeded by ``cfg``; fresh copies). Built once per process
     for each run config and feature count: every request a bank answers needs their shapes."""
     return [w.copy() for w in _initial_weights(cfg, n_features)]
+
+
+class ScoreRowsError(ProtocolError):
+    """This bank's test rows exceed what the run's split rule allows for its training rows,
+    so the public bound on the summed score counts (:func:`score_count_bound`) may not hold."""
+
+
+def _test_ratio(cfg: RunConfig) -> Fraction:
+    """``r = f / (1 - f)`` for the run's public ``test_fraction`` ``f`` (exact)."""
+    f = Fraction(cfg.test_fraction)
+    return f / (1 - f)
+
+
+def score_count_bound(cfg: RunConfig, total_rows: float) -> int | None:
+    """The public bound on the sum over every bank of any one score-histogram count (what
+    :func:`sealed_histograms` seals with, :mod:`federation.steps.secure_sum`), or None.
+
+    The stratified split (:func:`federation.data.partition.train_test_split_rows`) puts
+    ``k_c <= max(1, r t_c + (r + 1)/2)`` test rows of class ``c`` beside ``t_c`` training
+    rows, ``r = f/(1 - f)`` (``k_c = round(m f)``, at least 1 of ``m >= 2``); so a bank holds
+    at most ``r * train + r + 3`` test rows of its two classes (each bank checks its own,
+    :func:`check_score_rows`) and the banks together at most ``r * N + K * (r + 3)``: ``N``
+    the training rows of all banks (the opened statistics' total, which every bank checks
+    against the reported rows; the coordinator sums the same reported rows), ``K`` the run's
+    banks. Training-row counts (last round) add up to at most ``N``. The bound is the larger.
+    Every bank in a sum took part in the statistics (the weight-mass check of
+    :mod:`federation.steps.weight_share` refuses others).
+
+    None (one ``COUNT_BITS`` slot per count, as before) under DP (noisy counts and total),
+    under the masked schemes (their sessions' lengths follow the ungrouped codec) and before
+    a total is known.
+    """
+    if cfg.dp_epsilon > 0 or summation_scheme(cfg.aggregation).masked or not total_rows > 0 \
+            or float(total_rows) != int(total_rows):
+        return None
+    r = _test_ratio(cfg)
+    return max(int(total_rows), math.ceil(r * int(total_rows) + cfg.banks * (r + 3)))
+
+
+def check_score_rows(cfg: RunConfig, *, train_rows: int, test_rows: int) -> None:
+    """Refuse (ScoreRowsError) to seal grouped score counts when this bank's test rows exceed
+    ``r * train + r + 3`` (:func:`score_count_bound`); it depends on the row counts only,
+    which the coordinator learns from the replies anyway."""
+    r = _test_ratio(cfg)
+    if test_rows > r * train_rows + r + 3:
+        raise ScoreRowsError("this bank's test rows exceed what the run's test-fraction split "
+                             "gives for its training rows, so the summed score counts could "
+                             "overflow their packed fields; split the bank's rows with the "
+                             "run's test-fraction.")
 
 
 class SimulatedDropout(FedCreditError):
@@ -180,15 +232,18 @@ def open_weights(
 
 
 def histogram_metrics(
-    cfg: RunConfig, bank: int, hist_sum: Sealed | None, *, run_id: str, round_index: int
+    cfg: RunConfig, bank: int, hist_sum: Sealed | None, *, run_id: str, round_index: int,
+    total_rows: float = 0.0,
 ) -> dict[str, Any]:
     """Global AUC/KS from the combined score histograms (empty when there are none yet) and,
     after the last round, the calibration map fitted on the combined training-row histograms
-    (every bank opens the same sums, so every bank reports the same map)."""
+    (every bank opens the same sums, so every bank reports the same map). ``total_rows``: the
+    opened statistics' total, for :func:`score_count_bound`."""
     if hist_sum is None:
         return {}
     opened = bank_summation(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
-                                            round=round_index)
+                                            round=round_index,
+                                            most=score_count_bound(cfg, total_rows))
     if cfg.dp_epsilon > 0:  # noisy sums under DP: the same estimates at every bank
         opened = denoise_sum(opened, parties=hist_sum.parties)
     auc, ks = auc_ks_from_histograms(*_split_counts(opened, 0))
@@ -218,7 +273,8 @@ def _split_counts(opened: np.ndarray, part: int) -> tuple[np.ndarray, np.ndarray
 
 
 def open_released_histograms(
-    cfg: RunConfig, bank: int, hist_sum: Sealed, *, run_id: str, round_index: int
+    cfg: RunConfig, bank: int, hist_sum: Sealed, *, run_id: str, round_index: int,
+    total_rows: float = 0.0,
 ) -> tuple[np.ndarray, ...]:
     """What a bank releases at the end: the summed (bad, good) test-score histograms and,
     when the last round's sum also holds the training rows' histograms of at least
@@ -229,7 +285,8 @@ def open_released_histograms(
     noised by each bank before sealing); one bank's own distribution is never released.
     """
     opened = bank_summation(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
-                                            round=round_index)
+                                            round=round_index,
+                                            most=score_count_bound(cfg, total_rows))
     if cfg.dp_epsilon > 0:
         opened = denoise_sum(opened, parties=hist_sum.parties)
     test = _split_counts(opened, 0)
@@ -258,11 +315,16 @@ def local_update(
 
 def sealed_histograms(
     cfg: RunConfig, data: BankData, prep: Preprocessor, weights: list[np.ndarray], *,
-    run_id: str, round_index: int, mask: PlaintextMask | None = None,
+    run_id: str, round_index: int, mask: PlaintextMask | None = None, total_rows: float = 0.0,
 ) -> Sealed:
     """Score the bank's test rows with the global model; seal per-class histograms. After the
     last round the training rows' histograms follow (the calibration map is fitted on their
-    sum, :mod:`federation.ml.calibration`), so the map is never fitted on the test rows."""
+    sum, :mod:`federation.ml.calibration`), so the map is never fitted on the test rows.
+    ``total_rows`` (the opened statistics' total) sets the public bound the counts are packed
+    under (:func:`score_count_bound`; ScoreRowsError when this bank's rows break its rule)."""
+    most = score_count_bound(cfg, total_rows)
+    if most is not None:
+        check_score_rows(cfg, train_rows=data.train.n_rows, test_rows=data.test.n_rows)
     from federation.ml.training import evaluate_histograms
 
     parts = list(evaluate_histograms(cfg, prep, data.test, weights))
@@ -271,7 +333,8 @@ def sealed_histograms(
     if cfg.dp_epsilon > 0:
         parts = _noised(cfg, data, parts)
     return bank_summation(cfg, data.bank).seal(np.concatenate(parts), kind=KIND_COUNTS,
-                                               run_id=run_id, round=round_index + 1, mask=mask)
+                                               run_id=run_id, round=round_index + 1, mask=mask,
+                                               most=most)
 
 
 def _noised(cfg: RunConfig, data: BankData, parts: list[np.ndarray]) -> list[np.ndarray]:

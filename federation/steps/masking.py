@@ -344,7 +344,8 @@ class SecAggSum:
         return limb_count(n_values)
 
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
-             mask: SessionMask | None = None) -> Sealed:
+             mask: SessionMask | None = None, most: int | None = None) -> Sealed:
+        """The masked limbs (``most`` changes nothing: the ring sums are exact)."""
         if mask is None:
             raise ProtocolError("secagg seals masked vectors only; the request carried no "
                                 "share envelopes for this sum.")
@@ -355,7 +356,7 @@ class SecAggSum:
         return Sealed(kind, self.scheme, arr.size, 1, masked.tobytes())
 
     def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,
-                round: int) -> Sealed:
+                round: int, most: int | None = None) -> Sealed:
         expected = length if length is not None else sealed[0].length
         total = np.zeros(limb_count(expected), dtype=np.uint64)
         for s in sealed:
@@ -364,7 +365,8 @@ class SecAggSum:
         return Sealed(kind, self.scheme, expected, sum(s.parties for s in sealed),
                       total.tobytes())
 
-    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
+    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int,
+             most: int | None = None) -> np.ndarray:
         _check(sealed, kind, self.scheme, None)
         values = decode_limb_sum(_words(sealed, sealed.length), parties=sealed.parties)
         if kind == KIND_GRADIENTS and off_grid(values, self.gradient_bits,

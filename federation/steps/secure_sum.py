@@ -24,6 +24,15 @@ more, which float64 cannot hold. So the opened sum equals the float64 sum of the
 bit for bit, which keeps federated trees identical to pooled ones. The codec is public (from
 ``f``, a run setting), equal on both sides, and reveals nothing beyond the sum.
 
+Score counts under a public bound (Paillier): when the caller passes ``most``, a public bound on
+the sum over every bank of any one ``counts`` value (the horizontal score histograms:
+:func:`federation.steps.horizontal_bank.score_count_bound`), the counts are grouped several to a
+packed value in fields of ``bits(most)`` bits (:mod:`protocols.aggregation.count_groups`,
+:func:`count_groups_for`) instead of one ``COUNT_BITS + carry`` slot each: fewer ciphertexts for
+the same exact sums. The bound is public (the banks' opened row total and run settings), so the
+coordinator derives the same codec; a bank refuses a count above it, and a decoded field above it
+is refused. Without ``most`` (boosted-tree bins, DP-noised histograms) nothing changes.
+
 Contributors (Paillier): every sealed vector ends with one secret random *tag* slot and carries
 the bank's sealed tag box (:mod:`protocols.aggregation.contribution_tags`); the coordinator's
 sum carries every contributor's box. :meth:`PaillierBankSum.open` refuses a sum unless its
@@ -70,7 +79,8 @@ from protocols.aggregation.contribution_tags import (
     open_tags,
     seal_tag,
 )
-from protocols.aggregation.packing import PackingCodec
+from protocols.aggregation.count_groups import MAX_GROUP_BITS, CountGroups
+from protocols.aggregation.packing import PLAINTEXT_MARGIN_BITS, PackingCodec
 from protocols.aggregation.secure_aggregation import (
     PlaintextMask,
     decrypt_sum,
@@ -164,8 +174,9 @@ class CoordinatorSummation(Protocol):
         ...
 
     def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,
-                round: int) -> Sealed:
-        """Sum the banks' sealed vectors of one kind, run and round without opening them."""
+                round: int, most: int | None = None) -> Sealed:
+        """Sum the banks' sealed vectors of one kind, run and round without opening them
+        (``most``: the public bound of a ``counts`` sum the banks sealed with, if any)."""
         ...
 
 
@@ -184,13 +195,15 @@ class BankSummation(Protocol):
         ...
 
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
-             mask: PlaintextMask | None = None) -> Sealed:
+             mask: PlaintextMask | None = None, most: int | None = None) -> Sealed:
         """The bank's vector, sealed for this run and round (``mask``: the SecAgg+ session's
-        plaintext mask, for the masked schemes only)."""
+        plaintext mask, for the masked schemes only; ``most``: a public bound on the sum of
+        any one ``counts`` value over every bank, which lets a scheme pack counts tighter)."""
         ...
 
-    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
-        """The values of a combined sealed vector."""
+    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int,
+             most: int | None = None) -> np.ndarray:
+        """The values of a combined sealed vector (``most``: as when sealing)."""
         ...
 
 
@@ -212,7 +225,8 @@ class PlainSum:
         return self.scheme
 
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
-             mask: PlaintextMask | None = None) -> Sealed:
+             mask: PlaintextMask | None = None, most: int | None = None) -> Sealed:
+        """The float64 bytes (``most`` changes nothing: plain sums are exact)."""
         if mask is not None:
             raise ProtocolError("plain aggregation does not mask; the run config asked for "
                                 "masking under another scheme.")
@@ -222,13 +236,14 @@ class PlainSum:
         return Sealed(kind, self.scheme, arr.size, 1, arr.tobytes())
 
     def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,
-                round: int) -> Sealed:
+                round: int, most: int | None = None) -> Sealed:
         for s in sealed:
             _check(s, kind, self.scheme, length if length is not None else sealed[0].length)
         total = np.sum([_plain_values(s) for s in sealed], axis=0)
         return Sealed(kind, self.scheme, total.size, sum(s.parties for s in sealed), total.tobytes())
 
-    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
+    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int,
+             most: int | None = None) -> np.ndarray:
         _check(sealed, kind, self.scheme, None)
         values = _plain_values(sealed).copy()
         if kind == KIND_GRADIENTS and off_grid(values, self.gradient_bits,
@@ -268,8 +283,21 @@ class PaillierCoordinatorSum:
                                              self.max_parties, bits)
         return PackingCodec(-WEIGHT_CLIP, WEIGHT_CLIP, WEIGHT_BITS, self.max_parties, bits)
 
+    def count_groups(self, kind: str, most: int | None) -> CountGroups | None:
+        """How ``counts`` under the public bound ``most`` are grouped (None: one slot each)."""
+        if kind != KIND_COUNTS or most is None:
+            return None
+        return count_groups_for(most, self.max_parties, int(self.public_key.n).bit_length())
+
+    def packed_codec(self, kind: str, groups: CountGroups | None) -> PackingCodec:
+        """The codec of a kind's payload: the kind's own, or the grouped counts' values."""
+        if groups is None:
+            return self.codec(kind)
+        return PackingCodec.for_integers(groups.value_bits, self.max_parties,
+                                         int(self.public_key.n).bit_length())
+
     def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,
-                round: int) -> Sealed:
+                round: int, most: int | None = None) -> Sealed:
         """Validate each bank's ciphertexts (key, run, round, length, Z*_{n^2}) and sum them."""
         expected = length if length is not None else sealed[0].length
         for s in sealed:
@@ -279,9 +307,11 @@ class PaillierCoordinatorSum:
             wide_total = sum_wide(wides, public_key=self.public_key)
             return Sealed(kind, self.scheme, expected, wide_total.n_parties,
                           wide_to_bytes(wide_total), contributors=_boxes(sealed))
-        codec = self.codec(kind)
+        groups = self.count_groups(kind, most)
+        codec = self.packed_codec(kind, groups)
+        values = expected if groups is None else groups.n_values(expected)
         vectors = [encrypted_vector_from_bytes(s.payload, public_key=self.public_key,
-                                               expected_length=expected + TAG_SLOTS,
+                                               expected_length=values + TAG_SLOTS,
                                                run_id=run_id, round=round, codec=codec)
                    for s in sealed]
         total = encrypted_sum(vectors, public_key=self.public_key, codec=codec)
@@ -295,6 +325,27 @@ class PaillierCoordinatorSum:
 
 TAG_SLOTS = 1
 """Paillier payloads hold ``Sealed.length`` values and then the contributors' tag slot."""
+
+
+@lru_cache(maxsize=256)
+def count_groups_for(most: int, max_parties: int, key_bits: int) -> CountGroups | None:
+    """The grouping of ``counts`` under the public sum bound ``most`` (module docstring): the
+    group that puts the most counts in one ciphertext, among those whose values still hold a
+    ``COUNT_BITS`` contributors' tag; None when no grouping needs fewer ciphertexts than one
+    ``COUNT_BITS + carry`` slot per count (the bound is too large to help).
+
+    Both sides call it with the same public numbers, so they agree on the codec."""
+    if isinstance(most, bool) or not isinstance(most, int) or most < 1:
+        raise ProtocolError(f"a counts bound must be a positive int, got {most!r:.40}.")
+    usable = key_bits - PLAINTEXT_MARGIN_BITS
+    carry = (max_parties - 1).bit_length()
+    width = most.bit_length()
+    best, best_per = None, usable // (COUNT_BITS + carry)  # the ungrouped counts per plaintext
+    for group in range(-(-COUNT_BITS // width), MAX_GROUP_BITS // width + 1):
+        per = group * (usable // (group * width + carry))
+        if per > best_per:
+            best, best_per = CountGroups(most=most, group=group), per
+    return best
 
 
 def _boxes(sealed: Sequence[Sealed]) -> bytes:
@@ -356,20 +407,40 @@ class PaillierBankSum(PaillierCoordinatorSum):
             v.to_bytes((v.bit_length() + 7) // 8, "big") for v in sorted((p, q))))
 
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
-             mask: PlaintextMask | None = None) -> Sealed:
+             mask: PlaintextMask | None = None, most: int | None = None) -> Sealed:
         """Seal ``values`` plus this bank's secret tag; the box travels in ``contributors``.
-        ``mask`` (``paillier-secagg``) masks the plaintexts modulo ``n`` before encryption."""
+        ``mask`` (``paillier-secagg``) masks the plaintexts modulo ``n`` before encryption;
+        ``most`` (``counts`` only) groups the counts under that public sum bound.
+
+        Raises
+        ------
+        PackingOverflowError
+            A count above ``most`` (or outside the codec's range).
+        """
         tag = draw_tag(_tag_bits(kind, self.gradient_bits))
         box = seal_tag(self._tag_key, bank=self.bank, tag=tag, run_id=run_id, kind=kind,
                        round=round)
+        groups = self.count_groups(kind, most)
+        if groups is not None:
+            arr = np.asarray(np.rint(np.asarray(values, dtype=np.float64).ravel()),
+                             dtype=np.int64)
+            vec = encrypt_update(np.append(groups.pack(arr), tag),
+                                 public_key=self.public_key,
+                                 codec=self.packed_codec(kind, groups), run_id=run_id,
+                                 round=round, table=key_holder_table_for(self.private_key),
+                                 mask=mask)
+            return Sealed(kind, self.scheme, arr.size, 1, encrypted_vector_to_bytes(vec),
+                          contributors=box)
         sealed = self._seal(np.append(np.asarray(values, dtype=np.float64).ravel(),
                                       _tag_value(kind, tag, self.gradient_bits)),
                             kind=kind, run_id=run_id, round=round, mask=mask)
         return Sealed(kind, sealed.scheme, sealed.length - TAG_SLOTS, 1, sealed.payload,
                       contributors=box)
 
-    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
-        """The values of a sum whose contributions check out (without the tag slot).
+    def open(self, sealed: Sealed, *, kind: str, run_id: str, round: int,
+             most: int | None = None) -> np.ndarray:
+        """The values of a sum whose contributions check out (without the tag slot); ``most``
+        must be the bound the banks sealed with (another codec is refused).
 
         Raises
         ------
@@ -380,7 +451,8 @@ class PaillierBankSum(PaillierCoordinatorSum):
         _check(sealed, kind, self.scheme, None)
         boxed = _opened_boxes(self._tag_key, sealed.contributors, run_id, kind, round)
         check_count(boxed, sealed.parties)
-        values = self._open(sealed, kind=kind, run_id=run_id, round=round)
+        groups = self.count_groups(kind, most)
+        values = self._open(sealed, kind=kind, run_id=run_id, round=round, groups=groups)
         expected = sum(_tag_value(kind, tag, self.gradient_bits) for _, tag in boxed)
         if values.size < 1 or not abs(float(values[-1]) - expected) <= \
                 _tag_tolerance(kind, sealed.parties):
@@ -389,6 +461,8 @@ class PaillierBankSum(PaillierCoordinatorSum):
                 "contributions its boxes name (its tag slot does not match); the coordinator "
                 "sent something other than the sum of those banks' vectors. The bank does not "
                 "use it.")
+        if groups is not None:
+            return groups.unpack_sums(values[:-1], sealed.length).astype(np.float64)
         return values[:-1]
 
     def plaintext_count(self, kind: str, n_values: int) -> int:
@@ -415,18 +489,24 @@ class PaillierBankSum(PaillierCoordinatorSum):
                              table=key_holder_table_for(self.private_key), mask=mask)
         return Sealed(kind, self.scheme, arr.size, 1, encrypted_vector_to_bytes(vec))
 
-    def _open(self, sealed: Sealed, *, kind: str, run_id: str, round: int) -> np.ndarray:
-        """Every value of the payload, the tag slot last."""
+    def _open(self, sealed: Sealed, *, kind: str, run_id: str, round: int,
+              groups: CountGroups | None = None) -> np.ndarray:
+        """Every value of the payload, the tag slot last (grouped counts: exact int64 sums of
+        the grouped values, still to be split)."""
         length = sealed.length + TAG_SLOTS
         if kind == KIND_STATS:
             wide = self._wide(sealed, length, run_id, round)
             return decrypt_wide(wide, private_key=self.private_key, memo=True)
-        codec = self.codec(kind)
+        if groups is not None:
+            length = groups.n_values(sealed.length) + TAG_SLOTS
+        codec = self.packed_codec(kind, groups)
         vec = encrypted_vector_from_bytes(sealed.payload, public_key=self.public_key,
                                           expected_length=length, run_id=run_id,
                                           round=round, codec=codec)
         out = decrypt_sum(vec, private_key=self.private_key, codec=codec,
                           n_parties=sealed.parties, processes=1, memo=True)
+        if groups is not None:
+            return np.asarray(out, dtype=np.int64)
         if kind == KIND_GRADIENTS:  # exact Python integers; clamped before int64 (a sum that
             # large is refused below anyway)
             total_offset = sealed.parties * gradient_offset(self.gradient_bits)

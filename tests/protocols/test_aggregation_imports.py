@@ -9,7 +9,7 @@ MODULES = ["protocols", "protocols.aggregation.packing", "protocols.paillier.fas
            "protocols.paillier.decrypt", "protocols.aggregation.secure_aggregation",
            "protocols.aggregation.serde", "protocols.aggregation.validation",
            "protocols.paillier.keys", "protocols.identity.x25519", "protocols.identity.envelopes",
-           "protocols.aggregation.encrypted_vector"]
+           "protocols.aggregation.encrypted_vector", "protocols.aggregation.count_groups"]
 
 
 def test_protocols_import_without_torch_or_flwr() -> None:
