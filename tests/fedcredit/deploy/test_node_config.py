@@ -65,6 +65,18 @@ def test_a_valid_bank_file_loads_with_absolute_paths(folder: Path) -> None:
         "policy-min-key-bits": 2048}  # no [policy] table: the safe defaults, written out
 
 
+def test_the_relay_hosts_of_the_policy_reach_the_node_config(folder: Path) -> None:
+    """``[policy] peer-relay-hosts`` (vertical transport "stream") goes to the SuperNode as a
+    ``policy-*`` key; a value that is not a list of host names stops the node, named."""
+    path = write_toml(folder, BASE)
+    path.write_text(path.read_text()
+                    + '[policy]\npeer-relay-hosts = ["center.example.org", "10.0.0.7"]\n')
+    node = load_node_config(path).to_flower_node_config()
+    assert node["policy-peer-relay-hosts"] == "center.example.org,10.0.0.7"
+    with pytest.raises(NodeConfigError, match="peer-relay-hosts"):
+        load_node_config(write_toml(folder, variant(policy__peer_relay_hosts="10.0.0.7")))
+
+
 def test_a_center_without_labels_is_accepted(folder: Path) -> None:
     cfg = load_node_config(write_toml(folder, variant(
         node__role="center", node__name="center", node__bank_index=None, data__target=None)))
