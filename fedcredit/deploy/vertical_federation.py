@@ -118,7 +118,7 @@ class VerticalLocalFederation(LocalFederation):
             raise DeploymentError("VerticalLocalFederation needs --mode vertical.")
         super().__init__(options, **kwargs)
         settings = {"id-col": options.id_col or "uscc", "target": options.target or "default",
-                    **options.extra}
+                    "transport": "stream", **options.extra}  # it writes both nodes' policy
         self.vcfg = replace(VerticalConfig.from_user_config(settings), bank_data="",
                             center_data="", epochs=options.epochs,
                             batch_size=options.batch_size, seed=options.seed,
