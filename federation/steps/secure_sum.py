@@ -499,12 +499,9 @@ class PaillierBankSum(PaillierCoordinatorSum):
             return decrypt_wide(wide, private_key=self.private_key, memo=True)
         if groups is not None:
             length = groups.n_values(sealed.length) + TAG_SLOTS
-        codec = self.packed_codec(kind, groups)
-        vec = encrypted_vector_from_bytes(sealed.payload, public_key=self.public_key,
-                                          expected_length=length, run_id=run_id,
-                                          round=round, codec=codec)
-        out = decrypt_sum(vec, private_key=self.private_key, codec=codec,
-                          n_parties=sealed.parties, processes=1, memo=True)
+        out = _decoded_sum(self.private_key, sealed.payload, length=length, run_id=run_id,
+                           round=round, codec=self.packed_codec(kind, groups),
+                           parties=sealed.parties)
         if groups is not None:
             return np.asarray(out, dtype=np.int64)
         if kind == KIND_GRADIENTS:  # exact Python integers; clamped before int64 (a sum that
@@ -514,7 +511,24 @@ class PaillierBankSum(PaillierCoordinatorSum):
             units = np.array([max(-limit, min(limit, int(v) - total_offset)) for v in out],
                              dtype=np.int64)
             return gradients_from_units(units, gradient_bits=self.gradient_bits)
-        return np.asarray(out, dtype=np.float64)
+        return np.array(out, dtype=np.float64)  # a copy: the decoded sum is shared
+
+
+@lru_cache(maxsize=64)
+def _decoded_sum(private_key: PaillierPrivateKey, payload: bytes, *, length: int, run_id: str,
+                 round: int, codec: PackingCodec, parties: int) -> np.ndarray:
+    """A packed sum's payload validated (key, run, round, length, codec, ``Z*_{n^2}``),
+    decrypted and decoded; memoised per process like :func:`_opened_boxes`: every bank a
+    simulation process hosts opens the same sums (the same bytes under the same key, run,
+    round, codec and parties give the same checks and values). A failure is never remembered
+    (it raises again); the array returned is read-only."""
+    vec = encrypted_vector_from_bytes(payload, public_key=private_key.public_key,
+                                      expected_length=length, run_id=run_id, round=round,
+                                      codec=codec)
+    out = decrypt_sum(vec, private_key=private_key, codec=codec, n_parties=parties,
+                      processes=1, memo=True)
+    out.setflags(write=False)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,3 +195,24 @@ def test_only_the_factory_maps_the_aggregation_name_to_a_scheme() -> None:
              for path in sorted((REPO / package).rglob("*.py")) if path.resolve() != factory
              for line in _literal_aggregation_comparisons(path.read_text(encoding="utf-8"))]
     assert found == [], "choose the scheme with federation.steps.secure_sum.summation_scheme"
+
+
+def test_a_sum_opened_again_is_a_fresh_equal_array_and_a_bad_one_fails_every_time(pair) -> None:
+    """Banks of one process share the decoded sum (memo): equal values, never one array two
+    banks could change, and a tampered payload is refused at every bank, not remembered."""
+    from dataclasses import replace
+
+    bank, coordinator = pair
+    sealed = [party(bank, k).seal(np.arange(5.0) + k, kind=KIND_COUNTS, run_id="m", round=2)
+              for k in range(3)]
+    total = coordinator.combine(sealed, kind=KIND_COUNTS, length=None, run_id="m", round=2)
+    first = party(bank, 0).open(total, kind=KIND_COUNTS, run_id="m", round=2)
+    first[0] = -99.0
+    again = party(bank, 1).open(total, kind=KIND_COUNTS, run_id="m", round=2)
+    assert np.array_equal(again, 3 * np.arange(5.0) + 3)
+    cut = len(total.payload) // 2
+    tampered = replace(total, payload=total.payload[:cut] + bytes([total.payload[cut] ^ 1]) +
+                       total.payload[cut + 1:])
+    for k in range(2):
+        with pytest.raises(ProtocolError):
+            party(bank, k).open(tampered, kind=KIND_COUNTS, run_id="m", round=2)
