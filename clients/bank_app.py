@@ -180,6 +180,7 @@ class _Request:
         self.run_id = self.step.run_id
         self.round = self.step.round
         self.data = own_data(self.cfg, context)
+        self.summation = bank_summation(self.cfg, self.data.bank)  # once per request
         self.content = msg.content
         self.node_id = context.node_id
         witness_audit_head(self.cfg, self.data.bank, audit_head_of(msg.content),
@@ -197,14 +198,14 @@ class _Request:
         return open_weights(self.cfg, self.data.bank, prep,
                             sealed_of(self.content, KEY_WEIGHTS_SUM), run_id=self.run_id,
                             round_index=self.round, rows=rows_of(self.content),
-                            total_rows=self.preprocessing()[1])
+                            total_rows=self.preprocessing()[1], summation=self.summation)
 
     def signed_reply(self, msg: Message, sealed: Sealed, step: MessageType, round_index: int,
                      n_examples: int, metrics: dict[str, Any] | None = None) -> Message:
         """Reply with the sealed vector and the bank's signature over it (for ``step``)."""
         claim = sign_sealed(self.cfg, self.data.bank, sealed, run_id=self.run_id,
                             step=step.message_type, round_index=round_index,
-                            node_id=self.node_id)
+                            node_id=self.node_id, summation=self.summation)
         return reply(msg, reply_content(bank=self.data.bank, n_examples=n_examples,
                                         sealed=sealed, signature=claim, metrics=metrics))
 
@@ -225,7 +226,8 @@ class _Request:
         if hist_sum is None:
             return {}
         return histogram_metrics(self.cfg, self.data.bank, hist_sum, run_id=self.run_id,
-                                 round_index=self.round, total_rows=self.preprocessing()[1])
+                                 round_index=self.round, total_rows=self.preprocessing()[1],
+                                 summation=self.summation)
 
 
 @handles(app, STEP_SCHEMA)
@@ -256,7 +258,8 @@ def train(msg: Message, context: Context) -> Message:
     prep, total_rows = req.preprocessing()
     mask = req.session_mask(context, KIND_WEIGHTS, req.round + 1)
     sealed = local_update(req.cfg, req.data, prep, total_rows, req.weights(prep),
-                          run_id=req.run_id, round_index=req.round, mask=mask)
+                          run_id=req.run_id, round_index=req.round, mask=mask,
+                          summation=req.summation)
     _keep(context, req.run_id, mask)
     return req.signed_reply(msg, sealed, STEP_TRAIN, req.round + 1, req.data.train.n_rows,
                             metrics=req.metrics())
@@ -270,7 +273,8 @@ def evaluate(msg: Message, context: Context) -> Message:
     prep, total_rows = req.preprocessing()
     mask = req.session_mask(context, KIND_COUNTS, req.round)
     sealed = sealed_histograms(req.cfg, req.data, prep, req.weights(prep), run_id=req.run_id,
-                               round_index=req.round - 1, mask=mask, total_rows=total_rows)
+                               round_index=req.round - 1, mask=mask, total_rows=total_rows,
+                               summation=req.summation)
     _keep(context, req.run_id, mask)
     return req.signed_reply(msg, sealed, STEP_EVALUATE, req.round, req.data.test.n_rows)
 
@@ -316,7 +320,7 @@ def secagg(msg: Message, context: Context) -> Message:
         raise ProtocolError(f"aggregation '{req.cfg.aggregation}' does not mask; refusing a "
                             "masking step.")
     bundle = bundle_of(msg.content)
-    summation = bank_summation(req.cfg, req.data.bank)
+    summation = req.summation
     adverts: dict[str, tuple[bytes, ...]] = {}
     signatures: dict[str, tuple[bytes, ...]] = {}
     lengths: dict[str, int] = {}

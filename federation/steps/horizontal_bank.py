@@ -3,7 +3,9 @@
 Each function receives the combined sealed vectors the coordinator forwarded, opens what the
 bank needs with the run's summation scheme (plain or Paillier, ``federation.steps.secure_sum``), does
 its local work, and returns a sealed vector (and public metrics). The ClientApp only moves
-records; no function here returns a row or a label. torch is imported only by the steps that
+records; no function here returns a row or a label. The per-round steps take the bank's
+``summation`` side when the caller built it once for a request (opening the bank's key files
+once, not at every step); without it they build their own. torch is imported only by the steps that
 need a model, so a node answers the preprocessing steps without loading it.
 
 Weighted FedAvg: bank k seals ``[(n_k/N) * w_k, n_k/N]``; the opened sum divided by its last
@@ -38,6 +40,7 @@ from federation.steps.secure_sum import (
     KIND_WEIGHTS,
     WEIGHT_BITS,
     WEIGHT_CLIP,
+    BankSummation,
     Sealed,
     bank_summation,
     summation_scheme,
@@ -148,7 +151,8 @@ def _signing_key(cfg: RunConfig, bank: int) -> Ed25519PrivateKey:
 
 
 def sign_sealed(cfg: RunConfig, bank: int, sealed: Sealed, *, run_id: str, step: str,
-                round_index: int, node_id: int) -> SignatureClaim:
+                round_index: int, node_id: int,
+                summation: BankSummation | None = None) -> SignatureClaim:
     """Sign a sealed vector for (run, step, round, this Flower node).
 
     Raises
@@ -158,7 +162,8 @@ def sign_sealed(cfg: RunConfig, bank: int, sealed: Sealed, *, run_id: str, step:
     """
     statement = statement_for(run_id=run_id, step=step, round=round_index, bank=bank,
                               node_id=node_id,
-                              key_fingerprint=bank_summation(cfg, bank).key_fingerprint,
+                              key_fingerprint=(summation or
+                                               bank_summation(cfg, bank)).key_fingerprint,
                               payload=sealed.payload)
     return SignatureClaim(run_id, step, round_index,
                           sign_update(_signing_key(cfg, bank), statement))
@@ -209,6 +214,7 @@ def open_preprocessing(
 def open_weights(
     cfg: RunConfig, bank: int, prep: Preprocessor, weights_sum: Sealed | None, *, run_id: str,
     round_index: int, rows: tuple[int, int] | None = None, total_rows: float = 0.0,
+    summation: BankSummation | None = None,
 ) -> list[np.ndarray]:
     """Global weights: the initial model (seeded) or the opened weighted mean of last round.
 
@@ -218,8 +224,8 @@ def open_weights(
     like = initial_weights(cfg, prep.n_features)
     if weights_sum is None:
         return like
-    opened = bank_summation(cfg, bank).open(weights_sum, kind=KIND_WEIGHTS, run_id=run_id,
-                                            round=round_index)
+    opened = (summation or bank_summation(cfg, bank)).open(weights_sum, kind=KIND_WEIGHTS,
+                                                           run_id=run_id, round=round_index)
     mass = opened[-1]
     if not mass > 0:
         raise ProtocolError("the combined update carries no weight mass; no bank contributed.")
@@ -233,7 +239,7 @@ def open_weights(
 
 def histogram_metrics(
     cfg: RunConfig, bank: int, hist_sum: Sealed | None, *, run_id: str, round_index: int,
-    total_rows: float = 0.0,
+    total_rows: float = 0.0, summation: BankSummation | None = None,
 ) -> dict[str, Any]:
     """Global AUC/KS from the combined score histograms (empty when there are none yet) and,
     after the last round, the calibration map fitted on the combined training-row histograms
@@ -241,9 +247,9 @@ def histogram_metrics(
     opened statistics' total, for :func:`score_count_bound`."""
     if hist_sum is None:
         return {}
-    opened = bank_summation(cfg, bank).open(hist_sum, kind=KIND_COUNTS, run_id=run_id,
-                                            round=round_index,
-                                            most=score_count_bound(cfg, total_rows))
+    opened = (summation or bank_summation(cfg, bank)).open(
+        hist_sum, kind=KIND_COUNTS, run_id=run_id, round=round_index,
+        most=score_count_bound(cfg, total_rows))
     if cfg.dp_epsilon > 0:  # noisy sums under DP: the same estimates at every bank
         opened = denoise_sum(opened, parties=hist_sum.parties)
     auc, ks = auc_ks_from_histograms(*_split_counts(opened, 0))
@@ -299,7 +305,7 @@ def open_released_histograms(
 def local_update(
     cfg: RunConfig, data: BankData, prep: Preprocessor, total_rows: float,
     weights: list[np.ndarray], *, run_id: str, round_index: int,
-    mask: PlaintextMask | None = None,
+    mask: PlaintextMask | None = None, summation: BankSummation | None = None,
 ) -> Sealed:
     """Train locally from the global weights; seal ``[(n_k/N) w_k, n_k/N]`` (masked with
     ``mask`` under a masked scheme)."""
@@ -309,13 +315,14 @@ def local_update(
                               bank=data.bank)
     share = n_rows / total_rows
     vector = np.append(flatten(new) * share, share)
-    return bank_summation(cfg, data.bank).seal(vector, kind=KIND_WEIGHTS, run_id=run_id,
-                                               round=round_index + 1, mask=mask)
+    return (summation or bank_summation(cfg, data.bank)).seal(
+        vector, kind=KIND_WEIGHTS, run_id=run_id, round=round_index + 1, mask=mask)
 
 
 def sealed_histograms(
     cfg: RunConfig, data: BankData, prep: Preprocessor, weights: list[np.ndarray], *,
     run_id: str, round_index: int, mask: PlaintextMask | None = None, total_rows: float = 0.0,
+    summation: BankSummation | None = None,
 ) -> Sealed:
     """Score the bank's test rows with the global model; seal per-class histograms. After the
     last round the training rows' histograms follow (the calibration map is fitted on their
@@ -332,9 +339,9 @@ def sealed_histograms(
         parts += evaluate_histograms(cfg, prep, data.train, weights)
     if cfg.dp_epsilon > 0:
         parts = _noised(cfg, data, parts)
-    return bank_summation(cfg, data.bank).seal(np.concatenate(parts), kind=KIND_COUNTS,
-                                               run_id=run_id, round=round_index + 1, mask=mask,
-                                               most=most)
+    return (summation or bank_summation(cfg, data.bank)).seal(
+        np.concatenate(parts), kind=KIND_COUNTS, run_id=run_id, round=round_index + 1,
+        mask=mask, most=most)
 
 
 def _noised(cfg: RunConfig, data: BankData, parts: list[np.ndarray]) -> list[np.ndarray]:
