@@ -10,13 +10,15 @@ tag slot equals the sum of the boxed tags.
 
 Security assumption: the coordinator may deviate but holds only the public key. It cannot read
 or forge a box (AES-GCM under a key derived from the private key), so the boxes name banks
-that really sealed a vector of this run, kind and round. To pass one bank's ciphertext (or any
-combination other than the plain product of every listed contribution) off as a sum, it would
-have to hit the sum of tags it cannot read: each failed guess is refused (probability of a
+that really sealed a vector of this run, kind and round. To pass one bank's tag-bearing (last)
+ciphertext (or any combination other than the plain product of every listed contribution) off
+as a sum, it would have to hit the sum of tags it cannot read: each failed guess is refused (probability of a
 hit about ``2**-20`` per try for the 20-bit count slots, less for the others), and every refusal
 is visible to the bank. Not covered: a bank colluding with the coordinator (it holds the
 private key, so it can make boxes for any index, and can already decrypt any vector); adding
-extra plaintext to the other slots (integrity of the values, not the privacy of a bank's vector).
+extra plaintext to the other slots (integrity of the values, not the privacy of a bank's vector);
+and, open, swapping a vector's *other* ciphertexts: only the last one carries the tag, so one
+bank's ciphertext at another position passes (``docs/security.md``, "Sums of too few banks").
 """
 
 from __future__ import annotations
