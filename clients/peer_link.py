@@ -1,12 +1,12 @@
 """A party's end of the vertical peer stream: connect to the coordinator's relay, send and
 receive sealed frames in order (``federation.wire.peer_frames``).
 
-Security: the node connects only to a relay host its own policy lists
-(``[policy] peer-relay-hosts``), so a deviating coordinator cannot point it at another machine;
-it takes a frame only from its peer, of the step, epoch and batch it waits for, as the next in
-the peer's sequence and sealed under the epoch's session key, so the relay (or anyone on the
-path) can drop a frame or end the stream, which fails the epoch, but cannot alter, replay or
-reorder one unnoticed.
+Security: the node connects only to a relay host its own policy lists (``[policy]
+peer-relay-hosts``, checked by the handler with :func:`federation.run.policy.check_relay_host`),
+so a deviating coordinator cannot point it at another machine; it takes a frame only from its
+peer, of the step, epoch and batch it waits for, as the next in the peer's sequence and sealed
+under the epoch's session key, so the relay (or anyone on the path) can drop a frame or end the
+stream, which fails the epoch, but cannot alter, replay or reorder one unnoticed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import socket
 from types import TracebackType
 
-from federation.run.policy import BankPolicy, PolicyRefusal
 from federation.wire.peer_frames import (
     STEP_HELLO,
     PeerFrameError,
@@ -24,8 +23,7 @@ from federation.wire.peer_frames import (
 )
 from federation.wire.vertical import ROLE_BANK, ROLE_CENTER
 
-__all__ = ["PeerLink", "PeerStreamError", "check_relay_host", "CONNECT_TIMEOUT_S",
-           "RECEIVE_TIMEOUT_S"]
+__all__ = ["PeerLink", "PeerStreamError", "CONNECT_TIMEOUT_S", "RECEIVE_TIMEOUT_S"]
 
 CONNECT_TIMEOUT_S = 30.0
 RECEIVE_TIMEOUT_S = 900.0
@@ -34,17 +32,6 @@ RECEIVE_TIMEOUT_S = 900.0
 
 class PeerStreamError(PeerFrameError):
     """The peer stream failed: the relay is unreachable or closed, or a frame was refused."""
-
-
-def check_relay_host(policy: BankPolicy, host: str) -> None:
-    """Refuse a relay host the node's policy does not list (``[policy] peer-relay-hosts``)."""
-    if host not in policy.peer_relay_hosts:
-        listed = ", ".join(policy.peer_relay_hosts) or "none"
-        raise PolicyRefusal(
-            f"run config 'vertical-transport' = \"stream\" asks this node to connect to relay "
-            f"host '{host:.64}', which rule '[policy] peer-relay-hosts' does not list "
-            f"(listed: {listed:.200}); ask for 'vertical-transport' = \"messages\" or add the "
-            "coordinator's host to the node's policy.")
 
 
 class PeerLink:

@@ -18,11 +18,11 @@ from flwr.app import Context, Message
 
 from clients import node_state
 from clients.bank_app import app
-from clients.peer_link import PeerLink, check_relay_host
+from clients.peer_link import PeerLink
 from clients.wire_recorder import recording
 from federation.data.vertical_data import AlignedParty
 from federation.errors import ConfigError
-from federation.run.policy import check_vertical_config, policy_of_node
+from federation.run.policy import check_relay_host, check_vertical_config, policy_of_node
 from federation.run.vertical_config import VerticalConfig
 from federation.steps import vertical_bank, vertical_center, vertical_party
 from federation.steps.vertical_precompute import step_running

@@ -242,6 +242,24 @@ def check_vertical_config(policy: BankPolicy, cfg: VerticalConfig) -> None:
                       "ask for a run with a larger key")
 
 
+def check_relay_host(policy: BankPolicy, host: str) -> None:
+    """Refuse a vertical peer-stream relay host the node's policy does not list
+    (``[policy] peer-relay-hosts``), before the node connects anywhere.
+
+    Raises
+    ------
+    PolicyRefusal
+        One line naming ``vertical-transport``, the host and the policy setting.
+    """
+    if host not in policy.peer_relay_hosts:
+        listed = ", ".join(policy.peer_relay_hosts) or "none"
+        raise PolicyRefusal(
+            f"run config 'vertical-transport' = \"stream\" asks this node to connect to relay "
+            f"host '{host:.64}', which rule '[policy] peer-relay-hosts' does not list "
+            f"(listed: {listed:.200}); ask for 'vertical-transport' = \"messages\" or add the "
+            "coordinator's host to the node's policy.")
+
+
 def check_contributors(policy: BankPolicy, parties: int, what: str) -> None:
     """Refuse to open a sum of fewer than ``min-contributors`` banks.
 

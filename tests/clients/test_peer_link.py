@@ -10,7 +10,7 @@ import pytest
 from flwr.app import Context, Message, Metadata, RecordDict
 
 import clients.app  # noqa: F401  (registers every handler)
-from clients.peer_link import PeerLink, PeerStreamError, check_relay_host
+from clients.peer_link import PeerLink, PeerStreamError
 from clients.vertical_app import stream_step
 from federation.errors import ConfigError
 from federation.run.policy import (
@@ -19,6 +19,7 @@ from federation.run.policy import (
     BankPolicy,
     PolicyError,
     PolicyRefusal,
+    check_relay_host,
     policy_of_node,
 )
 from federation.run.vertical_config import VerticalConfig
