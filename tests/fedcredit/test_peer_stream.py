@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -65,7 +66,7 @@ def _parties(data: dict[str, np.ndarray], keys: Any) -> dict[str, Any]:
 def test_the_streamed_epochs_train_the_protocol_drivers_weights(data: Any, keys: Any) -> None:
     parties = _parties(data, keys)
     out: dict[str, Any] = {}
-    frames = []
+    frames: list[Any] = []
     epoch_keys = [new_session_key() for _ in range(EPOCHS)]
     relays = [PeerRelay(key, on_frame=frames.append) for key in epoch_keys]
     for relay in relays:
@@ -106,6 +107,13 @@ def test_the_streamed_epochs_train_the_protocol_drivers_weights(data: Any, keys:
     assert sum(r.refused for r in relays) == 0
 
 
+def _wait_for(condition: Any, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
 def _hello(key: bytes, sender: str) -> bytes:
     return seal_frame(key, sender=sender, step=STEP_HELLO, epoch=0, batch=0, seq=0,
                       payload=sender.encode())
@@ -129,6 +137,7 @@ def test_a_second_connection_in_a_taken_role_is_refused() -> None:
     key = new_session_key()
     with PeerRelay(key) as relay:
         with PeerLink(ROLE_BANK, key, relay.host, relay.port):
+            _wait_for(lambda: ROLE_BANK in relay.parties)  # the first one holds the role
             twin = socket.create_connection((relay.host, relay.port))
             twin.sendall(_hello(key, ROLE_BANK))
             assert twin.recv(1) == b""
@@ -188,11 +197,11 @@ def test_a_tampered_or_replayed_frame_fails_the_receiver(change: str) -> None:
 
 def test_a_party_that_never_joins_ends_the_epoch_for_the_other_naming_it() -> None:
     key = new_session_key()
-    with PeerRelay(key, hello_timeout_s=0.5) as relay:
+    with PeerRelay(key, hello_timeout_s=3.0) as relay:
         with PeerLink(ROLE_BANK, key, relay.host, relay.port) as bank:
             with pytest.raises(PeerStreamError, match="lost the peer stream"):
                 bank.receive(STEP_ENCRYPT, 0, 0)
-    assert relay.errors == ["the center did not join the peer stream within 0.5 s."]
+    assert relay.errors == ["the center did not join the peer stream within 3 s."]
 
 
 def test_a_party_that_stops_mid_epoch_ends_the_other_ones_wait() -> None:

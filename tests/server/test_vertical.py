@@ -157,11 +157,13 @@ class _OneRefusingParty:
         from federation.wire.vertical import Field, unpack_request
 
         _, step = unpack_request(messages[0].content)
+        # the bank has connected and said hello before the center's refusal comes back
+        link = PeerLink("bank", step.blob(Field.SESSION_KEY), step.text(Field.RELAY_HOST),
+                        step.int(Field.RELAY_PORT))
 
         def bank() -> None:
             try:
-                with PeerLink("bank", step.blob(Field.SESSION_KEY), step.text(Field.RELAY_HOST),
-                              step.int(Field.RELAY_PORT)) as link:
+                with link:
                     link.receive(STEP_ENCRYPT, 0, 0)
             except Exception as exc:  # noqa: BLE001 - kept for the test
                 self.bank_error.append(exc)
