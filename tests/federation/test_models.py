@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from federation.errors import ConfigError
 from federation.ml.metrics import roc_auc
@@ -47,3 +49,43 @@ def test_wrong_kind_and_wrong_shapes_are_named() -> None:
         CreditModel("xgb", n_features=3)
     with pytest.raises(ConfigError, match="does not match"):
         CreditModel("lr", n_features=3).set_weights([np.zeros((1, 4)), np.zeros(1)])
+
+
+def _autograd_lr_fit(model: CreditModel, x: np.ndarray, y: np.ndarray, *, round_index: int,
+                     seed: int) -> list[np.ndarray]:
+    """The reference: torch's own loss, autograd and ``torch.optim.SGD`` on the same batches."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    xt, yt = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
+    params = list(model.network_.parameters())
+    opt = torch.optim.SGD(params, lr=model.learning_rate * model.lr_decay**round_index,
+                          momentum=model.momentum, weight_decay=model.l2)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    for batch in model._batches(xt.shape[0], rng):
+        opt.zero_grad()
+        loss_fn(model.network_(xt[batch]).squeeze(-1), yt[batch]).backward()
+        opt.step()
+    return model.get_weights()
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 300), features=st.integers(1, 120),
+       batch=st.sampled_from([1, 7, 32, 128, 512]), min_steps=st.sampled_from([1, 13, 50]),
+       momentum=st.sampled_from([0.0, 0.9]), l2=st.sampled_from([0.0, 1e-4, 0.3]),
+       round_index=st.integers(0, 6), seed=st.integers(0, 2**31), scale=st.floats(0.01, 50.0))
+def test_lr_training_is_bit_equal_to_torch_autograd_and_sgd(
+        rows: int, features: int, batch: int, min_steps: int, momentum: float, l2: float,
+        round_index: int, seed: int, scale: float) -> None:
+    """The LR's hand-written step (no autograd, no optimiser object) gives the very bits of
+    torch's autograd + SGD, so the pinned federated models stay the same."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, features)) * scale
+    y = (rng.random(rows) < 0.3).astype(np.int8)
+    settings_ = {"n_features": features, "seed": seed % 1000, "batch_size": batch,
+                 "min_steps": min_steps, "momentum": momentum, "l2": l2}
+    fast = CreditModel("lr", **settings_).fit(x, y, round_index=round_index, seed=seed + 1)
+    reference = _autograd_lr_fit(CreditModel("lr", **settings_), x, y,
+                                 round_index=round_index, seed=seed + 1)
+    for got, want in zip(fast.get_weights(), reference, strict=True):
+        assert np.array_equal(got, want)
