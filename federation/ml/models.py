@@ -117,7 +117,7 @@ class CreditModel:
         params = list(self.network_.parameters())
         lr = self.learning_rate * self.lr_decay**round_index
         if self.kind == "lr" and not (anchor is not None and self.mu > 0):
-            self._fit_linear(xt, yt, self._batches(xt.shape[0], rng), lr)
+            self._fit_linear(params, xt, yt, self._batches(xt.shape[0], rng), lr)
             return self
         opt = torch.optim.SGD(params, lr=lr, momentum=self.momentum, weight_decay=self.l2)
         anchor_t = [torch.as_tensor(a, dtype=torch.float64) for a in anchor] if anchor else None
@@ -133,14 +133,14 @@ class CreditModel:
             opt.step()
         return self
 
-    def _fit_linear(self, xt: torch.Tensor, yt: torch.Tensor, batches: list[torch.Tensor],
-                    lr: float) -> None:
+    def _fit_linear(self, params: list[nn.Parameter], xt: torch.Tensor, yt: torch.Tensor,
+                    batches: list[torch.Tensor], lr: float) -> None:
         """The logistic regression's SGD without autograd and ``torch.optim``: the same tensor
         operations, in the same order, as ``BCEWithLogitsLoss(mean)`` backward through
         ``nn.Linear`` and ``SGD(momentum, weight_decay)`` take (so the same bits, pinned by
         ``tests/federation/test_models.py``), without their per-step overhead (a 50-step round
         on a few hundred rows took ~23 ms through autograd, ~5 ms here)."""
-        weight, bias = self.network_.weight, self.network_.bias  # type: ignore[union-attr]
+        weight, bias = params  # nn.Linear's (weight, bias)
         buffers: list[torch.Tensor] | None = None
         with torch.no_grad():
             for batch in batches:
