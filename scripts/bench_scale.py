@@ -152,10 +152,26 @@ class CpuMeter:
         return {k: round(v, 1) for k, v in out.items()}
 
 
+def _partial(output: str, cpu: CpuMeter) -> dict[str, Any] | None:
+    """What a run stopped at its limit had done: the rounds it finished (seconds since its
+    start at each, so the setup and each round's time) and its CPU so far; None if none."""
+    marks = [json.loads(ln) for ln in output.splitlines() if ln.startswith('{"progress"')]
+    if not marks:
+        return None
+    at = [0.0] + [m["seconds"] for m in marks]
+    requests = [m["requests"] for m in marks]
+    return {"partial": True, "rounds_done": marks[-1]["progress"],
+            "first_round_end_s": marks[0]["seconds"],
+            "round_seconds": [b - a for a, b in zip(at[1:-1], at[2:], strict=True)],
+            "messages_per_round": ((requests[-1] - requests[0]) / (len(requests) - 1)
+                                   if len(requests) > 1 else None)} | cpu.seconds()
+
+
 def run_child(args: list[str], max_seconds: float,
               attempts: int = 2) -> tuple[dict[str, Any] | None, float]:
     """Run ``python bench_scale.py --child ...`` in its own session; return its JSON result
-    (None when it failed or ran past ``max_seconds``) and the peak RSS of its process tree.
+    (None when it failed; with ``"partial": True``, what it had done, when it ran past
+    ``max_seconds``) and the peak RSS of its process tree.
     A failed run is tried again (``attempts`` in all; on a loaded machine Ray's start-up can
     exceed its fixed 30 s wait for the raylet); a timed-out one is not."""
     for attempt in range(attempts):
@@ -179,7 +195,8 @@ def _child_once(args: list[str], max_seconds: float) -> tuple[dict[str, Any] | N
             if time.monotonic() > deadline:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-                return None, peak, True
+                out.seek(0)
+                return _partial(out.read().decode(errors="replace"), cpu), peak, True
             time.sleep(SAMPLE_S)
         out.seek(0)
         lines = [ln for ln in out.read().decode(errors="replace").splitlines()
@@ -268,6 +285,9 @@ def child_run(banks: int, rounds: int, aggregation: str, out: str) -> dict[str, 
     def mark(done: int) -> None:
         marks.setdefault(done, requests[0])
         ends.setdefault(done, time.time())
+        # progress so far, for the parent to report if it has to stop this run at its limit
+        print(json.dumps({"progress": done, "seconds": time.perf_counter() - started,
+                          "requests": requests[0]}), flush=True)
 
     result = run_federation(cfg, observer=observe, on_progress=mark)
     later = [marks[r] - marks[r - 1] for r in range(2, rounds + 1) if r in marks and r - 1 in marks]
@@ -287,9 +307,13 @@ def bench_row(banks: int, rounds: int, aggregation: str, floor: dict[str, Any] |
     """One JSON row: a fedcredit run beside the floor of the same number of banks."""
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
         run, rss = run_child(["run", str(banks), str(rounds), aggregation, tmp], max_seconds)
+    partial = run if run is not None and run.get("partial") else None
     row: dict[str, Any] = {"banks": banks, "rounds": rounds, "aggregation": aggregation,
-                           "timed_out": run is None, "peak_rss_mb": round(rss, 1),
-                           "floor_peak_rss_mb": round(floor_rss, 1)}
+                           "timed_out": run is None or partial is not None,
+                           "peak_rss_mb": round(rss, 1), "floor_peak_rss_mb": round(floor_rss, 1)}
+    if partial is not None:  # stopped at --max-seconds: what it had done, then no totals
+        row["before_timeout"] = {k: v for k, v in partial.items() if k != "partial"}
+        run = None
     per_round = _mean(run["round_seconds"]) if run else None
     floor_round = _mean(floor["round_seconds"]) if floor else None
     per_message = (per_round / run["messages_per_round"]
@@ -357,9 +381,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"{_fmt(row['floor_seconds_per_message'], 4)})  wall {_fmt(row['wall_s'], 1)} s"
                   f"  CPU {_fmt(row['cpu_s'], 1)} s (floor {_fmt(row['floor_cpu_s'], 1)})"
                   f"  peak RSS {row['peak_rss_mb']:.0f} MB"
-                  + ("  TIMED OUT" if row["timed_out"] else ""), flush=True)
+                  + ("  TIMED OUT" if row["timed_out"] else "")
+                  + _before_timeout(row.get("before_timeout")), flush=True)
     _write(args.json, argv, load_start, rows)
     return 0 if all(not r["timed_out"] for r in rows) else 1
+
+
+def _before_timeout(done: dict[str, Any] | None) -> str:
+    if not done:
+        return ""
+    rounds = done["round_seconds"]
+    return (f" after {done['rounds_done']} rounds (first round done at "
+            f"{done['first_round_end_s']:.0f} s; later rounds {_fmt(_mean(rounds))} s each)")
 
 
 def _write(path: Path | None, argv: list[str], load_start: tuple[float, ...],

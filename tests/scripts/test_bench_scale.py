@@ -108,3 +108,28 @@ def test_cpu_per_round_is_read_between_the_round_ends(bench: Any) -> None:
     assert meter.between([100.5]) == []
     meter.sample([os.getpid()])  # a real sample appends (now, this process's CPU so far)
     assert meter.series[-1][1] > 0.0 and meter.series[-1][0] > 103.0
+
+
+def test_a_run_stopped_at_its_limit_reports_the_rounds_it_finished(
+        bench: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child prints its progress after each round; a run killed at --max-seconds still
+    says how long its setup and its finished rounds took (the row stays timed out)."""
+    output = "\n".join([
+        "noise from the run",
+        json.dumps({"progress": 1, "seconds": 40.0, "requests": 300}),
+        json.dumps({"progress": 2, "seconds": 52.0, "requests": 900}),
+        json.dumps({"progress": 3, "seconds": 66.0, "requests": 1500}),
+    ])
+    partial = bench._partial(output, bench.CpuMeter(os.getpid()))
+    assert partial["partial"] and partial["rounds_done"] == 3
+    assert partial["first_round_end_s"] == 40.0
+    assert partial["round_seconds"] == [12.0, 14.0]
+    assert partial["messages_per_round"] == 600
+    assert bench._partial("no progress at all", bench.CpuMeter(os.getpid())) is None
+    monkeypatch.setattr(bench, "run_child", lambda args, s: (
+        ({"wall_s": 9.0, "round_seconds": [0.5], "messages_per_round": 20}, 1.0)
+        if args[0] == "floor" else (partial, 80.0)))
+    row = bench.bench_row(10, 5, "secagg", None, 0.0, 60.0)
+    assert row["timed_out"] and row["wall_s"] is None and row["seconds_per_round"] is None
+    assert row["before_timeout"]["rounds_done"] == 3
+    assert "after 3 rounds" in bench._before_timeout(row["before_timeout"])
