@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fedcredit.simulation import link_polling
+from fedcredit.simulation import app_reference, link_polling
 from fedcredit.simulation.backend import simulation_backend
 from fedcredit.simulation.trees import tree_baselines
 from federation.data.bank_data import bank_data, bank_splits, load_table
@@ -85,6 +85,7 @@ def run_federation(
                else fresh_run_folder(cfg, lambda _: None))
     quiet_runtime()
     link_polling.install()  # Flower's engine asks only the banks with a request waiting
+    app_reference.install()  # ... and sends its actors the ClientApp by name, not by value
     sink: dict[str, FederatedResult] = {}
     server_app = make_server_app(replace(cfg, resume=resume), sink=sink, on_round=on_round,
                                  observer=observer, on_progress=on_progress)

@@ -16,6 +16,7 @@ import numpy as np
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
 
+from fedcredit.simulation import app_reference
 from fedcredit.simulation.horizontal import quiet_runtime
 from federation.data.vertical_data import AlignedParty, align, entity_ids, load_party, prepare
 from federation.errors import DataError
@@ -58,6 +59,7 @@ def run_vertical_federation(cfg: VerticalConfig, *,
     from server.errors import FederationError
 
     quiet_runtime()
+    app_reference.install()  # Flower sends its actors the ClientApp by name, not by value
     # each party writes its model part under the run folder (parties/ROLE), from Ray's workers
     cfg = replace(cfg, out=str(Path(cfg.out).resolve()))
     sink: dict[str, VerticalResult] = {}
