@@ -318,6 +318,10 @@ class SessionMask:
     def __call__(self, plaintexts: list[int]) -> list[int]:
         return [int(y) for y in self.client.mask(plaintexts, self.sealed)]
 
+    def words(self, limbs: np.ndarray) -> np.ndarray:
+        """The same mask on ``Z_{2**64}`` limbs, ``uint64`` in and out (no Python ints)."""
+        return np.asarray(self.client.mask(limbs, self.sealed), dtype=np.uint64)
+
 
 class SecAggSum:
     """``secagg``: masked fixed point in ``Z_{2**64}``; both roles.
@@ -352,7 +356,7 @@ class SecAggSum:
         arr = np.asarray(values, dtype=np.float64).ravel()
         if kind == KIND_GRADIENTS:  # on the run's 2**-f grid (f <= 30 < FRAC_BITS: exact)
             gradient_units(arr, gradient_bits=self.gradient_bits)
-        masked = np.array(mask([int(w) for w in encode_limbs(arr)]), dtype=np.uint64)
+        masked = mask.words(encode_limbs(arr))
         return Sealed(kind, self.scheme, arr.size, 1, masked.tobytes())
 
     def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,

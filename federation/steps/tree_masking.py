@@ -51,6 +51,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from federation.ml.gbdt.stopping import validation_length
 from federation.ml.metrics import HIST_BINS
 from federation.ml.preprocess import Preprocessor
@@ -125,10 +127,20 @@ class PrefixMask(SessionMask):
     """
 
     def __call__(self, plaintexts: list[int]) -> list[int]:
-        length = self.client.config.length
-        if len(plaintexts) > length:
-            raise VectorLengthError(f"masking session '{self.name}' was opened for "
-                                    f"{length} plaintexts, the vector packs into "
-                                    f"{len(plaintexts)}; the banks disagree on the settings.")
+        length = self._fits(len(plaintexts))
         padded: Sequence[int] = list(plaintexts) + [0] * (length - len(plaintexts))
         return super().__call__(list(padded))[:len(plaintexts)]
+
+    def words(self, limbs: np.ndarray) -> np.ndarray:
+        padded = np.zeros(self._fits(limbs.size), dtype=np.uint64)
+        padded[:limbs.size] = limbs
+        return super().words(padded)[:limbs.size]
+
+    def _fits(self, count: int) -> int:
+        """The session's length, once ``count`` plaintexts are known to fit it."""
+        length = int(self.client.config.length)
+        if count > length:
+            raise VectorLengthError(f"masking session '{self.name}' was opened for "
+                                    f"{length} plaintexts, the vector packs into "
+                                    f"{count}; the banks disagree on the settings.")
+        return length

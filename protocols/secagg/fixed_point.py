@@ -52,6 +52,9 @@ def encode_limbs(values: Sequence[float] | np.ndarray, *, frac_bits: int = FRAC_
         A value is not finite or does not fit ``W - 1`` bits after scaling.
     """
     arr = np.asarray(values, dtype=np.float64).ravel()
+    fast = _encode_small(arr, frac_bits)
+    if fast is not None:
+        return fast
     limbs: list[int] = []
     for i, value in enumerate(arr.tolist()):  # Python floats and ints: exact, no numpy scalars
         if not math.isfinite(value):
@@ -63,6 +66,62 @@ def encode_limbs(values: Sequence[float] | np.ndarray, *, frac_bits: int = FRAC_
         x = scaled + _OFFSET
         limbs.extend((x >> (LIMB_BITS * j)) & _LIMB_MASK for j in range(LIMBS))
     return np.array(limbs, dtype=np.uint64)
+
+
+_SMALL = float(2**62)
+
+
+def _encode_small(arr: np.ndarray, frac_bits: int) -> np.ndarray | None:
+    """:func:`encode_limbs` in numpy when every scaled value is finite and below ``2**62`` in
+    magnitude (weights, gradients, counts); None otherwise (the exact Python loop decides).
+
+    Exactly the loop's integers: ``v * 2**f`` is exact in float64, ``np.rint`` rounds half to
+    even as Python's ``round`` does, and below ``2**62`` the result is an exact ``int64`` ``s``.
+    ``x = s + 2**(W - 1)`` then has the low 96 bits of ``s`` in two's complement (``s & M``,
+    ``(s >> 48) & M``, arithmetic shift) as its first two limbs and ``2**47`` (``s >= 0``) or
+    ``2**47 - 1`` (``s < 0``, the borrow) as its third."""
+    if frac_bits > 62:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = np.rint(arr * float(1 << frac_bits))
+    if not bool(np.all(np.abs(scaled) < _SMALL)):  # also False for NaN and infinities
+        return None
+    s = scaled.astype(np.int64)
+    out = np.empty((s.size, LIMBS), dtype=np.uint64)
+    mask = np.int64(_LIMB_MASK)
+    out[:, 0] = (s & mask).astype(np.uint64)
+    out[:, 1] = ((s >> LIMB_BITS) & mask).astype(np.uint64)
+    out[:, 2] = np.where(s < 0, np.uint64((1 << (LIMB_BITS - 1)) - 1),
+                         np.uint64(1 << (LIMB_BITS - 1)))
+    return out.ravel()
+
+
+def _decode_small(words: np.ndarray, parties: int, frac_bits: int) -> np.ndarray | None:
+    """:func:`decode_limb_sum` in numpy when every total ``T = sum x - parties * 2**(W - 1)``
+    is below ``2**96`` in magnitude (and ``parties <= 2**15``); None otherwise.
+
+    The same floats as the exact loop's ``T / 2**f`` (a correctly rounded division): the
+    carries are moved up exactly in ``uint64`` (``r0, r1 < 2**48``), the top part
+    ``d = l2 - parties * 2**47`` is then 0 or -1, so ``T = (r1 + 2**48 d) * 2**48 + r0`` is
+    the sum of two exactly representable floats, rounded once; the division by ``2**f`` is
+    exact."""
+    if parties > 2**15 or frac_bits > 64:
+        return None
+    limbs = words.reshape(-1, LIMBS)
+    if limbs.size and int(limbs[:, 1:].max()) >= 2**63:  # not an honest sum: the exact loop
+        return None
+    mask = np.uint64(_LIMB_MASK)
+    shift = np.uint64(LIMB_BITS)
+    r0 = limbs[:, 0] & mask
+    carry = limbs[:, 1] + (limbs[:, 0] >> shift)  # below 2**63 + 2**16: no wrap
+    r1 = carry & mask
+    top = (limbs[:, 2] + (carry >> shift)).astype(np.int64) - np.int64(parties << (LIMB_BITS - 1))
+    if not bool(np.all((top == 0) | (top == -1))):
+        return None
+    high = (r1.astype(np.float64) + top.astype(np.float64) * float(1 << LIMB_BITS)) \
+        * float(1 << LIMB_BITS)
+    total: np.ndarray = (high + r0.astype(np.float64)) / float(1 << frac_bits)
+    return total
 
 
 def decode_limb_sum(limb_sums: np.ndarray, *, parties: int, frac_bits: int = FRAC_BITS,
@@ -81,6 +140,9 @@ def decode_limb_sum(limb_sums: np.ndarray, *, parties: int, frac_bits: int = FRA
         raise VectorLengthError(f"{words.size} limbs are not a multiple of {LIMBS}")
     if not 1 <= parties <= MAX_PARTIES:
         raise PackingOverflowError(f"a masked sum of {parties} parties cannot be decoded")
+    fast = _decode_small(words, parties, frac_bits)
+    if fast is not None:
+        return fast
     limbs = words.tolist()  # Python ints: the limb sums rebuild each total exactly
     scale = 1 << frac_bits
     offset = parties * _OFFSET
