@@ -92,6 +92,7 @@ from protocols.aggregation.wide_sum import (
     WideEncryptedVector,
     decrypt_wide,
     encrypt_wide,
+    plaintexts_for,
     sum_wide,
     validate_wide,
     wide_from_bytes,
@@ -469,7 +470,7 @@ class PaillierBankSum(PaillierCoordinatorSum):
         """Paillier plaintexts a sealed vector of ``n_values`` values (plus the tag) takes:
         the length of a SecAgg+ session's masks under this scheme."""
         if kind == KIND_STATS:
-            return n_values + TAG_SLOTS
+            return plaintexts_for(n_values + TAG_SLOTS, self.public_key)
         return self.codec(kind).n_ciphertexts(n_values + TAG_SLOTS)
 
     def _seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,

@@ -2,13 +2,18 @@
 
 Counts, sums and sums of squares of raw columns span too many orders of magnitude for the
 packed codec (a sum of squared balances exceeds 2**48). Each value is instead encoded as a
-signed fixed-point integer with :data:`FRAC_BITS` fractional bits, ``m = round(v * 2**f) mod n``,
-one value per Paillier plaintext, and encrypted with the same fast randomiser table as packed
-updates. Sums decode exactly while ``|sum| * 2**f < n / 4``; beyond that the value is refused.
+signed fixed-point integer with :data:`FRAC_BITS` fractional bits, ``s = round(v * 2**f)``,
+``|s| < 2**OFFSET_BITS``, shifted to ``u = s + 2**OFFSET_BITS`` and put in a slot of
+:data:`SLOT_BITS` bits; a plaintext holds ``(bits(n) - 1) // SLOT_BITS`` slots (7 at 2048
+bits), encrypted with the same fast randomiser table as packed updates. The sum of ``K <=
+2**16`` banks' slots stays below ``2**(OFFSET_BITS + 17) <= 2**SLOT_BITS``, so no slot carries
+into the next, and ``sum s = sum u - K * 2**OFFSET_BITS`` decodes exactly; a slot sum outside
+that range is refused. Schema 1 (one value per plaintext, ``m = s mod n``) is still read, so
+an older release's checkpoint resumes.
 
 Security: the same as packed aggregation (honest-but-curious coordinator that never holds the
-private key; semantic security of Paillier under DCR). Only used for short vectors (~100 values
-once per run), so one value per ciphertext costs little.
+private key; semantic security of Paillier under DCR). The slots of a plaintext are summed
+and opened together, as the values of a packed update are.
 """
 
 from __future__ import annotations
@@ -32,14 +37,32 @@ from protocols.paillier.decrypt import decrypt_raw_many
 from protocols.paillier.fast import RandomizerTable, encrypt_packed
 from protocols.paillier.keys import key_fingerprint
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FRAC_BITS = 32
-SCHEME = "paillier-wide-fixed32"
+SCHEME = "paillier-wide-packed"
+SLOT_BITS = 256
+OFFSET_BITS = SLOT_BITS - 18
+"""A bank's ``|s|`` stays below ``2**OFFSET_BITS``: ``2**16`` banks' shifted slots sum below
+``2**SLOT_BITS`` (values up to ~``2**206``, far beyond any statistic)."""
+MAX_PARTIES = 2**16
+_READS = {("paillier-wide-fixed32", 1), (SCHEME, SCHEMA_VERSION)}
+
+
+def slots_per_plaintext(public_key: PaillierPublicKey) -> int:
+    """Wide values one plaintext holds under ``public_key`` (at least 1)."""
+    return max(1, (int(public_key.n).bit_length() - 1) // SLOT_BITS)
+
+
+def plaintexts_for(n_values: int, public_key: PaillierPublicKey) -> int:
+    """Plaintexts (ciphertexts) a vector of ``n_values`` wide values takes."""
+    per = slots_per_plaintext(public_key)
+    return -(-n_values // per)
 
 
 @dataclass(frozen=True)
 class WideEncryptedVector:
-    """Encrypted fixed-point values, one per ciphertext, with the metadata receivers check."""
+    """Encrypted fixed-point values, packed in slots (schema 2) or one per ciphertext
+    (schema 1, read only), with the metadata receivers check."""
 
     key_fingerprint: str
     run_id: str
@@ -48,20 +71,30 @@ class WideEncryptedVector:
     n_parties: int = 1
     scheme: str = SCHEME
     schema_version: int = SCHEMA_VERSION
+    n_values: int = 0
+    """Values packed (schema 2; schema 1 holds one per ciphertext)."""
 
     def __post_init__(self) -> None:
-        if self.scheme != SCHEME or self.schema_version != SCHEMA_VERSION:
+        if (self.scheme, self.schema_version) not in _READS:
             raise MalformedMessageError(
                 f"wide vector scheme {self.scheme!r} v{self.schema_version} is not supported "
-                f"(this build reads {SCHEME} v{SCHEMA_VERSION})."
+                f"(this build reads {SCHEME} v{SCHEMA_VERSION} and v1)."
             )
-        if not self.ciphertexts or self.n_parties < 1 or self.round < 0:
-            raise MalformedMessageError("wide vector needs ciphertexts, n_parties >= 1, round >= 0.")
+        if not self.ciphertexts or not 1 <= self.n_parties <= MAX_PARTIES or self.round < 0:
+            raise MalformedMessageError("wide vector needs ciphertexts, 1 <= n_parties <= 2**16 "
+                                        "and round >= 0.")
+        if self.packed and self.n_values < 1:
+            raise MalformedMessageError("a packed wide vector needs its number of values.")
+
+    @property
+    def packed(self) -> bool:
+        """Schema 2: several values a plaintext."""
+        return self.schema_version == SCHEMA_VERSION
 
     @property
     def length(self) -> int:
         """Number of values."""
-        return len(self.ciphertexts)
+        return self.n_values if self.packed else len(self.ciphertexts)
 
 
 def encrypt_wide(values: Sequence[float] | np.ndarray, *, public_key: PaillierPublicKey,
@@ -72,20 +105,24 @@ def encrypt_wide(values: Sequence[float] | np.ndarray, *, public_key: PaillierPu
     precomputed randomizer table, e.g. the key holder's; the cached public one by default;
     ``mask``: SecAgg+ under Paillier, maps the plaintexts to masked ones modulo ``n`` before
     encryption)."""
-    n = int(public_key.n)
-    limit = n // 4
-    plaintexts = []
+    limit, offset = 1 << OFFSET_BITS, 1 << OFFSET_BITS
+    shifted = []
     for idx, value in enumerate(np.asarray(values, dtype=np.float64).ravel()):
         if not np.isfinite(value):
             raise PackingOverflowError(f"value {idx} is not finite; cannot encrypt it.")
         scaled = int(np.rint(float(value) * (1 << FRAC_BITS)))
         if abs(scaled) >= limit:
-            raise PackingOverflowError(f"value {idx} ({value:g}) is too large for the key.")
-        plaintexts.append(scaled % n)
+            raise PackingOverflowError(f"value {idx} ({value:g}) is too large for the wide "
+                                       f"codec (|value| < 2**{OFFSET_BITS - FRAC_BITS}).")
+        shifted.append(scaled + offset)
+    per = slots_per_plaintext(public_key)
+    plaintexts = [sum(u << (SLOT_BITS * k) for k, u in enumerate(shifted[i:i + per]))
+                  for i in range(0, len(shifted), per)]
     if mask is not None:
         plaintexts = mask(plaintexts)
     return WideEncryptedVector(key_fingerprint(public_key), run_id, round,
-                               tuple(encrypt_packed(plaintexts, public_key, table=table)))
+                               tuple(encrypt_packed(plaintexts, public_key, table=table)),
+                               n_values=len(shifted))
 
 
 def sum_wide(vectors: Sequence[WideEncryptedVector], *,
@@ -102,7 +139,8 @@ def sum_wide(vectors: Sequence[WideEncryptedVector], *,
     for vec in vectors[1:]:
         totals = [a * b % nsq for a, b in zip(totals, vec.ciphertexts, strict=True)]
     return WideEncryptedVector(first.key_fingerprint, first.run_id, first.round, tuple(totals),
-                               sum(v.n_parties for v in vectors))
+                               sum(v.n_parties for v in vectors), first.scheme,
+                               first.schema_version, first.n_values)
 
 
 def decrypt_wide(vector: WideEncryptedVector, *, private_key: PaillierPrivateKey,
@@ -113,13 +151,32 @@ def decrypt_wide(vector: WideEncryptedVector, *, private_key: PaillierPrivateKey
     if vector.key_fingerprint != key_fingerprint(public_key):
         raise KeyMismatchError("this vector was encrypted under another key.")
     n = int(public_key.n)
-    out = []
-    for m in decrypt_raw_many(vector.ciphertexts, private_key, processes=1, memo=memo):
-        signed = m - n if m > n // 2 else m
-        if abs(signed) >= n // 4:
-            raise PackingOverflowError("a decrypted sum is outside the safe range; refusing it.")
-        out.append(signed / float(1 << FRAC_BITS))
-    return np.asarray(out, dtype=np.float64)
+    plaintexts = decrypt_raw_many(vector.ciphertexts, private_key, processes=1, memo=memo)
+    if not vector.packed:
+        out = []
+        for m in plaintexts:
+            signed = m - n if m > n // 2 else m
+            if abs(signed) >= n // 4:
+                raise PackingOverflowError("a decrypted sum is outside the safe range; "
+                                           "refusing it.")
+            out.append(signed / float(1 << FRAC_BITS))
+        return np.asarray(out, dtype=np.float64)
+    per = slots_per_plaintext(public_key)
+    total_offset = vector.n_parties << OFFSET_BITS
+    slot_mask = (1 << SLOT_BITS) - 1
+    values: list[float] = []
+    for m in plaintexts:
+        if m >> (SLOT_BITS * per):
+            raise PackingOverflowError("a decrypted wide sum overflows its slots; refusing it.")
+        for k in range(per):
+            if len(values) == vector.n_values:
+                break
+            signed = ((m >> (SLOT_BITS * k)) & slot_mask) - total_offset
+            if abs(signed) >= total_offset:
+                raise PackingOverflowError("a decrypted wide sum is outside the range its "
+                                           f"{vector.n_parties} contributions allow; refusing it.")
+            values.append(signed / float(1 << FRAC_BITS))
+    return np.asarray(values, dtype=np.float64)
 
 
 def validate_wide(vector: WideEncryptedVector, *, public_key: PaillierPublicKey,
@@ -134,6 +191,10 @@ def validate_wide(vector: WideEncryptedVector, *, public_key: PaillierPublicKey,
     if vector.length != expected_length:
         raise VectorLengthError(f"wide vector has {vector.length} values, expected "
                                 f"{expected_length}.")
+    if vector.packed and len(vector.ciphertexts) != plaintexts_for(expected_length, public_key):
+        raise VectorLengthError(f"wide vector packs {expected_length} values into "
+                                f"{len(vector.ciphertexts)} ciphertexts, expected "
+                                f"{plaintexts_for(expected_length, public_key)}.")
     check_ciphertexts(vector.ciphertexts, public_key)
     return vector
 
@@ -143,6 +204,8 @@ def wide_to_bytes(vector: WideEncryptedVector) -> bytes:
     doc = {"scheme": vector.scheme, "v": vector.schema_version, "fp": vector.key_fingerprint,
            "run": vector.run_id, "round": vector.round, "parties": vector.n_parties,
            "c": [format(c, "x") for c in vector.ciphertexts]}
+    if vector.packed:
+        doc["values"] = vector.n_values
     return json.dumps(doc, separators=(",", ":")).encode("ascii")
 
 
@@ -156,8 +219,11 @@ def wide_from_bytes(data: bytes) -> WideEncryptedVector:
         fields = (doc["fp"], doc["run"], doc["round"], doc["parties"], doc["scheme"], doc["v"])
         if not all(isinstance(f, t) for f, t in zip(fields, (str, str, int, int, str, int), strict=True)):
             raise TypeError("field of the wrong type")
+        n_values = doc.get("values", 0)
+        if type(n_values) is not int:
+            raise TypeError("the number of values must be an integer")
         return WideEncryptedVector(doc["fp"], doc["run"], doc["round"], cts, doc["parties"],
-                                   doc["scheme"], doc["v"])
+                                   doc["scheme"], doc["v"], n_values)
     except (UnicodeDecodeError, ValueError, TypeError, KeyError, AttributeError,
             RecursionError) as exc:
         raise MalformedMessageError(f"invalid wide encrypted vector: {exc}") from exc
