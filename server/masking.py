@@ -83,8 +83,9 @@ class CoordinatorMasking:
         advertised = self.ex.ask(STEP_SECAGG, lambda: with_bundle(
             contents(), MaskingBundle(advertise=tuple(names))), required=need)
         self._adopt_adverts(names, advertised)
-        shared = self.ex.ask(STEP_SECAGG, lambda: with_bundle(contents(), MaskingBundle(
-            **self._forwarded_adverts(names))), required=need)
+        shared = self.ex.ask(STEP_SECAGG, contents, required=need, extra=lambda node, content:
+                             with_bundle(content, MaskingBundle(
+                                 **self._forwarded_adverts(names, self.node_bank.get(node)))))
         self._adopt_shares(names, shared)
 
     def _adopt_adverts(self, names: list[str], advertised: StepOutcome) -> None:
@@ -126,10 +127,23 @@ class CoordinatorMasking:
                                                  tuple(blobs[name][b] for b in order),
                                                  tuple(signed[name][b] for b in order))
 
-    def _forwarded_adverts(self, names: list[str]) -> dict[str, Any]:
-        """Step 1's request fields: every advert of each session, with its signature."""
-        return {"adverts": {name: self.sessions[name].advert_blobs for name in names},
-                "signatures": {name: self.sessions[name].signatures for name in names}}
+    def _forwarded_adverts(self, names: list[str], bank: int | None) -> dict[str, Any]:
+        """Step 1's request fields for ``bank``: the adverts of its neighbours in each session
+        (SecAgg+'s graph, public), with their signatures; every advert for a node whose bank
+        is not known. A bank keeps only its neighbours' adverts (it parsed and skipped the
+        others), so at K banks a request carries ``k`` adverts instead of ``K``."""
+        adverts: dict[str, tuple[bytes, ...]] = {}
+        signatures: dict[str, tuple[bytes, ...]] = {}
+        for name in names:
+            session = self.sessions[name]
+            if bank is None or not 0 <= bank < session.config.n_parties:
+                adverts[name], signatures[name] = session.advert_blobs, session.signatures
+                continue
+            near = session.config.neighbours[bank]
+            keep = [i for i, sender in enumerate(sorted(session.adverts)) if sender in near]
+            adverts[name] = tuple(session.advert_blobs[i] for i in keep)
+            signatures[name] = tuple(session.signatures[i] for i in keep)
+        return {"adverts": adverts, "signatures": signatures}
 
     def _adopt_shares(self, names: list[str], shared: StepOutcome) -> None:
         """Step 1's replies: each bank's share envelopes, routed by recipient."""
@@ -207,10 +221,9 @@ class CoordinatorMasking:
         attestations = self._attest(session, listed, survivors, contents, open_next)
         requests = {r.recipient: message_to_bytes(r) for r in unmask_requests(
             session.config, sharers=session.sharers, survivors=survivors)}
-        forwarded = self._forwarded_adverts(list(open_next)) if open_next else {}
-
         def add(node: int, content: RecordDict) -> RecordDict:
             bank = self.node_bank.get(node)
+            forwarded = self._forwarded_adverts(list(open_next), bank) if open_next else {}
             if bank not in requests:
                 return with_bundle(content, MaskingBundle(**forwarded))
             return with_bundle(content, MaskingBundle(
