@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -112,9 +111,9 @@ def test_an_older_releases_vector_still_decodes(mid_keypair: Pair) -> None:
     n = int(public_key.n)
     values = [1.5, -2.25, 1e12]
     cts = encrypt_packed([round(v * 2**ws.FRAC_BITS) % n for v in values], public_key)
-    old = ('{"scheme":"paillier-wide-fixed32","v":1,"fp":"%s","run":"r","round":0,"parties":1,'
-           '"c":[%s]}' % (key_fingerprint(public_key),
-                          ",".join(f'"{c:x}"' for c in cts))).encode()
+    hex_cts = ",".join(f'"{c:x}"' for c in cts)
+    old = ('{"scheme":"paillier-wide-fixed32","v":1,"fp":"' + key_fingerprint(public_key)
+           + '","run":"r","round":0,"parties":1,"c":[' + hex_cts + ']}').encode()
     vec = ws.wide_from_bytes(old)
     assert not vec.packed and vec.length == 3
     ws.validate_wide(vec, public_key=public_key, expected_length=3, run_id="r", round=0)
