@@ -221,6 +221,7 @@ class CoordinatorMasking:
         attestations = self._attest(session, listed, survivors, contents, open_next)
         requests = {r.recipient: message_to_bytes(r) for r in unmask_requests(
             session.config, sharers=session.sharers, survivors=survivors)}
+
         def add(node: int, content: RecordDict) -> RecordDict:
             bank = self.node_bank.get(node)
             forwarded = self._forwarded_adverts(list(open_next), bank) if open_next else {}
