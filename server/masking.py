@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from flwr.app import RecordDict
@@ -66,6 +67,11 @@ class MaskingSession:
     """Each advert's signature by its bank (verified by the banks, not here)."""
     sharers: set[int] = field(default_factory=set)
     envelopes: dict[int, list[bytes]] = field(default_factory=dict)
+
+    @cached_property
+    def senders(self) -> tuple[int, ...]:
+        """The banks of ``advert_blobs`` and ``signatures``, in their order."""
+        return tuple(sorted(self.adverts))
 
 
 class CoordinatorMasking:
@@ -140,7 +146,7 @@ class CoordinatorMasking:
                 adverts[name], signatures[name] = session.advert_blobs, session.signatures
                 continue
             near = session.config.neighbours[bank]
-            keep = [i for i, sender in enumerate(sorted(session.adverts)) if sender in near]
+            keep = [i for i, sender in enumerate(session.senders) if sender in near]
             adverts[name] = tuple(session.advert_blobs[i] for i in keep)
             signatures[name] = tuple(session.signatures[i] for i in keep)
         return {"adverts": adverts, "signatures": signatures}
