@@ -105,13 +105,13 @@ def encrypt_wide(values: Sequence[float] | np.ndarray, *, public_key: PaillierPu
     precomputed randomizer table, e.g. the key holder's; the cached public one by default;
     ``mask``: SecAgg+ under Paillier, maps the plaintexts to masked ones modulo ``n`` before
     encryption)."""
-    limit, offset = 1 << OFFSET_BITS, 1 << OFFSET_BITS
+    offset = 1 << OFFSET_BITS  # also the bound on |s|
     shifted = []
     for idx, value in enumerate(np.asarray(values, dtype=np.float64).ravel()):
         if not np.isfinite(value):
             raise PackingOverflowError(f"value {idx} is not finite; cannot encrypt it.")
         scaled = int(np.rint(float(value) * (1 << FRAC_BITS)))
-        if abs(scaled) >= limit:
+        if abs(scaled) >= offset:
             raise PackingOverflowError(f"value {idx} ({value:g}) is too large for the wide "
                                        f"codec (|value| < 2**{OFFSET_BITS - FRAC_BITS}).")
         shifted.append(scaled + offset)
