@@ -80,6 +80,7 @@ from federation.wire.records import (
     STEP_SCHEMA,
     STEP_STATS,
     STEP_TRAIN,
+    SignatureClaim,
     audit_head_of,
     layout_of,
     reply,
@@ -200,14 +201,20 @@ class _Request:
                             round_index=self.round, rows=rows_of(self.content),
                             total_rows=self.preprocessing()[1], summation=self.summation)
 
+    def claim(self, sealed: Sealed, step: MessageType, round_index: int) -> SignatureClaim:
+        """The bank's signature over ``sealed`` for ``step`` of ``round_index``."""
+        return sign_sealed(self.cfg, self.data.bank, sealed, run_id=self.run_id,
+                           step=step.message_type, round_index=round_index,
+                           node_id=self.node_id, summation=self.summation)
+
     def signed_reply(self, msg: Message, sealed: Sealed, step: MessageType, round_index: int,
-                     n_examples: int, metrics: dict[str, Any] | None = None) -> Message:
+                     n_examples: int, metrics: dict[str, Any] | None = None,
+                     evaluation: tuple[Sealed, SignatureClaim] | None = None) -> Message:
         """Reply with the sealed vector and the bank's signature over it (for ``step``)."""
-        claim = sign_sealed(self.cfg, self.data.bank, sealed, run_id=self.run_id,
-                            step=step.message_type, round_index=round_index,
-                            node_id=self.node_id, summation=self.summation)
         return reply(msg, reply_content(bank=self.data.bank, n_examples=n_examples,
-                                        sealed=sealed, signature=claim, metrics=metrics))
+                                        sealed=sealed, signature=self.claim(sealed, step,
+                                                                            round_index),
+                                        metrics=metrics, evaluation=evaluation))
 
     def session_mask(self, context: Context, kind: str, sealed_round: int) -> SessionMask | None:
         """The SecAgg+ mask of the session summing this step's vector (None when the run
@@ -226,7 +233,7 @@ class _Request:
         if hist_sum is None:
             return {}
         return histogram_metrics(self.cfg, self.data.bank, hist_sum, run_id=self.run_id,
-                                 round_index=self.round, total_rows=self.preprocessing()[1],
+                                 round_index=self.step.histograms_round, total_rows=self.preprocessing()[1],
                                  summation=self.summation)
 
 
@@ -252,22 +259,35 @@ def stats(msg: Message, context: Context) -> Message:
 
 @handles(app, STEP_TRAIN)
 def train(msg: Message, context: Context) -> Message:
-    """Open the global model, train locally, seal the weighted update (+ last round's AUC/KS)."""
+    """Open the global model, train locally, seal the weighted update (+ the AUC/KS of the
+    histograms the request carries). A request that asks ``evaluate`` also gets the score
+    histograms of the model it carries, sealed and signed apart (that round's evaluation,
+    in the same exchange)."""
     req = _Request(msg, context)
     check_not_dropped(req.cfg, req.data.bank, req.round + 1)
     prep, total_rows = req.preprocessing()
+    weights = req.weights(prep)
+    evaluation = None
+    if req.step.evaluate:
+        eval_mask = req.session_mask(context, KIND_COUNTS, req.round)
+        histograms = sealed_histograms(req.cfg, req.data, prep, weights, run_id=req.run_id,
+                                       round_index=req.round - 1, mask=eval_mask,
+                                       total_rows=total_rows, summation=req.summation)
+        _keep(context, req.run_id, eval_mask)
+        evaluation = (histograms, req.claim(histograms, STEP_EVALUATE, req.round))
     mask = req.session_mask(context, KIND_WEIGHTS, req.round + 1)
-    sealed = local_update(req.cfg, req.data, prep, total_rows, req.weights(prep),
+    sealed = local_update(req.cfg, req.data, prep, total_rows, weights,
                           run_id=req.run_id, round_index=req.round, mask=mask,
                           summation=req.summation)
     _keep(context, req.run_id, mask)
     return req.signed_reply(msg, sealed, STEP_TRAIN, req.round + 1, req.data.train.n_rows,
-                            metrics=req.metrics())
+                            metrics=req.metrics(), evaluation=evaluation)
 
 
 @handles(app, STEP_EVALUATE)
 def evaluate(msg: Message, context: Context) -> Message:
-    """Score the bank's test rows with the new global model; seal the score histograms."""
+    """Score the bank's test rows with the new global model; seal the score histograms (+ the
+    AUC/KS of the histograms the request carries, if any)."""
     req = _Request(msg, context)
     check_not_dropped(req.cfg, req.data.bank, req.round)
     prep, total_rows = req.preprocessing()
@@ -276,7 +296,8 @@ def evaluate(msg: Message, context: Context) -> Message:
                                round_index=req.round - 1, mask=mask, total_rows=total_rows,
                                summation=req.summation)
     _keep(context, req.run_id, mask)
-    return req.signed_reply(msg, sealed, STEP_EVALUATE, req.round, req.data.test.n_rows)
+    return req.signed_reply(msg, sealed, STEP_EVALUATE, req.round, req.data.test.n_rows,
+                            metrics=req.metrics())
 
 
 @handles(app, STEP_FINALIZE)
@@ -287,7 +308,8 @@ def finalize(msg: Message, context: Context) -> Message:
     release = (req.weights(prep), prep) if req.cfg.release_model else None
     hist_sum = sealed_of(req.content, KEY_HIST_SUM)
     histograms = (open_released_histograms(req.cfg, req.data.bank, hist_sum, run_id=req.run_id,
-                                           round_index=req.round, total_rows=total_rows)
+                                           round_index=req.step.histograms_round,
+                                           total_rows=total_rows)
                   if req.cfg.release_model and hist_sum is not None else None)
     return reply(msg, reply_content(bank=req.data.bank, n_examples=req.data.test.n_rows,
                                     metrics=req.metrics(), release=release,

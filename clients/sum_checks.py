@@ -35,17 +35,20 @@ def opening_round(content: Any, key: str) -> int:
     """The round bank steps open the sum under ``key`` of a request for (its boxes' round).
 
     Statistics and bins: round 0 (``open_preprocessing``, ``open_tree_context``); weights and
-    score histograms: the request's round (``open_weights``, ``histogram_metrics``,
-    ``open_released_histograms``); a tree level: the request number of the state blob the
-    request carries, 0 without one (``tree_bank._decide`` opens it at ``state.seq``, which
-    ``_open_state`` requires to equal the blob's number). Must stay equal to those steps'
-    rounds: the memory of :class:`OpenedSums` drops older rounds on this label.
+    score histograms: the request's round (``open_weights``), the round the histograms
+    evaluate (``histogram_metrics``, ``open_released_histograms``: the step record's
+    ``hist-round``, the request's round when it names none); a tree level: the request
+    number of the state blob the request carries, 0 without one (``tree_bank._decide`` opens
+    it at ``state.seq``, which ``_open_state`` requires to equal the blob's number). Must stay
+    equal to those steps' rounds: the memory of :class:`OpenedSums` drops older rounds on this label.
     """
     if key in (KEY_STATS_SUM, KEY_BINS_SUM):
         return 0
     if key == KEY_LEVEL_SUM:
         blob = state_of(content)
         return 0 if blob is None else blob[1]
+    if key == KEY_HIST_SUM:
+        return step_of(content).histograms_round
     return step_of(content).round
 
 

@@ -4,8 +4,9 @@ One row per (banks, aggregation): a ``fedcredit`` horizontal run (LR, the embedd
 spread over the banks, iid, seed 0) in Flower's simulation engine, and beside it, in the same
 invocation, the **floor**: Flower's own bare simulation of the same number of clients doing
 nothing (a trivial ServerApp/ClientApp pair run with ``flwr.simulation.run_simulation``, the
-same backend settings, the same number of request/reply exchanges per round as a plain run:
-train and evaluate).
+same backend settings, two request/reply exchanges per round: a plain round's train and
+evaluate steps before they were merged into one exchange, stop 31; its seconds per message are
+what a row compares with).
 
 Each run is a child process of this script, so its resident memory can be measured: the peak,
 sampled every half second, of the summed RSS of the child and all its descendants (the Ray
@@ -54,7 +55,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR_EXCHANGES = 2
-"""Request/reply exchanges per round of the floor: a plain round's train and evaluate steps."""
+"""Request/reply exchanges per round of the floor (a plain round took two before stop 31)."""
 SAMPLE_S = 0.5
 
 

@@ -21,7 +21,15 @@ from flwr.app import Message
 from flwr.serverapp import Grid
 
 from federation.wire.message_types import MessageType
-from federation.wire.records import bank_of, sealed_of, signature_of
+from federation.wire.records import (
+    KEY_SEALED,
+    KEY_SEALED_EVAL,
+    KEY_SIGNATURE,
+    KEY_SIGNATURE_EVAL,
+    bank_of,
+    sealed_of,
+    signature_of,
+)
 from protocols.errors import ProtocolError
 from protocols.identity.signing import ReplayGuard, statement_for, verify_update
 from server.errors import FederationError
@@ -114,9 +122,13 @@ class Exchange:
     def ask(self, step: MessageType, contents: Callable[[], Any], *, required: int,
             sealed_round: int | None = None,
             extra: Callable[[int, Any], Any] | None = None,
-            only: Collection[int] | None = None) -> StepOutcome:
+            only: Collection[int] | None = None,
+            evaluation: tuple[MessageType, int] | None = None) -> StepOutcome:
         """Send ``contents()`` to every bank (or the nodes in ``only``) as ``step``; admit
         replies; fail below ``required``.
+
+        ``evaluation`` (step, round): each reply also carries that step's sealed vector
+        (``sealed-eval``), admitted only with its own valid signature for that step and round.
 
         ``extra(node, content)`` adds what only that node receives (its SecAgg+ envelopes).
         Each reply is matched to the bank node by the request it answers
@@ -136,7 +148,8 @@ class Exchange:
         for reply in replies:
             node = asked.get(reply.metadata.reply_to_message_id, reply.metadata.src_node_id)
             answered.add(node)
-            self._admit(reply, message_type, sealed_round, outcome, node=node)
+            self._admit(reply, message_type, sealed_round, outcome, node=node,
+                        evaluation=evaluation)
         for node in nodes:
             if node not in answered:
                 outcome.dropped.append({"node": node, "step": message_type,
@@ -162,7 +175,8 @@ class Exchange:
                 for n in (self.nodes if nodes is None else nodes)]
 
     def _admit(self, reply: Message, step: str, sealed_round: int | None,
-               outcome: StepOutcome, *, node: int) -> None:
+               outcome: StepOutcome, *, node: int,
+               evaluation: tuple[MessageType, int] | None = None) -> None:
         if reply.has_error():
             outcome.dropped.append({"node": node, "step": step,
                                     "reason": remote_reason(reply.error.reason)})
@@ -170,22 +184,26 @@ class Exchange:
         try:
             if sealed_round is not None:
                 self._check_signature(reply, step, sealed_round)
+            if evaluation is not None:
+                self._check_signature(reply, evaluation[0].message_type, evaluation[1],
+                                      keys=(KEY_SEALED_EVAL, KEY_SIGNATURE_EVAL))
         except ProtocolError as exc:
             outcome.rejected.append({"node": node, "step": step,
                                      "error": type(exc).__name__, "reason": str(exc)})
             return
         outcome.replies.append(reply)
 
-    def _check_signature(self, reply: Message, step: str, sealed_round: int) -> None:
+    def _check_signature(self, reply: Message, step: str, sealed_round: int, *,
+                         keys: tuple[str, str] = (KEY_SEALED, KEY_SIGNATURE)) -> None:
         """Signature over (claimed run, step, round, bank, sending node, key, payload), then
-        the replay guard."""
-        sealed = sealed_of(reply.content)
+        the replay guard; ``keys``: the records of the sealed vector and its signature."""
+        sealed = sealed_of(reply.content, keys[0])
         if sealed is None:
-            raise ProtocolError("reply lacks its sealed vector.")
+            raise ProtocolError(f"reply lacks its sealed vector ('{keys[0]}').")
         bank = bank_of(reply.content)
         if bank not in self.registry:
             raise ProtocolError(f"bank {bank} has no registered signing key; refusing its update.")
-        claim = signature_of(reply.content)
+        claim = signature_of(reply.content, keys[1])
         statement = statement_for(run_id=claim.run_id, step=claim.step, round=claim.round,
                                   bank=bank, node_id=reply.metadata.src_node_id,
                                   key_fingerprint=self.fingerprint,

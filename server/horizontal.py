@@ -1,15 +1,21 @@
 """Coordinator workflow of a horizontal run over Flower's Grid (Message API).
 
 Steps: wait for the banks; federated preprocessing (schema union, then combined sealed stats);
-then per round: forward the combined sealed model -> banks open it, train locally and seal
-``[(n_k/N) w_k, n_k/N]`` -> the coordinator combines the admitted sealed updates -> banks
-score their test rows with the new model and seal score histograms -> combined, they come
-back to the banks with the next request, and every bank reports the same global AUC/KS. A
-final step collects the last round's AUC/KS and, if the run allows it, the released model.
+then per round ``r + 1``, one exchange: forward the combined sealed model of round ``r`` ->
+banks open it, score their test rows with it and seal score histograms (from the second round
+on: round ``r``'s evaluation), train locally and seal ``[(n_k/N) w_k, n_k/N]``, each vector
+signed for its own step and round -> the coordinator combines both. The combined histograms
+come back to the banks with the next request, and every bank reports the same global AUC/KS
+(so metrics trail training by one exchange more than the model). After the last round its
+model is scored in a step of its own; a final step collects the last AUC/KS and, if the run
+allows it, the released model. Under SecAgg+ the two sums of an exchange are two sessions
+that share the survivor-list and unmask exchanges (:mod:`server.masking`): 3 exchanges a
+round, 1 without masking.
 
 Partial participation (``fraction-fit`` < 1, :mod:`server.participation`): each round's train
-request goes to a seeded sample of the banks, and its evaluation to those that trained (the
-last round's to every bank); the audit's round record and the history name them.
+request goes to a seeded sample of the banks, and its evaluation, a step of its own after
+training, to those that trained (the last round's to every bank); the audit's round record
+and the history name them.
 
 Reliability: a step goes on when at least ``min_banks`` banks answer in time with a valid,
 signed, fresh update; the others are recorded. After every round the coordinator appends a
@@ -25,7 +31,7 @@ import json
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +53,8 @@ from federation.steps.secure_sum import (
 from federation.wire.message_types import MessageType
 from federation.wire.records import (
     KEY_HIST_SUM,
+    KEY_SEALED,
+    KEY_SEALED_EVAL,
     KEY_STATS_SUM,
     KEY_WEIGHTS_SUM,
     METRIC_AUC,
@@ -110,6 +118,10 @@ class FederatedResult:
     stats_sum: Sealed | None = None
     weights_sum: Sealed | None = None
     hist_sum: Sealed | None = None
+    hist_round: int = 0
+    """The round whose evaluation ``hist_sum`` holds (the model after that round); it trails
+    ``rounds_done`` by one between rounds: round ``r``'s model is scored in the exchange that
+    trains round ``r + 1``, the last one in a step of its own before finalize."""
     rounds_done: int = 0
     round_seconds: list[float] = field(default_factory=list)
     round_banks: list[int] = field(default_factory=list)
@@ -178,11 +190,11 @@ def _agreed_metrics(outcome: StepOutcome) -> tuple[float, float] | None:
     return aucs[0], kss[0]
 
 
-def _received(outcome: StepOutcome) -> dict[str, str]:
-    """Hash of every admitted sealed vector, by bank."""
+def _received(outcome: StepOutcome, key: str = KEY_SEALED) -> dict[str, str]:
+    """Hash of every admitted sealed vector (under ``key``), by bank."""
     out = {}
     for reply in outcome.replies:
-        sealed = sealed_of(reply.content)
+        sealed = sealed_of(reply.content, key)
         if sealed is not None:
             out[str(bank_of(reply.content))] = sha256_hex(sealed.payload)
     return out
@@ -217,20 +229,30 @@ class HorizontalRun:
                         if summation_scheme(cfg.aggregation).masked else None)
 
     def request(self, round_index: int, **sums: Sealed | None) -> Any:
+        """A request of ``round_index`` carrying the given combined sums (None: left out)."""
+        return self.scoring_request(round_index, sums)
+
+    def scoring_request(self, round_index: int, sums: dict[str, Sealed | None], *,
+                        evaluate: bool = False) -> Any:
+        """:meth:`request`; ``evaluate``: a train request that also asks the banks to score
+        the model it carries."""
         present = {k: v for k, v in sums.items() if v is not None}
         content = request_content(self.cfg, run_id=self.state.run_id, round_index=round_index,
                                   layout=self.state.layout, sums=present,
-                                  audit=self.audit.announced(self.state.run_id))
+                                  audit=self.audit.announced(self.state.run_id),
+                                  evaluate=evaluate,
+                                  hist_round=(self.state.hist_round
+                                              if KEY_HIST_SUM in present else None))
         if KEY_WEIGHTS_SUM in present and self.state.weights_rows:
             with_rows(content, total=sum(self.state.train_rows.values()),
                       in_sum=self.state.weights_rows)
         return content
 
     def _combine(self, outcome: StepOutcome, kind: str, round_index: int, *,
-                 most: int | None = None) -> Sealed:
+                 most: int | None = None, key: str = KEY_SEALED) -> Sealed:
         sealed = []
         for r in outcome.replies:
-            one = sealed_of(r.content)
+            one = sealed_of(r.content, key)
             if one is None:  # the exchange admits sealed steps' replies only with their vector
                 raise MalformedMessageError(f"bank {bank_of(r.content)}'s reply lacks its "
                                             "sealed vector.")
@@ -315,20 +337,143 @@ class HorizontalRun:
         return trained | (set(self.ex.nodes) - sampled_nodes)
 
     def one_round(self, rnd: int) -> None:
-        """Train, combine, evaluate; record the previous round's metrics; audit; checkpoint."""
+        """Round ``rnd + 1``: train and combine, scoring round ``rnd``'s model in the same
+        exchange (:meth:`_train_and_score`; apart, after training, when banks are sampled:
+        :meth:`_train_then_score`); record the metrics the replies report; audit;
+        checkpoint."""
         st = self.state
         started = time.perf_counter()
         sampled, sampled_nodes = self._sample(rnd + 1)
+        if self.merged:
+            train, scored = self._train_and_score(rnd)
+            evaluate = train if scored is not None else None
+            eval_key = KEY_SEALED_EVAL
+        else:
+            train, evaluate = self._train_then_score(rnd, sampled_nodes)
+            scored, eval_key = rnd + 1, KEY_SEALED
+        st.rounds_done = rnd + 1
+        st.round_seconds.append(time.perf_counter() - started)
+        st.round_banks.append(len(train.replies))
+        st.participation.append(Participation(
+            sampled=sampled, trained=tuple(bank_of(r.content) for r in train.replies),
+            evaluated=()))
+        evaluated = self._scored_by(scored, evaluate)
+        self._note(train, rnd + 1)
+        if evaluate is not None and evaluate is not train:
+            self._note(evaluate, rnd + 1)
+        outcomes = [train] + ([evaluate] if evaluate is not None and evaluate is not train
+                              else [])
+        head = self.audit.append(
+            "round", run_id=st.run_id, round=rnd + 1, config_hash=self.config_hash,
+            sampled=list(sampled), banks=list(st.participation[-1].trained),
+            evaluated=list(evaluated), evaluated_round=scored if evaluate is not None else None,
+            nodes=sorted(r.metadata.src_node_id for r in train.replies),
+            received={"train": _received(train),
+                      "evaluate": _received(evaluate, eval_key) if evaluate else {}},
+            dropped=[d for o in outcomes for d in o.dropped],
+            rejected=[d for o in outcomes for d in o.rejected],
+            model_hash=sha256_hex(st.weights_sum.payload) if st.weights_sum else None,
+            histogram_hash=(sha256_hex(st.hist_sum.payload)
+                            if evaluate is not None and st.hist_sum else None))
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(st, head)
+        if self.on_progress is not None:
+            self.on_progress(st.rounds_done)
+        if self.cfg.halt_after and st.rounds_done == self.cfg.halt_after < self.cfg.rounds_planned:
+            raise RunInterrupted(st.rounds_done, self.cfg.out)
+
+    @property
+    def merged(self) -> bool:
+        """Every bank takes part in every round, so one exchange trains round ``r + 1`` and
+        scores round ``r``'s model (both need only that model); with sampled banks the
+        evaluation asks the round's trainers after training, as a step of its own."""
+        return self.cfg.sampled_banks >= self.cfg.banks
+
+    def _scored_by(self, scored: int | None,
+                   outcome: StepOutcome | None) -> tuple[int, ...]:
+        """Record who scored round ``scored``'s model (its participation entry)."""
+        if scored is None or outcome is None:
+            return ()
+        who = tuple(bank_of(r.content) for r in outcome.replies)
+        st = self.state
+        st.participation[scored - 1] = replace(st.participation[scored - 1], evaluated=who)
+        return who
+
+    def _unreported_hist(self) -> Sealed | None:
+        """The combined score histograms, when the banks have not reported their AUC/KS yet
+        (a request carries them once for that; finalize again for the release)."""
+        st = self.state
+        reported = st.history[-1].round if st.history else 0
+        return st.hist_sum if st.hist_round > reported else None
+
+    def _train_and_score(self, rnd: int) -> tuple[StepOutcome, int | None]:
+        """One exchange: every bank opens round ``rnd``'s model, seals its score histograms of
+        it (when not scored yet: from the second round on) and its update of round ``rnd + 1``,
+        each signed for its own step and round. Under masking the two sums are two sessions
+        that share the survivor-list and unmask exchanges, and the next round's sessions ride
+        on them: 3 exchanges a round. Returns the outcome and the round scored (None)."""
+        st = self.state
+        scoring = rnd if st.hist_round < rnd else None
+        names = [session_name(KIND_WEIGHTS, rnd + 1)]
+        if scoring is not None:
+            names.append(session_name(KIND_COUNTS, scoring))
+
+        def contents() -> Any:
+            return self.scoring_request(rnd, {
+                KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
+                KEY_HIST_SUM: self._unreported_hist()}, evaluate=scoring is not None)
+
+        def light() -> Any:  # the masking exchanges need the statistics only
+            return self.request(rnd, **{KEY_STATS_SUM: st.stats_sum})
+
+        extra = None
+        if self.masking is not None:
+            missing = [name for name in names if name not in self.masking.sessions]
+            if missing:  # the first round, or a resumed run's
+                self.masking.open(missing, light)
+            extra = self.masking.envelopes(*names)
+        outcome = self.ex.ask(STEP_TRAIN, contents, required=self.cfg.required_banks,
+                              sealed_round=rnd + 1, extra=extra,
+                              evaluation=(STEP_EVALUATE, scoring) if scoring is not None
+                              else None)
+        self._record(outcome)
+        self._learn_nodes(outcome)
+        sums = [(names[0], self._combine(outcome, KIND_WEIGHTS, rnd + 1), rnd + 1)]
+        if scoring is not None:
+            sums.append((names[1], self._combine(
+                outcome, KIND_COUNTS, scoring, key=KEY_SEALED_EVAL,
+                most=score_count_bound(self.cfg, sum(st.train_rows.values()))), scoring))
+        if self.masking is not None:
+            opened = self.masking.unmask_all(sums, outcome, light,
+                                             open_next=self._next_sessions(rnd + 1))
+        else:
+            opened = [total for _, total, _ in sums]
+        st.weights_sum = opened[0]
+        st.weights_rows = sum(st.train_rows.get(bank_of(r.content), 0) for r in outcome.replies)
+        if scoring is not None:
+            st.hist_sum, st.hist_round = opened[1], scoring
+        return outcome, scoring
+
+    def _next_sessions(self, done: int) -> tuple[str, ...]:
+        """The sessions of the exchange after round ``done``: the next round's update and
+        round ``done``'s scores, or after the last round its scores alone."""
+        if done < self.cfg.rounds_planned:
+            return self._round_sessions(done + 1)[0], session_name(KIND_COUNTS, done)
+        return (session_name(KIND_COUNTS, done),)
+
+    def _train_then_score(self, rnd: int,
+                          sampled_nodes: set[int] | None) -> tuple[StepOutcome, StepOutcome]:
+        """A sampled round: the sample trains, then the banks that trained score the new
+        model (every bank in the last round) in a step of their own."""
+        st = self.state
         need = self.cfg.round_required_banks if sampled_nodes is not None else None
         sessions = self._round_sessions(rnd + 1)
         if self.masking is not None and sessions[0] not in self.masking.sessions:
-            # both sessions of the round in one advert/share exchange (a resumed run's first
-            # round, or the first round: later ones were opened with the last round's unmask)
             self.masking.open(list(sessions),
                               lambda: self.request(rnd, **{KEY_STATS_SUM: st.stats_sum}))
         train, st.weights_sum = self._sealed_step(STEP_TRAIN, lambda: self.request(rnd, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
-            KEY_HIST_SUM: st.hist_sum}), KIND_WEIGHTS, rnd + 1, only=sampled_nodes,
+            KEY_HIST_SUM: self._unreported_hist()}), KIND_WEIGHTS, rnd + 1, only=sampled_nodes,
             required=need)
         self._record(train)
         self._learn_nodes(train)
@@ -340,34 +485,36 @@ class HorizontalRun:
             open_next=self._round_sessions(rnd + 2) if self.masking is not None and
             rnd + 1 < self.cfg.rounds_planned else (),
             most=score_count_bound(self.cfg, sum(st.train_rows.values())))
-        st.rounds_done = rnd + 1
-        st.round_seconds.append(time.perf_counter() - started)
-        st.round_banks.append(len(train.replies))
-        taking_part = Participation(sampled=sampled,
-                                    trained=tuple(bank_of(r.content) for r in train.replies),
-                                    evaluated=tuple(bank_of(r.content) for r in evaluate.replies))
-        st.participation.append(taking_part)
-        self._note(train, rnd + 1)
-        self._note(evaluate, rnd + 1)
+        st.hist_round = rnd + 1
+        return train, evaluate
+
+    def score_last(self) -> None:
+        """The last round's model is scored in a step of its own (it trains nothing); the
+        replies report the round before's AUC/KS. Audited and checkpointed, so a resumed
+        run goes straight to finalize."""
+        st = self.state
+        done = st.rounds_done
+        evaluate, hist = self._sealed_step(STEP_EVALUATE, lambda: self.request(done, **{
+            KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
+            KEY_HIST_SUM: self._unreported_hist()}), KIND_COUNTS, done,
+            most=score_count_bound(self.cfg, sum(st.train_rows.values())))
+        self._record(evaluate)
+        st.hist_sum, st.hist_round = hist, done
+        evaluated = self._scored_by(done, evaluate)
+        self._note(evaluate, done)
         head = self.audit.append(
-            "round", run_id=st.run_id, round=rnd + 1, config_hash=self.config_hash,
-            sampled=list(taking_part.sampled), banks=list(taking_part.trained),
-            evaluated=list(taking_part.evaluated),
-            nodes=sorted(r.metadata.src_node_id for r in train.replies),
-            received={"train": _received(train), "evaluate": _received(evaluate)},
-            dropped=train.dropped + evaluate.dropped, rejected=train.rejected + evaluate.rejected,
-            model_hash=sha256_hex(st.weights_sum.payload),
-            histogram_hash=sha256_hex(st.hist_sum.payload))
+            "evaluation", run_id=st.run_id, round=done, evaluated=list(evaluated),
+            received=_received(evaluate), dropped=evaluate.dropped, rejected=evaluate.rejected,
+            histogram_hash=sha256_hex(hist.payload))
         if self.on_checkpoint is not None:
             self.on_checkpoint(st, head)
-        if self.on_progress is not None:
-            self.on_progress(st.rounds_done)
-        if self.cfg.halt_after and st.rounds_done == self.cfg.halt_after < self.cfg.rounds_planned:
-            raise RunInterrupted(st.rounds_done, self.cfg.out)
 
     def finalize(self) -> None:
-        """Last round's metrics and the released model."""
+        """Score the last round's model if no exchange did yet; then the last round's metrics
+        and the released model."""
         st = self.state
+        if st.rounds_done > st.hist_round:
+            self.score_last()
         final = self.ex.ask(STEP_FINALIZE, lambda: self.request(st.rounds_done, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
             KEY_HIST_SUM: st.hist_sum}), required=self.cfg.required_banks)

@@ -5,9 +5,11 @@ keys (step 0), forward every advert to every bank and collect the sealed share e
 (step 1), route each bank's envelopes with the sealed step's request (step 2, the banks mask),
 have the survivors sign the survivor list (step 2b, the consistency round), then send each
 surviving bank its unmask request with the list and every survivor's signature (step 3),
-rebuild the residual mask and remove it from the combined sum. Adverts travel with their
-banks' signatures, which the banks check; a bank reveals only for the one list it signed and
-only with ``t`` signatures of its neighbourhood on it.
+rebuild the residual mask and remove it from the combined sum. The sessions of one sealed
+step (a round's update and the previous round's scores) share its survivor list, so their
+consistency and unmask steps share exchanges (:meth:`CoordinatorMasking.unmask_all`).
+Adverts travel with their banks' signatures, which the banks check; a bank reveals only for
+the one list it signed and only with ``t`` signatures of its neighbourhood on it.
 Security assumption: fewer than ``t`` banks of a neighbourhood collude with the coordinator; it
 learns the survivors' sum under ``secagg`` and nothing but ciphertexts under
 ``paillier-secagg``.
@@ -169,27 +171,31 @@ class CoordinatorMasking:
             session.envelopes.setdefault(message.recipient, []).append(blob)
         session.sharers.add(bank)
 
-    def envelopes(self, name: str) -> Callable[[int, RecordDict], RecordDict]:
-        """Step 2: adds to each bank's request the envelopes addressed to it."""
-        session = self.sessions[name]
+    def envelopes(self, *names: str) -> Callable[[int, RecordDict], RecordDict]:
+        """Step 2: adds to each bank's request the envelopes addressed to it in each of the
+        sessions ``names`` (the sums its reply seals)."""
+        sessions = [self.sessions[name] for name in names]
 
         def add(node: int, content: RecordDict) -> RecordDict:
             bank = self.node_bank.get(node)
-            mine = tuple(session.envelopes.get(bank, [])) if bank is not None else ()
-            return with_bundle(content, MaskingBundle(envelopes={name: mine}))
+            return with_bundle(content, MaskingBundle(envelopes={
+                session.name: (tuple(session.envelopes.get(bank, [])) if bank is not None
+                               else ()) for session in sessions}))
 
         return add
 
-    def _attest(self, session: MaskingSession, listed: bytes, survivors: set[int],
-                contents: Contents, open_next: tuple[str, ...] = ()) -> tuple[bytes, ...]:
-        """Step 2b: every survivor signs the survivor list; the signatures in list order
-        (empty for a survivor that did not answer). The banks check them; this only fails early
-        when fewer than the quorum signed. With ``open_next`` the same exchange asks every
-        bank for its key adverts of those sessions (their step 0)."""
-        name = session.name
+    def _attest(self, sessions: list[MaskingSession], listed: bytes, survivors: set[int],
+                contents: Contents, open_next: tuple[str, ...] = ()) -> list[tuple[bytes, ...]]:
+        """Step 2b: every survivor signs the survivor list of each session (one exchange for
+        all of them); per session, the signatures in list order (empty for a survivor that did
+        not sign). The banks check them; this only fails early when fewer than the quorum
+        signed. With ``open_next`` the same exchange asks every bank for its key adverts of
+        those sessions (their step 0)."""
+        names = [session.name for session in sessions]
         if open_next:
             def add(node: int, content: RecordDict) -> RecordDict:
-                mine = {name: listed} if self.node_bank.get(node) in survivors else {}
+                mine = ({name: listed for name in names}
+                        if self.node_bank.get(node) in survivors else {})
                 return with_bundle(content, MaskingBundle(advertise=open_next, survivors=mine))
 
             signed = self.ex.ask(STEP_SECAGG, contents, required=self.cfg.required_banks,
@@ -198,49 +204,72 @@ class CoordinatorMasking:
         else:
             nodes = [node for node, bank in self.node_bank.items() if bank in survivors]
             signed = self.ex.ask(STEP_SECAGG, lambda: with_bundle(contents(), MaskingBundle(
-                survivors={name: listed})), required=min(self.cfg.required_banks,
-                                                         len(survivors)), only=nodes)
-        by_bank: dict[int, bytes] = {}
-        for reply in signed.replies:
-            signature = bundle_of(reply.content).attestations.get(name, ())
-            if len(signature) == 1 and bank_of(reply.content) in survivors:
-                by_bank[bank_of(reply.content)] = signature[0]
-        quorum = attestation_quorum(session.config.n_parties, session.config.threshold)
-        if len(by_bank) < quorum:
-            raise FederationError(f"masking session '{name}': {len(by_bank)} banks signed the "
-                                  f"survivor list, {quorum} needed before any bank reveals "
-                                  "shares; too many banks dropped in this round.")
-        return tuple(by_bank.get(bank, b"") for bank in sorted(survivors))
+                survivors={name: listed for name in names})),
+                required=min(self.cfg.required_banks, len(survivors)), only=nodes)
+        out = []
+        for session in sessions:
+            by_bank: dict[int, bytes] = {}
+            for reply in signed.replies:
+                signature = bundle_of(reply.content).attestations.get(session.name, ())
+                if len(signature) == 1 and bank_of(reply.content) in survivors:
+                    by_bank[bank_of(reply.content)] = signature[0]
+            quorum = attestation_quorum(session.config.n_parties, session.config.threshold)
+            if len(by_bank) < quorum:
+                raise FederationError(f"masking session '{session.name}': {len(by_bank)} banks "
+                                      f"signed the survivor list, {quorum} needed before any "
+                                      "bank reveals shares; too many banks dropped in this "
+                                      "round.")
+            out.append(tuple(by_bank.get(bank, b"") for bank in sorted(survivors)))
+        return out
 
     def unmask(self, name: str, outcome: StepOutcome, total: Sealed, contents: Contents, *,
                round_index: int, open_next: tuple[str, ...] = ()) -> Sealed:
-        """Step 3: reveal requests to the survivors, the residual mask, the unmasked sum.
+        """Step 3 of one session (:meth:`unmask_all`)."""
+        return self.unmask_all([(name, total, round_index)], outcome, contents,
+                               open_next=open_next)[0]
 
-        ``open_next`` (the next round's sessions) rides on this sum's two exchanges: its key
-        adverts on the survivor-list exchange, its share step on the unmask exchange, so a
-        masked round takes 6 exchanges instead of 8. Each bank handles the two parts of one
-        message as it would handle them sent apart (:func:`clients.bank_app.secagg`: adverts,
-        then shares, then the signed list, then the reveal), so no check changes."""
-        session = self.sessions.pop(name)
+    def unmask_all(self, sums: list[tuple[str, Sealed, int]], outcome: StepOutcome,
+                   contents: Contents, *, open_next: tuple[str, ...] = ()) -> list[Sealed]:
+        """Step 3 of the sessions of one sealed step's replies, ``(name, combined sum, round)``
+        each: reveal requests to the survivors, the residual masks, the unmasked sums.
+
+        The sessions share the step's survivors (a reply is admitted whole), so they share the
+        survivor-list exchange and the unmask exchange. ``open_next`` (the next round's
+        sessions) rides on the same two exchanges: its key adverts on the survivor-list
+        exchange, its share step on the unmask exchange, so a masked round takes 3 exchanges
+        (its sealed step, the list, the unmask). Each bank handles the parts of one message as
+        it would handle them sent apart (:func:`clients.bank_app.secagg`: adverts, then shares,
+        then the signed lists, then the reveals, session by session), so no check changes."""
+        sessions = [self.sessions.pop(name) for name, _, _ in sums]
         survivors = {bank_of(r.content) for r in outcome.replies}
         listed = survivors_to_bytes(sorted(survivors))
-        attestations = self._attest(session, listed, survivors, contents, open_next)
-        requests = {r.recipient: message_to_bytes(r) for r in unmask_requests(
+        attestations = self._attest(sessions, listed, survivors, contents, open_next)
+        requests = [{r.recipient: message_to_bytes(r) for r in unmask_requests(
             session.config, sharers=session.sharers, survivors=survivors)}
+            for session in sessions]
 
         def add(node: int, content: RecordDict) -> RecordDict:
             bank = self.node_bank.get(node)
             forwarded = self._forwarded_adverts(list(open_next), bank) if open_next else {}
-            if bank not in requests:
+            mine = [i for i, asked in enumerate(requests) if bank in asked]
+            if bank is None or not mine:
                 return with_bundle(content, MaskingBundle(**forwarded))
             return with_bundle(content, MaskingBundle(
-                unmask={name: requests[bank]}, survivors={name: listed},
-                attestations={name: attestations}, **forwarded))
+                unmask={sessions[i].name: requests[i][bank] for i in mine},
+                survivors={sessions[i].name: listed for i in mine},
+                attestations={sessions[i].name: attestations[i] for i in mine}, **forwarded))
 
         answered = self.ex.ask(STEP_SECAGG, contents, required=self.cfg.required_banks,
                                extra=add)
         if open_next:
             self._adopt_shares(list(open_next), answered)
+        return [self._unmasked(session, total, round_index, survivors, answered)
+                for session, (_, total, round_index) in zip(sessions, sums, strict=True)]
+
+    def _unmasked(self, session: MaskingSession, total: Sealed, round_index: int,
+                  survivors: set[int], answered: StepOutcome) -> Sealed:
+        """One session's residual mask from the revealed shares, removed from its sum."""
+        name = session.name
         replies: list[UnmaskReply] = []
         for reply in answered.replies:
             blob = bundle_of(reply.content).unmask.get(name)

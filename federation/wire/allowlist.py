@@ -111,13 +111,15 @@ def _horizontal_rows() -> list[Allowed]:
     rows = _settings_rows(h, records.KEY_RUN, RunConfig().to_user_config())
     rows += _config_rows(h, records.KEY_STEP, {
         records.FIELD_RUN_ID: (text, SHORT_TEXT), records.FIELD_ROUND: (number, SCALAR),
-        records.FIELD_LAYOUT: (text, JSON_DOC)})
+        records.FIELD_LAYOUT: (text, JSON_DOC), records.FIELD_EVALUATE: (number, SCALAR),
+        records.FIELD_HIST_ROUND: (number, SCALAR)})
     rows += _config_rows(h, records.KEY_AUDIT_HEAD, {
         records.FIELD_RUN_ID: (text, SHORT_TEXT), records.FIELD_SEQ: (number, SCALAR),
         records.FIELD_ROUND: (number, SCALAR), records.FIELD_HEAD: (text, SHORT_TEXT)})
-    rows += _config_rows(h, records.KEY_SIGNATURE, {
-        records.FIELD_RUN_ID: (text, SHORT_TEXT), records.FIELD_STEP: (text, SHORT_TEXT),
-        records.FIELD_ROUND: (number, SCALAR), records.FIELD_SIGNATURE: (blob, SHORT_TEXT)})
+    for key in (records.KEY_SIGNATURE, records.KEY_SIGNATURE_EVAL):
+        rows += _config_rows(h, key, {
+            records.FIELD_RUN_ID: (text, SHORT_TEXT), records.FIELD_STEP: (text, SHORT_TEXT),
+            records.FIELD_ROUND: (number, SCALAR), records.FIELD_SIGNATURE: (blob, SHORT_TEXT)})
     rows += _config_rows(h, records.KEY_SCHEMA, {records.FIELD_SCHEMA: (text, JSON_DOC)})
     rows += _config_rows(h, records.KEY_RELEASE, {records.FIELD_PREPROCESSOR: (text, JSON_DOC)})
     rows += _config_rows(h, trees.KEY_TREE_STATE, {
@@ -126,7 +128,7 @@ def _horizontal_rows() -> list[Allowed]:
         trees.FIELD_MODEL: (text, JSON_DOC), trees.FIELD_EDGES: (text, JSON_DOC),
         trees.FIELD_FEATURES: (frozenset({"list[str]"}), JSON_DOC),
         trees.FIELD_PREPROCESSOR: (text, JSON_DOC)})
-    for key in (records.KEY_SEALED, records.KEY_STATS_SUM, records.KEY_WEIGHTS_SUM,
+    for key in (records.KEY_SEALED, records.KEY_SEALED_EVAL, records.KEY_STATS_SUM, records.KEY_WEIGHTS_SUM,
                 records.KEY_HIST_SUM, trees.KEY_BINS_SUM, trees.KEY_LEVEL_SUM):
         rows += _sealed_rows(h, key)
     rows += _metric_rows(h)

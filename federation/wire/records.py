@@ -39,6 +39,8 @@ KEY_STEP = "step"  # ConfigRecord: run id, round, layout
 KEY_METRICS = "metrics"  # MetricRecord: bank, num-examples, auc/ks of an opened histogram
 KEY_SCHEMA = "schema"  # ConfigRecord: a bank's column schema (reply)
 KEY_SEALED = "sealed"  # ConfigRecord: a bank's sealed vector (reply)
+KEY_SEALED_EVAL = "sealed-eval"  # ConfigRecord: a train reply's sealed score histograms of the
+# model it trained from (a request whose step record asks "evaluate")
 KEY_STATS_SUM = "stats-sum"  # ConfigRecord: combined sealed stats
 KEY_WEIGHTS_SUM = "weights-sum"  # ConfigRecord: combined sealed weighted update
 KEY_HIST_SUM = "hist-sum"  # ConfigRecord: combined sealed score histograms
@@ -47,12 +49,15 @@ KEY_RELEASE = "release"  # ConfigRecord: released preprocessor json
 KEY_RELEASED_HIST = "released-histograms"  # ArrayRecord: summed (bad, good) test histograms
 # and, in a horizontal LR/MLP run of 2+ banks, the summed training-score counts (PSI)
 KEY_SIGNATURE = "signature"  # ConfigRecord: the bank's signature over its sealed vector
+KEY_SIGNATURE_EVAL = "signature-eval"  # ConfigRecord: its signature over ``sealed-eval``
 KEY_AUDIT_HEAD = "audit-head"  # ConfigRecord: the head of the coordinator's audit log
 KEY_ROWS = "rows"  # ConfigRecord: reported training rows, all banks and those in the update sum
 
 FIELD_RUN_ID = "run-id"  # step and signature records
 FIELD_ROUND = "round"  # step and signature records
 FIELD_LAYOUT = "layout"  # step record: the agreed feature layout (JSON)
+FIELD_EVALUATE = "evaluate"  # step record of a train request: also score the model it carries
+FIELD_HIST_ROUND = "hist-round"  # step record: the round the carried score histograms evaluate
 FIELD_STEP = "step"  # signature record: the message type signed for
 FIELD_SIGNATURE = "signature"  # signature record: the Ed25519 signature
 FIELD_SEQ = "seq"  # audit-head record: the last record's sequence number
@@ -90,15 +95,28 @@ class StepInfo:
     run_id: str
     round: int
     layout: str | None = None
+    evaluate: bool = False
+    """A train request that also asks for the score histograms of the model it carries (the
+    evaluation of round ``round``, in the same exchange as the training of round ``round + 1``)."""
+    hist_round: int | None = None
+    """The round whose evaluation the carried score-histogram sum holds (None: ``round``)."""
+
+    @property
+    def histograms_round(self) -> int:
+        """The round the carried score histograms were sealed for (and are opened at)."""
+        return self.round if self.hist_round is None else self.hist_round
 
 
 def request_content(
     cfg: RunConfig, *, run_id: str, round_index: int = 0, layout: FeatureLayout | None = None,
     sums: Mapping[str, Sealed] | None = None, audit: AuditHead | None = None,
+    evaluate: bool = False, hist_round: int | None = None,
 ) -> RecordDict:
     """Coordinator -> bank: run config, step details, combined sealed vectors and the head of
-    the coordinator's audit log (which the bank signs and keeps)."""
-    step = StepInfo(run_id, round_index, layout.to_json() if layout is not None else None)
+    the coordinator's audit log (which the bank signs and keeps). ``evaluate`` and
+    ``hist_round``: :class:`StepInfo`."""
+    step = StepInfo(run_id, round_index, layout.to_json() if layout is not None else None,
+                    evaluate, hist_round)
     content = RecordDict({KEY_RUN: ConfigRecord(cfg.to_user_config()),
                           KEY_STEP: step_to_record(step)})
     for key, sealed in (sums or {}).items():
@@ -131,6 +149,10 @@ def step_to_record(step: StepInfo) -> ConfigRecord:
     values: dict[str, Any] = {FIELD_RUN_ID: step.run_id, FIELD_ROUND: step.round}
     if step.layout is not None:
         values[FIELD_LAYOUT] = step.layout
+    if step.evaluate:
+        values[FIELD_EVALUATE] = 1
+    if step.hist_round is not None:
+        values[FIELD_HIST_ROUND] = step.hist_round
     return ConfigRecord(values)
 
 
@@ -142,7 +164,13 @@ def step_of(content: RecordDict) -> StepInfo:
             raise MalformedMessageError(f"step record lacks a {kind.__name__} '{key}'.")
     if step[FIELD_ROUND] < 0 or not isinstance(step.get(FIELD_LAYOUT, ""), str):
         raise MalformedMessageError("step record has a negative round or a non-text layout.")
-    return StepInfo(step[FIELD_RUN_ID], step[FIELD_ROUND], step.get(FIELD_LAYOUT))
+    evaluate, hist_round = step.get(FIELD_EVALUATE, 0), step.get(FIELD_HIST_ROUND)
+    if evaluate not in (0, 1) or not _typed(evaluate, int) or (
+            hist_round is not None and not (_typed(hist_round, int) and hist_round >= 0)):
+        raise MalformedMessageError(f"step record's '{FIELD_EVALUATE}' must be 0 or 1 and its "
+                                    f"'{FIELD_HIST_ROUND}' an int >= 0.")
+    return StepInfo(step[FIELD_RUN_ID], step[FIELD_ROUND], step.get(FIELD_LAYOUT),
+                    bool(evaluate), hist_round)
 
 
 def layout_of(step: StepInfo) -> FeatureLayout:
@@ -158,16 +186,19 @@ def reply_content(
     metrics: Mapping[str, float] | None = None,
     release: tuple[list[np.ndarray], Preprocessor] | None = None,
     released_histograms: tuple[np.ndarray, ...] | None = None,
+    evaluation: tuple[Sealed, SignatureClaim] | None = None,
 ) -> RecordDict:
-    """Bank -> coordinator: a sealed vector, public metrics, or the final model release."""
+    """Bank -> coordinator: a sealed vector, public metrics, or the final model release;
+    ``evaluation``: a train reply's signed score histograms (``evaluate`` requests)."""
     values: dict[str, Any] = {METRIC_BANK: bank, METRIC_EXAMPLES: n_examples, **(metrics or {})}
     content = RecordDict({KEY_METRICS: MetricRecord(values)})
     if sealed is not None:
         content[KEY_SEALED] = sealed_to_record(sealed)
     if signature is not None:
-        content[KEY_SIGNATURE] = ConfigRecord({
-            FIELD_RUN_ID: signature.run_id, FIELD_STEP: signature.step,
-            FIELD_ROUND: signature.round, FIELD_SIGNATURE: signature.signature})
+        content[KEY_SIGNATURE] = _signature_record(signature)
+    if evaluation is not None:
+        content[KEY_SEALED_EVAL] = sealed_to_record(evaluation[0])
+        content[KEY_SIGNATURE_EVAL] = _signature_record(evaluation[1])
     if schema is not None:
         content[KEY_SCHEMA] = ConfigRecord({FIELD_SCHEMA: json.dumps(
             {"numeric": list(schema.numeric),
@@ -180,6 +211,11 @@ def reply_content(
         content[KEY_WEIGHTS] = ArrayRecord([np.asarray(w, dtype=np.float64) for w in weights])
         content[KEY_RELEASE] = ConfigRecord({FIELD_PREPROCESSOR: prep.to_json()})
     return content
+
+
+def _signature_record(signature: SignatureClaim) -> ConfigRecord:
+    return ConfigRecord({FIELD_RUN_ID: signature.run_id, FIELD_STEP: signature.step,
+                         FIELD_ROUND: signature.round, FIELD_SIGNATURE: signature.signature})
 
 
 def metrics_of(content: RecordDict) -> dict[str, float]:
@@ -268,12 +304,13 @@ def release_of(content: RecordDict) -> tuple[list[np.ndarray], Preprocessor] | N
     return weights, prep
 
 
-def signature_of(content: RecordDict) -> SignatureClaim:
-    """The signature claim of a reply; an unsigned reply raises InvalidSignatureError."""
-    if KEY_SIGNATURE not in content:
+def signature_of(content: RecordDict, key: str = KEY_SIGNATURE) -> SignatureClaim:
+    """The signature claim of a reply (``key``: of its evaluation, ``KEY_SIGNATURE_EVAL``); an
+    unsigned reply raises InvalidSignatureError."""
+    if key not in content:
         raise InvalidSignatureError("update is not signed; the bank must sign its updates "
                                     "with the key registered in the key ceremony.")
-    rec = content[KEY_SIGNATURE]
+    rec = content[key]
     run_id, step, round_, signature = (rec[key] if key in rec else None for key in (
         FIELD_RUN_ID, FIELD_STEP, FIELD_ROUND, FIELD_SIGNATURE))
     if not (isinstance(run_id, str) and isinstance(step, str) and _is_int(round_)

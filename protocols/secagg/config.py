@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from functools import cached_property
 
-from protocols.secagg.graph import neighbour_graph
+from protocols.secagg.graph import shared_graph
 from protocols.secagg.prg import MaskRing
 
 __all__ = ["MaskingConfig", "CONFIG_SCHEMA_VERSION", "TAG_BYTES"]
@@ -21,7 +21,7 @@ TAG_BYTES = 16
 MAX_PARTIES = 2**16 - 1
 
 
-# slots=False: the cached properties (ring, tag, graph) live in the instance dict.
+# slots=False: the cached properties (ring, tag) live in the instance dict.
 @dataclass(frozen=True, slots=False)
 class MaskingConfig:
     """Parameters of one masked summation.
@@ -88,7 +88,10 @@ class MaskingConfig:
                 f"{self.threshold}|{self.modulus}|{self.length}|{self.round}|{self.run_id}")
         return hashlib.sha256(text.encode("utf-8")).digest()[:TAG_BYTES]
 
-    @cached_property
+    @property
     def neighbours(self) -> tuple[frozenset[int], ...]:
-        """The public neighbour graph of this round."""
-        return neighbour_graph(self.n_parties, degree=self.degree, seed=b"graph|" + self.tag)
+        """The public neighbour graph of this round: built once per process and session
+        (:func:`~protocols.secagg.graph.shared_graph`), never kept in the instance, so a
+        pickled config (a bank's node state, every message) stays the size of its fields
+        instead of ``N * k`` neighbour entries."""
+        return shared_graph(self.n_parties, degree=self.degree, seed=b"graph|" + self.tag)

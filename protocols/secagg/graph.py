@@ -23,8 +23,12 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+from functools import lru_cache
 
-__all__ = ["neighbour_graph", "default_degree"]
+__all__ = ["neighbour_graph", "default_degree", "shared_graph"]
+
+GRAPHS_KEPT = 16
+"""Graphs :func:`shared_graph` keeps per process (a round's few sessions, with room)."""
 
 
 def default_degree(n_parties: int) -> int:
@@ -58,3 +62,11 @@ def neighbour_graph(n_parties: int, *, degree: int, seed: bytes) -> tuple[frozen
             neighbours[party].add(other)
             neighbours[other].add(party)
     return tuple(frozenset(s) for s in neighbours)
+
+
+@lru_cache(maxsize=GRAPHS_KEPT)
+def shared_graph(n_parties: int, *, degree: int, seed: bytes) -> tuple[frozenset[int], ...]:
+    """:func:`neighbour_graph`, built once per process for the same arguments (the result is
+    immutable, so every bank a process hosts shares it). At ``N`` banks a graph takes
+    ``O(N k)`` work and memory; each bank of a simulation builds its session's config anew."""
+    return neighbour_graph(n_parties, degree=degree, seed=seed)

@@ -50,12 +50,14 @@ def test_masked_paillier_run_survives_dropouts_and_equals_the_unmasked_model(
                                            out=str(tmp_path / "unmasked")))
     assert [h.banks for h in masked.history] == [7, 5]
     assert {(d["round"], d["step"]) for d in masked.dropouts} >= {(2, "train")}
-    # masking requests: the statistics' session (advert, share, signed list, unmask: 4 x 7),
-    # round 1 (advert + share, then list + unmask for each sum: 6 x 7; round 2's adverts and
-    # shares ride on its last two), round 2 (list to the 5 survivors + unmask to all, twice)
+    # masking requests: the statistics' session (advert, share, signed list, unmask: 4 x 7);
+    # round 1 (advert + share of its update's session, then list + unmask, on which round 2's
+    # two sessions' adverts and shares ride: 4 x 7); round 2 (its update and round 1's scores
+    # in one exchange: list + unmask to all 7, carrying the adverts and shares of round 2's
+    # scores); round 2's scores in a step of their own (list to the 5 survivors + unmask to 7)
     masking_requests = sum(1 for d, m in seen_masked
                            if d == "request" and m.metadata.message_type == "query.secagg")
-    assert masking_requests == 4 * 7 + 6 * 7 + 2 * (5 + 7)  # 8 x 7 for round 1 before
+    assert masking_requests == 4 * 7 + 4 * 7 + 2 * 7 + (5 + 7)  # 4 x 7 + 6 x 7 + 2 x 12 before
     secagg_steps = {m.metadata.message_type for d, m in seen_masked if d == "request"}
     assert "query.secagg" in secagg_steps
     for ours, theirs in zip(masked.weights, plain.weights, strict=True):

@@ -12,7 +12,13 @@ from federation.ml.aggregation import flatten, weighted_mean
 from federation.run.config import RunConfig
 from federation.run.key_store import load_bank_private_key, provision_simulation_keys
 from federation.steps.secure_sum import KIND_WEIGHTS, WEIGHT_BITS, WEIGHT_CLIP, PaillierBankSum
-from federation.wire.records import KEY_SEALED, KEY_SIGNATURE, KEY_WEIGHTS_SUM, sealed_from_record
+from federation.wire.records import (
+    KEY_SEALED,
+    KEY_SIGNATURE,
+    KEY_WEIGHTS_SUM,
+    sealed_from_record,
+    step_of,
+)
 
 from .test_simulate_e2e import record_run, run_cli
 
@@ -32,6 +38,15 @@ def test_thirty_percent_of_banks_vanish_and_the_sum_of_survivors_is_exact(
     assert [h.banks for h in result.history] == [10, 7, 10]
     assert {d["round"] for d in result.dropouts} == {2}
     assert len([d for d in result.dropouts if d["step"] == "train"]) == 3
+    # round r's model is scored in the exchange that trains round r + 1 (rounds 2 and 3),
+    # the last one in a step of its own: one evaluate request per bank in the whole run
+    scoring = [step_of(m.content).round for d, m in seen if d == "request"
+               and m.metadata.message_type == "train" and step_of(m.content).evaluate]
+    assert sorted(set(scoring)) == [1, 2] and len(scoring) == 20
+    assert sum(1 for d, m in seen if d == "request"
+               and m.metadata.message_type == "evaluate") == 10
+    assert [p.evaluated for p in result.participation] == \
+        [(0, 2, 3, 5, 6, 8, 9), tuple(range(10)), tuple(range(10))]
 
     bank_side = PaillierBankSum(load_bank_private_key(str(keys), 0), max_parties=10)
     run_id = result.run_id
@@ -41,8 +56,10 @@ def test_thirty_percent_of_banks_vanish_and_the_sum_of_survivors_is_exact(
               if d == "reply" and m.has_content() and m.metadata.message_type == "train"
               and int(m.content[KEY_SIGNATURE]["round"]) == 2]
     assert len(round2) == 7
+    # round 2's sum travels with round 3's train request, which also scores it
     combined = next(sealed_from_record(m.content[KEY_WEIGHTS_SUM]) for d, m in seen
-                    if d == "request" and m.metadata.message_type == "evaluate"
+                    if d == "request" and m.metadata.message_type == "train"
+                    and KEY_WEIGHTS_SUM in m.content
                     and sealed_from_record(m.content[KEY_WEIGHTS_SUM]).parties == 7)
     opened = bank_side.open(combined, kind=KIND_WEIGHTS, run_id=run_id, round=2)
     got = opened[:-1] / opened[-1]

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 from federation.ml.preprocess import FeatureLayout
 from federation.run.config import RunConfig
 from federation.wire.records import (
+    FIELD_EVALUATE,
+    FIELD_HIST_ROUND,
     FIELD_LAYOUT,
     FIELD_ROUND,
     FIELD_RUN_ID,
@@ -45,10 +47,13 @@ def test_the_bank_app_handles_every_horizontal_step() -> None:
 
 
 @given(run_id=st.text(max_size=20), round_=st.integers(0, 2**40),
-       layout=st.one_of(st.none(), st.text(max_size=40)))
-def test_step_record_round_trip(run_id: str, round_: int, layout: str | None) -> None:
-    step = StepInfo(run_id, round_, layout)
+       layout=st.one_of(st.none(), st.text(max_size=40)), evaluate=st.booleans(),
+       hist_round=st.one_of(st.none(), st.integers(0, 2**40)))
+def test_step_record_round_trip(run_id: str, round_: int, layout: str | None, evaluate: bool,
+                                hist_round: int | None) -> None:
+    step = StepInfo(run_id, round_, layout, evaluate, hist_round)
     assert step_of(RecordDict({KEY_STEP: step_to_record(step)})) == step
+    assert step.histograms_round == (round_ if hist_round is None else hist_round)
 
 
 def test_a_request_carries_its_step_and_layout() -> None:
@@ -62,6 +67,10 @@ def test_a_request_carries_its_step_and_layout() -> None:
     {FIELD_ROUND: 1}, {FIELD_RUN_ID: "r"}, {FIELD_RUN_ID: 7, FIELD_ROUND: 1},
     {FIELD_RUN_ID: "r", FIELD_ROUND: True}, {FIELD_RUN_ID: "r", FIELD_ROUND: -1},
     {FIELD_RUN_ID: "r", FIELD_ROUND: 1, FIELD_LAYOUT: 5},
+    {FIELD_RUN_ID: "r", FIELD_ROUND: 1, FIELD_EVALUATE: 2},
+    {FIELD_RUN_ID: "r", FIELD_ROUND: 1, FIELD_EVALUATE: "yes"},
+    {FIELD_RUN_ID: "r", FIELD_ROUND: 1, FIELD_HIST_ROUND: -1},
+    {FIELD_RUN_ID: "r", FIELD_ROUND: 1, FIELD_HIST_ROUND: True},
 ])
 def test_a_malformed_step_record_is_refused(values: dict) -> None:
     with pytest.raises(MalformedMessageError, match="step record"):

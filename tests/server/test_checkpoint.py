@@ -158,3 +158,17 @@ def test_the_weight_share_rows_survive_a_resume(tmp_path: Path) -> None:
     del doc["weights_rows"]
     path.write_text(json.dumps(doc))
     assert load_checkpoint(tmp_path)[1].weights_rows == 0
+
+
+def test_the_scored_round_survives_a_resume(tmp_path: Path) -> None:
+    """A round's model is scored with the next round's training, so a checkpoint after round
+    3 holds round 2's scores and says so; a checkpoint of an older release (no
+    ``hist_round``) scored each round before writing it, and loads as scored through it."""
+    cfg, state, head = committed_rounds(tmp_path, 3)
+    save_checkpoint(tmp_path, cfg, replace(state, hist_round=2), head)
+    assert load_checkpoint(tmp_path)[1].hist_round == 2
+    path = RunFolder(tmp_path).checkpoint
+    doc = json.loads(path.read_text())
+    del doc["hist_round"]
+    path.write_text(json.dumps(doc))
+    assert load_checkpoint(tmp_path)[1].hist_round == 3

@@ -9,8 +9,17 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from federation.steps.secure_sum import KIND_WEIGHTS, PlainSum
-from federation.wire.records import STEP_TRAIN, SignatureClaim, reply_content
+from federation.steps.secure_sum import KIND_COUNTS, KIND_WEIGHTS, PlainSum
+from federation.wire.records import (
+    KEY_SEALED_EVAL,
+    STEP_EVALUATE,
+    STEP_TRAIN,
+    SignatureClaim,
+    bank_of,
+    reply_content,
+    sealed_of,
+    signature_of,
+)
 from protocols.identity.signing import sign_update, statement_for
 from server.errors import FederationError
 from server.exchange import Exchange
@@ -105,6 +114,40 @@ def test_a_reply_replayed_in_a_later_round_is_refused() -> None:
     """Round 1's genuinely signed update, replayed from the same node in round 2."""
     out = ask(exchange([signed_reply(0), signed_reply(1, rnd=1)]), required=1)
     assert {d["node"]: d["error"] for d in out.rejected} == {101: "StaleRoundError"}
+
+
+def scoring_reply(bank: int, *, eval_step: str = "evaluate", eval_round: int = 1,
+                  eval_key: Ed25519PrivateKey | None = None, with_scores: bool = True):
+    """A train reply of round 2 that also carries its scores of round 1's model, signed for
+    ``eval_step`` of ``eval_round`` with ``eval_key`` (default: the bank's own key)."""
+    reply = signed_reply(bank)
+    if not with_scores:
+        return reply
+    sealed = PlainSum().seal(np.full(4, 3.0), kind=KIND_COUNTS, run_id="run", round=1)
+    stmt = statement_for(run_id="run", step=eval_step, round=eval_round, bank=bank,
+                         node_id=100 + bank, key_fingerprint="plain", payload=sealed.payload)
+    claim = SignatureClaim("run", eval_step, eval_round,
+                           sign_update(eval_key or KEYS[bank], stmt))
+    reply.content = reply_content(bank=bank, n_examples=10, sealed=sealed_of(reply.content),
+                                  signature=signature_of(reply.content),
+                                  evaluation=(sealed, claim))
+    return reply
+
+
+def test_a_train_reply_that_scores_is_admitted_only_with_its_own_signed_scores() -> None:
+    """A train request that also asks for the scores of the model it carries: each reply's
+    sealed scores must be signed by the bank for the evaluate step of that round, apart from
+    its update (a forged, missing, or re-labelled score vector gets the whole reply refused)."""
+    replies = [scoring_reply(0), scoring_reply(1, eval_key=Ed25519PrivateKey.generate()),
+               scoring_reply(2, with_scores=False), scoring_reply(3, eval_round=2)]
+    from flwr.app import RecordDict
+    out = exchange(replies).ask(STEP_TRAIN, lambda: RecordDict(), required=1, sealed_round=2,
+                                evaluation=(STEP_EVALUATE, 1))
+    assert [bank_of(r.content) for r in out.replies] == [0]
+    assert sealed_of(out.replies[0].content, KEY_SEALED_EVAL).kind == KIND_COUNTS
+    errors = {d["node"]: d["error"] for d in out.rejected}
+    assert errors == {101: "InvalidSignatureError", 102: "ProtocolError",
+                      103: "StaleRoundError"}
 
 
 def test_missing_and_failed_banks_are_dropouts_until_too_few_remain() -> None:
