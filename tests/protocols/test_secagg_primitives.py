@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import gmpy2
@@ -126,6 +127,18 @@ def test_neighbour_graph_is_k_regular_and_public(n: int, k: int) -> None:
     for u, peers in enumerate(graph):
         assert len(peers) == k and u not in peers
         assert all(u in graph[v] for v in peers)
+
+
+def test_a_configs_graph_is_shared_in_the_process_and_never_pickled() -> None:
+    """A bank's node state pickles its session's config with every message: at 1,000 banks
+    a kept graph would add 1,000 neighbour sets to each; it is the process's one copy."""
+    config = MaskingConfig(n_parties=1000, degree=30, threshold=16, modulus=2**64, length=4,
+                           run_id="r", round=1)
+    graph = config.neighbours
+    assert graph == neighbour_graph(1000, degree=30, seed=b"graph|" + config.tag)
+    again = pickle.loads(pickle.dumps(config))
+    assert again == config and again.neighbours is graph  # built once, shared
+    assert len(pickle.dumps(config)) < 1000
 
 
 def test_default_degree_grows_with_log_n() -> None:
