@@ -10,6 +10,8 @@ run in the researcher's process, for comparison only).
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import torch
 
@@ -27,6 +29,28 @@ from federation.ml.models import CreditModel
 from federation.ml.preprocess import Preprocessor
 from federation.run.config import RunConfig
 from federation.run.results import BankPrivacy
+
+DESIGNS_KEPT = 8192
+"""Design matrices :func:`design_matrix` keeps per process, least recently used dropped first
+(a simulation process hosts up to 4,096 banks' tables, two each; a matrix goes with its
+table, so together they hold about the float32 copy of the rows the process holds)."""
+_DESIGNS: dict[int, tuple[weakref.ref[CreditTable], Preprocessor, np.ndarray]] = {}
+
+
+def design_matrix(prep: Preprocessor, table: CreditTable) -> np.ndarray:
+    """``prep.transform(table)``, a fresh copy of the one this process computed last for the
+    same table object and an equal preprocessor (a bank opens the same preprocessing and
+    scores and trains the same rows every round; the transform reads them column by column).
+    Kept by the table's id, with a weak reference that proves it is still that table."""
+    key = id(table)
+    kept = _DESIGNS.pop(key, None)
+    if kept is None or kept[0]() is not table or kept[1] != prep:
+        kept = (weakref.ref(table, lambda _: _DESIGNS.pop(key, None)), prep,
+                prep.transform(table))
+    _DESIGNS[key] = kept  # the most recently used last
+    while len(_DESIGNS) > DESIGNS_KEPT:
+        del _DESIGNS[next(iter(_DESIGNS))]
+    return kept[2].copy()
 
 
 def make_model(cfg: RunConfig, n_features: int) -> CreditModel:
@@ -55,12 +79,12 @@ def train_round(
     if cfg.dp_epsilon > 0:
         from federation.ml.dp.sgd import fit_private  # Opacus only in DP runs
 
-        fit_private(model, prep.transform(table), table.y, training_privacy(cfg, table.n_rows),
+        fit_private(model, design_matrix(prep, table), table.y, training_privacy(cfg, table.n_rows),
                     steps=steps_per_round(cfg, table.n_rows), anchor=anchor,
                     round_index=round_index)
         return model.get_weights(), table.n_rows
     seed = (cfg.seed * 1_000_003 + round_index * 1009 + bank) % 2**32
-    model.fit(prep.transform(table), table.y, anchor=anchor, round_index=round_index, seed=seed)
+    model.fit(design_matrix(prep, table), table.y, anchor=anchor, round_index=round_index, seed=seed)
     return model.get_weights(), table.n_rows
 
 
@@ -122,7 +146,7 @@ def evaluate_histograms(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-class score histograms of one bank's test rows (the only evaluation output sent)."""
     model = make_model(cfg, prep.n_features).set_weights(weights)
-    return score_histograms(table.y, model.predict_proba(prep.transform(table)))
+    return score_histograms(table.y, model.predict_proba(design_matrix(prep, table)))
 
 
 def fit_in_one_place(

@@ -118,6 +118,9 @@ class MaskingClient:
         self._mask_key = X25519PrivateKey.from_private_bytes(random_bytes(32))
         self._seed = random_bytes(32)
         self._adverts: dict[int, KeyAdvert] = {}
+        self._seal_keys: dict[int, bytes] = {}
+        """Envelope key with each neighbour, derived once in :meth:`share_keys` (the same
+        X25519 agreement opens that neighbour's envelope to this bank in :meth:`mask`)."""
         self._held: dict[int, tuple[Share, Share]] = {}
         self._answered = False
         self._attested: tuple[int, ...] | None = None
@@ -162,9 +165,18 @@ class MaskingClient:
                      for v, seed_share, key_share in zip(peers, seed_shares, key_shares,
                                                           strict=True))
 
+    def _seal_key(self, peer: int) -> bytes:
+        """The envelope key shared with ``peer`` (whose advert this bank accepted)."""
+        keys: dict[int, bytes] = self.__dict__.setdefault("_seal_keys", {})
+        key = keys.get(peer)
+        if key is None:
+            key = agree(self._cipher_key, self._adverts[peer].cipher_public, purpose=b"seal",
+                        tag=self.config.tag)
+            keys[peer] = key
+        return key
+
     def _seal(self, peer: int, seed_share: Share, key_share: Share) -> SealedShares:
-        key = agree(self._cipher_key, self._adverts[peer].cipher_public, purpose=b"seal",
-                    tag=self.config.tag)
+        key = self._seal_key(peer)
         nonce = self._random_bytes(_NONCE_BYTES)
         sealed = nonce + AESGCM(key).encrypt(
             nonce, share_to_bytes(seed_share) + share_to_bytes(key_share),
@@ -178,8 +190,7 @@ class MaskingClient:
             raise ProtocolError(f"shares from {message.sender} to {message.recipient} were "
                                 "not meant for this bank or come from a bank that did not "
                                 "advertise")
-        key = agree(self._cipher_key, self._adverts[message.sender].cipher_public,
-                    purpose=b"seal", tag=self.config.tag)
+        key = self._seal_key(message.sender)
         try:
             plain = AESGCM(key).decrypt(message.sealed[:_NONCE_BYTES],
                                         message.sealed[_NONCE_BYTES:],

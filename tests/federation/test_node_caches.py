@@ -111,3 +111,34 @@ def test_initial_weights_are_the_seeded_models_built_once_and_handed_out_as_copi
     other = initial_weights(RunConfig(banks=3, seed=6), 7)
     assert not all(np.array_equal(a, b) for a, b in zip(other, expected, strict=True))
     assert [w.shape for w in initial_weights(cfg, 9)] != [w.shape for w in expected]
+
+
+def test_a_banks_design_matrix_is_computed_once_and_handed_out_as_a_copy(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bank scores and trains the same rows with the same preprocessing every round: the
+    transform runs once; each caller gets its own copy, and another preprocessing (or another
+    table) is never answered from the cache."""
+    from dataclasses import replace
+
+    from federation.ml import training
+    from federation.ml.preprocess import Preprocessor, pooled_preprocessor
+
+    cfg = RunConfig(data_path=str(data_dir / "german_credit.csv"), target="bad", banks=3)
+    data = bank_data(cfg, 1)
+    prep = pooled_preprocessor([data.train])
+    calls = []
+    real = Preprocessor.transform
+    monkeypatch.setattr(Preprocessor, "transform",
+                        lambda self, table: calls.append(table) or real(self, table))
+    first = training.design_matrix(prep, data.train)
+    np.testing.assert_array_equal(first, real(prep, data.train))
+    first[:] = 99.0  # a caller's changes stay its own
+    again = training.design_matrix(prep, data.train)
+    np.testing.assert_array_equal(again, real(prep, data.train))
+    assert len(calls) == 1
+    shifted = replace(prep, means=tuple(m + 1.0 for m in prep.means))
+    np.testing.assert_array_equal(training.design_matrix(shifted, data.train),
+                                  real(shifted, data.train))
+    training.design_matrix(prep, data.test)
+    assert calls == [data.train, data.train, data.test]

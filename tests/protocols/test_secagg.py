@@ -225,3 +225,39 @@ def test_survivor_lists_round_trip_canonically(ids: list[int]) -> None:
 def test_malformed_survivor_lists_are_refused(blob: bytes) -> None:
     with pytest.raises(MalformedMessageError):
         survivors_from_bytes(blob)
+
+
+def test_each_envelope_key_is_agreed_once_per_neighbour_and_survives_a_pickle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bank agrees one envelope key with each neighbour when it seals its shares and opens
+    that neighbour's envelope with the same key (X25519 is symmetric), also after its node
+    stored and restored it between the two messages; the sum is still exact."""
+    import pickle
+
+    from protocols.secagg import client as client_module
+
+    calls: list[bytes] = []
+    real = client_module.agree
+
+    def counted(private: object, public: bytes, *, purpose: bytes, tag: bytes) -> bytes:
+        calls.append(purpose)
+        return real(private, public, purpose=purpose, tag=tag)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client_module, "agree", counted)
+    config = _config()
+    clients, inputs = _clients(config), _inputs(config)
+    adverts = {c.party: c.advertise() for c in clients}
+    sealed: dict[int, list[SealedShares]] = {u: [] for u in range(N)}
+    for u in range(N):
+        for message in clients[u].share_keys([adverts[v] for v in sorted(config.neighbours[u])]):
+            sealed[message.recipient].append(message)
+    assert calls.count(b"seal") == N * K
+    clients = [pickle.loads(pickle.dumps(c)) for c in clients]  # the node state, between steps
+    masked = [clients[u].masked_input(inputs[u], sealed[u]) for u in range(N)]
+    assert calls.count(b"seal") == N * K  # opening the envelopes agreed nothing new
+    requests = unmask_requests(config, sharers=set(range(N)), survivors=set(range(N)))
+    replies = [clients[r.recipient].unmask(r) for r in requests]
+    total = unmask_sum(config, adverts=adverts, sharers=set(range(N)), masked=masked,
+                       replies=replies)
+    np.testing.assert_array_equal(total, _expected(config, range(N)))
