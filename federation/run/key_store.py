@@ -241,11 +241,20 @@ def signing_registry_from_file(path: Path) -> dict[int, Ed25519PublicKey]:
     ConfigError
         The file is not a registry of Ed25519 public keys by bank index.
     """
+    text = path.read_bytes()
     try:
-        raw = json.loads(path.read_text())
-        return {int(bank): public_key_from_hex(text) for bank, text in raw.items()}
+        return dict(_registry_of(text))
     except (ValueError, TypeError, AttributeError, RecursionError) as exc:
         raise ConfigError(f"{path} is not a valid signing registry; redo the key ceremony.") from exc
+
+
+@lru_cache(maxsize=8)
+def _registry_of(text: bytes) -> dict[int, Ed25519PublicKey]:
+    """The registry a file's bytes hold, parsed once per process for the same bytes (every
+    request a bank answers reads it; at 1,000 banks that is 1,000 keys to parse). Callers get
+    a copy of the cached dict."""
+    raw = json.loads(text)
+    return {int(bank): public_key_from_hex(key) for bank, key in raw.items()}
 
 
 def require_signing_registry(keys_dir: str | Path) -> dict[int, Ed25519PublicKey]:

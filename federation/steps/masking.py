@@ -57,8 +57,10 @@ from protocols.errors import MaskingRefusedError, ProtocolError, VectorLengthErr
 from protocols.identity.signing import (
     InvalidSignatureError,
     UpdateStatement,
+    encodings_by_bank,
     sign_update,
     statement_for,
+    with_bank,
 )
 from protocols.secagg.client import MaskingClient
 from protocols.secagg.config import MaskingConfig
@@ -278,14 +280,17 @@ def check_attestations(client: MaskingClient, survivors: Sequence[int],
         raise MaskingRefusedError("the unmask request carries another survivor list than the "
                                   "one this bank signed; refusing to reveal.")
     valid = 0
-    # one statement per signer, differing only in the bank (the list is hashed once)
+    # one statement per signer, differing only in the bank (the list is hashed and the rest
+    # of the statement encoded once)
     statement = survivors_statement(ids, run_id=run_id, bank=0, tag=client.config.tag,
                                     round_index=client.config.round)
-    for bank, signature in zip(ids, signatures, strict=True):
+    encoded = encodings_by_bank(statement, list(ids))
+    for bank, signature, message in zip(ids, signatures, encoded, strict=True):
         if not signature or bank not in registry:
             continue
         try:
-            verify_once(registry[bank], signature, replace(statement, bank=bank))
+            verify_once(registry[bank], signature, with_bank(statement, bank),
+                        encoded=message)
         except InvalidSignatureError:
             continue
         valid += 1

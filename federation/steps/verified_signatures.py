@@ -37,26 +37,28 @@ _VERIFIED: OrderedDict[bytes, None] = OrderedDict()
 _LOCK = threading.Lock()
 
 
-def _digest(public_key: Ed25519PublicKey, signature: bytes, statement: UpdateStatement) -> bytes:
+def _digest(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bytes:
     raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
     signature = bytes(signature)
-    message = statement.to_bytes()
     return hashlib.sha256(b"".join((len(raw).to_bytes(4, "big"), raw,
                                     len(signature).to_bytes(4, "big"), signature,
                                     message))).digest()
 
 
 def verify_once(public_key: Ed25519PublicKey, signature: bytes,
-                statement: UpdateStatement) -> None:
+                statement: UpdateStatement, *, encoded: bytes | None = None) -> None:
     """:func:`~protocols.identity.signing.verify_update`, answered from memory when this
-    process verified the same key, signature and statement before.
+    process verified the same key, signature and statement before. ``encoded``: the
+    statement's ``to_bytes()`` when the caller has it already
+    (:func:`~protocols.identity.signing.encodings_by_bank`).
 
     Raises
     ------
     InvalidSignatureError
         The signature does not verify (never remembered: it is checked again next time).
     """
-    digest = _digest(public_key, signature, statement)
+    digest = _digest(public_key, signature,
+                     statement.to_bytes() if encoded is None else encoded)
     with _LOCK:
         if digest in _VERIFIED:
             _VERIFIED.move_to_end(digest)

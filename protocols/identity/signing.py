@@ -59,6 +59,30 @@ class UpdateStatement:
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+_BANK_PREFIX = b'{"bank":'
+
+
+def with_bank(statement: UpdateStatement, bank: int) -> UpdateStatement:
+    """The same statement signed by ``bank`` (``dataclasses.replace`` without its field
+    introspection: a bank builds one per survivor it checks)."""
+    return UpdateStatement(statement.run_id, statement.step, statement.round, bank,
+                           statement.node_id, statement.key_fingerprint,
+                           statement.payload_sha256, statement.schema_version)
+
+
+def encodings_by_bank(statement: UpdateStatement, banks: list[int]) -> list[bytes]:
+    """``replace(statement, bank=b).to_bytes()`` for each ``b`` of ``banks``, encoding the
+    rest of the statement once ("bank" is the first key of the canonical encoding): a bank
+    checks every survivor's signature over the same list, the statements differing only in
+    the signer."""
+    rest = with_bank(statement, 0).to_bytes()
+    head = _BANK_PREFIX + b"0,"
+    if not rest.startswith(head):  # the encoding changed: no shortcut
+        return [with_bank(statement, bank).to_bytes() for bank in banks]
+    tail = rest[len(head) - 1:]
+    return [b"%s%d%s" % (_BANK_PREFIX, bank, tail) for bank in banks]
+
+
 def statement_for(*, run_id: str, step: str, round: int, bank: int, node_id: int,
                   key_fingerprint: str, payload: bytes) -> UpdateStatement:
     """The statement over an actual payload, sent from Flower node ``node_id``."""

@@ -1,5 +1,6 @@
-"""Flower's simulation engine asks only the nodes with a waiting request (issue 14): the same
-messages reach the queue, the idle asks are gone, an unknown state keeps Flower's loop. The
+"""Flower's simulation engine delivers each node's waiting request in one pass over the stored
+messages per poll (issue 14): the same messages reach the queue, Flower's check of the stored
+messages runs once a poll, an unknown state keeps Flower's loop. The
 end-to-end runs (``test_scale.py`` pins the model) go through the patched engine."""
 
 from __future__ import annotations
@@ -31,38 +32,41 @@ class FakeState:
 
     message_ins_store: dict[str, Msg]
     lock: Any = field(default_factory=threading.RLock)
-    asked: list[int] = field(default_factory=list)
+    checked: list[set[str]] = field(default_factory=list)
+    expired: set[str] = field(default_factory=set)
 
-    def get_message_ins(self, *, node_id: int, limit: int) -> list[Msg]:
-        self.asked.append(node_id)
-        for msg in self.message_ins_store.values():
-            if msg.metadata.dst_node_id == node_id and msg.metadata.delivered_at == "":
-                msg.metadata.delivered_at = "now"
-                return [msg][:limit]
-        return []
+    def _check_stored_messages(self, message_ids: set[str]) -> None:
+        """Flower's check: deletes the expired ones (here: those named in ``expired``)."""
+        self.checked.append(set(message_ids))
+        for msg_id in message_ids & self.expired:
+            del self.message_ins_store[msg_id]
 
 
-def test_only_nodes_with_an_undelivered_request_are_asked() -> None:
+def test_each_poll_delivers_every_waiting_nodes_first_request_after_one_check() -> None:
     store = {"a": Msg(Meta(7)), "b": Msg(Meta(3, delivered_at="earlier")), "c": Msg(Meta(5)),
-             "d": Msg(Meta(7)), "e": Msg(Meta(99))}  # 99: not a node of this run
-    state = FakeState(store)
-    assert link_polling.waiting_nodes(state, [3, 5, 7, 9]) == [5, 7]
+             "d": Msg(Meta(7)), "e": Msg(Meta(99)), "f": Msg(Meta(9))}  # 99: not a run node
+    state = FakeState(store, expired={"f"})  # node 9's request expired: Flower deletes it
+    assert link_polling.waiting_nodes(state, [3, 5, 7, 9]) == [5, 7, 9]
     queue: Queue[Any] = Queue()
     stop = threading.Event()
 
-    def stop_after_two_polls(timeout: float | None = None) -> bool:
+    def stop_after_three_polls(timeout: float | None = None) -> bool:
         polls.append(1)
-        if len(polls) == 2:
+        if len(polls) == 3:
             stop.set()
         return stop.is_set()
 
     polls: list[int] = []
-    stop.wait = stop_after_two_polls  # type: ignore[method-assign]
-    link_polling.polling_only_waiting_nodes(state, queue, {3: 0, 5: 1, 7: 2, 9: 3}, stop)
+    stop.wait = stop_after_three_polls  # type: ignore[method-assign]
+    link_polling.polling_only_waiting_nodes(state, queue, {3: 0, 5: 1, 7: 2, 9: 3}, stop,
+                                            stamp=lambda: f"poll {len(polls)}")
     delivered = [queue.get_nowait() for _ in range(queue.qsize())]
     assert [m.metadata.dst_node_id for m in delivered] == [5, 7, 7]  # one per node per poll
-    assert state.asked == [5, 7, 7]  # nodes 3 and 9 (nothing waiting) were never asked
-    assert store["e"].metadata.delivered_at == ""
+    assert delivered[0] is store["c"] and delivered[1] is store["a"]  # the store's order
+    assert [m.metadata.delivered_at for m in delivered] == ["poll 0", "poll 0", "poll 1"]
+    assert store["e"].metadata.delivered_at == "" and "f" not in store
+    assert len(state.checked) == 3  # one check of the stored messages a poll, not a node
+    assert state.checked[0] == {"a", "b", "c", "d", "e", "f"}
 
 
 def test_install_replaces_flowers_loop_once_and_keeps_it_for_other_states(

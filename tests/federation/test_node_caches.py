@@ -142,3 +142,31 @@ def test_a_banks_design_matrix_is_computed_once_and_handed_out_as_a_copy(
                                   real(shifted, data.train))
     training.design_matrix(prep, data.test)
     assert calls == [data.train, data.train, data.test]
+
+
+def test_the_signing_registry_is_parsed_once_per_content_and_reread_when_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every request a bank answers reads the registry (1,000 keys at 1,000 banks): the same
+    bytes are parsed once per process, each caller gets its own dict, and a new ceremony's
+    registry (or a damaged one) is never answered from the cache."""
+    provision_simulation_keys(tmp_path, 4, paillier=False)
+    parsed = []
+    real = key_store.public_key_from_hex
+    monkeypatch.setattr(key_store, "public_key_from_hex",
+                        lambda text: parsed.append(text) or real(text))
+    first = key_store.require_signing_registry(str(tmp_path))
+    first.pop(0)  # a caller's changes stay its own
+    again = key_store.require_signing_registry(str(tmp_path))
+    assert sorted(again) == [0, 1, 2, 3] and len(parsed) == 4
+    provision_simulation_keys(tmp_path, 4, paillier=False)  # new keys, same folder
+    fresh = key_store.require_signing_registry(str(tmp_path))
+    assert len(parsed) == 8 and _public_raw(fresh[1]) != _public_raw(again[1])
+    registry = next(tmp_path.glob("signing-registry.json"))
+    registry.write_text("{not json")
+    with pytest.raises(ConfigError, match="not a valid signing registry"):
+        key_store.require_signing_registry(str(tmp_path))
+
+
+def _public_raw(key: object) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)  # type: ignore[attr-defined]

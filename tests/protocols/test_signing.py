@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
@@ -12,11 +14,13 @@ from protocols.identity.signing import (
     DuplicateUpdateError,
     InvalidSignatureError,
     ReplayGuard,
+    encodings_by_bank,
     public_key_from_hex,
     public_key_hex,
     sign_update,
     statement_for,
     verify_update,
+    with_bank,
 )
 
 KEY = Ed25519PrivateKey.generate()
@@ -68,3 +72,18 @@ def test_replay_other_run_and_duplicate_are_refused() -> None:
 def test_public_key_hex_round_trip() -> None:
     text = public_key_hex(KEY.public_key())
     assert public_key_hex(public_key_from_hex(text)) == text
+
+
+@given(run_id=st.text(max_size=30), step=st.text(max_size=20), rnd=st.integers(0, 2**40),
+       node=st.integers(0, 2**64 - 1), fingerprint=st.text(max_size=20),
+       banks=st.lists(st.integers(0, 2**20), max_size=20))
+def test_encodings_by_bank_are_the_statements_own_bytes(
+    run_id: str, step: str, rnd: int, node: int, fingerprint: str, banks: list[int],
+) -> None:
+    """The survivor-list check encodes one statement per signer from one template: byte for
+    byte what each signer's statement encodes to (any difference fails every signature)."""
+    statement = statement_for(run_id=run_id, step=step, round=rnd, bank=7, node_id=node,
+                              key_fingerprint=fingerprint, payload=b"list")
+    assert encodings_by_bank(statement, banks) == [
+        replace(statement, bank=bank).to_bytes() for bank in banks]
+    assert with_bank(statement, 3) == replace(statement, bank=3)
