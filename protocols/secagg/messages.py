@@ -143,7 +143,10 @@ def _ids_to_bytes(ids: tuple[int, ...]) -> bytes:
 
 
 def _read_ids(reader: ByteReader) -> tuple[int, ...]:
-    return tuple(reader.uint(2) for _ in range(reader.uint(2)))
+    """A count, then that many big-endian 16-bit ids (read in one piece: a survivor list names
+    every bank of a session)."""
+    count = reader.uint(2)
+    return tuple(np.frombuffer(reader.take(2 * count), dtype=">u2").tolist())
 
 
 def survivors_to_bytes(ids: tuple[int, ...] | list[int]) -> bytes:
