@@ -84,7 +84,10 @@ class CreditModel:
         self.l2 = l2
         self.mu = mu
         self.seed = seed
-        torch.manual_seed(seed)
+        # the CPU generator only: ``torch.manual_seed`` also seeds CUDA, lazily in a process
+        # without it, capturing the call's stack every time (two models a bank's request);
+        # the CPU weights are the same
+        torch.default_generator.manual_seed(int(seed))
         self.network_ = build_network(kind, n_features, hidden).double()
 
     def get_weights(self) -> list[np.ndarray]:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from federation.errors import ConfigError
 from federation.ml.metrics import roc_auc
-from federation.ml.models import CreditModel
+from federation.ml.models import CreditModel, build_network
 
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(2000, 6))
@@ -89,3 +89,27 @@ def test_lr_training_is_bit_equal_to_torch_autograd_and_sgd(
                                  round_index=round_index, seed=seed + 1)
     for got, want in zip(fast.get_weights(), reference, strict=True):
         assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("kind", ["lr", "mlp"])
+def test_initial_weights_follow_the_seed_as_torch_manual_seed_gives_them(
+    kind: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A model seeds the CPU generator only: the weights ``torch.manual_seed`` would give, and
+    no (lazy) CUDA seeding with its captured stack per model (a bank builds two a request)."""
+    import torch
+    import torch.cuda
+
+    cuda_seeds: list[int] = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", cuda_seeds.append)
+    ours = CreditModel(kind, n_features=7, seed=11).get_weights()
+    assert cuda_seeds == []
+    monkeypatch.undo()
+    torch.manual_seed(11)
+    reference = build_network(kind, 7, 32).double()
+    expected = [p.detach().numpy() for p in reference.parameters()]
+    assert len(ours) == len(expected)
+    for got, want in zip(ours, expected, strict=True):
+        np.testing.assert_array_equal(got.ravel(), want.ravel())
+    other = CreditModel(kind, n_features=7, seed=12).get_weights()
+    assert not np.array_equal(other[0], ours[0])
