@@ -18,8 +18,9 @@ from federation.run.vertical_config import VerticalConfig, vertical_config_from_
 from server.checkpoint import open_run_folder, save_checkpoint
 from server.errors import RunInterrupted
 from server.grid_pacing import install as pace_grid
-from server.horizontal import FederatedResult, Observer, RoundRecord, run_horizontal
+from server.horizontal import Observer, run_horizontal
 from server.results import write_federated_only
+from server.run_state import FederatedResult, RoundRecord
 from server.trees import run_trees
 from server.vertical import VerticalRun, result_payload
 

@@ -39,8 +39,8 @@ from federation.run.config import RunConfig
 from federation.run.folder import RunFolder, probe_writable
 from federation.steps.secure_sum import Sealed
 from server.audit import ROLLBACK_KIND, AuditLog, verify_audit
-from server.horizontal import FederatedResult, RoundRecord
 from server.participation import Participation
+from server.run_state import FederatedResult, RoundRecord
 
 SCHEMA_VERSION = 1
 TEMP_SUFFIX = ".tmp"

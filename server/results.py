@@ -26,7 +26,7 @@ from federation.run.results import (
 )
 from federation.steps.tree_bank import tree_model_of
 from server.calibration import calibration_section
-from server.horizontal import FederatedResult
+from server.run_state import FederatedResult
 
 
 def coordinator_results(cfg: RunConfig, result: FederatedResult) -> HorizontalResults:

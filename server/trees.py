@@ -62,12 +62,11 @@ from server.errors import FederationError, RunInterrupted
 from server.exchange import StepOutcome
 from server.horizontal import (
     METRIC_TOLERANCE,
-    FederatedResult,
     HorizontalRun,
-    RoundRecord,
     _agreed_metrics,
     _received,
 )
+from server.run_state import FederatedResult, RoundRecord
 
 
 def _agreed(outcome: StepOutcome, seq: int) -> tuple[bytes, dict[str, int]]:

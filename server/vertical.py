@@ -68,10 +68,9 @@ from protocols.vertical_lr.config import min_batch_rows
 from server.calibration import held_out_calibration
 from server.errors import FederationError
 from server.exchange import Observer, relay, remote_reason
-from server.horizontal import wait_for_banks
 from server.peer_relay import PeerRelay
 from server.results import histogram_section
-from server.roster import load_roster
+from server.roster import load_roster, wait_for_banks
 
 STEP_TIMEOUT_S = 1800.0
 QUIET_SHARE = 0.5

@@ -41,8 +41,9 @@ from federation.steps.secure_sum import summation_scheme
 from server.app import make_server_app
 from server.audit import AuditLog
 from server.errors import FederationError
-from server.horizontal import FederatedResult, Observer, RoundRecord
+from server.horizontal import Observer
 from server.results import coordinator_results, save_model
+from server.run_state import FederatedResult, RoundRecord
 
 
 def quiet_runtime() -> None:

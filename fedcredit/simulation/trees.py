@@ -30,7 +30,7 @@ from federation.ml.tree_features import (
 from federation.run.config import RunConfig
 from federation.run.results import BankBaseline, LocalOnly, Metrics, TreeSummary
 from federation.steps.tree_bank import tree_model_of
-from server.horizontal import FederatedResult
+from server.run_state import FederatedResult
 
 
 @dataclass(frozen=True, eq=False)

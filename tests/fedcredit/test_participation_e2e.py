@@ -15,9 +15,9 @@ import pytest
 from federation.run.config import RunConfig
 from federation.run.folder import RunFolder
 from server.audit import verify_audit
-from server.horizontal import FederatedResult
 from server.participation import sample_banks
 from server.results import coordinator_results
+from server.run_state import FederatedResult
 
 
 def _sampled_config(out: Path) -> RunConfig:

@@ -14,8 +14,8 @@ from federation.run.folder import KeyFolder, RunFolder, atomic_write_text
 from federation.run.key_store import provision_simulation_keys
 from server.audit import AuditLog
 from server.checkpoint import save_checkpoint
-from server.horizontal import FederatedResult
 from server.results import save_model
+from server.run_state import FederatedResult
 
 REPO = Path(__file__).resolve().parents[2]
 FILE_NAMES = {

@@ -16,8 +16,8 @@ from federation.run.identity import (
     run_identity,
 )
 from federation.run.results import HorizontalResults, read_results
-from server.horizontal import FederatedResult
 from server.results import write_federated_only
+from server.run_state import FederatedResult
 
 START = datetime(2026, 12, 7, 9, 0, 5, tzinfo=UTC)
 

@@ -17,7 +17,7 @@ from federation.steps.secure_sum import KIND_COUNTS, KIND_STATS, PlainSum
 from protocols.errors import FedCreditError
 from server.audit import AuditLog, AuditVerdict, verify_audit
 from server.checkpoint import load_checkpoint, save_checkpoint
-from server.horizontal import FederatedResult, RoundRecord
+from server.run_state import FederatedResult, RoundRecord
 
 FUZZ = settings(deadline=None, suppress_health_check=list(HealthCheck))
 

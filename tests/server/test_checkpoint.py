@@ -25,7 +25,7 @@ from server.checkpoint import (
     open_run_folder,
     save_checkpoint,
 )
-from server.horizontal import FederatedResult
+from server.run_state import FederatedResult
 
 
 def committed_rounds(folder: Path, rounds: int) -> tuple[RunConfig, FederatedResult, str]:

@@ -12,9 +12,9 @@ from federation.errors import ConfigError
 from federation.run.config import RunConfig, sampled_count
 from federation.run.results import HorizontalResults
 from server.checkpoint import load_checkpoint, save_checkpoint
-from server.horizontal import FederatedResult, RoundRecord
 from server.participation import Participation, sample_banks
 from server.results import coordinator_results
+from server.run_state import FederatedResult, RoundRecord
 
 
 def test_the_sample_is_seeded_by_the_run_seed_and_the_round() -> None:

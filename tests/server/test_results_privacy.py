@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from federation.ml.training import bank_privacy
 from federation.run.config import RunConfig
-from server.horizontal import FederatedResult
 from server.results import coordinator_results
+from server.run_state import FederatedResult
 
 
 def test_deployed_results_carry_each_banks_privacy() -> None:

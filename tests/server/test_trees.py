@@ -11,7 +11,7 @@ from federation.wire.records import reply_content
 from federation.wire.trees import add_state
 from server.errors import FederationError
 from server.exchange import StepOutcome
-from server.horizontal import FederatedResult
+from server.run_state import FederatedResult
 from server.trees import TreeRun, _agreed
 
 
