@@ -24,7 +24,7 @@ Flower's bare floor in ``scripts/bench_scale.py`` runs unpatched.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from queue import Queue
 from typing import Any
 
@@ -32,16 +32,6 @@ FLOWER_RELEASES = ("1.42.",)
 """Flower releases whose ``vce_api.add_messages_to_queue`` this module replaces."""
 POLL_S = 0.1
 """Flower's own poll interval."""
-
-
-def waiting_nodes(state: Any, nodes: Iterable[int]) -> list[int]:
-    """The nodes among ``nodes`` that have an undelivered request in ``state`` (in-memory link
-    state), in the order of ``nodes``."""
-    wanted = set(nodes)
-    with state.lock:
-        waiting = {m.metadata.dst_node_id for m in list(state.message_ins_store.values())
-                   if m.metadata.delivered_at == "" and m.metadata.dst_node_id in wanted}
-    return [n for n in nodes if n in waiting]
 
 
 def deliver_waiting(state: Any, nodes: list[int], stamp: Callable[[], str]) -> list[Any]:

@@ -167,12 +167,11 @@ class MaskingClient:
 
     def _seal_key(self, peer: int) -> bytes:
         """The envelope key shared with ``peer`` (whose advert this bank accepted)."""
-        keys: dict[int, bytes] = self.__dict__.setdefault("_seal_keys", {})
-        key = keys.get(peer)
+        key = self._seal_keys.get(peer)
         if key is None:
             key = agree(self._cipher_key, self._adverts[peer].cipher_public, purpose=b"seal",
                         tag=self.config.tag)
-            keys[peer] = key
+            self._seal_keys[peer] = key
         return key
 
     def _seal(self, peer: int, seed_share: Share, key_share: Share) -> SealedShares:
