@@ -334,8 +334,8 @@ class HorizontalRun:
                 KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
                 KEY_HIST_SUM: self._unreported_hist()}, evaluate=scoring is not None)
 
-        def light() -> Any:  # the masking exchanges need the statistics only
-            return self.request(rnd, **{KEY_STATS_SUM: st.stats_sum})
+        def light() -> Any:
+            return self._stats_request(rnd)
 
         extra = None
         if self.masking is not None:
@@ -353,7 +353,7 @@ class HorizontalRun:
         if scoring is not None:
             sums.append((names[1], self._combine(
                 outcome, KIND_COUNTS, scoring, key=KEY_SEALED_EVAL,
-                most=score_count_bound(self.cfg, sum(st.train_rows.values()))), scoring))
+                most=self._score_bound()), scoring))
         if self.masking is not None:
             opened = self.masking.unmask_all(sums, outcome, light,
                                              open_next=self._next_sessions(rnd + 1))
@@ -364,6 +364,16 @@ class HorizontalRun:
         if scoring is not None:
             st.hist_sum, st.hist_round = opened[1], scoring
         return outcome, scoring
+
+    def _stats_request(self, round_index: int) -> Any:
+        """A request carrying the combined statistics only: what the masking exchanges need
+        (a session's length follows from the preprocessing)."""
+        return self.request(round_index, **{KEY_STATS_SUM: self.state.stats_sum})
+
+    def _score_bound(self) -> int | None:
+        """The public bound the banks pack their score counts under
+        (:func:`score_count_bound` of the reported training rows)."""
+        return score_count_bound(self.cfg, sum(self.state.train_rows.values()))
 
     def _next_sessions(self, done: int) -> tuple[str, ...]:
         """The sessions of the exchange after round ``done``: the next round's update and
@@ -380,8 +390,7 @@ class HorizontalRun:
         need = self.cfg.round_required_banks if sampled_nodes is not None else None
         sessions = self._round_sessions(rnd + 1)
         if self.masking is not None and sessions[0] not in self.masking.sessions:
-            self.masking.open(list(sessions),
-                              lambda: self.request(rnd, **{KEY_STATS_SUM: st.stats_sum}))
+            self.masking.open(list(sessions), lambda: self._stats_request(rnd))
         train, st.weights_sum = self._sealed_step(STEP_TRAIN, lambda: self.request(rnd, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
             KEY_HIST_SUM: self._unreported_hist()}), KIND_WEIGHTS, rnd + 1, only=sampled_nodes,
@@ -395,7 +404,7 @@ class HorizontalRun:
             only=asked, required=need if rnd + 1 < self.cfg.rounds_planned else None,
             open_next=self._round_sessions(rnd + 2) if self.masking is not None and
             rnd + 1 < self.cfg.rounds_planned else (),
-            most=score_count_bound(self.cfg, sum(st.train_rows.values())))
+            most=self._score_bound())
         st.hist_round = rnd + 1
         return train, evaluate
 
@@ -408,7 +417,7 @@ class HorizontalRun:
         evaluate, hist = self._sealed_step(STEP_EVALUATE, lambda: self.request(done, **{
             KEY_STATS_SUM: st.stats_sum, KEY_WEIGHTS_SUM: st.weights_sum,
             KEY_HIST_SUM: self._unreported_hist()}), KIND_COUNTS, done,
-            most=score_count_bound(self.cfg, sum(st.train_rows.values())))
+            most=self._score_bound())
         self._record(evaluate)
         st.hist_sum, st.hist_round = hist, done
         evaluated = self._scored_by(done, evaluate)
