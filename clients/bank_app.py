@@ -39,6 +39,7 @@ from federation.steps.horizontal_bank import (
     check_not_dropped,
     histogram_metrics,
     local_update,
+    masked_count_bound,
     open_preprocessing,
     open_released_histograms,
     open_weights,
@@ -352,10 +353,11 @@ def secagg(msg: Message, context: Context) -> Message:
             raise ConfigError("this bank has no signing key in the run's key folder; every "
                               "masking advert is signed (`fedcredit keys init-signing`).")
         kind, sealed_round = parse_session(name)
-        prep = None if kind == KIND_STATS else req.preprocessing()[0]
+        prep, total_rows = (None, 0.0) if kind == KIND_STATS else req.preprocessing()
         n_values = sealed_length(req.cfg, req.data, kind, sealed_round, layout=layout_of(req.step),
                                  prep=prep)
-        lengths[name] = plaintext_count(summation, kind, n_values)
+        lengths[name] = plaintext_count(summation, kind, n_values,
+                                        masked_count_bound(req.cfg, kind, total_rows))
         config = session_config(n_banks=req.cfg.banks, modulus=mask_modulus(summation),
                                 length=lengths[name], run_id=req.run_id, kind=kind,
                                 round_index=sealed_round)

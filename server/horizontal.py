@@ -79,7 +79,7 @@ from server.audit import AuditLog, sha256_hex
 from server.calibration import agreed_calibration
 from server.errors import FederationError, RunInterrupted
 from server.exchange import Exchange, Observer, StepOutcome
-from server.masking import CoordinatorMasking
+from server.masking import CoordinatorMasking, MaskedSum
 from server.participation import Participation, sample_banks
 from server.roster import RESUME_GRACE_S, load_roster, wait_for_banks
 from server.run_state import FederatedResult, RoundRecord, config_hash
@@ -192,7 +192,8 @@ class HorizontalRun:
                               extra=self.masking.envelopes(name), only=only)
         total = self._combine(outcome, kind, sealed_round, most=most)
         return outcome, self.masking.unmask(name, outcome, total, contents,
-                                            round_index=sealed_round, open_next=open_next)
+                                            round_index=sealed_round, open_next=open_next,
+                                            most=most)
 
     @staticmethod
     def _round_sessions(round_number: int) -> tuple[str, str]:
@@ -349,16 +350,16 @@ class HorizontalRun:
                               else None)
         self._record(outcome)
         self._learn_nodes(outcome)
-        sums = [(names[0], self._combine(outcome, KIND_WEIGHTS, rnd + 1), rnd + 1)]
+        sums = [MaskedSum(names[0], self._combine(outcome, KIND_WEIGHTS, rnd + 1), rnd + 1)]
         if scoring is not None:
-            sums.append((names[1], self._combine(
-                outcome, KIND_COUNTS, scoring, key=KEY_SEALED_EVAL,
-                most=self._score_bound()), scoring))
+            most = self._score_bound()
+            sums.append(MaskedSum(names[1], self._combine(
+                outcome, KIND_COUNTS, scoring, key=KEY_SEALED_EVAL, most=most), scoring, most))
         if self.masking is not None:
             opened = self.masking.unmask_all(sums, outcome, light,
                                              open_next=self._next_sessions(rnd + 1))
         else:
-            opened = [total for _, total, _ in sums]
+            opened = [one.total for one in sums]
         st.weights_sum = opened[0]
         st.weights_rows = sum(st.train_rows.get(bank_of(r.content), 0) for r in outcome.replies)
         if scoring is not None:

@@ -76,6 +76,17 @@ class MaskingSession:
         return tuple(sorted(self.adverts))
 
 
+@dataclass(frozen=True)
+class MaskedSum:
+    """One session's combined (still masked) sum to unmask: ``most`` is the public bound its
+    counts were packed under (None: the kind's own codec), as given to ``combine``."""
+
+    name: str
+    total: Sealed
+    round_index: int
+    most: int | None = None
+
+
 class CoordinatorMasking:
     """SecAgg+ sessions of one run, driven through the run's :class:`Exchange`."""
 
@@ -223,15 +234,16 @@ class CoordinatorMasking:
         return out
 
     def unmask(self, name: str, outcome: StepOutcome, total: Sealed, contents: Contents, *,
-               round_index: int, open_next: tuple[str, ...] = ()) -> Sealed:
+               round_index: int, open_next: tuple[str, ...] = (),
+               most: int | None = None) -> Sealed:
         """Step 3 of one session (:meth:`unmask_all`)."""
-        return self.unmask_all([(name, total, round_index)], outcome, contents,
+        return self.unmask_all([MaskedSum(name, total, round_index, most)], outcome, contents,
                                open_next=open_next)[0]
 
-    def unmask_all(self, sums: list[tuple[str, Sealed, int]], outcome: StepOutcome,
+    def unmask_all(self, sums: list[MaskedSum], outcome: StepOutcome,
                    contents: Contents, *, open_next: tuple[str, ...] = ()) -> list[Sealed]:
-        """Step 3 of the sessions of one sealed step's replies, ``(name, combined sum, round)``
-        each: reveal requests to the survivors, the residual masks, the unmasked sums.
+        """Step 3 of the sessions of one sealed step's replies (one :class:`MaskedSum`
+        each): reveal requests to the survivors, the residual masks, the unmasked sums.
 
         The sessions share the step's survivors (a reply is admitted whole), so they share the
         survivor-list exchange and the unmask exchange. ``open_next`` (the next round's
@@ -240,7 +252,7 @@ class CoordinatorMasking:
         (its sealed step, the list, the unmask). Each bank handles the parts of one message as
         it would handle them sent apart (:func:`clients.bank_app.secagg`: adverts, then shares,
         then the signed lists, then the reveals, session by session), so no check changes."""
-        sessions = [self.sessions.pop(name) for name, _, _ in sums]
+        sessions = [self.sessions.pop(one.name) for one in sums]
         survivors = {bank_of(r.content) for r in outcome.replies}
         listed = survivors_to_bytes(sorted(survivors))
         attestations = self._attest(sessions, listed, survivors, contents, open_next)
@@ -263,11 +275,11 @@ class CoordinatorMasking:
                                extra=add)
         if open_next:
             self._adopt_shares(list(open_next), answered)
-        return [self._unmasked(session, total, round_index, survivors, answered)
-                for session, (_, total, round_index) in zip(sessions, sums, strict=True)]
+        return [self._unmasked(session, one, survivors, answered)
+                for session, one in zip(sessions, sums, strict=True)]
 
-    def _unmasked(self, session: MaskingSession, total: Sealed, round_index: int,
-                  survivors: set[int], answered: StepOutcome) -> Sealed:
+    def _unmasked(self, session: MaskingSession, one: MaskedSum, survivors: set[int],
+                  answered: StepOutcome) -> Sealed:
         """One session's residual mask from the revealed shares, removed from its sum."""
         name = session.name
         replies: list[UnmaskReply] = []
@@ -286,5 +298,5 @@ class CoordinatorMasking:
                                      replies=replies)
         except ProtocolError as exc:
             raise FederationError(f"masking session '{name}' cannot be unmasked: {exc}") from exc
-        return remove_residual_sealed(self.combiner, total, residual, run_id=self.run_id,
-                                      round=round_index)
+        return remove_residual_sealed(self.combiner, one.total, residual, run_id=self.run_id,
+                                      round=one.round_index, most=one.most)

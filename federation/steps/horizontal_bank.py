@@ -109,14 +109,26 @@ def score_count_bound(cfg: RunConfig, total_rows: float) -> int | None:
     :mod:`federation.steps.weight_share` refuses others).
 
     None (one ``COUNT_BITS`` slot per count, as before) under DP (noisy counts and total),
-    under the masked schemes (their sessions' lengths follow the ungrouped codec) and before
-    a total is known.
+    under ``secagg`` (its ring sums are exact whatever the bound; nothing is packed) and before
+    a total is known. Under ``paillier-secagg`` the counts session's length follows the
+    grouped codec (:func:`masked_count_bound`).
     """
-    if cfg.dp_epsilon > 0 or summation_scheme(cfg.aggregation).masked or not total_rows > 0 \
-            or float(total_rows) != int(total_rows):
+    scheme = summation_scheme(cfg.aggregation)
+    if cfg.dp_epsilon > 0 or (scheme.masked and not scheme.needs_paillier_key) or \
+            not total_rows > 0 or float(total_rows) != int(total_rows):
         return None
     r = _test_ratio(cfg)
     return max(int(total_rows), math.ceil(r * int(total_rows) + cfg.banks * (r + 3)))
+
+
+def masked_count_bound(cfg: RunConfig, kind: str, total_rows: float) -> int | None:
+    """The bound a masking session of ``kind`` packs its values under: the score counts'
+    (:func:`score_count_bound`) for a linear model's ``counts`` session, None otherwise
+    (boosted trees seal their bin counts one slot each). A bank's advert length and the
+    coordinator's residual follow it, so both use the same codec."""
+    if kind != KIND_COUNTS or cfg.model == "gbdt":
+        return None
+    return score_count_bound(cfg, total_rows)
 
 
 def check_score_rows(cfg: RunConfig, *, train_rows: int, test_rows: int) -> None:

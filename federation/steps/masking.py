@@ -116,12 +116,14 @@ def mask_modulus(summation: BankSummation | CoordinatorSummation) -> int:
     return WORD_MODULUS
 
 
-def plaintext_count(summation: BankSummation, kind: str, n_values: int) -> int:
-    """Mask elements for a sealed vector of ``n_values`` values under ``summation``."""
+def plaintext_count(summation: BankSummation, kind: str, n_values: int,
+                    most: int | None = None) -> int:
+    """Mask elements for a sealed vector of ``n_values`` values under ``summation``
+    (``most``: the public bound its ``counts`` are packed under, if any)."""
     count = getattr(summation, "plaintext_count", None)
     if count is None:
         raise ProtocolError(f"aggregation scheme '{summation.scheme}' cannot be masked.")
-    return int(count(kind, n_values))
+    return int(count(kind, n_values, most))
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,8 +350,9 @@ class SecAggSum:
         """No key: signatures bind the scheme name."""
         return self.scheme
 
-    def plaintext_count(self, kind: str, n_values: int) -> int:
-        """Ring elements of a sealed vector of ``n_values`` values."""
+    def plaintext_count(self, kind: str, n_values: int, most: int | None = None) -> int:
+        """Ring elements of a sealed vector of ``n_values`` values (``most`` changes
+        nothing: nothing is packed)."""
         return limb_count(n_values)
 
     def seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
@@ -394,12 +397,13 @@ def _words(sealed: Sealed, length: int) -> np.ndarray:
 
 
 def remove_residual_sealed(combiner: CoordinatorSummation, total: Sealed, residual: np.ndarray,
-                           *, run_id: str, round: int) -> Sealed:
+                           *, run_id: str, round: int, most: int | None = None) -> Sealed:
     """The coordinator's last step: ``total`` minus the residual mask (still sealed under
     Paillier; the plain sum under ``secagg``). A residual longer than the sum's ring elements
     belongs to a session opened for an upper bound (boosted trees,
     :mod:`federation.steps.tree_masking`), whose banks masked a prefix: its first elements
-    are removed."""
+    are removed. ``most``: the public bound ``total``'s counts were packed under (the one
+    :meth:`~federation.steps.secure_sum.PaillierCoordinatorSum.combine` was given)."""
     if isinstance(combiner, SecAggSum):
         words = _words(total, total.length)
         return replace(total, payload=(words - _prefix(residual, words.size, np.uint64))
@@ -412,10 +416,11 @@ def remove_residual_sealed(combiner: CoordinatorSummation, total: Sealed, residu
         cleared = replace(wide, ciphertexts=remove_residual(
             wide.ciphertexts, _prefix(residual, len(wide.ciphertexts)), public_key=key))
         return replace(total, payload=wide_to_bytes(cleared))
-    codec = combiner.codec(total.kind)
+    groups = combiner.count_groups(total.kind, most)
+    values = total.length if groups is None else groups.n_values(total.length)
     vec = encrypted_vector_from_bytes(total.payload, public_key=key,
-                                      expected_length=total.length + TAG_SLOTS, run_id=run_id,
-                                      round=round, codec=codec)
+                                      expected_length=values + TAG_SLOTS, run_id=run_id,
+                                      round=round, codec=combiner.packed_codec(total.kind, groups))
     cleared_vec = replace(vec, ciphertexts=remove_residual(
         vec.ciphertexts, _prefix(residual, len(vec.ciphertexts)), public_key=key))
     return replace(total, payload=encrypted_vector_to_bytes(cleared_vec))

@@ -31,7 +31,9 @@ packed value in fields of ``bits(most)`` bits (:mod:`protocols.aggregation.count
 :func:`count_groups_for`) instead of one ``COUNT_BITS + carry`` slot each: fewer ciphertexts for
 the same exact sums. The bound is public (the banks' opened row total and run settings), so the
 coordinator derives the same codec; a bank refuses a count above it, and a decoded field above it
-is refused. Without ``most`` (boosted-tree bins, DP-noised histograms) nothing changes.
+is refused. Under ``paillier-secagg`` the masking session covers the grouped values (its length
+follows the same bound). Without ``most`` (boosted-tree bins, DP-noised histograms) nothing
+changes.
 
 Contributors (Paillier): every sealed vector ends with one secret random *tag* slot and carries
 the bank's sealed tag box (:mod:`protocols.aggregation.contribution_tags`); the coordinator's
@@ -466,12 +468,16 @@ class PaillierBankSum(PaillierCoordinatorSum):
             return groups.unpack_sums(values[:-1], sealed.length).astype(np.float64)
         return values[:-1]
 
-    def plaintext_count(self, kind: str, n_values: int) -> int:
+    def plaintext_count(self, kind: str, n_values: int, most: int | None = None) -> int:
         """Paillier plaintexts a sealed vector of ``n_values`` values (plus the tag) takes:
-        the length of a SecAgg+ session's masks under this scheme."""
+        the length of a SecAgg+ session's masks under this scheme (``most``: the public bound
+        :meth:`seal` groups ``counts`` under)."""
         if kind == KIND_STATS:
             return plaintexts_for(n_values + TAG_SLOTS, self.public_key)
-        return self.codec(kind).n_ciphertexts(n_values + TAG_SLOTS)
+        groups = self.count_groups(kind, most)
+        if groups is not None:
+            n_values = groups.n_values(n_values)
+        return self.packed_codec(kind, groups).n_ciphertexts(n_values + TAG_SLOTS)
 
     def _seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
               mask: PlaintextMask | None = None) -> Sealed:

@@ -18,7 +18,7 @@ import pytest
 
 from federation.run.config import RunConfig
 from federation.run.key_store import load_bank_private_key, provision_simulation_keys
-from federation.wire.records import KEY_SEALED, bank_of, sealed_from_record
+from federation.wire.records import KEY_SEALED, KEY_SEALED_EVAL, bank_of, sealed_from_record
 from protocols.aggregation.serde import encrypted_vector_from_bytes_unchecked
 from protocols.paillier.decrypt import decrypt_raw_many
 
@@ -35,6 +35,14 @@ def _bank0_update_plaintexts(seen: list, private_key: object) -> list[int]:  # n
     vector = encrypted_vector_from_bytes_unchecked(sealed_from_record(reply.content[KEY_SEALED])
                                                    .payload)
     return [int(v) for v in decrypt_raw_many(list(vector.ciphertexts), private_key)]
+
+
+def _bank0_score_ciphertexts(seen: list) -> int:  # noqa: ANN001
+    """Ciphertexts in bank 0's first sealed score histograms on the wire."""
+    reply = next(m for d, m in seen if d == "reply" and m.has_content()
+                 and KEY_SEALED_EVAL in m.content and bank_of(m.content) == 0)
+    return len(encrypted_vector_from_bytes_unchecked(
+        sealed_from_record(reply.content[KEY_SEALED_EVAL]).payload).ciphertexts)
 
 
 def test_masked_paillier_run_survives_dropouts_and_equals_the_unmasked_model(
@@ -63,6 +71,9 @@ def test_masked_paillier_run_survives_dropouts_and_equals_the_unmasked_model(
     for ours, theirs in zip(masked.weights, plain.weights, strict=True):
         np.testing.assert_array_equal(ours, theirs)
     assert [h.auc for h in masked.history] == [h.auc for h in plain.history]
+    # the masked score counts are packed under the public bound as the unmasked ones (not one
+    # 20-bit slot each: 24 ciphertexts here instead of 11)
+    assert _bank0_score_ciphertexts(seen_masked) == _bank0_score_ciphertexts(seen_plain)
 
     private_key = load_bank_private_key(str(keys), 1)
     n_bits = int(private_key.public_key.n).bit_length()

@@ -43,7 +43,10 @@ from federation.steps.secure_sum import (
     PaillierCoordinatorSum,
     Sealed,
 )
-from protocols.aggregation.serde import encrypted_vector_from_bytes
+from protocols.aggregation.serde import (
+    encrypted_vector_from_bytes,
+    encrypted_vector_from_bytes_unchecked,
+)
 from protocols.errors import MaskingRefusedError, ProtocolError
 from protocols.identity.signing import InvalidSignatureError
 from protocols.paillier.decrypt import decrypt_raw_many
@@ -97,9 +100,10 @@ def _shared(config: MaskingConfig) -> tuple[list[MaskingClient], dict[int, list[
 
 def _masked_sum(banks: list[BankSummation], coordinator: object, kind: str,
                 vectors: list[np.ndarray], dropped: tuple[int, ...] = DROPPED,
-                ) -> tuple[Sealed, list[Sealed]]:
-    """One session end to end: advertise, share, mask (dropouts skip), unmask, remove."""
-    length = plaintext_count(banks[0], kind, vectors[0].size)
+                most: int | None = None) -> tuple[Sealed, list[Sealed]]:
+    """One session end to end: advertise, share, mask (dropouts skip), unmask, remove
+    (``most``: the public bound the counts are grouped under, on every side)."""
+    length = plaintext_count(banks[0], kind, vectors[0].size, most)
     config = session_config(n_banks=BANKS, modulus=mask_modulus(banks[0]), length=length,
                             run_id=RUN, kind=kind, round_index=1)
     clients, routed = _shared(config)
@@ -109,9 +113,10 @@ def _masked_sum(banks: list[BankSummation], coordinator: object, kind: str,
         if b in dropped:
             continue
         mask = SessionMask(client, envelopes(routed[b]), name=f"{kind}:1")
-        sealed[b] = banks[b].seal(vectors[b], kind=kind, run_id=RUN, round=1, mask=mask)
+        sealed[b] = banks[b].seal(vectors[b], kind=kind, run_id=RUN, round=1, mask=mask,
+                                  most=most)
     total = coordinator.combine(list(sealed.values()), kind=kind, length=None,  # type: ignore[attr-defined]
-                                run_id=RUN, round=1)
+                                run_id=RUN, round=1, most=most)
     survivors = set(sealed)
     listed = sorted(survivors)
     signed = [sign_survivors(SIGNING[b], clients[b], listed, run_id=RUN) for b in listed]
@@ -121,8 +126,8 @@ def _masked_sum(banks: list[BankSummation], coordinator: object, kind: str,
         replies.append(clients[r.recipient].unmask(message_from_bytes(message_to_bytes(r))))
     residual = residual_mask(config, adverts={b: c.advertise() for b, c in enumerate(clients)},
                              sharers=range(BANKS), survivors=survivors, replies=replies)
-    return remove_residual_sealed(coordinator, total, residual, run_id=RUN, round=1), \
-        list(sealed.values())
+    return remove_residual_sealed(coordinator, total, residual, run_id=RUN, round=1,
+                                  most=most), list(sealed.values())
 
 
 @pytest.mark.parametrize("kind,length,tolerance", [(KIND_WEIGHTS, 40, 1e-9),
@@ -170,6 +175,23 @@ def test_paillier_secagg_exact_with_dropouts_and_one_ciphertext_is_noise(keypair
     assert all(int(v).bit_length() < n_bits - 64 for v in unmasked_plain)
     with pytest.raises(Exception):  # noqa: B017 - any refusal: not a valid one-party sum
         banks[1].open(sealed[0], kind=KIND_WEIGHTS, run_id=RUN, round=1)
+
+
+def test_paillier_secagg_groups_score_counts_under_the_public_bound(keypair) -> None:  # noqa: ANN001
+    """The masked score counts are packed as the unmasked ones: the session's length is the
+    grouped codec's, and the unmasked sum opens to the exact counts."""
+    public, private = keypair
+    banks: list[BankSummation] = [PaillierBankSum(private, BANKS, bank=b) for b in range(BANKS)]
+    coordinator = PaillierCoordinatorSum(public, BANKS)
+    vectors, most = _vectors(KIND_COUNTS, 2048), 50 * BANKS
+    assert coordinator.count_groups(KIND_COUNTS, most) is not None
+    grouped = plaintext_count(banks[0], KIND_COUNTS, 2048, most)
+    assert grouped < plaintext_count(banks[0], KIND_COUNTS, 2048) / 2
+    unmasked, sealed = _masked_sum(banks, coordinator, KIND_COUNTS, vectors, most=most)
+    assert len(encrypted_vector_from_bytes_unchecked(sealed[0].payload).ciphertexts) == grouped
+    expected = np.sum([v for b, v in enumerate(vectors) if b not in DROPPED], axis=0)
+    opened = banks[0].open(unmasked, kind=KIND_COUNTS, run_id=RUN, round=1, most=most)
+    np.testing.assert_array_equal(opened, expected)
 
 
 def test_a_bank_refuses_to_reopen_a_session_it_unmasked() -> None:

@@ -16,6 +16,7 @@ from federation.run.config import RunConfig
 from federation.steps.horizontal_bank import (
     ScoreRowsError,
     check_score_rows,
+    masked_count_bound,
     score_count_bound,
 )
 from federation.steps.secure_sum import (
@@ -104,12 +105,18 @@ def test_grouping_only_where_it_saves_ciphertexts_and_never_for_other_kinds(keys
     assert coordinator.count_groups(KIND_COUNTS, None) is None
 
 
-def test_the_bound_is_public_and_absent_under_dp_masking_or_without_a_total() -> None:
+def test_the_bound_is_public_and_absent_under_dp_secagg_or_without_a_total() -> None:
     cfg = RunConfig(banks=100, test_fraction=0.3, aggregation="paillier")
     assert score_count_bound(cfg, 21_000) == 21_000  # N > 9,343 = r N + K (r + 3), r = 3/7
     assert score_count_bound(replace(cfg, test_fraction=0.75), 100) == 300 + 600
     assert score_count_bound(replace(cfg, dp_epsilon=1.0, dp_delta=1e-5), 21_000) is None
-    assert score_count_bound(replace(cfg, aggregation="paillier-secagg"), 21_000) is None
+    masked = replace(cfg, aggregation="paillier-secagg")
+    assert score_count_bound(masked, 21_000) == 21_000  # packed alike under the masks
+    assert score_count_bound(replace(cfg, aggregation="secagg"), 21_000) is None  # ring sums
+    # a masking session's bound: the score counts' of a linear model only
+    assert masked_count_bound(masked, KIND_COUNTS, 21_000) == 21_000
+    assert masked_count_bound(masked, KIND_WEIGHTS, 21_000) is None
+    assert masked_count_bound(replace(masked, model="gbdt"), KIND_COUNTS, 21_000) is None
     assert score_count_bound(cfg, 0.0) is None
     assert score_count_bound(cfg, 10.5) is None
 
