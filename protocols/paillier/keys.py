@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from functools import lru_cache
 from typing import Any, cast
 
 import gmpy2
@@ -176,7 +177,16 @@ def private_key_to_bytes(private_key: PaillierPrivateKey) -> bytes:
 
 
 def private_key_from_bytes(data: bytes) -> PaillierPrivateKey:
-    """Parse :func:`private_key_to_bytes` output, checking ``p * q == n`` and ``p != q``."""
+    """Parse :func:`private_key_to_bytes` output, checking ``p * q == n`` and ``p != q``.
+
+    Parsed once per process for the same bytes (the primality checks and phe's CRT
+    constants cost milliseconds; a simulation process opens the shared key once for each
+    bank it hosts, every bank from its own envelope, and gets the same key)."""
+    return _private_key_of(bytes(data))
+
+
+@lru_cache(maxsize=8)
+def _private_key_of(data: bytes) -> PaillierPrivateKey:
     doc = _load_json(data, PRIVATE_KIND)
     n, p, q = (_hex_int(doc, name, PRIVATE_KIND) for name in ("n", "p", "q"))
     if (p * q != n or p == q or n.bit_length() < MIN_KEY_BITS or not gmpy2.is_prime(p)

@@ -85,6 +85,10 @@ def raw_private(key: X25519PrivateKey) -> bytes:
     return key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
 
+_CIPHER, _MASK = "cipher", "mask"
+"""Names of a session's two private keys in :class:`MaskingClient`'s state."""
+
+
 def _aad(tag: bytes, sender: int, recipient: int) -> bytes:
     return tag + sender.to_bytes(2, "big") + recipient.to_bytes(2, "big")
 
@@ -114,8 +118,13 @@ class MaskingClient:
         self.neighbours = config.neighbours[party]
         self._random_bytes = random_bytes
         self._rng = rng
-        self._cipher_key = X25519PrivateKey.from_private_bytes(random_bytes(32))
-        self._mask_key = X25519PrivateKey.from_private_bytes(random_bytes(32))
+        cipher_key = X25519PrivateKey.from_private_bytes(random_bytes(32))
+        mask_key = X25519PrivateKey.from_private_bytes(random_bytes(32))
+        self._raw_keys = {_CIPHER: raw_private(cipher_key), _MASK: raw_private(mask_key)}
+        """The session's two X25519 private keys as raw bytes (what is pickled)."""
+        self._keys: dict[str, X25519PrivateKey] = {_CIPHER: cipher_key, _MASK: mask_key}
+        """The same keys as objects, rebuilt on first use after a restore (a step that needs
+        neither, the survivor list or the reveal, builds none)."""
         self._seed = random_bytes(32)
         self._adverts: dict[int, KeyAdvert] = {}
         self._seal_keys: dict[int, bytes] = {}
@@ -124,6 +133,22 @@ class MaskingClient:
         self._held: dict[int, tuple[Share, Share]] = {}
         self._answered = False
         self._attested: tuple[int, ...] | None = None
+
+    @property
+    def _cipher_key(self) -> X25519PrivateKey:
+        """The envelope key ``c_u`` (X25519 agreements that seal the shares)."""
+        return self._private(_CIPHER)
+
+    @property
+    def _mask_key(self) -> X25519PrivateKey:
+        """The mask key ``s_u`` (X25519 agreements that seed the pairwise masks)."""
+        return self._private(_MASK)
+
+    def _private(self, name: str) -> X25519PrivateKey:
+        key = self._keys.get(name)
+        if key is None:
+            key = self._keys[name] = X25519PrivateKey.from_private_bytes(self._raw_keys[name])
+        return key
 
     def advertise(self) -> KeyAdvert:
         """Step 0: the two public keys."""
@@ -325,19 +350,17 @@ class MaskingClient:
         """Picklable state for the node's own storage between messages (keys as raw bytes;
         the Shamir ``rng`` is not kept: a restored client draws from the system source)."""
         state = dict(self.__dict__)
-        state["_cipher_key"] = raw_private(self._cipher_key)
-        state["_mask_key"] = raw_private(self._mask_key)
+        del state["_keys"]
         state["_rng"] = None
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        restored = dict(state)
-        for name in ("_cipher_key", "_mask_key"):
-            raw = restored[name]
-            if not isinstance(raw, bytes):
-                raise TypeError(f"masking client state {name} is not raw key bytes")
-            restored[name] = X25519PrivateKey.from_private_bytes(raw)
-        self.__dict__.update(restored)
+        raw = state.get("_raw_keys")
+        if not isinstance(raw, dict) or sorted(raw) != sorted((_CIPHER, _MASK)) or \
+                not all(isinstance(v, bytes) and len(v) == 32 for v in raw.values()):
+            raise TypeError("masking client state _raw_keys is not the two raw X25519 keys")
+        self.__dict__.update(state)
+        self._keys = {}
 
     def _check_tag(self, tag: bytes) -> None:
         if tag != self.config.tag:

@@ -86,6 +86,28 @@ def test_key_serde_round_trips(small_keypair, other_small_keypair) -> None:
             public_key_from_bytes(junk)
 
 
+def test_the_same_private_key_bytes_are_parsed_once_per_process(
+    small_keypair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every simulated bank opens its own envelope of the shared key: the same bytes are
+    checked (primality, CRT constants) once; an inconsistent key is refused every time."""
+    from protocols.paillier import keys as keys_module
+
+    _, priv = small_keypair
+    data = private_key_to_bytes(priv) + b" "  # bytes no other test parsed (JSON allows it)
+    checks: list[int] = []
+    real = keys_module.gmpy2.is_prime
+    monkeypatch.setattr(keys_module.gmpy2, "is_prime", lambda v: checks.append(1) or real(v))
+    first = private_key_from_bytes(data)
+    assert first == priv and len(checks) == 2
+    assert private_key_from_bytes(bytearray(data)) is first and len(checks) == 2
+    doc = json.loads(data)
+    doc["p"] = format(priv.p + 2, "x")
+    for _ in range(2):
+        with pytest.raises(KeyCeremonyError, match="inconsistent"):
+            private_key_from_bytes(json.dumps(doc).encode())
+
+
 @settings(max_examples=10, deadline=None)
 @given(payload=st.binary(max_size=200), passphrase=st.text(min_size=8, max_size=30),
        seed=st.integers(0, 2**32))

@@ -261,3 +261,48 @@ def test_each_envelope_key_is_agreed_once_per_neighbour_and_survives_a_pickle(
     total = unmask_sum(config, adverts=adverts, sharers=set(range(N)), masked=masked,
                        replies=replies)
     np.testing.assert_array_equal(total, _expected(config, range(N)))
+
+
+def test_a_restored_client_rebuilds_its_keys_only_for_the_steps_that_use_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bank's node state restores its session client at every message; the survivor list
+    and the reveal need no X25519 key, so a restored client builds one only when a step uses
+    it (the advert and masks are those of the client before the pickle), and a state whose
+    raw keys are not two 32-byte strings is refused."""
+    import pickle
+
+    from protocols.secagg import client as client_module
+
+    config = _config()
+    clients, inputs = _clients(config), _inputs(config)
+    adverts = {c.party: c.advertise() for c in clients}
+    sealed: dict[int, list[SealedShares]] = {u: [] for u in range(N)}
+    for u in range(N):
+        for message in clients[u].share_keys([adverts[v] for v in sorted(config.neighbours[u])]):
+            sealed[message.recipient].append(message)
+    built: list[bytes] = []
+    real = client_module.X25519PrivateKey.from_private_bytes
+
+    def counted(raw: bytes) -> object:
+        built.append(raw)
+        return real(raw)
+
+    monkeypatch.setattr(client_module.X25519PrivateKey, "from_private_bytes", counted)
+    restored = [pickle.loads(pickle.dumps(c)) for c in clients]
+    assert built == []
+    assert [c.advertise() for c in restored] == [adverts[u] for u in range(N)]
+    assert len(built) == 2 * N  # the advert needs both public keys
+    restored = [pickle.loads(pickle.dumps(c)) for c in restored]
+    masked = [restored[u].masked_input(inputs[u], sealed[u]) for u in range(N)]
+    assert len(built) == 3 * N  # masking agrees with the mask key only
+    restored = [pickle.loads(pickle.dumps(c)) for c in restored]
+    requests = unmask_requests(config, sharers=set(range(N)), survivors=set(range(N)))
+    replies = [restored[r.recipient].unmask(r) for r in requests]
+    assert len(built) == 3 * N  # the reveal builds none
+    total = unmask_sum(config, adverts=adverts, sharers=set(range(N)), masked=masked,
+                       replies=replies)
+    np.testing.assert_array_equal(total, _expected(config, range(N)))
+    state = clients[0].__getstate__()
+    with pytest.raises(TypeError, match="raw X25519 keys"):
+        pickle.loads(pickle.dumps(clients[0])).__setstate__({**state, "_raw_keys": {}})
