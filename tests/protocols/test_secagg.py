@@ -21,6 +21,7 @@ from protocols.errors import (
 from protocols.secagg.client import MaskingClient
 from protocols.secagg.config import MaskingConfig
 from protocols.secagg.messages import (
+    KeyAdvert,
     SealedShares,
     UnmaskRequest,
     survivors_from_bytes,
@@ -227,6 +228,20 @@ def test_malformed_survivor_lists_are_refused(blob: bytes) -> None:
         survivors_from_bytes(blob)
 
 
+def _shared_keys() -> tuple[MaskingConfig, list[MaskingClient], list[np.ndarray],
+                            dict[int, KeyAdvert], dict[int, list[SealedShares]]]:
+    """Steps 0 and 1 for every party: the config, clients, inputs, adverts and each party's
+    received share envelopes."""
+    config = _config()
+    clients, inputs = _clients(config), _inputs(config)
+    adverts = {c.party: c.advertise() for c in clients}
+    sealed: dict[int, list[SealedShares]] = {u: [] for u in range(N)}
+    for u in range(N):
+        for message in clients[u].share_keys([adverts[v] for v in sorted(config.neighbours[u])]):
+            sealed[message.recipient].append(message)
+    return config, clients, inputs, adverts, sealed
+
+
 def test_each_envelope_key_is_agreed_once_per_neighbour_and_survives_a_pickle(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -245,13 +260,7 @@ def test_each_envelope_key_is_agreed_once_per_neighbour_and_survives_a_pickle(
         return real(private, public, purpose=purpose, tag=tag)  # type: ignore[arg-type]
 
     monkeypatch.setattr(client_module, "agree", counted)
-    config = _config()
-    clients, inputs = _clients(config), _inputs(config)
-    adverts = {c.party: c.advertise() for c in clients}
-    sealed: dict[int, list[SealedShares]] = {u: [] for u in range(N)}
-    for u in range(N):
-        for message in clients[u].share_keys([adverts[v] for v in sorted(config.neighbours[u])]):
-            sealed[message.recipient].append(message)
+    config, clients, inputs, adverts, sealed = _shared_keys()
     assert calls.count(b"seal") == N * K
     clients = [pickle.loads(pickle.dumps(c)) for c in clients]  # the node state, between steps
     masked = [clients[u].masked_input(inputs[u], sealed[u]) for u in range(N)]
@@ -274,13 +283,7 @@ def test_a_restored_client_rebuilds_its_keys_only_for_the_steps_that_use_them(
 
     from protocols.secagg import client as client_module
 
-    config = _config()
-    clients, inputs = _clients(config), _inputs(config)
-    adverts = {c.party: c.advertise() for c in clients}
-    sealed: dict[int, list[SealedShares]] = {u: [] for u in range(N)}
-    for u in range(N):
-        for message in clients[u].share_keys([adverts[v] for v in sorted(config.neighbours[u])]):
-            sealed[message.recipient].append(message)
+    config, clients, inputs, adverts, sealed = _shared_keys()
     built: list[bytes] = []
     real = client_module.X25519PrivateKey.from_private_bytes
 
