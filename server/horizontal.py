@@ -55,9 +55,7 @@ from federation.wire.records import (
     KEY_SEALED_EVAL,
     KEY_STATS_SUM,
     KEY_WEIGHTS_SUM,
-    METRIC_AUC,
     METRIC_EXAMPLES,
-    METRIC_KS,
     STEP_EVALUATE,
     STEP_FINALIZE,
     STEP_SCHEMA,
@@ -77,38 +75,13 @@ from federation.wire.secagg import session_name
 from protocols.errors import MalformedMessageError
 from server.audit import AuditLog, sha256_hex
 from server.calibration import agreed_calibration
-from server.errors import FederationError, RunInterrupted
+from server.errors import RunInterrupted
 from server.exchange import Exchange, Observer, StepOutcome
 from server.masking import CoordinatorMasking, MaskedSum
+from server.outcomes import agreed_metrics, received_hashes
 from server.participation import Participation, sample_banks
 from server.roster import RESUME_GRACE_S, load_roster, wait_for_banks
 from server.run_state import FederatedResult, RoundRecord, config_hash
-
-METRIC_TOLERANCE = 1e-9
-
-
-def _agreed_metrics(outcome: StepOutcome) -> tuple[float, float] | None:
-    """The AUC/KS every bank computed from the same combined histograms (must agree)."""
-    values = [metrics_of(r.content) for r in outcome.replies]
-    values = [v for v in values if METRIC_AUC in v]
-    if not values:
-        return None
-    aucs = [float(v[METRIC_AUC]) for v in values]
-    kss = [float(v[METRIC_KS]) for v in values]
-    if max(aucs) - min(aucs) > METRIC_TOLERANCE or max(kss) - min(kss) > METRIC_TOLERANCE:
-        raise FederationError("banks opened different evaluation results from the same "
-                              "combined histograms; a bank or the channel is faulty.")
-    return aucs[0], kss[0]
-
-
-def _received(outcome: StepOutcome, key: str = KEY_SEALED) -> dict[str, str]:
-    """Hash of every admitted sealed vector (under ``key``), by bank."""
-    out = {}
-    for reply in outcome.replies:
-        sealed = sealed_of(reply.content, key)
-        if sealed is not None:
-            out[str(bank_of(reply.content))] = sha256_hex(sealed.payload)
-    return out
 
 
 class HorizontalRun:
@@ -217,7 +190,7 @@ class HorizontalRun:
         self._note(schema, 0)
         self._note(stats, 0)
         self.audit.append("preprocess", run_id=st.run_id, config_hash=self.config_hash,
-                          banks=sorted(st.train_rows), received=_received(stats),
+                          banks=sorted(st.train_rows), received=received_hashes(stats),
                           stats_hash=sha256_hex(st.stats_sum.payload))
 
     def _learn_nodes(self, outcome: StepOutcome) -> None:
@@ -280,8 +253,8 @@ class HorizontalRun:
             sampled=list(sampled), banks=list(st.participation[-1].trained),
             evaluated=list(evaluated), evaluated_round=scored if evaluate is not None else None,
             nodes=sorted(r.metadata.src_node_id for r in train.replies),
-            received={"train": _received(train),
-                      "evaluate": _received(evaluate, eval_key) if evaluate else {}},
+            received={"train": received_hashes(train),
+                      "evaluate": received_hashes(evaluate, eval_key) if evaluate else {}},
             dropped=[d for o in outcomes for d in o.dropped],
             rejected=[d for o in outcomes for d in o.rejected],
             model_hash=sha256_hex(st.weights_sum.payload) if st.weights_sum else None,
@@ -425,7 +398,7 @@ class HorizontalRun:
         self._note(evaluate, done)
         head = self.audit.append(
             "evaluation", run_id=st.run_id, round=done, evaluated=list(evaluated),
-            received=_received(evaluate), dropped=evaluate.dropped, rejected=evaluate.rejected,
+            received=received_hashes(evaluate), dropped=evaluate.dropped, rejected=evaluate.rejected,
             histogram_hash=sha256_hex(hist.payload))
         if self.on_checkpoint is not None:
             self.on_checkpoint(st, head)
@@ -451,7 +424,7 @@ class HorizontalRun:
                           final_auc=st.history[-1].auc if st.history else None)
 
     def _record(self, outcome: StepOutcome) -> None:
-        agreed = _agreed_metrics(outcome)
+        agreed = agreed_metrics(outcome)
         if agreed is None:
             return
         st = self.state

@@ -60,12 +60,8 @@ from server.audit import sha256_hex
 from server.calibration import FITTED_ON_TRAINING, FITTED_ON_VALIDATION, agreed_calibration
 from server.errors import FederationError, RunInterrupted
 from server.exchange import StepOutcome
-from server.horizontal import (
-    METRIC_TOLERANCE,
-    HorizontalRun,
-    _agreed_metrics,
-    _received,
-)
+from server.horizontal import HorizontalRun
+from server.outcomes import METRIC_TOLERANCE, agreed_metrics, received_hashes
 from server.run_state import FederatedResult, RoundRecord
 
 
@@ -96,7 +92,7 @@ class TreeRun(HorizontalRun):
         model, in tree order). After early stopping the banks re-score the kept trees: that
         must give the entry already recorded for the count, if one was."""
         st = self.state
-        agreed = _agreed_metrics(outcome)
+        agreed = agreed_metrics(outcome)
         if agreed is None:
             return
         evaluated = [metrics_of(r.content) for r in outcome.replies]
@@ -132,7 +128,7 @@ class TreeRun(HorizontalRun):
         outcome, st.bins_sum = self._sealed_step(STEP_TREE_BINS, lambda: self.request(0, **{
             KEY_STATS_SUM: st.stats_sum}), KIND_COUNTS, 0)
         self._note(outcome, 0)
-        self.audit.append("bins", run_id=st.run_id, received=_received(outcome),
+        self.audit.append("bins", run_id=st.run_id, received=received_hashes(outcome),
                           bins_hash=sha256_hex(st.bins_sum.payload))
 
     def _level_request(self, seq: int) -> Any:
