@@ -43,7 +43,6 @@ from federation.steps.gradient_grid import (
 from federation.steps.secure_sum import (
     DEFAULT_GRADIENT_BITS,
     KIND_GRADIENTS,
-    TAG_SLOTS,
     BankSummation,
     CoordinatorSummation,
     PaillierCoordinatorSum,
@@ -416,11 +415,9 @@ def remove_residual_sealed(combiner: CoordinatorSummation, total: Sealed, residu
         cleared = replace(wide, ciphertexts=remove_residual(
             wide.ciphertexts, _prefix(residual, len(wide.ciphertexts)), public_key=key))
         return replace(total, payload=wide_to_bytes(cleared))
-    groups = combiner.count_groups(total.kind, most)
-    values = total.length if groups is None else groups.n_values(total.length)
-    vec = encrypted_vector_from_bytes(total.payload, public_key=key,
-                                      expected_length=values + TAG_SLOTS, run_id=run_id,
-                                      round=round, codec=combiner.packed_codec(total.kind, groups))
+    codec, values = combiner.packed_shape(total.kind, total.length, most)
+    vec = encrypted_vector_from_bytes(total.payload, public_key=key, expected_length=values,
+                                      run_id=run_id, round=round, codec=codec)
     cleared_vec = replace(vec, ciphertexts=remove_residual(
         vec.ciphertexts, _prefix(residual, len(vec.ciphertexts)), public_key=key))
     return replace(total, payload=encrypted_vector_to_bytes(cleared_vec))

@@ -299,6 +299,13 @@ class PaillierCoordinatorSum:
         return PackingCodec.for_integers(groups.value_bits, self.max_parties,
                                          int(self.public_key.n).bit_length())
 
+    def packed_shape(self, kind: str, length: int, most: int | None) -> tuple[PackingCodec, int]:
+        """The codec of a ``kind`` vector of ``length`` values sealed under ``most`` (None:
+        ungrouped) and the packed values its payload carries, the tag slot included."""
+        groups = self.count_groups(kind, most)
+        values = length if groups is None else groups.n_values(length)
+        return self.packed_codec(kind, groups), values + TAG_SLOTS
+
     def combine(self, sealed: Sequence[Sealed], *, kind: str, length: int | None, run_id: str,
                 round: int, most: int | None = None) -> Sealed:
         """Validate each bank's ciphertexts (key, run, round, length, Z*_{n^2}) and sum them."""
@@ -310,12 +317,10 @@ class PaillierCoordinatorSum:
             wide_total = sum_wide(wides, public_key=self.public_key)
             return Sealed(kind, self.scheme, expected, wide_total.n_parties,
                           wide_to_bytes(wide_total), contributors=_boxes(sealed))
-        groups = self.count_groups(kind, most)
-        codec = self.packed_codec(kind, groups)
-        values = expected if groups is None else groups.n_values(expected)
+        codec, values = self.packed_shape(kind, expected, most)
         vectors = [encrypted_vector_from_bytes(s.payload, public_key=self.public_key,
-                                               expected_length=values + TAG_SLOTS,
-                                               run_id=run_id, round=round, codec=codec)
+                                               expected_length=values, run_id=run_id,
+                                               round=round, codec=codec)
                    for s in sealed]
         total = encrypted_sum(vectors, public_key=self.public_key, codec=codec)
         return Sealed(kind, self.scheme, expected, total.n_parties, encrypted_vector_to_bytes(total),
@@ -474,10 +479,8 @@ class PaillierBankSum(PaillierCoordinatorSum):
         :meth:`seal` groups ``counts`` under)."""
         if kind == KIND_STATS:
             return plaintexts_for(n_values + TAG_SLOTS, self.public_key)
-        groups = self.count_groups(kind, most)
-        if groups is not None:
-            n_values = groups.n_values(n_values)
-        return self.packed_codec(kind, groups).n_ciphertexts(n_values + TAG_SLOTS)
+        codec, values = self.packed_shape(kind, n_values, most)
+        return codec.n_ciphertexts(values)
 
     def _seal(self, values: np.ndarray, *, kind: str, run_id: str, round: int,
               mask: PlaintextMask | None = None) -> Sealed:
