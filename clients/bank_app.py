@@ -347,8 +347,9 @@ def secagg(msg: Message, context: Context) -> Message:
     adverts: dict[str, tuple[bytes, ...]] = {}
     signatures: dict[str, tuple[bytes, ...]] = {}
     lengths: dict[str, int] = {}
+    signing_key = load_signing_key(req.cfg.keys_dir, req.data.bank) if bundle.advertise \
+        else None
     for name in bundle.advertise:
-        signing_key = load_signing_key(req.cfg.keys_dir, req.data.bank)
         if signing_key is None:
             raise ConfigError("this bank has no signing key in the run's key folder; every "
                               "masking advert is signed (`fedcredit keys init-signing`).")
